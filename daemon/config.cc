@@ -1,0 +1,331 @@
+#include "daemon/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+#include <sstream>
+
+#include "plugins/sdk/client.h"
+
+namespace certinbox::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Collects every problem of one file with its position, so an operator fixes them in one pass.
+class Checker {
+ public:
+  explicit Checker(fs::path file) : file_(std::move(file)) {}
+
+  void Problem(const toml::source_region& where, const std::string& what) {
+    std::ostringstream line;
+    line << file_.string() << ":" << where.begin.line << ":" << where.begin.column << ": " << what;
+    problems_.push_back(line.str());
+  }
+
+  // Unknown keys are errors, not silence.
+  void OnlyKeys(const toml::table& table, std::string_view section,
+                std::initializer_list<std::string_view> allowed) {
+    for (auto&& [key, node] : table) {
+      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
+        std::string known;
+        for (auto name : allowed) known += (known.empty() ? "" : ", ") + std::string(name);
+        Problem(key.source(), "unknown key '" + std::string(key.str()) + "' in " +
+                                  std::string(section) + " (known keys: " + known + ")");
+      }
+    }
+  }
+
+  const toml::table* Table(const toml::table& parent, std::string_view key) {
+    const toml::node* node = parent.get(key);
+    if (!node) return nullptr;
+    if (const auto* table = node->as_table()) return table;
+    Problem(node->source(), "'" + std::string(key) + "' must be a table ([" + std::string(key) + "])");
+    return nullptr;
+  }
+
+  std::optional<std::string> String(const toml::table& table, std::string_view key) {
+    const toml::node* node = table.get(key);
+    if (!node) return std::nullopt;
+    if (const auto* value = node->as_string()) {
+      if (value->get().empty()) {
+        Problem(node->source(), "'" + std::string(key) + "' must not be empty");
+        return std::nullopt;
+      }
+      return value->get();
+    }
+    Problem(node->source(), "'" + std::string(key) + "' must be a string");
+    return std::nullopt;
+  }
+
+  std::optional<bool> Bool(const toml::table& table, std::string_view key) {
+    const toml::node* node = table.get(key);
+    if (!node) return std::nullopt;
+    if (const auto* value = node->as_boolean()) return value->get();
+    Problem(node->source(), "'" + std::string(key) + "' must be true or false");
+    return std::nullopt;
+  }
+
+  std::optional<int64_t> Integer(const toml::table& table, std::string_view key, int64_t min,
+                                 int64_t max) {
+    const toml::node* node = table.get(key);
+    if (!node) return std::nullopt;
+    const auto* value = node->as_integer();
+    if (!value) {
+      Problem(node->source(), "'" + std::string(key) + "' must be a whole number");
+      return std::nullopt;
+    }
+    if (value->get() < min || value->get() > max) {
+      Problem(node->source(), "'" + std::string(key) + "' must be between " + std::to_string(min) +
+                                  " and " + std::to_string(max));
+      return std::nullopt;
+    }
+    return value->get();
+  }
+
+  // A duration: "90s", "15m", "1h", "7d", "2w", or a whole number of seconds.
+  std::optional<uint64_t> Duration(const toml::table& table, std::string_view key, uint64_t min_s) {
+    const toml::node* node = table.get(key);
+    if (!node) return std::nullopt;
+    std::optional<uint64_t> seconds;
+    if (const auto* value = node->as_integer()) {
+      if (value->get() >= 0) seconds = static_cast<uint64_t>(value->get());
+    } else if (const auto* text = node->as_string()) {
+      seconds = ParseDuration(text->get());
+    }
+    if (!seconds) {
+      Problem(node->source(), "'" + std::string(key) +
+                                  "' must be a duration such as \"90s\", \"15m\", \"1h\", \"7d\"");
+      return std::nullopt;
+    }
+    if (*seconds < min_s) {
+      Problem(node->source(),
+              "'" + std::string(key) + "' must be at least " + std::to_string(min_s) + " seconds");
+      return std::nullopt;
+    }
+    return seconds;
+  }
+
+  std::optional<std::vector<std::string>> Strings(const toml::table& table, std::string_view key) {
+    const toml::node* node = table.get(key);
+    if (!node) return std::nullopt;
+    const auto* array = node->as_array();
+    std::vector<std::string> out;
+    if (array) {
+      for (const auto& element : *array) {
+        if (const auto* text = element.as_string()) {
+          out.push_back(text->get());
+        } else {
+          array = nullptr;
+          break;
+        }
+      }
+    }
+    if (!array) {
+      Problem(node->source(), "'" + std::string(key) + "' must be an array of strings");
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  fs::path Path(const std::string& text) const {
+    fs::path path(text);
+    if (path.is_relative()) path = file_.parent_path() / path;
+    return path.lexically_normal();
+  }
+
+  bool ok() const { return problems_.empty(); }
+  std::string Report() const {
+    std::string out;
+    for (const auto& line : problems_) out += (out.empty() ? "" : "\n") + line;
+    return out;
+  }
+
+ private:
+  fs::path file_;
+  std::vector<std::string> problems_;
+};
+
+void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
+  const toml::table* daemon = check.Table(root, "daemon");
+  if (!daemon) return;
+  check.OnlyKeys(*daemon, "[daemon]",
+                 {"state_dir", "log_level", "database", "master_key_file", "system_trust"});
+  if (auto v = check.String(*daemon, "state_dir")) config.state_dir = check.Path(*v);
+  if (auto v = check.String(*daemon, "log_level")) {
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+    if (kLevels.contains(*v)) {
+      config.log_level = *v;
+    } else {
+      check.Problem(daemon->get("log_level")->source(),
+                    "'log_level' must be one of trace, debug, info, warn, error, off");
+    }
+  }
+  if (auto v = check.String(*daemon, "database")) config.database = check.Path(*v);
+  if (auto v = check.String(*daemon, "master_key_file")) config.master_key_file = check.Path(*v);
+  if (auto v = check.Bool(*daemon, "system_trust")) config.system_trust = *v;
+}
+
+void ReadBus(Checker& check, const toml::table& root, Config& config) {
+  const toml::table* bus = check.Table(root, "bus");
+  if (!bus) return;
+  check.OnlyKeys(*bus, "[bus]", {"publish", "control", "publish_hwm"});
+  auto endpoint = [&](std::string_view key) -> std::optional<std::string> {
+    auto v = check.String(*bus, key);
+    if (!v) return std::nullopt;
+    if (v->starts_with("ipc://")) {
+      std::string path = v->substr(6);
+      if (!path.empty() && path[0] != '/') path = check.Path(path).string();
+      return "ipc://" + path;
+    }
+    if (v->starts_with("tcp://")) {
+      if (key == "control") {
+        check.Problem(bus->get(key)->source(),
+                      "a tcp:// control endpoint needs CURVE keys, which this version does not "
+                      "support yet: use an ipc:// endpoint");
+        return std::nullopt;
+      }
+      return v;
+    }
+    check.Problem(bus->get(key)->source(),
+                  "'" + std::string(key) + "' must be an ipc:// or tcp:// endpoint");
+    return std::nullopt;
+  };
+  if (auto v = endpoint("publish")) config.publish_endpoint = *v;
+  if (auto v = endpoint("control")) config.control_endpoint = *v;
+  if (auto v = check.Integer(*bus, "publish_hwm", 1000, 10'000'000)) {
+    config.publish_hwm = static_cast<int>(*v);
+  }
+}
+
+void ReadExpiry(Checker& check, const toml::table& root, Config& config) {
+  const toml::table* expiry = check.Table(root, "expiry");
+  if (!expiry) return;
+  check.OnlyKeys(*expiry, "[expiry]", {"expiring_soon_days", "notify_days", "scan_interval"});
+  if (auto v = check.Integer(*expiry, "expiring_soon_days", 1, 3650)) {
+    config.expiring_soon_days = static_cast<int>(*v);
+  }
+  if (const toml::node* node = expiry->get("notify_days")) {
+    const auto* array = node->as_array();
+    std::vector<int> days;
+    bool good = array != nullptr;
+    if (array) {
+      for (const auto& element : *array) {
+        const auto* n = element.as_integer();
+        if (!n || n->get() < 0 || n->get() > 3650) {
+          good = false;
+          break;
+        }
+        days.push_back(static_cast<int>(n->get()));
+      }
+    }
+    if (good) {
+      std::sort(days.begin(), days.end(), std::greater<>());
+      days.erase(std::unique(days.begin(), days.end()), days.end());
+      config.notify_days = days;
+    } else {
+      check.Problem(node->source(), "'notify_days' must be an array of days, e.g. [90, 30, 14, 7, 1]");
+    }
+  }
+  if (auto v = check.Duration(*expiry, "scan_interval", 10)) config.scan_interval_s = *v;
+}
+
+void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
+  const toml::node* node = root.get("inbox");
+  if (!node) return;
+  const auto* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    check.Problem(node->source(), "'inbox' must be an array of tables: write [[inbox]]");
+    return;
+  }
+  std::set<std::string> names;
+  std::set<fs::path> paths;
+  for (const auto& element : *array) {
+    const auto& table = *element.as_table();
+    check.OnlyKeys(table, "[[inbox]]",
+                   {"path", "name", "group", "labels", "settle_ms", "rescan_interval",
+                    "max_file_bytes", "archive", "accept_expired", "password_file"});
+    InboxConfig inbox;
+    auto path = check.String(table, "path");
+    if (!path) {
+      if (!table.get("path")) check.Problem(table.source(), "[[inbox]] needs a 'path'");
+      continue;
+    }
+    inbox.path = check.Path(*path);
+    inbox.name = check.String(table, "name").value_or(inbox.path.filename().string());
+    if (auto v = check.String(table, "group")) inbox.group = *v;
+    if (auto v = check.Strings(table, "labels")) inbox.labels = *v;
+    if (auto v = check.Integer(table, "settle_ms", 0, 600'000)) inbox.settle_ms = *v;
+    if (auto v = check.Duration(table, "rescan_interval", 1)) inbox.rescan_ms = *v * 1000;
+    if (auto v = check.Integer(table, "max_file_bytes", 1, int64_t{1} << 30)) {
+      inbox.max_file_bytes = static_cast<uint64_t>(*v);
+    }
+    if (auto v = check.Bool(table, "archive")) inbox.archive = *v;
+    if (auto v = check.Bool(table, "accept_expired")) inbox.accept_expired = *v;
+    if (auto v = check.String(table, "password_file")) inbox.password_file = check.Path(*v);
+    if (!names.insert(inbox.name).second) {
+      check.Problem(table.source(), "two inboxes are named '" + inbox.name + "': give one a 'name'");
+    }
+    if (!paths.insert(inbox.path).second) {
+      check.Problem(table.source(), "two inboxes watch " + inbox.path.string());
+    }
+    config.inboxes.push_back(std::move(inbox));
+  }
+}
+
+}  // namespace
+
+std::optional<uint64_t> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  uint64_t number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end == text.data()) return std::nullopt;
+  std::string_view unit(end, text.data() + text.size() - end);
+  uint64_t scale = 0;
+  if (unit.empty() || unit == "s") scale = 1;
+  else if (unit == "m") scale = 60;
+  else if (unit == "h") scale = 3600;
+  else if (unit == "d") scale = 86400;
+  else if (unit == "w") scale = 7 * 86400;
+  else return std::nullopt;
+  if (number > UINT64_MAX / scale) return std::nullopt;
+  return number * scale;
+}
+
+pipeline::Result<Config> LoadConfig(const std::filesystem::path& file) {
+  Config config;
+  config.file = fs::absolute(file).lexically_normal();
+  Checker check(config.file);
+  std::error_code ec;
+  if (!fs::is_regular_file(config.file, ec)) {
+    return pipeline::Fail("config_unreadable",
+                          config.file.string() + ": no such config file (or not a regular file)");
+  }
+  toml::table root;
+  try {
+    root = toml::parse_file(config.file.string());
+  } catch (const toml::parse_error& e) {
+    check.Problem(e.source(), std::string(e.description()));
+    return pipeline::Fail("config_invalid", check.Report());
+  }
+  check.OnlyKeys(root, "the top level", {"daemon", "bus", "expiry", "inbox"});
+  ReadDaemon(check, root, config);
+  ReadBus(check, root, config);
+  ReadExpiry(check, root, config);
+  ReadInboxes(check, root, config);
+  if (!check.ok()) return pipeline::Fail("config_invalid", check.Report());
+
+  if (config.database.empty()) config.database = config.state_dir / "certinbox.db";
+  if (config.master_key_file.empty()) config.master_key_file = config.state_dir / "master.key";
+  if (config.publish_endpoint.empty()) {
+    config.publish_endpoint = sdk::DefaultPublishEndpoint(config.state_dir.string());
+  }
+  if (config.control_endpoint.empty()) {
+    config.control_endpoint = sdk::DefaultControlEndpoint(config.state_dir.string());
+  }
+  return config;
+}
+
+}  // namespace certinbox::daemon

@@ -1,0 +1,55 @@
+// certinboxd's configuration: TOML (toml++) read into a validated struct.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipeline/error.h"
+
+namespace certinbox::daemon {
+
+struct InboxConfig {
+  std::string name;  // unique; default: the folder's base name
+  std::filesystem::path path;
+  std::string group = "default";
+  std::vector<std::string> labels;
+  uint64_t settle_ms = 500;
+  uint64_t rescan_ms = 30'000;
+  uint64_t max_file_bytes = 1 << 20;
+  bool archive = false;
+  bool accept_expired = false;
+  std::optional<std::filesystem::path> password_file;
+};
+
+struct Config {
+  std::filesystem::path file;  // the config file this came from
+  // [daemon]
+  std::filesystem::path state_dir = "/var/lib/certinbox";
+  std::string log_level = "info";
+  std::filesystem::path database;         // default state_dir/certinbox.db
+  std::filesystem::path master_key_file;  // default state_dir/master.key
+  bool system_trust = true;               // use the system trust store as anchors
+  // [bus]
+  std::string publish_endpoint;  // default ipc://state_dir/events.sock
+  std::string control_endpoint;  // default ipc://state_dir/control.sock
+  int publish_hwm = 100'000;
+  // [expiry]
+  int expiring_soon_days = 90;
+  std::vector<int> notify_days = {90, 30, 14, 7, 1};
+  uint64_t scan_interval_s = 3600;
+  // [[inbox]]
+  std::vector<InboxConfig> inboxes;
+};
+
+// Reads and validates `file`. Relative paths in it are relative to the file's folder.
+// On failure the error (code "config_invalid") lists every problem as FILE:LINE:COLUMN: reason,
+// one a line: syntax errors, unknown keys, wrong types, impossible values.
+pipeline::Result<Config> LoadConfig(const std::filesystem::path& file);
+
+// "90s", "15m", "1h", "7d", "2w" or a bare number of seconds -> seconds.
+std::optional<uint64_t> ParseDuration(std::string_view text);
+
+}  // namespace certinbox::daemon

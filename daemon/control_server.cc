@@ -1,0 +1,99 @@
+#include "daemon/control_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/publisher.h"
+
+namespace certinbox::daemon {
+
+nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
+  return {{"error", {{"code", code}, {"message", message}}}};
+}
+
+ControlServer::ControlServer(zmq::socket_t socket, Handler handler)
+    : socket_(std::move(socket)), handler_(std::move(handler)) {}
+
+ControlServer::~ControlServer() {
+  if (poll_) uv_poll_stop(poll_.get());
+}
+
+pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* loop,
+                                                                     zmq::context_t& context,
+                                                                     const std::string& endpoint,
+                                                                     Handler handler) {
+  std::unique_ptr<ControlServer> server;
+  try {
+    zmq::socket_t socket(context, zmq::socket_type::router);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.bind(endpoint);
+    if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
+      return std::unexpected(restricted.error());
+    }
+    server.reset(new ControlServer(std::move(socket), std::move(handler)));
+    int fd = server->socket_.get(zmq::sockopt::fd);
+    auto* poll = NewUvHandle<uv_poll_t>();
+    if (int rc = uv_poll_init(loop, poll, fd); rc != 0) {
+      delete poll;
+      return pipeline::Fail("bind_failed", std::string("uv_poll_init: ") + uv_strerror(rc));
+    }
+    server->poll_.reset(poll);
+    poll->data = server.get();
+    uv_poll_start(poll, UV_READABLE, &ControlServer::OnReadable);
+  } catch (const zmq::error_t& e) {
+    return pipeline::Fail("bind_failed",
+                          "cannot bind the control socket " + endpoint + ": " + e.what());
+  }
+  // ZMQ_FD is edge-triggered: requests that arrived before the poll started are read now.
+  server->Drain();
+  return server;
+}
+
+void ControlServer::OnReadable(uv_poll_t* poll, int status, int events) noexcept {
+  static_cast<ControlServer*>(poll->data)->Drain();
+}
+
+void ControlServer::Drain() noexcept {
+  try {
+    // Read while ZMQ_EVENTS says POLLIN: the fd only signals edges.
+    while (socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) {
+      std::vector<zmq::message_t> frames;
+      do {
+        zmq::message_t frame;
+        if (!socket_.recv(frame, zmq::recv_flags::dontwait)) break;
+        bool more = frame.more();
+        frames.push_back(std::move(frame));
+        if (!more) break;
+      } while (true);
+      if (!frames.empty()) Answer(frames);
+    }
+  } catch (const zmq::error_t& e) {
+    spdlog::warn("control socket: {}", e.what());
+  }
+}
+
+void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
+  // ROUTER frames: identity, [empty delimiter], body. Everything before the body is the envelope.
+  nlohmann::json reply;
+  try {
+    auto request = nlohmann::json::parse(frames.back().to_string_view(), nullptr, false);
+    if (frames.size() < 2) return;
+    if (request.is_discarded() || !request.is_object()) {
+      reply = ErrorReply("bad_request", "a request is one JSON object, e.g. {\"op\": \"status\"}");
+    } else {
+      reply = handler_(request);
+    }
+  } catch (const std::exception& e) {
+    reply = ErrorReply("internal_error", e.what());
+  }
+  try {
+    std::string text = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    for (size_t i = 0; i + 1 < frames.size(); ++i) {
+      socket_.send(frames[i], zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    }
+    socket_.send(zmq::buffer(text), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    spdlog::warn("control reply failed: {}", e.what());
+  }
+}
+
+}  // namespace certinbox::daemon

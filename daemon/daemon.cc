@@ -1,0 +1,301 @@
+#include "daemon/daemon.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <set>
+
+#include "storage/vault.h"
+
+namespace certinbox::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kVersion = "0.1.0";
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json Failure(const pipeline::Error& error) {
+  return ControlServer::ErrorReply(error.code, error.message);
+}
+
+// Optional string argument; a present argument of another type is a bad request.
+std::optional<std::string> StringArg(const json& request, const char* key) {
+  auto it = request.find(key);
+  if (it == request.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) throw std::invalid_argument(std::string("'") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+std::optional<int64_t> IntArg(const json& request, const char* key) {
+  auto it = request.find(key);
+  if (it == request.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer()) throw std::invalid_argument(std::string("'") + key + "' must be a whole number");
+  return it->get<int64_t>();
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config) : config_(std::move(config)), zmq_(1) {}
+
+Daemon::~Daemon() {
+  // Handles first (they close through the loop), then the loop itself.
+  control_.reset();
+  imports_.reset();
+  inboxes_.clear();
+  signals_.clear();
+  if (loop_ready_) {
+    uv_run(&loop_, UV_RUN_DEFAULT);  // let pending closes finish
+    if (uv_loop_close(&loop_) != 0) spdlog::warn("libuv loop closed with handles still open");
+  }
+  publisher_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+pipeline::Result<void> Daemon::LockStateDir() {
+  std::error_code ec;
+  fs::create_directories(config_.state_dir, ec);
+  if (ec) {
+    return pipeline::Fail("state_dir", "cannot create the state directory " +
+                                           config_.state_dir.string() + ": " + ec.message());
+  }
+  ::chmod(config_.state_dir.c_str(), 0750);
+  fs::path lock = config_.state_dir / "certinboxd.lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (lock_fd_ < 0) {
+    return pipeline::Fail("state_dir", "cannot open " + lock.string() + ": " + std::strerror(errno));
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return pipeline::Fail("already_running", "another certinboxd already uses the state directory " +
+                                                 config_.state_dir.string());
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_fd_, 0) == 0) (void)!::write(lock_fd_, pid.data(), pid.size());
+  return {};
+}
+
+pipeline::Result<void> Daemon::Start() {
+  started_at_ = Now();
+  if (auto locked = LockStateDir(); !locked) return locked;
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    return pipeline::Fail("internal_error", std::string("uv_loop_init: ") + uv_strerror(rc));
+  }
+  loop_ready_ = true;
+
+  auto vault = storage::Vault::OpenOrCreate(config_.master_key_file);
+  if (!vault) return std::unexpected(vault.error());
+  auto inventory = storage::Inventory::Open(config_.database, std::move(*vault),
+                                            {.expiring_soon_days = config_.expiring_soon_days});
+  if (!inventory) return std::unexpected(inventory.error());
+  inventory_ = std::move(*inventory);
+
+  auto publisher = Publisher::Bind(zmq_, config_.publish_endpoint, config_.publish_hwm);
+  if (!publisher) return std::unexpected(publisher.error());
+  publisher_ = std::move(*publisher);
+  if (auto published = PublishBacklog(); !published) return published;
+
+  auto control = ControlServer::Bind(&loop_, zmq_, config_.control_endpoint,
+                                     [this](const json& request) { return Handle(request); });
+  if (!control) return std::unexpected(control.error());
+  control_ = std::move(*control);
+
+  imports_ = std::make_unique<ImportService>(&loop_, *inventory_, *publisher_, config_.system_trust);
+  if (auto started = imports_->Start(); !started) return started;
+
+  for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
+    auto* handle = NewUvHandle<uv_signal_t>();
+    uv_signal_init(&loop_, handle);
+    handle->data = this;
+    uv_signal_start(
+        handle,
+        [](uv_signal_t* h, int sig) {
+          auto* self = static_cast<Daemon*>(h->data);
+          if (sig == SIGHUP) {
+            spdlog::warn("SIGHUP: configuration reload is not implemented yet; restart to apply");
+            return;
+          }
+          spdlog::info("signal {}: stopping", sig);
+          self->Stop();
+        },
+        signum);
+    signals_.emplace_back(handle);
+  }
+  StartInboxes();
+  spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", kVersion,
+               inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
+  return {};
+}
+
+// Events committed before the last stop but not published then are published now.
+pipeline::Result<void> Daemon::PublishBacklog() {
+  auto published = inventory_->PublishedSeq();
+  if (!published) return std::unexpected(published.error());
+  int64_t since = *published;
+  publisher_->ResumeAfter(since);
+  for (;;) {
+    auto events = inventory_->EventsSince(since, 1000);
+    if (!events) return std::unexpected(events.error());
+    if (events->empty()) break;
+    for (const auto& event : *events) publisher_->Publish(event);
+    since = events->back().seq;
+  }
+  if (since != *published) {
+    spdlog::info("published events {}..{} left from the last run", *published + 1, since);
+    return inventory_->SetPublishedSeq(since);
+  }
+  return {};
+}
+
+void Daemon::StartInboxes() {
+  for (const auto& inbox_config : config_.inboxes) {
+    auto inbox = std::make_unique<Inbox>();
+    inbox->config = inbox_config;
+    watchers::InboxOptions options{
+        .name = inbox_config.name,
+        .dir = inbox_config.path,
+        .settle_ms = inbox_config.settle_ms,
+        .rescan_ms = inbox_config.rescan_ms,
+        .max_file_bytes = inbox_config.max_file_bytes,
+        .archive = inbox_config.archive,
+        .on_warning = [name = inbox_config.name](const std::string& warning) {
+          spdlog::warn("inbox {}: {}", name, warning);
+        },
+    };
+    Inbox* raw = inbox.get();
+    std::string error;
+    inbox->watcher = watchers::InboxWatcher::Start(
+        &loop_, options,
+        [this, raw](const watchers::ReadyFile& file) { imports_->Submit(*raw, file); }, &error);
+    if (!inbox->watcher) {
+      spdlog::error("inbox {} ({}) is not watched: {}", inbox_config.name,
+                    inbox_config.path.string(), error);
+      continue;
+    }
+    spdlog::info("watching inbox {} at {}", inbox_config.name, inbox_config.path.string());
+    inboxes_.push_back(std::move(inbox));
+  }
+}
+
+int Daemon::Run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (inventory_ && publisher_) (void)inventory_->SetPublishedSeq(publisher_->last_published_seq());
+  spdlog::info("certinboxd stopped");
+  return 0;
+}
+
+void Daemon::Stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  // Stop watching first, then let the imports in flight finish and be stored.
+  imports_->Drain([this] {
+    inboxes_.clear();
+    control_.reset();
+    signals_.clear();
+  });
+}
+
+json Daemon::Handle(const json& request) {
+  std::string op = request.value("op", "");
+  try {
+    if (op == "ls") {
+      storage::ListFilter filter;
+      filter.status = StringArg(request, "status");
+      filter.group = StringArg(request, "group");
+      filter.label = StringArg(request, "label");
+      filter.expiring_within_seconds = IntArg(request, "expiring_within");
+      if (auto sort = StringArg(request, "sort")) {
+        if (*sort != "name" && *sort != "expiry") {
+          return ControlServer::ErrorReply("bad_request", "'sort' is name or expiry");
+        }
+        filter.sort = *sort;
+      }
+      static const std::set<std::string> kStatuses = {"valid", "expiring_soon", "expired",
+                                                      "pre_activation"};
+      if (filter.status && !kStatuses.contains(*filter.status)) {
+        return ControlServer::ErrorReply(
+            "bad_request", "'status' is one of valid, expiring_soon, expired, pre_activation");
+      }
+      auto entries = inventory_->List(filter, Now());
+      if (!entries) return Failure(entries.error());
+      auto keys = inventory_->UnmatchedKeys();
+      if (!keys) return Failure(keys.error());
+      return {{"entries", std::move(*entries)}, {"unmatched_keys", std::move(*keys)}};
+    }
+    if (op == "show") {
+      auto entry = StringArg(request, "entry");
+      if (!entry) return ControlServer::ErrorReply("bad_request", "'entry' (name or id) is required");
+      auto shown = inventory_->Show(*entry, Now());
+      if (!shown) return Failure(shown.error());
+      return {{"entry", std::move(*shown)}};
+    }
+    if (op == "events") {
+      int64_t since = IntArg(request, "since").value_or(0);
+      int64_t limit = std::clamp<int64_t>(IntArg(request, "limit").value_or(1000), 1, 10000);
+      std::string type = StringArg(request, "type").value_or("");
+      auto events = inventory_->EventsSince(since, static_cast<int>(limit));
+      if (!events) return Failure(events.error());
+      json list = json::array();
+      int64_t scanned_to = since;
+      for (const auto& event : *events) {
+        scanned_to = event.seq;
+        if (!event.type.starts_with(type)) continue;
+        list.push_back(json::parse(event.json, nullptr, false));
+      }
+      bool more = static_cast<int64_t>(events->size()) == limit;
+      return {{"events", std::move(list)},
+              {"scanned_to", scanned_to},
+              {"more", more},
+              {"last_seq", std::max(scanned_to, publisher_->last_published_seq())}};
+    }
+    if (op == "status") return HandleStatus();
+    return ControlServer::ErrorReply(
+        "bad_request", "unknown op '" + op + "' (known: ls, show, events, status)");
+  } catch (const std::invalid_argument& e) {
+    return ControlServer::ErrorReply("bad_request", e.what());
+  }
+}
+
+json Daemon::HandleStatus() {
+  json inboxes = json::array();
+  size_t backlog = 0;
+  for (const auto& inbox : inboxes_) {
+    backlog += inbox->watcher->Backlog();
+    inboxes.push_back({{"name", inbox->config.name},
+                       {"path", inbox->config.path.string()},
+                       {"backlog", inbox->watcher->Backlog()}});
+  }
+  json counts = json::object();
+  if (auto c = inventory_->Count(Now())) {
+    counts = {{"entries", c->entries},   {"leaf", c->leaf},
+              {"ca", c->ca},             {"unmatched_keys", c->unmatched_keys},
+              {"valid", c->valid},       {"expiring_soon", c->expiring_soon},
+              {"expired", c->expired},   {"imports", c->imports},
+              {"rejections", c->rejections}};
+  }
+  return {{"version", kVersion},
+          {"pid", ::getpid()},
+          {"uptime_seconds", Now() - started_at_},
+          {"state", stopping_ ? "stopping" : "running"},
+          {"publish_endpoint", config_.publish_endpoint},
+          {"control_endpoint", config_.control_endpoint},
+          {"last_seq", publisher_->last_published_seq()},
+          {"imports_in_flight", imports_->in_flight() + imports_->queued()},
+          {"backlog", backlog},
+          {"counts", std::move(counts)},
+          {"inboxes", std::move(inboxes)}};
+}
+
+}  // namespace certinbox::daemon

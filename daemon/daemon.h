@@ -1,0 +1,55 @@
+// certinboxd: the one place that owns the loop and wires watchers -> pipeline -> storage ->
+// publisher, and the control socket.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "daemon/config.h"
+#include "daemon/control_server.h"
+#include "daemon/import_service.h"
+#include "daemon/publisher.h"
+#include "daemon/uv_handle.h"
+#include "storage/inventory.h"
+
+namespace certinbox::daemon {
+
+class Daemon {
+ public:
+  explicit Daemon(Config config);
+  ~Daemon();
+
+  // Opens state, binds sockets, publishes events left unpublished, starts the inboxes.
+  pipeline::Result<void> Start();
+  // Runs the loop until SIGINT/SIGTERM (then drains in-flight imports) and closes everything.
+  int Run();
+
+ private:
+  pipeline::Result<void> LockStateDir();
+  pipeline::Result<void> PublishBacklog();
+  void StartInboxes();
+  void Stop();
+  nlohmann::json Handle(const nlohmann::json& request);
+  nlohmann::json HandleStatus();
+
+  Config config_;
+  uv_loop_t loop_{};
+  bool loop_ready_ = false;
+  int lock_fd_ = -1;
+  int64_t started_at_ = 0;
+  zmq::context_t zmq_;
+  std::unique_ptr<storage::Inventory> inventory_;
+  std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<ImportService> imports_;
+  std::vector<std::unique_ptr<Inbox>> inboxes_;
+  std::vector<UvHandle<uv_signal_t>> signals_;
+  bool stopping_ = false;
+};
+
+}  // namespace certinbox::daemon

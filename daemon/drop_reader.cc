@@ -1,0 +1,210 @@
+#include "daemon/drop_reader.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace certinbox::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kMaxSidecarBytes = 64 * 1024;
+constexpr uint64_t kMaxPasswordFileBytes = 64 * 1024;
+
+std::string Sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+// One candidate password a line; a trailing "\r" (files written on Windows) is not part of it.
+pipeline::Result<void> AddPasswordLines(const fs::path& file, std::vector<pipeline::SecretBytes>& out) {
+  auto text = ReadRegularFile(file, kMaxPasswordFileBytes);
+  if (!text) return std::unexpected(text.error());
+  pipeline::SecretBytes secret(*text);
+  std::string_view rest = secret.view();
+  while (!rest.empty()) {
+    size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) out.emplace_back(line);
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+std::string Where(const fs::path& file, const toml::source_region& region) {
+  return file.string() + ":" + std::to_string(region.begin.line) + ":" +
+         std::to_string(region.begin.column);
+}
+
+pipeline::Result<void> ReadSidecar(const fs::path& sidecar, Drop& drop) {
+  auto text = ReadRegularFile(sidecar, kMaxSidecarBytes);
+  if (!text) {
+    return pipeline::Fail("bad_sidecar", "the sidecar " + sidecar.string() + " cannot be read: " +
+                                             text.error().message);
+  }
+  toml::table table;
+  try {
+    table = toml::parse(*text, sidecar.string());
+  } catch (const toml::parse_error& e) {
+    return pipeline::Fail("bad_sidecar", Where(sidecar, e.source()) + ": " +
+                                             std::string(e.description()));
+  }
+  auto bad = [&](const toml::node& node, const std::string& what) {
+    return pipeline::Fail("bad_sidecar", Where(sidecar, node.source()) + ": " + what);
+  };
+  auto string_list = [&](const toml::node& node, std::vector<std::string>& out) -> bool {
+    const auto* array = node.as_array();
+    if (!array) return false;
+    for (const auto& element : *array) {
+      const auto* s = element.as_string();
+      if (!s) return false;
+      out.push_back(s->get());
+    }
+    return true;
+  };
+  for (auto&& [key, node] : table) {
+    std::string_view name = key.str();
+    if (name == "name" || name == "description" || name == "group" || name == "password" ||
+        name == "password_file") {
+      const auto* s = node.as_string();
+      if (!s || s->get().empty()) return bad(node, "'" + std::string(name) + "' must be a non-empty string");
+      if (name == "name") drop.meta.name = s->get();
+      if (name == "description") drop.meta.description = s->get();
+      if (name == "group") drop.meta.group = s->get();
+      if (name == "password") drop.passwords.insert(drop.passwords.begin(), pipeline::SecretBytes(s->get()));
+      if (name == "password_file") {
+        fs::path file(s->get());
+        if (file.is_relative()) file = sidecar.parent_path() / file;
+        if (auto added = AddPasswordLines(file, drop.passwords); !added) {
+          return bad(node, "password_file " + file.string() + ": " + added.error().message);
+        }
+      }
+    } else if (name == "labels") {
+      std::vector<std::string> labels;
+      if (!string_list(node, labels)) return bad(node, "'labels' must be an array of strings");
+      drop.meta.labels.insert(drop.meta.labels.end(), labels.begin(), labels.end());
+    } else if (name == "bind") {
+      if (!string_list(node, drop.bind)) return bad(node, "'bind' must be an array of resource names");
+    } else if (name == "metadata") {
+      const auto* meta = node.as_table();
+      if (!meta) return bad(node, "'metadata' must be a table ([metadata])");
+      std::ostringstream json;
+      json << toml::json_formatter{*meta};
+      auto parsed = nlohmann::json::parse(json.str(), nullptr, false);
+      if (parsed.is_discarded()) return bad(node, "'metadata' cannot be expressed as JSON");
+      drop.meta.metadata = std::move(parsed);
+    } else {
+      return bad(node, "unknown key '" + std::string(name) +
+                           "' (known: name, description, group, labels, metadata, password, "
+                           "password_file, bind)");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ELOOP) {
+      return pipeline::Fail("symlink", file.string() + " is a symbolic link; certinbox does not "
+                                                        "follow links: drop the file itself");
+    }
+    if (err == ENXIO) {
+      return pipeline::Fail("not_regular_file", file.string() + " is not a regular file");
+    }
+    return pipeline::Fail("unreadable", "cannot open " + file.string() + ": " + std::strerror(err) +
+                                            "; check its permissions");
+  }
+  struct stat st {};
+  std::string bytes;
+  pipeline::Result<std::string> result;
+  if (::fstat(fd, &st) != 0) {
+    result = pipeline::Fail("unreadable", "cannot stat " + file.string() + ": " + std::strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    result = pipeline::Fail("not_regular_file",
+                            file.string() + " is not a regular file (a FIFO, device or socket); "
+                                            "only regular files are imported");
+  } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    result = pipeline::Fail("file_too_large", file.string() + " has " + std::to_string(st.st_size) +
+                                                  " bytes, more than max_file_bytes = " +
+                                                  std::to_string(max_bytes) +
+                                                  "; certificate files are far smaller: check it "
+                                                  "is the right file, or raise the inbox's limit");
+  } else {
+    bytes.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    // Read one byte past the size seen, so a file that grew is noticed rather than cut.
+    bytes.resize(bytes.size() + 1);
+    while (true) {
+      ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        result = pipeline::Fail("unreadable", "cannot read " + file.string() + ": " + std::strerror(errno));
+        break;
+      }
+      if (n == 0) {
+        bytes.resize(done);
+        result = std::move(bytes);
+        break;
+      }
+      done += static_cast<size_t>(n);
+      if (done > max_bytes) {
+        result = pipeline::Fail("file_too_large", file.string() + " grew past max_file_bytes = " +
+                                                      std::to_string(max_bytes) + " while it was read");
+        break;
+      }
+      if (done == bytes.size()) bytes.resize(bytes.size() * 2 + 1);
+    }
+  }
+  ::close(fd);
+  return result;
+}
+
+pipeline::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>& sidecar,
+                                const InboxConfig& inbox) {
+  Drop drop;
+  auto bytes = ReadRegularFile(file, inbox.max_file_bytes);
+  if (!bytes) return std::unexpected(bytes.error());
+  drop.bytes = std::move(*bytes);
+  drop.sha256 = Sha256Hex(drop.bytes);
+  drop.meta.group = inbox.group;
+  drop.meta.labels = inbox.labels;
+  if (sidecar) {
+    if (auto read = ReadSidecar(*sidecar, drop); !read) return std::unexpected(read.error());
+  }
+  if (inbox.password_file) {
+    if (auto added = AddPasswordLines(*inbox.password_file, drop.passwords); !added) {
+      return pipeline::Fail("unreadable", "the inbox's password_file " +
+                                              inbox.password_file->string() + " cannot be read: " +
+                                              added.error().message);
+    }
+  }
+  std::sort(drop.meta.labels.begin(), drop.meta.labels.end());
+  drop.meta.labels.erase(std::unique(drop.meta.labels.begin(), drop.meta.labels.end()),
+                         drop.meta.labels.end());
+  return drop;
+}
+
+}  // namespace certinbox::daemon

@@ -1,0 +1,73 @@
+// Turns settled inbox files into inventory entries: reads and parses them on libuv's thread
+// pool, stores the results on the loop thread (several files per transaction), publishes the
+// events, and only then removes each file from its inbox (or moves it to failed/).
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/publisher.h"
+#include "daemon/uv_handle.h"
+#include "pipeline/validate.h"
+#include "storage/inventory.h"
+#include "watchers/inbox_watcher.h"
+
+namespace certinbox::daemon {
+
+// One watched inbox: its config and its watcher. Owned by the daemon, address stable.
+struct Inbox {
+  InboxConfig config;
+  std::unique_ptr<watchers::InboxWatcher> watcher;
+};
+
+struct ImportJob;
+
+class ImportService {
+ public:
+  ImportService(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
+                bool system_trust);
+  ~ImportService();
+
+  // Loads the trust context (system store + stored CAs). Call once before Submit.
+  pipeline::Result<void> Start();
+
+  // A watcher handed over a settled file (loop thread).
+  void Submit(Inbox& inbox, const watchers::ReadyFile& file);
+
+  // Stops taking new files; calls `done` once every job in flight is stored and published.
+  // Files not started are released back to their inboxes.
+  void Drain(std::function<void()> done);
+
+  size_t in_flight() const { return running_ + completed_.size(); }
+  size_t queued() const { return queue_.size(); }
+
+ private:
+  static constexpr size_t kMaxRunning = 64;  // jobs on the thread pool at once (bounds memory)
+
+  void StartQueued();
+  void OnJobDone(ImportJob* job);
+  void Flush();  // stores every completed job in one transaction, then publishes and finishes
+  void RefreshTrust();
+  void RevisitIncompleteChains();
+  void MaybeDrained();
+
+  uv_loop_t* loop_;
+  storage::Inventory& inventory_;
+  Publisher& publisher_;
+  bool system_trust_;
+  std::shared_ptr<const pipeline::TrustContext> trust_;
+  std::deque<std::unique_ptr<ImportJob>> queue_;
+  std::vector<std::unique_ptr<ImportJob>> completed_;
+  size_t running_ = 0;
+  UvHandle<uv_check_t> flush_check_;
+  bool draining_ = false;
+  std::function<void()> drained_;
+};
+
+}  // namespace certinbox::daemon

@@ -1,0 +1,50 @@
+// certinboxd: the certinbox daemon.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "certinboxd: imports certificate files dropped into inbox folders, keeps them in SQLite\n"
+      "(private keys encrypted), and announces every change on a ZeroMQ bus."};
+  std::string config_file = "/etc/certinbox/certinbox.toml";
+  bool check_only = false;
+  std::string log_level;
+  app.add_option("-c,--config", config_file, "configuration file (TOML)")
+      ->capture_default_str();
+  app.add_flag("--check", check_only, "validate the configuration, print the result and exit");
+  app.add_option("--log-level", log_level, "override [daemon] log_level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.footer(
+      "Exit codes: 0 stopped cleanly or config valid; 1 could not start; 2 usage or invalid "
+      "config.\nSignals: SIGTERM/SIGINT stop after the imports in flight are stored.\n"
+      "See etc/certinbox.toml for every configuration key.");
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("certinboxd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+
+  auto config = certinbox::daemon::LoadConfig(config_file);
+  if (!config) {
+    std::cerr << "certinboxd: invalid configuration:\n" << config.error().message << "\n";
+    return 2;
+  }
+  if (check_only) {
+    std::cout << config->file.string() << ": ok, " << config->inboxes.size() << " inbox(es)\n";
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level.empty() ? config->log_level : log_level));
+
+  certinbox::daemon::Daemon daemon(std::move(*config));
+  if (auto started = daemon.Start(); !started) {
+    spdlog::critical("cannot start: {} ({})", started.error().message, started.error().code);
+    return 1;
+  }
+  return daemon.Run();
+}

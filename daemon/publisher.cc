@@ -1,0 +1,47 @@
+#include "daemon/publisher.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace certinbox::daemon {
+
+pipeline::Result<void> RestrictIpcEndpoint(const std::string& endpoint) {
+  if (!endpoint.starts_with("ipc://")) return {};
+  std::string path = endpoint.substr(6);
+  if (::chmod(path.c_str(), 0660) != 0) {
+    return pipeline::Fail("bind_failed", "cannot restrict " + path + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+pipeline::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context,
+                                                             const std::string& endpoint, int hwm) {
+  try {
+    zmq::socket_t socket(context, zmq::socket_type::pub);
+    socket.set(zmq::sockopt::sndhwm, hwm);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.bind(endpoint);
+    if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
+      return std::unexpected(restricted.error());
+    }
+    return std::unique_ptr<Publisher>(new Publisher(std::move(socket), endpoint));
+  } catch (const zmq::error_t& e) {
+    return pipeline::Fail("bind_failed", "cannot bind the publish socket " + endpoint + ": " +
+                                             e.what());
+  }
+}
+
+void Publisher::Publish(const storage::Event& event) noexcept {
+  try {
+    socket_.send(zmq::buffer(event.type), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    socket_.send(zmq::buffer(event.json), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    spdlog::warn("publish of event {} failed: {}", event.seq, e.what());
+  }
+  last_published_seq_ = std::max(last_published_seq_, event.seq);
+}
+
+}  // namespace certinbox::daemon

@@ -1,0 +1,42 @@
+// The PUB socket: each event as two frames, topic (the event type) and its JSON.
+// Loop thread only.
+#pragma once
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "pipeline/error.h"
+#include "storage/inventory.h"
+
+namespace certinbox::daemon {
+
+class Publisher {
+ public:
+  // Binds `endpoint`; an ipc:// socket file is made mode 0660.
+  static pipeline::Result<std::unique_ptr<Publisher>> Bind(zmq::context_t& context,
+                                                           const std::string& endpoint, int hwm);
+
+  // Never blocks: a subscriber past the high-water mark misses the message and replays it
+  // from the outbox (docs/protocol.md).
+  void Publish(const storage::Event& event) noexcept;
+
+  // Where publishing resumes after a restart: the outbox's published cursor.
+  void ResumeAfter(int64_t seq) { last_published_seq_ = std::max(last_published_seq_, seq); }
+  int64_t last_published_seq() const { return last_published_seq_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  Publisher(zmq::socket_t socket, std::string endpoint)
+      : socket_(std::move(socket)), endpoint_(std::move(endpoint)) {}
+  zmq::socket_t socket_;
+  std::string endpoint_;
+  int64_t last_published_seq_ = 0;
+};
+
+// Restricts an ipc:// endpoint's socket file to the daemon's user and group (0660).
+pipeline::Result<void> RestrictIpcEndpoint(const std::string& endpoint);
+
+}  // namespace certinbox::daemon

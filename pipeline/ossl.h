@@ -1,0 +1,62 @@
+// RAII owners for OpenSSL handles. One place, so every handle has exactly one deleter.
+#pragma once
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pkcs12.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace certinbox::pipeline {
+
+template <auto Fn>
+struct Free {
+  template <class T>
+  void operator()(T* p) const noexcept {
+    Fn(p);
+  }
+};
+
+using BioPtr = std::unique_ptr<BIO, Free<BIO_free_all>>;
+using X509Ptr = std::unique_ptr<X509, Free<X509_free>>;
+using X509ReqPtr = std::unique_ptr<X509_REQ, Free<X509_REQ_free>>;
+using X509StorePtr = std::unique_ptr<X509_STORE, Free<X509_STORE_free>>;
+using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Free<X509_STORE_CTX_free>>;
+using X509CrlPtr = std::unique_ptr<X509_CRL, Free<X509_CRL_free>>;
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY_free>>;
+using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Free<EVP_PKEY_CTX_free>>;
+using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Free<EVP_CIPHER_CTX_free>>;
+using Pkcs12Ptr = std::unique_ptr<PKCS12, Free<PKCS12_free>>;
+using Pkcs7Ptr = std::unique_ptr<PKCS7, Free<PKCS7_free>>;
+
+// A byte buffer for secrets (private key DER, passwords): wiped before it is freed.
+class SecretBytes {
+ public:
+  SecretBytes() = default;
+  explicit SecretBytes(std::string_view bytes) : bytes_(bytes.begin(), bytes.end()) {}
+  SecretBytes(const SecretBytes&) = default;
+  SecretBytes& operator=(const SecretBytes&) = default;
+  SecretBytes(SecretBytes&& other) noexcept = default;
+  SecretBytes& operator=(SecretBytes&& other) noexcept = default;
+  ~SecretBytes();
+
+  const unsigned char* data() const { return bytes_.data(); }
+  unsigned char* data() { return bytes_.data(); }
+  size_t size() const { return bytes_.size(); }
+  bool empty() const { return bytes_.empty(); }
+  void resize(size_t n) { bytes_.resize(n); }
+  std::string_view view() const {
+    return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
+  }
+
+ private:
+  std::vector<unsigned char> bytes_;
+};
+
+}  // namespace certinbox::pipeline

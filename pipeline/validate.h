@@ -1,0 +1,60 @@
+// Validate and match the objects of one drop. Pure: the time and the trust material are passed in.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipeline/error.h"
+#include "pipeline/types.h"
+
+namespace certinbox::pipeline {
+
+// Trust material for chain building, shared read-only between threads once built:
+// the system trust store (trust anchors) and the CA certificates the inventory holds
+// (used to complete chains, not trusted by themselves).
+class TrustContext {
+ public:
+  // stored_ca_der: DER certificates of stored `ca` entries. use_system_store: load
+  // OpenSSL's default verify paths (the system trust store) as anchors.
+  static std::shared_ptr<const TrustContext> Create(const std::vector<std::string>& stored_ca_der,
+                                                    bool use_system_store);
+  ~TrustContext();
+
+  X509_STORE* anchors() const { return anchors_.get(); }
+  STACK_OF(X509)* stored_cas() const { return stored_cas_; }
+
+ private:
+  TrustContext() = default;
+  X509StorePtr anchors_;
+  STACK_OF(X509)* stored_cas_ = nullptr;
+};
+
+struct ValidationOptions {
+  UnixTime now = 0;
+  bool accept_expired = false;
+};
+
+struct ValidatedCertificate {
+  size_t index = 0;                        // into ParsedFile::certificates
+  std::vector<std::string> chain;          // fingerprints from its issuer upward, as built
+  std::vector<std::string> findings;       // finding codes from types.h, sorted, unique
+  std::optional<size_t> key_index;         // the key of the same drop that belongs to it
+};
+
+struct Validation {
+  std::vector<ValidatedCertificate> certificates;  // one per certificate in the drop
+  std::vector<size_t> unmatched_keys;              // keys with no certificate in the drop
+};
+
+// Checks dates, builds and verifies chains (drop + stored CAs + anchors), records findings,
+// and pairs keys with certificates of the same drop by public key.
+// Rejects (reason codes): expired (unless accept_expired), key_mismatch (the drop has
+// certificates and a key that belongs to none of them), bad_signature (a certificate whose
+// issuer is known but whose signature does not verify).
+// `no_private_key` is not decided here: whether a key is stored is the inventory's knowledge.
+Result<Validation> Validate(const ParsedFile& file, const TrustContext& trust,
+                            const ValidationOptions& options);
+
+}  // namespace certinbox::pipeline

@@ -1,0 +1,99 @@
+#include "plugins/sdk/client.h"
+
+namespace certinbox::sdk {
+
+std::string DefaultControlEndpoint(const std::string& state_dir) {
+  return "ipc://" + state_dir + "/control.sock";
+}
+
+std::string DefaultPublishEndpoint(const std::string& state_dir) {
+  return "ipc://" + state_dir + "/events.sock";
+}
+
+ControlClient::ControlClient(zmq::context_t& context, std::string endpoint)
+    : context_(context), endpoint_(std::move(endpoint)) {}
+
+void ControlClient::Connect() {
+  socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::req);
+  socket_->set(zmq::sockopt::linger, 0);
+  socket_->connect(endpoint_);
+}
+
+ClientResult<nlohmann::json> ControlClient::Request(const std::string& op, nlohmann::json args,
+                                                    std::chrono::milliseconds timeout) {
+  try {
+    if (!socket_) Connect();
+    args["op"] = op;
+    std::string text = args.dump();
+    socket_->send(zmq::buffer(text), zmq::send_flags::none);
+
+    zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) == 0) {
+      // A REQ socket that got no reply cannot send again: start over with a new one.
+      socket_.reset();
+      return std::unexpected(ClientError{
+          "unreachable", "no reply from the certinbox daemon at " + endpoint_ + " within " +
+                             std::to_string(timeout.count()) + " ms: is certinboxd running?"});
+    }
+    zmq::message_t reply;
+    if (!socket_->recv(reply, zmq::recv_flags::none)) {
+      socket_.reset();
+      return std::unexpected(ClientError{"bad_reply", "empty reply from " + endpoint_});
+    }
+    auto json = nlohmann::json::parse(reply.to_string_view(), nullptr, false);
+    if (json.is_discarded() || !json.is_object()) {
+      return std::unexpected(ClientError{"bad_reply", "reply from " + endpoint_ + " is not JSON"});
+    }
+    if (json.contains("error")) {
+      const auto& error = json["error"];
+      return std::unexpected(ClientError{error.value("code", "error"), error.value("message", "")});
+    }
+    return json;
+  } catch (const zmq::error_t& e) {
+    socket_.reset();
+    return std::unexpected(ClientError{"unreachable", endpoint_ + ": " + e.what()});
+  }
+}
+
+Subscriber::Subscriber(zmq::context_t& context, const std::string& endpoint,
+                       const std::vector<std::string>& prefixes)
+    : socket_(context, zmq::socket_type::sub) {
+  socket_.set(zmq::sockopt::linger, 0);
+  for (const auto& prefix : prefixes) socket_.set(zmq::sockopt::subscribe, prefix);
+  socket_.connect(endpoint);
+}
+
+std::optional<EventMessage> Subscriber::Receive(std::chrono::milliseconds timeout) {
+  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+  zmq::message_t topic;
+  zmq::message_t body;
+  if (!socket_.recv(topic, zmq::recv_flags::none)) return std::nullopt;
+  if (!topic.more() || !socket_.recv(body, zmq::recv_flags::none)) return std::nullopt;
+  while (body.more()) {  // drain unexpected extra frames
+    zmq::message_t extra;
+    if (!socket_.recv(extra, zmq::recv_flags::none)) break;
+    body.move(extra);
+  }
+  auto json = nlohmann::json::parse(body.to_string_view(), nullptr, false);
+  if (json.is_discarded() || !json.is_object()) return std::nullopt;
+  return EventMessage{topic.to_string(), std::move(json)};
+}
+
+ClientResult<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
+                                                      const std::string& type_prefix, int page) {
+  std::vector<nlohmann::json> events;
+  for (;;) {
+    auto reply = control.Request("events", {{"since", since}, {"limit", page}, {"type", type_prefix}});
+    if (!reply) return std::unexpected(reply.error());
+    const auto& batch = (*reply)["events"];
+    for (const auto& event : batch) events.push_back(event);
+    // The daemon also reports how far it scanned, so pages with no matching type still advance.
+    int64_t scanned = reply->value("scanned_to", since);
+    if (scanned <= since || reply->value("more", false) == false) break;
+    since = scanned;
+  }
+  return events;
+}
+
+}  // namespace certinbox::sdk

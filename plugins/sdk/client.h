@@ -1,0 +1,77 @@
+// The client side of certinbox's wire protocol (docs/protocol.md): control requests and the
+// event subscription. Used by the CLI and the plugins. Not thread-safe: one thread per client.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+namespace certinbox::sdk {
+
+struct ClientError {
+  std::string code;  // the daemon's error code, or "unreachable", "bad_reply"
+  std::string message;
+};
+
+template <class T>
+using ClientResult = std::expected<T, ClientError>;
+
+// The control endpoint a daemon uses when [bus] control is not set: ipc://STATE_DIR/control.sock.
+std::string DefaultControlEndpoint(const std::string& state_dir);
+// The publish endpoint a daemon uses when [bus] publish is not set: ipc://STATE_DIR/events.sock.
+std::string DefaultPublishEndpoint(const std::string& state_dir);
+
+// Asks the control socket. One request at a time; a request that gets no reply within the
+// timeout fails with "unreachable" and the socket is replaced, so the next request starts clean.
+class ControlClient {
+ public:
+  ControlClient(zmq::context_t& context, std::string endpoint);
+
+  // Sends {"op": op, ...args} and returns the reply object; a reply {"error": {...}} becomes
+  // ClientError with the daemon's code and message.
+  ClientResult<nlohmann::json> Request(const std::string& op, nlohmann::json args = nlohmann::json::object(),
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void Connect();
+  zmq::context_t& context_;
+  std::string endpoint_;
+  std::unique_ptr<zmq::socket_t> socket_;
+};
+
+struct EventMessage {
+  std::string topic;    // the event type
+  nlohmann::json body;  // the whole event (seq, type, time, fields)
+  int64_t seq() const { return body.value("seq", int64_t{0}); }
+};
+
+// Subscribes to the publish socket by topic prefix ("" = everything).
+class Subscriber {
+ public:
+  Subscriber(zmq::context_t& context, const std::string& endpoint,
+             const std::vector<std::string>& prefixes = {""});
+  // Waits up to `timeout` for one event; std::nullopt on timeout. A malformed message is
+  // skipped (returned as nullopt).
+  std::optional<EventMessage> Receive(std::chrono::milliseconds timeout);
+  zmq::socket_t& socket() { return socket_; }
+
+ private:
+  zmq::socket_t socket_;
+};
+
+// Replays the outbox: every event with seq > since, oldest first, paging through the control
+// socket `page` events at a time. `type_prefix` filters by type ("" = all).
+ClientResult<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
+                                                      const std::string& type_prefix = "",
+                                                      int page = 1000);
+
+}  // namespace certinbox::sdk

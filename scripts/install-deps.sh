@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages certinbox builds and tests with, only those that are missing.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libuv1-dev libssl-dev openssl libzmq3-dev cppzmq-dev libsqlite3-dev sqlite3
+  libtomlplusplus-dev libgtest-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
+  libcurl4-openssl-dev ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "installing: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

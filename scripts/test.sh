@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# README command 2: install what is missing, build, run every test; then build the tests again
+# with AddressSanitizer + UndefinedBehaviorSanitizer and run them again. Any failure or sanitizer
+# report fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=${JOBS:-2}
+
+BUILD_DIR=build JOBS=$jobs scripts/build.sh
+(cd build && ctest --output-on-failure -j"$jobs" --timeout 600)
+
+if [ "${CERTINBOX_SKIP_SANITIZERS:-0}" != 1 ]; then
+  BUILD_DIR=build-asan JOBS=$jobs scripts/build.sh -DCERTINBOX_SANITIZE=ON -DCERTINBOX_BUILD_BENCH=OFF \
+    -DCMAKE_BUILD_TYPE=Debug
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 900)
+fi

@@ -1,0 +1,136 @@
+// The SQLite inventory: entries, versions, sealed keys, the import log and the event outbox.
+// One thread (the daemon's loop thread) owns an Inventory; it is not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/error.h"
+#include "pipeline/types.h"
+#include "pipeline/validate.h"
+#include "storage/vault.h"
+
+namespace certinbox::storage {
+
+// One event as written to the outbox; `json` is the whole message (seq, type, time, fields).
+struct Event {
+  int64_t seq = 0;
+  std::string type;
+  std::string json;
+};
+
+// What the user said about a drop (sidecar TOML), already validated by the daemon.
+struct DropMetadata {
+  std::optional<std::string> name;
+  std::optional<std::string> description;
+  std::string group = "default";
+  std::vector<std::string> labels;
+  nlohmann::json metadata = nlohmann::json::object();
+};
+
+struct ImportRequest {
+  std::string inbox;  // inbox name
+  std::string file;   // file name inside the inbox
+  std::string file_sha256;
+  DropMetadata meta;
+  const pipeline::ParsedFile* parsed = nullptr;
+  const pipeline::Validation* validation = nullptr;
+  pipeline::UnixTime now = 0;
+};
+
+struct ImportOutcome {
+  std::vector<Event> events;  // cert.imported / cert.updated, in seq order
+  int new_entries = 0;
+  int new_keys = 0;            // keys stored (matched or waiting)
+  int duplicates = 0;          // objects that were already stored
+  bool stored_ca = false;      // a new `ca` entry: the daemon refreshes its trust context
+};
+
+struct ListFilter {
+  std::optional<std::string> status;  // valid | expiring_soon | expired | pre_activation
+  std::optional<std::string> group;
+  std::optional<std::string> label;
+  std::optional<int64_t> expiring_within_seconds;
+  std::string sort = "name";  // "name" | "expiry"
+};
+
+struct InventoryOptions {
+  int expiring_soon_days = 90;
+};
+
+struct Counts {
+  int64_t entries = 0, leaf = 0, ca = 0, unmatched_keys = 0, valid = 0, expiring_soon = 0,
+          expired = 0, imports = 0, rejections = 0, last_seq = 0;
+};
+
+class Inventory {
+ public:
+  // Opens (creating) the database in WAL mode and applies storage/migrations/NNN_*.sql in order.
+  static pipeline::Result<std::unique_ptr<Inventory>> Open(const std::filesystem::path& db_file,
+                                                           Vault vault, InventoryOptions options);
+  ~Inventory();
+
+  // Batching: between Begin() and Commit() every operation below shares one transaction
+  // (each in its own savepoint, so one failed operation does not undo the others).
+  // Without Begin(), each operation is its own transaction.
+  pipeline::Result<void> Begin();
+  pipeline::Result<void> Commit();
+  void Rollback();
+
+  // Stores what a validated drop holds and writes its events to the outbox:
+  // - each new certificate becomes an entry (kind `leaf`, or `ca` for CA certificates) with
+  //   version 1 and one `cert.imported`; its key comes from the drop or a waiting key;
+  //   `no_private_key` is added to a leaf's findings when it has none;
+  // - a certificate already stored (same fingerprint) is a duplicate: nothing is written;
+  // - a key whose certificate is stored without one is attached (`cert.updated`,
+  //   changed ["private_key"]); a key with no certificate waits, sealed, as an unmatched key.
+  // Records the import in the import log.
+  pipeline::Result<ImportOutcome> Import(const ImportRequest& request);
+
+  // Records a rejected drop in the import log and writes `import.rejected`.
+  pipeline::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
+                                          const pipeline::Error& reason, pipeline::UnixTime now);
+
+  // Leaves whose chain was incomplete when stored, as (version id, DER), to validate again
+  // after a CA certificate arrived.
+  pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();
+  // Stores a chain and findings found again (findings as Validate gives them: the inventory
+  // keeps `no_private_key` itself). Writes `cert.updated` (changed ["chain", "findings"]) and
+  // returns it when something changed, std::nullopt otherwise.
+  pipeline::Result<std::optional<Event>> UpdateChain(int64_t version_id,
+                                                     const std::vector<std::string>& chain,
+                                                     const std::vector<std::string>& findings,
+                                                     pipeline::UnixTime now);
+
+  // DER of every stored CA certificate (for the trust context).
+  pipeline::Result<std::vector<std::string>> CaCertificates();
+
+  // Certificate summaries (DESIGN.md "certificate") for `ls` and `show`.
+  pipeline::Result<nlohmann::json> List(const ListFilter& filter, pipeline::UnixTime now);
+  // By name (optionally "group/name") or numeric id; error code "not_found".
+  pipeline::Result<nlohmann::json> Show(const std::string& name_or_id, pipeline::UnixTime now);
+
+  // Events with seq > since, oldest first, at most `limit`.
+  pipeline::Result<std::vector<Event>> EventsSince(int64_t since, int limit);
+  // The outbox's publish cursor: events above it were committed but maybe not yet published.
+  pipeline::Result<int64_t> PublishedSeq();
+  pipeline::Result<void> SetPublishedSeq(int64_t seq);
+
+  pipeline::Result<Counts> Count(pipeline::UnixTime now);
+
+  // Stored sealed keys, for tests and export (unseals through the vault).
+  pipeline::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);
+
+ private:
+  class Impl;
+  explicit Inventory(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace certinbox::storage

@@ -1,0 +1,87 @@
+// Watches one inbox folder with libuv and hands over files that have settled.
+// Lives on the loop thread; every method must be called there.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace certinbox::watchers {
+
+struct InboxOptions {
+  std::string name;             // the inbox's name, for logs
+  std::filesystem::path dir;    // created (with failed/, and processed/ when archive) if missing
+  uint64_t settle_ms = 500;     // size and mtime unchanged this long before a file is handed over
+  uint64_t rescan_ms = 30000;   // periodic full scan, catches events the kernel dropped
+  uint64_t max_file_bytes = 1 << 20;
+  bool archive = false;         // success moves the file to processed/ (mode 0600), else removes it
+  // Optional: called on the loop thread with a sentence when something went wrong that no
+  // method can return (a failed rescan, a watch error, on_ready throwing). Must not throw.
+  std::function<void(std::string)> on_warning;
+};
+
+// What the watcher learned of a file before handing it over. A file with a problem is still
+// handed over (never silently skipped): the listener rejects it and calls Fail().
+enum class FileProblem {
+  kNone,
+  kSymlink,      // reason code "symlink": not followed
+  kNotRegular,   // reason code "not_regular_file": FIFO, device, socket, directory
+  kTooLarge,     // reason code "file_too_large": not read
+  kUnreadable,   // reason code "unreadable"
+};
+
+struct ReadyFile {
+  std::string name;            // file name in the inbox (no directory part)
+  std::filesystem::path path;  // dir / name
+  uint64_t size = 0;
+  FileProblem problem = FileProblem::kNone;
+};
+
+// Stable reason code for a problem ("" for kNone).
+std::string_view ReasonCode(FileProblem problem);
+
+class InboxWatcher {
+ public:
+  using ReadyCallback = std::function<void(const ReadyFile&)>;
+
+  // Creates the folders, starts the fs event watch and the rescan timer, and scans once at start.
+  // Each settled file is handed to `on_ready` once, and not again until Finish/Fail/Release.
+  // Names starting with "." or ending in .tmp, .part, .swp, ~ and sidecars (*.toml) are left alone.
+  // Returns nullptr and fills *error on failure (folder cannot be created or watched).
+  // on_ready runs on the loop thread and may call Finish/Fail/Release, or destroy the watcher.
+  static std::unique_ptr<InboxWatcher> Start(uv_loop_t* loop, InboxOptions options,
+                                             ReadyCallback on_ready, std::string* error);
+  ~InboxWatcher();  // stops watching; handles are closed through the loop
+
+  // The import committed: remove the file and its sidecar, or move them to processed/ (0600).
+  // Returns "" or an error sentence.
+  std::string Finish(const std::string& name);
+
+  // Moves the file (untouched) and its sidecar to failed/ beside NAME.error.json
+  // {"file", "reason", "message", "time"}. A name already taken in failed/ gets a ".N" suffix.
+  // Returns "" or an error sentence.
+  std::string Fail(const std::string& name, std::string_view reason, std::string_view message);
+
+  // Hands the file back without an outcome: it is offered again after it settles.
+  void Release(const std::string& name);
+
+  // The sidecar of a file, if one exists: NAME.toml beside NAME, else STEM.toml beside STEM.EXT.
+  std::optional<std::filesystem::path> SidecarFor(const std::string& name) const;
+
+  // Files seen in the inbox and not yet finished or failed (settling or handed over).
+  size_t Backlog() const;
+  const InboxOptions& options() const;
+
+ private:
+  class Impl;
+  explicit InboxWatcher(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace certinbox::watchers
