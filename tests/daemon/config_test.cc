@@ -1,0 +1,151 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace certinbox::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/cbx-config-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  pipeline::Result<Config> Load(const std::string& text) {
+    fs::path file = dir_ / "certinbox.toml";
+    std::ofstream(file) << text;
+    return LoadConfig(file);
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigTest, DefaultsAndRelativePaths) {
+  auto config = Load("[daemon]\nstate_dir = \"state\"\n[[inbox]]\npath = \"in\"\n");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->state_dir, dir_ / "state");
+  EXPECT_EQ(config->database, dir_ / "state" / "certinbox.db");
+  EXPECT_EQ(config->master_key_file, dir_ / "state" / "master.key");
+  EXPECT_EQ(config->control_endpoint, "ipc://" + (dir_ / "state" / "control.sock").string());
+  EXPECT_EQ(config->publish_endpoint, "ipc://" + (dir_ / "state" / "events.sock").string());
+  ASSERT_EQ(config->inboxes.size(), 1u);
+  EXPECT_EQ(config->inboxes[0].path, dir_ / "in");
+  EXPECT_EQ(config->inboxes[0].name, "in");
+  EXPECT_EQ(config->inboxes[0].settle_ms, 500u);
+  EXPECT_EQ(config->expiring_soon_days, 90);
+  EXPECT_EQ(config->notify_days, (std::vector<int>{90, 30, 14, 7, 1}));
+}
+
+TEST_F(ConfigTest, EveryKey) {
+  auto config = Load(R"(
+[daemon]
+state_dir = "/srv/certinbox"
+log_level = "debug"
+system_trust = false
+[bus]
+publish = "tcp://127.0.0.1:5601"
+control = "ipc:///run/certinbox/control.sock"
+publish_hwm = 5000
+[expiry]
+expiring_soon_days = 30
+notify_days = [7, 30, 1]
+scan_interval = "15m"
+[[inbox]]
+path = "/srv/drop"
+name = "drop"
+group = "web"
+labels = ["prod"]
+settle_ms = 1000
+rescan_interval = "1m"
+max_file_bytes = 65536
+archive = true
+accept_expired = true
+password_file = "passwords"
+)");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->log_level, "debug");
+  EXPECT_FALSE(config->system_trust);
+  EXPECT_EQ(config->publish_endpoint, "tcp://127.0.0.1:5601");
+  EXPECT_EQ(config->control_endpoint, "ipc:///run/certinbox/control.sock");
+  EXPECT_EQ(config->publish_hwm, 5000);
+  EXPECT_EQ(config->notify_days, (std::vector<int>{30, 7, 1}));
+  EXPECT_EQ(config->scan_interval_s, 900u);
+  const auto& inbox = config->inboxes.at(0);
+  EXPECT_EQ(inbox.group, "web");
+  EXPECT_EQ(inbox.labels, std::vector<std::string>{"prod"});
+  EXPECT_EQ(inbox.rescan_ms, 60'000u);
+  EXPECT_EQ(inbox.max_file_bytes, 65536u);
+  EXPECT_TRUE(inbox.archive);
+  EXPECT_TRUE(inbox.accept_expired);
+  EXPECT_EQ(inbox.password_file, dir_ / "passwords");
+}
+
+struct BadConfig {
+  std::string text;
+  std::string where;  // "LINE:COLUMN" expected in the message
+  std::string words;  // expected in the message
+};
+
+class BadConfigTest : public ConfigTest, public ::testing::WithParamInterface<BadConfig> {};
+
+TEST_P(BadConfigTest, IsRefusedWithFileLineColumn) {
+  auto config = Load(GetParam().text);
+  ASSERT_FALSE(config.has_value());
+  EXPECT_EQ(config.error().code, "config_invalid");
+  std::string expected = (dir_ / "certinbox.toml").string() + ":" + GetParam().where + ":";
+  EXPECT_NE(config.error().message.find(expected), std::string::npos) << config.error().message;
+  EXPECT_NE(config.error().message.find(GetParam().words), std::string::npos)
+      << config.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BadConfigTest,
+    ::testing::Values(
+        BadConfig{"[daemon]\nstate_dirr = \"x\"\n", "2:1", "unknown key 'state_dirr'"},
+        BadConfig{"[daemon]\nlog_level = 3\n", "2:13", "must be a string"},
+        BadConfig{"[daemon]\nlog_level = \"loud\"\n", "2:13", "log_level"},
+        BadConfig{"[expiry]\nexpiring_soon_days = -4\n", "2:22", "between"},
+        BadConfig{"[expiry]\nnotify_days = \"often\"\n", "2:15", "notify_days"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nsettle_ms = \"soon\"\n", "3:13", "whole number"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nrescan_interval = \"5 parsecs\"\n", "3:19", "duration"},
+        BadConfig{"[[inbox]]\nname = \"a\"\n", "1:1", "needs a 'path'"},
+        BadConfig{"[[inbox]]\npath = \"a\"\n[[inbox]]\npath = \"a\"\n", "3:1", "two inboxes"},
+        BadConfig{"[bus]\ncontrol = \"tcp://0.0.0.0:1\"\n", "2:11", "CURVE"},
+        BadConfig{"[daemon\nstate_dir = 1\n", "1:", ""},
+        BadConfig{"colour = \"blue\"\n", "1:1", "unknown key 'colour'"}));
+
+TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
+  auto config = Load("[daemon]\nfoo = 1\nbar = 2\n");
+  ASSERT_FALSE(config.has_value());
+  EXPECT_NE(config.error().message.find(":2:1: unknown key 'foo'"), std::string::npos);
+  EXPECT_NE(config.error().message.find(":3:1: unknown key 'bar'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, MissingFile) {
+  auto config = LoadConfig(dir_ / "nope.toml");
+  ASSERT_FALSE(config.has_value());
+  EXPECT_EQ(config.error().code, "config_unreadable");
+}
+
+TEST(DurationTest, Units) {
+  EXPECT_EQ(ParseDuration("90"), 90u);
+  EXPECT_EQ(ParseDuration("90s"), 90u);
+  EXPECT_EQ(ParseDuration("15m"), 900u);
+  EXPECT_EQ(ParseDuration("2h"), 7200u);
+  EXPECT_EQ(ParseDuration("7d"), 604800u);
+  EXPECT_EQ(ParseDuration("1w"), 604800u);
+  EXPECT_FALSE(ParseDuration(""));
+  EXPECT_FALSE(ParseDuration("m"));
+  EXPECT_FALSE(ParseDuration("5y"));
+  EXPECT_FALSE(ParseDuration("-5s"));
+}
+
+}  // namespace
+}  // namespace certinbox::daemon

@@ -1,0 +1,91 @@
+// Starts the real certinboxd on a temporary folder with ipc:// endpoints, drops files into its
+// inbox, reads its events from a real SUB socket and runs the real `certinbox` CLI.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "plugins/sdk/client.h"
+
+namespace certinbox::testing {
+
+struct HarnessOptions {
+  int settle_ms = 100;
+  uint64_t max_file_bytes = 1 << 20;
+  bool accept_expired = false;
+  bool archive = false;
+  std::string extra_inbox_toml;  // more keys for the [[inbox]] table
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class DaemonHarness {
+ public:
+  explicit DaemonHarness(HarnessOptions options = {});
+  ~DaemonHarness();  // stops the daemon (SIGKILL if SIGTERM is not enough) and removes the folder
+
+  // Starts certinboxd and waits (bounded) until its control socket answers and the SUB socket
+  // is connected. Fails the test (ADD_FAILURE) and returns false on timeout.
+  bool Start();
+  // Sends `signal` and waits for the process to end; returns its exit status (or -signal).
+  int Stop(int signal = SIGTERM);
+  bool running() const { return pid_ > 0; }
+
+  // Writes `bytes` to a temporary name and renames it into the inbox, as the README recommends.
+  void Drop(const std::string& name, const std::string& bytes);
+  // Writes in place (no rename), for tests of settling and odd files.
+  void WriteInPlace(const std::string& name, const std::string& bytes);
+
+  // Collects events from the SUB socket until `done(events so far)` is true or the deadline
+  // passes. Returns every event received (also those received by earlier calls).
+  const std::vector<nlohmann::json>& WaitForEvents(
+      const std::function<bool(const std::vector<nlohmann::json>&)>& done,
+      std::chrono::milliseconds deadline = std::chrono::seconds(20));
+  // Events of one type received so far.
+  std::vector<nlohmann::json> EventsOfType(const std::string& type) const;
+
+  // Runs the `certinbox` CLI against this daemon's control socket.
+  CommandResult Cli(const std::vector<std::string>& args) const;
+  // `certinbox ls --json`, parsed.
+  nlohmann::json LsJson() const;
+
+  sdk::ControlClient& control() { return control_; }
+  const std::filesystem::path& root() const { return root_; }
+  std::filesystem::path inbox() const { return root_ / "inbox"; }
+  std::filesystem::path failed() const { return root_ / "inbox" / "failed"; }
+  std::filesystem::path state() const { return root_ / "state"; }
+  std::filesystem::path config_file() const { return root_ / "certinbox.toml"; }
+  std::string control_endpoint() const { return "ipc://" + (state() / "control.sock").string(); }
+  std::string publish_endpoint() const { return "ipc://" + (state() / "events.sock").string(); }
+  std::string log() const;  // what the daemon wrote to stderr
+
+ private:
+  void WriteConfig(const HarnessOptions& options);
+  void Pump(std::chrono::milliseconds timeout);
+
+  std::filesystem::path root_;
+  pid_t pid_ = -1;
+  zmq::context_t zmq_;
+  std::unique_ptr<sdk::Subscriber> subscriber_;
+  sdk::ControlClient control_;
+  std::vector<nlohmann::json> events_;
+};
+
+// Runs a program with arguments; captures stdout and stderr; bounded by `timeout`.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+}  // namespace certinbox::testing
