@@ -55,12 +55,16 @@ ClientResult<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
   }
 }
 
-Subscriber::Subscriber(zmq::context_t& context, const std::string& endpoint,
-                       const std::vector<std::string>& prefixes)
+Subscriber::Subscriber(zmq::context_t& context, const std::vector<std::string>& prefixes)
     : socket_(context, zmq::socket_type::sub) {
   socket_.set(zmq::sockopt::linger, 0);
   for (const auto& prefix : prefixes) socket_.set(zmq::sockopt::subscribe, prefix);
-  socket_.connect(endpoint);
+}
+
+Subscriber::Subscriber(zmq::context_t& context, const std::string& endpoint,
+                       const std::vector<std::string>& prefixes)
+    : Subscriber(context, prefixes) {
+  Connect(endpoint);
 }
 
 std::optional<EventMessage> Subscriber::Receive(std::chrono::milliseconds timeout) {

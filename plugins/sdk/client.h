@@ -59,6 +59,9 @@ class Subscriber {
  public:
   Subscriber(zmq::context_t& context, const std::string& endpoint,
              const std::vector<std::string>& prefixes = {""});
+  // Not connected yet: call Connect() (lets a caller attach a socket monitor first).
+  explicit Subscriber(zmq::context_t& context, const std::vector<std::string>& prefixes = {""});
+  void Connect(const std::string& endpoint) { socket_.connect(endpoint); }
   // Waits up to `timeout` for one event; std::nullopt on timeout. A malformed message is
   // skipped (returned as nullopt).
   std::optional<EventMessage> Receive(std::chrono::milliseconds timeout);

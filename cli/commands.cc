@@ -1,0 +1,78 @@
+// ls, show and status: one control request each, printed for people or as JSON.
+#include "cli/commands.h"
+
+#include <iostream>
+
+#include "cli/duration.h"
+#include "cli/exit_codes.h"
+#include "cli/render.h"
+
+namespace certinbox::cli {
+
+int RunLs(const GlobalOptions& global, const LsOptions& options) {
+  Json args = Json::object();
+  if (!options.status.empty()) args["status"] = options.status;
+  if (!options.group.empty()) args["group"] = options.group;
+  if (!options.label.empty()) args["label"] = options.label;
+  if (!options.sort.empty()) args["sort"] = options.sort;
+  if (!options.expiring_within.empty()) {
+    auto seconds = ParseDuration(options.expiring_within);
+    if (!seconds) {
+      PrintError("--expiring-within: " + seconds.error());
+      return kExitUsage;
+    }
+    args["expiring_within"] = *seconds;
+  }
+
+  auto session = Session::Open(global);
+  if (!session) return session.error();
+  auto reply = (*session)->Request("ls", std::move(args));
+  if (!reply) return (*session)->Fail(reply.error());
+
+  if (options.json) {
+    std::cout << DumpJson(InventoryJson(*reply), 2) << "\n";
+  } else {
+    bool filtered = !options.status.empty() || !options.group.empty() || !options.label.empty() ||
+                    !options.expiring_within.empty();
+    std::cout << RenderInventory(*reply, filtered);
+  }
+  return kExitOk;
+}
+
+int RunShow(const GlobalOptions& global, const ShowOptions& options) {
+  auto session = Session::Open(global);
+  if (!session) return session.error();
+  auto reply = (*session)->Request("show", {{"entry", options.entry}});
+  if (!reply) return (*session)->Fail(reply.error());
+  const Json& entry = FieldOf(*reply, "entry");
+  if (!entry.is_object()) {
+    PrintError("the daemon's show reply has no entry object");
+    return kExitDaemonError;
+  }
+
+  if (options.pem) {
+    const Json& pem = entry.contains("pem") ? entry["pem"] : FieldOf(*reply, "pem");
+    if (!pem.is_string() || pem.get<std::string>().empty()) {
+      PrintError("this daemon does not send certificates' PEM yet");
+      return kExitDaemonError;
+    }
+    const auto& text = pem.get_ref<const std::string&>();
+    std::cout << text << (text.ends_with('\n') ? "" : "\n");
+  } else if (options.json) {
+    std::cout << DumpJson(entry, 2) << "\n";
+  } else {
+    std::cout << RenderEntry(entry, options.versions);
+  }
+  return kExitOk;
+}
+
+int RunStatus(const GlobalOptions& global, const StatusOptions& options) {
+  auto session = Session::Open(global);
+  if (!session) return session.error();
+  auto reply = (*session)->Request("status");
+  if (!reply) return (*session)->Fail(reply.error());
+  std::cout << (options.json ? DumpJson(*reply, 2) + "\n" : RenderStatus(*reply));
+  return kExitOk;
+}
+
+}  // namespace certinbox::cli

@@ -1,0 +1,16 @@
+// Durations on the command line: "90s", "15m", "12h", "30d", "8w".
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+namespace certinbox::cli {
+
+// Parses a whole number followed by one unit (s, m, h, d, w) into seconds. A bare number, a
+// negative or fractional value, an unknown unit or more than 100 years is refused with a
+// sentence that shows the accepted forms.
+std::expected<int64_t, std::string> ParseDuration(std::string_view text);
+
+}  // namespace certinbox::cli

@@ -1,0 +1,136 @@
+#include "cli/endpoint.h"
+
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "plugins/sdk/client.h"
+
+namespace certinbox::cli {
+namespace fs = std::filesystem;
+namespace {
+
+fs::path Resolve(const fs::path& config_dir, const std::string& text) {
+  fs::path path(text);
+  if (path.is_relative()) path = config_dir / path;
+  path = path.lexically_normal();
+  // "state/." normalises to "state/": drop the trailing separator before appending names.
+  if (!path.has_filename() && path != path.root_path()) path = path.parent_path();
+  return path;
+}
+
+std::expected<std::string, std::string> ReadFile(const fs::path& file) {
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) return std::unexpected("it is a directory");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return std::unexpected(std::string(std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return std::unexpected(std::string(std::strerror(errno)));
+  return text.str();
+}
+
+// The string at [table] key, std::nullopt when absent; an error when present but not a string.
+std::expected<std::optional<std::string>, std::string> StringAt(const toml::table& root,
+                                                                std::string_view table,
+                                                                std::string_view key) {
+  const toml::node* section = root.get(table);
+  if (!section) return std::nullopt;
+  if (!section->is_table()) return std::unexpected("[" + std::string(table) + "] is not a table");
+  const toml::node* value = section->as_table()->get(key);
+  if (!value) return std::nullopt;
+  if (value->is_string()) return value->as_string()->get();
+  const auto& where = value->source().begin;
+  return std::unexpected("[" + std::string(table) + "] " + std::string(key) +
+                         " must be a string (line " + std::to_string(where.line) + ")");
+}
+
+}  // namespace
+
+std::expected<std::string, std::string> ControlEndpointFromConfig(const fs::path& file) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(file, ec);
+  if (ec) absolute = file;
+  auto text = ReadFile(absolute);
+  if (!text) return std::unexpected("cannot read config " + file.string() + ": " + text.error());
+
+  toml::table root;
+  try {
+    root = toml::parse(*text, absolute.string());
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return std::unexpected("cannot parse config " + file.string() + ":" +
+                           std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+                           std::string(e.description()));
+  }
+  const fs::path config_dir = absolute.parent_path();
+  auto in_file = [&](std::string message) { return "config " + file.string() + ": " + message; };
+
+  auto control = StringAt(root, "bus", "control");
+  if (!control) return std::unexpected(in_file(control.error()));
+  if (*control) {
+    const std::string& endpoint = **control;
+    // As the daemon does: a relative ipc:// path is relative to the config file's folder.
+    if (endpoint.starts_with("ipc://") && endpoint.size() > 6 && endpoint[6] != '/' &&
+        endpoint[6] != '@') {
+      return "ipc://" + Resolve(config_dir, endpoint.substr(6)).string();
+    }
+    return endpoint;
+  }
+  auto state_dir = StringAt(root, "daemon", "state_dir");
+  if (!state_dir) return std::unexpected(in_file(state_dir.error()));
+  std::string dir = *state_dir ? Resolve(config_dir, **state_dir).string() : kDefaultStateDir;
+  return sdk::DefaultControlEndpoint(dir);
+}
+
+std::expected<ControlEndpoint, std::string> ResolveControlEndpoint(const std::string& control,
+                                                                   const std::string& config,
+                                                                   const fs::path& default_config) {
+  if (!control.empty()) return ControlEndpoint{control, "--control"};
+  if (!config.empty()) {
+    auto endpoint = ControlEndpointFromConfig(config);
+    if (!endpoint) return std::unexpected(endpoint.error());
+    return ControlEndpoint{*endpoint, "config " + config};
+  }
+  std::error_code ec;
+  if (fs::exists(default_config, ec)) {
+    auto endpoint = ControlEndpointFromConfig(default_config);
+    if (!endpoint) {
+      return std::unexpected(endpoint.error() + " (or give the endpoint with --control ENDPOINT)");
+    }
+    return ControlEndpoint{*endpoint, "config " + default_config.string()};
+  }
+  return ControlEndpoint{sdk::DefaultControlEndpoint(kDefaultStateDir),
+                         "the built-in default; no config at " + default_config.string()};
+}
+
+std::string ConnectableEndpoint(std::string_view endpoint) {
+  for (std::string_view any : {"tcp://*:", "tcp://0.0.0.0:"}) {
+    if (endpoint.starts_with(any)) {
+      return "tcp://127.0.0.1:" + std::string(endpoint.substr(any.size()));
+    }
+  }
+  return std::string(endpoint);
+}
+
+std::optional<std::string> IpcEndpointProblem(std::string_view endpoint) {
+  if (!endpoint.starts_with("ipc://")) return std::nullopt;
+  std::string path(endpoint.substr(6));
+  if (path.empty() || path[0] == '@') return std::nullopt;  // abstract socket: no file
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    return "no control socket at " + path + ": is certinboxd running?";
+  }
+  // Connecting to a Unix socket needs write permission on it (and search on its folders).
+  if (::access(path.c_str(), R_OK | W_OK) != 0) {
+    return "cannot open the control socket " + path + " (" + std::strerror(errno) +
+           "): run as the daemon's user or a member of its group";
+  }
+  return std::nullopt;
+}
+
+}  // namespace certinbox::cli

@@ -1,0 +1,199 @@
+// certinbox: the command-line client of certinboxd. This file only wires CLI11 to the
+// subcommands in cli/commands.h; the help texts here are the user's documentation.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/duration.h"
+#include "cli/exit_codes.h"
+
+namespace certinbox::cli {
+namespace {
+
+constexpr const char* kExitCodes =
+    "Exit codes:\n"
+    "  0  ok\n"
+    "  1  the daemon answered with an error (not_found, ambiguous, ...)\n"
+    "  2  usage error, or a config file that cannot be read\n"
+    "  3  the daemon is unreachable (not running, wrong endpoint, no permission on its socket)\n";
+
+constexpr const char* kShortExitCodes =
+    "Global options (--control, --config, --timeout) go before or after the command.\n"
+    "Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage error, 3 unreachable.";
+
+CLI::Validator Duration() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto seconds = ParseDuration(text);
+        return seconds ? std::string() : seconds.error();
+      },
+      "", "duration");
+}
+
+void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
+  app.add_option("--control", global.control,
+                 "The daemon's control socket, e.g. ipc:///run/certinbox/control.sock")
+      ->envname("CERTINBOX_CONTROL")
+      ->type_name("ENDPOINT");
+  app.add_option("-c,--config", global.config,
+                 "Find the control socket in this certinboxd config "
+                 "(default: /etc/certinbox/certinbox.toml)")
+      ->envname("CERTINBOX_CONFIG")
+      ->type_name("FILE");
+  app.add_option("--timeout", global.timeout_ms, "How long to wait for the daemon's reply")
+      ->type_name("MS")
+      ->check(CLI::Range(1, 3'600'000).description(""))
+      ->capture_default_str();
+}
+
+CLI::App* AddLs(CLI::App& app, LsOptions& options) {
+  CLI::App* ls = app.add_subcommand("ls", "List the certificates in the inventory");
+  ls->add_option("--status", options.status, "Only entries with this status")
+      ->check(CLI::IsMember({"pre_activation", "valid", "expiring_soon", "expired"}))
+      ->type_name("S");
+  ls->add_option("--group", options.group, "Only entries of this group")->type_name("G");
+  ls->add_option("--label", options.label, "Only entries with this label")->type_name("L");
+  ls->add_option("--expiring-within", options.expiring_within,
+                 "Only entries whose current version expires within this time")
+      ->check(Duration())
+      ->type_name("DURATION");
+  ls->add_option("--sort", options.sort, "Order by expiry (soonest first) or name (default)")
+      ->check(CLI::IsMember({"expiry", "name"}))
+      ->type_name("KEY");
+  ls->add_flag("--json", options.json,
+               "Print {\"entries\": [...], \"unmatched_keys\": [...]}, the daemon's objects");
+  ls->footer(
+      "Columns: EXPIRES is the date (UTC) of not_after, DAYS the days left, KEY whether the\n"
+      "private key is held, FINGERPRINT the first 16 hex digits of the SHA-256. Private keys\n"
+      "still waiting for their certificate are listed after the table.\n"
+      "DURATION: a whole number and a unit, s m h d or w (90s, 15m, 12h, 30d, 8w).\n\n"
+      "Examples:\n"
+      "  certinbox ls\n"
+      "  certinbox ls --expiring-within 30d --sort expiry\n"
+      "  certinbox ls --status expired --group web\n"
+      "  certinbox ls --json | jq -r '.entries[] | .name + \" \" + .not_after'\n\n" +
+      std::string(kShortExitCodes));
+  return ls;
+}
+
+CLI::App* AddShow(CLI::App& app, ShowOptions& options) {
+  CLI::App* show = app.add_subcommand("show", "Show one entry: its current certificate and more");
+  show->add_option("entry", options.entry,
+                   "The entry's name, group/name (a name used in several groups) or id")
+      ->required()
+      ->type_name("NAME|ID");
+  auto* versions = show->add_flag("--versions", options.versions, "Also list every version");
+  auto* json = show->add_flag("--json", options.json, "Print the entry object as JSON");
+  show->add_flag("--pem", options.pem, "Print only the current certificate, as PEM")
+      ->excludes(versions)
+      ->excludes(json);
+  show->footer(
+      "Examples:\n"
+      "  certinbox show web\n"
+      "  certinbox show prod/web --versions\n"
+      "  certinbox show 42 --json\n"
+      "  certinbox show web --pem > web.pem\n\n" +
+      std::string(kShortExitCodes));
+  return show;
+}
+
+CLI::App* AddEvents(CLI::App& app, EventsOptions& options) {
+  CLI::App* events = app.add_subcommand("events", "Print the daemon's events, oldest first");
+  events->add_option("--since", options.since, "Only events after this sequence number")
+      ->check(CLI::NonNegativeNumber.description(""))
+      ->type_name("SEQ");
+  events->add_flag("-f,--follow", options.follow,
+                   "Keep printing new events until interrupted (Ctrl-C)");
+  events
+      ->add_option("--type", options.type,
+                   "Only events whose type starts with this, e.g. cert. or import.rejected")
+      ->type_name("PREFIX");
+  events->add_flag("--json", options.json, "Print one JSON object a line (JSON Lines)");
+  events->footer(
+      "Each line: SEQ TIME TYPE NAME-or-SOURCE detail. While following, events the bus\n"
+      "dropped are fetched again from the daemon, so none is skipped.\n\n"
+      "Examples:\n"
+      "  certinbox events --since 120\n"
+      "  certinbox events --follow --type cert.\n"
+      "  certinbox events --type import.rejected --json | jq .message\n\n" +
+      std::string(kShortExitCodes));
+  return events;
+}
+
+CLI::App* AddStatus(CLI::App& app, StatusOptions& options) {
+  CLI::App* status = app.add_subcommand(
+      "status", "Show the daemon's health: pid, uptime, last event, counts, inbox backlogs");
+  status->add_flag("--json", options.json, "Print the daemon's status reply as JSON");
+  status->footer(
+      "Examples:\n"
+      "  certinbox status\n"
+      "  certinbox --config ./certinbox.toml status --json\n\n" +
+      std::string(kShortExitCodes));
+  return status;
+}
+
+std::string FailureMessage(const CLI::App* app, const CLI::Error& e) {
+  std::string command = "certinbox";
+  for (const CLI::App* sub : app->get_subcommands()) command += " " + sub->get_name();
+  std::string message = e.what();
+  if (app->get_subcommands().empty() && !app->remaining().empty()) {
+    message = "'" + app->remaining().front() + "' is not a command: use ls, show, events or status";
+  }
+  return "certinbox: " + message + "\nRun '" + command + " --help' for usage.\n";
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app(
+      "certinbox: the command-line client of certinboxd, the TLS certificate inventory.\n"
+      "It talks only to the daemon's control socket.",
+      "certinbox");
+  app.set_version_flag("--version", std::string("certinbox ") + CERTINBOX_VERSION);
+  app.failure_message(FailureMessage);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
+
+  GlobalOptions global;
+  LsOptions ls_options;
+  ShowOptions show_options;
+  EventsOptions events_options;
+  StatusOptions status_options;
+  AddGlobalOptions(app, global);
+  CLI::App* ls = AddLs(app, ls_options);
+  CLI::App* show = AddShow(app, show_options);
+  CLI::App* events = AddEvents(app, events_options);
+  CLI::App* status = AddStatus(app, status_options);
+  app.footer(
+      "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
+      "Examples:\n"
+      "  certinbox ls --expiring-within 30d\n"
+      "  certinbox show web --versions\n"
+      "  certinbox events --follow --type cert.\n"
+      "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
+      "Control socket: --control if given; else, from the config, [bus] control or\n"
+      "ipc://STATE_DIR/control.sock for its [daemon] state_dir; with no config,\n"
+      "ipc:///var/lib/certinbox/control.sock.\n\n" +
+      std::string(kExitCodes));
+
+  if (argc <= 1) {
+    std::cout << app.help();
+    return kExitUsage;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (*ls) return RunLs(global, ls_options);
+  if (*show) return RunShow(global, show_options);
+  if (*events) return RunEvents(global, events_options);
+  if (*status) return RunStatus(global, status_options);
+  return kExitUsage;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace
+}  // namespace certinbox::cli
+
+int main(int argc, char** argv) { return certinbox::cli::Main(argc, argv); }

@@ -1,0 +1,28 @@
+// What `certinbox` prints for people (and the JSON shapes it prints for scripts), as pure
+// functions of the daemon's replies (docs/protocol.md), so they are tested without a daemon.
+#pragma once
+
+#include <string>
+
+#include "cli/json_text.h"
+
+namespace certinbox::cli {
+
+// `ls --json`: {"entries": [...], "unmatched_keys": [...]} with the daemon's objects as sent
+// (a missing list becomes []).
+Json InventoryJson(const Json& ls_reply);
+
+// `ls`: the entries table (NAME GROUP KIND STATUS EXPIRES DAYS KEY FINDINGS FINGERPRINT), or
+// "no certificates" ("no certificates match" when `filtered`), then the unmatched keys, if any.
+std::string RenderInventory(const Json& ls_reply, bool filtered);
+
+// `show`: aligned "label: value" lines for one entry; with `versions`, its versions table.
+std::string RenderEntry(const Json& entry, bool versions);
+
+// `status`: the daemon's health summary.
+std::string RenderStatus(const Json& status);
+
+// `events`: one line, no newline: SEQ TIME TYPE NAME-or-SOURCE detail.
+std::string RenderEvent(const Json& event);
+
+}  // namespace certinbox::cli

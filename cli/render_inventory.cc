@@ -1,0 +1,157 @@
+// `ls` and `show` output.
+#include <algorithm>
+#include <initializer_list>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cli/render.h"
+#include "cli/table.h"
+
+namespace certinbox::cli {
+namespace {
+
+const Json& ArrayOf(const Json& reply, std::string_view key) {
+  static const Json kEmpty = Json::array();
+  const Json& value = FieldOf(reply, key);
+  return value.is_array() ? value : kEmpty;
+}
+
+// The first of several names a field may go by (the daemon's version objects are young).
+const Json& FirstOf(const Json& obj, std::initializer_list<std::string_view> keys) {
+  for (auto key : keys) {
+    const Json& value = FieldOf(obj, key);
+    if (!value.is_null()) return value;
+  }
+  static const Json kNull;
+  return kNull;
+}
+
+std::string KeyOf(const Json& entry) {
+  std::string algorithm = TextOf(FieldOf(entry, "key_algorithm"));
+  const Json& bits = FieldOf(entry, "key_bits");
+  if (bits.is_number() && bits.get<int64_t>() > 0) return algorithm + " " + TextOf(bits);
+  return algorithm;
+}
+
+std::string ChainOf(const Json& chain) {
+  if (!chain.is_array() || chain.empty()) return "-";
+  std::vector<std::string> parts;
+  for (const auto& link : chain) {
+    parts.push_back(link.is_string() ? ShortHex(link.get<std::string>())
+                                     : ShortHex(TextOf(FieldOf(link, "fingerprint_sha256"))));
+  }
+  return Join(parts, ", ") + " (issuer first)";
+}
+
+std::string BindingsOf(const Json& bindings) {
+  if (!bindings.is_array() || bindings.empty()) return "-";
+  std::vector<std::string> parts;
+  for (const auto& binding : bindings) {
+    if (!binding.is_object()) {
+      parts.push_back(TextOf(binding));
+      continue;
+    }
+    std::string text = TextOf(FieldOf(binding, "resource"));
+    const Json& plugin = FieldOf(binding, "plugin");
+    if (plugin.is_string() && !plugin.get<std::string>().empty()) {
+      text += " (plugin " + plugin.get<std::string>() + ")";
+    }
+    parts.push_back(text);
+  }
+  return Join(parts, ", ");
+}
+
+std::string VersionsTable(const Json& entry) {
+  const Json& versions = ArrayOf(entry, "versions");
+  if (versions.empty()) return "no versions\n";
+  const Json& current = FieldOf(entry, "version");
+  Table table({"VERSION", "FINGERPRINT", "NOT BEFORE", "NOT AFTER", "SOURCE", "IMPORTED"});
+  for (const auto& version : versions) {
+    const Json& number = FirstOf(version, {"version", "number"});
+    std::string label = TextOf(number);
+    if (!current.is_null() && number == current) label += " *";
+    table.AddRow({label, ShortHex(TextOf(FirstOf(version, {"fingerprint_sha256", "fingerprint"}))),
+                  DateOf(FieldOf(version, "not_before")), DateOf(FieldOf(version, "not_after")),
+                  SourceOf(FieldOf(version, "source")),
+                  TextOf(FirstOf(version, {"imported_at", "import_time", "created_at"}))});
+  }
+  return table.Render() + "(* current version)\n";
+}
+
+}  // namespace
+
+Json InventoryJson(const Json& ls_reply) {
+  return Json{{"entries", ArrayOf(ls_reply, "entries")},
+              {"unmatched_keys", ArrayOf(ls_reply, "unmatched_keys")}};
+}
+
+std::string RenderInventory(const Json& ls_reply, bool filtered) {
+  std::string out;
+  const Json& entries = ArrayOf(ls_reply, "entries");
+  if (entries.empty()) {
+    out = filtered ? "no certificates match\n" : "no certificates\n";
+  } else {
+    Table table(
+        {"NAME", "GROUP", "KIND", "STATUS", "EXPIRES", "DAYS", "KEY", "FINDINGS", "FINGERPRINT"});
+    for (const auto& entry : entries) {
+      table.AddRow({TextOf(FieldOf(entry, "name")), TextOf(FieldOf(entry, "group")),
+                    TextOf(FieldOf(entry, "kind")), TextOf(FieldOf(entry, "status")),
+                    DateOf(FieldOf(entry, "not_after")), TextOf(FieldOf(entry, "days_left")),
+                    YesNo(FieldOf(entry, "has_private_key")),
+                    FindingsOf(FieldOf(entry, "findings")),
+                    ShortHex(TextOf(FieldOf(entry, "fingerprint_sha256")))});
+    }
+    out = table.Render();
+  }
+  const Json& keys = ArrayOf(ls_reply, "unmatched_keys");
+  if (!keys.empty()) {
+    Table table({"SPKI", "ALGORITHM", "BITS", "SOURCE"});
+    for (const auto& key : keys) {
+      table.AddRow({ShortHex(TextOf(FieldOf(key, "spki_sha256"))),
+                    TextOf(FieldOf(key, "algorithm")), TextOf(FieldOf(key, "bits")),
+                    SourceOf(FieldOf(key, "source"))});
+    }
+    out += "\nunmatched keys (waiting for their certificate): " + std::to_string(keys.size()) +
+           "\n" + table.Render();
+  }
+  return out;
+}
+
+std::string RenderEntry(const Json& entry, bool versions) {
+  const std::vector<std::pair<std::string, std::string>> lines = {
+      {"name", TextOf(FieldOf(entry, "name"))},
+      {"id", TextOf(FieldOf(entry, "id"))},
+      {"group", TextOf(FieldOf(entry, "group"))},
+      {"kind", TextOf(FieldOf(entry, "kind"))},
+      {"status", TextOf(FieldOf(entry, "status"))},
+      {"version", TextOf(FieldOf(entry, "version"))},
+      {"subject", TextOf(FieldOf(entry, "subject"))},
+      {"issuer", TextOf(FieldOf(entry, "issuer"))},
+      {"serial", TextOf(FieldOf(entry, "serial"))},
+      {"SANs", TextOf(FieldOf(entry, "sans"))},
+      {"not before", TextOf(FieldOf(entry, "not_before"))},
+      {"not after", TextOf(FieldOf(entry, "not_after"))},
+      {"days left", TextOf(FieldOf(entry, "days_left"))},
+      {"key", KeyOf(entry)},
+      {"signature", TextOf(FieldOf(entry, "signature_algorithm"))},
+      {"fingerprint", TextOf(FieldOf(entry, "fingerprint_sha256"))},
+      {"findings", FindingsOf(FieldOf(entry, "findings"))},
+      {"chain", ChainOf(FieldOf(entry, "chain"))},
+      {"has key", YesNo(FieldOf(entry, "has_private_key"))},
+      {"labels", LabelsOf(FieldOf(entry, "labels"))},
+      {"bindings", BindingsOf(FieldOf(entry, "bindings"))},
+      {"description", TextOf(FieldOf(entry, "description"))},
+      {"metadata", LabelsOf(FieldOf(entry, "metadata"))},
+  };
+  size_t width = 0;
+  for (const auto& [label, value] : lines) width = std::max(width, label.size());
+  std::string out;
+  for (const auto& [label, value] : lines) {
+    out += label + ":" + std::string(width - label.size() + 1, ' ') + value + "\n";
+  }
+  if (versions) out += "\n" + VersionsTable(entry);
+  return out;
+}
+
+}  // namespace certinbox::cli

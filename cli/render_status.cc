@@ -1,0 +1,166 @@
+// `status` and `events` output.
+#include <string_view>
+#include <vector>
+
+#include "cli/render.h"
+#include "cli/table.h"
+
+namespace certinbox::cli {
+namespace {
+
+std::string CountsOf(const Json& counts) {
+  if (!counts.is_object() || counts.empty()) return "-";
+  // The usual ones first, in an order a person reads; anything newer after them.
+  static constexpr std::string_view kOrder[] = {
+      "entries",        "leaf",           "ca",      "valid",     "expiring_soon", "expired",
+      "pre_activation", "unmatched_keys", "imports", "rejections"};
+  std::vector<std::string> parts;
+  for (auto key : kOrder) {
+    if (counts.contains(key)) parts.push_back(std::string(key) + " " + TextOf(counts[key]));
+  }
+  for (const auto& [key, value] : counts.items()) {
+    bool known = key == "last_seq";
+    for (auto k : kOrder) known = known || key == k;
+    if (!known) parts.push_back(key + " " + TextOf(value));
+  }
+  return Join(parts, ", ");
+}
+
+std::string DaemonLine(const Json& status) {
+  std::string line = "certinboxd";
+  const Json& version = FieldOf(status, "version");
+  if (!version.is_null()) line += " " + TextOf(version);
+  line += ", pid " + TextOf(FieldOf(status, "pid"));
+  const Json& uptime = FieldOf(status, "uptime_seconds");
+  if (uptime.is_number()) line += ", up " + FormatSpan(uptime.get<int64_t>());
+  return line;
+}
+
+// Events print one line each: line breaks in messages become "; ".
+std::string OneLine(std::string text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\r') continue;
+    out += c == '\n' ? std::string("; ") : std::string(1, c);
+  }
+  return out;
+}
+
+// What an event is about: the certificate's name, else the file it came from.
+std::string SubjectOf(const Json& event) {
+  const Json& certificate = FieldOf(event, "certificate");
+  if (certificate.is_object()) return EntryNameOf(certificate);
+  const Json& source = FieldOf(event, "source");
+  if (!source.is_null()) return SourceOf(source);
+  return "-";
+}
+
+std::string Expires(const Json& certificate) {
+  std::string text = "expires " + DateOf(FieldOf(certificate, "not_after"));
+  const Json& days = FieldOf(certificate, "days_left");
+  if (days.is_number()) text += " (" + TextOf(days) + "d)";
+  return text;
+}
+
+std::string ResourceOf(const Json& event) {
+  std::string text = TextOf(FieldOf(event, "resource"));
+  const Json& plugin = FieldOf(event, "plugin");
+  if (plugin.is_string() && !plugin.get<std::string>().empty()) {
+    text += " via " + plugin.get<std::string>();
+  }
+  return text;
+}
+
+std::string DetailOf(const Json& event) {
+  const std::string type = TextOf(FieldOf(event, "type"));
+  const Json& certificate = FieldOf(event, "certificate");
+  const std::string version = "v" + TextOf(FieldOf(certificate, "version"));
+  if (type == "cert.imported") {
+    std::string text = version + ", " + Expires(certificate);
+    std::string findings = FindingsOf(FieldOf(event, "findings"));
+    if (findings != "-") text += ", findings " + findings;
+    return text;
+  }
+  if (type == "cert.renewed") {
+    const Json& previous = FieldOf(FieldOf(event, "previous"), "version");
+    std::string text = (previous.is_null() ? "" : "v" + TextOf(previous) + " -> ") + version +
+                       ", " + Expires(certificate);
+    if (FieldOf(event, "rollback") == true) text += " (rollback)";
+    return text;
+  }
+  if (type == "cert.activated") return version + ", " + Expires(certificate);
+  if (type == "cert.updated") return "changed " + TextOf(FieldOf(event, "changed"));
+  if (type == "cert.expiring") {
+    return TextOf(FieldOf(event, "days_left")) + " days left (threshold " +
+           TextOf(FieldOf(event, "threshold_days")) + "d)";
+  }
+  if (type == "cert.expired") return "expired " + DateOf(FieldOf(certificate, "not_after"));
+  if (type == "cert.bound") return "bound to " + ResourceOf(event);
+  if (type == "cert.unbound") return "unbound from " + ResourceOf(event);
+  if (type == "cert.deleted") return "";
+  if (type == "csr.created") return "CSR for " + TextOf(FieldOf(certificate, "subject"));
+  if (type == "import.rejected") {
+    return TextOf(FieldOf(event, "reason")) + ": " + OneLine(TextOf(FieldOf(event, "message")));
+  }
+  if (type == "config.reloaded") return "changed " + TextOf(FieldOf(event, "changed"));
+  if (type == "config.rejected") return OneLine(TextOf(FieldOf(event, "errors")));
+  if (type == "push.succeeded" || type == "push.failed") {
+    std::string text = ResourceOf(event) + ", v" + TextOf(FieldOf(event, "version"));
+    const Json& message = FieldOf(event, "message");
+    if (message.is_string() && !message.get<std::string>().empty()) {
+      text += ": " + OneLine(message.get<std::string>());
+    }
+    return text;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string RenderStatus(const Json& status) {
+  const std::vector<std::pair<std::string, std::string>> lines = {
+      {"daemon", DaemonLine(status)},
+      {"control", TextOf(FieldOf(status, "control_endpoint"))},
+      {"publish", TextOf(FieldOf(status, "publish_endpoint"))},
+      {"last seq", TextOf(FieldOf(status, "last_seq"))},
+      {"counts", CountsOf(FieldOf(status, "counts"))},
+  };
+  std::string out;
+  for (const auto& [label, value] : lines) {
+    out += label + ":" + std::string(9 - label.size(), ' ') + value + "\n";
+  }
+  const Json& inboxes = FieldOf(status, "inboxes");
+  if (inboxes.is_array() && !inboxes.empty()) {
+    Table table({"INBOX", "BACKLOG", "PATH"});
+    for (const auto& inbox : inboxes) {
+      table.AddRow({TextOf(FieldOf(inbox, "name")), TextOf(FieldOf(inbox, "backlog")),
+                    TextOf(FieldOf(inbox, "path"))});
+    }
+    out += "\n" + table.Render();
+  } else {
+    out += "\nno inboxes configured\n";
+  }
+  const Json& plugins = FieldOf(status, "plugins");
+  if (plugins.is_array() && !plugins.empty()) {
+    Table table({"PLUGIN", "STATE"});
+    for (const auto& plugin : plugins) {
+      const Json& state = FieldOf(plugin, "state");
+      table.AddRow({TextOf(FieldOf(plugin, "name")),
+                    TextOf(state.is_null() ? FieldOf(plugin, "status") : state)});
+    }
+    out += "\n" + table.Render();
+  }
+  return out;
+}
+
+std::string RenderEvent(const Json& event) {
+  std::string type = TextOf(FieldOf(event, "type"));
+  if (type.size() < 15) type.append(15 - type.size(), ' ');
+  std::string line = TextOf(FieldOf(event, "seq")) + " " + TextOf(FieldOf(event, "time")) + " " +
+                     type + " " + SubjectOf(event);
+  std::string detail = DetailOf(event);
+  if (!detail.empty()) line += "  " + detail;
+  return line;
+}
+
+}  // namespace certinbox::cli

@@ -1,0 +1,38 @@
+// Plain-text tables and small text helpers for output meant for people.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace certinbox::cli {
+
+// Columns left-aligned, two spaces apart, headers in the first line. The last column is not
+// padded, so no line ends in spaces. Rows shorter than the header get empty cells.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers);
+  void AddRow(std::vector<std::string> cells);
+  bool empty() const { return rows_.empty(); }
+  // Every line ends in '\n'.
+  std::string Render() const;
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// Width in terminal columns, counting each UTF-8 code point as one.
+size_t DisplayWidth(std::string_view text);
+
+// The first `n` hex digits of a fingerprint, without ':' separators, lowercase; "-" if empty.
+std::string ShortHex(std::string_view hex, size_t n = 16);
+
+std::string Join(const std::vector<std::string>& parts, std::string_view separator);
+
+// "42s", "5m 3s", "4h 12m", "3d 4h" (two largest units).
+std::string FormatSpan(int64_t seconds);
+
+}  // namespace certinbox::cli
