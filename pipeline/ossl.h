@@ -35,22 +35,28 @@ using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Free<EVP_CIPHER_CTX_free
 using Pkcs12Ptr = std::unique_ptr<PKCS12, Free<PKCS12_free>>;
 using Pkcs7Ptr = std::unique_ptr<PKCS7, Free<PKCS7_free>>;
 
+// Loads OpenSSL's "default" and "legacy" providers into the default library context, once
+// per process (thread-safe; later calls return the first answer). Returns whether "legacy"
+// is available: without it, PKCS#12 files protected with RC2 or 3DES (old Windows and Java
+// exports) cannot be opened. ParseFile calls it; callers may call it early to log the answer.
+bool LoadOpensslProviders();
+
 // A byte buffer for secrets (private key DER, passwords): wiped before it is freed.
 class SecretBytes {
  public:
   SecretBytes() = default;
   explicit SecretBytes(std::string_view bytes) : bytes_(bytes.begin(), bytes.end()) {}
   SecretBytes(const SecretBytes&) = default;
-  SecretBytes& operator=(const SecretBytes&) = default;
+  SecretBytes& operator=(const SecretBytes& other);  // wipes the old bytes first
   SecretBytes(SecretBytes&& other) noexcept = default;
-  SecretBytes& operator=(SecretBytes&& other) noexcept = default;
+  SecretBytes& operator=(SecretBytes&& other) noexcept;  // wipes the old bytes first
   ~SecretBytes();
 
   const unsigned char* data() const { return bytes_.data(); }
   unsigned char* data() { return bytes_.data(); }
   size_t size() const { return bytes_.size(); }
   bool empty() const { return bytes_.empty(); }
-  void resize(size_t n) { bytes_.resize(n); }
+  void resize(size_t n);  // never leaves a copy behind in freed memory
   std::string_view view() const {
     return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
   }

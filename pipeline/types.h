@@ -41,7 +41,7 @@ struct CertificateInfo {
 };
 
 struct Certificate {
-  X509Ptr x509;
+  X509Ptr x509;  // read-only: parse may share one X509 between files (reference counted)
   CertificateInfo info;
   std::string der;
 };

@@ -17,9 +17,11 @@ namespace certinbox::pipeline {
 class TrustContext {
  public:
   // stored_ca_der: DER certificates of stored `ca` entries. use_system_store: load
-  // OpenSSL's default verify paths (the system trust store) as anchors.
-  static std::shared_ptr<const TrustContext> Create(const std::vector<std::string>& stored_ca_der,
-                                                    bool use_system_store);
+  // OpenSSL's default verify paths (the system trust store) as anchors. extra_anchor_der:
+  // more anchors (an operator's private root; tests). DER that does not decode is skipped.
+  static std::shared_ptr<const TrustContext> Create(
+      const std::vector<std::string>& stored_ca_der, bool use_system_store,
+      const std::vector<std::string>& extra_anchor_der = {});
   ~TrustContext();
 
   X509_STORE* anchors() const { return anchors_.get(); }

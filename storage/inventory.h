@@ -79,6 +79,7 @@ class Inventory {
   // Batching: between Begin() and Commit() every operation below shares one transaction
   // (each in its own savepoint, so one failed operation does not undo the others).
   // Without Begin(), each operation is its own transaction.
+  // A failed Commit() rolls the whole batch back: nothing since Begin() is stored.
   pipeline::Result<void> Begin();
   pipeline::Result<void> Commit();
   void Rollback();
@@ -97,8 +98,8 @@ class Inventory {
   pipeline::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
                                           const pipeline::Error& reason, pipeline::UnixTime now);
 
-  // Leaves whose chain was incomplete when stored, as (version id, DER), to validate again
-  // after a CA certificate arrived.
+  // Certificates (leaves, and intermediates stored before their root) whose chain was
+  // incomplete when stored, as (version id, DER), to validate again after a CA certificate arrived.
   pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();
   // Stores a chain and findings found again (findings as Validate gives them: the inventory
   // keeps `no_private_key` itself). Writes `cert.updated` (changed ["chain", "findings"]) and
@@ -114,9 +115,16 @@ class Inventory {
   // Certificate summaries (DESIGN.md "certificate") for `ls` and `show`.
   pipeline::Result<nlohmann::json> List(const ListFilter& filter, pipeline::UnixTime now);
   // By name (optionally "group/name") or numeric id; error code "not_found".
+  // Several groups holding the name: error code "ambiguous". The summary gains "description",
+  // "metadata", "created_at", "updated_at" and "versions" [{version, fingerprint_sha256,
+  // not_after, imported_at, source}].
   pipeline::Result<nlohmann::json> Show(const std::string& name_or_id, pipeline::UnixTime now);
 
-  // Events with seq > since, oldest first, at most `limit`.
+  // Keys waiting for their certificate: [{spki_sha256, algorithm, bits, created_at, source}],
+  // never key bytes.
+  pipeline::Result<nlohmann::json> UnmatchedKeys();
+
+  // Events with seq > since, oldest first, at most `limit` (limit <= 0: all of them).
   pipeline::Result<std::vector<Event>> EventsSince(int64_t since, int limit);
   // The outbox's publish cursor: events above it were committed but maybe not yet published.
   pipeline::Result<int64_t> PublishedSeq();

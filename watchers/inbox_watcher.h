@@ -22,7 +22,8 @@ struct InboxOptions {
   uint64_t max_file_bytes = 1 << 20;
   bool archive = false;         // success moves the file to processed/ (mode 0600), else removes it
   // Optional: called on the loop thread with a sentence when something went wrong that no
-  // method can return (a failed rescan, a watch error, on_ready throwing). Must not throw.
+  // method can return (a failed rescan, a watch error, on_ready throwing). The sentence does not
+  // name the inbox (the caller knows which one it set this for). Must not throw.
   std::function<void(std::string)> on_warning;
 };
 
@@ -61,6 +62,11 @@ class InboxWatcher {
 
   // The import committed: remove the file and its sidecar, or move them to processed/ (0600).
   // Returns "" or an error sentence.
+  // For Finish and Fail: on an error the file stays in the inbox and stays handed over (Release
+  // offers it again). A file replaced or rewritten since it was handed over is left in place and
+  // offered again (an error sentence says so). A sidecar STEM.toml that another file in the inbox
+  // still uses stays in the inbox (Fail puts a copy beside the failed file). The sidecar lands
+  // beside the file as <final name>.toml.
   std::string Finish(const std::string& name);
 
   // Moves the file (untouched) and its sidecar to failed/ beside NAME.error.json

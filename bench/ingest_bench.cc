@@ -1,0 +1,408 @@
+// certinbox_ingest_bench: files per second through the whole daemon for a burst of dropped
+// certificate+key files, drop-to-event latency at a steady drop rate, and the same files
+// through a plain single-threaded loop for comparison. See bench/run.sh.
+#include <openssl/crypto.h>
+#include <sched.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bench/baseline_loop.h"
+#include "bench/corpus.h"
+#include "bench/daemon_phases.h"
+#include "bench/daemon_runner.h"
+
+namespace certinbox::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Seconds = std::chrono::duration<double>;
+
+constexpr size_t kMaxIpcPath = 107;  // sun_path is 108 bytes with its NUL
+
+struct Options {
+  int files = 4000;
+  int steady_seconds = 10;
+  double rate = 50;
+  int settle_ms = 200;
+  std::string key = "ec";
+  std::string workdir;
+  bool json = false;
+  bool keep = false;
+  bool no_ca = false;
+  std::string daemon = CERTINBOXD_BIN;
+};
+
+double Since(Clock::time_point from, Clock::time_point to) { return Seconds(to - from).count(); }
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("model name")) {
+      auto colon = line.find(':');
+      return colon == std::string::npos ? line : line.substr(colon + 2);
+    }
+  }
+  return "unknown CPU";
+}
+
+int UsableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::thread::hardware_concurrency());
+}
+
+std::string FilesystemOf(const fs::path& dir) {
+  struct statfs info {};
+  if (::statfs(dir.c_str(), &info) != 0) return "unknown";
+  switch (static_cast<unsigned long>(info.f_type)) {
+    case 0x01021994:
+      return "tmpfs";
+    case 0xEF53:
+      return "ext4";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x794c7630:
+      return "overlayfs";
+    default: {
+      char buffer[32];
+      std::snprintf(buffer, sizeof buffer, "fs magic 0x%lx",
+                    static_cast<unsigned long>(info.f_type));
+      return buffer;
+    }
+  }
+}
+
+// The 1, 5 and 15 minute load averages: other work on the machine lowers every figure.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+std::string MachineLine(const fs::path& workdir) {
+  utsname uts{};
+  ::uname(&uts);
+  int major = 0, minor = 0, patch = 0;
+  zmq_version(&major, &minor, &patch);
+  const char* pool = std::getenv("UV_THREADPOOL_SIZE");
+  char buffer[1024];
+  std::snprintf(buffer, sizeof buffer,
+                "  machine   %d CPUs usable (%s), Linux %s, workdir on %s, load average %s\n"
+                "  libraries %s, SQLite %s, ZeroMQ %d.%d.%d, UV_THREADPOOL_SIZE=%s\n",
+                UsableCpus(), CpuModel().c_str(), uts.release, FilesystemOf(workdir).c_str(),
+                LoadAverage().c_str(), OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion(),
+                major, minor, patch, pool ? pool : "unset (libuv default 4)");
+  return buffer;
+}
+
+std::string RerunArguments(const Options& o) {
+  char buffer[256];
+  std::snprintf(buffer, sizeof buffer,
+                "--files %d --steady-seconds %d --rate %g --settle-ms %d --key %s%s%s", o.files,
+                o.steady_seconds, o.rate, o.settle_ms, o.key.c_str(), o.no_ca ? " --no-ca" : "",
+                o.json ? " --json" : "");
+  std::string out = buffer;
+  if (!o.workdir.empty()) out += " --workdir " + o.workdir;
+  if (o.keep) out += " --keep";
+  if (o.daemon != CERTINBOXD_BIN) out += " --daemon " + o.daemon;
+  return out;
+}
+
+fs::path MakeWorkdir(const std::string& requested) {
+  if (requested.empty()) {
+    char pattern[] = "/tmp/cbxb-XXXXXX";  // short: ipc:// socket paths are limited to 107 bytes
+    if (!::mkdtemp(pattern)) throw Fatal{std::string("mkdtemp: ") + std::strerror(errno)};
+    return pattern;
+  }
+  fs::path dir = fs::absolute(requested);
+  if (fs::exists(dir) && !fs::is_empty(dir)) {
+    throw Fatal{dir.string() +
+                " is not empty: the benchmark removes its work folder, so give "
+                "a new or empty one"};
+  }
+  fs::create_directories(dir);
+  return dir;
+}
+
+void CheckIpcPaths(const fs::path& workdir) {
+  for (const char* socket : {"state/control.sock", "state/events.sock", "baseline/baseline.sock"}) {
+    std::string path = (workdir / socket).string();
+    if (path.size() > kMaxIpcPath) {
+      throw Fatal{"ipc socket path " + path + " is longer than 107 bytes: use a shorter --workdir"};
+    }
+  }
+}
+
+std::string Mib(std::optional<uint64_t> kib) {
+  if (!kib) return "unknown";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f MiB", static_cast<double>(*kib) / 1024.0);
+  return buffer;
+}
+
+int Run(const Options& options, const std::string& program) {
+  testing::KeyType key_type =
+      options.key == "rsa" ? testing::KeyType::kRsa2048 : testing::KeyType::kEcP256;
+  const char* key_name = options.key == "rsa" ? "RSA 2048" : "EC P-256";
+  fs::path workdir;
+  try {
+    workdir = MakeWorkdir(options.workdir);
+  } catch (const Fatal& fatal) {
+    std::fprintf(stderr, "ERROR: %s\n", fatal.message.c_str());
+    return 1;
+  } catch (const fs::filesystem_error& e) {
+    std::fprintf(stderr, "ERROR: %s\n", e.what());
+    return 1;
+  }
+  bool keep = options.keep;
+  zmq::context_t zmq(1);
+  int exit_code = 0;
+  try {
+    CheckIpcPaths(workdir);
+    std::printf("certinbox ingest benchmark\n%s  workdir   %s\n\n", MachineLine(workdir).c_str(),
+                workdir.c_str());
+    unsigned threads = std::max(1, UsableCpus());
+
+    // --- corpus (not timed) ---
+    auto g0 = Clock::now();
+    testing::Issued ca = testing::Issue(testing::CaSpec("certinbox Bench CA"));
+    auto corpus = GenerateCorpus(ca, workdir / "corpus", "bench", options.files, key_type, threads);
+    size_t corpus_bytes = 0;
+    for (const auto& file : corpus) corpus_bytes += file.bytes;
+    std::printf(
+        "corpus: %d files (leaf certificate + PKCS#8 %s key, %.0f bytes each on average)\n"
+        "  generated in %.2f s on %u threads (not part of any figure)\n\n",
+        options.files, key_name, static_cast<double>(corpus_bytes) / corpus.size(),
+        Since(g0, Clock::now()), threads);
+    std::fflush(stdout);
+
+    // --- baseline ---
+    auto baseline = RunBaselineLoop(corpus, workdir / "baseline", zmq);
+    if (!baseline) throw Fatal{baseline.error()};
+    double baseline_rate = baseline->files / baseline->seconds;
+    std::printf(
+        "baseline: one thread, per file: read, PEM_read_bio_X509 + PEM_read_bio_PrivateKey,\n"
+        "  X509_check_private_key, one SQLite transaction (WAL, synchronous=NORMAL), one ZeroMQ "
+        "send\n"
+        "  %d files in %.3f s: %.0f files/s (%d/%d messages reached a SUB socket)\n"
+        "  time per file: read %.0f us, parse + key check %.0f us, SQLite %.0f us, "
+        "JSON + ZeroMQ %.0f us; CPU %.0f us\n\n",
+        baseline->files, baseline->seconds, baseline_rate, baseline->delivered, baseline->files,
+        1e6 * baseline->read_seconds / baseline->files,
+        1e6 * baseline->parse_seconds / baseline->files,
+        1e6 * baseline->store_seconds / baseline->files,
+        1e6 * baseline->publish_seconds / baseline->files,
+        1e6 * baseline->cpu_seconds / baseline->files);
+    if (baseline->delivered != baseline->files) {
+      std::printf("  WARNING: the baseline's SUB socket missed messages\n\n");
+    }
+    std::fflush(stdout);
+
+    // --- daemon: start, CA, burst ---
+    DaemonRunner daemon(zmq, workdir, options.settle_ms);
+    if (auto started = daemon.Start(options.daemon, std::chrono::seconds(20)); !started) {
+      throw Fatal{started.error()};
+    }
+    try {
+      if (!options.no_ca) ImportCa(daemon, ca, workdir / "stage");
+      auto staged = StageCopies(corpus, workdir / "stage");
+      std::printf("daemon burst: %d files renamed into the inbox at once (settle_ms %d%s)\n",
+                  options.files, options.settle_ms,
+                  options.no_ca ? ", issuing CA unknown" : ", issuing CA imported first");
+      std::fflush(stdout);
+      BurstResult burst = RunBurst(daemon, staged);
+      std::printf(
+          "  renames took      %8.1f ms\n"
+          "  first event       %8.3f s after the first rename\n"
+          "  last event        %8.3f s: %.0f files/s through the daemon (settle_ms included)\n"
+          "  first to last     %8.3f s: %.0f files/s once files had settled\n"
+          "  peak RSS (VmHWM)  %s\n",
+          burst.rename_seconds * 1000, burst.first_event_seconds, burst.last_event_seconds,
+          burst.files_per_second, burst.last_event_seconds - burst.first_event_seconds,
+          (options.files - 1) / (burst.last_event_seconds - burst.first_event_seconds),
+          Mib(burst.peak_rss_kib).c_str());
+      if (burst.cpu) {
+        double per_file = 1e6 / options.files;
+        std::printf(
+            "  daemon CPU        %8.2f s: loop thread %.2f s, thread pool %.2f s, ZeroMQ %.2f s\n"
+            "                    per file %.0f us: loop thread %.0f us (serial), pool %.0f us\n"
+            "  benchmark CPU     %8.2f s meanwhile (renames, receiving and parsing the events)\n",
+            burst.cpu->total(), burst.cpu->loop, burst.cpu->pool, burst.cpu->zmq,
+            burst.cpu->total() * per_file, burst.cpu->loop * per_file, burst.cpu->pool * per_file,
+            burst.bench_cpu_seconds);
+      }
+      if (burst.ls_matching >= 0) {
+        std::printf("  ls cross-check    %ld of %d entries%s (peak RSS after the ls reply: %s)\n",
+                    burst.ls_matching, options.files,
+                    burst.ls_matching == options.files ? "" : "  WARNING: mismatch",
+                    Mib(daemon.PeakRssKib()).c_str());
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+
+      // --- steady state ---
+      std::optional<SteadyResult> steady;
+      int steady_count = static_cast<int>(std::lround(options.rate * options.steady_seconds));
+      if (steady_count > 0) {
+        auto s0 = Clock::now();
+        auto steady_files =
+            GenerateCorpus(ca, workdir / "stage-steady", "steady", steady_count, key_type, threads);
+        std::printf(
+            "steady state: %d files at %g drops/s (generated and staged in %.2f s, not timed)\n",
+            steady_count, options.rate, Since(s0, Clock::now()));
+        std::fflush(stdout);
+        steady = RunSteady(daemon, steady_files, options.rate, options.settle_ms);
+        const auto& l = steady->latency_ms;
+        std::printf(
+            "  dropped over %.2f s, %d drops more than 5 ms late, the latest %.1f ms\n"
+            "  drop-to-event latency ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  mean %.1f  "
+            "(n=%zu)\n\n",
+            steady->seconds, steady->late_drops, steady->schedule_lag_max_ms, l.p50, l.p90, l.p99,
+            l.max, l.mean, l.count);
+      }
+      auto final_rss = daemon.PeakRssKib();
+      auto stopped = daemon.Stop(std::chrono::seconds(30));
+
+      // --- report ---
+      double ratio = burst.files_per_second / baseline_rate;
+      double latency_target = options.settle_ms + 50.0;
+      std::printf("summary\n");
+      std::printf("  daemon burst        %8.0f files/s\n", burst.files_per_second);
+      std::printf("  baseline loop       %8.0f files/s\n", baseline_rate);
+      std::printf("  ratio daemon/loop   %8.2f   target >= 3.0         %s\n", ratio,
+                  ratio >= 3.0 ? "PASS" : "MISS");
+      if (steady) {
+        std::printf("  latency p50 / p99   %6.1f / %.1f ms   target p99 < %.0f ms   %s\n",
+                    steady->latency_ms.p50, steady->latency_ms.p99, latency_target,
+                    steady->latency_ms.p99 < latency_target ? "PASS" : "MISS");
+      }
+      std::printf("  daemon peak RSS     %s after the burst, %s at the end\n",
+                  Mib(burst.peak_rss_kib).c_str(), Mib(final_rss).c_str());
+      if (stopped) {
+        std::printf("  daemon stopped      exit code %d on SIGTERM\n", *stopped);
+      } else {
+        std::printf("  daemon stopped      ERROR: %s\n", stopped.error().c_str());
+        exit_code = 1;
+      }
+      std::printf("%s", MachineLine(workdir).c_str());
+      std::printf("  rerun (from the repository root): bench/run.sh %s\n",
+                  RerunArguments(options).c_str());
+      std::printf("                    or directly:    %s %s\n", program.c_str(),
+                  RerunArguments(options).c_str());
+
+      if (options.json) {
+        nlohmann::json summary = {
+            {"files", options.files},
+            {"key", options.key},
+            {"settle_ms", options.settle_ms},
+            {"cpus", UsableCpus()},
+            {"openssl", OpenSSL_version(OPENSSL_VERSION)},
+            {"baseline_files_per_s", baseline_rate},
+            {"baseline_cpu_us_per_file", 1e6 * baseline->cpu_seconds / baseline->files},
+            {"load_average", LoadAverage()},
+            {"daemon_burst_files_per_s", burst.files_per_second},
+            {"ratio", ratio},
+            {"burst_first_event_s", burst.first_event_seconds},
+            {"burst_last_event_s", burst.last_event_seconds},
+            {"peak_rss_kib_after_burst", burst.peak_rss_kib ? *burst.peak_rss_kib : 0},
+            {"peak_rss_kib_end", final_rss ? *final_rss : 0},
+        };
+        if (burst.cpu) {
+          summary["burst_daemon_cpu_s"] = {
+              {"loop", burst.cpu->loop}, {"pool", burst.cpu->pool}, {"zmq", burst.cpu->zmq}};
+        }
+        if (steady) {
+          summary["steady"] = {{"rate", options.rate},
+                               {"count", steady->latency_ms.count},
+                               {"p50_ms", steady->latency_ms.p50},
+                               {"p90_ms", steady->latency_ms.p90},
+                               {"p99_ms", steady->latency_ms.p99},
+                               {"max_ms", steady->latency_ms.max},
+                               {"p99_target_ms", latency_target}};
+        }
+        std::printf("%s\n", summary.dump().c_str());
+      }
+    } catch (...) {
+      // The daemon's state is what explains a failure: stop it gently so its log is complete.
+      (void)daemon.Stop(std::chrono::seconds(30));
+      throw;
+    }
+  } catch (const Fatal& fatal) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "\nERROR: %s\n", fatal.message.c_str());
+    exit_code = 1;
+    keep = true;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "\nERROR: %s\n", e.what());
+    exit_code = 1;
+    keep = true;
+  }
+  std::fflush(stdout);
+  if (keep) {
+    std::fprintf(stderr, "kept %s\n", workdir.c_str());
+  } else {
+    std::error_code ec;
+    fs::remove_all(workdir, ec);
+  }
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace certinbox::bench
+
+int main(int argc, char** argv) {
+  certinbox::bench::Options options;
+  CLI::App app{
+      "certinbox_ingest_bench: certificate+key files through certinboxd (a burst, then a steady\n"
+      "drop rate) against a plain single-threaded loop over the same files."};
+  app.add_option("--files", options.files, "files in the burst (and the baseline)")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--steady-seconds", options.steady_seconds, "length of the steady phase (0: skip)")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  app.add_option("--rate", options.rate, "steady drops per second")
+      ->check(CLI::Range(0.1, 10000.0))
+      ->capture_default_str();
+  app.add_option("--settle-ms", options.settle_ms, "the inbox's settle_ms")
+      ->check(CLI::Range(0, 60'000))
+      ->capture_default_str();
+  app.add_option("--key", options.key,
+                 "key type: ec (P-256) or rsa (2048; generating a key takes ~0.2 s per CPU, so "
+                 "4,000 files take several minutes)")
+      ->check(CLI::IsMember({"ec", "rsa"}))
+      ->capture_default_str();
+  app.add_option("--workdir", options.workdir,
+                 "new or empty folder (default: mkdtemp /tmp/cbxb-XXXXXX; keep it short, ipc "
+                 "socket paths are limited to 107 bytes)");
+  app.add_flag("--json", options.json, "also print a one-line JSON summary at the end");
+  app.add_flag("--keep", options.keep, "keep the work folder (it is always kept after an error)");
+  app.add_flag("--no-ca", options.no_ca,
+               "do not import the issuing CA first (leaves are then stored with chain_incomplete)");
+  app.add_option("--daemon", options.daemon,
+                 "certinboxd to run, e.g. another build or a wrapper script that runs it under "
+                 "valgrind (it is given --config FILE)")
+      ->capture_default_str();
+  app.footer(
+      "Exit code: 0 the run completed (whether or not the targets were met); 1 an error; "
+      "2 usage.");
+  CLI11_PARSE(app, argc, argv);
+  std::string program = std::filesystem::absolute(argv[0]).lexically_normal().string();
+  return certinbox::bench::Run(options, program);
+}

@@ -1,0 +1,52 @@
+// Collects the objects of one file as they are decoded, enforcing max_objects before each
+// one is decoded. Internal to the pipeline.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "pipeline/error.h"
+#include "pipeline/keys.h"
+#include "pipeline/parse.h"
+#include "pipeline/types.h"
+
+namespace certinbox::pipeline {
+
+using Status = std::expected<void, Error>;
+
+class Collector {
+ public:
+  explicit Collector(const ParseOptions& options) : options_(options) {}
+
+  const ParseOptions& options() const { return options_; }
+  size_t count() const { return count_; }
+
+  // Fails with too_many_objects when `n` more objects would pass max_objects. Call before
+  // decoding them.
+  Status Reserve(size_t n);
+
+  // Each Add* reserves one object, decodes it and records it. `where` names the object in
+  // sentences ("PEM block 2 (CERTIFICATE)").
+  Status AddCertificateDer(std::string der, std::string_view where);
+  // An already decoded certificate; der: its DER when at hand, else "" (it is encoded here).
+  Status AddCertificate(X509Ptr cert, std::string der, std::string_view where);
+  Status AddRequestDer(std::string_view der, std::string_view where);
+  Status AddRequest(X509ReqPtr req, std::string_view der, std::string_view where);
+  // An unencrypted private key; pkcs8_der as for MakePrivateKey.
+  Status AddKey(EvpPkeyPtr key, SecretBytes pkcs8_der, std::string_view where);
+  // Unencrypted PKCS#8 DER.
+  Status AddPkcs8Der(SecretBytes der, std::string_view where);
+
+  // Moves everything `other` collected to the end of this one.
+  Status Append(Collector&& other);
+
+  ParsedFile Take(std::string format);
+  bool empty() const { return count_ == 0; }
+
+ private:
+  const ParseOptions& options_;
+  ParsedFile file_;
+  size_t count_ = 0;
+};
+
+}  // namespace certinbox::pipeline

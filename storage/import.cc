@@ -1,0 +1,402 @@
+// Inventory writes: Import, RecordRejection, UpdateChain.
+#include <algorithm>
+#include <set>
+#include <unordered_set>
+
+#include "storage/inventory_impl.h"
+#include "storage/outbox.h"
+#include "storage/summary.h"
+
+namespace certinbox::storage {
+
+namespace {
+
+using pipeline::Result;
+
+// Sorted, unique; `no_private_key` is the inventory's to decide, so it is set from `has_key`.
+std::vector<std::string> NormalizeFindings(std::vector<std::string> findings, bool is_leaf,
+                                           bool has_key) {
+  std::erase(findings, std::string(pipeline::kNoPrivateKey));
+  if (is_leaf && !has_key) findings.emplace_back(pipeline::kNoPrivateKey);
+  std::sort(findings.begin(), findings.end());
+  findings.erase(std::unique(findings.begin(), findings.end()), findings.end());
+  return findings;
+}
+
+// The name an entry gets when the sidecar gives none: CN, else the first SAN without its type
+// prefix ("DNS:"), else "cert-" and the fingerprint's start.
+std::string DefaultName(const pipeline::CertificateInfo& info) {
+  if (!info.subject_cn.empty()) return info.subject_cn;
+  if (!info.sans.empty()) {
+    const std::string& san = info.sans.front();
+    size_t colon = san.find(':');
+    std::string value = colon == std::string::npos ? san : san.substr(colon + 1);
+    if (!value.empty()) return value;
+  }
+  return "cert-" + info.fingerprint_sha256.substr(0, 12);
+}
+
+nlohmann::json Source(const ImportRequest& request) {
+  return {{"inbox", request.inbox}, {"file", request.file}};
+}
+
+Result<void> CheckRequest(const ImportRequest& request) {
+  if (request.parsed == nullptr || request.validation == nullptr) {
+    return pipeline::Fail("storage_error", "Import needs the parsed file and its validation");
+  }
+  const auto& certs = request.parsed->certificates;
+  const auto& keys = request.parsed->keys;
+  for (const pipeline::ValidatedCertificate& vc : request.validation->certificates) {
+    if (vc.index >= certs.size() || (vc.key_index && *vc.key_index >= keys.size()) ||
+        (vc.key_index && keys[*vc.key_index].spki_sha256 != certs[vc.index].info.spki_sha256)) {
+      return pipeline::Fail("storage_error", "the validation does not belong to the parsed file");
+    }
+  }
+  for (size_t k : request.validation->unmatched_keys) {
+    if (k >= keys.size()) {
+      return pipeline::Fail("storage_error", "the validation does not belong to the parsed file");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::optional<int64_t>> Inventory::Impl::FindKey(const std::string& spki_sha256) {
+  auto st = db_.Prepare("SELECT id FROM keys WHERE spki_sha256 = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, spki_sha256);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<int64_t>();
+  return std::optional<int64_t>(st->Int(0));
+}
+
+Result<int64_t> Inventory::Impl::StoreKey(const pipeline::PrivateKey& key,
+                                          const ImportRequest& request) {
+  // The AAD binds the sealed blob to its public key: a blob moved to another row does not open.
+  auto sealed = vault_.Seal(key.pkcs8_der.view(), key.spki_sha256);
+  if (!sealed) return std::unexpected(sealed.error());
+  auto st = db_.Prepare(
+      "INSERT INTO keys (spki_sha256, algorithm, bits, sealed, created_at, source_inbox,"
+      " source_file) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, key.spki_sha256).Bind(2, key.algorithm).Bind(3, key.bits).BindBlob(4, *sealed);
+  st->Bind(5, request.now).Bind(6, request.inbox).Bind(7, request.file);
+  if (auto done = st->Run(); !done) return std::unexpected(done.error());
+  return db_.LastInsertRowid();
+}
+
+Result<bool> Inventory::Impl::FingerprintStored(const std::string& fingerprint) {
+  auto st = db_.Prepare("SELECT 1 FROM versions WHERE fingerprint_sha256 = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, fingerprint);
+  return st->Step();
+}
+
+Result<bool> Inventory::Impl::NameTaken(const std::string& group, const std::string& name) {
+  auto st = db_.Prepare("SELECT 1 FROM entries WHERE grp = ?1 AND name = ?2");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, group).Bind(2, name);
+  return st->Step();
+}
+
+// A name taken by another entry of the group gets the fingerprint's start appended; renewals
+// (same name meaning "new version of that entry") are a later issue.
+Result<std::string> Inventory::Impl::FreeName(const std::string& group, const std::string& base,
+                                              const std::string& fingerprint) {
+  for (std::string candidate :
+       {base, base + " (" + fingerprint.substr(0, 8) + ")", base + " (" + fingerprint + ")"}) {
+    auto taken = NameTaken(group, candidate);
+    if (!taken) return std::unexpected(taken.error());
+    if (!*taken) return candidate;
+  }
+  return pipeline::Fail("storage_error", "no free name for " + base + " in group " + group);
+}
+
+Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_sha256,
+                                       pipeline::UnixTime now, ImportOutcome& outcome,
+                                       std::vector<int64_t>& entry_ids) {
+  struct Waiting {
+    int64_t version_id, entry_id;
+    std::vector<std::string> findings;
+    bool is_leaf;
+  };
+  std::vector<Waiting> waiting;
+  {
+    auto st = db_.Prepare(
+        "SELECT v.id, v.entry_id, v.findings, e.kind = 'leaf' FROM versions v"
+        " JOIN entries e ON e.id = v.entry_id"
+        " WHERE v.spki_sha256 = ?1 AND v.key_id IS NULL ORDER BY v.id");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, spki_sha256);
+    while (true) {
+      auto row = st->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      auto findings =
+          ParseJsonOr(st->Text(2), nlohmann::json::array()).get<std::vector<std::string>>();
+      waiting.push_back({st->Int(0), st->Int(1), std::move(findings), st->Int(3) != 0});
+    }
+  }
+  // entry id -> what changed, in first-seen order.
+  std::vector<std::pair<int64_t, std::set<std::string>>> changed;
+  for (Waiting& w : waiting) {
+    auto findings = NormalizeFindings(w.findings, w.is_leaf, /*has_key=*/true);
+    auto st = db_.Prepare("UPDATE versions SET key_id = ?1, findings = ?2 WHERE id = ?3");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, key_id).Bind(2, DumpJson(findings)).Bind(3, w.version_id);
+    if (auto done = st->Run(); !done) return std::unexpected(done.error());
+    auto it = std::find_if(changed.begin(), changed.end(),
+                           [&](const auto& c) { return c.first == w.entry_id; });
+    if (it == changed.end()) it = changed.insert(changed.end(), {w.entry_id, {}});
+    it->second.insert("private_key");
+    if (findings != w.findings) it->second.insert("findings");
+  }
+  for (const auto& [entry_id, what] : changed) {
+    auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
+    if (!touch) return std::unexpected(touch.error());
+    touch->Bind(1, now).Bind(2, entry_id);
+    if (auto done = touch->Run(); !done) return std::unexpected(done.error());
+    auto summary = SummaryOfEntry(entry_id, now);
+    if (!summary) return std::unexpected(summary.error());
+    auto event = outbox::Append(db_, "cert.updated", now,
+                                {{"certificate", std::move(*summary)},
+                                 {"changed", std::vector<std::string>(what.begin(), what.end())}});
+    if (!event) return std::unexpected(event.error());
+    outcome.events.push_back(std::move(*event));
+    if (std::find(entry_ids.begin(), entry_ids.end(), entry_id) == entry_ids.end()) {
+      entry_ids.push_back(entry_id);
+    }
+  }
+  return static_cast<int>(waiting.size());
+}
+
+Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
+  if (auto ok = CheckRequest(request); !ok) return std::unexpected(ok.error());
+  if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
+  auto tx = sqlite::Transaction::Start(db_);
+  if (!tx) return std::unexpected(tx.error());
+
+  const pipeline::ParsedFile& parsed = *request.parsed;
+  const DropMetadata& meta = request.meta;
+  const std::string group = meta.group.empty() ? "default" : meta.group;
+  ImportOutcome outcome;
+  std::vector<int64_t> entry_ids;
+
+  // 1. Every key of the drop is stored sealed, once per public key.
+  std::vector<std::pair<std::string, StoredKey>> keys;  // spki -> key row, in drop order
+  auto stored_key = [&](const std::string& spki) -> const StoredKey* {
+    for (const auto& [k, v] : keys) {
+      if (k == spki) return &v;
+    }
+    return nullptr;
+  };
+  for (const pipeline::PrivateKey& key : parsed.keys) {
+    if (stored_key(key.spki_sha256) != nullptr) {
+      ++outcome.duplicates;  // the same key twice in one file
+      continue;
+    }
+    auto existing = FindKey(key.spki_sha256);
+    if (!existing) return std::unexpected(existing.error());
+    StoredKey row;
+    if (*existing) {
+      row.id = **existing;
+    } else {
+      auto id = StoreKey(key, request);
+      if (!id) return std::unexpected(id.error());
+      row = StoredKey{*id, true};
+      ++outcome.new_keys;
+    }
+    keys.emplace_back(key.spki_sha256, row);
+  }
+
+  // 2. Each new certificate becomes an entry with version 1. The sidecar's name, description,
+  // labels and metadata describe the leaf (several leaves: name, name-2, ...); the CA
+  // certificates that came with it are named after themselves. A drop of CA certificates only
+  // is what the sidecar describes. CA entries go to the drop's group: a group then lists the
+  // chain its certificates were delivered with (a CA already stored elsewhere stays where it is).
+  const bool has_leaf =
+      std::any_of(request.validation->certificates.begin(), request.validation->certificates.end(),
+                  [&](const auto& vc) { return !parsed.certificates[vc.index].info.is_ca; });
+  const bool sidecar_name = meta.name.has_value() && !meta.name->empty();
+  int named_count = 0;
+  for (const pipeline::ValidatedCertificate& vc : request.validation->certificates) {
+    const pipeline::Certificate& cert = parsed.certificates[vc.index];
+    const pipeline::CertificateInfo& info = cert.info;
+    const bool is_leaf = !info.is_ca;
+    const bool described = is_leaf || !has_leaf;  // what the sidecar speaks of
+    const bool named = sidecar_name && described;
+    if (named) ++named_count;  // counted for duplicates too, so names do not shift
+
+    auto stored = FingerprintStored(info.fingerprint_sha256);
+    if (!stored) return std::unexpected(stored.error());
+    if (*stored) {
+      ++outcome.duplicates;  // a key it lacked is attached in step 3
+      continue;
+    }
+
+    std::optional<int64_t> key_id;
+    if (const StoredKey* k = stored_key(info.spki_sha256)) {
+      key_id = k->id;
+    } else {
+      auto waiting = FindKey(info.spki_sha256);  // a key that arrived in an earlier drop
+      if (!waiting) return std::unexpected(waiting.error());
+      key_id = *waiting;
+    }
+    const auto findings = NormalizeFindings(vc.findings, is_leaf, key_id.has_value());
+
+    std::string base = DefaultName(info);
+    if (named) {
+      base = named_count == 1 ? *meta.name : *meta.name + "-" + std::to_string(named_count);
+    }
+    auto name = FreeName(group, base, info.fingerprint_sha256);
+    if (!name) return std::unexpected(name.error());
+    const std::string metadata = DumpJson(described ? meta.metadata : nlohmann::json::object());
+
+    auto entry = db_.Prepare(
+        "INSERT INTO entries (name, grp, kind, description, labels, metadata, created_at,"
+        " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
+    if (!entry) return std::unexpected(entry.error());
+    entry->Bind(1, *name).Bind(2, group).Bind(3, is_leaf ? "leaf" : "ca");
+    entry->Bind(4, described ? meta.description.value_or("") : "");
+    entry->Bind(5, DumpJson(described ? nlohmann::json(meta.labels) : nlohmann::json::array()));
+    entry->Bind(6, metadata).Bind(7, request.now);
+    if (auto done = entry->Run(); !done) return std::unexpected(done.error());
+    const int64_t entry_id = db_.LastInsertRowid();
+
+    auto version = db_.Prepare(
+        "INSERT INTO versions (entry_id, version, fingerprint_sha256, spki_sha256, serial,"
+        " subject, issuer, subject_cn, sans, not_before, not_after, key_algorithm, key_bits,"
+        " signature_algorithm, chain, findings, source_inbox, source_file, imported_at, metadata,"
+        " der, key_id) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+        " ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+    if (!version) return std::unexpected(version.error());
+    version->Bind(1, entry_id).Bind(2, info.fingerprint_sha256).Bind(3, info.spki_sha256);
+    version->Bind(4, info.serial).Bind(5, info.subject).Bind(6, info.issuer);
+    version->Bind(7, info.subject_cn).Bind(8, DumpJson(info.sans)).Bind(9, info.not_before);
+    version->Bind(10, info.not_after).Bind(11, info.key_algorithm).Bind(12, info.key_bits);
+    version->Bind(13, info.signature_algorithm).Bind(14, DumpJson(vc.chain));
+    version->Bind(15, DumpJson(findings)).Bind(16, request.inbox).Bind(17, request.file);
+    version->Bind(18, request.now).Bind(19, metadata).BindBlob(20, cert.der);
+    if (key_id) {
+      version->Bind(21, *key_id);
+    } else {
+      version->Bind(21, std::nullopt);
+    }
+    if (auto done = version->Run(); !done) return std::unexpected(done.error());
+    const int64_t version_id = db_.LastInsertRowid();
+
+    auto current = db_.Prepare("UPDATE entries SET current_version_id = ?1 WHERE id = ?2");
+    if (!current) return std::unexpected(current.error());
+    current->Bind(1, version_id).Bind(2, entry_id);
+    if (auto done = current->Run(); !done) return std::unexpected(done.error());
+
+    auto summary = SummaryOfEntry(entry_id, request.now);
+    if (!summary) return std::unexpected(summary.error());
+    auto event = outbox::Append(db_, "cert.imported", request.now,
+                                {{"certificate", std::move(*summary)},
+                                 {"source", Source(request)},
+                                 {"findings", findings}});
+    if (!event) return std::unexpected(event.error());
+    outcome.events.push_back(std::move(*event));
+    ++outcome.new_entries;
+    outcome.stored_ca = outcome.stored_ca || !is_leaf;
+    entry_ids.push_back(entry_id);
+  }
+
+  // 3. Keys that complete certificates stored earlier without one.
+  int attached = 0;
+  for (const auto& [spki, key] : keys) {
+    auto n = AttachKey(key.id, spki, request.now, outcome, entry_ids);
+    if (!n) return std::unexpected(n.error());
+    attached += *n;
+    if (!key.new_in_this_drop && *n == 0) ++outcome.duplicates;
+  }
+
+  // 4. The import log.
+  const bool wrote = outcome.new_entries > 0 || outcome.new_keys > 0 || attached > 0;
+  auto log = db_.Prepare(
+      "INSERT INTO import_log (time, inbox, file, file_sha256, outcome, entry_ids)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!log) return std::unexpected(log.error());
+  log->Bind(1, request.now).Bind(2, request.inbox).Bind(3, request.file);
+  log->Bind(4, request.file_sha256).Bind(5, wrote ? "imported" : "duplicate");
+  log->Bind(6, DumpJson(entry_ids));
+  if (auto done = log->Run(); !done) return std::unexpected(done.error());
+
+  if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
+  return outcome;
+}
+
+Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox, const std::string& file,
+                                               const pipeline::Error& reason,
+                                               pipeline::UnixTime now) {
+  if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
+  auto tx = sqlite::Transaction::Start(db_);
+  if (!tx) return std::unexpected(tx.error());
+  auto log = db_.Prepare(
+      "INSERT INTO import_log (time, inbox, file, outcome, reason, message)"
+      " VALUES (?1, ?2, ?3, 'rejected', ?4, ?5)");
+  if (!log) return std::unexpected(log.error());
+  log->Bind(1, now).Bind(2, inbox).Bind(3, file).Bind(4, reason.code).Bind(5, reason.message);
+  if (auto done = log->Run(); !done) return std::unexpected(done.error());
+  auto event = outbox::Append(db_, "import.rejected", now,
+                              {{"source", {{"inbox", inbox}, {"file", file}}},
+                               {"reason", reason.code},
+                               {"message", reason.message}});
+  if (!event) return std::unexpected(event.error());
+  if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
+  return std::move(*event);
+}
+
+Result<std::optional<Event>> Inventory::Impl::UpdateChain(int64_t version_id,
+                                                          const std::vector<std::string>& chain,
+                                                          const std::vector<std::string>& findings,
+                                                          pipeline::UnixTime now) {
+  if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
+  auto tx = sqlite::Transaction::Start(db_);
+  if (!tx) return std::unexpected(tx.error());
+  int64_t entry_id = 0;
+  nlohmann::json old_chain, old_findings;
+  std::vector<std::string> new_findings;
+  {
+    auto st = db_.Prepare(
+        "SELECT v.entry_id, v.chain, v.findings, v.key_id IS NOT NULL, e.kind = 'leaf'"
+        " FROM versions v JOIN entries e ON e.id = v.entry_id WHERE v.id = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, version_id);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) {
+      return pipeline::Fail("not_found",
+                            "no certificate version has id " + std::to_string(version_id));
+    }
+    entry_id = st->Int(0);
+    old_chain = ParseJsonOr(st->Text(1), nlohmann::json::array());
+    old_findings = ParseJsonOr(st->Text(2), nlohmann::json::array());
+    new_findings = NormalizeFindings(findings, st->Int(4) != 0, st->Int(3) != 0);
+  }
+  std::vector<std::string> changed;
+  if (old_chain != nlohmann::json(chain)) changed.emplace_back("chain");
+  if (old_findings != nlohmann::json(new_findings)) changed.emplace_back("findings");
+  if (changed.empty()) return std::optional<Event>();  // tx rolls back: nothing was written
+
+  auto update = db_.Prepare("UPDATE versions SET chain = ?1, findings = ?2 WHERE id = ?3");
+  if (!update) return std::unexpected(update.error());
+  update->Bind(1, DumpJson(chain)).Bind(2, DumpJson(new_findings)).Bind(3, version_id);
+  if (auto done = update->Run(); !done) return std::unexpected(done.error());
+  auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
+  if (!touch) return std::unexpected(touch.error());
+  touch->Bind(1, now).Bind(2, entry_id);
+  if (auto done = touch->Run(); !done) return std::unexpected(done.error());
+  auto summary = SummaryOfEntry(entry_id, now);
+  if (!summary) return std::unexpected(summary.error());
+  auto event = outbox::Append(db_, "cert.updated", now,
+                              {{"certificate", std::move(*summary)}, {"changed", changed}});
+  if (!event) return std::unexpected(event.error());
+  if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
+  return std::optional<Event>(std::move(*event));
+}
+
+}  // namespace certinbox::storage

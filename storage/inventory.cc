@@ -1,0 +1,227 @@
+#include "storage/inventory.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <exception>
+
+#include "storage/inventory_impl.h"
+#include "storage/migrations.h"
+#include "storage/outbox.h"
+#include "storage/summary.h"
+
+namespace certinbox::storage {
+
+namespace {
+
+// No exception crosses the storage boundary (nlohmann::json and std containers may throw);
+// the open transaction, if any, is rolled back by its RAII guard while unwinding.
+template <class F>
+auto Guarded(const char* what, F&& body) noexcept -> decltype(body()) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return pipeline::Fail("storage_error", std::string(what) + " failed: " + e.what());
+  } catch (...) {
+    return pipeline::Fail("storage_error", std::string(what) + " failed");
+  }
+}
+
+// SQLite creates files with mode 0644; the database holds the inventory (keys only sealed, but
+// names, hosts and metadata in clear), so it is created 0600 and its -wal/-shm files inherit that.
+pipeline::Result<void> CreatePrivateFile(const std::filesystem::path& file) {
+  int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return pipeline::Fail("storage_error",
+                          "cannot create database " + file.string() + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  return {};
+}
+
+pipeline::Result<void> Configure(sqlite::Connection& db) {
+  if (int rc = sqlite3_busy_timeout(db.get(), 5000); rc != SQLITE_OK) {
+    return std::unexpected(sqlite::StorageError(db.get(), "busy_timeout"));
+  }
+  auto wal = db.Prepare("PRAGMA journal_mode = WAL");
+  if (!wal) return std::unexpected(wal.error());
+  auto row = wal->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row || wal->Text(0) != "wal") {
+    return pipeline::Fail("storage_error", "the database cannot use WAL mode (journal_mode is " +
+                                               (*row ? wal->Text(0) : std::string("unknown")) +
+                                               "): put state_dir on a local filesystem");
+  }
+  // WAL + synchronous=NORMAL: a commit is in the WAL file (the OS page cache) before COMMIT
+  // returns, so it survives the process being killed (SIGKILL, crash), which is what "a file
+  // leaves the inbox only after its import has committed" needs. Only a power loss or kernel
+  // crash can lose the last commits (the database stays consistent); FULL would add an fsync
+  // per commit (~ms), too slow for the import rate we target.
+  // temp_store=MEMORY keeps the savepoints' statement journals off disk: in a batch every
+  // operation is a savepoint, and spilling its journal to a temp file was most of its cost.
+  return db.Exec(
+      "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;");
+}
+
+}  // namespace
+
+pipeline::Result<std::unique_ptr<Inventory>> Inventory::Open(const std::filesystem::path& db_file,
+                                                             Vault vault,
+                                                             InventoryOptions options) {
+  return Guarded("opening the inventory", [&]() -> pipeline::Result<std::unique_ptr<Inventory>> {
+    if (!std::filesystem::exists(db_file)) {
+      if (auto made = CreatePrivateFile(db_file); !made) return std::unexpected(made.error());
+    }
+    auto db = sqlite::Connection::Open(db_file);
+    if (!db) return std::unexpected(db.error());
+    if (auto ok = Configure(*db); !ok) return std::unexpected(ok.error());
+    if (auto ok = ApplyMigrations(*db, EmbeddedMigrations(), std::time(nullptr)); !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto impl = std::make_unique<Impl>(std::move(*db), std::move(vault), options);
+    return std::unique_ptr<Inventory>(new Inventory(std::move(impl)));
+  });
+}
+
+Inventory::Inventory(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Inventory::~Inventory() {
+  if (impl_) impl_->Rollback();
+}
+
+pipeline::Result<void> Inventory::Impl::Begin() {
+  if (in_batch_ || !db_.Autocommit()) {
+    return pipeline::Fail("storage_error", "Begin() while a batch is already open");
+  }
+  auto begin = db_.Prepare("BEGIN IMMEDIATE");
+  if (!begin) return std::unexpected(begin.error());
+  if (auto done = begin->Run(); !done) return done;
+  in_batch_ = true;
+  return {};
+}
+
+pipeline::Result<void> Inventory::Impl::Commit() {
+  if (!in_batch_) return pipeline::Fail("storage_error", "Commit() without Begin()");
+  if (auto ok = CheckBatch(); !ok) {
+    in_batch_ = false;
+    return ok;
+  }
+  auto commit = db_.Prepare("COMMIT");
+  if (!commit) {
+    Rollback();
+    return std::unexpected(commit.error());
+  }
+  auto done = commit->Run();
+  if (!done) {
+    // Nothing of the batch is kept: the caller must not act as if it had committed.
+    Rollback();
+    return done;
+  }
+  in_batch_ = false;
+  return {};
+}
+
+void Inventory::Impl::Rollback() noexcept {
+  in_batch_ = false;
+  if (!db_.Autocommit()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+pipeline::Result<void> Inventory::Impl::CheckBatch() const {
+  if (in_batch_ && db_.Autocommit()) {
+    return pipeline::Fail("storage_error",
+                          "the batch was rolled back by SQLite after an earlier error: nothing "
+                          "since Begin() is stored; call Rollback() and start again");
+  }
+  return {};
+}
+
+pipeline::Result<nlohmann::json> Inventory::Impl::SummaryOfEntry(int64_t entry_id,
+                                                                 pipeline::UnixTime now) {
+  auto st = db_.Prepare(std::string(kSummarySelect) + " WHERE e.id = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, entry_id);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return pipeline::Fail("not_found", "no entry has id " + std::to_string(entry_id));
+  return SummaryFromRow(*st, now, options_.expiring_soon_days);
+}
+
+// The public surface: forwarders that keep exceptions inside storage/.
+
+pipeline::Result<void> Inventory::Begin() {
+  return Guarded("Begin", [&] { return impl_->Begin(); });
+}
+
+pipeline::Result<void> Inventory::Commit() {
+  return Guarded("Commit", [&] { return impl_->Commit(); });
+}
+
+void Inventory::Rollback() { impl_->Rollback(); }
+
+pipeline::Result<ImportOutcome> Inventory::Import(const ImportRequest& request) {
+  return Guarded("import", [&] { return impl_->Import(request); });
+}
+
+pipeline::Result<Event> Inventory::RecordRejection(const std::string& inbox,
+                                                   const std::string& file,
+                                                   const pipeline::Error& reason,
+                                                   pipeline::UnixTime now) {
+  return Guarded("recording a rejection",
+                 [&] { return impl_->RecordRejection(inbox, file, reason, now); });
+}
+
+pipeline::Result<std::vector<std::pair<int64_t, std::string>>> Inventory::IncompleteChains() {
+  return Guarded("listing incomplete chains", [&] { return impl_->IncompleteChains(); });
+}
+
+pipeline::Result<std::optional<Event>> Inventory::UpdateChain(
+    int64_t version_id, const std::vector<std::string>& chain,
+    const std::vector<std::string>& findings, pipeline::UnixTime now) {
+  return Guarded("updating a chain",
+                 [&] { return impl_->UpdateChain(version_id, chain, findings, now); });
+}
+
+pipeline::Result<std::vector<std::string>> Inventory::CaCertificates() {
+  return Guarded("listing CA certificates", [&] { return impl_->CaCertificates(); });
+}
+
+pipeline::Result<nlohmann::json> Inventory::List(const ListFilter& filter, pipeline::UnixTime now) {
+  return Guarded("listing", [&] { return impl_->List(filter, now); });
+}
+
+pipeline::Result<nlohmann::json> Inventory::Show(const std::string& name_or_id,
+                                                 pipeline::UnixTime now) {
+  return Guarded("show", [&] { return impl_->Show(name_or_id, now); });
+}
+
+pipeline::Result<nlohmann::json> Inventory::UnmatchedKeys() {
+  return Guarded("listing unmatched keys", [&] { return impl_->UnmatchedKeys(); });
+}
+
+pipeline::Result<std::vector<Event>> Inventory::EventsSince(int64_t since, int limit) {
+  return Guarded("reading events", [&] { return outbox::Since(impl_->db(), since, limit); });
+}
+
+pipeline::Result<int64_t> Inventory::PublishedSeq() {
+  return Guarded("reading the publish cursor", [&] { return outbox::PublishedSeq(impl_->db()); });
+}
+
+pipeline::Result<void> Inventory::SetPublishedSeq(int64_t seq) {
+  return Guarded("moving the publish cursor", [&]() -> pipeline::Result<void> {
+    if (auto ok = impl_->CheckBatch(); !ok) return ok;
+    return outbox::SetPublishedSeq(impl_->db(), seq);
+  });
+}
+
+pipeline::Result<Counts> Inventory::Count(pipeline::UnixTime now) {
+  return Guarded("counting", [&] { return impl_->Count(now); });
+}
+
+pipeline::Result<pipeline::SecretBytes> Inventory::PrivateKeyFor(const std::string& spki_sha256) {
+  return Guarded("reading a private key", [&] { return impl_->PrivateKeyFor(spki_sha256); });
+}
+
+}  // namespace certinbox::storage

@@ -1,0 +1,78 @@
+// Inventory::Impl, the SQLite inventory behind storage/inventory.h. Its methods are spread over
+// inventory.cc (opening, batching), import.cc (writes) and queries.cc (reads). Internal.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/inventory.h"
+#include "storage/sqlite.h"
+
+namespace certinbox::storage {
+
+class Inventory::Impl {
+ public:
+  Impl(sqlite::Connection db, Vault vault, InventoryOptions options)
+      : db_(std::move(db)), vault_(std::move(vault)), options_(options) {}
+
+  pipeline::Result<void> Begin();
+  pipeline::Result<void> Commit();
+  void Rollback() noexcept;
+
+  // import.cc
+  pipeline::Result<ImportOutcome> Import(const ImportRequest& request);
+  pipeline::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
+                                          const pipeline::Error& reason, pipeline::UnixTime now);
+  pipeline::Result<std::optional<Event>> UpdateChain(int64_t version_id,
+                                                     const std::vector<std::string>& chain,
+                                                     const std::vector<std::string>& findings,
+                                                     pipeline::UnixTime now);
+
+  // queries.cc
+  pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();
+  pipeline::Result<std::vector<std::string>> CaCertificates();
+  pipeline::Result<nlohmann::json> List(const ListFilter& filter, pipeline::UnixTime now);
+  pipeline::Result<nlohmann::json> Show(const std::string& name_or_id, pipeline::UnixTime now);
+  pipeline::Result<nlohmann::json> UnmatchedKeys();
+  pipeline::Result<Counts> Count(pipeline::UnixTime now);
+  pipeline::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);
+
+  sqlite::Connection& db() { return db_; }
+
+  // Fails when a batch was opened but SQLite has since rolled it back on its own (disk full,
+  // I/O error): continuing would silently write outside the batch.
+  pipeline::Result<void> CheckBatch() const;
+
+  // The summary of an entry's current version; not_found when there is no such entry.
+  pipeline::Result<nlohmann::json> SummaryOfEntry(int64_t entry_id, pipeline::UnixTime now);
+
+ private:
+  struct StoredKey {
+    int64_t id = 0;
+    bool new_in_this_drop = false;
+  };
+  class ImportRun;  // import.cc: the state of one Import()
+
+  pipeline::Result<std::optional<int64_t>> FindKey(const std::string& spki_sha256);
+  pipeline::Result<int64_t> StoreKey(const pipeline::PrivateKey& key, const ImportRequest& request);
+  pipeline::Result<bool> FingerprintStored(const std::string& fingerprint);
+  pipeline::Result<bool> NameTaken(const std::string& group, const std::string& name);
+  pipeline::Result<std::string> FreeName(const std::string& group, const std::string& base,
+                                         const std::string& fingerprint);
+  // Attaches a stored key to every version of its public key that has none, dropping
+  // no_private_key; one cert.updated per entry so changed. Returns how many versions changed.
+  pipeline::Result<int> AttachKey(int64_t key_id, const std::string& spki_sha256,
+                                  pipeline::UnixTime now, ImportOutcome& outcome,
+                                  std::vector<int64_t>& entry_ids);
+
+  sqlite::Connection db_;
+  Vault vault_;
+  InventoryOptions options_;
+  bool in_batch_ = false;
+};
+
+}  // namespace certinbox::storage

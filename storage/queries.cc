@@ -1,0 +1,298 @@
+// Inventory reads: List, Show, Count, the CA and incomplete-chain lists, keys.
+#include <algorithm>
+#include <charconv>
+#include <variant>
+
+#include "storage/inventory_impl.h"
+#include "storage/outbox.h"
+#include "storage/summary.h"
+
+namespace certinbox::storage {
+
+namespace {
+
+using pipeline::Result;
+using BindValue = std::variant<int64_t, std::string>;
+
+constexpr int64_t kDay = 86400;
+
+std::optional<int64_t> ParseId(const std::string& text) {
+  int64_t id = 0;
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return id;
+}
+
+}  // namespace
+
+Result<std::vector<std::pair<int64_t, std::string>>> Inventory::Impl::IncompleteChains() {
+  // Intermediates too: a CA stored before its root is as incomplete as a leaf.
+  auto st = db_.Prepare(
+      "SELECT v.id, v.der FROM versions v WHERE EXISTS"
+      " (SELECT 1 FROM json_each(v.findings) f WHERE f.value = 'chain_incomplete') ORDER BY v.id");
+  if (!st) return std::unexpected(st.error());
+  std::vector<std::pair<int64_t, std::string>> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.emplace_back(st->Int(0), st->Blob(1));
+  }
+}
+
+Result<std::vector<std::string>> Inventory::Impl::CaCertificates() {
+  auto st = db_.Prepare(
+      "SELECT v.der FROM versions v JOIN entries e ON e.id = v.entry_id WHERE e.kind = 'ca'"
+      " ORDER BY v.id");
+  if (!st) return std::unexpected(st.error());
+  std::vector<std::string> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(st->Blob(0));
+  }
+}
+
+// Status and expiry filters become ranges on versions.not_after, so SQLite can use its index.
+Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline::UnixTime now) {
+  const int64_t soon = now + static_cast<int64_t>(options_.expiring_soon_days) * kDay;
+  std::string sql = kSummarySelect;
+  std::vector<std::string> where;
+  std::vector<BindValue> values;
+  auto param = [&](BindValue value) {
+    values.push_back(std::move(value));
+    return "?" + std::to_string(values.size());
+  };
+  if (filter.status) {
+    const std::string& s = *filter.status;
+    if (s == "expired") {
+      where.push_back("v.not_after <= " + param(now));
+    } else if (s == "expiring_soon") {
+      where.push_back("v.not_after > " + param(now) + " AND v.not_after < " + param(soon));
+    } else if (s == "valid") {
+      where.push_back("v.not_after >= " + param(soon));
+    } else if (s == "pre_activation") {
+      where.push_back("0");  // CSR entries have no certificate yet; none are stored so far
+    } else {
+      return pipeline::Fail("bad_filter", "unknown status \"" + s +
+                                              "\": use valid, expiring_soon, expired or "
+                                              "pre_activation");
+    }
+  }
+  if (filter.group) where.push_back("e.grp = " + param(*filter.group));
+  if (filter.label) {
+    where.push_back("EXISTS (SELECT 1 FROM json_each(e.labels) l WHERE l.value = " +
+                    param(*filter.label) + ")");
+  }
+  if (filter.expiring_within_seconds) {
+    where.push_back("v.not_after <= " + param(now + *filter.expiring_within_seconds));
+  }
+  for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
+  if (filter.sort == "name") {
+    sql += " ORDER BY e.name, e.grp, e.id";
+  } else if (filter.sort == "expiry") {
+    sql += " ORDER BY v.not_after, e.name, e.id";
+  } else {
+    return pipeline::Fail("bad_filter", "unknown sort \"" + filter.sort + "\": use name or expiry");
+  }
+
+  // One text per combination of filters: the statement cache stays small.
+  auto st = db_.Prepare(sql);
+  if (!st) return std::unexpected(st.error());
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::visit([&](const auto& v) { st->Bind(static_cast<int>(i + 1), v); }, values[i]);
+  }
+  nlohmann::json out = nlohmann::json::array();
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(SummaryFromRow(*st, now, options_.expiring_soon_days));
+  }
+}
+
+Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
+                                             pipeline::UnixTime now) {
+  std::optional<int64_t> entry_id;
+  if (auto id = ParseId(name_or_id)) {
+    auto st = db_.Prepare("SELECT id FROM entries WHERE id = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, *id);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) entry_id = *id;
+  }
+  if (!entry_id) {
+    // "group/name" first; a name may itself contain '/', so the whole text is also a name.
+    if (size_t slash = name_or_id.find('/'); slash != std::string::npos) {
+      auto st = db_.Prepare("SELECT id FROM entries WHERE grp = ?1 AND name = ?2");
+      if (!st) return std::unexpected(st.error());
+      st->Bind(1, name_or_id.substr(0, slash)).Bind(2, name_or_id.substr(slash + 1));
+      auto row = st->Step();
+      if (!row) return std::unexpected(row.error());
+      if (*row) entry_id = st->Int(0);
+    }
+  }
+  if (!entry_id) {
+    auto st = db_.Prepare("SELECT id, grp FROM entries WHERE name = ?1 ORDER BY grp");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, name_or_id);
+    std::vector<std::pair<int64_t, std::string>> found;
+    while (true) {
+      auto row = st->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      found.emplace_back(st->Int(0), st->Text(1));
+    }
+    if (found.empty()) {
+      return pipeline::Fail("not_found", "no certificate is named or numbered \"" + name_or_id +
+                                             "\": `certinbox ls` lists them");
+    }
+    if (found.size() > 1) {
+      std::string groups;
+      for (const auto& [id, grp] : found) groups += (groups.empty() ? "" : ", ") + grp;
+      return pipeline::Fail("ambiguous", "\"" + name_or_id + "\" is a name in the groups " +
+                                             groups + ": say GROUP/" + name_or_id +
+                                             " or use the id");
+    }
+    entry_id = found.front().first;
+  }
+
+  auto summary = SummaryOfEntry(*entry_id, now);
+  if (!summary) return std::unexpected(summary.error());
+  nlohmann::json out = std::move(*summary);
+  {
+    auto st = db_.Prepare(
+        "SELECT description, metadata, created_at, updated_at FROM entries WHERE id = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, *entry_id);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) {
+      out["description"] = st->Text(0);
+      out["metadata"] = ParseJsonOr(st->Text(1), nlohmann::json::object());
+      out["created_at"] = Rfc3339(st->Int(2));
+      out["updated_at"] = Rfc3339(st->Int(3));
+    }
+  }
+  auto st = db_.Prepare(
+      "SELECT version, fingerprint_sha256, not_after, imported_at, source_inbox, source_file"
+      " FROM versions WHERE entry_id = ?1 ORDER BY version");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, *entry_id);
+  nlohmann::json versions = nlohmann::json::array();
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    versions.push_back({{"version", st->Int(0)},
+                        {"fingerprint_sha256", st->Text(1)},
+                        {"not_after", Rfc3339(st->Int(2))},
+                        {"imported_at", Rfc3339(st->Int(3))},
+                        {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}}});
+  }
+  out["versions"] = std::move(versions);
+  return out;
+}
+
+Result<nlohmann::json> Inventory::Impl::UnmatchedKeys() {
+  auto st = db_.Prepare(
+      "SELECT spki_sha256, algorithm, bits, created_at, source_inbox, source_file FROM keys k"
+      " WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.key_id = k.id) ORDER BY k.id");
+  if (!st) return std::unexpected(st.error());
+  nlohmann::json out = nlohmann::json::array();
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back({{"spki_sha256", st->Text(0)},
+                   {"algorithm", st->Text(1)},
+                   {"bits", st->Int(2)},
+                   {"created_at", Rfc3339(st->Int(3))},
+                   {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}}});
+  }
+}
+
+Result<Counts> Inventory::Impl::Count(pipeline::UnixTime now) {
+  Counts counts;
+  auto one_row = [&](const char* sql, auto&& bind, auto&& read) -> Result<void> {
+    auto st = db_.Prepare(sql);
+    if (!st) return std::unexpected(st.error());
+    bind(*st);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) read(*st);
+    return {};
+  };
+  auto no_bind = [](sqlite::Statement&) {};
+  if (auto ok =
+          one_row("SELECT COUNT(*), COALESCE(SUM(kind = 'leaf'), 0), COALESCE(SUM(kind = 'ca'), 0)"
+                  " FROM entries",
+                  no_bind,
+                  [&](sqlite::Statement& st) {
+                    counts.entries = st.Int(0);
+                    counts.leaf = st.Int(1);
+                    counts.ca = st.Int(2);
+                  });
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = one_row(
+          "SELECT COALESCE(SUM(v.not_after >= ?2), 0),"
+          " COALESCE(SUM(v.not_after > ?1 AND v.not_after < ?2), 0),"
+          " COALESCE(SUM(v.not_after <= ?1), 0)"
+          " FROM entries e JOIN versions v ON v.id = e.current_version_id",
+          [&](sqlite::Statement& st) {
+            st.Bind(1, now).Bind(2, now + static_cast<int64_t>(options_.expiring_soon_days) * kDay);
+          },
+          [&](sqlite::Statement& st) {
+            counts.valid = st.Int(0);
+            counts.expiring_soon = st.Int(1);
+            counts.expired = st.Int(2);
+          });
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = one_row("SELECT COUNT(*) FROM keys k WHERE NOT EXISTS"
+                        " (SELECT 1 FROM versions v WHERE v.key_id = k.id)",
+                        no_bind, [&](sqlite::Statement& st) { counts.unmatched_keys = st.Int(0); });
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = one_row(
+          "SELECT COALESCE(SUM(outcome != 'rejected'), 0), COALESCE(SUM(outcome = 'rejected'), 0)"
+          " FROM import_log",
+          no_bind,
+          [&](sqlite::Statement& st) {
+            counts.imports = st.Int(0);
+            counts.rejections = st.Int(1);
+          });
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto last = outbox::LastSeq(db_);
+  if (!last) return std::unexpected(last.error());
+  counts.last_seq = *last;
+  return counts;
+}
+
+Result<pipeline::SecretBytes> Inventory::Impl::PrivateKeyFor(const std::string& spki_sha256) {
+  std::string sealed;
+  {
+    auto st = db_.Prepare("SELECT sealed FROM keys WHERE spki_sha256 = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, spki_sha256);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return pipeline::Fail("not_found", "no private key is stored for " + spki_sha256);
+    sealed = st->Blob(0);
+  }
+  return vault_.Open(sealed, spki_sha256);
+}
+
+}  // namespace certinbox::storage

@@ -1,0 +1,183 @@
+#include "storage/sqlite.h"
+
+#include <climits>
+
+namespace certinbox::storage::sqlite {
+
+pipeline::Error StorageError(sqlite3* db, std::string_view what) {
+  std::string message(what);
+  message += ": ";
+  message += db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+  return pipeline::Error{"storage_error", std::move(message)};
+}
+
+namespace {
+
+pipeline::Error StorageErrorCode(int rc, std::string_view what) {
+  std::string message(what);
+  message += ": ";
+  message += sqlite3_errstr(rc);
+  return pipeline::Error{"storage_error", std::move(message)};
+}
+
+bool FitsInt(size_t n) { return n <= static_cast<size_t>(INT_MAX); }
+
+}  // namespace
+
+Statement::~Statement() {
+  if (stmt_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  int rc = sqlite3_bind_int64(stmt_, index, value);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
+// SQLITE_TRANSIENT: SQLite copies the bytes, so callers may bind temporaries.
+Statement& Statement::Bind(int index, std::string_view text) {
+  int rc = FitsInt(text.size()) ? sqlite3_bind_text(stmt_, index, text.data(),
+                                                    static_cast<int>(text.size()), SQLITE_TRANSIENT)
+                                : SQLITE_TOOBIG;
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::nullopt_t) {
+  int rc = sqlite3_bind_null(stmt_, index);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
+Statement& Statement::BindBlob(int index, std::string_view bytes) {
+  int rc = FitsInt(bytes.size())
+               ? sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
+                                   SQLITE_TRANSIENT)
+               : SQLITE_TOOBIG;
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
+pipeline::Result<bool> Statement::Step() {
+  if (bind_rc_ != SQLITE_OK) {
+    return std::unexpected(
+        StorageErrorCode(bind_rc_, std::string("binding ") + sqlite3_sql(stmt_)));
+  }
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return std::unexpected(StorageError(db_, sqlite3_sql(stmt_)));
+}
+
+pipeline::Result<void> Statement::Run() {
+  while (true) {
+    auto row = Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return {};
+  }
+}
+
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::string Statement::Text(int column) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, column);
+  if (text == nullptr) return {};
+  return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::string Statement::Blob(int column) const {
+  const void* blob = sqlite3_column_blob(stmt_, column);
+  if (blob == nullptr) return {};
+  return std::string(static_cast<const char*>(blob),
+                     static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+pipeline::Result<Connection> Connection::Open(const std::filesystem::path& file) {
+  sqlite3* raw = nullptr;
+  int rc =
+      sqlite3_open_v2(file.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbPtr db(raw);  // sqlite3_open_v2 returns a handle to close even when it fails
+  if (rc != SQLITE_OK) {
+    return std::unexpected(StorageError(db.get(), "cannot open database " + file.string()));
+  }
+  sqlite3_extended_result_codes(db.get(), 1);
+  return Connection(std::move(db));
+}
+
+pipeline::Result<Statement> Connection::Prepare(std::string_view sql) {
+  auto it = cache_.find(std::string(sql));
+  if (it == cache_.end()) {
+    sqlite3_stmt* raw = nullptr;
+    if (!FitsInt(sql.size())) return std::unexpected(StorageErrorCode(SQLITE_TOOBIG, "prepare"));
+    int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    StmtPtr stmt(raw);
+    if (rc != SQLITE_OK) {
+      return std::unexpected(StorageError(db_.get(), "cannot prepare " + std::string(sql)));
+    }
+    if (!stmt) return std::unexpected(pipeline::Error{"storage_error", "empty SQL statement"});
+    it = cache_.emplace(std::string(sql), std::move(stmt)).first;
+  }
+  return Statement(db_.get(), it->second.get());
+}
+
+pipeline::Result<void> Connection::Exec(const std::string& sql) {
+  char* message = nullptr;
+  int rc = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &message);
+  if (rc != SQLITE_OK) {
+    std::string text = message != nullptr ? message : sqlite3_errstr(rc);
+    sqlite3_free(message);
+    return std::unexpected(pipeline::Error{"storage_error", "SQL failed: " + text});
+  }
+  return {};
+}
+
+pipeline::Result<Transaction> Transaction::Start(Connection& db) {
+  // A transaction already open means the caller is batching: nest with a savepoint.
+  bool savepoint = !db.Autocommit();
+  auto begin = db.Prepare(savepoint ? "SAVEPOINT certinbox_op" : "BEGIN IMMEDIATE");
+  if (!begin) return std::unexpected(begin.error());
+  if (auto done = begin->Run(); !done) return std::unexpected(done.error());
+  return Transaction(&db, savepoint);
+}
+
+Transaction::~Transaction() { RollbackNoThrow(); }
+
+pipeline::Result<void> Transaction::Commit() {
+  Connection* db = std::exchange(db_, nullptr);
+  if (db == nullptr) return std::unexpected(pipeline::Error{"storage_error", "transaction closed"});
+  auto commit = db->Prepare(savepoint_ ? "RELEASE certinbox_op" : "COMMIT");
+  if (!commit) {
+    db_ = db;
+    return std::unexpected(commit.error());
+  }
+  if (auto done = commit->Run(); !done) {
+    db_ = db;  // still open: the destructor rolls it back
+    return std::unexpected(done.error());
+  }
+  return {};
+}
+
+void Transaction::RollbackNoThrow() noexcept {
+  Connection* db = std::exchange(db_, nullptr);
+  // SQLite may already have rolled the whole transaction back (SQLITE_FULL, SQLITE_IOERR...).
+  if (db == nullptr || db->Autocommit()) return;
+  if (savepoint_) {
+    // ROLLBACK TO keeps the savepoint open; RELEASE then removes it without undoing the batch.
+    sqlite3_exec(db->get(), "ROLLBACK TO certinbox_op; RELEASE certinbox_op", nullptr, nullptr,
+                 nullptr);
+  } else {
+    sqlite3_exec(db->get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+}  // namespace certinbox::storage::sqlite

@@ -1,0 +1,39 @@
+// The certificate summary (DESIGN.md "certificate"): one SELECT column list and the JSON built
+// from it, shared by events, `ls` and `show`. Internal to storage/.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "pipeline/types.h"
+#include "storage/sqlite.h"
+
+namespace certinbox::storage {
+
+// "2026-11-23T09:00:00Z".
+std::string Rfc3339(pipeline::UnixTime t);
+
+// floor((not_after - now) / 86400): negative once expired.
+int64_t DaysLeft(pipeline::UnixTime not_after, pipeline::UnixTime now);
+
+// valid | expiring_soon | expired. A certificate that is not valid yet is "valid" (its finding
+// not_yet_valid says so); pre_activation belongs to CSR entries, which have no certificate.
+std::string_view Status(pipeline::UnixTime not_after, pipeline::UnixTime now,
+                        int expiring_soon_days);
+
+// Serializes without throwing on invalid UTF-8 (subjects come from untrusted certificates).
+std::string DumpJson(const nlohmann::json& value);
+// Parses stored JSON; `fallback` when the text is not JSON (never throws).
+nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback);
+
+// "SELECT <summary columns> FROM entries e JOIN versions v ON v.id = e.current_version_id"
+// (append WHERE/ORDER BY). Column 0 is e.id; SummaryFromRow reads the rest.
+extern const char* const kSummarySelect;
+// The number of columns kSummarySelect yields; extra columns may follow from this index on.
+inline constexpr int kSummaryColumnCount = 20;
+
+nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime now,
+                              int expiring_soon_days);
+
+}  // namespace certinbox::storage

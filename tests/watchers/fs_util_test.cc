@@ -1,0 +1,151 @@
+#include "watchers/fs_util.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace certinbox::watchers {
+namespace {
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "certinbox-fsutil-XXXXXX").string();
+    EXPECT_NE(mkdtemp(pattern.data()), nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void WriteFile(const fs::path& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(JsonStringTest, EscapesQuotesBackslashesAndControls) {
+  struct Case {
+    std::string input;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"plain.pem", R"("plain.pem")"},
+      {"say \"hi\"", R"("say \"hi\"")"},
+      {"back\\slash", R"("back\\slash")"},
+      {"line\nbreak\ttab\rret", R"("line\nbreak\ttab\rret")"},
+      {std::string("nul\0byte", 8), R"("nul\u0000byte")"},
+      {"\x01\x1f\x7f\b\f", R"("\u0001\u001f\u007f\b\f")"},
+      {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92",
+       "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92\""},
+      {"bad\xff", R"("bad\ufffd")"},
+      {"trunc\xe2\x82", R"("trunc\ufffd\ufffd")"},
+      {"overlong\xc0\xaf", R"("overlong\ufffd\ufffd")"},
+      {"surrogate\xed\xa0\x80", R"("surrogate\ufffd\ufffd\ufffd")"},
+  };
+  for (const Case& c : cases) {
+    std::string json = JsonString(c.input);
+    EXPECT_EQ(json, c.expected) << c.input;
+    EXPECT_TRUE(nlohmann::json::accept(json)) << json;
+  }
+}
+
+TEST(JsonStringTest, RoundTripsValidText) {
+  std::string text = "a \"b\" \\ c\n\x02 caf\xc3\xa9";
+  EXPECT_EQ(nlohmann::json::parse(JsonString(text)).get<std::string>(), text);
+}
+
+TEST(Rfc3339UtcTest, FormatsUtcSeconds) {
+  EXPECT_EQ(Rfc3339Utc(std::chrono::system_clock::time_point(std::chrono::seconds(0))),
+            "1970-01-01T00:00:00Z");
+  EXPECT_EQ(Rfc3339Utc(std::chrono::system_clock::time_point(std::chrono::seconds(1714566896))),
+            "2024-05-01T12:34:56Z");
+}
+
+TEST(SuffixedTest, AddsNumberAfterFirst) {
+  EXPECT_EQ(Suffixed("web.pem", 0), "web.pem");
+  EXPECT_EQ(Suffixed("web.pem", 1), "web.pem.1");
+  EXPECT_EQ(Suffixed("web.pem", 12), "web.pem.12");
+}
+
+TEST(MakeDirsTest, CreatesMissingParentsWithMode) {
+  TempDir tmp;
+  mode_t old_umask = umask(022);
+  fs::path deep = tmp.path() / "a" / "b" / "c";
+  EXPECT_TRUE(MakeDirs(deep, 0750).has_value());
+  umask(old_umask);
+  struct stat st;
+  ASSERT_EQ(stat(deep.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_TRUE(MakeDirs(deep, 0750).has_value());  // existing is fine
+}
+
+TEST(MakeDirsTest, RefusesAFileInTheWay) {
+  TempDir tmp;
+  WriteFile(tmp.path() / "file", "x");
+  auto made = MakeDirs(tmp.path() / "file" / "sub", 0750);
+  ASSERT_FALSE(made.has_value());
+  EXPECT_EQ(made.error().code, ENOTDIR);
+}
+
+TEST(RenameNoReplaceTest, NeverOverwrites) {
+  TempDir tmp;
+  WriteFile(tmp.path() / "a", "A");
+  WriteFile(tmp.path() / "b", "B");
+  EXPECT_EQ(RenameNoReplace(tmp.path() / "a", tmp.path() / "b"), EEXIST);
+  EXPECT_EQ(ReadFile(tmp.path() / "b"), "B");
+  EXPECT_EQ(RenameNoReplace(tmp.path() / "a", tmp.path() / "c"), 0);
+  EXPECT_EQ(ReadFile(tmp.path() / "c"), "A");
+  EXPECT_EQ(RenameNoReplace(tmp.path() / "missing", tmp.path() / "d"), ENOENT);
+}
+
+TEST(MoveToUniqueNameTest, ProbesSuffixes) {
+  TempDir tmp;
+  fs::create_directory(tmp.path() / "out");
+  for (int i = 0; i < 3; ++i) {
+    WriteFile(tmp.path() / "x.pem", std::to_string(i));
+    auto moved = MoveToUniqueName(tmp.path() / "x.pem", tmp.path() / "out", "x.pem");
+    ASSERT_TRUE(moved.has_value()) << moved.error().message;
+    EXPECT_EQ(*moved, Suffixed("x.pem", i));
+    EXPECT_EQ(ReadFile(tmp.path() / "out" / *moved), std::to_string(i));
+  }
+}
+
+TEST(WriteTempFileTest, WritesHiddenFileWithMode) {
+  TempDir tmp;
+  auto temp = WriteTempFile(tmp.path(), "content", 0640);
+  ASSERT_TRUE(temp.has_value()) << temp.error().message;
+  EXPECT_EQ(temp->parent_path(), tmp.path());
+  EXPECT_EQ(temp->filename().string().front(), '.');
+  EXPECT_EQ(ReadFile(*temp), "content");
+  struct stat st;
+  ASSERT_EQ(stat(temp->c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
+TEST(ReadSmallFileTest, RefusesSymlinksFifosAndLargeFiles) {
+  TempDir tmp;
+  WriteFile(tmp.path() / "small", "12345");
+  EXPECT_EQ(ReadSmallFile(tmp.path() / "small", 5).value(), "12345");
+  EXPECT_FALSE(ReadSmallFile(tmp.path() / "small", 4).has_value());
+  fs::create_symlink(tmp.path() / "small", tmp.path() / "link");
+  EXPECT_FALSE(ReadSmallFile(tmp.path() / "link", 100).has_value());
+  ASSERT_EQ(mkfifo((tmp.path() / "fifo").c_str(), 0600), 0);
+  EXPECT_FALSE(ReadSmallFile(tmp.path() / "fifo", 100).has_value());  // and does not block
+}
+
+}  // namespace
+}  // namespace certinbox::watchers

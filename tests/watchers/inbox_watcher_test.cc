@@ -1,0 +1,576 @@
+// InboxWatcher on a real libuv loop and a temporary folder. Every wait is bounded: the loop runs
+// one iteration at a time (a 5 ms guard timer keeps UV_RUN_ONCE from blocking) until a condition
+// holds or a deadline passes. Fixed-length runs are only used to check that nothing happens.
+#include "watchers/inbox_watcher.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
+
+namespace certinbox::watchers {
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Seen {
+  ReadyFile file;
+  Clock::time_point at;
+};
+
+void WriteFile(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+void AppendFile(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::app);
+  out << content;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+mode_t ModeOf(const fs::path& path) {
+  struct stat st;
+  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode;
+}
+
+bool Exists(const fs::path& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+std::set<std::string> Entries(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename());
+  return names;
+}
+
+// "YYYY-MM-DDTHH:MM:SSZ"
+bool IsRfc3339Utc(const std::string& time) {
+  const std::string shape = "dddd-dd-ddTdd:dd:ddZ";
+  if (time.size() != shape.size()) return false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 'd' ? !std::isdigit(static_cast<unsigned char>(time[i]))
+                        : time[i] != shape[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class InboxWatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    old_umask_ = umask(022);
+    ASSERT_EQ(uv_loop_init(&loop_), 0);
+    std::string pattern = (fs::temp_directory_path() / "certinbox-inbox-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    dir_ = root_ / "inbox";
+    uv_timer_init(&loop_, &guard_);
+  }
+
+  void TearDown() override {
+    watcher_.reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&guard_), nullptr);
+    for (int i = 0; i < 100 && uv_loop_alive(&loop_); ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+    EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle was not closed";
+    fs::remove_all(root_);
+    umask(old_umask_);
+  }
+
+  InboxOptions Options(uint64_t settle_ms = 100) {
+    InboxOptions options;
+    options.name = "test";
+    options.dir = dir_;
+    options.settle_ms = settle_ms;
+    options.on_warning = [this](std::string warning) { warnings_.push_back(std::move(warning)); };
+    return options;
+  }
+
+  void Start(InboxOptions options) {
+    std::string error;
+    watcher_ = InboxWatcher::Start(
+        &loop_, std::move(options),
+        [this](const ReadyFile& file) {
+          seen_.push_back({file, Clock::now()});
+          if (on_ready_) on_ready_(file);
+        },
+        &error);
+    ASSERT_NE(watcher_, nullptr) << error;
+  }
+
+  // Runs the loop until `done` or `timeout`; returns whether `done` held.
+  bool RunUntil(const std::function<bool()>& done, Clock::duration timeout = 10s) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    uv_timer_start(
+        &guard_, [](uv_timer_t*) {}, 5, 5);
+    bool ok = done();
+    while (!ok && Clock::now() < deadline) {
+      uv_run(&loop_, UV_RUN_ONCE);
+      ok = done();
+    }
+    uv_timer_stop(&guard_);
+    return ok;
+  }
+
+  // Runs the loop for `duration`, to check that something does not happen.
+  void RunFor(Clock::duration duration) {
+    RunUntil([] { return false; }, duration);
+  }
+
+  size_t CountSeen(const std::string& name) const {
+    size_t count = 0;
+    for (const Seen& s : seen_) count += s.file.name == name;
+    return count;
+  }
+
+  mode_t old_umask_ = 0;
+  uv_loop_t loop_;
+  uv_timer_t guard_;
+  fs::path root_;
+  fs::path dir_;
+  std::unique_ptr<InboxWatcher> watcher_;
+  std::vector<Seen> seen_;
+  std::vector<std::string> warnings_;
+  std::function<void(const ReadyFile&)> on_ready_;
+};
+
+TEST_F(InboxWatcherTest, CreatesFoldersWithMode0750) {
+  InboxOptions options = Options();
+  options.dir = dir_ / "nested";
+  options.archive = true;
+  Start(options);
+  for (const char* sub : {"", "failed", "processed"}) {
+    mode_t mode = ModeOf(dir_ / "nested" / sub);
+    EXPECT_TRUE(S_ISDIR(mode)) << sub;
+    EXPECT_EQ(mode & 07777, 0750u) << sub;
+  }
+}
+
+TEST_F(InboxWatcherTest, NoProcessedFolderWithoutArchive) {
+  Start(Options());
+  EXPECT_TRUE(fs::is_directory(dir_ / "failed"));
+  EXPECT_FALSE(Exists(dir_ / "processed"));
+}
+
+TEST_F(InboxWatcherTest, StartFailsWhenTheFolderCannotBeMade) {
+  WriteFile(root_ / "a-file", "x");
+  InboxOptions options = Options();
+  options.dir = root_ / "a-file" / "inbox";
+  std::string error;
+  auto watcher = InboxWatcher::Start(
+      &loop_, options, [](const ReadyFile&) {}, &error);
+  EXPECT_EQ(watcher, nullptr);
+  EXPECT_FALSE(error.empty());
+}
+
+TEST_F(InboxWatcherTest, FilePresentAtStartIsHandedOver) {
+  fs::create_directories(dir_);
+  WriteFile(dir_ / "web.pem", "0123456789");
+  Start(Options());
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_EQ(seen_[0].file.name, "web.pem");
+  EXPECT_EQ(seen_[0].file.path, dir_ / "web.pem");
+  EXPECT_EQ(seen_[0].file.size, 10u);
+  EXPECT_EQ(seen_[0].file.problem, FileProblem::kNone);
+  EXPECT_EQ(watcher_->Backlog(), 1u);
+  RunFor(300ms);
+  EXPECT_EQ(seen_.size(), 1u) << "handed over twice";
+  EXPECT_TRUE(warnings_.empty());
+}
+
+TEST_F(InboxWatcherTest, DroppedFileIsHandedOverOnceAfterSettling) {
+  Start(Options(/*settle_ms=*/200));
+  RunFor(20ms);
+  WriteFile(dir_ / "late.pem", "data");
+  const Clock::time_point written = Clock::now();
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_EQ(seen_[0].file.name, "late.pem");
+  EXPECT_GE(seen_[0].at - written, 200ms);
+  RunFor(500ms);
+  EXPECT_EQ(seen_.size(), 1u);
+}
+
+TEST_F(InboxWatcherTest, GrowingFileIsNotHandedOverWhileItChanges) {
+  Start(Options(/*settle_ms=*/150));
+  Clock::time_point last_write;
+  for (int i = 0; i < 12; ++i) {  // about 600 ms of appends, 50 ms apart
+    AppendFile(dir_ / "big.pem", std::string(100, 'x'));
+    last_write = Clock::now();
+    RunFor(50ms);
+    ASSERT_TRUE(seen_.empty()) << "handed over while still being written, append " << i;
+  }
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_GE(seen_[0].at - last_write, 150ms);
+  EXPECT_EQ(seen_[0].file.size, 1200u);
+}
+
+TEST_F(InboxWatcherTest, ChangesWithoutEventsAreCaughtAtTheDeadline) {
+  // Writes through a hard link outside the inbox raise no event on the inbox (as with a
+  // network filesystem): the re-check at the settle deadline must still see them.
+  Start(Options(/*settle_ms=*/150));
+  WriteFile(dir_ / "quiet.pem", "x");
+  ASSERT_TRUE(RunUntil([&] { return watcher_->Backlog() == 1; }));
+  fs::create_hard_link(dir_ / "quiet.pem", root_ / "alias");
+  Clock::time_point last_write;
+  for (int i = 0; i < 12; ++i) {
+    AppendFile(root_ / "alias", std::string(10, 'y'));
+    last_write = Clock::now();
+    RunFor(50ms);
+    ASSERT_TRUE(seen_.empty()) << "handed over while still being written, append " << i;
+  }
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_GE(seen_[0].at - last_write, 150ms);
+  EXPECT_EQ(seen_[0].file.size, 121u);
+}
+
+TEST_F(InboxWatcherTest, InFlightFileIsNotOfferedAgainByEventsOrRescans) {
+  InboxOptions options = Options();
+  options.rescan_ms = 30;
+  Start(options);
+  WriteFile(dir_ / "web.pem", "x");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  AppendFile(dir_ / "web.pem", "more");
+  ASSERT_EQ(chmod((dir_ / "web.pem").c_str(), 0640), 0);
+  RunFor(400ms);
+  EXPECT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(watcher_->Backlog(), 1u);
+}
+
+TEST_F(InboxWatcherTest, TemporaryNameThenRenameIsHandedOverUnderTheNewName) {
+  Start(Options());
+  WriteFile(dir_ / "web.pem.tmp", "data");
+  RunFor(300ms);
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_EQ(watcher_->Backlog(), 0u);
+  fs::rename(dir_ / "web.pem.tmp", dir_ / "web.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_EQ(seen_[0].file.name, "web.pem");
+  RunFor(300ms);
+  EXPECT_EQ(seen_.size(), 1u);
+}
+
+TEST_F(InboxWatcherTest, IgnoredNamesAndFoldersAreLeftAlone) {
+  const std::vector<std::string> ignored = {".hidden",  "web.part",    "web.swp", "web.pem~",
+                                            "web.toml", "web.pem.tmp", ".web.pem"};
+  fs::create_directories(dir_);
+  WriteFile(dir_ / ".early", "x");  // present at start, too
+  Start(Options());
+  for (const std::string& name : ignored) WriteFile(dir_ / name, "x");
+  fs::create_directory(dir_ / "subdir");
+  WriteFile(dir_ / "subdir" / "inner.pem", "x");
+  RunFor(400ms);
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_EQ(watcher_->Backlog(), 0u);
+  for (const std::string& name : ignored) EXPECT_EQ(ReadFile(dir_ / name), "x") << name;
+  EXPECT_TRUE(Exists(dir_ / "subdir" / "inner.pem"));
+}
+
+TEST_F(InboxWatcherTest, SymlinkIsReportedAndNeverFollowed) {
+  WriteFile(root_ / "target.pem", "secret");
+  Start(Options());
+  fs::create_symlink(root_ / "target.pem", dir_ / "link.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_EQ(seen_[0].file.name, "link.pem");
+  EXPECT_EQ(seen_[0].file.problem, FileProblem::kSymlink);
+  EXPECT_EQ(ReasonCode(seen_[0].file.problem), "symlink");
+  EXPECT_EQ(watcher_->Fail("link.pem", "symlink", "symlinks are not followed"), "");
+  EXPECT_TRUE(S_ISLNK(ModeOf(dir_ / "failed" / "link.pem")));  // the link itself moved
+  EXPECT_EQ(ReadFile(root_ / "target.pem"), "secret");
+  EXPECT_TRUE(S_ISREG(ModeOf(root_ / "target.pem")));
+}
+
+TEST_F(InboxWatcherTest, FifoIsReportedAndNeverOpened) {
+  Start(Options());
+  ASSERT_EQ(mkfifo((dir_ / "pipe.pem").c_str(), 0600), 0);
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));  // would hang if it were opened
+  EXPECT_EQ(seen_[0].file.problem, FileProblem::kNotRegular);
+  EXPECT_EQ(ReasonCode(seen_[0].file.problem), "not_regular_file");
+  EXPECT_EQ(watcher_->Fail("pipe.pem", "not_regular_file", "not a file"), "");
+  EXPECT_TRUE(S_ISFIFO(ModeOf(dir_ / "failed" / "pipe.pem")));
+  EXPECT_TRUE(Exists(dir_ / "failed" / "pipe.pem.error.json"));
+}
+
+TEST_F(InboxWatcherTest, FileOverTheLimitIsTooLarge) {
+  InboxOptions options = Options();
+  options.max_file_bytes = 100;
+  Start(options);
+  WriteFile(dir_ / "big.pem", std::string(101, 'x'));
+  WriteFile(dir_ / "fits.pem", std::string(100, 'x'));
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  std::map<std::string, FileProblem> problems;
+  for (const Seen& s : seen_) problems[s.file.name] = s.file.problem;
+  EXPECT_EQ(problems["big.pem"], FileProblem::kTooLarge);
+  EXPECT_EQ(problems["fits.pem"], FileProblem::kNone);
+  EXPECT_EQ(ReasonCode(FileProblem::kTooLarge), "file_too_large");
+}
+
+TEST_F(InboxWatcherTest, UnreadableFileIsReported) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads every file";
+  Start(Options());
+  WriteFile(dir_ / "locked.pem", "x");
+  ASSERT_EQ(chmod((dir_ / "locked.pem").c_str(), 0), 0);
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_EQ(seen_[0].file.problem, FileProblem::kUnreadable);
+}
+
+TEST_F(InboxWatcherTest, SidecarForPrefersNameDotToml) {
+  Start(Options());
+  EXPECT_EQ(watcher_->SidecarFor("web.pem"), std::nullopt);
+  WriteFile(dir_ / "web.toml", "name = 'stem'");
+  EXPECT_EQ(watcher_->SidecarFor("web.pem"), dir_ / "web.toml");
+  WriteFile(dir_ / "web.pem.toml", "name = 'own'");
+  EXPECT_EQ(watcher_->SidecarFor("web.pem"), dir_ / "web.pem.toml");
+  EXPECT_EQ(watcher_->SidecarFor("web"), dir_ / "web.toml");
+  fs::create_directory(dir_ / "dir.toml");
+  EXPECT_EQ(watcher_->SidecarFor("dir.pem"), std::nullopt);  // regular files only
+  fs::create_symlink(dir_ / "web.toml", dir_ / "sym.toml");
+  EXPECT_EQ(watcher_->SidecarFor("sym.pem"), std::nullopt);
+  EXPECT_EQ(watcher_->SidecarFor("../web.pem"), std::nullopt);
+}
+
+TEST_F(InboxWatcherTest, FinishRemovesTheFileAndItsSidecar) {
+  Start(Options());
+  WriteFile(dir_ / "web.pem.toml", "name = 'web'");
+  WriteFile(dir_ / "web.pem", "data");
+  WriteFile(dir_ / "key.pem", "data");
+  WriteFile(dir_ / "key.toml", "name = 'key'");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  EXPECT_EQ(watcher_->Finish("web.pem"), "");
+  EXPECT_EQ(watcher_->Finish("key.pem"), "");
+  EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
+  EXPECT_EQ(watcher_->Backlog(), 0u);
+  RunFor(300ms);
+  EXPECT_EQ(seen_.size(), 2u);
+}
+
+TEST_F(InboxWatcherTest, SharedStemSidecarStaysUntilTheLastFileIsDone) {
+  Start(Options());
+  WriteFile(dir_ / "web.toml", "password = 'p'");
+  WriteFile(dir_ / "web.pem", "cert");
+  WriteFile(dir_ / "web.key", "key");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  EXPECT_EQ(watcher_->Finish("web.pem"), "");
+  EXPECT_TRUE(Exists(dir_ / "web.toml")) << "web.key still needs it";
+  EXPECT_EQ(watcher_->Fail("web.key", "key_mismatch", "no"), "");
+  EXPECT_FALSE(Exists(dir_ / "web.toml"));
+  EXPECT_EQ(ReadFile(dir_ / "failed" / "web.key.toml"), "password = 'p'");
+}
+
+TEST_F(InboxWatcherTest, SharedStemSidecarIsCopiedBesideAFailure) {
+  Start(Options());
+  WriteFile(dir_ / "web.toml", "password = 'p'");
+  WriteFile(dir_ / "web.pem", "cert");
+  WriteFile(dir_ / "web.key", "key");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  EXPECT_EQ(watcher_->Fail("web.pem", "expired", "expired"), "");
+  EXPECT_EQ(ReadFile(dir_ / "failed" / "web.pem.toml"), "password = 'p'");
+  EXPECT_EQ(ModeOf(dir_ / "failed" / "web.pem.toml") & 0077, 0u);
+  EXPECT_EQ(ReadFile(dir_ / "web.toml"), "password = 'p'");
+  EXPECT_EQ(watcher_->Finish("web.key"), "");
+  EXPECT_FALSE(Exists(dir_ / "web.toml"));
+}
+
+TEST_F(InboxWatcherTest, FinishWithArchiveMovesToProcessedPrivately) {
+  InboxOptions options = Options();
+  options.archive = true;
+  Start(options);
+  for (int round = 0; round < 2; ++round) {
+    WriteFile(dir_ / "web.pem", "round " + std::to_string(round));
+    WriteFile(dir_ / "web.pem.toml", "name = 'web'");
+    ASSERT_EQ(chmod((dir_ / "web.pem").c_str(), 0644), 0);
+    ASSERT_TRUE(RunUntil([&] { return seen_.size() == size_t(round + 1); }));
+    EXPECT_EQ(watcher_->Finish("web.pem"), "");
+  }
+  const fs::path processed = dir_ / "processed";
+  EXPECT_EQ(Entries(processed),
+            (std::set<std::string>{"web.pem", "web.pem.toml", "web.pem.1", "web.pem.1.toml"}));
+  EXPECT_EQ(ReadFile(processed / "web.pem"), "round 0");
+  EXPECT_EQ(ReadFile(processed / "web.pem.1"), "round 1");
+  for (const std::string& name : Entries(processed)) {
+    EXPECT_EQ(ModeOf(processed / name) & 07777, 0600u) << name;
+  }
+  EXPECT_EQ(Entries(dir_), (std::set<std::string>{"failed", "processed"}));
+  EXPECT_EQ(watcher_->Backlog(), 0u);
+}
+
+TEST_F(InboxWatcherTest, FailMovesTheFileBesideItsReason) {
+  Start(Options());
+  const std::string message = "bad \"PEM\" at C:\\x\nline 2\x01";
+  for (int round = 0; round < 2; ++round) {
+    WriteFile(dir_ / "bad.pem", "garbage " + std::to_string(round));
+    WriteFile(dir_ / "bad.pem.toml", "name = 'bad'");
+    ASSERT_TRUE(RunUntil([&] { return seen_.size() == size_t(round + 1); }));
+    EXPECT_EQ(watcher_->Fail("bad.pem", "pem_invalid", message), "");
+  }
+  const fs::path failed = dir_ / "failed";
+  EXPECT_EQ(Entries(failed),
+            (std::set<std::string>{"bad.pem", "bad.pem.error.json", "bad.pem.toml", "bad.pem.1",
+                                   "bad.pem.1.error.json", "bad.pem.1.toml"}));
+  EXPECT_EQ(ReadFile(failed / "bad.pem"), "garbage 0");
+  EXPECT_EQ(ReadFile(failed / "bad.pem.1"), "garbage 1");
+  for (const char* json_name : {"bad.pem.error.json", "bad.pem.1.error.json"}) {
+    nlohmann::json json = nlohmann::json::parse(ReadFile(failed / json_name));
+    EXPECT_EQ(json.at("file"), "bad.pem");
+    EXPECT_EQ(json.at("reason"), "pem_invalid");
+    EXPECT_EQ(json.at("message"), message);
+    EXPECT_TRUE(IsRfc3339Utc(json.at("time").get<std::string>())) << json.at("time");
+  }
+  EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
+  EXPECT_EQ(watcher_->Backlog(), 0u);
+}
+
+TEST_F(InboxWatcherTest, FailThatCannotMoveLeavesTheFileInTheInbox) {
+  Start(Options());
+  WriteFile(dir_ / "bad.pem", "x");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  fs::remove(dir_ / "failed");
+  WriteFile(dir_ / "failed", "not a folder");
+  EXPECT_NE(watcher_->Fail("bad.pem", "pem_invalid", "x"), "");
+  EXPECT_EQ(ReadFile(dir_ / "bad.pem"), "x");
+  EXPECT_EQ(watcher_->Backlog(), 1u);  // still in flight: the caller may Release it
+  fs::remove(dir_ / "failed");
+  EXPECT_EQ(watcher_->Fail("bad.pem", "pem_invalid", "x"), "");  // failed/ is made again
+  EXPECT_EQ(ReadFile(dir_ / "failed" / "bad.pem"), "x");
+}
+
+TEST_F(InboxWatcherTest, FailOfAVanishedFileSaysSo) {
+  Start(Options());
+  WriteFile(dir_ / "gone.pem", "x");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  fs::remove(dir_ / "gone.pem");
+  EXPECT_NE(watcher_->Fail("gone.pem", "pem_invalid", "x"), "");
+  EXPECT_EQ(Entries(dir_ / "failed"), std::set<std::string>{});
+  EXPECT_EQ(watcher_->Backlog(), 0u);
+}
+
+TEST_F(InboxWatcherTest, ReleasedFileIsOfferedAgainAfterSettling) {
+  Start(Options(/*settle_ms=*/150));
+  WriteFile(dir_ / "web.pem", "x");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  watcher_->Release("web.pem");
+  const Clock::time_point released = Clock::now();
+  EXPECT_EQ(watcher_->Backlog(), 1u);
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  EXPECT_EQ(seen_[1].file.name, "web.pem");
+  EXPECT_GE(seen_[1].at - released, 150ms);
+}
+
+TEST_F(InboxWatcherTest, FileReplacedWhileInFlightIsNotRemoved) {
+  Start(Options());
+  WriteFile(dir_ / "web.pem", "old");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  WriteFile(dir_ / ".web.pem.new", "new content");
+  fs::rename(dir_ / ".web.pem.new", dir_ / "web.pem");
+  EXPECT_NE(watcher_->Finish("web.pem"), "");
+  EXPECT_EQ(ReadFile(dir_ / "web.pem"), "new content");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  EXPECT_EQ(seen_[1].file.size, 11u);
+  EXPECT_EQ(watcher_->Finish("web.pem"), "");
+  EXPECT_FALSE(Exists(dir_ / "web.pem"));
+}
+
+TEST_F(InboxWatcherTest, FileRemovedWhileSettlingIsForgotten) {
+  Start(Options(/*settle_ms=*/300));
+  WriteFile(dir_ / "brief.pem", "x");
+  ASSERT_TRUE(RunUntil([&] { return watcher_->Backlog() == 1; }));
+  fs::remove(dir_ / "brief.pem");
+  ASSERT_TRUE(RunUntil([&] { return watcher_->Backlog() == 0; }));
+  RunFor(400ms);
+  EXPECT_TRUE(seen_.empty());
+}
+
+TEST_F(InboxWatcherTest, BacklogCountsSettlingAndInFlight) {
+  Start(Options(/*settle_ms=*/200));
+  for (const char* name : {"a.pem", "b.pem", "c.pem"}) WriteFile(dir_ / name, "x");
+  ASSERT_TRUE(RunUntil([&] { return watcher_->Backlog() == 3; }));
+  EXPECT_TRUE(seen_.empty()) << "handed over before settling";
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 3; }));
+  EXPECT_EQ(watcher_->Backlog(), 3u);
+  EXPECT_EQ(watcher_->Finish("a.pem"), "");
+  EXPECT_EQ(watcher_->Backlog(), 2u);
+  EXPECT_EQ(watcher_->Fail("b.pem", "pem_invalid", "x"), "");
+  EXPECT_EQ(watcher_->Backlog(), 1u);
+  watcher_->Release("c.pem");
+  EXPECT_EQ(watcher_->Backlog(), 1u);
+}
+
+TEST_F(InboxWatcherTest, ThousandsDroppedAtOnceAreEachHandedOverOnce) {
+  constexpr int kFiles = 2000;
+  Start(Options(/*settle_ms=*/100));
+  for (int i = 0; i < kFiles; ++i) {
+    WriteFile(dir_ / ("cert-" + std::to_string(i) + ".pem"), "certificate " + std::to_string(i));
+  }
+  const Clock::time_point dropped = Clock::now();
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() >= kFiles; }, 60s)) << seen_.size();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - dropped);
+  RunFor(300ms);
+  std::set<std::string> names;
+  for (const Seen& s : seen_) names.insert(s.file.name);
+  EXPECT_EQ(seen_.size(), size_t(kFiles));
+  EXPECT_EQ(names.size(), size_t(kFiles));
+  EXPECT_EQ(watcher_->Backlog(), size_t(kFiles));
+  EXPECT_LT(took, 5s) << "too slow for " << kFiles << " files";
+  for (const std::string& name : names) ASSERT_EQ(watcher_->Finish(name), "") << name;
+  EXPECT_EQ(watcher_->Backlog(), 0u);
+  EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
+  std::cout << kFiles << " files handed over in " << took.count() << " ms\n";
+}
+
+TEST_F(InboxWatcherTest, ListenerMayFinishInsideTheCallback) {
+  Start(Options());
+  on_ready_ = [this](const ReadyFile& file) { EXPECT_EQ(watcher_->Finish(file.name), ""); };
+  for (int i = 0; i < 20; ++i) WriteFile(dir_ / ("f" + std::to_string(i)), "x");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 20; }));
+  EXPECT_EQ(watcher_->Backlog(), 0u);
+  EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
+}
+
+TEST_F(InboxWatcherTest, ListenerMayDestroyTheWatcherInsideTheCallback) {
+  Start(Options());
+  on_ready_ = [this](const ReadyFile&) { watcher_.reset(); };
+  for (int i = 0; i < 5; ++i) WriteFile(dir_ / ("f" + std::to_string(i)), "x");
+  ASSERT_TRUE(RunUntil([&] { return !seen_.empty(); }));
+  RunFor(200ms);
+  EXPECT_EQ(seen_.size(), 1u);
+}
+
+TEST_F(InboxWatcherTest, ThrowingListenerGetsTheFileAgain) {
+  Start(Options());
+  int calls = 0;
+  on_ready_ = [&](const ReadyFile&) {
+    if (++calls == 1) throw std::runtime_error("busy");
+  };
+  WriteFile(dir_ / "web.pem", "x");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  EXPECT_EQ(warnings_.size(), 1u);
+}
+
+TEST_F(InboxWatcherTest, RescanRecreatesARemovedInbox) {
+  InboxOptions options = Options();
+  options.rescan_ms = 50;
+  Start(options);
+  fs::remove_all(dir_);
+  ASSERT_TRUE(RunUntil([&] { return fs::is_directory(dir_ / "failed"); }));
+  WriteFile(dir_ / "web.pem", "x");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_EQ(seen_[0].file.name, "web.pem");
+}
+
+}  // namespace
+}  // namespace certinbox::watchers

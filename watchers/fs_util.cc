@@ -1,0 +1,245 @@
+#include "watchers/fs_util.h"
+
+#include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc, _GNU_SOURCE)
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <utility>
+#include <vector>
+
+namespace certinbox::watchers {
+namespace fs = std::filesystem;
+
+namespace {
+
+FsError MakeError(int err, std::string what) {
+  return FsError{err, std::move(what) + ": " + ErrnoText(err)};
+}
+
+// Closes a file descriptor on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int Release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Length of the valid UTF-8 sequence at the start of `s`, or 0 if it is not valid.
+size_t Utf8SequenceLength(std::string_view s) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char lead = byte(0);
+  size_t len;
+  uint32_t min;
+  if (lead < 0x80) return 1;
+  if ((lead & 0xE0) == 0xC0) {
+    len = 2, min = 0x80;
+  } else if ((lead & 0xF0) == 0xE0) {
+    len = 3, min = 0x800;
+  } else if ((lead & 0xF8) == 0xF0) {
+    len = 4, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() < len) return 0;
+  uint32_t code = lead & (0x7F >> len);
+  for (size_t i = 1; i < len; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+    code = (code << 6) | (byte(i) & 0x3F);
+  }
+  if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return 0;
+  return len;
+}
+
+}  // namespace
+
+std::string ErrnoText(int err) {
+  char buffer[256];
+  // GNU strerror_r returns the message, possibly not in `buffer`.
+  return strerror_r(err, buffer, sizeof buffer);
+}
+
+std::expected<void, FsError> MakeDirs(const fs::path& dir, mode_t mode) {
+  std::vector<fs::path> missing;
+  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+    struct stat st;
+    if (stat(p.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        return std::unexpected(FsError{ENOTDIR, p.string() + " is not a folder"});
+      break;
+    }
+    if (errno != ENOENT) return std::unexpected(MakeError(errno, "cannot look at " + p.string()));
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (mkdir(it->c_str(), mode) != 0 && errno != EEXIST) {
+      return std::unexpected(MakeError(errno, "cannot create the folder " + it->string()));
+    }
+  }
+  return {};
+}
+
+int RenameNoReplace(const fs::path& from, const fs::path& to) {
+  if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  int err = errno;
+  if (err != EINVAL && err != ENOSYS && err != ENOTSUP) return err;
+  // The filesystem does not support RENAME_NOREPLACE (some network filesystems): check, then
+  // rename. Only this daemon writes into failed/ and processed/, so the window is harmless.
+  struct stat st;
+  if (lstat(to.c_str(), &st) == 0) return EEXIST;
+  if (errno != ENOENT) return errno;
+  return rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
+
+std::string Suffixed(std::string_view base, int n) {
+  std::string name(base);
+  if (n > 0) name += "." + std::to_string(n);
+  return name;
+}
+
+std::expected<std::string, FsError> MoveToUniqueName(const fs::path& from, const fs::path& to_dir,
+                                                     std::string_view base) {
+  for (int n = 0; n < kMaxSuffix; ++n) {
+    std::string name = Suffixed(base, n);
+    int err = RenameNoReplace(from, to_dir / name);
+    if (err == 0) return name;
+    if (err != EEXIST) {
+      return std::unexpected(
+          MakeError(err, "cannot move " + from.string() + " to " + (to_dir / name).string()));
+    }
+  }
+  return std::unexpected(FsError{EEXIST, "cannot move " + from.string() + " to " + to_dir.string() +
+                                             ": too many files named " + std::string(base)});
+}
+
+std::expected<fs::path, FsError> WriteTempFile(const fs::path& dir, std::string_view content,
+                                               mode_t mode) {
+  std::string pattern = (dir / ".certinbox.XXXXXX.tmp").string();
+  Fd fd(mkostemps(pattern.data(), 4, O_CLOEXEC));
+  if (fd.get() < 0)
+    return std::unexpected(MakeError(errno, "cannot create a file in " + dir.string()));
+  fs::path path(pattern);
+  int err = 0;
+  if (fchmod(fd.get(), mode) != 0 || !WriteAll(fd.get(), content) || fsync(fd.get()) != 0)
+    err = errno;
+  if (err == 0 && close(fd.Release()) != 0) err = errno;
+  if (err != 0) {
+    unlink(path.c_str());
+    return std::unexpected(MakeError(err, "cannot write " + path.string()));
+  }
+  return path;
+}
+
+std::expected<std::string, FsError> ReadSmallFile(const fs::path& path, uint64_t max_bytes) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) return std::unexpected(MakeError(errno, "cannot open " + path.string()));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0)
+    return std::unexpected(MakeError(errno, "cannot read " + path.string()));
+  if (!S_ISREG(st.st_mode)) {
+    return std::unexpected(FsError{EINVAL, path.string() + " is not a regular file"});
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return std::unexpected(
+        FsError{EFBIG, path.string() + " is larger than " + std::to_string(max_bytes) + " bytes"});
+  }
+  std::string content;
+  char buffer[8192];
+  for (;;) {
+    ssize_t n = read(fd.get(), buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::unexpected(MakeError(errno, "cannot read " + path.string()));
+    }
+    if (n == 0) break;
+    content.append(buffer, static_cast<size_t>(n));
+    if (content.size() > max_bytes) {
+      return std::unexpected(
+          FsError{EFBIG, path.string() + " grew past " + std::to_string(max_bytes) + " bytes"});
+    }
+  }
+  return content;
+}
+
+int SyncDir(const fs::path& dir) {
+  Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return errno;
+  return fsync(fd.get()) == 0 ? 0 : errno;
+}
+
+std::string JsonString(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  while (!text.empty()) {
+    unsigned char c = static_cast<unsigned char>(text.front());
+    size_t len = Utf8SequenceLength(text);
+    if (len == 0) {
+      out += "\\ufffd";
+      text.remove_prefix(1);
+      continue;
+    }
+    if (len > 1) {
+      out.append(text.substr(0, len));
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\b') {
+      out += "\\b";
+    } else if (c == '\f') {
+      out += "\\f";
+    } else if (c < 0x20 || c == 0x7F) {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    } else {
+      out += static_cast<char>(c);
+    }
+    text.remove_prefix(len);
+  }
+  out += '"';
+  return out;
+}
+
+std::string Rfc3339Utc(std::chrono::system_clock::time_point time) {
+  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buffer[32];
+  size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buffer, n);
+}
+
+}  // namespace certinbox::watchers

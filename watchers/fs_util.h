@@ -1,0 +1,63 @@
+// Small POSIX file helpers for the inbox watcher: folders, no-replace renames, atomic writes,
+// and the hand-written JSON string escaping used by NAME.error.json. Synchronous; any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace certinbox::watchers {
+
+struct FsError {
+  int code = 0;         // errno
+  std::string message;  // a sentence naming the path and what went wrong
+};
+
+// strerror_r as a std::string.
+std::string ErrnoText(int err);
+
+// mkdir -p: creates the missing folders of `dir` with `mode` (the umask applies). An existing
+// folder is left as it is; an existing non-folder is an error.
+std::expected<void, FsError> MakeDirs(const std::filesystem::path& dir, mode_t mode);
+
+// rename(2) that never replaces `to`: returns 0, EEXIST when `to` is taken, or another errno.
+// Uses renameat2(RENAME_NOREPLACE); where the filesystem lacks it, falls back to lstat + rename.
+int RenameNoReplace(const std::filesystem::path& from, const std::filesystem::path& to);
+
+// "base" for n == 0, else "base.N".
+std::string Suffixed(std::string_view base, int n);
+
+// Probes at most this many suffixes before giving up.
+inline constexpr int kMaxSuffix = 10000;
+
+// Moves `from` into `to_dir` as `base`, or base.1, base.2, ... when taken. Returns the name used.
+std::expected<std::string, FsError> MoveToUniqueName(const std::filesystem::path& from,
+                                                     const std::filesystem::path& to_dir,
+                                                     std::string_view base);
+
+// Writes `content` to a new hidden temporary file in `dir` (mode `mode`, fsynced) and returns
+// its path; the caller renames it into place or removes it.
+std::expected<std::filesystem::path, FsError> WriteTempFile(const std::filesystem::path& dir,
+                                                            std::string_view content, mode_t mode);
+
+// Reads a regular file (never following a symlink, never blocking on a FIFO), at most
+// `max_bytes`, into a string.
+std::expected<std::string, FsError> ReadSmallFile(const std::filesystem::path& path,
+                                                  uint64_t max_bytes);
+
+// fsync on a folder, so renames into it are durable. Returns 0 or errno.
+int SyncDir(const std::filesystem::path& dir);
+
+// `text` as a quoted JSON string: quotes, backslashes and control characters escaped; bytes
+// that are not valid UTF-8 become U+FFFD so the result is always valid JSON.
+std::string JsonString(std::string_view text);
+
+// RFC 3339 UTC with seconds, e.g. "2024-05-01T12:34:56Z".
+std::string Rfc3339Utc(std::chrono::system_clock::time_point time);
+
+}  // namespace certinbox::watchers

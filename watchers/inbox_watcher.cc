@@ -1,0 +1,326 @@
+#include "watchers/inbox_watcher.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "watchers/inbox_watcher_impl.h"
+
+namespace certinbox::watchers {
+namespace fs = std::filesystem;
+
+std::string_view ReasonCode(FileProblem problem) {
+  switch (problem) {
+    case FileProblem::kNone:
+      return "";
+    case FileProblem::kSymlink:
+      return "symlink";
+    case FileProblem::kNotRegular:
+      return "not_regular_file";
+    case FileProblem::kTooLarge:
+      return "file_too_large";
+    case FileProblem::kUnreadable:
+      return "unreadable";
+  }
+  return "";
+}
+
+// --- Start, scans and events ---------------------------------------------------------------
+
+std::string InboxWatcher::Impl::Start() {
+  if (!on_ready_) return "inbox " + options_.name + ": no listener for ready files";
+  if (std::string error = MakeFolders(); !error.empty()) return error;
+  settle_timer_ = NewUvTimer(loop_, this);
+  scan_soon_timer_ = NewUvTimer(loop_, this);
+  rescan_timer_ = NewUvTimer(loop_, this);
+  if (std::string error = StartWatch(); !error.empty()) return error;
+  if (options_.rescan_ms > 0) {
+    uv_timer_start(rescan_timer_.get(), OnRescanCb, options_.rescan_ms, options_.rescan_ms);
+  }
+  if (auto scanned = Scan(); !scanned) return scanned.error().message;
+  return "";
+}
+
+std::string InboxWatcher::Impl::MakeFolders() const {
+  for (const fs::path* dir : {&options_.dir, &failed_dir_, &processed_dir_}) {
+    if (dir == &processed_dir_ && !options_.archive) continue;
+    if (auto made = MakeDirs(*dir, kDirMode); !made) return made.error().message;
+  }
+  return "";
+}
+
+std::string InboxWatcher::Impl::StartWatch() {
+  fs_event_.reset();
+  auto* handle = new uv_fs_event_t;
+  if (int rc = uv_fs_event_init(loop_, handle); rc != 0) {
+    delete handle;
+    return "cannot watch " + options_.dir.string() + ": " + uv_strerror(rc);
+  }
+  handle->data = this;
+  fs_event_.reset(handle);
+  if (int rc = uv_fs_event_start(handle, OnFsEventCb, options_.dir.c_str(), 0); rc != 0) {
+    return "cannot watch " + options_.dir.string() + ": " + uv_strerror(rc);
+  }
+  return "";
+}
+
+std::expected<void, FsError> InboxWatcher::Impl::Scan() {
+  DIR* dir = opendir(options_.dir.c_str());
+  if (dir == nullptr) {
+    int err = errno;
+    return std::unexpected(
+        FsError{err, "cannot list the inbox " + options_.dir.string() + ": " + ErrnoText(err)});
+  }
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_type == DT_DIR || !IsCandidateName(entry->d_name)) continue;
+    std::string name(entry->d_name);
+    // Settling names are checked at their deadline and in-flight ones are left alone.
+    if (!entries_.contains(name)) Consider(name);
+  }
+  closedir(dir);
+  return {};
+}
+
+void InboxWatcher::Impl::Rescan() {
+  auto scanned = Scan();
+  if (!scanned && scanned.error().code == ENOENT) {
+    // The inbox was removed: make it again and watch the new folder (the old watch is dead).
+    std::string error = MakeFolders();
+    if (error.empty()) error = StartWatch();
+    if (error.empty()) {
+      scanned = Scan();
+    } else {
+      scanned = std::unexpected(FsError{ENOENT, error});
+    }
+  }
+  if (!scanned) Warn(scanned.error().message);
+}
+
+void InboxWatcher::Impl::OnFsEvent(const char* filename, int status) {
+  if (status < 0) {
+    Warn(std::string("watch error, rescanning: ") + uv_strerror(status));
+    ScheduleScanSoon();
+    return;
+  }
+  if (filename == nullptr || *filename == '\0') {
+    ScheduleScanSoon();
+    return;
+  }
+  if (IsCandidateName(filename)) Consider(filename);
+}
+
+void InboxWatcher::Impl::ScheduleScanSoon() {
+  if (scan_soon_pending_) return;
+  scan_soon_pending_ = true;
+  uv_timer_start(scan_soon_timer_.get(), OnScanSoonCb, kScanSoonDelayMs, 0);
+}
+
+void InboxWatcher::Impl::Consider(const std::string& name) {
+  auto it = entries_.find(name);
+  if (it != entries_.end() && it->second.state == State::kInFlight) return;
+  FileStat stat = Lstat(PathOf(name));
+  bool gone = stat.missing() || stat.is_dir();  // directories are not dropped files
+  if (it == entries_.end()) {
+    if (!gone) Track(name, stat);
+  } else if (gone) {
+    Forget(it);
+  } else if (stat != it->second.stat) {
+    it->second.stat = stat;
+    it->second.deadline = NewDeadline();
+  }
+}
+
+void InboxWatcher::Impl::Track(const std::string& name, const FileStat& stat) {
+  auto [it, inserted] = entries_.try_emplace(name);
+  if (inserted) {
+    if (std::string stem = StemOf(name); !stem.empty()) ++stem_counts_[stem];
+  }
+  Entry& entry = it->second;
+  entry.state = State::kSettling;
+  entry.stat = stat;
+  entry.generation = ++next_generation_;
+  entry.deadline = NewDeadline();
+  deadlines_.push(Pending{entry.deadline, entry.generation, name});
+  ArmSettleTimer();
+}
+
+void InboxWatcher::Impl::Forget(EntryMap::iterator it) {
+  if (std::string stem = StemOf(it->first); !stem.empty()) {
+    auto count = stem_counts_.find(stem);
+    if (count != stem_counts_.end() && --count->second <= 0) stem_counts_.erase(count);
+  }
+  entries_.erase(it);  // a pending heap item for it is dropped when it comes up
+}
+
+uint64_t InboxWatcher::Impl::NewDeadline() {
+  // Loop time is whole milliseconds, truncated: one more keeps the wait at least settle_ms.
+  uv_update_time(loop_);
+  return uv_now(loop_) + options_.settle_ms + 1;
+}
+
+// --- Settling and handing over ---------------------------------------------------------------
+
+void InboxWatcher::Impl::OnSettleTimer() {
+  armed_deadline_ = kNotArmed;
+  std::shared_ptr<bool> alive = alive_;
+  const uint64_t now = uv_now(loop_);
+  while (!deadlines_.empty() && deadlines_.top().deadline <= now) {
+    Pending pending = deadlines_.top();
+    deadlines_.pop();
+    auto it = entries_.find(pending.name);
+    if (it == entries_.end() || it->second.generation != pending.generation ||
+        it->second.state != State::kSettling) {
+      continue;
+    }
+    Entry& entry = it->second;
+    if (entry.deadline > now) {  // changed since this item was queued
+      deadlines_.push(Pending{entry.deadline, entry.generation, std::move(pending.name)});
+      continue;
+    }
+    fs::path path = PathOf(pending.name);
+    FileStat stat = Lstat(path);
+    if (stat.missing() || stat.is_dir()) {
+      Forget(it);
+      continue;
+    }
+    if (stat != entry.stat) {
+      entry.stat = stat;
+      entry.deadline = NewDeadline();
+      deadlines_.push(Pending{entry.deadline, entry.generation, std::move(pending.name)});
+      continue;
+    }
+    std::optional<FileProblem> problem = ProblemOf(stat, path);
+    if (!problem) {
+      Forget(it);
+      continue;
+    }
+    entry.state = State::kInFlight;
+    ReadyFile ready{pending.name, std::move(path), stat.size, *problem};
+    try {
+      on_ready_(ready);
+    } catch (...) {
+      if (!*alive) return;
+      Warn("the listener failed on " + ready.name + "; it will be offered again");
+      Release(ready.name);
+    }
+    if (!*alive) return;  // the listener destroyed this watcher
+  }
+  ArmSettleTimer();
+}
+
+void InboxWatcher::Impl::ArmSettleTimer() {
+  if (deadlines_.empty()) {
+    if (armed_deadline_ != kNotArmed) uv_timer_stop(settle_timer_.get());
+    armed_deadline_ = kNotArmed;
+    return;
+  }
+  uint64_t deadline = deadlines_.top().deadline;
+  if (deadline == armed_deadline_) return;
+  uint64_t now = uv_now(loop_);
+  uv_timer_start(settle_timer_.get(), OnSettleTimerCb, deadline > now ? deadline - now : 0, 0);
+  armed_deadline_ = deadline;
+}
+
+std::optional<FileProblem> InboxWatcher::Impl::ProblemOf(const FileStat& stat,
+                                                         const fs::path& path) const {
+  if (stat.error != 0) return FileProblem::kUnreadable;
+  if (S_ISLNK(stat.type)) return FileProblem::kSymlink;
+  if (!S_ISREG(stat.type)) return FileProblem::kNotRegular;
+  if (stat.size > options_.max_file_bytes) return FileProblem::kTooLarge;
+  if (faccessat(AT_FDCWD, path.c_str(), R_OK, AT_EACCESS) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    if (errno == EACCES || errno == EPERM) return FileProblem::kUnreadable;
+  }
+  return FileProblem::kNone;
+}
+
+void InboxWatcher::Impl::Warn(const std::string& message) const noexcept {
+  if (!options_.on_warning) return;
+  try {
+    options_.on_warning(message);
+  } catch (...) {
+  }
+}
+
+// --- libuv callbacks: nothing escapes them ---------------------------------------------------
+
+void InboxWatcher::Impl::OnFsEventCb(uv_fs_event_t* handle, const char* filename, int events,
+                                     int status) noexcept {
+  auto* self = static_cast<Impl*>(handle->data);
+  try {
+    self->OnFsEvent(filename, status);
+  } catch (...) {
+    self->Warn("could not handle a folder event; a rescan will catch up");
+  }
+}
+
+void InboxWatcher::Impl::OnSettleTimerCb(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Impl*>(timer->data);
+  std::shared_ptr<bool> alive = self->alive_;
+  try {
+    self->OnSettleTimer();
+  } catch (...) {
+    if (!*alive) return;
+    self->Warn("could not check settling files; retrying");
+    try {
+      self->ArmSettleTimer();
+    } catch (...) {
+    }
+  }
+}
+
+void InboxWatcher::Impl::OnScanSoonCb(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Impl*>(timer->data);
+  self->scan_soon_pending_ = false;
+  try {
+    if (auto scanned = self->Scan(); !scanned) self->Warn(scanned.error().message);
+  } catch (...) {
+    self->Warn("could not scan the inbox; the periodic rescan will catch up");
+  }
+}
+
+void InboxWatcher::Impl::OnRescanCb(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Impl*>(timer->data);
+  try {
+    self->Rescan();
+  } catch (...) {
+    self->Warn("could not rescan the inbox");
+  }
+}
+
+// --- InboxWatcher ----------------------------------------------------------------------------
+
+std::unique_ptr<InboxWatcher> InboxWatcher::Start(uv_loop_t* loop, InboxOptions options,
+                                                  ReadyCallback on_ready, std::string* error) {
+  auto impl = std::make_unique<Impl>(loop, std::move(options), std::move(on_ready));
+  if (std::string failure = impl->Start(); !failure.empty()) {
+    if (error != nullptr) *error = std::move(failure);
+    return nullptr;
+  }
+  return std::unique_ptr<InboxWatcher>(new InboxWatcher(std::move(impl)));
+}
+
+InboxWatcher::InboxWatcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+InboxWatcher::~InboxWatcher() = default;
+
+std::string InboxWatcher::Finish(const std::string& name) { return impl_->Finish(name); }
+
+std::string InboxWatcher::Fail(const std::string& name, std::string_view reason,
+                               std::string_view message) {
+  return impl_->Fail(name, reason, message);
+}
+
+void InboxWatcher::Release(const std::string& name) { impl_->Release(name); }
+
+std::optional<fs::path> InboxWatcher::SidecarFor(const std::string& name) const {
+  return impl_->SidecarFor(name);
+}
+
+size_t InboxWatcher::Backlog() const { return impl_->Backlog(); }
+const InboxOptions& InboxWatcher::options() const { return impl_->options(); }
+
+}  // namespace certinbox::watchers
