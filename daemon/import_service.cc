@@ -218,8 +218,6 @@ void ImportService::Flush() {
     MaybeDrained();
     return;
   }
-  for (const auto& event : events) publisher_.Publish(event);
-
   // Only now, with the import committed, may a file leave its inbox.
   for (size_t i = 0; i < jobs.size(); ++i) {
     ImportJob& job = *jobs[i];
@@ -238,6 +236,9 @@ void ImportService::Flush() {
     }
     if (!problem.empty()) spdlog::error("{}: {}", job.file.path.string(), problem);
   }
+  // Published once the files are where the events say: removed, archived or in failed/. The
+  // events are already in the outbox, so a crash before this line loses none of them.
+  for (const auto& event : events) publisher_.Publish(event);
 
   if (stored_ca) {
     RefreshTrust();

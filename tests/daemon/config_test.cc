@@ -93,6 +93,9 @@ struct BadConfig {
   std::string words;  // expected in the message
 };
 
+// Names the case by its TOML text in gtest output instead of a byte dump.
+void PrintTo(const BadConfig& bad, std::ostream* out) { *out << ::testing::PrintToString(bad.text); }
+
 class BadConfigTest : public ConfigTest, public ::testing::WithParamInterface<BadConfig> {};
 
 TEST_P(BadConfigTest, IsRefusedWithFileLineColumn) {
@@ -118,7 +121,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"[[inbox]]\nname = \"a\"\n", "1:1", "needs a 'path'"},
         BadConfig{"[[inbox]]\npath = \"a\"\n[[inbox]]\npath = \"a\"\n", "3:1", "two inboxes"},
         BadConfig{"[bus]\ncontrol = \"tcp://0.0.0.0:1\"\n", "2:11", "CURVE"},
-        BadConfig{"[daemon\nstate_dir = 1\n", "1:", ""},
+        BadConfig{"[daemon\nstate_dir = 1\n", "1:8", "expected ']'"},
         BadConfig{"colour = \"blue\"\n", "1:1", "unknown key 'colour'"}));
 
 TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {

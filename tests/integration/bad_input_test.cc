@@ -139,7 +139,9 @@ TEST(BadInputTest, BadSidecarIsARejectionWithItsLine) {
   EXPECT_NE(rejected[0]["message"].get<std::string>().find("web.toml:2:1"), std::string::npos)
       << rejected[0]["message"];
   EXPECT_TRUE(fs::exists(daemon.failed() / "web.pem"));
-  EXPECT_TRUE(fs::exists(daemon.failed() / "web.toml"));
+  // The sidecar goes with it, named after the file so that each failed file keeps its own.
+  EXPECT_TRUE(fs::exists(daemon.failed() / "web.pem.toml"));
+  EXPECT_FALSE(fs::exists(daemon.inbox() / "web.toml"));
 }
 
 }  // namespace
