@@ -31,7 +31,7 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* 
     }
     server.reset(new ControlServer(std::move(socket), std::move(handler)));
     int fd = server->socket_.get(zmq::sockopt::fd);
-    auto* poll = NewUvHandle<uv_poll_t>();
+    auto* poll = watchers::NewUvHandle<uv_poll_t>();
     if (int rc = uv_poll_init(loop, poll, fd); rc != 0) {
       delete poll;
       return pipeline::Fail("bind_failed", std::string("uv_poll_init: ") + uv_strerror(rc));

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
-#include "daemon/uv_handle.h"
+#include "watchers/uv_handle.h"
 #include "pipeline/error.h"
 
 namespace certinbox::daemon {
@@ -38,7 +38,7 @@ class ControlServer {
 
   zmq::socket_t socket_;
   Handler handler_;
-  UvHandle<uv_poll_t> poll_;
+  watchers::UvHandlePtr<uv_poll_t> poll_;
 };
 
 }  // namespace certinbox::daemon

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <set>
 
+#include "pipeline/ossl.h"
 #include "storage/vault.h"
 
 namespace certinbox::daemon {
@@ -95,6 +96,12 @@ pipeline::Result<void> Daemon::Start() {
   }
   loop_ready_ = true;
 
+  // PKCS#12 files from older Windows and Java tools use RC2/3DES, found in the legacy provider.
+  if (!pipeline::LoadOpensslProviders()) {
+    spdlog::warn("OpenSSL's legacy provider cannot be loaded: PKCS#12 files encrypted with RC2 or "
+                 "3DES will be rejected (install the ossl-modules of libssl3)");
+  }
+
   auto vault = storage::Vault::OpenOrCreate(config_.master_key_file);
   if (!vault) return std::unexpected(vault.error());
   auto inventory = storage::Inventory::Open(config_.database, std::move(*vault),
@@ -116,7 +123,7 @@ pipeline::Result<void> Daemon::Start() {
   if (auto started = imports_->Start(); !started) return started;
 
   for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
-    auto* handle = NewUvHandle<uv_signal_t>();
+    auto* handle = watchers::NewUvHandle<uv_signal_t>();
     uv_signal_init(&loop_, handle);
     handle->data = this;
     uv_signal_start(

@@ -14,7 +14,7 @@
 #include "daemon/control_server.h"
 #include "daemon/import_service.h"
 #include "daemon/publisher.h"
-#include "daemon/uv_handle.h"
+#include "watchers/uv_handle.h"
 #include "storage/inventory.h"
 
 namespace certinbox::daemon {
@@ -48,7 +48,7 @@ class Daemon {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<ImportService> imports_;
   std::vector<std::unique_ptr<Inbox>> inboxes_;
-  std::vector<UvHandle<uv_signal_t>> signals_;
+  std::vector<watchers::UvHandlePtr<uv_signal_t>> signals_;
   bool stopping_ = false;
 };
 

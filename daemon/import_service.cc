@@ -88,7 +88,7 @@ struct ImportJob {
 ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
                              bool system_trust)
     : loop_(loop), inventory_(inventory), publisher_(publisher), system_trust_(system_trust) {
-  auto* check = NewUvHandle<uv_check_t>();
+  auto* check = watchers::NewUvHandle<uv_check_t>();
   uv_check_init(loop_, check);
   check->data = this;
   flush_check_.reset(check);
@@ -109,7 +109,7 @@ void ImportService::RefreshTrust() {
     spdlog::error("cannot reload CA certificates: {}", cas.error().message);
     return;
   }
-  trust_ = pipeline::TrustContext::Create(*cas, system_trust_);
+  trust_ = trust_->WithStoredCas(*cas);  // the system store stays loaded
 }
 
 void ImportService::Submit(Inbox& inbox, const watchers::ReadyFile& file) {

@@ -13,7 +13,7 @@
 
 #include "daemon/config.h"
 #include "daemon/publisher.h"
-#include "daemon/uv_handle.h"
+#include "watchers/uv_handle.h"
 #include "pipeline/validate.h"
 #include "storage/inventory.h"
 #include "watchers/inbox_watcher.h"
@@ -65,7 +65,7 @@ class ImportService {
   std::deque<std::unique_ptr<ImportJob>> queue_;
   std::vector<std::unique_ptr<ImportJob>> completed_;
   size_t running_ = 0;
-  UvHandle<uv_check_t> flush_check_;
+  watchers::UvHandlePtr<uv_check_t> flush_check_;
   bool draining_ = false;
   std::function<void()> drained_;
 };

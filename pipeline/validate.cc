@@ -259,6 +259,18 @@ void LoadSystemStore(X509_STORE* store) {
   ERR_clear_error();
 }
 
+X509Ptr DecodeSharedCertificate(const std::string& der) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  // Cache extensions and the public key now: later the certificate is shared between
+  // threads, and a warm certificate is only read.
+  if (cert) {
+    X509_check_purpose(cert.get(), -1, 0);
+    X509_get0_pubkey(cert.get());
+  }
+  return cert;
+}
+
 }  // namespace
 
 std::shared_ptr<const TrustContext> TrustContext::Create(
@@ -266,31 +278,32 @@ std::shared_ptr<const TrustContext> TrustContext::Create(
     const std::vector<std::string>& extra_anchor_der) {
   std::shared_ptr<TrustContext> trust(new TrustContext());
   trust->anchors_.reset(X509_STORE_new());
-  trust->stored_cas_ = sk_X509_new_null();
-  auto decode = [](const std::string& der) {
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-    X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-    // Cache extensions and the public key now: later the certificate is shared between
-    // threads, and a warm certificate is only read.
-    if (cert) {
-      X509_check_purpose(cert.get(), -1, 0);
-      X509_get0_pubkey(cert.get());
-    }
-    return cert;
-  };
   if (trust->anchors_ && use_system_store) LoadSystemStore(trust->anchors_.get());
   for (const std::string& der : extra_anchor_der) {
-    if (X509Ptr cert = decode(der); cert && trust->anchors_) {
+    if (X509Ptr cert = DecodeSharedCertificate(der); cert && trust->anchors_) {
       X509_STORE_add_cert(trust->anchors_.get(), cert.get());  // the store takes a reference
     }
   }
+  trust->AddStoredCas(stored_ca_der);
+  return trust;
+}
+
+std::shared_ptr<const TrustContext> TrustContext::WithStoredCas(
+    const std::vector<std::string>& stored_ca_der) const {
+  std::shared_ptr<TrustContext> trust(new TrustContext());
+  if (anchors_ && X509_STORE_up_ref(anchors_.get()) == 1) trust->anchors_.reset(anchors_.get());
+  trust->AddStoredCas(stored_ca_der);
+  return trust;
+}
+
+void TrustContext::AddStoredCas(const std::vector<std::string>& stored_ca_der) {
+  stored_cas_ = sk_X509_new_null();
   for (const std::string& der : stored_ca_der) {
-    if (X509Ptr cert = decode(der); cert && trust->stored_cas_ != nullptr) {
-      if (sk_X509_push(trust->stored_cas_, cert.get()) > 0) cert.release();
+    if (X509Ptr cert = DecodeSharedCertificate(der); cert && stored_cas_ != nullptr) {
+      if (sk_X509_push(stored_cas_, cert.get()) > 0) cert.release();
     }
   }
   ERR_clear_error();
-  return trust;
 }
 
 TrustContext::~TrustContext() { sk_X509_pop_free(stored_cas_, X509_free); }

@@ -20,6 +20,12 @@ struct UvHandleDeleter {
 template <typename T>
 using UvHandlePtr = std::unique_ptr<T, UvHandleDeleter<T>>;
 
+// A new, uninitialised handle; call uv_*_init on it, then hand it to a UvHandlePtr.
+template <typename T>
+T* NewUvHandle() {
+  return new T{};
+}
+
 // A started-or-not uv_timer_t owned by the returned pointer (uv_timer_init cannot fail).
 inline UvHandlePtr<uv_timer_t> NewUvTimer(uv_loop_t* loop, void* data) {
   auto* timer = new uv_timer_t;
