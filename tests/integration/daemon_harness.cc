@@ -188,7 +188,17 @@ int DaemonHarness::Stop(int signal) {
     ::poll(nullptr, 0, 10);  // bounded wait for the process to exit
   }
   pid_ = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  // A sanitizer report in the daemon fails the test like a failed assertion.
+  std::string log_text = log();
+  for (const char* marker : {"Sanitizer", "runtime error:"}) {
+    EXPECT_EQ(log_text.find(marker), std::string::npos)
+        << "certinboxd reported a sanitizer error (" << marker << "):\n" << log_text;
+  }
+  if (signal == SIGTERM || signal == SIGINT) {
+    EXPECT_EQ(code, 0) << "certinboxd did not exit cleanly on signal " << signal;
+  }
+  return code;
 }
 
 void DaemonHarness::Drop(const std::string& name, const std::string& bytes) {
