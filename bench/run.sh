@@ -5,6 +5,6 @@
 set -eu
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -DCERTINBOX_BUILD_TESTS=ON
+cmake -S . -B "$BUILD_DIR" -DCERTINBOX_BUILD_TESTS=ON -DCERTINBOX_BUILD_BENCH=ON
 cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target certinbox_ingest_bench certinboxd
 exec "$BUILD_DIR/bench/certinbox_ingest_bench" "$@"

@@ -177,7 +177,8 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
     if (!v) return std::nullopt;
     if (v->starts_with("ipc://")) {
       std::string path = v->substr(6);
-      if (!path.empty() && path[0] != '/') path = check.Path(path).string();
+      // Relative paths are relative to the config's folder; "@name" (Linux abstract socket) is kept.
+      if (!path.empty() && path[0] != '/' && path[0] != '@') path = check.Path(path).string();
       return "ipc://" + path;
     }
     if (v->starts_with("tcp://")) {

@@ -131,6 +131,13 @@ TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
   EXPECT_NE(config.error().message.find(":3:1: unknown key 'bar'"), std::string::npos);
 }
 
+TEST_F(ConfigTest, IpcPathsAreRelativeToTheConfigButAbstractSocketsAreKept) {
+  auto config = Load("[bus]\npublish = \"ipc://run/events.sock\"\ncontrol = \"ipc://@certinbox-control\"\n");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->publish_endpoint, "ipc://" + (dir_ / "run" / "events.sock").string());
+  EXPECT_EQ(config->control_endpoint, "ipc://@certinbox-control");
+}
+
 TEST_F(ConfigTest, MissingFile) {
   auto config = LoadConfig(dir_ / "nope.toml");
   ASSERT_FALSE(config.has_value());
