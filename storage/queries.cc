@@ -180,9 +180,20 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
       out["updated_at"] = Rfc3339(st->Int(3));
     }
   }
+  {
+    // The current certificate as PEM, for `certinbox show --pem` (public: no key material).
+    auto st = db_.Prepare(
+        "SELECT v.der FROM entries e JOIN versions v ON v.id = e.current_version_id"
+        " WHERE e.id = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, *entry_id);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) out["pem"] = CertificatePem(st->Blob(0));
+  }
   auto st = db_.Prepare(
-      "SELECT version, fingerprint_sha256, not_after, imported_at, source_inbox, source_file"
-      " FROM versions WHERE entry_id = ?1 ORDER BY version");
+      "SELECT version, fingerprint_sha256, not_after, imported_at, source_inbox, source_file,"
+      " not_before FROM versions WHERE entry_id = ?1 ORDER BY version");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, *entry_id);
   nlohmann::json versions = nlohmann::json::array();
@@ -192,6 +203,7 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
     if (!*row) break;
     versions.push_back({{"version", st->Int(0)},
                         {"fingerprint_sha256", st->Text(1)},
+                        {"not_before", Rfc3339(st->Int(6))},
                         {"not_after", Rfc3339(st->Int(2))},
                         {"imported_at", Rfc3339(st->Int(3))},
                         {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}}});

@@ -1,5 +1,8 @@
 #include "storage/summary.h"
 
+#include <openssl/evp.h>
+
+#include <algorithm>
 #include <ctime>
 
 namespace certinbox::storage {
@@ -28,6 +31,20 @@ std::string_view Status(pipeline::UnixTime not_after, pipeline::UnixTime now,
   if (now >= not_after) return "expired";
   if (not_after - now < static_cast<int64_t>(expiring_soon_days) * 86400) return "expiring_soon";
   return "valid";
+}
+
+std::string CertificatePem(std::string_view der) {
+  std::string out = "-----BEGIN CERTIFICATE-----\n";
+  constexpr size_t kLineBytes = 48;  // 48 bytes become one 64-column line of base64
+  unsigned char line[65];
+  for (size_t at = 0; at < der.size(); at += kLineBytes) {
+    size_t n = std::min(kLineBytes, der.size() - at);
+    int written = EVP_EncodeBlock(line, reinterpret_cast<const unsigned char*>(der.data() + at),
+                                  static_cast<int>(n));
+    out.append(reinterpret_cast<const char*>(line), static_cast<size_t>(written));
+    out += '\n';
+  }
+  return out + "-----END CERTIFICATE-----\n";
 }
 
 std::string DumpJson(const nlohmann::json& value) {

@@ -27,6 +27,9 @@ std::string DumpJson(const nlohmann::json& value);
 // Parses stored JSON; `fallback` when the text is not JSON (never throws).
 nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback);
 
+// "-----BEGIN CERTIFICATE-----\n" + base64 in 64-column lines + "-----END CERTIFICATE-----\n".
+std::string CertificatePem(std::string_view der);
+
 // "SELECT <summary columns> FROM entries e JOIN versions v ON v.id = e.current_version_id"
 // (append WHERE/ORDER BY). Column 0 is e.id; SummaryFromRow reads the rest.
 extern const char* const kSummarySelect;

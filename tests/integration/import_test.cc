@@ -132,6 +132,10 @@ TEST(ImportTest, Pkcs12WithPasswordInSidecar) {
   json entry = json::parse(shown.out);
   EXPECT_EQ(entry["description"], "front door");
   EXPECT_EQ(entry["metadata"]["owner"], "team-web");
+  // The certificate itself, as PEM, for piping into openssl or a file.
+  auto pem = daemon.Cli({"show", "web-prod", "--pem"});
+  ASSERT_EQ(pem.exit_code, 0) << pem.err;
+  EXPECT_EQ(pem.out, pki.leaf.CertPem());
   // The file and its sidecar are gone: the key lives encrypted in the database now.
   EXPECT_TRUE(WaitGone(daemon.inbox() / "web.pfx"));
   EXPECT_TRUE(WaitGone(daemon.inbox() / "web.pfx.toml"));
