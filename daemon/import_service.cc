@@ -70,6 +70,14 @@ struct ImportJob {
         return;
       }
       parsed = std::move(*parsed_file);
+      if (parsed.certificates.empty() && parsed.keys.empty()) {
+        // Only CSRs: nothing here can be stored yet, and a file is never silently dropped.
+        error = pipeline::Error{
+            "unsupported_object",
+            "the file holds only a certificate signing request; certinbox does not store CSRs "
+            "made elsewhere: drop the signed certificate (with its key) once the CA has issued it"};
+        return;
+      }
       pipeline::ValidationOptions validation_options{now, inbox->config.accept_expired};
       auto validated = pipeline::Validate(parsed, *trust, validation_options);
       if (!validated) {

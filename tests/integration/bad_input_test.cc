@@ -53,6 +53,8 @@ TEST(BadInputTest, EachBadFileEndsInFailedWithItsReason) {
        }},
       {"mismatch.pem", "key_mismatch",
        [&](DaemonHarness& d) { d.Drop("mismatch.pem", pki.leaf.CertPem() + stranger.KeyPem()); }},
+      {"request.csr", "unsupported_object",
+       [](DaemonHarness& d) { d.Drop("request.csr", MakeCsr().Pem()); }},
       {"expired.pem", "expired",
        [&](DaemonHarness& d) { d.Drop("expired.pem", expired.CertPem() + expired.KeyPem()); }},
       {"link.pem", "symlink",
