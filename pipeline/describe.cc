@@ -91,7 +91,9 @@ std::string HexLower(const unsigned char* data, size_t len) {
 std::string Sha256Hex(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+  const EVP_MD* sha256 = ThreadSha256();
+  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, sha256 != nullptr ? sha256 : EVP_sha256(),
+                 nullptr) != 1) {
     DrainOpensslErrors();
     return {};
   }

@@ -252,7 +252,7 @@ EvpPkeyPtr DecodeWith(DecoderSlot& slot, const char* input_structure, const char
   if (slot.ctx == nullptr) {
     if (slot.failed) return nullptr;
     slot.ctx = OSSL_DECODER_CTX_new_for_pkey(&slot.out, "DER", input_structure, key_type,
-                                             EVP_PKEY_KEYPAIR, nullptr, nullptr);
+                                             EVP_PKEY_KEYPAIR, ThreadLibCtx(), nullptr);
     if (slot.ctx == nullptr || OSSL_DECODER_CTX_get_num_decoders(slot.ctx) == 0) {
       OSSL_DECODER_CTX_free(slot.ctx);
       slot.ctx = nullptr;
