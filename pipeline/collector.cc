@@ -45,7 +45,8 @@ Status Collector::Reserve(size_t n) {
 Status Collector::AddCertificateDer(std::string der, std::string_view where) {
   if (auto ok = Reserve(1); !ok) return ok;
   Certificate cached;
-  if (FindCachedCertificate(Sha256Hex(der), cached.x509, cached.info)) {
+  std::string fingerprint = Sha256Hex(der);
+  if (FindCachedCertificate(fingerprint, cached.x509, cached.info)) {
     cached.der = std::move(der);
     file_.certificates.push_back(std::move(cached));
     ++count_;
@@ -62,7 +63,7 @@ Status Collector::AddCertificateDer(std::string der, std::string_view where) {
     return Fail("bad_certificate", std::string(where) + " is not a valid X.509 certificate" +
                                        (detail.empty() ? "" : ": " + detail));
   }
-  if (auto ok = AddCertificate(std::move(cert), std::move(der), where); !ok) return ok;
+  Record(std::move(cert), std::move(der), std::move(fingerprint));
   const Certificate& added = file_.certificates.back();
   CacheCertificate(added.x509.get(), added.info);
   return {};
@@ -80,13 +81,18 @@ Status Collector::AddCertificate(X509Ptr cert, std::string der, std::string_view
     der.assign(reinterpret_cast<char*>(buf), static_cast<size_t>(len));
     OPENSSL_free(buf);
   }
+  std::string fingerprint = Sha256Hex(der);
+  Record(std::move(cert), std::move(der), std::move(fingerprint));
+  return {};
+}
+
+void Collector::Record(X509Ptr cert, std::string der, std::string fingerprint_sha256) {
   Certificate out;
-  out.info = DescribeCertificate(cert.get(), der);
+  out.info = DescribeCertificateWithSha256(cert.get(), std::move(fingerprint_sha256));
   out.x509 = std::move(cert);
   out.der = std::move(der);
   file_.certificates.push_back(std::move(out));
   ++count_;
-  return {};
 }
 
 Status Collector::AddRequestDer(std::string_view der, std::string_view where) {

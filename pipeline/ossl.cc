@@ -124,7 +124,7 @@ OSSL_LIB_CTX* ThreadLibCtx() {
 
 const EVP_MD* ThreadSha256() {
   if (!t_context.set_up) t_context.SetUp();
-  return t_context.sha256;
+  return t_context.sha256 != nullptr ? t_context.sha256 : EVP_sha256();
 }
 
 bool LoadOpensslProviders() {

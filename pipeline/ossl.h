@@ -53,8 +53,9 @@ bool LoadOpensslProviders();
 // decoded it). Returns nullptr, the default context, when none can be set up.
 OSSL_LIB_CTX* ThreadLibCtx();
 
-// SHA-256 fetched once per thread from ThreadLibCtx(): EVP_sha256() is fetched again on every
-// use. nullptr when the fetch failed; then use EVP_sha256().
+// SHA-256 fetched once per thread from ThreadLibCtx(), for EVP_Digest and X509_digest:
+// EVP_sha256() is looked up again (under locks) on every use. EVP_sha256() itself when the
+// fetch failed, so never null.
 const EVP_MD* ThreadSha256();
 
 // A byte buffer for secrets (private key DER, passwords): wiped before it is freed.
