@@ -74,6 +74,9 @@ SpareContexts& Spares() {
 }
 
 OSSL_LIB_CTX* NewThreadContext() {
+  // A system configured for FIPS (openssl.cnf: default properties "fips=yes") keeps every
+  // operation on the default context, where that configuration applies.
+  if (EVP_default_properties_is_fips_enabled(nullptr) == 1) return nullptr;
   OSSL_LIB_CTX* ctx = OSSL_LIB_CTX_new();
   if (ctx == nullptr) return nullptr;
   if (OSSL_PROVIDER_load(ctx, "default") == nullptr) {

@@ -50,7 +50,8 @@ bool LoadOpensslProviders();
 // encrypted keys, which stay on the default context) and does not read openssl.cnf.
 // Contexts are never freed: one whose thread has ended is handed to the next new thread, so
 // an object made with it stays valid wherever it went (an X509 outlives the pool thread that
-// decoded it). Returns nullptr, the default context, when none can be set up.
+// decoded it). Returns nullptr, the default context, when none can be set up or when the
+// default context is configured for FIPS.
 OSSL_LIB_CTX* ThreadLibCtx();
 
 // SHA-256 fetched once per thread from ThreadLibCtx(), for EVP_Digest and X509_digest:
