@@ -45,20 +45,25 @@ Status Collector::Reserve(size_t n) {
 Status Collector::AddCertificateDer(std::string der, std::string_view where) {
   if (auto ok = Reserve(1); !ok) return ok;
   Certificate cached;
-  if (FindCachedCertificate(Sha256Hex(der), cached.x509, cached.info)) {
+  std::string fingerprint = Sha256Hex(der);
+  if (FindCachedCertificate(fingerprint, cached.x509, cached.info)) {
     cached.der = std::move(der);
     file_.certificates.push_back(std::move(cached));
     ++count_;
     return {};
   }
+  // Decoded into an X509 of this thread's library context (see ThreadLibCtx): d2i_X509 with
+  // an object at hand fills that object, and on failure frees it and sets it to null.
+  X509* fresh = X509_new_ex(ThreadLibCtx(), nullptr);
   const unsigned char* p = Bytes(der);
-  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  X509Ptr cert(fresh != nullptr ? d2i_X509(&fresh, &p, static_cast<long>(der.size())) : nullptr);
+  if (!cert) X509_free(fresh);  // already freed and null after a failed d2i; kept defensive
   if (!cert || p != Bytes(der) + der.size()) {
     std::string detail = DrainOpensslErrors();
     return Fail("bad_certificate", std::string(where) + " is not a valid X.509 certificate" +
                                        (detail.empty() ? "" : ": " + detail));
   }
-  if (auto ok = AddCertificate(std::move(cert), std::move(der), where); !ok) return ok;
+  Record(std::move(cert), std::move(der), std::move(fingerprint));
   const Certificate& added = file_.certificates.back();
   CacheCertificate(added.x509.get(), added.info);
   return {};
@@ -76,13 +81,18 @@ Status Collector::AddCertificate(X509Ptr cert, std::string der, std::string_view
     der.assign(reinterpret_cast<char*>(buf), static_cast<size_t>(len));
     OPENSSL_free(buf);
   }
+  std::string fingerprint = Sha256Hex(der);
+  Record(std::move(cert), std::move(der), std::move(fingerprint));
+  return {};
+}
+
+void Collector::Record(X509Ptr cert, std::string der, std::string fingerprint_sha256) {
   Certificate out;
-  out.info = DescribeCertificate(cert.get(), der);
+  out.info = DescribeCertificateWithSha256(cert.get(), std::move(fingerprint_sha256));
   out.x509 = std::move(cert);
   out.der = std::move(der);
   file_.certificates.push_back(std::move(out));
   ++count_;
-  return {};
 }
 
 Status Collector::AddRequestDer(std::string_view der, std::string_view where) {

@@ -44,6 +44,9 @@ class Collector {
   bool empty() const { return count_ == 0; }
 
  private:
+  // Records a decoded certificate whose DER and its Sha256Hex are at hand.
+  void Record(X509Ptr cert, std::string der, std::string fingerprint_sha256);
+
   const ParseOptions& options_;
   ParsedFile file_;
   size_t count_ = 0;

@@ -91,7 +91,7 @@ std::string HexLower(const unsigned char* data, size_t len) {
 std::string Sha256Hex(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, ThreadSha256(), nullptr) != 1) {
     DrainOpensslErrors();
     return {};
   }
@@ -162,8 +162,12 @@ std::string DisplayName(const CertificateInfo& info) {
 }
 
 CertificateInfo DescribeCertificate(X509* cert, std::string_view der) {
+  return DescribeCertificateWithSha256(cert, Sha256Hex(der));
+}
+
+CertificateInfo DescribeCertificateWithSha256(X509* cert, std::string fingerprint_sha256) {
   CertificateInfo info;
-  info.fingerprint_sha256 = Sha256Hex(der);
+  info.fingerprint_sha256 = std::move(fingerprint_sha256);
   unsigned char* spki = nullptr;
   int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
   if (spki_len > 0) {

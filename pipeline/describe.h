@@ -16,6 +16,8 @@ std::string Sha256Hex(std::string_view bytes);
 
 // DescribeCertificate (parse.h) for a certificate whose DER is already at hand.
 CertificateInfo DescribeCertificate(X509* cert, std::string_view der);
+// The same, with Sha256Hex(der) already computed.
+CertificateInfo DescribeCertificateWithSha256(X509* cert, std::string fingerprint_sha256);
 
 // RFC 2253 one line, UTF-8 kept as is (not escaped to \XX).
 std::string NameToString(const X509_NAME* name);

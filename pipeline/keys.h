@@ -20,7 +20,9 @@ enum class KeyStructure {
 // Decodes an unencrypted private key from DER that must be exactly one key. nullptr when it
 // is not (the OpenSSL error queue is left empty). Thread-safe: each thread keeps its own
 // decoder contexts, because creating one costs ten times the decoding.
-EvpPkeyPtr DecodePrivateKeyDer(std::string_view der, KeyStructure structure);
+// For kPkcs8, `whole_pkcs8` (when given) is set to IsPkcs8(der), found on the way.
+EvpPkeyPtr DecodePrivateKeyDer(std::string_view der, KeyStructure structure,
+                               bool* whole_pkcs8 = nullptr);
 
 // True when `der` is exactly one EncryptedPrivateKeyInfo (PKCS#8 with a password).
 bool IsEncryptedPkcs8(std::string_view der);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include "pipeline/error.h"
 #include "pipeline/shutdown.h"
@@ -57,6 +58,77 @@ void SecretBytes::resize(size_t n) {
 }
 
 bool OpensslShuttingDown() { return g_shutting_down; }
+
+namespace {
+
+// Contexts of threads that have ended, for the next new thread. Never destroyed: reachable
+// until the process ends, so leak checkers do not count the contexts.
+struct SpareContexts {
+  std::mutex mutex;
+  std::vector<OSSL_LIB_CTX*> contexts;
+};
+
+SpareContexts& Spares() {
+  static auto* spares = new SpareContexts();
+  return *spares;
+}
+
+OSSL_LIB_CTX* NewThreadContext() {
+  // A system configured for FIPS (openssl.cnf: default properties "fips=yes") keeps every
+  // operation on the default context, where that configuration applies.
+  if (EVP_default_properties_is_fips_enabled(nullptr) == 1) return nullptr;
+  OSSL_LIB_CTX* ctx = OSSL_LIB_CTX_new();
+  if (ctx == nullptr) return nullptr;
+  if (OSSL_PROVIDER_load(ctx, "default") == nullptr) {
+    OSSL_LIB_CTX_free(ctx);
+    DrainOpensslErrors();
+    return nullptr;
+  }
+  return ctx;
+}
+
+struct ThreadContext {
+  OSSL_LIB_CTX* ctx = nullptr;
+  EVP_MD* sha256 = nullptr;
+  bool set_up = false;
+
+  ~ThreadContext() {
+    if (OpensslShuttingDown()) return;  // see shutdown.h
+    EVP_MD_free(sha256);
+    if (ctx != nullptr) {
+      std::lock_guard lock(Spares().mutex);
+      Spares().contexts.push_back(ctx);
+    }
+  }
+
+  void SetUp() {
+    set_up = true;
+    {
+      std::lock_guard lock(Spares().mutex);
+      if (!Spares().contexts.empty()) {
+        ctx = Spares().contexts.back();
+        Spares().contexts.pop_back();
+      }
+    }
+    if (ctx == nullptr) ctx = NewThreadContext();
+    sha256 = EVP_MD_fetch(ctx, "SHA256", nullptr);
+    DrainOpensslErrors();
+  }
+};
+
+thread_local ThreadContext t_context;
+
+}  // namespace
+
+OSSL_LIB_CTX* ThreadLibCtx() {
+  if (!t_context.set_up) t_context.SetUp();
+  return t_context.ctx;
+}
+
+const EVP_MD* ThreadSha256() {
+  if (!t_context.set_up) t_context.SetUp();
+  return t_context.sha256 != nullptr ? t_context.sha256 : EVP_sha256();
+}
 
 bool LoadOpensslProviders() {
   static std::once_flag once;

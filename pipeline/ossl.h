@@ -41,6 +41,24 @@ using Pkcs7Ptr = std::unique_ptr<PKCS7, Free<PKCS7_free>>;
 // exports) cannot be opened. ParseFile calls it; callers may call it early to log the answer.
 bool LoadOpensslProviders();
 
+// The calling thread's OpenSSL library context for the pipeline's hot work: decoding
+// certificates and private keys, and SHA-256. OpenSSL 3.0 looks up names and methods under
+// locks of the context on every decode (and builds a new decoder for each certificate's
+// public key), so threads sharing the default context spend much of their time contending;
+// with a context each they do not. It holds the "default" provider only (which implements
+// every certificate and key type; "legacy" adds only old ciphers, used for PKCS#12 and
+// encrypted keys, which stay on the default context) and does not read openssl.cnf.
+// Contexts are never freed: one whose thread has ended is handed to the next new thread, so
+// an object made with it stays valid wherever it went (an X509 outlives the pool thread that
+// decoded it). Returns nullptr, the default context, when none can be set up or when the
+// default context is configured for FIPS.
+OSSL_LIB_CTX* ThreadLibCtx();
+
+// SHA-256 fetched once per thread from ThreadLibCtx(), for EVP_Digest and X509_digest:
+// EVP_sha256() is looked up again (under locks) on every use. EVP_sha256() itself when the
+// fetch failed, so never null.
+const EVP_MD* ThreadSha256();
+
 // A byte buffer for secrets (private key DER, passwords): wiped before it is freed.
 class SecretBytes {
  public:

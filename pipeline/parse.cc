@@ -132,10 +132,11 @@ class PemReader {
     }
     SecretBytes der;
     if (!DecodeBase64(block.body, der)) return BadBase64(where);
-    EvpPkeyPtr key = DecodePrivateKeyDer(der.view(), structure);
+    bool whole_pkcs8 = false;
+    EvpPkeyPtr key = DecodePrivateKeyDer(der.view(), structure, &whole_pkcs8);
     if (!key) return Fail("bad_key", std::string(where) + " is not a valid private key");
     // PKCS#8 input is kept as it came (it is what the vault stores); others are re-encoded.
-    bool keep = structure == KeyStructure::kPkcs8 && IsPkcs8(der.view());
+    bool keep = structure == KeyStructure::kPkcs8 && whole_pkcs8;
     return out_.AddKey(std::move(key), keep ? std::move(der) : SecretBytes(), where);
   }
 
@@ -264,8 +265,9 @@ Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options) {
     return done(ReadPkcs7(p7.get(), "the PKCS#7 file", out), "pkcs7");
   }
   for (KeyStructure structure : {KeyStructure::kPkcs8, KeyStructure::kPkcs1, KeyStructure::kSec1}) {
-    if (EvpPkeyPtr key = DecodePrivateKeyDer(der, structure)) {
-      bool keep = structure == KeyStructure::kPkcs8 && IsPkcs8(der);
+    bool whole_pkcs8 = false;
+    if (EvpPkeyPtr key = DecodePrivateKeyDer(der, structure, &whole_pkcs8)) {
+      bool keep = structure == KeyStructure::kPkcs8 && whole_pkcs8;
       SecretBytes pkcs8 = keep ? SecretBytes(der) : SecretBytes();
       return done(out.AddKey(std::move(key), std::move(pkcs8), "the DER private key"), "der");
     }

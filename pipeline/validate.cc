@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <string_view>
 
 #include "pipeline/describe.h"
 #include "pipeline/signature_memo.h"
@@ -41,8 +42,42 @@ struct VerifyProblem {
   X509* cert = nullptr;  // borrowed from the chain while the X509_STORE_CTX lives
 };
 
+// Digests of the certificates a chain may hold that are already at hand: the drop's own
+// (from their CertificateInfo) and the stored CAs (from the TrustContext).
+class KnownCertificates {
+ public:
+  KnownCertificates(const ParsedFile& file, const TrustContext& trust) : file_(file), trust_(trust) {
+    for (size_t i = 0; i < file.certificates.size(); ++i) {
+      drop_index_.emplace(file.certificates[i].x509.get(), i);
+    }
+  }
+  bool InDrop(const X509* cert) const { return drop_index_.contains(cert); }
+
+  // SHA-256 of the DER and of the SubjectPublicKeyInfo, lowercase hex; "" when not known.
+  std::string_view Sha256(const X509* cert) const {
+    if (auto it = drop_index_.find(cert); it != drop_index_.end()) {
+      return file_.certificates[it->second].info.fingerprint_sha256;
+    }
+    const TrustContext::Digests* stored = trust_.StoredCaDigests(cert);
+    return stored != nullptr ? std::string_view(stored->sha256) : std::string_view();
+  }
+  std::string_view SpkiSha256(const X509* cert) const {
+    if (auto it = drop_index_.find(cert); it != drop_index_.end()) {
+      return file_.certificates[it->second].info.spki_sha256;
+    }
+    const TrustContext::Digests* stored = trust_.StoredCaDigests(cert);
+    return stored != nullptr ? std::string_view(stored->spki_sha256) : std::string_view();
+  }
+
+ private:
+  const ParsedFile& file_;
+  const TrustContext& trust_;
+  std::unordered_map<const X509*, size_t> drop_index_;
+};
+
 struct VerifyRecord {
   std::vector<VerifyProblem> problems;
+  const KnownCertificates* known = nullptr;
 };
 
 // Records every problem and lets verification go on, so the whole chain gets built.
@@ -73,7 +108,9 @@ int VerifyChainSignatures(X509_STORE_CTX* ctx) {
       // damaged root is not silently accepted. Anchors are trusted by key.
       issuer = subject;
     }
-    if (issuer != nullptr && !VerifiedSignature(subject, issuer)) {
+    if (issuer != nullptr &&
+        !VerifiedSignature(subject, issuer,
+                           {record->known->Sha256(subject), record->known->SpkiSha256(issuer)})) {
       record->problems.push_back({X509_V_ERR_CERT_SIGNATURE_FAILURE, subject});
     }
   }
@@ -107,14 +144,12 @@ std::string CertName(X509* cert) {
   return "\"" + subject + "\"";
 }
 
-std::string ChainFingerprint(X509* cert, const std::map<const X509*, size_t>& drop_index,
-                             const ParsedFile& file) {
-  if (auto it = drop_index.find(cert); it != drop_index.end()) {
-    return file.certificates[it->second].info.fingerprint_sha256;
-  }
+std::string ChainFingerprint(X509* cert, const KnownCertificates& known) {
+  std::string_view sha256 = known.Sha256(cert);
+  if (!sha256.empty() || known.InDrop(cert)) return std::string(sha256);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &len) != 1) {
+  if (X509_digest(cert, ThreadSha256(), md, &len) != 1) {
     DrainOpensslErrors();
     return {};
   }
@@ -124,12 +159,14 @@ std::string ChainFingerprint(X509* cert, const std::map<const X509*, size_t>& dr
 class ChainChecker {
  public:
   ChainChecker(const ParsedFile& file, const TrustContext& trust, const ValidationOptions& options)
-      : file_(file), trust_(trust), options_(options), untrusted_(sk_X509_new_null()) {
+      : file_(file),
+        trust_(trust),
+        options_(options),
+        untrusted_(sk_X509_new_null()),
+        known_(file, trust) {
     // The drop's own certificates first: its chain is the one the user meant.
     for (size_t i = 0; i < file.certificates.size(); ++i) {
-      X509* cert = file.certificates[i].x509.get();
-      sk_X509_push(untrusted_.get(), cert);
-      drop_index_.emplace(cert, i);
+      sk_X509_push(untrusted_.get(), file.certificates[i].x509.get());
     }
     if (STACK_OF(X509)* stored = trust.stored_cas()) {
       for (int i = 0; i < sk_X509_num(stored); ++i) {
@@ -146,6 +183,7 @@ class ChainChecker {
       return Fail("internal_error", "chain building could not start: " + DrainOpensslErrors());
     }
     VerifyRecord record;
+    record.known = &known_;
     X509_STORE_CTX_set_app_data(ctx.get(), &record);
     X509_STORE_CTX_set_verify_cb(ctx.get(), RecordAndContinue);
     X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
@@ -186,7 +224,7 @@ class ChainChecker {
     for (int i = 0; i < length; ++i) {
       X509* member = sk_X509_value(chain, i);
       if (i < untrusted && HasWeakSignature(member)) out.findings.push_back(kWeakSignature);
-      if (i > 0) out.chain.push_back(ChainFingerprint(member, drop_index_, file_));
+      if (i > 0) out.chain.push_back(ChainFingerprint(member, known_));
     }
     return {};
   }
@@ -196,7 +234,7 @@ class ChainChecker {
   const TrustContext& trust_;
   const ValidationOptions& options_;
   BorrowedCertStack untrusted_;
-  std::map<const X509*, size_t> drop_index_;
+  KnownCertificates known_;
 };
 
 Status CheckDates(const CertificateInfo& info, const ValidationOptions& options,
@@ -271,6 +309,26 @@ X509Ptr DecodeSharedCertificate(const std::string& der) {
   return cert;
 }
 
+// What ChainFingerprint and the signature memo would compute for `cert`; empty strings when
+// either cannot be computed (they are then computed, or fail, where they are needed).
+TrustContext::Digests DigestsOf(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  unsigned char* spki = nullptr;
+  int spki_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
+  if (X509_digest(cert, ThreadSha256(), md, &len) != 1 || spki_len <= 0) {
+    OPENSSL_free(spki);
+    ERR_clear_error();
+    return {};
+  }
+  TrustContext::Digests digests;
+  digests.sha256 = HexLower(md, len);
+  digests.spki_sha256 = Sha256Hex({reinterpret_cast<char*>(spki), static_cast<size_t>(spki_len)});
+  OPENSSL_free(spki);
+  if (digests.spki_sha256.empty()) return {};
+  return digests;
+}
+
 }  // namespace
 
 std::shared_ptr<const TrustContext> TrustContext::Create(
@@ -300,10 +358,19 @@ void TrustContext::AddStoredCas(const std::vector<std::string>& stored_ca_der) {
   stored_cas_ = sk_X509_new_null();
   for (const std::string& der : stored_ca_der) {
     if (X509Ptr cert = DecodeSharedCertificate(der); cert && stored_cas_ != nullptr) {
-      if (sk_X509_push(stored_cas_, cert.get()) > 0) cert.release();
+      Digests digests = DigestsOf(cert.get());
+      if (sk_X509_push(stored_cas_, cert.get()) > 0) {
+        if (!digests.sha256.empty()) stored_digests_.emplace(cert.get(), std::move(digests));
+        cert.release();
+      }
     }
   }
   ERR_clear_error();
+}
+
+const TrustContext::Digests* TrustContext::StoredCaDigests(const X509* cert) const {
+  auto it = stored_digests_.find(cert);
+  return it != stored_digests_.end() ? &it->second : nullptr;
 }
 
 TrustContext::~TrustContext() { sk_X509_pop_free(stored_cas_, X509_free); }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "pipeline/error.h"
@@ -31,11 +32,21 @@ class TrustContext {
   X509_STORE* anchors() const { return anchors_.get(); }
   STACK_OF(X509)* stored_cas() const { return stored_cas_; }
 
+  // X509_digest SHA-256 of a stored CA and SHA-256 of its SubjectPublicKeyInfo DER, lowercase
+  // hex, computed once when the context is built (chains name them for every drop).
+  struct Digests {
+    std::string sha256;
+    std::string spki_sha256;
+  };
+  // nullptr when `cert` is not one of stored_cas().
+  const Digests* StoredCaDigests(const X509* cert) const;
+
  private:
   TrustContext() = default;
   void AddStoredCas(const std::vector<std::string>& stored_ca_der);
   X509StorePtr anchors_;
   STACK_OF(X509)* stored_cas_ = nullptr;
+  std::unordered_map<const X509*, Digests> stored_digests_;
 };
 
 struct ValidationOptions {
