@@ -44,7 +44,6 @@ struct ImportJob {
   ImportService* service = nullptr;
   Inbox* inbox = nullptr;
   watchers::ReadyFile file;
-  std::optional<std::filesystem::path> sidecar;
   std::shared_ptr<const pipeline::TrustContext> trust;
   pipeline::UnixTime now = 0;
   // Results, written on the pool thread, read on the loop thread after the job is done.
@@ -56,6 +55,10 @@ struct ImportJob {
   // Thread pool: everything that may be slow or CPU-bound. Never throws.
   void Run() noexcept {
     try {
+      // Looked for here rather than at hand-over: lstat calls off the loop thread, and as
+      // close as can be to reading it.
+      std::optional<std::filesystem::path> sidecar =
+          watchers::FindSidecar(file.path.parent_path(), file.name);
       auto read = ReadDrop(file.path, sidecar, inbox->config);
       if (!read) {
         error = read.error();
@@ -136,7 +139,6 @@ void ImportService::Submit(Inbox& inbox, const watchers::ReadyFile& file) {
     });
     return;
   }
-  job->sidecar = inbox.watcher->SidecarFor(file.name);
   queue_.push_back(std::move(job));
   StartQueued();
 }

@@ -49,6 +49,12 @@ struct ReadyFile {
 // Stable reason code for a problem ("" for kNone).
 std::string_view ReasonCode(FileProblem problem);
 
+// The sidecar of `name` in `dir`, if one exists as a regular file: NAME.toml, else STEM.toml
+// for STEM.EXT. std::nullopt for a name with a folder part. Only lstat: safe on any thread
+// (the daemon looks on its thread pool, beside reading the file).
+std::optional<std::filesystem::path> FindSidecar(const std::filesystem::path& dir,
+                                                 const std::string& name);
+
 class InboxWatcher {
  public:
   using ReadyCallback = std::function<void(const ReadyFile&)>;
@@ -81,7 +87,7 @@ class InboxWatcher {
   // Hands the file back without an outcome: it is offered again after it settles.
   void Release(const std::string& name);
 
-  // The sidecar of a file, if one exists: NAME.toml beside NAME, else STEM.toml beside STEM.EXT.
+  // The sidecar of a file, if one exists: FindSidecar in this inbox.
   std::optional<std::filesystem::path> SidecarFor(const std::string& name) const;
 
   // Files seen in the inbox and not yet finished or failed (settling or handed over).
