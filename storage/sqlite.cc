@@ -114,7 +114,7 @@ pipeline::Result<Connection> Connection::Open(const std::filesystem::path& file)
 }
 
 pipeline::Result<Statement> Connection::Prepare(std::string_view sql) {
-  auto it = cache_.find(std::string(sql));
+  auto it = cache_.find(sql);
   if (it == cache_.end()) {
     sqlite3_stmt* raw = nullptr;
     if (!FitsInt(sql.size())) return std::unexpected(StorageErrorCode(SQLITE_TOOBIG, "prepare"));
