@@ -232,7 +232,9 @@ void ImportService::Flush() {
     auto& watcher = *job.inbox->watcher;
     std::string problem;
     if (outcomes[i].stored) {
-      spdlog::debug("imported {}", job.file.path.string());
+      if (spdlog::should_log(spdlog::level::debug)) {
+        spdlog::debug("imported {}", job.file.path.string());
+      }
       problem = watcher.Finish(job.file.name);
     } else if (outcomes[i].rejection) {
       spdlog::info("rejected {}: {} ({})", job.file.path.string(), outcomes[i].rejection->code,
