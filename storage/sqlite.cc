@@ -101,6 +101,14 @@ std::string Statement::Blob(int column) const {
 }
 
 pipeline::Result<Connection> Connection::Open(const std::filesystem::path& file) {
+  // SQLite's memory statistics put a global mutex around every allocation (several per
+  // statement); nothing here reads them. sqlite3_config only works before SQLite initializes,
+  // so this is tried once, before the first connection, and a refusal is harmless.
+  static const bool kNoMemStatus = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)kNoMemStatus;
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(file.c_str(), &raw,
