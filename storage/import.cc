@@ -253,6 +253,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     auto name = FreeName(group, base, info.fingerprint_sha256);
     if (!name) return std::unexpected(name.error());
     const std::string metadata = DumpJson(described ? meta.metadata : nlohmann::json::object());
+    nlohmann::json labels = described ? nlohmann::json(meta.labels) : nlohmann::json::array();
 
     auto entry = db_.Prepare(
         "INSERT INTO entries (name, grp, kind, description, labels, metadata, created_at,"
@@ -260,7 +261,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     if (!entry) return std::unexpected(entry.error());
     entry->Bind(1, *name).Bind(2, group).Bind(3, is_leaf ? "leaf" : "ca");
     entry->Bind(4, described ? meta.description.value_or("") : "");
-    entry->Bind(5, DumpJson(described ? nlohmann::json(meta.labels) : nlohmann::json::array()));
+    entry->Bind(5, DumpJson(labels));
     entry->Bind(6, metadata).Bind(7, request.now);
     if (auto done = entry->Run(); !done) return std::unexpected(done.error());
     const int64_t entry_id = db_.LastInsertRowid();
@@ -292,10 +293,33 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     current->Bind(1, version_id).Bind(2, entry_id);
     if (auto done = current->Run(); !done) return std::unexpected(done.error());
 
-    auto summary = SummaryOfEntry(entry_id, request.now);
-    if (!summary) return std::unexpected(summary.error());
+    // Described from what was just written (SummaryFromRow would read the same back); a new
+    // entry has no bindings yet.
+    nlohmann::json summary = SummaryJson(
+        SummaryFields{
+            .id = entry_id,
+            .name = *name,
+            .group = group,
+            .kind = is_leaf ? "leaf" : "ca",
+            .labels = std::move(labels),
+            .version = 1,
+            .fingerprint_sha256 = info.fingerprint_sha256,
+            .subject = info.subject,
+            .issuer = info.issuer,
+            .sans = info.sans,
+            .not_before = info.not_before,
+            .not_after = info.not_after,
+            .has_private_key = key_id.has_value(),
+            .findings = findings,
+            .key_algorithm = info.key_algorithm,
+            .key_bits = info.key_bits,
+            .serial = info.serial,
+            .chain = vc.chain,
+            .signature_algorithm = info.signature_algorithm,
+        },
+        request.now, options_.expiring_soon_days);
     auto event = outbox::Append(db_, "cert.imported", request.now,
-                                {{"certificate", std::move(*summary)},
+                                {{"certificate", std::move(summary)},
                                  {"source", Source(request)},
                                  {"findings", findings}});
     if (!event) return std::unexpected(event.error());

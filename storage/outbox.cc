@@ -8,25 +8,29 @@ namespace certinbox::storage::outbox {
 
 pipeline::Result<Event> Append(sqlite::Connection& db, const std::string& type,
                                pipeline::UnixTime now, nlohmann::json fields) {
-  // The seq is the row id, known only after the INSERT: insert, then store the payload that
-  // carries it, both inside the caller's transaction.
-  {
-    auto insert = db.Prepare("INSERT INTO events (type, time, payload) VALUES (?1, ?2, '{}')");
-    if (!insert) return std::unexpected(insert.error());
-    insert->Bind(1, type).Bind(2, now);
-    if (auto done = insert->Run(); !done) return std::unexpected(done.error());
-  }
+  // The payload carries its own seq, so the seq is chosen first: the one AUTOINCREMENT would
+  // pick (above the high-water mark in sqlite_sequence and above every row), read inside the
+  // caller's transaction, which holds the write lock. Then one INSERT writes the whole row.
   Event event;
-  event.seq = db.LastInsertRowid();
+  {
+    auto next = db.Prepare(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+        " coalesce((SELECT max(seq) FROM events), 0)) + 1");
+    if (!next) return std::unexpected(next.error());
+    auto row = next->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return pipeline::Fail("storage_error", "no next event seq");
+    event.seq = next->Int(0);
+  }
   event.type = type;
   fields["seq"] = event.seq;
   fields["type"] = type;
   fields["time"] = Rfc3339(now);
   event.json = DumpJson(fields);
-  auto update = db.Prepare("UPDATE events SET payload = ?1 WHERE seq = ?2");
-  if (!update) return std::unexpected(update.error());
-  update->Bind(1, event.json).Bind(2, event.seq);
-  if (auto done = update->Run(); !done) return std::unexpected(done.error());
+  auto insert = db.Prepare("INSERT INTO events (seq, type, time, payload) VALUES (?1, ?2, ?3, ?4)");
+  if (!insert) return std::unexpected(insert.error());
+  insert->Bind(1, event.seq).Bind(2, type).Bind(3, now).Bind(4, event.json);
+  if (auto done = insert->Run(); !done) return std::unexpected(done.error());
   return event;
 }
 

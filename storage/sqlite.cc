@@ -101,6 +101,14 @@ std::string Statement::Blob(int column) const {
 }
 
 pipeline::Result<Connection> Connection::Open(const std::filesystem::path& file) {
+  // SQLite's memory statistics put a global mutex around every allocation (several per
+  // statement); nothing here reads them. sqlite3_config only works before SQLite initializes,
+  // so this is tried once, before the first connection, and a refusal is harmless.
+  static const bool kNoMemStatus = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)kNoMemStatus;
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(file.c_str(), &raw,
@@ -114,7 +122,7 @@ pipeline::Result<Connection> Connection::Open(const std::filesystem::path& file)
 }
 
 pipeline::Result<Statement> Connection::Prepare(std::string_view sql) {
-  auto it = cache_.find(std::string(sql));
+  auto it = cache_.find(sql);
   if (it == cache_.end()) {
     sqlite3_stmt* raw = nullptr;
     if (!FitsInt(sql.size())) return std::unexpected(StorageErrorCode(SQLITE_TOOBIG, "prepare"));

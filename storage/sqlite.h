@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,7 +93,14 @@ class Connection {
   explicit Connection(DbPtr db) : db_(std::move(db)) {}
   // Declared before the cache so that it is destroyed after every statement is finalized.
   DbPtr db_;
-  std::unordered_map<std::string, StmtPtr> cache_;
+  // Looked up by string_view: a cache hit (nearly every call) allocates nothing.
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view sql) const noexcept {
+      return std::hash<std::string_view>{}(sql);
+    }
+  };
+  std::unordered_map<std::string, StmtPtr, SqlHash, std::equal_to<>> cache_;
 };
 
 // A write transaction for one operation. Outside a batch it is BEGIN IMMEDIATE ... COMMIT;

@@ -67,30 +67,56 @@ const char* const kSummarySelect =
 nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime now,
                               int expiring_soon_days) {
   const auto array = nlohmann::json::array();
-  const int64_t not_after = row.Int(11);
+  return SummaryJson(
+      SummaryFields{
+          .id = row.Int(0),
+          .name = row.Text(1),
+          .group = row.Text(2),
+          .kind = row.Text(3),
+          .labels = ParseJsonOr(row.Text(4), array),
+          .version = row.Int(5),
+          .fingerprint_sha256 = row.Text(6),
+          .subject = row.Text(7),
+          .issuer = row.Text(8),
+          .sans = ParseJsonOr(row.Text(9), array),
+          .not_before = row.Int(10),
+          .not_after = row.Int(11),
+          .has_private_key = row.Int(12) != 0,
+          .findings = ParseJsonOr(row.Text(13), array),
+          .key_algorithm = row.Text(14),
+          .key_bits = row.Int(15),
+          .serial = row.Text(16),
+          .chain = ParseJsonOr(row.Text(17), array),
+          .signature_algorithm = row.Text(18),
+          .bindings = ParseJsonOr(row.Text(19), array),
+      },
+      now, expiring_soon_days);
+}
+
+nlohmann::json SummaryJson(SummaryFields f, pipeline::UnixTime now, int expiring_soon_days) {
   nlohmann::json s = nlohmann::json::object();
-  s["id"] = row.Int(0);
-  s["name"] = row.Text(1);
-  s["group"] = row.Text(2);
-  s["kind"] = row.Text(3);
-  s["labels"] = ParseJsonOr(row.Text(4), array);
-  s["status"] = Status(not_after, now, expiring_soon_days);
-  s["version"] = row.Int(5);
-  s["fingerprint_sha256"] = row.Text(6);
-  s["subject"] = row.Text(7);
-  s["issuer"] = row.Text(8);
-  s["sans"] = ParseJsonOr(row.Text(9), array);
-  s["not_before"] = Rfc3339(row.Int(10));
-  s["not_after"] = Rfc3339(not_after);
-  s["days_left"] = DaysLeft(not_after, now);
-  s["has_private_key"] = row.Int(12) != 0;
-  s["findings"] = ParseJsonOr(row.Text(13), array);
-  s["key_algorithm"] = row.Text(14);
-  s["key_bits"] = row.Int(15);
-  s["serial"] = row.Text(16);
-  s["chain"] = ParseJsonOr(row.Text(17), array);
-  s["signature_algorithm"] = row.Text(18);
-  s["bindings"] = ParseJsonOr(row.Text(19), array);
+  s["id"] = f.id;
+  s["name"] = std::move(f.name);
+  s["group"] = std::move(f.group);
+  s["kind"] = std::move(f.kind);
+  s["labels"] = std::move(f.labels);
+  s["status"] = Status(f.not_after, now, expiring_soon_days);
+  s["version"] = f.version;
+  s["fingerprint_sha256"] = std::move(f.fingerprint_sha256);
+  s["subject"] = std::move(f.subject);
+  s["issuer"] = std::move(f.issuer);
+  s["sans"] = std::move(f.sans);
+  s["not_before"] = Rfc3339(f.not_before);
+  s["not_after"] = Rfc3339(f.not_after);
+  s["days_left"] = DaysLeft(f.not_after, now);
+  s["has_private_key"] = f.has_private_key;
+  s["findings"] = std::move(f.findings);
+  s["key_algorithm"] = std::move(f.key_algorithm);
+  s["key_bits"] = f.key_bits;
+  s["serial"] = std::move(f.serial);
+  s["chain"] = std::move(f.chain);
+  s["signature_algorithm"] = std::move(f.signature_algorithm);
+  s["bindings"] = std::move(f.bindings);
   return s;
 }
 

@@ -39,4 +39,28 @@ inline constexpr int kSummaryColumnCount = 20;
 nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime now,
                               int expiring_soon_days);
 
+// What a summary holds besides the fields derived from `now` (status, days_left). The JSON
+// members are arrays as stored: labels, sans ("DNS:..."), findings, chain, bindings.
+struct SummaryFields {
+  int64_t id = 0;
+  std::string name, group, kind;
+  nlohmann::json labels = nlohmann::json::array();
+  int64_t version = 0;
+  std::string fingerprint_sha256, subject, issuer;
+  nlohmann::json sans = nlohmann::json::array();
+  pipeline::UnixTime not_before = 0, not_after = 0;
+  bool has_private_key = false;
+  nlohmann::json findings = nlohmann::json::array();
+  std::string key_algorithm;
+  int64_t key_bits = 0;
+  std::string serial;
+  nlohmann::json chain = nlohmann::json::array();
+  std::string signature_algorithm;
+  nlohmann::json bindings = nlohmann::json::array();
+};
+
+// The summary SummaryFromRow gives for a row holding these values. Lets a writer that has just
+// stored an entry describe it without reading it back.
+nlohmann::json SummaryJson(SummaryFields fields, pipeline::UnixTime now, int expiring_soon_days);
+
 }  // namespace certinbox::storage

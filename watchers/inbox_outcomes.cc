@@ -162,14 +162,17 @@ void InboxWatcher::Impl::Release(const std::string& name) {
 }
 
 std::optional<fs::path> InboxWatcher::Impl::SidecarFor(const std::string& name) const {
+  return FindSidecar(options_.dir, name);
+}
+
+std::optional<fs::path> FindSidecar(const fs::path& dir, const std::string& name) {
   if (!IsPlainName(name)) return std::nullopt;
-  auto regular = [&](const std::string& candidate) {
-    return Lstat(PathOf(candidate)).is_regular();
-  };
-  if (std::string own = name + ".toml"; regular(own)) return PathOf(own);
+  auto regular = [&](const std::string& candidate) { return Lstat(dir / candidate).is_regular(); };
+  if (std::string own = name + ".toml"; regular(own)) return dir / own;
   if (std::string stem = StemOf(name); !stem.empty()) {
-    if (std::string shared = stem + ".toml"; shared != name && regular(shared))
-      return PathOf(shared);
+    if (std::string shared = stem + ".toml"; shared != name && regular(shared)) {
+      return dir / shared;
+    }
   }
   return std::nullopt;
 }

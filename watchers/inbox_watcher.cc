@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <utility>
 
 #include "watchers/inbox_watcher_impl.h"
@@ -34,6 +35,10 @@ std::string_view ReasonCode(FileProblem problem) {
 std::string InboxWatcher::Impl::Start() {
   if (!on_ready_) return "inbox " + options_.name + ": no listener for ready files";
   if (std::string error = MakeFolders(); !error.empty()) return error;
+  // The kernel stamps mtime from its coarse clock, up to one tick behind the write itself.
+  if (timespec tick; clock_getres(CLOCK_REALTIME_COARSE, &tick) == 0) {
+    mtime_slack_ns_ = static_cast<int64_t>(tick.tv_sec) * 1'000'000'000 + tick.tv_nsec;
+  }
   settle_timer_ = NewUvTimer(loop_, this);
   scan_soon_timer_ = NewUvTimer(loop_, this);
   rescan_timer_ = NewUvTimer(loop_, this);
@@ -125,7 +130,7 @@ void InboxWatcher::Impl::Consider(const std::string& name) {
   FileStat stat = Lstat(PathOf(name));
   bool gone = stat.missing() || stat.is_dir();  // directories are not dropped files
   if (it == entries_.end()) {
-    if (!gone) Track(name, stat);
+    if (!gone) Track(name, stat, /*first_sight=*/true);
   } else if (gone) {
     Forget(it);
   } else if (stat != it->second.stat) {
@@ -134,7 +139,7 @@ void InboxWatcher::Impl::Consider(const std::string& name) {
   }
 }
 
-void InboxWatcher::Impl::Track(const std::string& name, const FileStat& stat) {
+void InboxWatcher::Impl::Track(const std::string& name, const FileStat& stat, bool first_sight) {
   auto [it, inserted] = entries_.try_emplace(name);
   if (inserted) {
     if (std::string stem = StemOf(name); !stem.empty()) ++stem_counts_[stem];
@@ -143,7 +148,9 @@ void InboxWatcher::Impl::Track(const std::string& name, const FileStat& stat) {
   entry.state = State::kSettling;
   entry.stat = stat;
   entry.generation = ++next_generation_;
-  entry.deadline = NewDeadline();
+  // Due now: handed over from the settle timer on the next loop iteration, after one more lstat,
+  // together with every other file found settled meanwhile.
+  entry.deadline = first_sight && SettledByMtime(stat) ? uv_now(loop_) : NewDeadline();
   deadlines_.push(Pending{entry.deadline, entry.generation, name});
   ArmSettleTimer();
 }
@@ -160,6 +167,20 @@ uint64_t InboxWatcher::Impl::NewDeadline() {
   // Loop time is whole milliseconds, truncated: one more keeps the wait at least settle_ms.
   uv_update_time(loop_);
   return uv_now(loop_) + options_.settle_ms + 1;
+}
+
+// A file first seen with an mtime at least settle_ms (plus the coarse clock's tick) in the past
+// has not changed for settle_ms: typically written elsewhere and renamed into the inbox, since a
+// rename leaves mtime alone. An mtime in the future or more recent than that waits out settle_ms
+// as usual. The wall clock is compared with mtime, so this trusts both to come from clocks that
+// agree (a network filesystem's server clock included).
+bool InboxWatcher::Impl::SettledByMtime(const FileStat& stat) const {
+  if (stat.error != 0) return false;
+  timespec now;
+  if (clock_gettime(CLOCK_REALTIME, &now) != 0) return false;
+  const int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+  const int64_t settle_ns = static_cast<int64_t>(options_.settle_ms) * 1'000'000;
+  return stat.mtime_ns <= now_ns && now_ns - stat.mtime_ns >= settle_ns + mtime_slack_ns_;
 }
 
 // --- Settling and handing over ---------------------------------------------------------------

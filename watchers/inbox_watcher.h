@@ -17,7 +17,9 @@ namespace certinbox::watchers {
 struct InboxOptions {
   std::string name;             // the inbox's name, for logs
   std::filesystem::path dir;    // created (with failed/, and processed/ when archive) if missing
-  uint64_t settle_ms = 500;     // size and mtime unchanged this long before a file is handed over
+  // Size and mtime unchanged this long before a file is handed over. A file whose mtime is
+  // already this old when it is first seen (renamed in from elsewhere) is handed over at once.
+  uint64_t settle_ms = 500;
   uint64_t rescan_ms = 30000;   // periodic full scan, catches events the kernel dropped
   uint64_t max_file_bytes = 1 << 20;
   bool archive = false;         // success moves the file to processed/ (mode 0600), else removes it
@@ -47,12 +49,20 @@ struct ReadyFile {
 // Stable reason code for a problem ("" for kNone).
 std::string_view ReasonCode(FileProblem problem);
 
+// The sidecar of `name` in `dir`, if one exists as a regular file: NAME.toml, else STEM.toml
+// for STEM.EXT. std::nullopt for a name with a folder part. Only lstat: safe on any thread
+// (the daemon looks on its thread pool, beside reading the file).
+std::optional<std::filesystem::path> FindSidecar(const std::filesystem::path& dir,
+                                                 const std::string& name);
+
 class InboxWatcher {
  public:
   using ReadyCallback = std::function<void(const ReadyFile&)>;
 
   // Creates the folders, starts the fs event watch and the rescan timer, and scans once at start.
   // Each settled file is handed to `on_ready` once, and not again until Finish/Fail/Release.
+  // A file first seen with an mtime at least settle_ms in the past has settled already: it is
+  // handed over on the next loop iteration. A released or rewritten file always waits settle_ms.
   // Names starting with "." or ending in .tmp, .part, .swp, ~ and sidecars (*.toml) are left alone.
   // Returns nullptr and fills *error on failure (folder cannot be created or watched).
   // on_ready runs on the loop thread and may call Finish/Fail/Release, or destroy the watcher.
@@ -77,7 +87,7 @@ class InboxWatcher {
   // Hands the file back without an outcome: it is offered again after it settles.
   void Release(const std::string& name);
 
-  // The sidecar of a file, if one exists: NAME.toml beside NAME, else STEM.toml beside STEM.EXT.
+  // The sidecar of a file, if one exists: FindSidecar in this inbox.
   std::optional<std::filesystem::path> SidecarFor(const std::string& name) const;
 
   // Files seen in the inbox and not yet finished or failed (settling or handed over).

@@ -133,7 +133,9 @@ class InboxWatcher::Impl {
   void OnFsEvent(const char* filename, int status);
   void ScheduleScanSoon();
   void Consider(const std::string& name);
-  void Track(const std::string& name, const FileStat& stat);
+  // `first_sight`: the file was not tracked before (not a Release or a file changed in flight),
+  // so an mtime already settle_ms old lets it go at once.
+  void Track(const std::string& name, const FileStat& stat, bool first_sight = false);
   void Forget(EntryMap::iterator it);
   void OnSettleTimer();
   void ArmSettleTimer();
@@ -141,6 +143,7 @@ class InboxWatcher::Impl {
   std::string CheckUnchanged(const std::string& name, const FileStat& now);
   bool SidecarShared(const fs::path& sidecar, const std::string& owner) const;
   uint64_t NewDeadline();
+  bool SettledByMtime(const FileStat& stat) const;
   void Warn(const std::string& message) const noexcept;
   fs::path PathOf(const std::string& name) const { return options_.dir / name; }
 
@@ -156,6 +159,7 @@ class InboxWatcher::Impl {
   std::priority_queue<Pending, std::vector<Pending>, std::greater<>> deadlines_;
   uint64_t next_generation_ = 0;
   uint64_t armed_deadline_ = kNotArmed;
+  int64_t mtime_slack_ns_ = 0;  // how far a file's mtime may lag its last write (coarse clock)
   bool scan_soon_pending_ = false;
 
   UvHandlePtr<uv_fs_event_t> fs_event_;

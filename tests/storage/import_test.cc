@@ -207,6 +207,33 @@ TEST_F(ImportTest, ChainDropMakesCaEntriesInTheDropsGroup) {
   EXPECT_EQ(counts->leaf, 1);
 }
 
+// cert.imported describes the new entry from what Import wrote; `ls` reads it back from the
+// database. Both must say the same, down to the serialized text.
+TEST_F(ImportTest, ImportedEventSummaryIsTheStoredSummary) {
+  testing::TestPki pki = testing::TestPki::Make(test::Leaf("same.example"));
+  Issued keyless = Issue(test::Leaf("keyless.example"));
+  Drop drop;
+  drop.Cert(pki.leaf, true, {"untrusted_root"},
+            {pki.intermediate.Fingerprint(), pki.root.Fingerprint()});
+  drop.Cert(pki.intermediate, false, {}, {pki.root.Fingerprint()});
+  drop.Cert(pki.root, false, {"self_signed"});
+  drop.Cert(keyless, false, {"chain_incomplete"});
+  DropMetadata meta = test::Named("svc", "prod");
+  meta.labels = {"team-a", "b\xff\"quoted\""};  // not UTF-8: stored and published with U+FFFD
+  ImportOutcome out = MustImport(drop.Request("svc.pem", meta));
+  ASSERT_EQ(out.events.size(), 4u);
+  auto listed = inventory_->List({}, kNow);
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->size(), 4u);
+  for (const Event& event : out.events) {
+    const nlohmann::json summary = Payload(event)["certificate"];
+    auto it = std::find_if(listed->begin(), listed->end(),
+                           [&](const nlohmann::json& s) { return s["id"] == summary["id"]; });
+    ASSERT_NE(it, listed->end()) << summary.dump();
+    EXPECT_EQ(summary.dump(), it->dump());
+  }
+}
+
 TEST_F(ImportTest, CaOnlyDropTakesTheSidecarName) {
   Issued root = Issue(test::Ca("Corp Root"));
   Drop drop;

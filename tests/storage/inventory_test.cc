@@ -75,6 +75,22 @@ TEST_F(InventoryTest, EventSeqsGrowAndPayloadsCarryTheirSeq) {
   EXPECT_EQ(inventory_->Count(kNow)->last_seq, last);
 }
 
+TEST_F(InventoryTest, EventSeqsAreNeverReusedAfterEventsAreDeleted) {
+  for (int i = 0; i < 3; ++i) ImportLeaf("p" + std::to_string(i) + ".example", 100);
+  const int64_t last = inventory_->Count(kNow)->last_seq;
+  ASSERT_EQ(last, 3);
+  // What pruning the outbox would do: even the newest rows go.
+  EXPECT_EQ(QueryInt("DELETE FROM events RETURNING 0"), 0);
+  ASSERT_EQ(QueryInt("SELECT count(*) FROM events"), 0);
+  Reopen();
+  ImportLeaf("after.example", 100);
+  auto events = inventory_->EventsSince(0, 0);
+  ASSERT_TRUE(events) << events.error().message;
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].seq, last + 1);
+  EXPECT_EQ(Payload((*events)[0])["seq"], last + 1);
+}
+
 TEST_F(InventoryTest, PublishedSeqPersists) {
   EXPECT_EQ(inventory_->PublishedSeq().value_or(-1), 0);
   ASSERT_TRUE(inventory_->SetPublishedSeq(42));

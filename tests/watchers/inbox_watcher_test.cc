@@ -3,6 +3,7 @@
 // holds or a deadline passes. Fixed-length runs are only used to check that nothing happens.
 #include "watchers/inbox_watcher.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +36,17 @@ void WriteFile(const fs::path& path, const std::string& content) {
 void AppendFile(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::app);
   out << content;
+}
+
+// Sets a file's mtime (and atime) `age` before now; a negative age is in the future.
+void SetMtimeAgo(const fs::path& path, std::chrono::nanoseconds age) {
+  timespec now;
+  ASSERT_EQ(clock_gettime(CLOCK_REALTIME, &now), 0);
+  const int64_t ns = static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec - age.count();
+  const timespec then{static_cast<time_t>(ns / 1'000'000'000),
+                      static_cast<long>(ns % 1'000'000'000)};
+  const timespec times[2] = {then, then};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
 }
 
 std::string ReadFile(const fs::path& path) {
@@ -204,6 +216,85 @@ TEST_F(InboxWatcherTest, DroppedFileIsHandedOverOnceAfterSettling) {
   EXPECT_GE(seen_[0].at - written, 200ms);
   RunFor(500ms);
   EXPECT_EQ(seen_.size(), 1u);
+}
+
+// settle_ms is long in these tests, so "at once" and "after settling" cannot be confused.
+TEST_F(InboxWatcherTest, OldFileRenamedInIsHandedOverWithoutWaiting) {
+  Start(Options(/*settle_ms=*/5000));
+  WriteFile(root_ / "web.pem", "data");
+  SetMtimeAgo(root_ / "web.pem", 10s);
+  RunFor(20ms);
+  const Clock::time_point dropped = Clock::now();
+  fs::rename(root_ / "web.pem", dir_ / "web.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }, 2s)) << "waited for settle_ms";
+  EXPECT_LT(seen_[0].at - dropped, 2s);
+  EXPECT_EQ(seen_[0].file.name, "web.pem");
+  EXPECT_EQ(seen_[0].file.size, 4u);
+  RunFor(300ms);
+  EXPECT_EQ(seen_.size(), 1u) << "handed over twice";
+}
+
+TEST_F(InboxWatcherTest, OldFilePresentAtStartIsHandedOverWithoutWaiting) {
+  fs::create_directories(dir_);
+  WriteFile(dir_ / "web.pem", "data");
+  SetMtimeAgo(dir_ / "web.pem", 10s);
+  Start(Options(/*settle_ms=*/5000));
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }, 2s)) << "waited for settle_ms";
+  EXPECT_EQ(seen_[0].file.name, "web.pem");
+}
+
+TEST_F(InboxWatcherTest, FreshFileRenamedInStillWaitsForSettling) {
+  Start(Options(/*settle_ms=*/400));
+  WriteFile(root_ / "web.pem", "data");  // mtime: now
+  const Clock::time_point dropped = Clock::now();
+  fs::rename(root_ / "web.pem", dir_ / "web.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_GE(seen_[0].at - dropped, 400ms);
+}
+
+TEST_F(InboxWatcherTest, FileWithAnMtimeInTheFutureWaitsForSettling) {
+  Start(Options(/*settle_ms=*/400));
+  WriteFile(root_ / "web.pem", "data");
+  SetMtimeAgo(root_ / "web.pem", -1h);
+  const Clock::time_point dropped = Clock::now();
+  fs::rename(root_ / "web.pem", dir_ / "web.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_GE(seen_[0].at - dropped, 400ms);
+}
+
+TEST_F(InboxWatcherTest, FileWithAnMtimeYoungerThanSettleMsWaitsForSettling) {
+  Start(Options(/*settle_ms=*/2000));
+  WriteFile(root_ / "web.pem", "data");
+  SetMtimeAgo(root_ / "web.pem", 1500ms);  // old, but not settle_ms old
+  const Clock::time_point dropped = Clock::now();
+  fs::rename(root_ / "web.pem", dir_ / "web.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }, 10s));
+  EXPECT_GE(seen_[0].at - dropped, 2000ms);
+}
+
+TEST_F(InboxWatcherTest, ReleasedOldFileWaitsForSettling) {
+  Start(Options(/*settle_ms=*/400));
+  WriteFile(root_ / "web.pem", "data");
+  SetMtimeAgo(root_ / "web.pem", 10s);
+  fs::rename(root_ / "web.pem", dir_ / "web.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }, 2s));
+  watcher_->Release("web.pem");  // e.g. a failed commit: no retry without a pause
+  const Clock::time_point released = Clock::now();
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  EXPECT_GE(seen_[1].at - released, 400ms);
+}
+
+TEST_F(InboxWatcherTest, OldFileWrittenAgainWaitsForSettling) {
+  // Renamed in with an old mtime, then appended to: what counts is the mtime the watcher sees.
+  Start(Options(/*settle_ms=*/400));
+  WriteFile(dir_ / ".web.pem", "data");
+  SetMtimeAgo(dir_ / ".web.pem", 10s);
+  fs::rename(dir_ / ".web.pem", dir_ / "web.pem");
+  AppendFile(dir_ / "web.pem", "more");
+  const Clock::time_point written = Clock::now();
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_GE(seen_[0].at - written, 400ms);
+  EXPECT_EQ(seen_[0].file.size, 8u);
 }
 
 TEST_F(InboxWatcherTest, GrowingFileIsNotHandedOverWhileItChanges) {
