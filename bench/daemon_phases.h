@@ -37,20 +37,27 @@ struct BurstResult {
   long ls_matching = -1;         // `ls` entries whose fingerprint is in the corpus (-1: ls failed)
 };
 
-// Renames every staged file (same filesystem as the inbox) into the inbox at once, then waits
+// Sets every staged file's mtime to now (just written: each waits settle_ms), renames them all
+// (same filesystem as the inbox) into the inbox at once, then waits
 // (at most 10 minutes) for a cert.imported of each fingerprint. A rejection is a failure.
 BurstResult RunBurst(DaemonRunner& daemon, const std::vector<CorpusFile>& staged);
 
 struct SteadyResult {
-  LatencySummary latency_ms;       // drop (rename) to cert.imported received, per file
+  // Drop (rename) to cert.imported received, per file, for two kinds of drop that alternate:
+  // `written`: the file's mtime is set to now just before its rename, as for a file written a
+  // moment ago, so it waits settle_ms; `moved`: written long before (the corpus was staged ahead),
+  // so its mtime is already settle_ms old and the daemon takes it at once.
+  LatencySummary written_ms;
+  LatencySummary moved_ms;
   double schedule_lag_max_ms = 0;  // how late the latest drop left, against its schedule
   int late_drops = 0;              // drops more than 5 ms behind schedule
   double seconds = 0;              // from the first drop's due time to the last drop
 };
 
 // Drops file i at start + i/rate (receiving events while it waits, so they are stamped when
-// they arrive), then waits up to settle_ms + 60 s for the rest. Events are matched to drops by
-// source.file, and their fingerprint checked.
+// they arrive), then waits up to settle_ms + 60 s for the rest. Even-numbered files are dropped
+// as `written`, odd-numbered ones as `moved`. Events are matched to drops by source.file, and
+// their fingerprint checked.
 SteadyResult RunSteady(DaemonRunner& daemon, const std::vector<CorpusFile>& staged, double rate,
                        int settle_ms);
 
