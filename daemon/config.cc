@@ -177,8 +177,15 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
     if (!v) return std::nullopt;
     if (v->starts_with("ipc://")) {
       std::string path = v->substr(6);
-      // Relative paths are relative to the config's folder; "@name" (Linux abstract socket) is kept.
-      if (!path.empty() && path[0] != '/' && path[0] != '@') path = check.Path(path).string();
+      if (path.starts_with('@')) {
+        // No file, so no file mode: any local user could connect.
+        check.Problem(bus->get(key)->source(),
+                      "abstract ipc sockets (ipc://@NAME) cannot be restricted to the daemon's "
+                      "user: use a path, e.g. ipc:///run/certinbox/" + std::string(key) + ".sock");
+        return std::nullopt;
+      }
+      // Relative paths are relative to the config's folder.
+      if (!path.empty() && path[0] != '/') path = check.Path(path).string();
       return "ipc://" + path;
     }
     if (v->starts_with("tcp://")) {

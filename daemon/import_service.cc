@@ -48,6 +48,8 @@ struct ImportJob {
   pipeline::UnixTime now = 0;
   // Results, written on the pool thread, read on the loop thread after the job is done.
   std::optional<pipeline::Error> error;
+  bool looked_for_sidecar = false;
+  std::optional<std::filesystem::path> sidecar;  // the one read: the only one Finish/Fail move
   Drop drop;
   pipeline::ParsedFile parsed;
   pipeline::Validation validation;
@@ -57,8 +59,8 @@ struct ImportJob {
     try {
       // Looked for here rather than at hand-over: lstat calls off the loop thread, and as
       // close as can be to reading it.
-      std::optional<std::filesystem::path> sidecar =
-          watchers::FindSidecar(file.path.parent_path(), file.name);
+      sidecar = watchers::FindSidecar(file.path.parent_path(), file.name);
+      looked_for_sidecar = true;
       auto read = ReadDrop(file.path, sidecar, inbox->config);
       if (!read) {
         error = read.error();
@@ -243,12 +245,15 @@ void ImportService::Flush() {
       if (spdlog::should_log(spdlog::level::debug)) {
         spdlog::debug("imported {}", job.file.path.string());
       }
-      problem = watcher.Finish(job.file.name);
+      problem = job.looked_for_sidecar ? watcher.Finish(job.file.name, job.sidecar)
+                                       : watcher.Finish(job.file.name);
     } else if (outcomes[i].rejection) {
       spdlog::info("rejected {}: {} ({})", job.file.path.string(), outcomes[i].rejection->code,
                    outcomes[i].rejection->message);
-      problem = watcher.Fail(job.file.name, outcomes[i].rejection->code,
-                             outcomes[i].rejection->message);
+      const auto& rejection = *outcomes[i].rejection;
+      problem = job.looked_for_sidecar
+                    ? watcher.Fail(job.file.name, rejection.code, rejection.message, job.sidecar)
+                    : watcher.Fail(job.file.name, rejection.code, rejection.message);
     } else {
       watcher.Release(job.file.name);
     }

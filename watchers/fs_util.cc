@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc, _GNU_SOURCE)
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -183,6 +184,23 @@ std::expected<std::string, FsError> ReadSmallFile(const fs::path& path, uint64_t
     }
   }
   return content;
+}
+
+bool OnNetworkFilesystem(const std::filesystem::path& dir) {
+  struct statfs info {};
+  if (::statfs(dir.c_str(), &info) != 0) return false;
+  switch (static_cast<uint32_t>(info.f_type)) {
+    case 0x6969:      // NFS
+    case 0xFF534D42:  // CIFS
+    case 0xFE534D42:  // SMB2
+    case 0x517B:      // SMB
+    case 0x65735546:  // FUSE
+    case 0x01021997:  // 9p
+    case 0x5346414F:  // AFS
+      return true;
+    default:
+      return false;
+  }
 }
 
 int SyncDir(const fs::path& dir) {

@@ -53,6 +53,10 @@ std::expected<std::string, FsError> ReadSmallFile(const std::filesystem::path& p
 // fsync on a folder, so renames into it are durable. Returns 0 or errno.
 int SyncDir(const std::filesystem::path& dir);
 
+// True when `dir` is on NFS, SMB/CIFS, FUSE (sshfs and the like), 9p or AFS: filesystems whose
+// timestamps come from another machine's clock. False when statfs fails.
+bool OnNetworkFilesystem(const std::filesystem::path& dir);
+
 // `text` as a quoted JSON string: quotes, backslashes and control characters escaped; bytes
 // that are not valid UTF-8 become U+FFFD so the result is always valid JSON.
 std::string JsonString(std::string_view text);

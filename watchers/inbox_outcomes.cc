@@ -33,7 +33,7 @@ bool InboxWatcher::Impl::SidecarShared(const fs::path& sidecar, const std::strin
   return others > 0;
 }
 
-std::string InboxWatcher::Impl::Finish(const std::string& name) {
+std::string InboxWatcher::Impl::Finish(const std::string& name, std::optional<fs::path> sidecar) {
   if (!IsPlainName(name)) return "not a file name in the inbox: " + name;
   fs::path path = PathOf(name);
   FileStat stat = Lstat(path);
@@ -43,7 +43,7 @@ std::string InboxWatcher::Impl::Finish(const std::string& name) {
   if (!stat.missing()) {
     if (std::string changed = CheckUnchanged(name, stat); !changed.empty()) return changed;
   }
-  std::optional<fs::path> sidecar = SidecarFor(name);
+  if (sidecar && !Lstat(*sidecar).is_regular()) sidecar.reset();  // gone, or replaced oddly
   bool keep_sidecar = sidecar && SidecarShared(*sidecar, name);
   std::string final_name = name;
   if (!stat.missing()) {
@@ -75,7 +75,7 @@ std::string InboxWatcher::Impl::Finish(const std::string& name) {
 }
 
 std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view reason,
-                                     std::string_view message) {
+                                     std::string_view message, std::optional<fs::path> sidecar) {
   if (!IsPlainName(name)) return "not a file name in the inbox: " + name;
   fs::path path = PathOf(name);
   FileStat stat = Lstat(path);
@@ -86,7 +86,7 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
   if (stat.error != 0) return "cannot look at " + path.string() + ": " + ErrnoText(stat.error);
   if (std::string changed = CheckUnchanged(name, stat); !changed.empty()) return changed;
   if (auto made = MakeDirs(failed_dir_, kDirMode); !made) return made.error().message;
-  std::optional<fs::path> sidecar = SidecarFor(name);
+  if (sidecar && !Lstat(*sidecar).is_regular()) sidecar.reset();
   bool copy_sidecar = sidecar && SidecarShared(*sidecar, name);
 
   std::string json = "{\"file\": " + JsonString(name) + ", \"reason\": " + JsonString(reason) +

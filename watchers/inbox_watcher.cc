@@ -39,6 +39,12 @@ std::string InboxWatcher::Impl::Start() {
   if (timespec tick; clock_getres(CLOCK_REALTIME_COARSE, &tick) == 0) {
     mtime_slack_ns_ = static_cast<int64_t>(tick.tv_sec) * 1'000'000'000 + tick.tv_nsec;
   }
+  mtime_trusted_ = !OnNetworkFilesystem(options_.dir);
+  if (!mtime_trusted_) {
+    Warn("inbox " + options_.name + ": " + options_.dir.string() +
+         " is on a network filesystem, whose mtimes come from another clock: every file waits "
+         "settle_ms, however old its mtime");
+  }
   settle_timer_ = NewUvTimer(loop_, this);
   scan_soon_timer_ = NewUvTimer(loop_, this);
   rescan_timer_ = NewUvTimer(loop_, this);
@@ -174,13 +180,19 @@ uint64_t InboxWatcher::Impl::NewDeadline() {
 // rename leaves mtime alone. An mtime in the future or more recent than that waits out settle_ms
 // as usual. The wall clock is compared with mtime, so this trusts both to come from clocks that
 // agree (a network filesystem's server clock included).
+//
+// Not trusted: an empty file (more often just created than finished), and a folder on a network
+// filesystem (its server's clock). An mtime in whole seconds may come from a filesystem that
+// keeps only seconds (or FAT's 2 s steps), so up to 2 s more is added for it.
 bool InboxWatcher::Impl::SettledByMtime(const FileStat& stat) const {
-  if (stat.error != 0) return false;
+  if (stat.error != 0 || stat.size == 0 || !mtime_trusted_) return false;
   timespec now;
   if (clock_gettime(CLOCK_REALTIME, &now) != 0) return false;
   const int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
   const int64_t settle_ns = static_cast<int64_t>(options_.settle_ms) * 1'000'000;
-  return stat.mtime_ns <= now_ns && now_ns - stat.mtime_ns >= settle_ns + mtime_slack_ns_;
+  const int64_t coarse_ns = stat.mtime_ns % 1'000'000'000 == 0 ? 2'000'000'000 : 0;
+  return stat.mtime_ns <= now_ns &&
+         now_ns - stat.mtime_ns >= settle_ns + mtime_slack_ns_ + coarse_ns;
 }
 
 // --- Settling and handing over ---------------------------------------------------------------
@@ -328,11 +340,21 @@ std::unique_ptr<InboxWatcher> InboxWatcher::Start(uv_loop_t* loop, InboxOptions 
 InboxWatcher::InboxWatcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 InboxWatcher::~InboxWatcher() = default;
 
-std::string InboxWatcher::Finish(const std::string& name) { return impl_->Finish(name); }
+std::string InboxWatcher::Finish(const std::string& name) {
+  return impl_->Finish(name, impl_->SidecarFor(name));
+}
+std::string InboxWatcher::Finish(const std::string& name,
+                                 const std::optional<fs::path>& sidecar) {
+  return impl_->Finish(name, sidecar);
+}
 
 std::string InboxWatcher::Fail(const std::string& name, std::string_view reason,
                                std::string_view message) {
-  return impl_->Fail(name, reason, message);
+  return impl_->Fail(name, reason, message, impl_->SidecarFor(name));
+}
+std::string InboxWatcher::Fail(const std::string& name, std::string_view reason,
+                               std::string_view message, const std::optional<fs::path>& sidecar) {
+  return impl_->Fail(name, reason, message, sidecar);
 }
 
 void InboxWatcher::Release(const std::string& name) { impl_->Release(name); }

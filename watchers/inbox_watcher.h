@@ -77,12 +77,18 @@ class InboxWatcher {
   // offered again (an error sentence says so). A sidecar STEM.toml that another file in the inbox
   // still uses stays in the inbox (Fail puts a copy beside the failed file). The sidecar lands
   // beside the file as <final name>.toml.
+  // `sidecar` is the sidecar the import read (FindSidecar when it read the file), the only one
+  // moved or removed: a sidecar that appeared since was never read and stays in the inbox. The
+  // overloads without it look the sidecar up now.
   std::string Finish(const std::string& name);
+  std::string Finish(const std::string& name, const std::optional<std::filesystem::path>& sidecar);
 
   // Moves the file (untouched) and its sidecar to failed/ beside NAME.error.json
   // {"file", "reason", "message", "time"}. A name already taken in failed/ gets a ".N" suffix.
   // Returns "" or an error sentence.
   std::string Fail(const std::string& name, std::string_view reason, std::string_view message);
+  std::string Fail(const std::string& name, std::string_view reason, std::string_view message,
+                   const std::optional<std::filesystem::path>& sidecar);
 
   // Hands the file back without an outcome: it is offered again after it settles.
   void Release(const std::string& name);

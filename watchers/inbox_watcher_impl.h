@@ -95,8 +95,9 @@ class InboxWatcher::Impl {
   ~Impl() { *alive_ = false; }  // the handles close through the loop as members go
 
   std::string Start();
-  std::string Finish(const std::string& name);
-  std::string Fail(const std::string& name, std::string_view reason, std::string_view message);
+  std::string Finish(const std::string& name, std::optional<fs::path> sidecar);
+  std::string Fail(const std::string& name, std::string_view reason, std::string_view message,
+                   std::optional<fs::path> sidecar);
   void Release(const std::string& name);
   std::optional<fs::path> SidecarFor(const std::string& name) const;
   size_t Backlog() const { return entries_.size(); }
@@ -160,6 +161,7 @@ class InboxWatcher::Impl {
   uint64_t next_generation_ = 0;
   uint64_t armed_deadline_ = kNotArmed;
   int64_t mtime_slack_ns_ = 0;  // how far a file's mtime may lag its last write (coarse clock)
+  bool mtime_trusted_ = true;   // false on network filesystems: no taking files by mtime age
   bool scan_soon_pending_ = false;
 
   UvHandlePtr<uv_fs_event_t> fs_event_;

@@ -272,6 +272,38 @@ TEST_F(InboxWatcherTest, FileWithAnMtimeYoungerThanSettleMsWaitsForSettling) {
   EXPECT_GE(seen_[0].at - dropped, 2000ms);
 }
 
+TEST_F(InboxWatcherTest, EmptyFileIsNeverTakenByItsMtime) {
+  // More often just created (and about to be written) than finished.
+  Start(Options(/*settle_ms=*/400));
+  WriteFile(root_ / "web.pem", "");
+  SetMtimeAgo(root_ / "web.pem", 10s);
+  const Clock::time_point dropped = Clock::now();
+  fs::rename(root_ / "web.pem", dir_ / "web.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_GE(seen_[0].at - dropped, 400ms);
+}
+
+TEST_F(InboxWatcherTest, WholeSecondMtimeMayBeFromACoarseFilesystem) {
+  // A filesystem that keeps whole seconds stores 10.0 for a write at 10.9: such an mtime must
+  // be 2 s older than settle_ms before it is trusted.
+  Start(Options(/*settle_ms=*/400));
+  const time_t second_ago = time(nullptr) - 1;
+  WriteFile(root_ / "recent.pem", "data");
+  WriteFile(root_ / "old.pem", "data");
+  const timespec recent[2] = {{second_ago, 0}, {second_ago, 0}};
+  const timespec old[2] = {{second_ago - 10, 0}, {second_ago - 10, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (root_ / "recent.pem").c_str(), recent, 0), 0);
+  ASSERT_EQ(utimensat(AT_FDCWD, (root_ / "old.pem").c_str(), old, 0), 0);
+  const Clock::time_point dropped = Clock::now();
+  fs::rename(root_ / "recent.pem", dir_ / "recent.pem");
+  fs::rename(root_ / "old.pem", dir_ / "old.pem");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  EXPECT_EQ(seen_[0].file.name, "old.pem");
+  EXPECT_LT(seen_[0].at - dropped, 300ms);
+  EXPECT_EQ(seen_[1].file.name, "recent.pem");
+  EXPECT_GE(seen_[1].at - dropped, 400ms);
+}
+
 TEST_F(InboxWatcherTest, ReleasedOldFileWaitsForSettling) {
   Start(Options(/*settle_ms=*/400));
   WriteFile(root_ / "web.pem", "data");
@@ -448,6 +480,32 @@ TEST_F(InboxWatcherTest, FinishRemovesTheFileAndItsSidecar) {
   EXPECT_EQ(watcher_->Backlog(), 0u);
   RunFor(300ms);
   EXPECT_EQ(seen_.size(), 2u);
+}
+
+TEST_F(InboxWatcherTest, ASidecarThatCameAfterTheImportReadTheFileStays) {
+  // The import read web.pem without a sidecar; web.toml arrived meanwhile. It was never read, so
+  // it is neither removed nor moved: its metadata is not lost without a word.
+  Start(Options());
+  WriteFile(dir_ / "web.pem", "data");
+  WriteFile(dir_ / "bad.pem", "data");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  WriteFile(dir_ / "web.toml", "name = 'web'");
+  WriteFile(dir_ / "bad.toml", "name = 'bad'");
+  EXPECT_EQ(watcher_->Finish("web.pem", std::nullopt), "");
+  EXPECT_EQ(watcher_->Fail("bad.pem", "empty_file", "empty", std::nullopt), "");
+  EXPECT_EQ(Entries(dir_), (std::set<std::string>{"bad.toml", "failed", "web.toml"}));
+  EXPECT_EQ(Entries(dir_ / "failed"), (std::set<std::string>{"bad.pem", "bad.pem.error.json"}));
+}
+
+TEST_F(InboxWatcherTest, TheSidecarTheImportReadIsTheOneRemoved) {
+  Start(Options());
+  WriteFile(dir_ / "web.pem.toml", "name = 'web'");
+  WriteFile(dir_ / "web.pem", "data");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  auto read = watcher_->SidecarFor("web.pem");
+  ASSERT_TRUE(read);
+  EXPECT_EQ(watcher_->Finish("web.pem", read), "");
+  EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
 }
 
 TEST_F(InboxWatcherTest, SharedStemSidecarStaysUntilTheLastFileIsDone) {
