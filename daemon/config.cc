@@ -237,7 +237,7 @@ void ReadExpiry(Checker& check, const toml::table& root, Config& config) {
       check.Problem(node->source(), "'notify_days' must be an array of days, e.g. [90, 30, 14, 7, 1]");
     }
   }
-  if (auto v = check.Duration(*expiry, "scan_interval", 10)) config.scan_interval_s = *v;
+  if (auto v = check.Duration(*expiry, "scan_interval", 1)) config.scan_interval_s = *v;
 }
 
 void ReadInboxes(Checker& check, const toml::table& root, Config& config) {

@@ -55,6 +55,7 @@ Daemon::Daemon(Config config) : config_(std::move(config)), zmq_(1) {}
 Daemon::~Daemon() {
   // Handles first (they close through the loop), then the loop itself.
   control_.reset();
+  expiry_.reset();
   imports_.reset();
   inboxes_.clear();
   signals_.clear();
@@ -121,6 +122,13 @@ pipeline::Result<void> Daemon::Start() {
 
   imports_ = std::make_unique<ImportService>(&loop_, *inventory_, *publisher_, config_.system_trust);
   if (auto started = imports_->Start(); !started) return started;
+
+  // The first scan runs on the loop's first turn: it announces what expired or crossed a
+  // threshold while the daemon was down, once (the catch-up rule is the inventory's).
+  expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_,
+                                              config_.notify_days, config_.scan_interval_s);
+  imports_->set_after_store([this] { expiry_->ScanSoon(); });
+  expiry_->Start();
 
   for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
     auto* handle = watchers::NewUvHandle<uv_signal_t>();
@@ -208,6 +216,7 @@ void Daemon::Stop() {
   stopping_ = true;
   // Stop watching first, then let the imports in flight finish and be stored.
   imports_->Drain([this] {
+    expiry_->Stop();
     inboxes_.clear();
     control_.reset();
     signals_.clear();

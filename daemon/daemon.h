@@ -12,6 +12,7 @@
 
 #include "daemon/config.h"
 #include "daemon/control_server.h"
+#include "daemon/expiry_scheduler.h"
 #include "daemon/import_service.h"
 #include "daemon/publisher.h"
 #include "watchers/uv_handle.h"
@@ -47,6 +48,7 @@ class Daemon {
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<ImportService> imports_;
+  std::unique_ptr<ExpiryScheduler> expiry_;
   std::vector<std::unique_ptr<Inbox>> inboxes_;
   std::vector<watchers::UvHandlePtr<uv_signal_t>> signals_;
   bool stopping_ = false;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "daemon/drop_reader.h"
@@ -262,6 +263,10 @@ void ImportService::Flush() {
   // Published once the files are where the events say: removed, archived or in failed/. The
   // events are already in the outbox, so a crash before this line loses none of them.
   for (const auto& event : events) publisher_.Publish(event);
+  if (after_store_ &&
+      std::any_of(outcomes.begin(), outcomes.end(), [](const Outcome& o) { return o.stored; })) {
+    after_store_();
+  }
 
   if (stored_ca) {
     RefreshTrust();

@@ -44,6 +44,10 @@ class ImportService {
   // Files not started are released back to their inboxes.
   void Drain(std::function<void()> done);
 
+  // Called after a batch that stored at least one drop has committed and been published (the
+  // daemon asks for an expiry scan there).
+  void set_after_store(std::function<void()> callback) { after_store_ = std::move(callback); }
+
   size_t in_flight() const { return running_ + completed_.size(); }
   size_t queued() const { return queue_.size(); }
 
@@ -68,6 +72,7 @@ class ImportService {
   watchers::UvHandlePtr<uv_check_t> flush_check_;
   bool draining_ = false;
   std::function<void()> drained_;
+  std::function<void()> after_store_;
 };
 
 }  // namespace certinbox::daemon

@@ -220,6 +220,11 @@ pipeline::Result<Counts> Inventory::Count(pipeline::UnixTime now) {
   return Guarded("counting", [&] { return impl_->Count(now); });
 }
 
+pipeline::Result<std::vector<Event>> Inventory::ScanExpiry(const std::vector<int>& notify_days,
+                                                          pipeline::UnixTime now) {
+  return Guarded("the expiry scan", [&] { return impl_->ScanExpiry(notify_days, now); });
+}
+
 pipeline::Result<pipeline::SecretBytes> Inventory::PrivateKeyFor(const std::string& spki_sha256) {
   return Guarded("reading a private key", [&] { return impl_->PrivateKeyFor(spki_sha256); });
 }

@@ -132,6 +132,21 @@ class Inventory {
 
   pipeline::Result<Counts> Count(pipeline::UnixTime now);
 
+  // The expiry scan. Walks versions.not_after from the oldest up to now + max(notify_days)
+  // (the index, a bounded batch at a time: never the whole inventory) and, for each entry's
+  // current version, announces the most urgent thing not yet announced:
+  // - expired (not_after <= now): one `cert.expired` {certificate};
+  // - else the smallest threshold T of `notify_days` with not_after - now <= T days: one
+  //   `cert.expiring` {certificate, days_left, threshold_days: T}.
+  // Thresholds passed over (larger than the one announced, or all of them once expired) are
+  // recorded as done without an event, so a scan after a long downtime sends no stale ones.
+  // A threshold of 0 is the moment of expiry, announced as `cert.expired`.
+  // Each announcement is recorded (expiry_notices) with its event in one transaction, so it is
+  // made once per version and threshold, across restarts. Writes nothing when nothing is due.
+  // Works inside a batch (Begin/Commit) or as its own transaction. Returns the events written.
+  pipeline::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
+                                                  pipeline::UnixTime now);
+
   // Stored sealed keys, for tests and export (unseals through the vault).
   pipeline::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);
 

@@ -32,6 +32,10 @@ class Inventory::Impl {
                                                      const std::vector<std::string>& findings,
                                                      pipeline::UnixTime now);
 
+  // expiry.cc
+  pipeline::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
+                                                  pipeline::UnixTime now);
+
   // queries.cc
   pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();
   pipeline::Result<std::vector<std::string>> CaCertificates();

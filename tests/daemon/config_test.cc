@@ -116,6 +116,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"[daemon]\nlog_level = \"loud\"\n", "2:13", "log_level"},
         BadConfig{"[expiry]\nexpiring_soon_days = -4\n", "2:22", "between"},
         BadConfig{"[expiry]\nnotify_days = \"often\"\n", "2:15", "notify_days"},
+        BadConfig{"[expiry]\nscan_interval = \"0s\"\n", "2:17", "at least 1 seconds"},
         BadConfig{"[[inbox]]\npath = \"a\"\nsettle_ms = \"soon\"\n", "3:13", "whole number"},
         BadConfig{"[[inbox]]\npath = \"a\"\nrescan_interval = \"5 parsecs\"\n", "3:19", "duration"},
         BadConfig{"[[inbox]]\nname = \"a\"\n", "1:1", "needs a 'path'"},
@@ -124,6 +125,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"[bus]\ncontrol = \"ipc://@cbx\"\n", "2:11", "abstract ipc sockets"},
         BadConfig{"[daemon\nstate_dir = 1\n", "1:8", "expected ']'"},
         BadConfig{"colour = \"blue\"\n", "1:1", "unknown key 'colour'"}));
+
+TEST_F(ConfigTest, ScanIntervalMayBeOneSecondAndNotifyDaysEmpty) {
+  auto config = Load("[expiry]\nscan_interval = \"1s\"\nnotify_days = []\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->scan_interval_s, 1u);
+  EXPECT_TRUE(config->notify_days.empty());
+}
 
 TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
   auto config = Load("[daemon]\nfoo = 1\nbar = 2\n");

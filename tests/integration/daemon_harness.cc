@@ -121,6 +121,7 @@ void DaemonHarness::WriteConfig(const HarnessOptions& options) {
       << "accept_expired = " << (options.accept_expired ? "true" : "false") << "\n"
       << "archive = " << (options.archive ? "true" : "false") << "\n"
       << options.extra_inbox_toml << "\n";
+  if (!options.expiry_toml.empty()) out << "\n[expiry]\n" << options.expiry_toml << "\n";
 }
 
 std::string DaemonHarness::log() const { return ReadAll(root_ / "daemon.log"); }

@@ -25,6 +25,7 @@ struct HarnessOptions {
   bool accept_expired = false;
   bool archive = false;
   std::string extra_inbox_toml;  // more keys for the [[inbox]] table
+  std::string expiry_toml;       // keys for an [expiry] table (none: no table)
 };
 
 struct CommandResult {

@@ -309,7 +309,7 @@ Issued Issue(const CertSpec& spec, const Issued* issuer, EVP_PKEY* key) {
                       static_cast<time_t>(spec.not_before.value_or(now - kHour))) != nullptr,
         "set notBefore");
   Check(ASN1_TIME_set(X509_getm_notAfter(cert.get()),
-                      static_cast<time_t>(spec.not_after.value_or(now + 90 * kDay))) != nullptr,
+                      static_cast<time_t>(spec.not_after.value_or(now + 397 * kDay))) != nullptr,
         "set notAfter");
 
   SetName(X509_get_subject_name(cert.get()), spec.cn, spec.organization);

@@ -35,7 +35,8 @@ enum class Digest {
 pipeline::EvpPkeyPtr MakeKey(KeyType type = KeyType::kEcP256);
 
 // What to put into a certificate. Times are Unix seconds; unset means "an hour ago" and
-// "in 90 days" from the real clock.
+// "in 397 days" (the public CAs' longest lifetime) from the real clock: beyond every default
+// notify_days threshold, so a test certificate raises no cert.expiring unless a test asks.
 struct CertSpec {
   std::string cn = "leaf.test";
   std::string organization;       // O=..., omitted when empty

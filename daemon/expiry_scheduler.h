@@ -1,0 +1,42 @@
+// The expiry scheduler: runs the inventory's expiry scan at start, every scan_interval and soon
+// after each import, and publishes what it announced (cert.expiring, cert.expired).
+// Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "daemon/publisher.h"
+#include "storage/inventory.h"
+#include "watchers/uv_handle.h"
+
+namespace certinbox::daemon {
+
+class ExpiryScheduler {
+ public:
+  ExpiryScheduler(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
+                  std::vector<int> notify_days, uint64_t scan_interval_s);
+
+  // Schedules the first scan on the next loop turn, then one every scan_interval.
+  void Start();
+  // Asks for a scan on the next loop turn (after an import committed); several requests in one
+  // turn make one scan. The periodic schedule restarts from it.
+  void ScanSoon();
+  // No more scans; the timer closes with the scheduler.
+  void Stop();
+
+  // Scans now and publishes the events; failures are logged (the next scan retries).
+  void Scan();
+
+ private:
+  storage::Inventory& inventory_;
+  Publisher& publisher_;
+  std::vector<int> notify_days_;
+  uint64_t interval_ms_;
+  watchers::UvHandlePtr<uv_timer_t> timer_;
+  bool stopped_ = false;
+};
+
+}  // namespace certinbox::daemon
