@@ -32,7 +32,8 @@ constexpr const char* kDueSql =
     "SELECT id, entry_id, not_after, marker FROM ("
     "  SELECT v.id AS id, v.entry_id AS entry_id, v.not_after AS not_after,"
     "    CASE WHEN v.not_after <= ?1 THEN -1"
-    "      ELSE (SELECT min(t.value) FROM json_each(?2) t WHERE v.not_after - ?1 <= t.value * 86400)"
+    "      ELSE (SELECT min(t.value) FROM json_each(?2) t"
+    "            WHERE v.not_after - ?1 <= t.value * 86400)"
     "    END AS marker"
     "  FROM versions v CROSS JOIN entries e"
     "  WHERE v.not_after <= ?1 + ?3 * 86400 AND e.id = v.entry_id AND e.current_version_id = v.id)"
@@ -98,8 +99,8 @@ Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& n
         fields["days_left"] = DaysLeft(d.not_after, now);
         fields["threshold_days"] = d.marker;
       }
-      auto event = outbox::Append(db_, expired ? "cert.expired" : "cert.expiring", now,
-                                  std::move(fields));
+      auto event =
+          outbox::Append(db_, expired ? "cert.expired" : "cert.expiring", now, std::move(fields));
       if (!event) return std::unexpected(event.error());
       if (auto ok = record(d.version_id, d.marker, event->seq); !ok) {
         return std::unexpected(ok.error());

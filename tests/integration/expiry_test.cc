@@ -72,7 +72,7 @@ TEST(ExpiryTest, CertificateThatExpiresAfterImportIsAnnouncedExpiredOnceAcrossAR
   DaemonHarness daemon({.expiry_toml = "notify_days = [1]\nscan_interval = \"1s\"\n"});
   ASSERT_TRUE(daemon.Start());
   // Valid when imported (accept_expired stays false), expired a few seconds later.
-  Issued leaf = LeafExpiringIn("seconds.expiry.test", 5);
+  Issued leaf = LeafExpiringIn("seconds.expiry.test", 6);
   daemon.Drop("seconds.pem", leaf.CertPem() + leaf.KeyPem());
   daemon.WaitForEvents(HasEvents("cert.expired", 1));
   daemon.WaitForEvents(HasEvents("cert.expired", 2), kQuietPeriod);
@@ -100,7 +100,7 @@ TEST(ExpiryTest, CertificateThatExpiresAfterImportIsAnnouncedExpiredOnceAcrossAR
 TEST(ExpiryTest, WhatExpiredWhileTheDaemonWasDownIsAnnouncedAtStart) {
   DaemonHarness daemon({.expiry_toml = "notify_days = []\nscan_interval = \"1h\"\n"});
   ASSERT_TRUE(daemon.Start());
-  const int64_t not_after = NowUnix() + 4;
+  const int64_t not_after = NowUnix() + 5;
   Issued leaf = LeafExpiringIn("down.expiry.test", not_after - NowUnix());
   daemon.Drop("down.pem", leaf.CertPem() + leaf.KeyPem());
   daemon.WaitForEvents(HasEvents("cert.imported", 1));
