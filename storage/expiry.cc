@@ -15,6 +15,28 @@ using pipeline::Result;
 constexpr int64_t kDay = 86400;
 constexpr int64_t kExpiredMarker = -1;  // expiry_notices.threshold_days for "expired"
 constexpr int kBatchRows = 256;         // due versions read at a time
+// A scan that found nothing due still raises the floor, at most this often (it is a write).
+constexpr int64_t kFloorRefreshSeconds = 3600;
+
+Result<int64_t> ReadFloor(sqlite::Connection& db) {
+  auto st = db.Prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'expiry_floor'");
+  if (!st) return std::unexpected(st.error());
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  return *row ? st->Int(0) : 0;
+}
+
+// Only ever called after a complete scan at `now`: every current version that expired by then
+// has been announced.
+Result<void> RaiseFloor(sqlite::Connection& db, pipeline::UnixTime now) {
+  auto st = db.Prepare(
+      "INSERT INTO meta (key, value) VALUES ('expiry_floor', CAST(?1 AS TEXT))"
+      " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+      " WHERE CAST(meta.value AS INTEGER) < ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, now);
+  return st->Run();
+}
 
 // A current version with something to announce: `marker` is the most urgent threshold crossed
 // (kExpiredMarker once expired), not yet recorded.
@@ -27,7 +49,8 @@ struct Due {
 
 // Driven by versions_not_after (CROSS JOIN keeps versions the outer loop; the entry is found by
 // its primary key), so the scan reads only versions up to now + the largest threshold.
-// ?1 now, ?2 thresholds (JSON array), ?3 largest threshold in days, ?4 row limit.
+// ?1 now, ?2 thresholds (JSON array), ?3 largest threshold in days, ?4 row limit, ?5 the floor
+// (below it every current version was announced as expired).
 constexpr const char* kDueSql =
     "SELECT id, entry_id, not_after, marker FROM ("
     "  SELECT v.id AS id, v.entry_id AS entry_id, v.not_after AS not_after,"
@@ -36,7 +59,8 @@ constexpr const char* kDueSql =
     "            WHERE v.not_after - ?1 <= t.value * 86400)"
     "    END AS marker"
     "  FROM versions v CROSS JOIN entries e"
-    "  WHERE v.not_after <= ?1 + ?3 * 86400 AND e.id = v.entry_id AND e.current_version_id = v.id)"
+    "  WHERE v.not_after >= ?5 AND v.not_after <= ?1 + ?3 * 86400"
+    "    AND e.id = v.entry_id AND e.current_version_id = v.id)"
     " WHERE marker IS NOT NULL AND NOT EXISTS (SELECT 1 FROM expiry_notices n"
     "   WHERE n.version_id = id AND n.threshold_days = marker)"
     " ORDER BY not_after, id LIMIT ?4";
@@ -55,10 +79,12 @@ Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& n
   const int64_t largest = thresholds.empty() ? 0 : thresholds.front();
   const std::string thresholds_json = DumpJson(nlohmann::json(thresholds));
 
+  auto floor = ReadFloor(db_);
+  if (!floor) return std::unexpected(floor.error());
   auto read_due = [&]() -> Result<std::vector<Due>> {
     auto st = db_.Prepare(kDueSql);
     if (!st) return std::unexpected(st.error());
-    st->Bind(1, now).Bind(2, thresholds_json).Bind(3, largest).Bind(4, kBatchRows);
+    st->Bind(1, now).Bind(2, thresholds_json).Bind(3, largest).Bind(4, kBatchRows).Bind(5, *floor);
     std::vector<Due> due;
     while (true) {
       auto row = st->Step();
@@ -85,7 +111,16 @@ Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& n
   std::vector<Event> events;
   auto due = read_due();
   if (!due) return std::unexpected(due.error());
-  if (due->empty()) return events;  // the common case: no write, no transaction
+  if (due->empty()) {
+    // The common case: no write, except to raise a floor that has fallen well behind.
+    if (*floor + kFloorRefreshSeconds < now) {
+      auto tx = sqlite::Transaction::Start(db_);
+      if (!tx) return std::unexpected(tx.error());
+      if (auto ok = RaiseFloor(db_, now); !ok) return std::unexpected(ok.error());
+      if (auto ok = tx->Commit(); !ok) return std::unexpected(ok.error());
+    }
+    return events;
+  }
 
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -119,8 +154,18 @@ Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& n
     due = read_due();
     if (!due) return std::unexpected(due.error());
   }
+  if (auto ok = RaiseFloor(db_, now); !ok) return std::unexpected(ok.error());
   if (auto ok = tx->Commit(); !ok) return std::unexpected(ok.error());
   return events;
+}
+
+Result<void> Inventory::Impl::LowerExpiryFloor(pipeline::UnixTime not_after) {
+  auto st = db_.Prepare(
+      "UPDATE meta SET value = CAST(?1 AS TEXT)"
+      " WHERE key = 'expiry_floor' AND CAST(value AS INTEGER) > ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, not_after);
+  return st->Run();
 }
 
 }  // namespace certinbox::storage

@@ -292,6 +292,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     if (!current) return std::unexpected(current.error());
     current->Bind(1, version_id).Bind(2, entry_id);
     if (auto done = current->Run(); !done) return std::unexpected(done.error());
+    if (auto ok = LowerExpiryFloor(info.not_after); !ok) return std::unexpected(ok.error());
 
     // Described from what was just written (SummaryFromRow would read the same back); a new
     // entry has no bindings yet.

@@ -35,6 +35,9 @@ class Inventory::Impl {
   // expiry.cc
   pipeline::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
                                                   pipeline::UnixTime now);
+  // Call whenever a version becomes an entry's current version: keeps the scan's floor at or
+  // below its not_after, so the scan does not skip it.
+  pipeline::Result<void> LowerExpiryFloor(pipeline::UnixTime not_after);
 
   // queries.cc
   pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();

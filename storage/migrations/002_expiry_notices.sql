@@ -10,3 +10,9 @@ CREATE TABLE expiry_notices (
   event_seq INTEGER,
   PRIMARY KEY (version_id, threshold_days)
 ) WITHOUT ROWID;
+
+-- The expiry scan's floor (Unix seconds): every current version with not_after below it has been
+-- announced as expired, so a scan starts its walk of versions_not_after there instead of at the
+-- oldest expired certificate. Whatever makes a version with an earlier not_after current (an
+-- import of an expired certificate, say) lowers it (Inventory::Impl::LowerExpiryFloor).
+INSERT INTO meta (key, value) VALUES ('expiry_floor', '0');

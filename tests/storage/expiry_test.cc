@@ -1,6 +1,7 @@
 // The expiry scan with an injected `now`: each threshold once, expired once, across a reopen,
 // and the catch-up rule (only the most urgent threshold after a gap).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "storage/inventory.h"
 #include "tests/storage/drop_fixture.h"
@@ -46,6 +47,22 @@ class ExpiryTest : public test::InventoryTest {
                         : event.type);
     }
     return out;
+  }
+
+  // meta.expiry_floor, read with a second connection.
+  int64_t Floor() {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(db_path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(
+        sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'expiry_floor'",
+                           -1, &st, nullptr),
+        SQLITE_OK);
+    int64_t value = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) value = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close_v2(db);
+    return value;
   }
 
   using Strings = std::vector<std::string>;
@@ -167,6 +184,26 @@ TEST_F(ExpiryTest, ARolledBackBatchRecordsNothing) {
   EXPECT_EQ(Scan(kNow).size(), 1u);
   inventory_->Rollback();
   EXPECT_EQ(Describe(Scan(kNow)), (Strings{"cert.expiring:7"}));
+}
+
+TEST_F(ExpiryTest, FloorRisesAfterScansAndAnExpiredImportBelowItIsStillAnnounced) {
+  EXPECT_EQ(Floor(), 0);
+  ImportExpiringIn("first.example", 2 * kDay);
+  EXPECT_EQ(Describe(Scan(kNow + 3 * kDay)), (Strings{"cert.expired"}));
+  EXPECT_EQ(Floor(), kNow + 3 * kDay);
+  // Nothing due: the floor follows at most hourly (it is a write).
+  EXPECT_TRUE(Scan(kNow + 3 * kDay + 60).empty());
+  EXPECT_EQ(Floor(), kNow + 3 * kDay);
+  EXPECT_TRUE(Scan(kNow + 4 * kDay).empty());
+  EXPECT_EQ(Floor(), kNow + 4 * kDay);
+  // An expired certificate imported now (accept_expired) lies below the floor: its import
+  // lowers the floor, so the next scan still sees it.
+  ImportExpiringIn("old.example", -10 * kDay);
+  EXPECT_EQ(Floor(), kNow - 10 * kDay);
+  EXPECT_EQ(Describe(Scan(kNow + 4 * kDay)), (Strings{"cert.expired"}));
+  EXPECT_TRUE(Scan(kNow + 4 * kDay).empty());
+  Reopen();
+  EXPECT_TRUE(Scan(kNow + 5 * kDay).empty());
 }
 
 }  // namespace
