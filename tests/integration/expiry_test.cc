@@ -60,6 +60,9 @@ TEST(ExpiryTest, ImportedInsideTwoThresholdsAnnouncesTheMostUrgentOnceAcrossARes
   EXPECT_EQ(expiring[0]["certificate"]["status"], "expiring_soon");
   EXPECT_EQ(daemon.EventsOfType("cert.imported").size(), 1u);
   EXPECT_LT(daemon.EventsOfType("cert.imported")[0]["seq"], expiring[0]["seq"]);
+  CommandResult events = daemon.Cli({"events"});
+  EXPECT_EQ(events.exit_code, 0) << events.err;
+  EXPECT_NE(events.out.find("0 days left (threshold 1d)"), std::string::npos) << events.out;
 
   daemon.Stop(SIGTERM);
   ASSERT_TRUE(daemon.Start());
