@@ -23,12 +23,6 @@ using nlohmann::json;
 
 constexpr const char* kVersion = "0.1.0";
 
-int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 json Failure(const pipeline::Error& error) {
   return ControlServer::ErrorReply(error.code, error.message);
 }
@@ -90,7 +84,7 @@ pipeline::Result<void> Daemon::LockStateDir() {
 }
 
 pipeline::Result<void> Daemon::Start() {
-  started_at_ = Now();
+  started_at_ = pipeline::UnixNow();
   if (auto locked = LockStateDir(); !locked) return locked;
   if (int rc = uv_loop_init(&loop_); rc != 0) {
     return pipeline::Fail("internal_error", std::string("uv_loop_init: ") + uv_strerror(rc));
@@ -244,7 +238,7 @@ json Daemon::Handle(const json& request) {
         return ControlServer::ErrorReply(
             "bad_request", "'status' is one of valid, expiring_soon, expired, pre_activation");
       }
-      auto entries = inventory_->List(filter, Now());
+      auto entries = inventory_->List(filter, pipeline::UnixNow());
       if (!entries) return Failure(entries.error());
       auto keys = inventory_->UnmatchedKeys();
       if (!keys) return Failure(keys.error());
@@ -253,7 +247,7 @@ json Daemon::Handle(const json& request) {
     if (op == "show") {
       auto entry = StringArg(request, "entry");
       if (!entry) return ControlServer::ErrorReply("bad_request", "'entry' (name or id) is required");
-      auto shown = inventory_->Show(*entry, Now());
+      auto shown = inventory_->Show(*entry, pipeline::UnixNow());
       if (!shown) return Failure(shown.error());
       return {{"entry", std::move(*shown)}};
     }
@@ -294,7 +288,7 @@ json Daemon::HandleStatus() {
                        {"backlog", inbox->watcher->Backlog()}});
   }
   json counts = json::object();
-  if (auto c = inventory_->Count(Now())) {
+  if (auto c = inventory_->Count(pipeline::UnixNow())) {
     counts = {{"entries", c->entries},   {"leaf", c->leaf},
               {"ca", c->ca},             {"unmatched_keys", c->unmatched_keys},
               {"valid", c->valid},       {"expiring_soon", c->expiring_soon},
@@ -303,7 +297,7 @@ json Daemon::HandleStatus() {
   }
   return {{"version", kVersion},
           {"pid", ::getpid()},
-          {"uptime_seconds", Now() - started_at_},
+          {"uptime_seconds", pipeline::UnixNow() - started_at_},
           {"state", stopping_ ? "stopping" : "running"},
           {"publish_endpoint", config_.publish_endpoint},
           {"control_endpoint", config_.control_endpoint},

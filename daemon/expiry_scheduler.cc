@@ -2,18 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-
 namespace certinbox::daemon {
-namespace {
-
-pipeline::UnixTime Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 ExpiryScheduler::ExpiryScheduler(uv_loop_t* loop, storage::Inventory& inventory,
                                  Publisher& publisher, std::vector<int> notify_days,
@@ -41,7 +30,7 @@ void ExpiryScheduler::Stop() {
 }
 
 void ExpiryScheduler::Scan() {
-  auto events = inventory_.ScanExpiry(notify_days_, Now());
+  auto events = inventory_.ScanExpiry(notify_days_, pipeline::UnixNow());
   if (!events) {
     spdlog::error("expiry scan failed, will retry at the next one: {}", events.error().message);
     return;

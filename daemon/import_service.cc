@@ -11,12 +11,6 @@
 namespace certinbox::daemon {
 namespace {
 
-pipeline::UnixTime Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 pipeline::Error ProblemError(const watchers::ReadyFile& file) {
   std::string code(watchers::ReasonCode(file.problem));
   std::string path = file.path.string();
@@ -159,7 +153,7 @@ void ImportService::StartQueued() {
     ImportJob* job = queue_.front().release();
     queue_.pop_front();
     job->trust = trust_;
-    job->now = Now();
+    job->now = pipeline::UnixNow();
     job->work.data = job;
     ++running_;
     uv_queue_work(
@@ -219,7 +213,7 @@ void ImportService::Flush() {
       }
       job.error = imported.error();
     }
-    auto recorded = inventory_.RecordRejection(job.inbox->config.name, job.file.name, *job.error, Now());
+    auto recorded = inventory_.RecordRejection(job.inbox->config.name, job.file.name, *job.error, pipeline::UnixNow());
     if (recorded) {
       outcomes[i].rejection = job.error;
       events.push_back(std::move(*recorded));
@@ -289,7 +283,7 @@ void ImportService::RevisitIncompleteChains() {
     spdlog::error("cannot revisit chains: {}", began.error().message);
     return;
   }
-  pipeline::UnixTime now = Now();
+  pipeline::UnixTime now = pipeline::UnixNow();
   for (const auto& [version_id, der] : *pending) {
     auto parsed = pipeline::ParseFile(der, {});
     if (!parsed || parsed->certificates.size() != 1) continue;

@@ -1,6 +1,7 @@
 // The domain types that flow through parse -> validate -> match and into storage.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,13 @@ namespace certinbox::pipeline {
 
 // Seconds since the Unix epoch. The pipeline has no clock: callers pass "now" in.
 using UnixTime = int64_t;
+
+// Seconds since the epoch, now (the system clock).
+inline UnixTime UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Stable finding codes (DESIGN.md, "What an import does").
 inline constexpr const char* kChainIncomplete = "chain_incomplete";

@@ -154,15 +154,7 @@ Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_s
     if (findings != w.findings) it->second.insert("findings");
   }
   for (const auto& [entry_id, what] : changed) {
-    auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
-    if (!touch) return std::unexpected(touch.error());
-    touch->Bind(1, now).Bind(2, entry_id);
-    if (auto done = touch->Run(); !done) return std::unexpected(done.error());
-    auto summary = SummaryOfEntry(entry_id, now);
-    if (!summary) return std::unexpected(summary.error());
-    auto event = outbox::Append(db_, "cert.updated", now,
-                                {{"certificate", std::move(*summary)},
-                                 {"changed", std::vector<std::string>(what.begin(), what.end())}});
+    auto event = EntryUpdated(entry_id, std::vector<std::string>(what.begin(), what.end()), now);
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
     if (std::find(entry_ids.begin(), entry_ids.end(), entry_id) == entry_ids.end()) {
@@ -170,6 +162,19 @@ Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_s
     }
   }
   return static_cast<int>(waiting.size());
+}
+
+// Marks the entry updated and writes its cert.updated event (`changed`: what changed).
+Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
+                                            pipeline::UnixTime now) {
+  auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
+  if (!touch) return std::unexpected(touch.error());
+  touch->Bind(1, now).Bind(2, entry_id);
+  if (auto done = touch->Run(); !done) return std::unexpected(done.error());
+  auto summary = SummaryOfEntry(entry_id, now);
+  if (!summary) return std::unexpected(summary.error());
+  return outbox::Append(db_, "cert.updated", now,
+                        {{"certificate", std::move(*summary)}, {"changed", changed}});
 }
 
 Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
@@ -411,14 +416,7 @@ Result<std::optional<Event>> Inventory::Impl::UpdateChain(int64_t version_id,
   if (!update) return std::unexpected(update.error());
   update->Bind(1, DumpJson(chain)).Bind(2, DumpJson(new_findings)).Bind(3, version_id);
   if (auto done = update->Run(); !done) return std::unexpected(done.error());
-  auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
-  if (!touch) return std::unexpected(touch.error());
-  touch->Bind(1, now).Bind(2, entry_id);
-  if (auto done = touch->Run(); !done) return std::unexpected(done.error());
-  auto summary = SummaryOfEntry(entry_id, now);
-  if (!summary) return std::unexpected(summary.error());
-  auto event = outbox::Append(db_, "cert.updated", now,
-                              {{"certificate", std::move(*summary)}, {"changed", changed}});
+  auto event = EntryUpdated(entry_id, changed, now);
   if (!event) return std::unexpected(event.error());
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return std::optional<Event>(std::move(*event));

@@ -56,6 +56,8 @@ class Inventory::Impl {
 
   // The summary of an entry's current version; not_found when there is no such entry.
   pipeline::Result<nlohmann::json> SummaryOfEntry(int64_t entry_id, pipeline::UnixTime now);
+  pipeline::Result<Event> EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
+                                       pipeline::UnixTime now);
 
  private:
   struct StoredKey {
