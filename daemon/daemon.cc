@@ -12,6 +12,7 @@
 #include <cstring>
 #include <set>
 
+#include "daemon/control_args.h"
 #include "pipeline/ossl.h"
 #include "storage/vault.h"
 
@@ -22,25 +23,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kVersion = "0.1.0";
-
-json Failure(const pipeline::Error& error) {
-  return ControlServer::ErrorReply(error.code, error.message);
-}
-
-// Optional string argument; a present argument of another type is a bad request.
-std::optional<std::string> StringArg(const json& request, const char* key) {
-  auto it = request.find(key);
-  if (it == request.end() || it->is_null()) return std::nullopt;
-  if (!it->is_string()) throw std::invalid_argument(std::string("'") + key + "' must be a string");
-  return it->get<std::string>();
-}
-
-std::optional<int64_t> IntArg(const json& request, const char* key) {
-  auto it = request.find(key);
-  if (it == request.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer()) throw std::invalid_argument(std::string("'") + key + "' must be a whole number");
-  return it->get<int64_t>();
-}
 
 }  // namespace
 
@@ -72,11 +54,13 @@ pipeline::Result<void> Daemon::LockStateDir() {
   fs::path lock = config_.state_dir / "certinboxd.lock";
   lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock_fd_ < 0) {
-    return pipeline::Fail("state_dir", "cannot open " + lock.string() + ": " + std::strerror(errno));
+    return pipeline::Fail("state_dir",
+                          "cannot open " + lock.string() + ": " + std::strerror(errno));
   }
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return pipeline::Fail("already_running", "another certinboxd already uses the state directory " +
-                                                 config_.state_dir.string());
+    return pipeline::Fail(
+        "already_running",
+        "another certinboxd already uses the state directory " + config_.state_dir.string());
   }
   std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(lock_fd_, 0) == 0) (void)!::write(lock_fd_, pid.data(), pid.size());
@@ -93,8 +77,9 @@ pipeline::Result<void> Daemon::Start() {
 
   // PKCS#12 files from older Windows and Java tools use RC2/3DES, found in the legacy provider.
   if (!pipeline::LoadOpensslProviders()) {
-    spdlog::warn("OpenSSL's legacy provider cannot be loaded: PKCS#12 files encrypted with RC2 or "
-                 "3DES will be rejected (install the ossl-modules of libssl3)");
+    spdlog::warn(
+        "OpenSSL's legacy provider cannot be loaded: PKCS#12 files encrypted with RC2 or "
+        "3DES will be rejected (install the ossl-modules of libssl3)");
   }
 
   auto vault = storage::Vault::OpenOrCreate(config_.master_key_file);
@@ -109,18 +94,20 @@ pipeline::Result<void> Daemon::Start() {
   publisher_ = std::move(*publisher);
   if (auto published = PublishBacklog(); !published) return published;
 
+  RegisterOps();
   auto control = ControlServer::Bind(&loop_, zmq_, config_.control_endpoint,
                                      [this](const json& request) { return Handle(request); });
   if (!control) return std::unexpected(control.error());
   control_ = std::move(*control);
 
-  imports_ = std::make_unique<ImportService>(&loop_, *inventory_, *publisher_, config_.system_trust);
+  imports_ =
+      std::make_unique<ImportService>(&loop_, *inventory_, *publisher_, config_.system_trust);
   if (auto started = imports_->Start(); !started) return started;
 
   // The first scan runs on the loop's first turn: it announces what expired or crossed a
   // threshold while the daemon was down, once (the catch-up rule is the inventory's).
-  expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_,
-                                              config_.notify_days, config_.scan_interval_s);
+  expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, config_.notify_days,
+                                              config_.scan_interval_s);
   imports_->set_after_store([this] { expiry_->ScanSoon(); });
   expiry_->Start();
 
@@ -179,9 +166,10 @@ void Daemon::StartInboxes() {
         .rescan_ms = inbox_config.rescan_ms,
         .max_file_bytes = inbox_config.max_file_bytes,
         .archive = inbox_config.archive,
-        .on_warning = [name = inbox_config.name](const std::string& warning) {
-          spdlog::warn("inbox {}: {}", name, warning);
-        },
+        .on_warning =
+            [name = inbox_config.name](const std::string& warning) {
+              spdlog::warn("inbox {}: {}", name, warning);
+            },
     };
     Inbox* raw = inbox.get();
     std::string error;
@@ -217,65 +205,88 @@ void Daemon::Stop() {
   });
 }
 
+// Every control op, by name. Groups of ops live beside the feature they serve; each Add*Ops
+// registers its own.
+void Daemon::RegisterOps() {
+  AddOp("ls", [this](const json& request) { return HandleLs(request); });
+  AddOp("show", [this](const json& request) {
+    auto entry = StringArg(request, "entry");
+    if (!entry) return ControlServer::ErrorReply("bad_request", "'entry' (name or id) is required");
+    auto shown = inventory_->Show(*entry, pipeline::UnixNow());
+    if (!shown) return Failure(shown.error());
+    return json{{"entry", std::move(*shown)}};
+  });
+  AddOp("events", [this](const json& request) { return HandleEvents(request); });
+  AddOp("status", [this](const json&) { return HandleStatus(); });
+}
+
+void Daemon::AddOp(std::string name, ControlServer::Handler handler) {
+  ops_[std::move(name)] = std::move(handler);
+}
+
+void Daemon::PublishAll(const std::vector<storage::Event>& events) {
+  for (const auto& event : events) publisher_->Publish(event);
+}
+
 json Daemon::Handle(const json& request) {
   std::string op = request.value("op", "");
+  auto it = ops_.find(op);
+  if (it == ops_.end()) {
+    std::string known;
+    for (const auto& [name, handler] : ops_) known += (known.empty() ? "" : ", ") + name;
+    return ControlServer::ErrorReply("bad_request",
+                                     "unknown op '" + op + "' (known: " + known + ")");
+  }
   try {
-    if (op == "ls") {
-      storage::ListFilter filter;
-      filter.status = StringArg(request, "status");
-      filter.group = StringArg(request, "group");
-      filter.label = StringArg(request, "label");
-      filter.expiring_within_seconds = IntArg(request, "expiring_within");
-      if (auto sort = StringArg(request, "sort")) {
-        if (*sort != "name" && *sort != "expiry") {
-          return ControlServer::ErrorReply("bad_request", "'sort' is name or expiry");
-        }
-        filter.sort = *sort;
-      }
-      static const std::set<std::string> kStatuses = {"valid", "expiring_soon", "expired",
-                                                      "pre_activation"};
-      if (filter.status && !kStatuses.contains(*filter.status)) {
-        return ControlServer::ErrorReply(
-            "bad_request", "'status' is one of valid, expiring_soon, expired, pre_activation");
-      }
-      auto entries = inventory_->List(filter, pipeline::UnixNow());
-      if (!entries) return Failure(entries.error());
-      auto keys = inventory_->UnmatchedKeys();
-      if (!keys) return Failure(keys.error());
-      return {{"entries", std::move(*entries)}, {"unmatched_keys", std::move(*keys)}};
-    }
-    if (op == "show") {
-      auto entry = StringArg(request, "entry");
-      if (!entry) return ControlServer::ErrorReply("bad_request", "'entry' (name or id) is required");
-      auto shown = inventory_->Show(*entry, pipeline::UnixNow());
-      if (!shown) return Failure(shown.error());
-      return {{"entry", std::move(*shown)}};
-    }
-    if (op == "events") {
-      int64_t since = IntArg(request, "since").value_or(0);
-      int64_t limit = std::clamp<int64_t>(IntArg(request, "limit").value_or(1000), 1, 10000);
-      std::string type = StringArg(request, "type").value_or("");
-      auto events = inventory_->EventsSince(since, static_cast<int>(limit));
-      if (!events) return Failure(events.error());
-      json list = json::array();
-      int64_t scanned_to = since;
-      for (const auto& event : *events) {
-        scanned_to = event.seq;
-        if (!event.type.starts_with(type)) continue;
-        list.push_back(json::parse(event.json, nullptr, false));
-      }
-      bool more = static_cast<int64_t>(events->size()) == limit;
-      return {{"events", std::move(list)},
-              {"scanned_to", scanned_to},
-              {"more", more},
-              {"last_seq", std::max(scanned_to, publisher_->last_published_seq())}};
-    }
-    if (op == "status") return HandleStatus();
-    return ControlServer::ErrorReply(
-        "bad_request", "unknown op '" + op + "' (known: ls, show, events, status)");
+    return it->second(request);
   } catch (const std::invalid_argument& e) {
     return ControlServer::ErrorReply("bad_request", e.what());
   }
+}
+
+json Daemon::HandleLs(const json& request) {
+  storage::ListFilter filter;
+  filter.status = StringArg(request, "status");
+  filter.group = StringArg(request, "group");
+  filter.label = StringArg(request, "label");
+  filter.expiring_within_seconds = IntArg(request, "expiring_within");
+  if (auto sort = StringArg(request, "sort")) {
+    if (*sort != "name" && *sort != "expiry") {
+      return ControlServer::ErrorReply("bad_request", "'sort' is name or expiry");
+    }
+    filter.sort = *sort;
+  }
+  static const std::set<std::string> kStatuses = {"valid", "expiring_soon", "expired",
+                                                  "pre_activation"};
+  if (filter.status && !kStatuses.contains(*filter.status)) {
+    return ControlServer::ErrorReply(
+        "bad_request", "'status' is one of valid, expiring_soon, expired, pre_activation");
+  }
+  auto entries = inventory_->List(filter, pipeline::UnixNow());
+  if (!entries) return Failure(entries.error());
+  auto keys = inventory_->UnmatchedKeys();
+  if (!keys) return Failure(keys.error());
+  return {{"entries", std::move(*entries)}, {"unmatched_keys", std::move(*keys)}};
+}
+
+json Daemon::HandleEvents(const json& request) {
+  int64_t since = IntArg(request, "since").value_or(0);
+  int64_t limit = std::clamp<int64_t>(IntArg(request, "limit").value_or(1000), 1, 10000);
+  std::string type = StringArg(request, "type").value_or("");
+  auto events = inventory_->EventsSince(since, static_cast<int>(limit));
+  if (!events) return Failure(events.error());
+  json list = json::array();
+  int64_t scanned_to = since;
+  for (const auto& event : *events) {
+    scanned_to = event.seq;
+    if (!event.type.starts_with(type)) continue;
+    list.push_back(json::parse(event.json, nullptr, false));
+  }
+  bool more = static_cast<int64_t>(events->size()) == limit;
+  return {{"events", std::move(list)},
+          {"scanned_to", scanned_to},
+          {"more", more},
+          {"last_seq", std::max(scanned_to, publisher_->last_published_seq())}};
 }
 
 json Daemon::HandleStatus() {
@@ -289,10 +300,14 @@ json Daemon::HandleStatus() {
   }
   json counts = json::object();
   if (auto c = inventory_->Count(pipeline::UnixNow())) {
-    counts = {{"entries", c->entries},   {"leaf", c->leaf},
-              {"ca", c->ca},             {"unmatched_keys", c->unmatched_keys},
-              {"valid", c->valid},       {"expiring_soon", c->expiring_soon},
-              {"expired", c->expired},   {"imports", c->imports},
+    counts = {{"entries", c->entries},
+              {"leaf", c->leaf},
+              {"ca", c->ca},
+              {"unmatched_keys", c->unmatched_keys},
+              {"valid", c->valid},
+              {"expiring_soon", c->expiring_soon},
+              {"expired", c->expired},
+              {"imports", c->imports},
               {"rejections", c->rejections}};
   }
   return {{"version", kVersion},

@@ -4,10 +4,11 @@
 
 #include <uv.h>
 
+#include <map>
 #include <memory>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "daemon/config.h"
@@ -15,8 +16,8 @@
 #include "daemon/expiry_scheduler.h"
 #include "daemon/import_service.h"
 #include "daemon/publisher.h"
-#include "watchers/uv_handle.h"
 #include "storage/inventory.h"
+#include "watchers/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -35,8 +36,16 @@ class Daemon {
   pipeline::Result<void> PublishBacklog();
   void StartInboxes();
   void Stop();
+  // Control ops (docs/protocol.md): the table, and the handlers of each group of ops.
+  void RegisterOps();
+  void AddOp(std::string name, ControlServer::Handler handler);
   nlohmann::json Handle(const nlohmann::json& request);
+  nlohmann::json HandleLs(const nlohmann::json& request);
+  nlohmann::json HandleEvents(const nlohmann::json& request);
   nlohmann::json HandleStatus();
+
+  // Publishes events a control op committed, in seq order.
+  void PublishAll(const std::vector<storage::Event>& events);
 
   Config config_;
   uv_loop_t loop_{};
@@ -51,6 +60,7 @@ class Daemon {
   std::unique_ptr<ExpiryScheduler> expiry_;
   std::vector<std::unique_ptr<Inbox>> inboxes_;
   std::vector<watchers::UvHandlePtr<uv_signal_t>> signals_;
+  std::map<std::string, ControlServer::Handler> ops_;
   bool stopping_ = false;
 };
 

@@ -201,6 +201,19 @@ pipeline::Result<nlohmann::json> Inventory::UnmatchedKeys() {
   return Guarded("listing unmatched keys", [&] { return impl_->UnmatchedKeys(); });
 }
 
+pipeline::Result<Event> Inventory::AppendEvent(const std::string& type, nlohmann::json fields,
+                                               pipeline::UnixTime now) {
+  return Guarded("writing an event", [&]() -> pipeline::Result<Event> {
+    if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
+    auto tx = sqlite::Transaction::Start(impl_->db());
+    if (!tx) return std::unexpected(tx.error());
+    auto event = outbox::Append(impl_->db(), type, now, std::move(fields));
+    if (!event) return event;
+    if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
+    return event;
+  });
+}
+
 pipeline::Result<std::vector<Event>> Inventory::EventsSince(int64_t since, int limit) {
   return Guarded("reading events", [&] { return outbox::Since(impl_->db(), since, limit); });
 }
@@ -221,7 +234,7 @@ pipeline::Result<Counts> Inventory::Count(pipeline::UnixTime now) {
 }
 
 pipeline::Result<std::vector<Event>> Inventory::ScanExpiry(const std::vector<int>& notify_days,
-                                                          pipeline::UnixTime now) {
+                                                           pipeline::UnixTime now) {
   return Guarded("the expiry scan", [&] { return impl_->ScanExpiry(notify_days, now); });
 }
 

@@ -124,6 +124,11 @@ class Inventory {
   // never key bytes.
   pipeline::Result<nlohmann::json> UnmatchedKeys();
 
+  // Writes one event that reports no inventory change of its own (config.reloaded, say) to
+  // the outbox; inside a batch, as part of it.
+  pipeline::Result<Event> AppendEvent(const std::string& type, nlohmann::json fields,
+                                      pipeline::UnixTime now);
+
   // Events with seq > since, oldest first, at most `limit` (limit <= 0: all of them).
   pipeline::Result<std::vector<Event>> EventsSince(int64_t since, int limit);
   // The outbox's publish cursor: events above it were committed but maybe not yet published.
