@@ -27,8 +27,14 @@ struct ShowOptions {
 
 struct EventsOptions {
   int64_t since = 0;
+  std::string cursor;  // named cursor: start where it stands, acknowledge what was printed
   bool follow = false;
   std::string type;  // prefix; "" = every type
+  bool json = false;
+};
+
+struct CursorsOptions {
+  std::string remove;  // --delete NAME
   bool json = false;
 };
 
@@ -39,6 +45,7 @@ struct StatusOptions {
 int RunLs(const GlobalOptions& global, const LsOptions& options);
 int RunShow(const GlobalOptions& global, const ShowOptions& options);
 int RunStatus(const GlobalOptions& global, const StatusOptions& options);
+int RunCursors(const GlobalOptions& global, const CursorsOptions& options);
 // Replays (and with `follow`, keeps printing) events until SIGINT or SIGTERM.
 int RunEvents(const GlobalOptions& global, const EventsOptions& options);
 

@@ -44,17 +44,49 @@ int64_t IntOf(const Json& value) { return value.is_number_integer() ? value.get<
 
 int64_t SeqOf(const Json& event) { return IntOf(FieldOf(event, "seq")); }
 
+void WarnPruned(const std::optional<std::pair<int64_t, int64_t>>& pruned) {
+  if (!pruned) return;
+  PrintError("events " + std::to_string(pruned->first) + " to " + std::to_string(pruned->second) +
+             " were pruned by the daemon's event_retention before they could be replayed");
+}
+
+// Where the replay starts: --since, or the named cursor's position.
+std::expected<int64_t, sdk::ClientError> StartSeq(Session& session, const EventsOptions& options) {
+  if (options.cursor.empty()) return options.since;
+  auto position = sdk::CursorPosition(session.control(), options.cursor);
+  if (!position) return std::unexpected(position.error());
+  return *position;
+}
+
 class Follower {
  public:
-  Follower(Session& session, const EventsOptions& options)
-      : session_(session), options_(options), cursor_(options.since) {}
+  Follower(Session& session, const EventsOptions& options, int64_t start)
+      : session_(session), options_(options), cursor_(start), acked_(start) {}
 
   // Prints every matching event with seq above the cursor; the cursor then covers them.
   std::optional<sdk::ClientError> Replay() {
-    auto events = sdk::EventsSince(session_.control(), cursor_, options_.type);
-    if (!events) return events.error();
-    for (const auto& event : *events) Print(event);
+    auto replay = sdk::ReplaySince(session_.control(), cursor_, options_.type);
+    if (!replay) return replay.error();
+    WarnPruned(replay->pruned);
+    for (const auto& event : replay->events) Print(event);
+    CoverUpTo(replay->scanned_to);
     return std::nullopt;
+  }
+
+  // With --cursor: acknowledges what was printed, at most once a second (and at the end).
+  void MaybeAck(bool now = false) {
+    if (options_.cursor.empty() || (cursor_ <= acked_ && registered_)) return;
+    auto t = steady_clock::now();
+    if (!now && t - last_ack_ < std::chrono::seconds(1)) return;
+    last_ack_ = t;
+    auto acked = sdk::Ack(session_.control(), options_.cursor, cursor_);
+    if (acked) {
+      acked_ = cursor_;
+      registered_ = true;
+    } else if (!g_stop) {
+      PrintError("cannot acknowledge events up to " + std::to_string(cursor_) + " for cursor '" +
+                 options_.cursor + "': " + acked.error().message);
+    }
   }
 
   void Print(const Json& event) {
@@ -105,6 +137,9 @@ class Follower {
   Session& session_;
   const EventsOptions& options_;
   int64_t cursor_;
+  int64_t acked_;
+  steady_clock::time_point last_ack_{};
+  bool registered_ = false;
   bool lost_ = false;
 };
 
@@ -127,13 +162,16 @@ int Follow(Session& session, const EventsOptions& options) {
     return kExitUnreachable;
   }
 
-  Follower follower(session, options);
+  auto start = StartSeq(session, options);
+  if (!start) return session.Fail(start.error());
+  Follower follower(session, options, *start);
   if (auto error = follower.Replay()) {
     if (g_stop) return kExitOk;
     return session.Fail(*error);
   }
   // The replay ran after the status request, so it covered at least the daemon's last_seq then.
   follower.CoverUpTo(IntOf(FieldOf(*status, "last_seq")));
+  follower.MaybeAck(/*now=*/true);
 
   auto last_activity = steady_clock::now();
   while (!g_stop) {
@@ -152,7 +190,9 @@ int Follow(Session& session, const EventsOptions& options) {
       last_activity = steady_clock::now();
       follower.CheckIdle();
     }
+    follower.MaybeAck();
   }
+  follower.MaybeAck(/*now=*/true);
   return kExitOk;
 }
 
@@ -163,10 +203,19 @@ int RunEvents(const GlobalOptions& global, const EventsOptions& options) {
   if (!session) return session.error();
   if (options.follow) return Follow(**session, options);
 
-  auto events = sdk::EventsSince((*session)->control(), options.since, options.type);
-  if (!events) return (*session)->Fail(events.error());
-  for (const auto& event : *events) {
+  auto start = StartSeq(**session, options);
+  if (!start) return (*session)->Fail(start.error());
+  auto replay = sdk::ReplaySince((*session)->control(), *start, options.type);
+  if (!replay) return (*session)->Fail(replay.error());
+  WarnPruned(replay->pruned);
+  for (const auto& event : replay->events) {
     std::cout << (options.json ? DumpJson(event) : RenderEvent(event)) << "\n";
+  }
+  std::cout.flush();
+  // Also when nothing was new: the first use of a name registers the cursor where it stands.
+  if (!options.cursor.empty()) {
+    auto acked = sdk::Ack((*session)->control(), options.cursor, replay->scanned_to);
+    if (!acked) return (*session)->Fail(acked.error());
   }
   return kExitOk;
 }

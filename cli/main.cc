@@ -100,9 +100,17 @@ CLI::App* AddShow(CLI::App& app, ShowOptions& options) {
 
 CLI::App* AddEvents(CLI::App& app, EventsOptions& options) {
   CLI::App* events = app.add_subcommand("events", "Print the daemon's events, oldest first");
-  events->add_option("--since", options.since, "Only events after this sequence number")
-      ->check(CLI::NonNegativeNumber.description(""))
-      ->type_name("SEQ");
+  auto* since =
+      events->add_option("--since", options.since, "Only events after this sequence number")
+          ->check(CLI::NonNegativeNumber.description(""))
+          ->type_name("SEQ");
+  events
+      ->add_option("--cursor", options.cursor,
+                   "Resume where the named cursor stands and acknowledge what was printed, so\n"
+                   "the next run goes on from there; the daemon keeps events a cursor has not\n"
+                   "acknowledged past its event_retention")
+      ->excludes(since)
+      ->type_name("NAME");
   events->add_flag("-f,--follow", options.follow,
                    "Keep printing new events until interrupted (Ctrl-C)");
   events
@@ -112,11 +120,13 @@ CLI::App* AddEvents(CLI::App& app, EventsOptions& options) {
   events->add_flag("--json", options.json, "Print one JSON object a line (JSON Lines)");
   events->footer(
       "Each line: SEQ TIME TYPE NAME-or-SOURCE detail. While following, events the bus\n"
-      "dropped are fetched again from the daemon, so none is skipped.\n\n"
+      "dropped are fetched again from the daemon, so none is skipped. Events older than the\n"
+      "daemon's event_retention may be gone: a warning on stderr says which.\n\n"
       "Examples:\n"
       "  certinbox events --since 120\n"
       "  certinbox events --follow --type cert.\n"
-      "  certinbox events --type import.rejected --json | jq .message\n\n" +
+      "  certinbox events --type import.rejected --json | jq .message\n"
+      "  certinbox events --cursor nightly-report --json >> events.jsonl\n\n" +
       std::string(kShortExitCodes));
   return events;
 }
@@ -133,12 +143,41 @@ CLI::App* AddStatus(CLI::App& app, StatusOptions& options) {
   return status;
 }
 
+CLI::App* AddCursors(CLI::App& app, CursorsOptions& options) {
+  CLI::App* cursors = app.add_subcommand(
+      "cursors", "List the named event cursors (how far each subscriber has acknowledged)");
+  cursors
+      ->add_option("--delete", options.remove,
+                   "Forget this cursor: the events it still held back become subject to the\n"
+                   "daemon's event_retention again")
+      ->type_name("NAME");
+  cursors->add_flag("--json", options.json, "Print the cursors as a JSON array");
+  cursors->footer(
+      "A cursor is created by the first acknowledgement ('certinbox events --cursor NAME', or a\n"
+      "plugin's ack). The daemon never prunes an event a cursor has not acknowledged, so a\n"
+      "cursor nobody uses any more keeps the outbox growing: delete it.\n"
+      "Columns: SEQ the last event acknowledged, BEHIND how many events were published since.\n\n"
+      "Examples:\n"
+      "  certinbox cursors\n"
+      "  certinbox cursors --delete old-report\n\n" +
+      std::string(kShortExitCodes));
+  return cursors;
+}
+
 std::string FailureMessage(const CLI::App* app, const CLI::Error& e) {
   std::string command = "certinbox";
   for (const CLI::App* sub : app->get_subcommands()) command += " " + sub->get_name();
   std::string message = e.what();
   if (app->get_subcommands().empty() && !app->remaining().empty()) {
-    message = "'" + app->remaining().front() + "' is not a command: use ls, show, events or status";
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app->get_subcommands([](const CLI::App*) { return true; })) {
+      names.push_back(sub->get_name());
+    }
+    std::string known;
+    for (size_t i = 0; i < names.size(); ++i) {
+      known += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+    }
+    message = "'" + app->remaining().front() + "' is not a command: use " + known;
   }
   return "certinbox: " + message + "\nRun '" + command + " --help' for usage.\n";
 }
@@ -158,11 +197,13 @@ int Main(int argc, char** argv) {
   ShowOptions show_options;
   EventsOptions events_options;
   StatusOptions status_options;
+  CursorsOptions cursors_options;
   AddGlobalOptions(app, global);
   CLI::App* ls = AddLs(app, ls_options);
   CLI::App* show = AddShow(app, show_options);
   CLI::App* events = AddEvents(app, events_options);
   CLI::App* status = AddStatus(app, status_options);
+  CLI::App* cursors = AddCursors(app, cursors_options);
   app.footer(
       "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
       "Examples:\n"
@@ -190,6 +231,7 @@ int Main(int argc, char** argv) {
   if (*show) return RunShow(global, show_options);
   if (*events) return RunEvents(global, events_options);
   if (*status) return RunStatus(global, status_options);
+  if (*cursors) return RunCursors(global, cursors_options);
   return kExitUsage;  // unreachable: require_subcommand(1)
 }
 

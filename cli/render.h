@@ -22,6 +22,9 @@ std::string RenderEntry(const Json& entry, bool versions);
 // `status`: the daemon's health summary.
 std::string RenderStatus(const Json& status);
 
+// The cursors table (CURSOR SEQ BEHIND LAST ACK) of `status` and `cursors`.
+std::string RenderCursors(const Json& cursors);
+
 // `events`: one line, no newline: SEQ TIME TYPE NAME-or-SOURCE detail.
 std::string RenderEvent(const Json& event);
 

@@ -140,6 +140,8 @@ std::string RenderStatus(const Json& status) {
   } else {
     out += "\nno inboxes configured\n";
   }
+  const Json& cursors = FieldOf(status, "cursors");
+  if (cursors.is_array() && !cursors.empty()) out += "\n" + RenderCursors(cursors);
   const Json& plugins = FieldOf(status, "plugins");
   if (plugins.is_array() && !plugins.empty()) {
     Table table({"PLUGIN", "STATE"});
@@ -151,6 +153,15 @@ std::string RenderStatus(const Json& status) {
     out += "\n" + table.Render();
   }
   return out;
+}
+
+std::string RenderCursors(const Json& cursors) {
+  Table table({"CURSOR", "SEQ", "BEHIND", "LAST ACK"});
+  for (const auto& cursor : cursors) {
+    table.AddRow({TextOf(FieldOf(cursor, "name")), TextOf(FieldOf(cursor, "seq")),
+                  TextOf(FieldOf(cursor, "behind")), TextOf(FieldOf(cursor, "updated_at"))});
+  }
+  return table.Render();
 }
 
 std::string RenderEvent(const Json& event) {

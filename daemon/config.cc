@@ -171,7 +171,7 @@ void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
 void ReadBus(Checker& check, const toml::table& root, Config& config) {
   const toml::table* bus = check.Table(root, "bus");
   if (!bus) return;
-  check.OnlyKeys(*bus, "[bus]", {"publish", "control", "publish_hwm"});
+  check.OnlyKeys(*bus, "[bus]", {"publish", "control", "publish_hwm", "event_retention"});
   auto endpoint = [&](std::string_view key) -> std::optional<std::string> {
     auto v = check.String(*bus, key);
     if (!v) return std::nullopt;
@@ -203,9 +203,10 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
   };
   if (auto v = endpoint("publish")) config.publish_endpoint = *v;
   if (auto v = endpoint("control")) config.control_endpoint = *v;
-  if (auto v = check.Integer(*bus, "publish_hwm", 1000, 10'000'000)) {
+  if (auto v = check.Integer(*bus, "publish_hwm", 100, 10'000'000)) {
     config.publish_hwm = static_cast<int>(*v);
   }
+  if (auto v = check.Duration(*bus, "event_retention", 0)) config.event_retention_s = *v;
 }
 
 void ReadExpiry(Checker& check, const toml::table& root, Config& config) {

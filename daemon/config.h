@@ -36,6 +36,9 @@ struct Config {
   std::string publish_endpoint;  // default ipc://state_dir/events.sock
   std::string control_endpoint;  // default ipc://state_dir/control.sock
   int publish_hwm = 100'000;
+  // Events older than this are pruned from the outbox once published and acknowledged by every
+  // registered cursor; 0 keeps them forever.
+  uint64_t event_retention_s = 90 * 86400;
   // [expiry]
   int expiring_soon_days = 90;
   std::vector<int> notify_days = {90, 30, 14, 7, 1};

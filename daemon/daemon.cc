@@ -32,6 +32,7 @@ Daemon::~Daemon() {
   // Handles first (they close through the loop), then the loop itself.
   control_.reset();
   expiry_.reset();
+  pruner_.reset();
   imports_.reset();
   inboxes_.clear();
   signals_.clear();
@@ -110,6 +111,9 @@ pipeline::Result<void> Daemon::Start() {
                                               config_.scan_interval_s);
   imports_->set_after_store([this] { expiry_->ScanSoon(); });
   expiry_->Start();
+  pruner_ = std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_,
+                                           config_.event_retention_s);
+  pruner_->Start();
 
   for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
     auto* handle = watchers::NewUvHandle<uv_signal_t>();
@@ -199,6 +203,7 @@ void Daemon::Stop() {
   // Stop watching first, then let the imports in flight finish and be stored.
   imports_->Drain([this] {
     expiry_->Stop();
+    pruner_->Stop();
     inboxes_.clear();
     control_.reset();
     signals_.clear();
@@ -216,8 +221,8 @@ void Daemon::RegisterOps() {
     if (!shown) return Failure(shown.error());
     return json{{"entry", std::move(*shown)}};
   });
-  AddOp("events", [this](const json& request) { return HandleEvents(request); });
   AddOp("status", [this](const json&) { return HandleStatus(); });
+  RegisterEventOps();
 }
 
 void Daemon::AddOp(std::string name, ControlServer::Handler handler) {
@@ -269,26 +274,6 @@ json Daemon::HandleLs(const json& request) {
   return {{"entries", std::move(*entries)}, {"unmatched_keys", std::move(*keys)}};
 }
 
-json Daemon::HandleEvents(const json& request) {
-  int64_t since = IntArg(request, "since").value_or(0);
-  int64_t limit = std::clamp<int64_t>(IntArg(request, "limit").value_or(1000), 1, 10000);
-  std::string type = StringArg(request, "type").value_or("");
-  auto events = inventory_->EventsSince(since, static_cast<int>(limit));
-  if (!events) return Failure(events.error());
-  json list = json::array();
-  int64_t scanned_to = since;
-  for (const auto& event : *events) {
-    scanned_to = event.seq;
-    if (!event.type.starts_with(type)) continue;
-    list.push_back(json::parse(event.json, nullptr, false));
-  }
-  bool more = static_cast<int64_t>(events->size()) == limit;
-  return {{"events", std::move(list)},
-          {"scanned_to", scanned_to},
-          {"more", more},
-          {"last_seq", std::max(scanned_to, publisher_->last_published_seq())}};
-}
-
 json Daemon::HandleStatus() {
   json inboxes = json::array();
   size_t backlog = 0;
@@ -320,6 +305,7 @@ json Daemon::HandleStatus() {
           {"imports_in_flight", imports_->in_flight() + imports_->queued()},
           {"backlog", backlog},
           {"counts", std::move(counts)},
+          {"cursors", CursorsJson()},
           {"inboxes", std::move(inboxes)}};
 }
 

@@ -15,6 +15,7 @@
 #include "daemon/control_server.h"
 #include "daemon/expiry_scheduler.h"
 #include "daemon/import_service.h"
+#include "daemon/outbox_pruner.h"
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
 #include "watchers/uv_handle.h"
@@ -41,8 +42,11 @@ class Daemon {
   void AddOp(std::string name, ControlServer::Handler handler);
   nlohmann::json Handle(const nlohmann::json& request);
   nlohmann::json HandleLs(const nlohmann::json& request);
-  nlohmann::json HandleEvents(const nlohmann::json& request);
   nlohmann::json HandleStatus();
+  // ops_events.cc: events, ack, cursors, cursor.delete.
+  void RegisterEventOps();
+  nlohmann::json HandleEvents(const nlohmann::json& request);
+  nlohmann::json CursorsJson();
 
   // Publishes events a control op committed, in seq order.
   void PublishAll(const std::vector<storage::Event>& events);
@@ -58,6 +62,7 @@ class Daemon {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<ImportService> imports_;
   std::unique_ptr<ExpiryScheduler> expiry_;
+  std::unique_ptr<OutboxPruner> pruner_;
   std::vector<std::unique_ptr<Inbox>> inboxes_;
   std::vector<watchers::UvHandlePtr<uv_signal_t>> signals_;
   std::map<std::string, ControlServer::Handler> ops_;

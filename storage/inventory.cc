@@ -218,6 +218,48 @@ pipeline::Result<std::vector<Event>> Inventory::EventsSince(int64_t since, int l
   return Guarded("reading events", [&] { return outbox::Since(impl_->db(), since, limit); });
 }
 
+pipeline::Result<int64_t> Inventory::FirstSeq() {
+  return Guarded("reading the outbox", [&] { return outbox::FirstSeq(impl_->db()); });
+}
+
+pipeline::Result<int64_t> Inventory::AckCursor(const std::string& name, int64_t seq,
+                                               pipeline::UnixTime now) {
+  return Guarded("moving a cursor", [&]() -> pipeline::Result<int64_t> {
+    if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
+    auto last = outbox::LastSeq(impl_->db());
+    if (!last) return last;
+    if (seq < 0 || seq > *last) {
+      return pipeline::Fail("bad_request", "seq " + std::to_string(seq) +
+                                               " is not an event seq (the last one is " +
+                                               std::to_string(*last) + ")");
+    }
+    return outbox::AckCursor(impl_->db(), name, seq, now);
+  });
+}
+
+pipeline::Result<std::optional<int64_t>> Inventory::CursorSeq(const std::string& name) {
+  return Guarded("reading a cursor", [&] { return outbox::CursorSeq(impl_->db(), name); });
+}
+
+pipeline::Result<std::vector<Cursor>> Inventory::Cursors() {
+  return Guarded("listing cursors", [&] { return outbox::Cursors(impl_->db()); });
+}
+
+pipeline::Result<bool> Inventory::DeleteCursor(const std::string& name) {
+  return Guarded("deleting a cursor", [&]() -> pipeline::Result<bool> {
+    if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
+    return outbox::DeleteCursor(impl_->db(), name);
+  });
+}
+
+pipeline::Result<int64_t> Inventory::PruneEvents(pipeline::UnixTime before, int64_t published_seq,
+                                                 int limit) {
+  return Guarded("pruning events", [&]() -> pipeline::Result<int64_t> {
+    if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
+    return outbox::Prune(impl_->db(), before, published_seq, limit);
+  });
+}
+
 pipeline::Result<int64_t> Inventory::PublishedSeq() {
   return Guarded("reading the publish cursor", [&] { return outbox::PublishedSeq(impl_->db()); });
 }

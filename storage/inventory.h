@@ -25,6 +25,13 @@ struct Event {
   std::string json;
 };
 
+// A named subscriber cursor: the last event seq the subscriber acknowledged.
+struct Cursor {
+  std::string name;
+  int64_t seq = 0;
+  pipeline::UnixTime created_at = 0, updated_at = 0;
+};
+
 // What the user said about a drop (sidecar TOML), already validated by the daemon.
 struct DropMetadata {
   std::optional<std::string> name;
@@ -131,6 +138,22 @@ class Inventory {
 
   // Events with seq > since, oldest first, at most `limit` (limit <= 0: all of them).
   pipeline::Result<std::vector<Event>> EventsSince(int64_t since, int limit);
+  // The oldest event seq still in the outbox (last seq + 1 when it is empty): a client that
+  // asks for events since a seq below FirstSeq() - 1 has lost the ones in between to retention.
+  pipeline::Result<int64_t> FirstSeq();
+
+  // Subscriber cursors (docs/protocol.md "Cursors"). AckCursor creates the cursor or moves it
+  // forward (never back) and returns its seq; a seq above the last event is "bad_request".
+  pipeline::Result<int64_t> AckCursor(const std::string& name, int64_t seq, pipeline::UnixTime now);
+  pipeline::Result<std::optional<int64_t>> CursorSeq(const std::string& name);
+  pipeline::Result<std::vector<Cursor>> Cursors();
+  pipeline::Result<bool> DeleteCursor(const std::string& name);
+
+  // Retention: deletes events older than `before` with seq <= `published_seq` (never one not
+  // published yet) that every cursor has acknowledged, at most `limit` in one transaction.
+  // Returns how many were deleted.
+  pipeline::Result<int64_t> PruneEvents(pipeline::UnixTime before, int64_t published_seq, int limit);
+
   // The outbox's publish cursor: events above it were committed but maybe not yet published.
   pipeline::Result<int64_t> PublishedSeq();
   pipeline::Result<void> SetPublishedSeq(int64_t seq);

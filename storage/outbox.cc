@@ -58,6 +58,17 @@ pipeline::Result<int64_t> LastSeq(sqlite::Connection& db) {
   return *row ? st->Int(0) : 0;
 }
 
+pipeline::Result<int64_t> FirstSeq(sqlite::Connection& db) {
+  auto st = db.Prepare("SELECT min(seq) FROM events");
+  if (!st) return std::unexpected(st.error());
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (*row && !st->IsNull(0)) return st->Int(0);
+  auto last = LastSeq(db);
+  if (!last) return last;
+  return *last + 1;
+}
+
 pipeline::Result<int64_t> PublishedSeq(sqlite::Connection& db) {
   auto st = db.Prepare("SELECT value FROM meta WHERE key = 'published_seq'");
   if (!st) return std::unexpected(st.error());
@@ -80,6 +91,64 @@ pipeline::Result<void> SetPublishedSeq(sqlite::Connection& db, int64_t seq) {
   if (!st) return std::unexpected(st.error());
   st->Bind(1, std::to_string(seq));
   return st->Run();
+}
+
+pipeline::Result<int64_t> AckCursor(sqlite::Connection& db, const std::string& name, int64_t seq,
+                                    pipeline::UnixTime now) {
+  auto st = db.Prepare(
+      "INSERT INTO event_cursors (name, seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)"
+      " ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = "
+      "excluded.updated_at"
+      " RETURNING seq");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, name).Bind(2, seq).Bind(3, now);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return pipeline::Fail("storage_error", "no cursor row after the ack");
+  return st->Int(0);
+}
+
+pipeline::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db,
+                                                   const std::string& name) {
+  auto st = db.Prepare("SELECT seq FROM event_cursors WHERE name = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, name);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<int64_t>();
+  return std::optional<int64_t>(st->Int(0));
+}
+
+pipeline::Result<std::vector<Cursor>> Cursors(sqlite::Connection& db) {
+  auto st = db.Prepare("SELECT name, seq, created_at, updated_at FROM event_cursors ORDER BY name");
+  if (!st) return std::unexpected(st.error());
+  std::vector<Cursor> out;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    out.push_back(Cursor{st->Text(0), st->Int(1), st->Int(2), st->Int(3)});
+  }
+}
+
+pipeline::Result<bool> DeleteCursor(sqlite::Connection& db, const std::string& name) {
+  auto st = db.Prepare("DELETE FROM event_cursors WHERE name = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, name);
+  if (auto done = st->Run(); !done) return std::unexpected(done.error());
+  return db.Changes() > 0;
+}
+
+pipeline::Result<int64_t> Prune(sqlite::Connection& db, pipeline::UnixTime before, int64_t max_seq,
+                                int limit) {
+  // Acknowledged by every cursor (none: no cursor holds anything back).
+  auto st = db.Prepare(
+      "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time < ?1 AND seq <= ?2"
+      " AND seq <= coalesce((SELECT min(seq) FROM event_cursors), ?2) ORDER BY seq LIMIT ?3)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, before).Bind(2, max_seq).Bind(3, static_cast<int64_t>(limit));
+  if (auto done = st->Run(); !done) return std::unexpected(done.error());
+  return db.Changes();
 }
 
 }  // namespace certinbox::storage::outbox

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,23 @@ pipeline::Result<std::vector<Event>> Since(sqlite::Connection& db, int64_t since
 // The highest seq ever written (0 for none), including pruned events.
 pipeline::Result<int64_t> LastSeq(sqlite::Connection& db);
 
+// The oldest seq still in the outbox: LastSeq() + 1 when it is empty.
+pipeline::Result<int64_t> FirstSeq(sqlite::Connection& db);
+
 pipeline::Result<int64_t> PublishedSeq(sqlite::Connection& db);
 pipeline::Result<void> SetPublishedSeq(sqlite::Connection& db, int64_t seq);
+
+// Named subscriber cursors (event_cursors). Ack moves a cursor forward only (an older seq
+// leaves it where it is) and creates it when it is new; returns the cursor's seq afterwards.
+pipeline::Result<int64_t> AckCursor(sqlite::Connection& db, const std::string& name, int64_t seq,
+                                    pipeline::UnixTime now);
+pipeline::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db, const std::string& name);
+pipeline::Result<std::vector<Cursor>> Cursors(sqlite::Connection& db);
+pipeline::Result<bool> DeleteCursor(sqlite::Connection& db, const std::string& name);
+
+// Deletes at most `limit` events older than `before` (time < before), with seq <= `max_seq`,
+// that every cursor has acknowledged; returns how many.
+pipeline::Result<int64_t> Prune(sqlite::Connection& db, pipeline::UnixTime before, int64_t max_seq,
+                                int limit);
 
 }  // namespace certinbox::storage::outbox

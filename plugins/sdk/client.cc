@@ -1,5 +1,7 @@
 #include "plugins/sdk/client.h"
 
+#include <algorithm>
+
 namespace certinbox::sdk {
 
 std::string DefaultControlEndpoint(const std::string& state_dir) {
@@ -84,20 +86,44 @@ std::optional<EventMessage> Subscriber::Receive(std::chrono::milliseconds timeou
   return EventMessage{topic.to_string(), std::move(json)};
 }
 
-ClientResult<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
-                                                      const std::string& type_prefix, int page) {
-  std::vector<nlohmann::json> events;
+ClientResult<Replay> ReplaySince(ControlClient& control, int64_t since,
+                                 const std::string& type_prefix, int page) {
+  Replay replay;
+  replay.scanned_to = since;
   for (;;) {
-    auto reply = control.Request("events", {{"since", since}, {"limit", page}, {"type", type_prefix}});
+    auto reply =
+        control.Request("events", {{"since", since}, {"limit", page}, {"type", type_prefix}});
     if (!reply) return std::unexpected(reply.error());
-    const auto& batch = (*reply)["events"];
-    for (const auto& event : batch) events.push_back(event);
+    for (const auto& event : (*reply)["events"]) replay.events.push_back(event);
+    if (auto pruned = reply->find("pruned"); pruned != reply->end() && !replay.pruned) {
+      replay.pruned.emplace(pruned->value("from", int64_t{0}), pruned->value("to", int64_t{0}));
+    }
     // The daemon also reports how far it scanned, so pages with no matching type still advance.
     int64_t scanned = reply->value("scanned_to", since);
+    replay.scanned_to = std::max(replay.scanned_to, scanned);
     if (scanned <= since || reply->value("more", false) == false) break;
     since = scanned;
   }
-  return events;
+  return replay;
+}
+
+ClientResult<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
+                                                      const std::string& type_prefix, int page) {
+  auto replay = ReplaySince(control, since, type_prefix, page);
+  if (!replay) return std::unexpected(replay.error());
+  return std::move(replay->events);
+}
+
+ClientResult<int64_t> CursorPosition(ControlClient& control, const std::string& cursor) {
+  auto reply = control.Request("events", {{"cursor", cursor}, {"limit", 1}, {"type", "-"}});
+  if (!reply) return std::unexpected(reply.error());
+  return reply->value("since", int64_t{0});
+}
+
+ClientResult<int64_t> Ack(ControlClient& control, const std::string& cursor, int64_t seq) {
+  auto reply = control.Request("ack", {{"cursor", cursor}, {"seq", seq}});
+  if (!reply) return std::unexpected(reply.error());
+  return reply->value("seq", int64_t{0});
 }
 
 }  // namespace certinbox::sdk

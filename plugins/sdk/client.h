@@ -6,11 +6,10 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 namespace certinbox::sdk {
@@ -36,8 +35,9 @@ class ControlClient {
 
   // Sends {"op": op, ...args} and returns the reply object; a reply {"error": {...}} becomes
   // ClientError with the daemon's code and message.
-  ClientResult<nlohmann::json> Request(const std::string& op, nlohmann::json args = nlohmann::json::object(),
-                                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  ClientResult<nlohmann::json> Request(
+      const std::string& op, nlohmann::json args = nlohmann::json::object(),
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   const std::string& endpoint() const { return endpoint_; }
 
@@ -71,10 +71,27 @@ class Subscriber {
   zmq::socket_t socket_;
 };
 
+// What a replay of the outbox found.
+struct Replay {
+  std::vector<nlohmann::json> events;  // seq > since, oldest first, of the asked type
+  int64_t scanned_to = 0;              // every event up to this seq was looked at
+  // Events the daemon's retention deleted before they were asked for: [from, to].
+  std::optional<std::pair<int64_t, int64_t>> pruned;
+};
+
 // Replays the outbox: every event with seq > since, oldest first, paging through the control
 // socket `page` events at a time. `type_prefix` filters by type ("" = all).
+ClientResult<Replay> ReplaySince(ControlClient& control, int64_t since,
+                                 const std::string& type_prefix = "", int page = 1000);
+// ReplaySince's events only.
 ClientResult<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
                                                       const std::string& type_prefix = "",
                                                       int page = 1000);
+
+// Named cursors (docs/protocol.md "Cursors"): where the cursor stands (0 for a new one), and
+// acknowledging every event up to `seq` (the daemon keeps them until then). Ack returns the
+// cursor's seq afterwards (it never moves back).
+ClientResult<int64_t> CursorPosition(ControlClient& control, const std::string& cursor);
+ClientResult<int64_t> Ack(ControlClient& control, const std::string& cursor, int64_t seq);
 
 }  // namespace certinbox::sdk

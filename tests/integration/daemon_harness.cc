@@ -113,7 +113,8 @@ DaemonHarness::~DaemonHarness() {
 
 void DaemonHarness::WriteConfig(const HarnessOptions& options) {
   std::ofstream out(config_file());
-  out << "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n"
+  out << "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n"
+      << options.daemon_toml << "\n\n"
       << "[[inbox]]\npath = \"inbox\"\nname = \"inbox\"\n"
       << "settle_ms = " << options.settle_ms << "\n"
       << "rescan_interval = \"2s\"\n"
@@ -122,6 +123,8 @@ void DaemonHarness::WriteConfig(const HarnessOptions& options) {
       << "archive = " << (options.archive ? "true" : "false") << "\n"
       << options.extra_inbox_toml << "\n";
   if (!options.expiry_toml.empty()) out << "\n[expiry]\n" << options.expiry_toml << "\n";
+  if (!options.bus_toml.empty()) out << "\n[bus]\n" << options.bus_toml << "\n";
+  if (!options.extra_toml.empty()) out << "\n" << options.extra_toml << "\n";
 }
 
 std::string DaemonHarness::log() const { return ReadAll(root_ / "daemon.log"); }

@@ -26,6 +26,9 @@ struct HarnessOptions {
   bool archive = false;
   std::string extra_inbox_toml;  // more keys for the [[inbox]] table
   std::string expiry_toml;       // keys for an [expiry] table (none: no table)
+  std::string daemon_toml;       // more keys for the [daemon] table
+  std::string bus_toml;          // keys for a [bus] table (none: no table)
+  std::string extra_toml;        // appended to the config as written ([[binding]], ...)
 };
 
 struct CommandResult {

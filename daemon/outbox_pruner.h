@@ -1,0 +1,41 @@
+// The outbox's retention: deletes events older than [bus] event_retention, a bounded batch at a
+// time, never one that is unpublished or that a registered cursor still needs. Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+
+#include "daemon/publisher.h"
+#include "storage/inventory.h"
+#include "watchers/uv_handle.h"
+
+namespace certinbox::daemon {
+
+class OutboxPruner {
+ public:
+  // retention_s 0: keep every event (the pruner never runs).
+  OutboxPruner(uv_loop_t* loop, storage::Inventory& inventory, const Publisher& publisher,
+               uint64_t retention_s);
+
+  // First run on the next loop turn, then every Interval().
+  void Start();
+  void Stop();
+  // A reloaded config: new retention, schedule restarted.
+  void Reconfigure(uint64_t retention_s);
+
+  // Prunes now; failures are logged (the next run retries). Returns the events deleted.
+  int64_t Prune();
+
+ private:
+  // A quarter of the retention, between 1 second and 1 hour.
+  uint64_t IntervalMs() const;
+
+  storage::Inventory& inventory_;
+  const Publisher& publisher_;
+  uint64_t retention_s_;
+  watchers::UvHandlePtr<uv_timer_t> timer_;
+  bool stopped_ = false;
+};
+
+}  // namespace certinbox::daemon
