@@ -42,8 +42,7 @@ class Checker {
     const toml::node* node = parent.get(key);
     if (!node) return nullptr;
     if (const auto* table = node->as_table()) return table;
-    Problem(node->source(),
-            "'" + std::string(key) + "' must be a table ([" + std::string(key) + "])");
+    Problem(node->source(), "'" + std::string(key) + "' must be a table ([" + std::string(key) + "])");
     return nullptr;
   }
 
@@ -152,9 +151,8 @@ class Checker {
 void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
   const toml::table* daemon = check.Table(root, "daemon");
   if (!daemon) return;
-  check.OnlyKeys(
-      *daemon, "[daemon]",
-      {"state_dir", "log_level", "database", "master_key_file", "system_trust", "max_versions"});
+  check.OnlyKeys(*daemon, "[daemon]", {"state_dir", "log_level", "database", "master_key_file",
+                                        "system_trust", "max_versions"});
   if (auto v = check.String(*daemon, "state_dir")) config.state_dir = check.Path(*v);
   if (auto v = check.String(*daemon, "log_level")) {
     static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -186,8 +184,7 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
         // No file, so no file mode: any local user could connect.
         check.Problem(bus->get(key)->source(),
                       "abstract ipc sockets (ipc://@NAME) cannot be restricted to the daemon's "
-                      "user: use a path, e.g. ipc:///run/certinbox/" +
-                          std::string(key) + ".sock");
+                      "user: use a path, e.g. ipc:///run/certinbox/" + std::string(key) + ".sock");
         return std::nullopt;
       }
       // Relative paths are relative to the config's folder.
@@ -240,8 +237,7 @@ void ReadExpiry(Checker& check, const toml::table& root, Config& config) {
       days.erase(std::unique(days.begin(), days.end()), days.end());
       config.notify_days = days;
     } else {
-      check.Problem(node->source(),
-                    "'notify_days' must be an array of days, e.g. [90, 30, 14, 7, 1]");
+      check.Problem(node->source(), "'notify_days' must be an array of days, e.g. [90, 30, 14, 7, 1]");
     }
   }
   if (auto v = check.Duration(*expiry, "scan_interval", 1)) config.scan_interval_s = *v;
@@ -281,8 +277,7 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
     if (auto v = check.Bool(table, "accept_expired")) inbox.accept_expired = *v;
     if (auto v = check.String(table, "password_file")) inbox.password_file = check.Path(*v);
     if (!names.insert(inbox.name).second) {
-      check.Problem(table.source(),
-                    "two inboxes are named '" + inbox.name + "': give one a 'name'");
+      check.Problem(table.source(), "two inboxes are named '" + inbox.name + "': give one a 'name'");
     }
     if (!paths.insert(inbox.path).second) {
       check.Problem(table.source(), "two inboxes watch " + inbox.path.string());
@@ -300,18 +295,12 @@ std::optional<uint64_t> ParseDuration(std::string_view text) {
   if (ec != std::errc() || end == text.data()) return std::nullopt;
   std::string_view unit(end, text.data() + text.size() - end);
   uint64_t scale = 0;
-  if (unit.empty() || unit == "s")
-    scale = 1;
-  else if (unit == "m")
-    scale = 60;
-  else if (unit == "h")
-    scale = 3600;
-  else if (unit == "d")
-    scale = 86400;
-  else if (unit == "w")
-    scale = 7 * 86400;
-  else
-    return std::nullopt;
+  if (unit.empty() || unit == "s") scale = 1;
+  else if (unit == "m") scale = 60;
+  else if (unit == "h") scale = 3600;
+  else if (unit == "d") scale = 86400;
+  else if (unit == "w") scale = 7 * 86400;
+  else return std::nullopt;
   if (number > UINT64_MAX / scale) return std::nullopt;
   return number * scale;
 }
