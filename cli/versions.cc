@@ -16,7 +16,8 @@ constexpr const char* kExitCodesLine =
 
 CLI::App* AddRollback(CLI::App& app, RollbackOptions& options) {
   CLI::App* rollback = app.add_subcommand(
-      "rollback", "Make an earlier version of an entry its current certificate again");
+      "rollback",
+      "Make an earlier (or any other kept, unexpired) version of an entry current again");
   rollback
       ->add_option("entry", options.entry,
                    "The entry's name, group/name (a name used in several groups) or id")
