@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
+#include "cli/versions.h"
 
 namespace certinbox::cli {
 namespace {
@@ -198,18 +199,23 @@ int Main(int argc, char** argv) {
   EventsOptions events_options;
   StatusOptions status_options;
   CursorsOptions cursors_options;
+  RollbackOptions rollback_options;
+  MetaOptions meta_options;
   AddGlobalOptions(app, global);
   CLI::App* ls = AddLs(app, ls_options);
   CLI::App* show = AddShow(app, show_options);
   CLI::App* events = AddEvents(app, events_options);
   CLI::App* status = AddStatus(app, status_options);
   CLI::App* cursors = AddCursors(app, cursors_options);
+  CLI::App* rollback = AddRollback(app, rollback_options);
+  CLI::App* meta = AddMeta(app, meta_options);
   app.footer(
       "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
       "Examples:\n"
       "  certinbox ls --expiring-within 30d\n"
       "  certinbox show web --versions\n"
       "  certinbox events --follow --type cert.\n"
+      "  certinbox rollback web --to 2\n"
       "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
       "Control socket: --control if given; else, from the config, [bus] control or\n"
       "ipc://STATE_DIR/control.sock for its [daemon] state_dir; with no config,\n"
@@ -232,6 +238,8 @@ int Main(int argc, char** argv) {
   if (*events) return RunEvents(global, events_options);
   if (*status) return RunStatus(global, status_options);
   if (*cursors) return RunCursors(global, cursors_options);
+  if (*rollback) return RunRollback(global, rollback_options);
+  if (*meta) return RunMeta(global, meta_options);
   return kExitUsage;  // unreachable: require_subcommand(1)
 }
 

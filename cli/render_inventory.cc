@@ -66,12 +66,18 @@ std::string VersionsTable(const Json& entry) {
   const Json& versions = ArrayOf(entry, "versions");
   if (versions.empty()) return "no versions\n";
   const Json& current = FieldOf(entry, "version");
-  Table table({"VERSION", "FINGERPRINT", "NOT BEFORE", "NOT AFTER", "SOURCE", "IMPORTED"});
+  Table table(
+      {"VERSION", "STATUS", "FINGERPRINT", "NOT BEFORE", "NOT AFTER", "SOURCE", "IMPORTED"});
   for (const auto& version : versions) {
     const Json& number = FirstOf(version, {"version", "number"});
     std::string label = TextOf(number);
-    if (!current.is_null() && number == current) label += " *";
-    table.AddRow({label, ShortHex(TextOf(FirstOf(version, {"fingerprint_sha256", "fingerprint"}))),
+    const Json& is_current = FieldOf(version, "current");
+    if (is_current.is_boolean() ? is_current.get<bool>()
+                                : !current.is_null() && number == current) {
+      label += " *";
+    }
+    table.AddRow({label, TextOf(FieldOf(version, "status")),
+                  ShortHex(TextOf(FirstOf(version, {"fingerprint_sha256", "fingerprint"}))),
                   DateOf(FieldOf(version, "not_before")), DateOf(FieldOf(version, "not_after")),
                   SourceOf(FieldOf(version, "source")),
                   TextOf(FirstOf(version, {"imported_at", "import_time", "created_at"}))});

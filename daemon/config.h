@@ -32,6 +32,7 @@ struct Config {
   std::filesystem::path database;         // default state_dir/certinbox.db
   std::filesystem::path master_key_file;  // default state_dir/master.key
   bool system_trust = true;               // use the system trust store as anchors
+  int max_versions = 50;                  // versions kept per entry
   // [bus]
   std::string publish_endpoint;  // default ipc://state_dir/events.sock
   std::string control_endpoint;  // default ipc://state_dir/control.sock

@@ -85,8 +85,9 @@ pipeline::Result<void> Daemon::Start() {
 
   auto vault = storage::Vault::OpenOrCreate(config_.master_key_file);
   if (!vault) return std::unexpected(vault.error());
-  auto inventory = storage::Inventory::Open(config_.database, std::move(*vault),
-                                            {.expiring_soon_days = config_.expiring_soon_days});
+  auto inventory = storage::Inventory::Open(
+      config_.database, std::move(*vault),
+      {.expiring_soon_days = config_.expiring_soon_days, .max_versions = config_.max_versions});
   if (!inventory) return std::unexpected(inventory.error());
   inventory_ = std::move(*inventory);
 
@@ -223,6 +224,7 @@ void Daemon::RegisterOps() {
   });
   AddOp("status", [this](const json&) { return HandleStatus(); });
   RegisterEventOps();
+  RegisterVersionOps();
 }
 
 void Daemon::AddOp(std::string name, ControlServer::Handler handler) {

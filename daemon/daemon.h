@@ -40,6 +40,7 @@ class Daemon {
   // Control ops (docs/protocol.md): the table, and the handlers of each group of ops.
   void RegisterOps();
   void AddOp(std::string name, ControlServer::Handler handler);
+  void RegisterVersionOps();  // ops_versions.cc: rollback, meta
   nlohmann::json Handle(const nlohmann::json& request);
   nlohmann::json HandleLs(const nlohmann::json& request);
   nlohmann::json HandleStatus();

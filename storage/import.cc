@@ -101,8 +101,8 @@ Result<bool> Inventory::Impl::NameTaken(const std::string& group, const std::str
   return st->Step();
 }
 
-// A name taken by another entry of the group gets the fingerprint's start appended; renewals
-// (same name meaning "new version of that entry") are a later issue.
+// A name taken by another entry of the group gets the fingerprint's start appended (a sidecar
+// name taken by an entry the certificate does not renew never gets here: see FindRenewal).
 Result<std::string> Inventory::Impl::FreeName(const std::string& group, const std::string& base,
                                               const std::string& fingerprint) {
   for (std::string candidate :
@@ -164,6 +164,43 @@ Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_s
   return static_cast<int>(waiting.size());
 }
 
+// Stores a certificate as version `number` of an entry and makes it the entry's current version.
+Result<int64_t> Inventory::Impl::InsertVersion(
+    int64_t entry_id, int64_t number, const pipeline::Certificate& cert,
+    const pipeline::ValidatedCertificate& vc, const std::vector<std::string>& findings,
+    std::optional<int64_t> key_id, const std::string& metadata, const ImportRequest& request) {
+  const pipeline::CertificateInfo& info = cert.info;
+  auto version = db_.Prepare(
+      "INSERT INTO versions (entry_id, version, fingerprint_sha256, spki_sha256, serial,"
+      " subject, issuer, subject_cn, sans, not_before, not_after, key_algorithm, key_bits,"
+      " signature_algorithm, chain, findings, source_inbox, source_file, imported_at, metadata,"
+      " der, key_id) VALUES (?1, ?22, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+      " ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+  if (!version) return std::unexpected(version.error());
+  version->Bind(1, entry_id).Bind(2, info.fingerprint_sha256).Bind(3, info.spki_sha256);
+  version->Bind(4, info.serial).Bind(5, info.subject).Bind(6, info.issuer);
+  version->Bind(7, info.subject_cn).Bind(8, DumpJson(info.sans)).Bind(9, info.not_before);
+  version->Bind(10, info.not_after).Bind(11, info.key_algorithm).Bind(12, info.key_bits);
+  version->Bind(13, info.signature_algorithm).Bind(14, DumpJson(vc.chain));
+  version->Bind(15, DumpJson(findings)).Bind(16, request.inbox).Bind(17, request.file);
+  version->Bind(18, request.now).Bind(19, metadata).BindBlob(20, cert.der);
+  if (key_id) {
+    version->Bind(21, *key_id);
+  } else {
+    version->Bind(21, std::nullopt);
+  }
+  version->Bind(22, number);
+  if (auto done = version->Run(); !done) return std::unexpected(done.error());
+  const int64_t version_id = db_.LastInsertRowid();
+
+  auto current = db_.Prepare("UPDATE entries SET current_version_id = ?1 WHERE id = ?2");
+  if (!current) return std::unexpected(current.error());
+  current->Bind(1, version_id).Bind(2, entry_id);
+  if (auto done = current->Run(); !done) return std::unexpected(done.error());
+  if (auto ok = LowerExpiryFloor(info.not_after); !ok) return std::unexpected(ok.error());
+  return version_id;
+}
+
 // Marks the entry updated and writes its cert.updated event (`changed`: what changed).
 Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
                                             pipeline::UnixTime now) {
@@ -216,7 +253,8 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     keys.emplace_back(key.spki_sha256, row);
   }
 
-  // 2. Each new certificate becomes an entry with version 1. The sidecar's name, description,
+  // 2. Each new certificate renews an entry (FindRenewal: a new version of it) or becomes an
+  // entry with version 1. The sidecar's name, description,
   // labels and metadata describe the leaf (several leaves: name, name-2, ...); the CA
   // certificates that came with it are named after themselves. A drop of CA certificates only
   // is what the sidecar describes. CA entries go to the drop's group: a group then lists the
@@ -255,9 +293,30 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     if (named) {
       base = named_count == 1 ? *meta.name : *meta.name + "-" + std::to_string(named_count);
     }
+    // The sidecar's [metadata] is also the first version's: on a renewal it is the new
+    // version's only, and the entry keeps what it has (changed with `certinbox meta`).
+    const std::string metadata = DumpJson(described ? meta.metadata : nlohmann::json::object());
+    auto renewal =
+        FindRenewal(group, info, named ? std::optional<std::string>(base) : std::nullopt);
+    if (!renewal) return std::unexpected(renewal.error());
+    if (*renewal) {
+      auto version_id = InsertVersion((*renewal)->entry_id, (*renewal)->next_version, cert, vc,
+                                      findings, key_id, metadata, request);
+      if (!version_id) return std::unexpected(version_id.error());
+      if (auto pruned = PruneVersions((*renewal)->entry_id); !pruned) {
+        return std::unexpected(pruned.error());
+      }
+      auto event = EntryRenewed((*renewal)->entry_id, std::move((*renewal)->previous),
+                                /*rollback=*/false, request.now);
+      if (!event) return std::unexpected(event.error());
+      outcome.events.push_back(std::move(*event));
+      ++outcome.renewals;
+      outcome.stored_ca = outcome.stored_ca || !is_leaf;
+      entry_ids.push_back((*renewal)->entry_id);
+      continue;
+    }
     auto name = FreeName(group, base, info.fingerprint_sha256);
     if (!name) return std::unexpected(name.error());
-    const std::string metadata = DumpJson(described ? meta.metadata : nlohmann::json::object());
     nlohmann::json labels = described ? nlohmann::json(meta.labels) : nlohmann::json::array();
 
     auto entry = db_.Prepare(
@@ -271,33 +330,9 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     if (auto done = entry->Run(); !done) return std::unexpected(done.error());
     const int64_t entry_id = db_.LastInsertRowid();
 
-    auto version = db_.Prepare(
-        "INSERT INTO versions (entry_id, version, fingerprint_sha256, spki_sha256, serial,"
-        " subject, issuer, subject_cn, sans, not_before, not_after, key_algorithm, key_bits,"
-        " signature_algorithm, chain, findings, source_inbox, source_file, imported_at, metadata,"
-        " der, key_id) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-        " ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
-    if (!version) return std::unexpected(version.error());
-    version->Bind(1, entry_id).Bind(2, info.fingerprint_sha256).Bind(3, info.spki_sha256);
-    version->Bind(4, info.serial).Bind(5, info.subject).Bind(6, info.issuer);
-    version->Bind(7, info.subject_cn).Bind(8, DumpJson(info.sans)).Bind(9, info.not_before);
-    version->Bind(10, info.not_after).Bind(11, info.key_algorithm).Bind(12, info.key_bits);
-    version->Bind(13, info.signature_algorithm).Bind(14, DumpJson(vc.chain));
-    version->Bind(15, DumpJson(findings)).Bind(16, request.inbox).Bind(17, request.file);
-    version->Bind(18, request.now).Bind(19, metadata).BindBlob(20, cert.der);
-    if (key_id) {
-      version->Bind(21, *key_id);
-    } else {
-      version->Bind(21, std::nullopt);
-    }
-    if (auto done = version->Run(); !done) return std::unexpected(done.error());
-    const int64_t version_id = db_.LastInsertRowid();
-
-    auto current = db_.Prepare("UPDATE entries SET current_version_id = ?1 WHERE id = ?2");
-    if (!current) return std::unexpected(current.error());
-    current->Bind(1, version_id).Bind(2, entry_id);
-    if (auto done = current->Run(); !done) return std::unexpected(done.error());
-    if (auto ok = LowerExpiryFloor(info.not_after); !ok) return std::unexpected(ok.error());
+    auto version_id =
+        InsertVersion(entry_id, /*number=*/1, cert, vc, findings, key_id, metadata, request);
+    if (!version_id) return std::unexpected(version_id.error());
 
     // Described from what was just written (SummaryFromRow would read the same back); a new
     // entry has no bindings yet.
@@ -345,7 +380,8 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
   }
 
   // 4. The import log.
-  const bool wrote = outcome.new_entries > 0 || outcome.new_keys > 0 || attached > 0;
+  const bool wrote =
+      outcome.new_entries > 0 || outcome.renewals > 0 || outcome.new_keys > 0 || attached > 0;
   auto log = db_.Prepare(
       "INSERT INTO import_log (time, inbox, file, file_sha256, outcome, entry_ids)"
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");

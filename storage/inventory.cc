@@ -184,6 +184,17 @@ pipeline::Result<std::optional<Event>> Inventory::UpdateChain(
                  [&] { return impl_->UpdateChain(version_id, chain, findings, now); });
 }
 
+pipeline::Result<Event> Inventory::RollbackTo(const std::string& entry, int64_t to,
+                                              pipeline::UnixTime now) {
+  return Guarded("rollback", [&] { return impl_->RollbackTo(entry, to, now); });
+}
+
+pipeline::Result<MetaOutcome> Inventory::UpdateMeta(const std::string& entry,
+                                                    const MetaChange& change,
+                                                    pipeline::UnixTime now) {
+  return Guarded("updating metadata", [&] { return impl_->UpdateMeta(entry, change, now); });
+}
+
 pipeline::Result<std::vector<std::string>> Inventory::CaCertificates() {
   return Guarded("listing CA certificates", [&] { return impl_->CaCertificates(); });
 }

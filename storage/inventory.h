@@ -5,11 +5,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "pipeline/error.h"
 #include "pipeline/types.h"
@@ -52,11 +51,12 @@ struct ImportRequest {
 };
 
 struct ImportOutcome {
-  std::vector<Event> events;  // cert.imported / cert.updated, in seq order
+  std::vector<Event> events;  // cert.imported / cert.renewed / cert.updated, in seq order
   int new_entries = 0;
-  int new_keys = 0;            // keys stored (matched or waiting)
-  int duplicates = 0;          // objects that were already stored
-  bool stored_ca = false;      // a new `ca` entry: the daemon refreshes its trust context
+  int renewals = 0;        // new versions of existing entries
+  int new_keys = 0;        // keys stored (matched or waiting)
+  int duplicates = 0;      // objects that were already stored
+  bool stored_ca = false;  // a new `ca` certificate: the daemon refreshes its trust context
 };
 
 struct ListFilter {
@@ -69,6 +69,23 @@ struct ListFilter {
 
 struct InventoryOptions {
   int expiring_soon_days = 90;
+  int max_versions = 50;  // versions kept per entry (at least 1; the current one is never pruned)
+};
+
+// What `certinbox meta` changes (docs/protocol.md, op "meta"). Unset members change nothing.
+struct MetaChange {
+  std::optional<std::string> description;
+  std::vector<std::string> add_labels;
+  std::vector<std::string> remove_labels;
+  nlohmann::json set = nlohmann::json::object();  // key -> value
+  std::vector<std::string> unset;
+  // With a version number, `set` and `unset` apply to that version's metadata, not the entry's.
+  std::optional<int64_t> version;
+};
+
+struct MetaOutcome {
+  std::vector<std::string> changed;  // description, labels, metadata, version_metadata
+  std::optional<Event> event;        // cert.updated; none when nothing changed
 };
 
 struct Counts {
@@ -99,6 +116,18 @@ class Inventory {
   // - a key whose certificate is stored without one is attached (`cert.updated`,
   //   changed ["private_key"]); a key with no certificate waits, sealed, as an unmatched key.
   // Records the import in the import log.
+  //
+  // Renewals: a new certificate that renews an entry becomes its new current version (one
+  // `cert.renewed`, rollback false) instead of a new entry. It renews
+  // - the entry of the drop's group named by the sidecar's `name`, or, without a name,
+  // - the entry of the drop's group and kind whose current version has the same subject CN (for
+  //   CA certificates: the same subject) and the same SAN set, in any order;
+  // and in both cases only when it expires later than that current version. A sidecar name
+  // whose entry it does not renew (not later, or another kind) rejects the drop:
+  // `not_a_renewal`. The renewal's key is found as for a new entry; bindings stay; version
+  // metadata is the sidecar's [metadata], the entry's own is left as it is. Versions beyond
+  // max_versions are pruned, oldest first (never the current one; a CA version some stored
+  // chain names is kept), with their expiry notices and keys no version uses any more.
   pipeline::Result<ImportOutcome> Import(const ImportRequest& request);
 
   // Records a rejected drop in the import log and writes `import.rejected`.
@@ -116,6 +145,19 @@ class Inventory {
                                                      const std::vector<std::string>& findings,
                                                      pipeline::UnixTime now);
 
+  // Makes version `to` of an entry (name, group/name or id, as Show) its current version again
+  // and writes one `cert.renewed` {certificate, previous, rollback: true}. Bindings stay.
+  // Errors: not_found (no such entry or version), already_current, version_expired (its
+  // not_after has passed: an expired certificate is never made current again), ambiguous.
+  pipeline::Result<Event> RollbackTo(const std::string& entry, int64_t to, pipeline::UnixTime now);
+
+  // Changes an entry's description, labels and metadata, or one version's metadata, and
+  // writes one `cert.updated` {certificate, changed} when something changed (no event, and an
+  // empty `changed`, when nothing did). Errors: not_found, ambiguous, bad_request (an empty
+  // label or key).
+  pipeline::Result<MetaOutcome> UpdateMeta(const std::string& entry, const MetaChange& change,
+                                           pipeline::UnixTime now);
+
   // DER of every stored CA certificate (for the trust context).
   pipeline::Result<std::vector<std::string>> CaCertificates();
 
@@ -123,8 +165,8 @@ class Inventory {
   pipeline::Result<nlohmann::json> List(const ListFilter& filter, pipeline::UnixTime now);
   // By name (optionally "group/name") or numeric id; error code "not_found".
   // Several groups holding the name: error code "ambiguous". The summary gains "description",
-  // "metadata", "created_at", "updated_at" and "versions" [{version, fingerprint_sha256,
-  // not_after, imported_at, source}].
+  // "metadata", "created_at", "updated_at" and "versions" [{version, current, status,
+  // fingerprint_sha256, not_before, not_after, imported_at, source, metadata}], oldest first.
   pipeline::Result<nlohmann::json> Show(const std::string& name_or_id, pipeline::UnixTime now);
 
   // Keys waiting for their certificate: [{spki_sha256, algorithm, bits, created_at, source}],

@@ -39,7 +39,30 @@ class Inventory::Impl {
   // below its not_after, so the scan does not skip it.
   pipeline::Result<void> LowerExpiryFloor(pipeline::UnixTime not_after);
 
+  // versions.cc: renewals, pruning, rollback; metadata.cc: `meta`.
+  // The entry a new certificate renews (Inventory::Import's renewal rule), if any. `sidecar_name`
+  // is the name the sidecar gives this certificate: when an entry has it and is not renewed by
+  // it, the error is not_a_renewal.
+  struct Renewal {
+    int64_t entry_id = 0;
+    int64_t next_version = 0;  // the number the new version gets
+    nlohmann::json previous;   // {version, fingerprint_sha256, not_after} of the current version
+  };
+  pipeline::Result<std::optional<Renewal>> FindRenewal(
+      const std::string& group, const pipeline::CertificateInfo& info,
+      const std::optional<std::string>& sidecar_name);
+  // Deletes the entry's oldest versions beyond options_.max_versions (see Inventory::Import).
+  pipeline::Result<int> PruneVersions(int64_t entry_id);
+  // Writes cert.renewed for an entry whose current version just changed.
+  pipeline::Result<Event> EntryRenewed(int64_t entry_id, nlohmann::json previous, bool rollback,
+                                       pipeline::UnixTime now);
+  pipeline::Result<Event> RollbackTo(const std::string& entry, int64_t to, pipeline::UnixTime now);
+  pipeline::Result<MetaOutcome> UpdateMeta(const std::string& entry, const MetaChange& change,
+                                           pipeline::UnixTime now);
+
   // queries.cc
+  // An entry by name, group/name or id (as Show): not_found or ambiguous otherwise.
+  pipeline::Result<int64_t> ResolveEntry(const std::string& name_or_id);
   pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();
   pipeline::Result<std::vector<std::string>> CaCertificates();
   pipeline::Result<nlohmann::json> List(const ListFilter& filter, pipeline::UnixTime now);
@@ -70,6 +93,10 @@ class Inventory::Impl {
   pipeline::Result<int64_t> StoreKey(const pipeline::PrivateKey& key, const ImportRequest& request);
   pipeline::Result<bool> FingerprintStored(const std::string& fingerprint);
   pipeline::Result<bool> NameTaken(const std::string& group, const std::string& name);
+  pipeline::Result<int64_t> InsertVersion(
+      int64_t entry_id, int64_t number, const pipeline::Certificate& cert,
+      const pipeline::ValidatedCertificate& vc, const std::vector<std::string>& findings,
+      std::optional<int64_t> key_id, const std::string& metadata, const ImportRequest& request);
   pipeline::Result<std::string> FreeName(const std::string& group, const std::string& base,
                                          const std::string& fingerprint);
   // Attaches a stored key to every version of its public key that has none, dropping

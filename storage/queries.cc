@@ -116,8 +116,7 @@ Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline:
   }
 }
 
-Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
-                                             pipeline::UnixTime now) {
+Result<int64_t> Inventory::Impl::ResolveEntry(const std::string& name_or_id) {
   std::optional<int64_t> entry_id;
   if (auto id = ParseId(name_or_id)) {
     auto st = db_.Prepare("SELECT id FROM entries WHERE id = ?1");
@@ -162,6 +161,13 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
     }
     entry_id = found.front().first;
   }
+  return *entry_id;
+}
+
+Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
+                                             pipeline::UnixTime now) {
+  auto entry_id = ResolveEntry(name_or_id);
+  if (!entry_id) return std::unexpected(entry_id.error());
 
   auto summary = SummaryOfEntry(*entry_id, now);
   if (!summary) return std::unexpected(summary.error());
@@ -192,8 +198,10 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
     if (*row) out["pem"] = CertificatePem(st->Blob(0));
   }
   auto st = db_.Prepare(
-      "SELECT version, fingerprint_sha256, not_after, imported_at, source_inbox, source_file,"
-      " not_before FROM versions WHERE entry_id = ?1 ORDER BY version");
+      "SELECT v.version, v.fingerprint_sha256, v.not_after, v.imported_at, v.source_inbox,"
+      " v.source_file, v.not_before, v.id = e.current_version_id, v.metadata"
+      " FROM versions v JOIN entries e ON e.id = v.entry_id WHERE v.entry_id = ?1"
+      " ORDER BY v.version");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, *entry_id);
   nlohmann::json versions = nlohmann::json::array();
@@ -202,11 +210,14 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
     if (!row) return std::unexpected(row.error());
     if (!*row) break;
     versions.push_back({{"version", st->Int(0)},
+                        {"current", st->Int(7) != 0},
+                        {"status", Status(st->Int(2), now, options_.expiring_soon_days)},
                         {"fingerprint_sha256", st->Text(1)},
                         {"not_before", Rfc3339(st->Int(6))},
                         {"not_after", Rfc3339(st->Int(2))},
                         {"imported_at", Rfc3339(st->Int(3))},
-                        {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}}});
+                        {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}},
+                        {"metadata", ParseJsonOr(st->Text(8), nlohmann::json::object())}});
   }
   out["versions"] = std::move(versions);
   return out;

@@ -128,8 +128,21 @@ TEST(RenderTest, EntryLinesAndVersions) {
   EXPECT_NE(text.find("name:        www\n"), std::string::npos) << text;
   EXPECT_NE(text.find("has key:     yes\n"), std::string::npos) << text;
   EXPECT_NE(text.find("description: -\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("\n2 *      bb"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n2 *      -       bb"), std::string::npos) << text;
   EXPECT_EQ(RenderEntry(entry, false).find("VERSION"), std::string::npos);
+}
+
+// After a rollback the current version is not the newest: the daemon's "current" says which.
+TEST(RenderTest, VersionsTableMarksTheCurrentVersionAndEachStatus) {
+  Json entry = Entry();
+  entry["version"] = 1;
+  entry["versions"] = {
+      {{"version", 1}, {"current", true}, {"status", "valid"}, {"fingerprint_sha256", "aa"}},
+      {{"version", 2}, {"current", false}, {"status", "expired"}, {"fingerprint_sha256", "bb"}}};
+  std::string text = RenderEntry(entry, true);
+  EXPECT_NE(text.find("VERSION  STATUS   FINGERPRINT"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n1 *      valid    aa"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n2        expired  bb"), std::string::npos) << text;
 }
 
 TEST(RenderTest, EventLines) {

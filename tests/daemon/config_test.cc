@@ -40,6 +40,7 @@ TEST_F(ConfigTest, DefaultsAndRelativePaths) {
   EXPECT_EQ(config->inboxes[0].name, "in");
   EXPECT_EQ(config->inboxes[0].settle_ms, 500u);
   EXPECT_EQ(config->expiring_soon_days, 90);
+  EXPECT_EQ(config->max_versions, 50);
   EXPECT_EQ(config->notify_days, (std::vector<int>{90, 30, 14, 7, 1}));
 }
 
@@ -49,6 +50,7 @@ TEST_F(ConfigTest, EveryKey) {
 state_dir = "/srv/certinbox"
 log_level = "debug"
 system_trust = false
+max_versions = 3
 [bus]
 publish = "tcp://127.0.0.1:5601"
 control = "ipc:///run/certinbox/control.sock"
@@ -72,6 +74,7 @@ password_file = "passwords"
   ASSERT_TRUE(config.has_value()) << config.error().message;
   EXPECT_EQ(config->log_level, "debug");
   EXPECT_FALSE(config->system_trust);
+  EXPECT_EQ(config->max_versions, 3);
   EXPECT_EQ(config->publish_endpoint, "tcp://127.0.0.1:5601");
   EXPECT_EQ(config->control_endpoint, "ipc:///run/certinbox/control.sock");
   EXPECT_EQ(config->publish_hwm, 5000);
@@ -115,6 +118,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"[daemon]\nlog_level = 3\n", "2:13", "must be a string"},
         BadConfig{"[daemon]\nlog_level = \"loud\"\n", "2:13", "log_level"},
         BadConfig{"[expiry]\nexpiring_soon_days = -4\n", "2:22", "between"},
+        BadConfig{"[daemon]\nmax_versions = 0\n", "2:16", "between"},
         BadConfig{"[expiry]\nnotify_days = \"often\"\n", "2:15", "notify_days"},
         BadConfig{"[expiry]\nscan_interval = \"0s\"\n", "2:17", "at least 1 seconds"},
         BadConfig{"[[inbox]]\npath = \"a\"\nsettle_ms = \"soon\"\n", "3:13", "whole number"},

@@ -145,8 +145,8 @@ TEST_F(InventoryTest, BeginTwiceIsRefused) {
   EXPECT_TRUE(inventory_->Commit());
 }
 
-// An import that fails after writing (its key was stored, then no free name was left) undoes
-// only itself, inside a batch and outside one.
+// An import that fails after writing (its key was stored, then its sidecar name turned out to
+// be an entry it does not renew) undoes only itself, inside a batch and outside one.
 TEST_F(InventoryTest, FailedImportUndoesOnlyItself) {
   Issued victim = Issue(test::Leaf("victim.example"));
   const std::string fp = victim.Fingerprint();
@@ -166,7 +166,8 @@ TEST_F(InventoryTest, FailedImportUndoesOnlyItself) {
     }
     auto out = inventory_->Import(bad.Request("bad.pem", test::Named("taken")));
     ASSERT_FALSE(out);
-    EXPECT_EQ(out.error().code, "storage_error");
+    // "taken" names an entry the victim does not renew (it expires no later): refused.
+    EXPECT_EQ(out.error().code, "not_a_renewal");
     EXPECT_FALSE(inventory_->PrivateKeyFor(victim.SpkiFingerprint()));  // key write undone
     EXPECT_TRUE(inventory_->UnmatchedKeys()->empty());
     if (batch) {

@@ -1,0 +1,127 @@
+// `certinbox meta`: an entry's description, labels and metadata, or one version's metadata.
+#include <algorithm>
+
+#include "storage/inventory_impl.h"
+#include "storage/summary.h"
+
+namespace certinbox::storage {
+
+namespace {
+
+using pipeline::Result;
+
+Result<void> CheckChange(const MetaChange& change) {
+  for (const auto* labels : {&change.add_labels, &change.remove_labels}) {
+    for (const std::string& label : *labels) {
+      if (label.empty()) return pipeline::Fail("bad_request", "a label cannot be empty");
+    }
+  }
+  if (!change.set.is_object()) {
+    return pipeline::Fail("bad_request", "the metadata to set must be an object of key = value");
+  }
+  for (const auto& [key, value] : change.set.items()) {
+    if (key.empty()) return pipeline::Fail("bad_request", "a metadata key cannot be empty");
+  }
+  for (const std::string& key : change.unset) {
+    if (key.empty()) return pipeline::Fail("bad_request", "a metadata key cannot be empty");
+  }
+  return {};
+}
+
+// `set` wins over `unset` for a key named in both: the later word on the command line is
+// usually --set, and keeping a value is the safer reading.
+nlohmann::json Applied(nlohmann::json metadata, const MetaChange& change) {
+  if (!metadata.is_object()) metadata = nlohmann::json::object();
+  for (const std::string& key : change.unset) metadata.erase(key);
+  for (const auto& [key, value] : change.set.items()) metadata[key] = value;
+  return metadata;
+}
+
+}  // namespace
+
+Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const MetaChange& change,
+                                                pipeline::UnixTime now) {
+  if (auto ok = CheckChange(change); !ok) return std::unexpected(ok.error());
+  if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
+  auto tx = sqlite::Transaction::Start(db_);
+  if (!tx) return std::unexpected(tx.error());
+  auto entry_id = ResolveEntry(entry);
+  if (!entry_id) return std::unexpected(entry_id.error());
+
+  std::string description;
+  nlohmann::json labels, metadata;
+  {
+    auto st = db_.Prepare("SELECT description, labels, metadata FROM entries WHERE id = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, *entry_id);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return pipeline::Fail("not_found", "no entry has id " + std::to_string(*entry_id));
+    description = st->Text(0);
+    labels = ParseJsonOr(st->Text(1), nlohmann::json::array());
+    metadata = ParseJsonOr(st->Text(2), nlohmann::json::object());
+  }
+  if (!labels.is_array()) labels = nlohmann::json::array();
+
+  MetaOutcome outcome;
+  std::string new_description = change.description.value_or(description);
+  if (new_description != description) outcome.changed.emplace_back("description");
+
+  nlohmann::json new_labels = labels;
+  for (const std::string& label : change.add_labels) {
+    if (std::find(new_labels.begin(), new_labels.end(), label) == new_labels.end()) {
+      new_labels.push_back(label);
+    }
+  }
+  for (const std::string& label : change.remove_labels) {
+    new_labels.erase(std::remove(new_labels.begin(), new_labels.end(), label), new_labels.end());
+  }
+  if (new_labels != labels) outcome.changed.emplace_back("labels");
+
+  nlohmann::json new_metadata = metadata;
+  int64_t version_id = 0;
+  nlohmann::json version_metadata, new_version_metadata;
+  if (change.version) {
+    auto st = db_.Prepare("SELECT id, metadata FROM versions WHERE entry_id = ?1 AND version = ?2");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, *entry_id).Bind(2, *change.version);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) {
+      return pipeline::Fail("not_found",
+                            "\"" + entry + "\" has no version " + std::to_string(*change.version) +
+                                ": `certinbox show " + entry + " --versions` lists its versions");
+    }
+    version_id = st->Int(0);
+    version_metadata = ParseJsonOr(st->Text(1), nlohmann::json::object());
+    new_version_metadata = Applied(version_metadata, change);
+    if (new_version_metadata != version_metadata) outcome.changed.emplace_back("version_metadata");
+  } else {
+    new_metadata = Applied(metadata, change);
+    if (new_metadata != metadata) {
+      // Kept in the order description, labels, metadata, version_metadata.
+      outcome.changed.emplace_back("metadata");
+    }
+  }
+  if (outcome.changed.empty()) return outcome;  // tx rolls back: nothing was written
+
+  auto update =
+      db_.Prepare("UPDATE entries SET description = ?1, labels = ?2, metadata = ?3 WHERE id = ?4");
+  if (!update) return std::unexpected(update.error());
+  update->Bind(1, new_description).Bind(2, DumpJson(new_labels)).Bind(3, DumpJson(new_metadata));
+  update->Bind(4, *entry_id);
+  if (auto done = update->Run(); !done) return std::unexpected(done.error());
+  if (change.version) {
+    auto st = db_.Prepare("UPDATE versions SET metadata = ?1 WHERE id = ?2");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, DumpJson(new_version_metadata)).Bind(2, version_id);
+    if (auto done = st->Run(); !done) return std::unexpected(done.error());
+  }
+  auto event = EntryUpdated(*entry_id, outcome.changed, now);
+  if (!event) return std::unexpected(event.error());
+  if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
+  outcome.event = std::move(*event);
+  return outcome;
+}
+
+}  // namespace certinbox::storage

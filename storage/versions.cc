@@ -1,0 +1,239 @@
+// Versions of an entry: which entry a new certificate renews, pruning beyond max_versions, and
+// rollback to an earlier version. The contract is Inventory::Import's and Inventory::RollbackTo's.
+#include <algorithm>
+
+#include "storage/inventory_impl.h"
+#include "storage/outbox.h"
+#include "storage/summary.h"
+
+namespace certinbox::storage {
+
+namespace {
+
+using pipeline::Result;
+
+// SANs compare as sets: a CA may reorder them from one issuance to the next.
+std::vector<std::string> SanSet(std::vector<std::string> sans) {
+  std::sort(sans.begin(), sans.end());
+  sans.erase(std::unique(sans.begin(), sans.end()), sans.end());
+  return sans;
+}
+
+nlohmann::json Previous(int64_t version, const std::string& fingerprint,
+                        pipeline::UnixTime not_after) {
+  return {
+      {"version", version}, {"fingerprint_sha256", fingerprint}, {"not_after", Rfc3339(not_after)}};
+}
+
+std::string Quoted(const std::string& group, const std::string& name) {
+  return "\"" + name + "\" (group " + group + ")";
+}
+
+}  // namespace
+
+Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
+    const std::string& group, const pipeline::CertificateInfo& info,
+    const std::optional<std::string>& sidecar_name) {
+  const std::string kind = info.is_ca ? "ca" : "leaf";
+  if (sidecar_name) {
+    auto st = db_.Prepare(
+        "SELECT e.id, e.kind, v.version, v.fingerprint_sha256, v.not_after,"
+        " (SELECT max(w.version) FROM versions w WHERE w.entry_id = e.id)"
+        " FROM entries e JOIN versions v ON v.id = e.current_version_id"
+        " WHERE e.grp = ?1 AND e.name = ?2");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, group).Bind(2, *sidecar_name);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::optional<Renewal>();
+    // The sidecar says "this is NAME": a certificate that cannot be NAME's next version is
+    // refused rather than replacing a newer one or becoming another entry under another name.
+    if (st->Text(1) != kind) {
+      return pipeline::Fail("not_a_renewal",
+                            "the sidecar names " + Quoted(group, *sidecar_name) + ", a " +
+                                st->Text(1) + " entry, but this is a " + kind +
+                                " certificate: give it another name in its sidecar");
+    }
+    const pipeline::UnixTime current_not_after = st->Int(4);
+    if (info.not_after <= current_not_after) {
+      return pipeline::Fail(
+          "not_a_renewal",
+          "the sidecar names " + Quoted(group, *sidecar_name) +
+              ", whose current certificate (version " + std::to_string(st->Int(2)) + ") expires " +
+              Rfc3339(current_not_after) + "; this one expires " + Rfc3339(info.not_after) +
+              ", not later, so it is not a renewal: give it another name in its sidecar to keep "
+              "it as an entry of its own, or `certinbox rollback` to return to an older version");
+    }
+    return std::optional<Renewal>(Renewal{
+        .entry_id = st->Int(0),
+        .next_version = st->Int(5) + 1,
+        .previous = Previous(st->Int(2), st->Text(3), current_not_after),
+    });
+  }
+
+  if (info.subject_cn.empty() && info.sans.empty()) return std::optional<Renewal>();
+  // Driven by versions_subject_cn; the entry is found by its primary key. The entry whose
+  // current version expires last (but before this one) is renewed: it is the one in use.
+  auto st = db_.Prepare(
+      "SELECT e.id, v.version, v.fingerprint_sha256, v.not_after, v.sans, v.subject,"
+      " (SELECT max(w.version) FROM versions w WHERE w.entry_id = e.id)"
+      " FROM versions v CROSS JOIN entries e"
+      " WHERE v.subject_cn = ?1 AND v.not_after < ?2 AND e.id = v.entry_id"
+      " AND e.current_version_id = v.id AND e.grp = ?3 AND e.kind = ?4"
+      " ORDER BY v.not_after DESC, e.id");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, info.subject_cn).Bind(2, info.not_after).Bind(3, group).Bind(4, kind);
+  const auto sans = SanSet(info.sans);
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::optional<Renewal>();
+    if (info.is_ca && st->Text(5) != info.subject) continue;
+    auto stored = ParseJsonOr(st->Text(4), nlohmann::json::array());
+    if (!stored.is_array()) continue;
+    std::vector<std::string> stored_sans;
+    for (const auto& san : stored) {
+      if (san.is_string()) stored_sans.push_back(san.get<std::string>());
+    }
+    if (SanSet(std::move(stored_sans)) != sans) continue;
+    return std::optional<Renewal>(Renewal{
+        .entry_id = st->Int(0),
+        .next_version = st->Int(6) + 1,
+        .previous = Previous(st->Int(1), st->Text(2), st->Int(3)),
+    });
+  }
+}
+
+Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {
+  const int64_t keep = std::max(1, options_.max_versions);
+  int64_t count = 0;
+  {
+    auto st = db_.Prepare("SELECT COUNT(*) FROM versions WHERE entry_id = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, entry_id);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    count = *row ? st->Int(0) : 0;
+  }
+  if (count <= keep) return 0;
+
+  struct Old {
+    int64_t id;
+    std::optional<int64_t> key_id;
+    std::string fingerprint;
+    bool is_ca;
+  };
+  std::vector<Old> old;
+  {
+    auto st = db_.Prepare(
+        "SELECT v.id, v.key_id, v.fingerprint_sha256, e.kind = 'ca' FROM versions v"
+        " JOIN entries e ON e.id = v.entry_id"
+        " WHERE v.entry_id = ?1 AND v.id != e.current_version_id ORDER BY v.version");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, entry_id);
+    while (true) {
+      auto row = st->Step();
+      if (!row) return std::unexpected(row.error());
+      if (!*row) break;
+      std::optional<int64_t> key_id;
+      if (!st->IsNull(1)) key_id = st->Int(1);
+      old.push_back({st->Int(0), key_id, st->Text(2), st->Int(3) != 0});
+    }
+  }
+  int pruned = 0;
+  for (const Old& version : old) {
+    if (count - pruned <= keep) break;
+    if (version.is_ca) {
+      // A stored chain naming this CA certificate would point at nothing: it stays.
+      auto st =
+          db_.Prepare("SELECT 1 FROM versions w, json_each(w.chain) c WHERE c.value = ?1 LIMIT 1");
+      if (!st) return std::unexpected(st.error());
+      st->Bind(1, version.fingerprint);
+      auto used = st->Step();
+      if (!used) return std::unexpected(used.error());
+      if (*used) continue;
+    }
+    // Its expiry notices go with it (ON DELETE CASCADE).
+    auto del = db_.Prepare("DELETE FROM versions WHERE id = ?1");
+    if (!del) return std::unexpected(del.error());
+    del->Bind(1, version.id);
+    if (auto done = del->Run(); !done) return std::unexpected(done.error());
+    if (version.key_id) {
+      // A key no version uses would otherwise be listed as waiting for its certificate.
+      auto key = db_.Prepare(
+          "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = "
+          "?1)");
+      if (!key) return std::unexpected(key.error());
+      key->Bind(1, *version.key_id);
+      if (auto done = key->Run(); !done) return std::unexpected(done.error());
+    }
+    ++pruned;
+  }
+  return pruned;
+}
+
+Result<Event> Inventory::Impl::EntryRenewed(int64_t entry_id, nlohmann::json previous,
+                                            bool rollback, pipeline::UnixTime now) {
+  auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
+  if (!touch) return std::unexpected(touch.error());
+  touch->Bind(1, now).Bind(2, entry_id);
+  if (auto done = touch->Run(); !done) return std::unexpected(done.error());
+  auto summary = SummaryOfEntry(entry_id, now);
+  if (!summary) return std::unexpected(summary.error());
+  return outbox::Append(db_, "cert.renewed", now,
+                        {{"certificate", std::move(*summary)},
+                         {"previous", std::move(previous)},
+                         {"rollback", rollback}});
+}
+
+Result<Event> Inventory::Impl::RollbackTo(const std::string& entry, int64_t to,
+                                          pipeline::UnixTime now) {
+  if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
+  auto tx = sqlite::Transaction::Start(db_);
+  if (!tx) return std::unexpected(tx.error());
+  auto entry_id = ResolveEntry(entry);
+  if (!entry_id) return std::unexpected(entry_id.error());
+
+  auto st = db_.Prepare(
+      "SELECT e.name, e.grp, t.id, t.not_after, c.id, c.version, c.fingerprint_sha256,"
+      " c.not_after FROM entries e JOIN versions c ON c.id = e.current_version_id"
+      " LEFT JOIN versions t ON t.entry_id = e.id AND t.version = ?2 WHERE e.id = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, *entry_id).Bind(2, to);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return pipeline::Fail("not_found", "\"" + entry + "\" has no current version");
+  const std::string name = st->Text(0);
+  if (st->IsNull(2)) {
+    return pipeline::Fail("not_found", "\"" + name + "\" has no version " + std::to_string(to) +
+                                           ": `certinbox show " + name +
+                                           " --versions` lists its versions");
+  }
+  const int64_t target_id = st->Int(2);
+  const pipeline::UnixTime target_not_after = st->Int(3);
+  if (target_id == st->Int(4)) {
+    return pipeline::Fail("already_current", "version " + std::to_string(to) +
+                                                 " is already the "
+                                                 "current version of \"" +
+                                                 name + "\"");
+  }
+  if (target_not_after <= now) {
+    return pipeline::Fail("version_expired",
+                          "version " + std::to_string(to) + " of \"" + name + "\" expired at " +
+                              Rfc3339(target_not_after) +
+                              ": an expired certificate is not made current again");
+  }
+  nlohmann::json previous = Previous(st->Int(5), st->Text(6), st->Int(7));
+
+  auto update = db_.Prepare("UPDATE entries SET current_version_id = ?1 WHERE id = ?2");
+  if (!update) return std::unexpected(update.error());
+  update->Bind(1, target_id).Bind(2, *entry_id);
+  if (auto done = update->Run(); !done) return std::unexpected(done.error());
+  if (auto ok = LowerExpiryFloor(target_not_after); !ok) return std::unexpected(ok.error());
+  auto event = EntryRenewed(*entry_id, std::move(previous), /*rollback=*/true, now);
+  if (!event) return std::unexpected(event.error());
+  if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
+  return std::move(*event);
+}
+
+}  // namespace certinbox::storage
