@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
+#include "cli/key_commands.h"
 
 namespace certinbox::cli {
 namespace {
@@ -138,7 +139,7 @@ std::string FailureMessage(const CLI::App* app, const CLI::Error& e) {
   for (const CLI::App* sub : app->get_subcommands()) command += " " + sub->get_name();
   std::string message = e.what();
   if (app->get_subcommands().empty() && !app->remaining().empty()) {
-    message = "'" + app->remaining().front() + "' is not a command: use ls, show, events or status";
+    message = "'" + app->remaining().front() + "' is not a command: use ls, show, csr, export, events or status";
   }
   return "certinbox: " + message + "\nRun '" + command + " --help' for usage.\n";
 }
@@ -163,12 +164,18 @@ int Main(int argc, char** argv) {
   CLI::App* show = AddShow(app, show_options);
   CLI::App* events = AddEvents(app, events_options);
   CLI::App* status = AddStatus(app, status_options);
+  CsrCommand csr_command;
+  ExportOptions export_options;
+  CLI::App* csr = AddCsr(app, csr_command);
+  CLI::App* exp = AddExport(app, export_options);
   app.footer(
       "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
       "Examples:\n"
       "  certinbox ls --expiring-within 30d\n"
       "  certinbox show web --versions\n"
       "  certinbox events --follow --type cert.\n"
+      "  certinbox csr create web --cn www.example.com > web.csr\n"
+      "  certinbox export web --out ./web --key\n"
       "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
       "Control socket: --control if given; else, from the config, [bus] control or\n"
       "ipc://STATE_DIR/control.sock for its [daemon] state_dir; with no config,\n"
@@ -190,6 +197,8 @@ int Main(int argc, char** argv) {
   if (*show) return RunShow(global, show_options);
   if (*events) return RunEvents(global, events_options);
   if (*status) return RunStatus(global, status_options);
+  if (*csr) return RunCsr(global, csr_command);
+  if (*exp) return RunExport(global, export_options);
   return kExitUsage;  // unreachable: require_subcommand(1)
 }
 

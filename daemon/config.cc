@@ -171,7 +171,7 @@ void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
 void ReadBus(Checker& check, const toml::table& root, Config& config) {
   const toml::table* bus = check.Table(root, "bus");
   if (!bus) return;
-  check.OnlyKeys(*bus, "[bus]", {"publish", "control", "publish_hwm"});
+  check.OnlyKeys(*bus, "[bus]", {"publish", "control", "publish_hwm", "allow_key_export"});
   auto endpoint = [&](std::string_view key) -> std::optional<std::string> {
     auto v = check.String(*bus, key);
     if (!v) return std::nullopt;
@@ -206,6 +206,7 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
   if (auto v = check.Integer(*bus, "publish_hwm", 1000, 10'000'000)) {
     config.publish_hwm = static_cast<int>(*v);
   }
+  if (auto v = check.Bool(*bus, "allow_key_export")) config.allow_key_export = *v;
 }
 
 void ReadExpiry(Checker& check, const toml::table& root, Config& config) {

@@ -36,6 +36,9 @@ struct Config {
   std::string publish_endpoint;  // default ipc://state_dir/events.sock
   std::string control_endpoint;  // default ipc://state_dir/control.sock
   int publish_hwm = 100'000;
+  // Whether `export` may hand out private keys (PEM or PKCS#12) over the control socket, which
+  // must also be ipc:// (file permissions are the access control). docs/protocol.md.
+  bool allow_key_export = true;
   // [expiry]
   int expiring_soon_days = 90;
   std::vector<int> notify_days = {90, 30, 14, 7, 1};
