@@ -122,6 +122,7 @@ void DaemonHarness::WriteConfig(const HarnessOptions& options) {
       << "archive = " << (options.archive ? "true" : "false") << "\n"
       << options.extra_inbox_toml << "\n";
   if (!options.expiry_toml.empty()) out << "\n[expiry]\n" << options.expiry_toml << "\n";
+  if (!options.bus_toml.empty()) out << "\n[bus]\n" << options.bus_toml << "\n";
 }
 
 std::string DaemonHarness::log() const { return ReadAll(root_ / "daemon.log"); }

@@ -26,6 +26,7 @@ struct HarnessOptions {
   bool archive = false;
   std::string extra_inbox_toml;  // more keys for the [[inbox]] table
   std::string expiry_toml;       // keys for an [expiry] table (none: no table)
+  std::string bus_toml;          // keys for a [bus] table (none: no table)
 };
 
 struct CommandResult {
