@@ -60,9 +60,8 @@ TEST(CsrTest, RoundTripCreateRestartSignDropActivateExport) {
   ASSERT_TRUE(daemon.Start());
 
   // 1. The CSR: RSA-2048 by default, the CN also a DNS SAN.
-  CommandResult made =
-      daemon.Cli({"csr", "create", "web", "--cn", "web.example", "--san", "DNS:www.web.example",
-                  "--label", "frontend"});
+  CommandResult made = daemon.Cli({"csr", "create", "web", "--cn", "web.example", "--san",
+                                   "DNS:www.web.example", "--label", "frontend"});
   ASSERT_EQ(made.exit_code, 0) << Describe(made);
   const std::string csr_pem = made.out;
   ASSERT_TRUE(csr_pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----")) << csr_pem;
@@ -213,8 +212,8 @@ TEST(CsrTest, KeyExportRefusedWhenTheConfigTurnsItOff) {
   EXPECT_FALSE(fs::exists(out / "privkey.pem"));
   fs::path password_file = daemon.root() / "p12.pass";
   std::ofstream(password_file) << "pw\n";
-  CommandResult pfx = daemon.Cli({"export", name, "--out", out.string(), "--pfx",
-                                  "--password-file", password_file.string()});
+  CommandResult pfx = daemon.Cli(
+      {"export", name, "--out", out.string(), "--pfx", "--password-file", password_file.string()});
   EXPECT_EQ(pfx.exit_code, 1) << Describe(pfx);
   EXPECT_FALSE(fs::exists(out / (name + ".p12")));
 

@@ -3,6 +3,7 @@
 #include "pipeline/csr.h"
 
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -47,6 +48,8 @@ struct KeyTypeCase {
   int bits;
 };
 
+void PrintTo(const KeyTypeCase& c, std::ostream* os) { *os << c.type; }
+
 class CsrKeyTypeTest : public ::testing::TestWithParam<KeyTypeCase> {};
 
 TEST_P(CsrKeyTypeTest, MakesASignedRequestWithAKeyOfThatType) {
@@ -55,9 +58,9 @@ TEST_P(CsrKeyTypeTest, MakesASignedRequestWithAKeyOfThatType) {
   X509ReqPtr req = DecodeReq(csr.der);
   ASSERT_TRUE(req);
   EXPECT_EQ(X509_REQ_verify(req.get(), X509_REQ_get0_pubkey(req.get())), 1);
-  EXPECT_EQ(X509_REQ_get_signature_nid(req.get()),
-            std::string(c.algorithm) == "RSA" ? NID_sha256WithRSAEncryption
-                                              : NID_ecdsa_with_SHA256);
+  EXPECT_EQ(X509_REQ_get_signature_nid(req.get()), std::string(c.algorithm) == "RSA"
+                                                       ? NID_sha256WithRSAEncryption
+                                                       : NID_ecdsa_with_SHA256);
   EXPECT_EQ(EVP_PKEY_get_bits(X509_REQ_get0_pubkey(req.get())), c.bits);
   EXPECT_EQ(csr.key.algorithm, c.algorithm);
   EXPECT_EQ(csr.key.bits, c.bits);
@@ -104,7 +107,8 @@ TEST(CsrTest, SansOfEveryKindAndTheSubjectFields) {
   });
   const std::vector<std::string> expected = {
       "DNS:web.example",  // the CN, first
-      "DNS:www.web.example", "IP:192.0.2.1", "IP:2001:db8::1", "URI:spiffe://example.org/web",
+      "DNS:www.web.example",   "IP:192.0.2.1",
+      "IP:2001:db8::1",        "URI:spiffe://example.org/web",
       "email:ops@web.example", "DNS:bare.web.example"};
   X509ReqPtr req = DecodeReq(csr.der);
   ASSERT_TRUE(req);
@@ -161,8 +165,8 @@ TEST(CsrTest, BadInputIsRefusedWithItsCode) {
 TEST(ExportTest, Pkcs12OpensWithItsPasswordOnly) {
   testing::TestPki pki = testing::TestPki::Make();
   std::string key_der = testing::KeyPkcs8Der(pki.leaf.key.get());
-  auto p12 = BuildPkcs12(pki.leaf.CertDer(), {pki.intermediate.CertDer()}, key_der, "s3cret",
-                         "leaf");
+  auto p12 =
+      BuildPkcs12(pki.leaf.CertDer(), {pki.intermediate.CertDer()}, key_der, "s3cret", "leaf");
   ASSERT_TRUE(p12) << p12.error().message;
   const unsigned char* p = reinterpret_cast<const unsigned char*>(p12->data());
   Pkcs12Ptr parsed(d2i_PKCS12(nullptr, &p, static_cast<long>(p12->size())));

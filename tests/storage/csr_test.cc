@@ -1,8 +1,9 @@
 // CSRs in the inventory: a pre_activation entry, its activation by a certificate for its key
 // (across a reopen), the export material and the key export audit log.
+#include "pipeline/csr.h"
+
 #include <gtest/gtest.h>
 
-#include "pipeline/csr.h"
 #include "storage/summary.h"
 #include "tests/storage/drop_fixture.h"
 
@@ -19,8 +20,8 @@ using testing::Issued;
 class CsrStorageTest : public test::InventoryTest {
  protected:
   pipeline::GeneratedCsr Generate(const std::string& cn, std::vector<std::string> sans = {}) {
-    auto checked = pipeline::CheckCsrSpec({.key_type = "ec-p256", .common_name = cn,
-                                           .sans = std::move(sans)});
+    auto checked =
+        pipeline::CheckCsrSpec({.key_type = "ec-p256", .common_name = cn, .sans = std::move(sans)});
     EXPECT_TRUE(checked);
     auto csr = pipeline::GenerateCsr(*checked);
     EXPECT_TRUE(csr) << csr.error().message;
@@ -106,8 +107,8 @@ TEST_F(CsrStorageTest, NameTakenInTheGroupIsRefused) {
   pipeline::GeneratedCsr a = Generate("a.example");
   pipeline::GeneratedCsr b = Generate("b.example");
   MustCreate("web", a);
-  auto again = inventory_->CreateCsr(
-      {.name = "web", .key_type = "ec-p256", .csr = &b, .now = kNow});
+  auto again =
+      inventory_->CreateCsr({.name = "web", .key_type = "ec-p256", .csr = &b, .now = kNow});
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, "name_taken");
   // Nothing of the refused CSR was kept: not its key, not an event.
@@ -127,8 +128,8 @@ TEST_F(CsrStorageTest, CertificateForTheKeyActivatesTheEntryAfterAReopen) {
 
   Reopen();  // the CSR was saved; the certificate comes days later
   Drop chain;
-  chain.Cert(pki.root, false, {"self_signed"}).Cert(pki.intermediate, false, {},
-                                                    {pki.root.Fingerprint()});
+  chain.Cert(pki.root, false, {"self_signed"})
+      .Cert(pki.intermediate, false, {}, {pki.root.Fingerprint()});
   MustImport(chain.Request("chain.pem"));
 
   Issued signed_cert = SignFor(csr, pki.intermediate, "web.example");
