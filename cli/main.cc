@@ -139,7 +139,8 @@ std::string FailureMessage(const CLI::App* app, const CLI::Error& e) {
   for (const CLI::App* sub : app->get_subcommands()) command += " " + sub->get_name();
   std::string message = e.what();
   if (app->get_subcommands().empty() && !app->remaining().empty()) {
-    message = "'" + app->remaining().front() + "' is not a command: use ls, show, csr, export, events or status";
+    message = "'" + app->remaining().front() +
+              "' is not a command: use ls, show, csr, export, events or status";
   }
   return "certinbox: " + message + "\nRun '" + command + " --help' for usage.\n";
 }

@@ -32,7 +32,8 @@ nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback);
 std::string CertificatePem(std::string_view der);
 
 // "SELECT <summary columns> FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id
-// LEFT JOIN csrs c ..." (append WHERE/ORDER BY; a condition on v.* leaves out CSR entries). Column 0 is e.id; SummaryFromRow reads the rest.
+// LEFT JOIN csrs c ..." (append WHERE/ORDER BY; a condition on v.* leaves out CSR entries).
+// Column 0 is e.id; SummaryFromRow reads the rest.
 extern const char* const kSummarySelect;
 // The number of columns kSummarySelect yields; extra columns may follow from this index on.
 inline constexpr int kSummaryColumnCount = 20;
