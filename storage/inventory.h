@@ -48,10 +48,11 @@ struct ImportRequest {
 struct ImportOutcome {
   std::vector<Event> events;  // cert.imported / cert.updated, in seq order
   int new_entries = 0;
-  int new_keys = 0;        // keys stored (matched or waiting)
-  int duplicates = 0;      // objects that were already stored
-  bool stored_ca = false;  // a new `ca` entry: the daemon refreshes its trust context
-  int activated = 0;       // CSR entries that got their certificate (cert.activated)
+  int new_keys = 0;            // keys stored (matched or waiting)
+  int duplicates = 0;          // objects that were already stored
+  bool stored_ca = false;      // a new `ca` entry: the daemon refreshes its trust context
+  // CSR entries that got their certificate (cert.activated instead of cert.imported).
+  int activated = 0;
 };
 
 struct ListFilter {
