@@ -8,6 +8,7 @@
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
 #include "cli/versions.h"
+#include "cli/key_commands.h"
 
 namespace certinbox::cli {
 namespace {
@@ -209,6 +210,10 @@ int Main(int argc, char** argv) {
   CLI::App* cursors = AddCursors(app, cursors_options);
   CLI::App* rollback = AddRollback(app, rollback_options);
   CLI::App* meta = AddMeta(app, meta_options);
+  CsrCommand csr_command;
+  ExportOptions export_options;
+  CLI::App* csr = AddCsr(app, csr_command);
+  CLI::App* exp = AddExport(app, export_options);
   app.footer(
       "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
       "Examples:\n"
@@ -216,6 +221,8 @@ int Main(int argc, char** argv) {
       "  certinbox show web --versions\n"
       "  certinbox events --follow --type cert.\n"
       "  certinbox rollback web --to 2\n"
+      "  certinbox csr create web --cn www.example.com > web.csr\n"
+      "  certinbox export web --out ./web --key\n"
       "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
       "Control socket: --control if given; else, from the config, [bus] control or\n"
       "ipc://STATE_DIR/control.sock for its [daemon] state_dir; with no config,\n"
@@ -240,6 +247,8 @@ int Main(int argc, char** argv) {
   if (*cursors) return RunCursors(global, cursors_options);
   if (*rollback) return RunRollback(global, rollback_options);
   if (*meta) return RunMeta(global, meta_options);
+  if (*csr) return RunCsr(global, csr_command);
+  if (*exp) return RunExport(global, export_options);
   return kExitUsage;  // unreachable: require_subcommand(1)
 }
 

@@ -174,7 +174,8 @@ void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
 void ReadBus(Checker& check, const toml::table& root, Config& config) {
   const toml::table* bus = check.Table(root, "bus");
   if (!bus) return;
-  check.OnlyKeys(*bus, "[bus]", {"publish", "control", "publish_hwm", "event_retention"});
+  check.OnlyKeys(*bus, "[bus]",
+                 {"publish", "control", "publish_hwm", "event_retention", "allow_key_export"});
   auto endpoint = [&](std::string_view key) -> std::optional<std::string> {
     auto v = check.String(*bus, key);
     if (!v) return std::nullopt;
@@ -210,6 +211,7 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
     config.publish_hwm = static_cast<int>(*v);
   }
   if (auto v = check.Duration(*bus, "event_retention", 0)) config.event_retention_s = *v;
+  if (auto v = check.Bool(*bus, "allow_key_export")) config.allow_key_export = *v;
 }
 
 void ReadExpiry(Checker& check, const toml::table& root, Config& config) {

@@ -40,6 +40,9 @@ struct Config {
   // Events older than this are pruned from the outbox once published and acknowledged by every
   // registered cursor; 0 keeps them forever.
   uint64_t event_retention_s = 90 * 86400;
+  // Whether `export` may hand out private keys (PEM or PKCS#12) over the control socket, which
+  // must also be ipc:// (file permissions are the access control). docs/protocol.md.
+  bool allow_key_export = true;
   // [expiry]
   int expiring_soon_days = 90;
   std::vector<int> notify_days = {90, 30, 14, 7, 1};

@@ -10,7 +10,7 @@ nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::str
   return {{"error", {{"code", code}, {"message", message}}}};
 }
 
-ControlServer::ControlServer(zmq::socket_t socket, Handler handler)
+ControlServer::ControlServer(zmq::socket_t socket, AsyncHandler handler)
     : socket_(std::move(socket)), handler_(std::move(handler)) {}
 
 ControlServer::~ControlServer() {
@@ -21,6 +21,14 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* 
                                                                      zmq::context_t& context,
                                                                      const std::string& endpoint,
                                                                      Handler handler) {
+  return BindAsync(loop, context, endpoint,
+                   [handler = std::move(handler)](const nlohmann::json& request, Reply reply) {
+                     reply(handler(request));
+                   });
+}
+
+pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
+    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, AsyncHandler handler) {
   std::unique_ptr<ControlServer> server;
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
@@ -73,25 +81,44 @@ void ControlServer::Drain() noexcept {
 
 void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
   // ROUTER frames: identity, [empty delimiter], body. Everything before the body is the envelope.
-  nlohmann::json reply;
+  if (frames.size() < 2) return;
   try {
     auto request = nlohmann::json::parse(frames.back().to_string_view(), nullptr, false);
-    if (frames.size() < 2) return;
+    frames.pop_back();
+    auto envelope = std::make_shared<std::vector<zmq::message_t>>(std::move(frames));
+    std::weak_ptr<ControlServer*> server = self_;
+    auto replied = std::make_shared<bool>(false);
+    Reply reply = [server, envelope, replied](nlohmann::json answer) {
+      if (*replied) return;
+      *replied = true;
+      if (auto self = server.lock()) (*self)->Send(*envelope, answer);
+    };
     if (request.is_discarded() || !request.is_object()) {
-      reply = ErrorReply("bad_request", "a request is one JSON object, e.g. {\"op\": \"status\"}");
-    } else {
-      reply = handler_(request);
+      reply(ErrorReply("bad_request", "a request is one JSON object, e.g. {\"op\": \"status\"}"));
+      return;
+    }
+    try {
+      handler_(request, reply);
+    } catch (const std::exception& e) {
+      reply(ErrorReply("internal_error", e.what()));
     }
   } catch (const std::exception& e) {
-    reply = ErrorReply("internal_error", e.what());
+    spdlog::warn("control request failed: {}", e.what());
   }
+}
+
+void ControlServer::Send(const std::vector<zmq::message_t>& envelope,
+                         const nlohmann::json& reply) noexcept {
   try {
     std::string text = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    for (size_t i = 0; i + 1 < frames.size(); ++i) {
-      socket_.send(frames[i], zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    for (const zmq::message_t& frame : envelope) {
+      zmq::message_t copy(frame.data(), frame.size());
+      socket_.send(copy, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     }
     socket_.send(zmq::buffer(text), zmq::send_flags::dontwait);
   } catch (const zmq::error_t& e) {
+    spdlog::warn("control reply failed: {}", e.what());
+  } catch (const std::exception& e) {
     spdlog::warn("control reply failed: {}", e.what());
   }
 }

@@ -5,13 +5,13 @@
 
 #include <functional>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 #include <zmq.hpp>
 
-#include "watchers/uv_handle.h"
 #include "pipeline/error.h"
+#include "watchers/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -20,24 +20,41 @@ class ControlServer {
   // Answers one request; runs on the loop thread. A thrown exception becomes an
   // "internal_error" reply, never a crash.
   using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+  // Sends the reply to one request. Call it exactly once, on the loop thread, now or later
+  // (later calls are ignored). The server keeps the request's ROUTER envelope until then; a
+  // reply made after the server was destroyed (daemon stopping) is dropped.
+  using Reply = std::function<void(nlohmann::json reply)>;
+  // Answers one request through `reply`, at once or later: an op with CPU work (generating an
+  // RSA key) starts it on libuv's thread pool and replies from its after-work callback, so the
+  // loop and other requests are not held up. Runs on the loop thread; a thrown exception
+  // becomes an "internal_error" reply.
+  using AsyncHandler = std::function<void(const nlohmann::json& request, Reply reply)>;
 
   // Binds `endpoint` (ipc:// files mode 0660) and watches it with a uv_poll on ZMQ_FD.
   static pipeline::Result<std::unique_ptr<ControlServer>> Bind(uv_loop_t* loop,
                                                                zmq::context_t& context,
                                                                const std::string& endpoint,
                                                                Handler handler);
+  // The same with a handler that may reply later.
+  static pipeline::Result<std::unique_ptr<ControlServer>> BindAsync(uv_loop_t* loop,
+                                                                    zmq::context_t& context,
+                                                                    const std::string& endpoint,
+                                                                    AsyncHandler handler);
   ~ControlServer();
 
   static nlohmann::json ErrorReply(const std::string& code, const std::string& message);
 
  private:
-  ControlServer(zmq::socket_t socket, Handler handler);
+  ControlServer(zmq::socket_t socket, AsyncHandler handler);
   static void OnReadable(uv_poll_t* poll, int status, int events) noexcept;
   void Drain() noexcept;
   void Answer(std::vector<zmq::message_t>& frames) noexcept;
+  void Send(const std::vector<zmq::message_t>& envelope, const nlohmann::json& reply) noexcept;
 
   zmq::socket_t socket_;
-  Handler handler_;
+  AsyncHandler handler_;
+  // Replies pending past this server's life hold a weak reference to it and are dropped.
+  std::shared_ptr<ControlServer*> self_ = std::make_shared<ControlServer*>(this);
   watchers::UvHandlePtr<uv_poll_t> poll_;
 };
 

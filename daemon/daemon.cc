@@ -97,8 +97,9 @@ pipeline::Result<void> Daemon::Start() {
   if (auto published = PublishBacklog(); !published) return published;
 
   RegisterOps();
-  auto control = ControlServer::Bind(&loop_, zmq_, config_.control_endpoint,
-                                     [this](const json& request) { return Handle(request); });
+  auto control = ControlServer::BindAsync(
+      &loop_, zmq_, config_.control_endpoint,
+      [this](const json& request, ControlServer::Reply reply) { Dispatch(request, reply); });
   if (!control) return std::unexpected(control.error());
   control_ = std::move(*control);
 
@@ -220,15 +221,35 @@ void Daemon::RegisterOps() {
     if (!entry) return ControlServer::ErrorReply("bad_request", "'entry' (name or id) is required");
     auto shown = inventory_->Show(*entry, pipeline::UnixNow());
     if (!shown) return Failure(shown.error());
+    // The key export audit log of this entry (daemon/ops_export.cc).
+    if (auto exports = inventory_->KeyExports(shown->value("id", int64_t{0}))) {
+      (*shown)["key_exports"] = std::move(*exports);
+    }
     return json{{"entry", std::move(*shown)}};
   });
   AddOp("status", [this](const json&) { return HandleStatus(); });
   RegisterEventOps();
   RegisterVersionOps();
+  RegisterCsrOps();
+  RegisterExportOps();
 }
 
 void Daemon::AddOp(std::string name, ControlServer::Handler handler) {
   ops_[std::move(name)] = std::move(handler);
+}
+
+void Daemon::AddAsyncOp(std::string name, ControlServer::AsyncHandler handler) {
+  async_ops_[std::move(name)] = std::move(handler);
+}
+
+void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
+  auto it = async_ops_.find(request.value("op", ""));
+  if (it == async_ops_.end()) return reply(Handle(request));
+  try {
+    it->second(request, reply);
+  } catch (const std::invalid_argument& e) {
+    reply(ControlServer::ErrorReply("bad_request", e.what()));
+  }
 }
 
 void Daemon::PublishAll(const std::vector<storage::Event>& events) {
@@ -240,7 +261,10 @@ json Daemon::Handle(const json& request) {
   auto it = ops_.find(op);
   if (it == ops_.end()) {
     std::string known;
-    for (const auto& [name, handler] : ops_) known += (known.empty() ? "" : ", ") + name;
+    std::set<std::string> names;
+    for (const auto& [name, handler] : ops_) names.insert(name);
+    for (const auto& [name, handler] : async_ops_) names.insert(name);
+    for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
     return ControlServer::ErrorReply("bad_request",
                                      "unknown op '" + op + "' (known: " + known + ")");
   }
@@ -294,6 +318,7 @@ json Daemon::HandleStatus() {
               {"valid", c->valid},
               {"expiring_soon", c->expiring_soon},
               {"expired", c->expired},
+              {"pre_activation", c->pre_activation},
               {"imports", c->imports},
               {"rejections", c->rejections}};
   }

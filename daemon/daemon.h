@@ -41,6 +41,11 @@ class Daemon {
   void RegisterOps();
   void AddOp(std::string name, ControlServer::Handler handler);
   void RegisterVersionOps();  // ops_versions.cc: rollback, meta
+  // An op that may reply later (CPU work on the thread pool): daemon/ops_csr.cc.
+  void AddAsyncOp(std::string name, ControlServer::AsyncHandler handler);
+  void Dispatch(const nlohmann::json& request, ControlServer::Reply reply);
+  void RegisterCsrOps();     // daemon/ops_csr.cc: csr.create, csr.show
+  void RegisterExportOps();  // daemon/ops_export.cc: export
   nlohmann::json Handle(const nlohmann::json& request);
   nlohmann::json HandleLs(const nlohmann::json& request);
   nlohmann::json HandleStatus();
@@ -67,6 +72,7 @@ class Daemon {
   std::vector<std::unique_ptr<Inbox>> inboxes_;
   std::vector<watchers::UvHandlePtr<uv_signal_t>> signals_;
   std::map<std::string, ControlServer::Handler> ops_;
+  std::map<std::string, ControlServer::AsyncHandler> async_ops_;
   bool stopping_ = false;
 };
 

@@ -289,6 +289,20 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     }
     const auto findings = NormalizeFindings(vc.findings, is_leaf, key_id.has_value());
 
+    // A certificate for a CSR made here becomes version 1 of the CSR's entry (storage/csr.cc).
+    if (is_leaf) {
+      auto csr_entry = PendingCsrEntry(info.spki_sha256);
+      if (!csr_entry) return std::unexpected(csr_entry.error());
+      if (*csr_entry) {
+        auto event = ActivateCsr(**csr_entry, cert, vc.chain, findings, key_id, request);
+        if (!event) return std::unexpected(event.error());
+        outcome.events.push_back(std::move(*event));
+        ++outcome.activated;
+        entry_ids.push_back(**csr_entry);
+        continue;
+      }
+    }
+
     std::string base = DefaultName(info);
     if (named) {
       base = named_count == 1 ? *meta.name : *meta.name + "-" + std::to_string(named_count);
@@ -381,7 +395,8 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
 
   // 4. The import log.
   const bool wrote =
-      outcome.new_entries > 0 || outcome.renewals > 0 || outcome.new_keys > 0 || attached > 0;
+      outcome.new_entries > 0 || outcome.renewals > 0 || outcome.new_keys > 0 || attached > 0 ||
+      outcome.activated > 0;
   auto log = db_.Prepare(
       "INSERT INTO import_log (time, inbox, file, file_sha256, outcome, entry_ids)"
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");

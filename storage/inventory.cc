@@ -291,6 +291,29 @@ pipeline::Result<std::vector<Event>> Inventory::ScanExpiry(const std::vector<int
   return Guarded("the expiry scan", [&] { return impl_->ScanExpiry(notify_days, now); });
 }
 
+pipeline::Result<Event> Inventory::CreateCsr(const NewCsr& request) {
+  return Guarded("storing a CSR", [&] { return impl_->CreateCsr(request); });
+}
+
+pipeline::Result<nlohmann::json> Inventory::CsrOf(const std::string& name_or_id,
+                                                  pipeline::UnixTime now) {
+  return Guarded("reading a CSR", [&] { return impl_->CsrOf(name_or_id, now); });
+}
+
+pipeline::Result<ExportMaterial> Inventory::ExportMaterialFor(const std::string& name_or_id,
+                                                              bool with_key,
+                                                              pipeline::UnixTime now) {
+  return Guarded("export", [&] { return impl_->ExportMaterialFor(name_or_id, with_key, now); });
+}
+
+pipeline::Result<void> Inventory::RecordKeyExport(const KeyExportRecord& record) {
+  return Guarded("recording a key export", [&] { return impl_->RecordKeyExport(record); });
+}
+
+pipeline::Result<nlohmann::json> Inventory::KeyExports(int64_t entry_id) {
+  return Guarded("listing key exports", [&] { return impl_->KeyExports(entry_id); });
+}
+
 pipeline::Result<pipeline::SecretBytes> Inventory::PrivateKeyFor(const std::string& spki_sha256) {
   return Guarded("reading a private key", [&] { return impl_->PrivateKeyFor(spki_sha256); });
 }

@@ -71,6 +71,22 @@ class Inventory::Impl {
   pipeline::Result<Counts> Count(pipeline::UnixTime now);
   pipeline::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);
 
+  // csr.cc: CSRs made here, their activation by Import, exports.
+  pipeline::Result<Event> CreateCsr(const NewCsr& request);
+  pipeline::Result<nlohmann::json> CsrOf(const std::string& name_or_id, pipeline::UnixTime now);
+  pipeline::Result<ExportMaterial> ExportMaterialFor(const std::string& name_or_id, bool with_key,
+                                                     pipeline::UnixTime now);
+  pipeline::Result<void> RecordKeyExport(const KeyExportRecord& record);
+  pipeline::Result<nlohmann::json> KeyExports(int64_t entry_id);
+  // The entry of a pending CSR (not yet activated) for this public key, if any.
+  pipeline::Result<std::optional<int64_t>> PendingCsrEntry(const std::string& spki_sha256);
+  // Makes `cert` version 1 of the pending CSR entry `entry_id`, marks the CSR activated and
+  // writes `cert.activated` {certificate}. Called by Import inside its transaction.
+  pipeline::Result<Event> ActivateCsr(int64_t entry_id, const pipeline::Certificate& cert,
+                                      const std::vector<std::string>& chain,
+                                      const std::vector<std::string>& findings,
+                                      std::optional<int64_t> key_id, const ImportRequest& request);
+
   sqlite::Connection& db() { return db_; }
 
   // Fails when a batch was opened but SQLite has since rolled it back on its own (disk full,

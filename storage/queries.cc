@@ -77,7 +77,7 @@ Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline:
     } else if (s == "valid") {
       where.push_back("v.not_after >= " + param(soon));
     } else if (s == "pre_activation") {
-      where.push_back("0");  // CSR entries have no certificate yet; none are stored so far
+      where.push_back("e.current_version_id IS NULL");  // CSR entries without a certificate
     } else {
       return pipeline::Fail("bad_filter", "unknown status \"" + s +
                                               "\": use valid, expiring_soon, expired or "
@@ -96,7 +96,7 @@ Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline:
   if (filter.sort == "name") {
     sql += " ORDER BY e.name, e.grp, e.id";
   } else if (filter.sort == "expiry") {
-    sql += " ORDER BY v.not_after, e.name, e.id";
+    sql += " ORDER BY v.not_after IS NULL, v.not_after, e.name, e.id";  // CSRs last
   } else {
     return pipeline::Fail("bad_filter", "unknown sort \"" + filter.sort + "\": use name or expiry");
   }
@@ -226,7 +226,8 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
 Result<nlohmann::json> Inventory::Impl::UnmatchedKeys() {
   auto st = db_.Prepare(
       "SELECT spki_sha256, algorithm, bits, created_at, source_inbox, source_file FROM keys k"
-      " WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.key_id = k.id) ORDER BY k.id");
+      " WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.key_id = k.id)"
+      " AND NOT EXISTS (SELECT 1 FROM csrs c WHERE c.key_id = k.id) ORDER BY k.id");
   if (!st) return std::unexpected(st.error());
   nlohmann::json out = nlohmann::json::array();
   while (true) {
@@ -282,8 +283,14 @@ Result<Counts> Inventory::Impl::Count(pipeline::UnixTime now) {
     return std::unexpected(ok.error());
   }
   if (auto ok = one_row("SELECT COUNT(*) FROM keys k WHERE NOT EXISTS"
-                        " (SELECT 1 FROM versions v WHERE v.key_id = k.id)",
+                        " (SELECT 1 FROM versions v WHERE v.key_id = k.id) AND NOT EXISTS"
+                        " (SELECT 1 FROM csrs c WHERE c.key_id = k.id)",
                         no_bind, [&](sqlite::Statement& st) { counts.unmatched_keys = st.Int(0); });
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  if (auto ok = one_row("SELECT COUNT(*) FROM entries WHERE current_version_id IS NULL", no_bind,
+                        [&](sqlite::Statement& st) { counts.pre_activation = st.Int(0); });
       !ok) {
     return std::unexpected(ok.error());
   }

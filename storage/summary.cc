@@ -56,13 +56,18 @@ nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback) {
   return parsed.is_discarded() ? fallback : parsed;
 }
 
+// An entry without a current version is a CSR waiting for its certificate (storage/csr.cc): the
+// LEFT JOINs give it a row, described from its csrs row (subject, SANs, key).
 const char* const kSummarySelect =
-    "SELECT e.id, e.name, e.grp, e.kind, e.labels, v.version, v.fingerprint_sha256, v.subject,"
-    " v.issuer, v.sans, v.not_before, v.not_after, v.key_id IS NOT NULL, v.findings,"
-    " v.key_algorithm, v.key_bits, v.serial, v.chain, v.signature_algorithm,"
+    "SELECT e.id, e.name, e.grp, e.kind, e.labels, v.version, v.fingerprint_sha256,"
+    " COALESCE(v.subject, c.subject), v.issuer, COALESCE(v.sans, c.sans), v.not_before,"
+    " v.not_after, COALESCE(v.key_id, c.key_id) IS NOT NULL, COALESCE(v.findings, '[]'),"
+    " COALESCE(v.key_algorithm, c.key_algorithm), COALESCE(v.key_bits, c.key_bits), v.serial,"
+    " COALESCE(v.chain, '[]'), v.signature_algorithm,"
     " (SELECT json_group_array(json_object('resource', b.resource, 'plugin', b.plugin))"
     "    FROM bindings b WHERE b.entry_id = e.id)"
-    " FROM entries e JOIN versions v ON v.id = e.current_version_id";
+    " FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
+    " LEFT JOIN csrs c ON c.entry_id = e.id AND e.current_version_id IS NULL";
 
 nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime now,
                               int expiring_soon_days) {
@@ -89,6 +94,7 @@ nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime n
           .chain = ParseJsonOr(row.Text(17), array),
           .signature_algorithm = row.Text(18),
           .bindings = ParseJsonOr(row.Text(19), array),
+          .pre_activation = row.IsNull(5),
       },
       now, expiring_soon_days);
 }
@@ -117,6 +123,15 @@ nlohmann::json SummaryJson(SummaryFields f, pipeline::UnixTime now, int expiring
   s["chain"] = std::move(f.chain);
   s["signature_algorithm"] = std::move(f.signature_algorithm);
   s["bindings"] = std::move(f.bindings);
+  if (f.pre_activation) {
+    // No certificate yet: nothing of one is made up (version 0, certificate fields null).
+    s["status"] = "pre_activation";
+    s["version"] = 0;
+    for (const char* field : {"fingerprint_sha256", "issuer", "not_before", "not_after",
+                              "days_left", "serial", "signature_algorithm"}) {
+      s[field] = nullptr;
+    }
+  }
   return s;
 }
 

@@ -18,7 +18,8 @@ std::string Rfc3339(pipeline::UnixTime t);
 int64_t DaysLeft(pipeline::UnixTime not_after, pipeline::UnixTime now);
 
 // valid | expiring_soon | expired. A certificate that is not valid yet is "valid" (its finding
-// not_yet_valid says so); pre_activation belongs to CSR entries, which have no certificate.
+// not_yet_valid says so); pre_activation belongs to CSR entries, which have no certificate
+// (SummaryFields::pre_activation).
 std::string_view Status(pipeline::UnixTime not_after, pipeline::UnixTime now,
                         int expiring_soon_days);
 
@@ -30,8 +31,9 @@ nlohmann::json ParseJsonOr(const std::string& text, nlohmann::json fallback);
 // "-----BEGIN CERTIFICATE-----\n" + base64 in 64-column lines + "-----END CERTIFICATE-----\n".
 std::string CertificatePem(std::string_view der);
 
-// "SELECT <summary columns> FROM entries e JOIN versions v ON v.id = e.current_version_id"
-// (append WHERE/ORDER BY). Column 0 is e.id; SummaryFromRow reads the rest.
+// "SELECT <summary columns> FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id
+// LEFT JOIN csrs c ..." (append WHERE/ORDER BY; a condition on v.* leaves out CSR entries).
+// Column 0 is e.id; SummaryFromRow reads the rest.
 extern const char* const kSummarySelect;
 // The number of columns kSummarySelect yields; extra columns may follow from this index on.
 inline constexpr int kSummaryColumnCount = 20;
@@ -57,6 +59,9 @@ struct SummaryFields {
   nlohmann::json chain = nlohmann::json::array();
   std::string signature_algorithm;
   nlohmann::json bindings = nlohmann::json::array();
+  // A CSR entry without a certificate: status pre_activation, version 0, fingerprint, issuer,
+  // serial, signature algorithm, dates and days_left null; subject, SANs and key from the CSR.
+  bool pre_activation = false;
 };
 
 // The summary SummaryFromRow gives for a row holding these values. Lets a writer that has just

@@ -150,6 +150,18 @@ TEST_F(ConfigTest, IpcPathsAreRelativeToTheConfig) {
   EXPECT_EQ(config->publish_endpoint, "ipc://" + (dir_ / "run" / "events.sock").string());
 }
 
+TEST_F(ConfigTest, KeyExportIsAllowedUnlessTurnedOff) {
+  auto defaults = Load("");
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_TRUE(defaults->allow_key_export);
+  auto off = Load("[bus]\nallow_key_export = false\n");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_FALSE(off->allow_key_export);
+  auto wrong = Load("[bus]\nallow_key_export = \"no\"\n");
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find(":2:20:"), std::string::npos) << wrong.error().message;
+}
+
 TEST_F(ConfigTest, MissingFile) {
   auto config = LoadConfig(dir_ / "nope.toml");
   ASSERT_FALSE(config.has_value());

@@ -460,6 +460,16 @@ IssuedCsr MakeCsr(const CsrSpec& spec) {
   return csr;
 }
 
+Issued SignCsr(std::string_view csr_pem, const CertSpec& spec, const Issued& issuer) {
+  BioPtr bio(Checked(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())),
+                     "BIO_new_mem_buf"));
+  X509ReqPtr req(Checked(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr),
+                         "PEM_read_bio_X509_REQ"));
+  EVP_PKEY* key = Checked(X509_REQ_get0_pubkey(req.get()), "X509_REQ_get0_pubkey");
+  Check(X509_REQ_verify(req.get(), key) == 1, "X509_REQ_verify");
+  return Issue(spec, &issuer, key);
+}
+
 std::string Sha256Hex(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

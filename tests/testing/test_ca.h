@@ -149,6 +149,11 @@ struct IssuedCsr {
 
 IssuedCsr MakeCsr(const CsrSpec& spec = {});
 
+// Signs a CSR (PEM) as a CA would: a certificate for the request's public key, with the
+// subject and SANs of `spec` (not copied from the request), signed by `issuer`. The Issued's
+// key is the request's public key only (no private half).
+Issued SignCsr(std::string_view csr_pem, const CertSpec& spec, const Issued& issuer);
+
 // --- Assertions helpers --------------------------------------------------------------------
 // Lowercase hex SHA-256 of `der` / of the certificate's DER.
 std::string Sha256Hex(std::string_view bytes);

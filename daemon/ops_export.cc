@@ -1,0 +1,117 @@
+// The export op: an entry's certificate, chain and full chain as PEM, and, when asked and
+// allowed, its private key (PEM) or a PKCS#12 built here with the caller's password.
+//
+// Key material leaves the daemon only through this op, and only when
+//   - [bus] allow_key_export is true (the default), and
+//   - the control endpoint is ipc:// (the socket file's mode 0660 and the state folder's 0750
+//     restrict it to the daemon's user and group; a tcp:// control endpoint would need CURVE,
+//     which this version does not have, so key export over it is refused even if configured).
+// Every request for key material, exported or refused, is a row of the key_exports audit log
+// (shown by `certinbox show NAME --json` as "key_exports") and a line in the daemon's log.
+#include <spdlog/spdlog.h>
+
+#include "daemon/control_args.h"
+#include "daemon/daemon.h"
+#include "pipeline/export.h"
+
+namespace certinbox::daemon {
+
+namespace {
+
+using nlohmann::json;
+
+std::string Concat(const std::vector<std::string>& pems) {
+  std::string out;
+  for (const auto& pem : pems) out += pem;
+  return out;
+}
+
+}  // namespace
+
+void Daemon::RegisterExportOps() {
+  AddOp("export", [this](const json& request) {
+    const std::string entry = RequiredString(request, "entry");
+    const bool want_key = BoolArg(request, "key").value_or(false);
+    const bool want_pfx = BoolArg(request, "pfx").value_or(false);
+    const std::optional<std::string> password = StringArg(request, "password");
+    if (want_pfx && (!password || password->empty())) {
+      return ControlServer::ErrorReply(
+          "bad_request", "a PKCS#12 needs a non-empty 'password' (it protects the private key)");
+    }
+    const pipeline::UnixTime now = pipeline::UnixNow();
+    auto material = inventory_->ExportMaterialFor(entry, /*with_key=*/false, now);
+    if (!material) return Failure(material.error());
+
+    std::vector<std::string> what;
+    if (want_key) what.emplace_back("key");
+    if (want_pfx) what.emplace_back("pkcs12");
+    auto audit = [&](const std::string& outcome, const std::string& reason) {
+      for (const auto& item : what) {
+        storage::KeyExportRecord record{.entry_id = material->entry_id,
+                                        .entry_name = material->group + "/" + material->name,
+                                        .version = material->version,
+                                        .what = item,
+                                        .outcome = outcome,
+                                        .reason = reason,
+                                        .endpoint = config_.control_endpoint,
+                                        .now = now};
+        if (auto ok = inventory_->RecordKeyExport(record); !ok) {
+          spdlog::error("key export audit: {}", ok.error().message);
+        }
+        spdlog::warn("key export of {}/{} v{} ({}): {}{}", material->group, material->name,
+                     material->version, item, outcome, reason.empty() ? "" : " (" + reason + ")");
+      }
+    };
+
+    if (!what.empty()) {
+      std::optional<pipeline::Error> refusal;
+      if (!config_.allow_key_export) {
+        refusal = pipeline::Error{"key_export_disabled",
+                                  "private keys may not be exported: [bus] allow_key_export is "
+                                  "false in the daemon's config"};
+      } else if (!config_.control_endpoint.starts_with("ipc://")) {
+        refusal = pipeline::Error{"key_export_forbidden",
+                                  "private keys are exported only over an ipc:// control "
+                                  "socket, whose file permissions restrict who may connect"};
+      }
+      if (!refusal) {
+        auto with_key = inventory_->ExportMaterialFor(entry, /*with_key=*/true, now);
+        if (!with_key) {
+          refusal = with_key.error();
+        } else {
+          material = std::move(with_key);
+        }
+      }
+      if (refusal) {
+        audit("refused", refusal->code);
+        return Failure(*refusal);
+      }
+    }
+
+    json reply = {
+        {"name", material->name}, {"group", material->group}, {"version", material->version}};
+    const std::string cert_pem = pipeline::PemBlock("CERTIFICATE", material->cert_der);
+    std::vector<std::string> chain;
+    for (const auto& der : material->chain_der)
+      chain.push_back(pipeline::PemBlock("CERTIFICATE", der));
+    reply["cert_pem"] = cert_pem;
+    reply["chain_pem"] = Concat(chain);
+    reply["fullchain_pem"] = cert_pem + Concat(chain);
+    if (want_pfx) {
+      auto p12 = pipeline::BuildPkcs12(material->cert_der, material->chain_der,
+                                       material->key_pkcs8.view(), *password, material->name);
+      if (!p12) {
+        audit("refused", p12.error().code);
+        return Failure(p12.error());
+      }
+      reply["pkcs12_base64"] = pipeline::Base64(*p12);
+    }
+    if (want_key) {
+      reply["key_pem"] = std::string(pipeline::PrivateKeyPem(material->key_pkcs8.view()).view());
+    }
+    audit("exported", "");
+    return reply;
+  });
+}
+
+}  // namespace certinbox::daemon

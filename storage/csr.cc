@@ -1,0 +1,277 @@
+// CSRs made here (`certinbox csr create`), their activation when the signed certificate is
+// dropped, and what `export` reads: the certificate, its chain, its key, and the key export log.
+#include <algorithm>
+
+#include "storage/inventory_impl.h"
+#include "storage/outbox.h"
+#include "storage/summary.h"
+
+namespace certinbox::storage {
+
+namespace {
+
+using pipeline::Result;
+
+// The id of the entry Show() resolves `name_or_id` to (not_found, ambiguous as Show).
+Result<int64_t> EntryIdOf(const nlohmann::json& shown) {
+  if (!shown.contains("id") || !shown["id"].is_number_integer()) {
+    return pipeline::Fail("storage_error", "an entry summary without id");
+  }
+  return shown["id"].get<int64_t>();
+}
+
+}  // namespace
+
+Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
+  if (request.csr == nullptr || request.name.empty()) {
+    return pipeline::Fail("bad_request", "a CSR needs a name and a generated request");
+  }
+  if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
+  auto tx = sqlite::Transaction::Start(db_);
+  if (!tx) return std::unexpected(tx.error());
+  const std::string group = request.group.empty() ? "default" : request.group;
+  const pipeline::GeneratedCsr& csr = *request.csr;
+
+  auto taken = NameTaken(group, request.name);
+  if (!taken) return std::unexpected(taken.error());
+  if (*taken) {
+    return pipeline::Fail("name_taken", "the group " + group + " already has an entry named \"" +
+                                            request.name + "\": choose another name or --group");
+  }
+
+  // The key, sealed like an imported one (AAD = its public key's hash). A key made just now
+  // cannot be stored already.
+  auto sealed = vault_.Seal(csr.key.pkcs8_der.view(), csr.key.spki_sha256);
+  if (!sealed) return std::unexpected(sealed.error());
+  auto key = db_.Prepare(
+      "INSERT INTO keys (spki_sha256, algorithm, bits, sealed, created_at, source_inbox,"
+      " source_file) VALUES (?1, ?2, ?3, ?4, ?5, 'csr', ?6)");
+  if (!key) return std::unexpected(key.error());
+  key->Bind(1, csr.key.spki_sha256).Bind(2, csr.key.algorithm).Bind(3, csr.key.bits);
+  key->BindBlob(4, *sealed).Bind(5, request.now).Bind(6, group + "/" + request.name);
+  if (auto done = key->Run(); !done) return std::unexpected(done.error());
+  const int64_t key_id = db_.LastInsertRowid();
+
+  auto entry = db_.Prepare(
+      "INSERT INTO entries (name, grp, kind, description, labels, metadata, created_at,"
+      " updated_at) VALUES (?1, ?2, 'leaf', ?3, ?4, '{}', ?5, ?5)");
+  if (!entry) return std::unexpected(entry.error());
+  entry->Bind(1, request.name).Bind(2, group).Bind(3, request.description);
+  entry->Bind(4, DumpJson(request.labels)).Bind(5, request.now);
+  if (auto done = entry->Run(); !done) return std::unexpected(done.error());
+  const int64_t entry_id = db_.LastInsertRowid();
+
+  auto row = db_.Prepare(
+      "INSERT INTO csrs (entry_id, key_id, spki_sha256, key_type, key_algorithm, key_bits,"
+      " subject, subject_cn, sans, der, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+      " ?10, ?11)");
+  if (!row) return std::unexpected(row.error());
+  row->Bind(1, entry_id).Bind(2, key_id).Bind(3, csr.key.spki_sha256).Bind(4, request.key_type);
+  row->Bind(5, csr.key.algorithm).Bind(6, csr.key.bits).Bind(7, csr.subject);
+  row->Bind(8, csr.subject_cn).Bind(9, DumpJson(csr.sans)).BindBlob(10, csr.der);
+  row->Bind(11, request.now);
+  if (auto done = row->Run(); !done) return std::unexpected(done.error());
+
+  auto summary = SummaryOfEntry(entry_id, request.now);
+  if (!summary) return std::unexpected(summary.error());
+  auto event = outbox::Append(db_, "csr.created", request.now,
+                              {{"certificate", std::move(*summary)}, {"csr_pem", csr.pem}});
+  if (!event) return std::unexpected(event.error());
+  if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
+  return std::move(*event);
+}
+
+Result<nlohmann::json> Inventory::Impl::CsrOf(const std::string& name_or_id,
+                                              pipeline::UnixTime now) {
+  auto shown = Show(name_or_id, now);
+  if (!shown) return std::unexpected(shown.error());
+  auto entry_id = EntryIdOf(*shown);
+  if (!entry_id) return std::unexpected(entry_id.error());
+  auto st =
+      db_.Prepare("SELECT der, key_type, created_at, activated_at FROM csrs WHERE entry_id = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, *entry_id);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) {
+    return pipeline::Fail("no_csr", "\"" + name_or_id +
+                                        "\" was imported, not made by `certinbox csr create`: it "
+                                        "has no CSR");
+  }
+  nlohmann::json out = {{"entry", std::move(*shown)},
+                        {"csr_pem", pipeline::CsrPem(st->Blob(0))},
+                        {"key_type", st->Text(1)},
+                        {"created_at", Rfc3339(st->Int(2))},
+                        {"activated_at", nullptr}};
+  if (!st->IsNull(3)) out["activated_at"] = Rfc3339(st->Int(3));
+  return out;
+}
+
+Result<std::optional<int64_t>> Inventory::Impl::PendingCsrEntry(const std::string& spki_sha256) {
+  auto st = db_.Prepare(
+      "SELECT c.entry_id FROM csrs c JOIN entries e ON e.id = c.entry_id"
+      " WHERE c.spki_sha256 = ?1 AND c.activated_at IS NULL AND e.current_version_id IS NULL"
+      " ORDER BY c.entry_id LIMIT 1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, spki_sha256);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<int64_t>();
+  return std::optional<int64_t>(st->Int(0));
+}
+
+Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipeline::Certificate& cert,
+                                           const std::vector<std::string>& chain,
+                                           const std::vector<std::string>& findings,
+                                           std::optional<int64_t> key_id,
+                                           const ImportRequest& request) {
+  const pipeline::CertificateInfo& info = cert.info;
+  auto version = db_.Prepare(
+      "INSERT INTO versions (entry_id, version, fingerprint_sha256, spki_sha256, serial,"
+      " subject, issuer, subject_cn, sans, not_before, not_after, key_algorithm, key_bits,"
+      " signature_algorithm, chain, findings, source_inbox, source_file, imported_at, metadata,"
+      " der, key_id) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+      " ?15, ?16, ?17, ?18, '{}', ?19, ?20)");
+  if (!version) return std::unexpected(version.error());
+  version->Bind(1, entry_id).Bind(2, info.fingerprint_sha256).Bind(3, info.spki_sha256);
+  version->Bind(4, info.serial).Bind(5, info.subject).Bind(6, info.issuer);
+  version->Bind(7, info.subject_cn).Bind(8, DumpJson(info.sans)).Bind(9, info.not_before);
+  version->Bind(10, info.not_after).Bind(11, info.key_algorithm).Bind(12, info.key_bits);
+  version->Bind(13, info.signature_algorithm).Bind(14, DumpJson(chain));
+  version->Bind(15, DumpJson(findings)).Bind(16, request.inbox).Bind(17, request.file);
+  version->Bind(18, request.now).BindBlob(19, cert.der);
+  if (key_id) {
+    version->Bind(20, *key_id);
+  } else {
+    version->Bind(20, std::nullopt);
+  }
+  if (auto done = version->Run(); !done) return std::unexpected(done.error());
+  const int64_t version_id = db_.LastInsertRowid();
+
+  auto current =
+      db_.Prepare("UPDATE entries SET current_version_id = ?1, updated_at = ?2 WHERE id = ?3");
+  if (!current) return std::unexpected(current.error());
+  current->Bind(1, version_id).Bind(2, request.now).Bind(3, entry_id);
+  if (auto done = current->Run(); !done) return std::unexpected(done.error());
+  auto activated = db_.Prepare("UPDATE csrs SET activated_at = ?1 WHERE entry_id = ?2");
+  if (!activated) return std::unexpected(activated.error());
+  activated->Bind(1, request.now).Bind(2, entry_id);
+  if (auto done = activated->Run(); !done) return std::unexpected(done.error());
+  if (auto ok = LowerExpiryFloor(info.not_after); !ok) return std::unexpected(ok.error());
+
+  auto summary = SummaryOfEntry(entry_id, request.now);
+  if (!summary) return std::unexpected(summary.error());
+  return outbox::Append(db_, "cert.activated", request.now, {{"certificate", std::move(*summary)}});
+}
+
+Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::string& name_or_id,
+                                                          bool with_key, pipeline::UnixTime now) {
+  auto shown = Show(name_or_id, now);
+  if (!shown) return std::unexpected(shown.error());
+  auto entry_id = EntryIdOf(*shown);
+  if (!entry_id) return std::unexpected(entry_id.error());
+  ExportMaterial out;
+  out.entry_id = *entry_id;
+  out.name = shown->value("name", "");
+  out.group = shown->value("group", "");
+  nlohmann::json chain;
+  std::optional<std::string> spki;
+  {
+    auto st = db_.Prepare(
+        "SELECT v.version, v.der, v.chain, k.spki_sha256 FROM entries e"
+        " JOIN versions v ON v.id = e.current_version_id LEFT JOIN keys k ON k.id = v.key_id"
+        " WHERE e.id = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, *entry_id);
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) {
+      return pipeline::Fail("not_activated",
+                            "\"" + out.name +
+                                "\" is a CSR whose signed certificate has not arrived: drop the "
+                                "certificate into an inbox first (`certinbox csr show` prints "
+                                "the CSR)");
+    }
+    out.version = st->Int(0);
+    out.cert_der = st->Blob(1);
+    chain = ParseJsonOr(st->Text(2), nlohmann::json::array());
+    if (!st->IsNull(3)) spki = st->Text(3);
+  }
+  // The chain as stored (fingerprints, issuer first); roots (self-issued) are left out, as
+  // servers should not send them, and so are certificates not stored here (system roots).
+  for (const auto& fingerprint : chain) {
+    if (!fingerprint.is_string()) continue;
+    auto st =
+        db_.Prepare("SELECT der, subject = issuer FROM versions WHERE fingerprint_sha256 = ?1");
+    if (!st) return std::unexpected(st.error());
+    st->Bind(1, fingerprint.get<std::string>());
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row && st->Int(1) == 0) out.chain_der.push_back(st->Blob(0));
+  }
+  if (with_key) {
+    if (!spki) {
+      return pipeline::Fail("no_private_key", "no private key is stored for \"" + out.name +
+                                                  "\": drop it into an inbox to export it");
+    }
+    auto key = PrivateKeyFor(*spki);
+    if (!key) return std::unexpected(key.error());
+    out.key_pkcs8 = std::move(*key);
+  }
+  return out;
+}
+
+Result<void> Inventory::Impl::RecordKeyExport(const KeyExportRecord& record) {
+  if (auto ok = CheckBatch(); !ok) return ok;
+  auto tx = sqlite::Transaction::Start(db_);
+  if (!tx) return std::unexpected(tx.error());
+  auto st = db_.Prepare(
+      "INSERT INTO key_exports (time, entry_id, entry_name, version, what, outcome, reason,"
+      " endpoint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, record.now);
+  if (record.entry_id > 0) {
+    st->Bind(2, record.entry_id);
+  } else {
+    st->Bind(2, std::nullopt);
+  }
+  st->Bind(3, record.entry_name);
+  if (record.version > 0) {
+    st->Bind(4, record.version);
+  } else {
+    st->Bind(4, std::nullopt);
+  }
+  st->Bind(5, record.what).Bind(6, record.outcome);
+  if (record.reason.empty()) {
+    st->Bind(7, std::nullopt);
+  } else {
+    st->Bind(7, record.reason);
+  }
+  st->Bind(8, record.endpoint);
+  if (auto done = st->Run(); !done) return done;
+  return tx->Commit();
+}
+
+Result<nlohmann::json> Inventory::Impl::KeyExports(int64_t entry_id) {
+  auto st = db_.Prepare(
+      "SELECT time, version, what, outcome, reason, endpoint FROM key_exports WHERE entry_id = ?1"
+      " ORDER BY id");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, entry_id);
+  nlohmann::json out = nlohmann::json::array();
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return out;
+    nlohmann::json item = {
+        {"time", Rfc3339(st->Int(0))},
+        {"version", st->IsNull(1) ? nlohmann::json() : nlohmann::json(st->Int(1))},
+        {"what", st->Text(2)},
+        {"outcome", st->Text(3)},
+        {"reason", st->IsNull(4) ? nlohmann::json() : nlohmann::json(st->Text(4))},
+        {"endpoint", st->Text(5)}};
+    out.push_back(std::move(item));
+  }
+}
+
+}  // namespace certinbox::storage
