@@ -165,7 +165,8 @@ Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_s
 }
 
 // Marks the entry updated and writes its cert.updated event (`changed`: what changed).
-Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
+Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
+                                            const std::vector<std::string>& changed,
                                             pipeline::UnixTime now) {
   auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
   if (!touch) return std::unexpected(touch.error());
@@ -175,6 +176,28 @@ Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id, const std::vector<
   if (!summary) return std::unexpected(summary.error());
   return outbox::Append(db_, "cert.updated", now,
                         {{"certificate", std::move(*summary)}, {"changed", changed}});
+}
+
+// The sidecar's `bind`: resources for the one certificate it describes. Written after that
+// entry's cert.imported, in the same transaction; a failure fails the import (the file goes to
+// failed/ with the reason), so a drop is never stored with half of what its sidecar said.
+Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64_t>& described_entries,
+                                                   const ImportRequest& request,
+                                                   ImportOutcome& outcome) {
+  if (request.meta.bind.empty() || described_entries.empty()) return {};
+  if (described_entries.size() > 1) {
+    return pipeline::Fail("bind_ambiguous",
+                          "the sidecar's bind names resources for one certificate, but " +
+                              request.file + " holds " + std::to_string(described_entries.size()) +
+                              " new certificates it describes: drop them in separate files");
+  }
+  for (const std::string& resource : request.meta.bind) {
+    auto event =
+        PutBinding(described_entries.front(), resource, std::nullopt, "sidecar", request.now);
+    if (!event) return std::unexpected(event.error());
+    if (*event) outcome.events.push_back(std::move(**event));
+  }
+  return {};
 }
 
 Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
@@ -226,6 +249,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
                   [&](const auto& vc) { return !parsed.certificates[vc.index].info.is_ca; });
   const bool sidecar_name = meta.name.has_value() && !meta.name->empty();
   int named_count = 0;
+  std::vector<int64_t> described_entries;  // new entries the sidecar speaks of
   for (const pipeline::ValidatedCertificate& vc : request.validation->certificates) {
     const pipeline::Certificate& cert = parsed.certificates[vc.index];
     const pipeline::CertificateInfo& info = cert.info;
@@ -324,15 +348,18 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
             .signature_algorithm = info.signature_algorithm,
         },
         request.now, options_.expiring_soon_days);
-    auto event = outbox::Append(db_, "cert.imported", request.now,
-                                {{"certificate", std::move(summary)},
-                                 {"source", Source(request)},
-                                 {"findings", findings}});
+    auto event = outbox::Append(
+        db_, "cert.imported", request.now,
+        {{"certificate", std::move(summary)}, {"source", Source(request)}, {"findings", findings}});
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
     ++outcome.new_entries;
     outcome.stored_ca = outcome.stored_ca || !is_leaf;
     entry_ids.push_back(entry_id);
+    if (described) described_entries.push_back(entry_id);
+  }
+  if (auto bound = BindSidecarResources(described_entries, request, outcome); !bound) {
+    return std::unexpected(bound.error());
   }
 
   // 3. Keys that complete certificates stored earlier without one.

@@ -1,11 +1,13 @@
 // Inventory::Impl, the SQLite inventory behind storage/inventory.h. Its methods are spread over
-// inventory.cc (opening, batching), import.cc (writes) and queries.cc (reads). Internal.
+// inventory.cc (opening, batching), import.cc (writes), queries.cc (reads), expiry.cc,
+// bindings.cc and delete.cc. Internal.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -47,6 +49,39 @@ class Inventory::Impl {
   pipeline::Result<nlohmann::json> UnmatchedKeys();
   pipeline::Result<Counts> Count(pipeline::UnixTime now);
   pipeline::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);
+
+  // Entry lookup as Show does it: numeric id (when allow_id), GROUP/NAME, then NAME.
+  // Error codes not_found, ambiguous.
+  pipeline::Result<int64_t> ResolveEntry(const std::string& name_or_id, bool allow_id = true);
+
+  // bindings.cc: bindings and their reconciliation with the config; delete.cc: Delete.
+  pipeline::Result<BindOutcome> Bind(const std::string& entry, const std::string& resource,
+                                     const std::optional<std::string>& plugin,
+                                     pipeline::UnixTime now);
+  pipeline::Result<Event> Unbind(const std::string& entry, const std::string& resource,
+                                 pipeline::UnixTime now);
+  pipeline::Result<ReconcileOutcome> ReconcileBindings(const std::vector<DeclaredBinding>& declared,
+                                                       pipeline::UnixTime now);
+  pipeline::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries,
+                                         pipeline::UnixTime now);
+  // Binds inside the caller's transaction (`certinbox bind`, a sidecar's `bind`): the rules of
+  // Inventory::Bind. Returns cert.bound, or std::nullopt when the binding was already so.
+  pipeline::Result<std::optional<Event>> PutBinding(int64_t entry_id, const std::string& resource,
+                                                    const std::optional<std::string>& plugin,
+                                                    std::string_view source,
+                                                    pipeline::UnixTime now);
+  // Import's sidecar `bind` (import.cc calls it; the rules are Inventory::Import's).
+  pipeline::Result<void> BindSidecarResources(const std::vector<int64_t>& described_entries,
+                                              const ImportRequest& request, ImportOutcome& outcome);
+  // cert.bound / cert.unbound {certificate (after the change), resource, plugin}; marks the
+  // entry updated.
+  pipeline::Result<Event> BindingEvent(const char* type, int64_t entry_id,
+                                       const std::string& resource,
+                                       const std::optional<std::string>& plugin,
+                                       pipeline::UnixTime now);
+  // [{resource, plugin, source, created_at, pushed_version, pushed_at, last_push_at,
+  // last_push_result, last_push_message}] of an entry, by resource (nulls where not yet pushed).
+  pipeline::Result<nlohmann::json> BindingDetails(int64_t entry_id);
 
   sqlite::Connection& db() { return db_; }
 
