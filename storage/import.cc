@@ -165,8 +165,7 @@ Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_s
 }
 
 // Marks the entry updated and writes its cert.updated event (`changed`: what changed).
-Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
-                                            const std::vector<std::string>& changed,
+Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
                                             pipeline::UnixTime now) {
   auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
   if (!touch) return std::unexpected(touch.error());
@@ -348,9 +347,10 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
             .signature_algorithm = info.signature_algorithm,
         },
         request.now, options_.expiring_soon_days);
-    auto event = outbox::Append(
-        db_, "cert.imported", request.now,
-        {{"certificate", std::move(summary)}, {"source", Source(request)}, {"findings", findings}});
+    auto event = outbox::Append(db_, "cert.imported", request.now,
+                                {{"certificate", std::move(summary)},
+                                 {"source", Source(request)},
+                                 {"findings", findings}});
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
     ++outcome.new_entries;

@@ -5,11 +5,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "pipeline/error.h"
 #include "pipeline/types.h"
@@ -49,9 +50,9 @@ struct ImportRequest {
 struct ImportOutcome {
   std::vector<Event> events;  // cert.imported / cert.updated, in seq order
   int new_entries = 0;
-  int new_keys = 0;        // keys stored (matched or waiting)
-  int duplicates = 0;      // objects that were already stored
-  bool stored_ca = false;  // a new `ca` entry: the daemon refreshes its trust context
+  int new_keys = 0;            // keys stored (matched or waiting)
+  int duplicates = 0;          // objects that were already stored
+  bool stored_ca = false;      // a new `ca` entry: the daemon refreshes its trust context
 };
 
 // A binding declared in the config ([[binding]]): entry is "NAME" or "GROUP/NAME".

@@ -307,7 +307,9 @@ TEST_F(InventoryTest, ReopeningKeepsDataAndAppliesMigrationsOnce) {
   // Each embedded migration recorded once.
   const auto migrations = static_cast<int64_t>(EmbeddedMigrations().size());
   EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM schema_migrations"), migrations);
-  EXPECT_EQ(QueryInt("SELECT MAX(version) FROM schema_migrations"), migrations);
+  // Numbers may have gaps while branches that each took one are merged.
+  EXPECT_EQ(QueryInt("SELECT MAX(version) FROM schema_migrations"),
+            EmbeddedMigrations().back().version);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(db_path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
