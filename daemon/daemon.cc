@@ -108,8 +108,12 @@ pipeline::Result<void> Daemon::Start() {
   // threshold while the daemon was down, once (the catch-up rule is the inventory's).
   expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, config_.notify_days,
                                               config_.scan_interval_s);
-  imports_->set_after_store([this] { expiry_->ScanSoon(); });
+  imports_->set_after_store([this] {
+    expiry_->ScanSoon();
+    ReconcilePendingBindings();
+  });
   expiry_->Start();
+  ReconcileBindings();
 
   for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
     auto* handle = watchers::NewUvHandle<uv_signal_t>();
@@ -218,6 +222,7 @@ void Daemon::RegisterOps() {
   });
   AddOp("events", [this](const json& request) { return HandleEvents(request); });
   AddOp("status", [this](const json&) { return HandleStatus(); });
+  RegisterBindingOps();
 }
 
 void Daemon::AddOp(std::string name, ControlServer::Handler handler) {
@@ -320,7 +325,8 @@ json Daemon::HandleStatus() {
           {"imports_in_flight", imports_->in_flight() + imports_->queued()},
           {"backlog", backlog},
           {"counts", std::move(counts)},
-          {"inboxes", std::move(inboxes)}};
+          {"inboxes", std::move(inboxes)},
+          {"binding_problems", binding_problems_}};
 }
 
 }  // namespace certinbox::daemon

@@ -31,6 +31,11 @@ class Daemon {
   // Runs the loop until SIGINT/SIGTERM (then drains in-flight imports) and closes everything.
   int Run();
 
+  // Makes the stored bindings what config_.bindings declares (daemon/ops_bindings.cc),
+  // publishes the changes and remembers what could not be applied (for `status`). Called at
+  // start, on reload, and after imports while declarations wait for their entry.
+  void ReconcileBindings();
+
  private:
   pipeline::Result<void> LockStateDir();
   pipeline::Result<void> PublishBacklog();
@@ -43,6 +48,8 @@ class Daemon {
   nlohmann::json HandleLs(const nlohmann::json& request);
   nlohmann::json HandleEvents(const nlohmann::json& request);
   nlohmann::json HandleStatus();
+  void RegisterBindingOps();  // bind, unbind, rm
+  void ReconcilePendingBindings();  // after imports, when a declaration waits for its entry
 
   // Publishes events a control op committed, in seq order.
   void PublishAll(const std::vector<storage::Event>& events);
@@ -62,6 +69,7 @@ class Daemon {
   std::vector<watchers::UvHandlePtr<uv_signal_t>> signals_;
   std::map<std::string, ControlServer::Handler> ops_;
   bool stopping_ = false;
+  nlohmann::json binding_problems_ = nlohmann::json::array();  // the last reconciliation's
 };
 
 }  // namespace certinbox::daemon
