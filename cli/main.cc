@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "cli/bindings.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
@@ -138,7 +139,8 @@ std::string FailureMessage(const CLI::App* app, const CLI::Error& e) {
   for (const CLI::App* sub : app->get_subcommands()) command += " " + sub->get_name();
   std::string message = e.what();
   if (app->get_subcommands().empty() && !app->remaining().empty()) {
-    message = "'" + app->remaining().front() + "' is not a command: use ls, show, events or status";
+    message = "'" + app->remaining().front() +
+              "' is not a command: use ls, show, bind, unbind, rm, events or status";
   }
   return "certinbox: " + message + "\nRun '" + command + " --help' for usage.\n";
 }
@@ -158,16 +160,23 @@ int Main(int argc, char** argv) {
   ShowOptions show_options;
   EventsOptions events_options;
   StatusOptions status_options;
+  BindOptions bind_options;
+  UnbindOptions unbind_options;
+  RmOptions rm_options;
   AddGlobalOptions(app, global);
   CLI::App* ls = AddLs(app, ls_options);
   CLI::App* show = AddShow(app, show_options);
   CLI::App* events = AddEvents(app, events_options);
   CLI::App* status = AddStatus(app, status_options);
+  CLI::App* bind = AddBind(app, bind_options);
+  CLI::App* unbind = AddUnbind(app, unbind_options);
+  CLI::App* rm = AddRm(app, rm_options);
   app.footer(
       "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
       "Examples:\n"
       "  certinbox ls --expiring-within 30d\n"
       "  certinbox show web --versions\n"
+      "  certinbox bind web lb-prod:443 --plugin deploy\n"
       "  certinbox events --follow --type cert.\n"
       "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
       "Control socket: --control if given; else, from the config, [bus] control or\n"
@@ -190,6 +199,9 @@ int Main(int argc, char** argv) {
   if (*show) return RunShow(global, show_options);
   if (*events) return RunEvents(global, events_options);
   if (*status) return RunStatus(global, status_options);
+  if (*bind) return RunBind(global, bind_options);
+  if (*unbind) return RunUnbind(global, unbind_options);
+  if (*rm) return RunRm(global, rm_options);
   return kExitUsage;  // unreachable: require_subcommand(1)
 }
 

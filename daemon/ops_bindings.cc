@@ -27,8 +27,8 @@ void Daemon::RegisterBindingOps() {
   AddOp("bind", [this](const json& request) {
     std::string entry = RequiredString(request, "entry");
     std::string resource = RequiredString(request, "resource");
-    auto bound = inventory_->Bind(entry, resource, StringArg(request, "plugin"),
-                                  pipeline::UnixNow());
+    auto bound =
+        inventory_->Bind(entry, resource, StringArg(request, "plugin"), pipeline::UnixNow());
     if (!bound) return Failure(bound.error());
     const bool changed = bound->event.has_value();
     if (changed) PublishAll({*bound->event});

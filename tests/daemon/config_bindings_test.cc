@@ -76,10 +76,10 @@ TEST_F(ConfigBindingsTest, WrongBindingsAreRefusedWithTheirPosition) {
     ASSERT_FALSE(config) << c.text;
     EXPECT_EQ(config.error().code, "config_invalid");
     std::string where = file().string() + ":" + c.where + ":";
-    EXPECT_NE(config.error().message.find(where), std::string::npos)
-        << c.text << "\n" << config.error().message;
-    EXPECT_NE(config.error().message.find(c.words), std::string::npos)
-        << c.text << "\n" << config.error().message;
+    EXPECT_NE(config.error().message.find(where), std::string::npos) << c.text << "\n"
+                                                                     << config.error().message;
+    EXPECT_NE(config.error().message.find(c.words), std::string::npos) << c.text << "\n"
+                                                                       << config.error().message;
   }
 }
 
