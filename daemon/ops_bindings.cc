@@ -41,11 +41,13 @@ void Daemon::RegisterBindingOps() {
     if (!unbound) return Failure(unbound.error());
     PublishAll({*unbound});
     json event = json::parse(unbound->json, nullptr, false);
+    const json certificate =
+        event.is_object() ? event.value("certificate", json::object()) : json::object();
     json reply = {{"unbound",
-                   {{"entry", event.is_object() ? event["certificate"].value("name", "") : ""},
-                    {"id", event.is_object() ? event["certificate"].value("id", 0) : 0},
+                   {{"entry", certificate.value("group", "") + "/" + certificate.value("name", "")},
+                    {"id", certificate.value("id", 0)},
                     {"resource", resource},
-                    {"plugin", event.is_object() ? event["plugin"] : json(nullptr)}}}};
+                    {"plugin", event.is_object() ? event.value("plugin", json()) : json()}}}};
     // A declaration that conflicted with this binding can be made now.
     if (AnyIn(binding_problems_, "conflict")) ReconcileBindings();
     return reply;

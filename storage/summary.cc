@@ -61,7 +61,7 @@ const char* const kSummarySelect =
     " v.issuer, v.sans, v.not_before, v.not_after, v.key_id IS NOT NULL, v.findings,"
     " v.key_algorithm, v.key_bits, v.serial, v.chain, v.signature_algorithm,"
     " (SELECT json_group_array(json_object('resource', b.resource, 'plugin', b.plugin))"
-    "    FROM bindings b WHERE b.entry_id = e.id)"
+    "    FROM (SELECT resource, plugin FROM bindings WHERE entry_id = e.id ORDER BY resource) b)"
     " FROM entries e JOIN versions v ON v.id = e.current_version_id";
 
 nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime now,

@@ -134,7 +134,7 @@ TEST(BindingsTest, BoundEntriesAreNotDeletedAndBatchRmReportsEachEntry) {
   // Unbind both, then rm works.
   auto unbound = daemon.Cli({"unbind", "web", "lb-prod:443"});
   ASSERT_EQ(unbound.exit_code, 0) << unbound.err;
-  EXPECT_EQ(unbound.out, "unbound web from lb-prod:443\n");
+  EXPECT_EQ(unbound.out, "unbound default/web from lb-prod:443\n");
   ASSERT_EQ(daemon.Cli({"unbind", "web", "lb-stage:443"}).exit_code, 0);
   daemon.WaitForEvents(Has("cert.unbound", "web", "lb-stage:443"));
   auto unbound_events = daemon.EventsOfType("cert.unbound");

@@ -147,6 +147,18 @@ TEST_F(BindingsTest, AResourceServesOneEntry) {
   EXPECT_EQ(BoundTo("a"), (std::vector<std::string>{"lb:443=cli", "lb:8443=cli"}));
 }
 
+TEST_F(BindingsTest, SummaryListsBindingsByResource) {
+  ImportLeaf("web");
+  MustBind("web", "z:1");
+  MustBind("web", "m:1", "deploy");
+  BindOutcome last = MustBind("web", "a:1");
+  ASSERT_TRUE(last.event);
+  EXPECT_EQ(Payload(*last.event)["certificate"]["bindings"],
+            json::parse(R"([{"resource": "a:1", "plugin": null},
+                            {"resource": "m:1", "plugin": "deploy"},
+                            {"resource": "z:1", "plugin": null}])"));
+}
+
 TEST_F(BindingsTest, BadNamesAndUnknownEntriesAreRefused) {
   ImportLeaf("web");
   struct Case {
