@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "cli/bindings.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
@@ -202,6 +203,9 @@ int Main(int argc, char** argv) {
   CursorsOptions cursors_options;
   RollbackOptions rollback_options;
   MetaOptions meta_options;
+  BindOptions bind_options;
+  UnbindOptions unbind_options;
+  RmOptions rm_options;
   AddGlobalOptions(app, global);
   CLI::App* ls = AddLs(app, ls_options);
   CLI::App* show = AddShow(app, show_options);
@@ -214,11 +218,15 @@ int Main(int argc, char** argv) {
   ExportOptions export_options;
   CLI::App* csr = AddCsr(app, csr_command);
   CLI::App* exp = AddExport(app, export_options);
+  CLI::App* bind = AddBind(app, bind_options);
+  CLI::App* unbind = AddUnbind(app, unbind_options);
+  CLI::App* rm = AddRm(app, rm_options);
   app.footer(
       "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
       "Examples:\n"
       "  certinbox ls --expiring-within 30d\n"
       "  certinbox show web --versions\n"
+      "  certinbox bind web lb-prod:443 --plugin deploy\n"
       "  certinbox events --follow --type cert.\n"
       "  certinbox rollback web --to 2\n"
       "  certinbox csr create web --cn www.example.com > web.csr\n"
@@ -249,6 +257,9 @@ int Main(int argc, char** argv) {
   if (*meta) return RunMeta(global, meta_options);
   if (*csr) return RunCsr(global, csr_command);
   if (*exp) return RunExport(global, export_options);
+  if (*bind) return RunBind(global, bind_options);
+  if (*unbind) return RunUnbind(global, unbind_options);
+  if (*rm) return RunRm(global, rm_options);
   return kExitUsage;  // unreachable: require_subcommand(1)
 }
 

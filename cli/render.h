@@ -28,4 +28,14 @@ std::string RenderCursors(const Json& cursors);
 // `events`: one line, no newline: SEQ TIME TYPE NAME-or-SOURCE detail.
 std::string RenderEvent(const Json& event);
 
+// `rm`: ENTRY OUTCOME DETAIL, one row per name asked (deleted: GROUP/NAME and id; otherwise
+// the error's code and message).
+std::string RenderDeleteResults(const Json& rm_reply);
+
+// `show`: RESOURCE PLUGIN SOURCE PUSHED LAST-PUSH for the entry's bindings; "" when none.
+std::string RenderBindings(const Json& entry);
+
+// `status`: the config's [[binding]] declarations that could not be applied; "" when none.
+std::string RenderBindingProblems(const Json& status);
+
 }  // namespace certinbox::cli

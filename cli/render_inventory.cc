@@ -156,6 +156,7 @@ std::string RenderEntry(const Json& entry, bool versions) {
   for (const auto& [label, value] : lines) {
     out += label + ":" + std::string(width - label.size() + 1, ' ') + value + "\n";
   }
+  if (std::string bindings = RenderBindings(entry); !bindings.empty()) out += "\n" + bindings;
   if (versions) out += "\n" + VersionsTable(entry);
   return out;
 }

@@ -152,6 +152,9 @@ std::string RenderStatus(const Json& status) {
     }
     out += "\n" + table.Render();
   }
+  if (std::string problems = RenderBindingProblems(status); !problems.empty()) {
+    out += "\n" + problems;
+  }
   return out;
 }
 

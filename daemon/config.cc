@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "plugins/sdk/client.h"
+#include "storage/inventory.h"
 
 namespace certinbox::daemon {
 namespace {
@@ -289,6 +290,41 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
   }
 }
 
+void ReadBindings(Checker& check, const toml::table& root, Config& config) {
+  const toml::node* node = root.get("binding");
+  if (!node) return;
+  const auto* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    check.Problem(node->source(), "'binding' must be an array of tables: write [[binding]]");
+    return;
+  }
+  std::set<std::string> resources;
+  for (const auto& element : *array) {
+    const auto& table = *element.as_table();
+    check.OnlyKeys(table, "[[binding]]", {"entry", "resource", "plugin"});
+    BindingConfig binding;
+    auto entry = check.String(table, "entry");
+    auto resource = check.String(table, "resource");
+    if (!table.get("entry")) check.Problem(table.source(), "[[binding]] needs an 'entry'");
+    if (!table.get("resource")) check.Problem(table.source(), "[[binding]] needs a 'resource'");
+    if (resource) {
+      if (auto ok = storage::CheckResourceName(*resource); !ok) {
+        check.Problem(table.get("resource")->source(), ok.error().message);
+        resource.reset();
+      } else if (!resources.insert(*resource).second) {
+        check.Problem(table.get("resource")->source(),
+                      "'" + *resource + "' is declared twice: a resource serves one certificate");
+        resource.reset();
+      }
+    }
+    if (!entry || !resource) continue;
+    binding.entry = *entry;
+    binding.resource = *resource;
+    binding.plugin = check.String(table, "plugin");
+    config.bindings.push_back(std::move(binding));
+  }
+}
+
 }  // namespace
 
 std::optional<uint64_t> ParseDuration(std::string_view text) {
@@ -324,11 +360,12 @@ pipeline::Result<Config> LoadConfig(const std::filesystem::path& file) {
     check.Problem(e.source(), std::string(e.description()));
     return pipeline::Fail("config_invalid", check.Report());
   }
-  check.OnlyKeys(root, "the top level", {"daemon", "bus", "expiry", "inbox"});
+  check.OnlyKeys(root, "the top level", {"daemon", "bus", "expiry", "inbox", "binding"});
   ReadDaemon(check, root, config);
   ReadBus(check, root, config);
   ReadExpiry(check, root, config);
   ReadInboxes(check, root, config);
+  ReadBindings(check, root, config);
   if (!check.ok()) return pipeline::Fail("config_invalid", check.Report());
 
   if (config.database.empty()) config.database = config.state_dir / "certinbox.db";

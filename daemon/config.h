@@ -24,6 +24,13 @@ struct InboxConfig {
   std::optional<std::filesystem::path> password_file;
 };
 
+// [[binding]]: a binding the config declares, reconciled on start and reload (README).
+struct BindingConfig {
+  std::string entry;  // "NAME" or "GROUP/NAME"
+  std::string resource;
+  std::optional<std::string> plugin;
+};
+
 struct Config {
   std::filesystem::path file;  // the config file this came from
   // [daemon]
@@ -49,6 +56,8 @@ struct Config {
   uint64_t scan_interval_s = 3600;
   // [[inbox]]
   std::vector<InboxConfig> inboxes;
+  // [[binding]]
+  std::vector<BindingConfig> bindings;
 };
 
 // Reads and validates `file`. Relative paths in it are relative to the file's folder.

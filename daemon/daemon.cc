@@ -111,11 +111,15 @@ pipeline::Result<void> Daemon::Start() {
   // threshold while the daemon was down, once (the catch-up rule is the inventory's).
   expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, config_.notify_days,
                                               config_.scan_interval_s);
-  imports_->set_after_store([this] { expiry_->ScanSoon(); });
+  imports_->set_after_store([this] {
+    expiry_->ScanSoon();
+    ReconcilePendingBindings();
+  });
   expiry_->Start();
   pruner_ = std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_,
                                            config_.event_retention_s);
   pruner_->Start();
+  ReconcileBindings();
 
   for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
     auto* handle = watchers::NewUvHandle<uv_signal_t>();
@@ -232,6 +236,7 @@ void Daemon::RegisterOps() {
   RegisterVersionOps();
   RegisterCsrOps();
   RegisterExportOps();
+  RegisterBindingOps();
 }
 
 void Daemon::AddOp(std::string name, ControlServer::Handler handler) {
@@ -333,7 +338,8 @@ json Daemon::HandleStatus() {
           {"backlog", backlog},
           {"counts", std::move(counts)},
           {"cursors", CursorsJson()},
-          {"inboxes", std::move(inboxes)}};
+          {"inboxes", std::move(inboxes)},
+          {"binding_problems", binding_problems_}};
 }
 
 }  // namespace certinbox::daemon

@@ -32,6 +32,11 @@ class Daemon {
   // Runs the loop until SIGINT/SIGTERM (then drains in-flight imports) and closes everything.
   int Run();
 
+  // Makes the stored bindings what config_.bindings declares (daemon/ops_bindings.cc),
+  // publishes the changes and remembers what could not be applied (for `status`). Called at
+  // start, on reload, and after imports while declarations wait for their entry.
+  void ReconcileBindings();
+
  private:
   pipeline::Result<void> LockStateDir();
   pipeline::Result<void> PublishBacklog();
@@ -53,6 +58,8 @@ class Daemon {
   void RegisterEventOps();
   nlohmann::json HandleEvents(const nlohmann::json& request);
   nlohmann::json CursorsJson();
+  void RegisterBindingOps();  // bind, unbind, rm
+  void ReconcilePendingBindings();  // after imports, when a declaration waits for its entry
 
   // Publishes events a control op committed, in seq order.
   void PublishAll(const std::vector<storage::Event>& events);
@@ -74,6 +81,7 @@ class Daemon {
   std::map<std::string, ControlServer::Handler> ops_;
   std::map<std::string, ControlServer::AsyncHandler> async_ops_;
   bool stopping_ = false;
+  nlohmann::json binding_problems_ = nlohmann::json::array();  // the last reconciliation's
 };
 
 }  // namespace certinbox::daemon

@@ -103,7 +103,12 @@ pipeline::Result<void> ReadSidecar(const fs::path& sidecar, Drop& drop) {
       if (!string_list(node, labels)) return bad(node, "'labels' must be an array of strings");
       drop.meta.labels.insert(drop.meta.labels.end(), labels.begin(), labels.end());
     } else if (name == "bind") {
-      if (!string_list(node, drop.bind)) return bad(node, "'bind' must be an array of resource names");
+      if (!string_list(node, drop.meta.bind)) return bad(node, "'bind' must be an array of resource names");
+      for (const std::string& resource : drop.meta.bind) {
+        if (auto ok = storage::CheckResourceName(resource); !ok) {
+          return bad(node, "'bind': " + ok.error().message);
+        }
+      }
     } else if (name == "metadata") {
       const auto* meta = node.as_table();
       if (!meta) return bad(node, "'metadata' must be a table ([metadata])");

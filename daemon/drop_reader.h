@@ -19,7 +19,6 @@ struct Drop {
   std::string sha256;                            // lowercase hex of the file's bytes
   storage::DropMetadata meta;                    // from the sidecar, with the inbox's defaults
   std::vector<pipeline::SecretBytes> passwords;  // sidecar, sidecar's password_file, inbox's
-  std::vector<std::string> bind;                 // sidecar `bind`, kept for the bindings work
 };
 
 // Reason codes: symlink, not_regular_file, file_too_large, unreadable, bad_sidecar.

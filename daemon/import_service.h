@@ -48,6 +48,9 @@ class ImportService {
   // daemon asks for an expiry scan there).
   void set_after_store(std::function<void()> callback) { after_store_ = std::move(callback); }
 
+  // Reloads the stored CA certificates into the trust context (after CAs were deleted).
+  void RefreshTrust();
+
   size_t in_flight() const { return running_ + completed_.size(); }
   size_t queued() const { return queue_.size(); }
 
@@ -57,7 +60,6 @@ class ImportService {
   void StartQueued();
   void OnJobDone(ImportJob* job);
   void Flush();  // stores every completed job in one transaction, then publishes and finishes
-  void RefreshTrust();
   void RevisitIncompleteChains();
   void MaybeDrained();
 

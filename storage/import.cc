@@ -214,6 +214,28 @@ Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id, const std::vector<
                         {{"certificate", std::move(*summary)}, {"changed", changed}});
 }
 
+// The sidecar's `bind`: resources for the one certificate it describes. Written after that
+// entry's cert.imported, in the same transaction; a failure fails the import (the file goes to
+// failed/ with the reason), so a drop is never stored with half of what its sidecar said.
+Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64_t>& described_entries,
+                                                   const ImportRequest& request,
+                                                   ImportOutcome& outcome) {
+  if (request.meta.bind.empty() || described_entries.empty()) return {};
+  if (described_entries.size() > 1) {
+    return pipeline::Fail("bind_ambiguous",
+                          "the sidecar's bind names resources for one certificate, but " +
+                              request.file + " holds " + std::to_string(described_entries.size()) +
+                              " new certificates it describes: drop them in separate files");
+  }
+  for (const std::string& resource : request.meta.bind) {
+    auto event =
+        PutBinding(described_entries.front(), resource, std::nullopt, "sidecar", request.now);
+    if (!event) return std::unexpected(event.error());
+    if (*event) outcome.events.push_back(std::move(**event));
+  }
+  return {};
+}
+
 Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
   if (auto ok = CheckRequest(request); !ok) return std::unexpected(ok.error());
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
@@ -264,6 +286,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
                   [&](const auto& vc) { return !parsed.certificates[vc.index].info.is_ca; });
   const bool sidecar_name = meta.name.has_value() && !meta.name->empty();
   int named_count = 0;
+  std::vector<int64_t> described_entries;  // new entries the sidecar speaks of
   for (const pipeline::ValidatedCertificate& vc : request.validation->certificates) {
     const pipeline::Certificate& cert = parsed.certificates[vc.index];
     const pipeline::CertificateInfo& info = cert.info;
@@ -382,6 +405,10 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     ++outcome.new_entries;
     outcome.stored_ca = outcome.stored_ca || !is_leaf;
     entry_ids.push_back(entry_id);
+    if (described) described_entries.push_back(entry_id);
+  }
+  if (auto bound = BindSidecarResources(described_entries, request, outcome); !bound) {
+    return std::unexpected(bound.error());
   }
 
   // 3. Keys that complete certificates stored earlier without one.

@@ -208,6 +208,27 @@ pipeline::Result<nlohmann::json> Inventory::Show(const std::string& name_or_id,
   return Guarded("show", [&] { return impl_->Show(name_or_id, now); });
 }
 
+pipeline::Result<BindOutcome> Inventory::Bind(const std::string& entry, const std::string& resource,
+                                              const std::optional<std::string>& plugin,
+                                              pipeline::UnixTime now) {
+  return Guarded("binding", [&] { return impl_->Bind(entry, resource, plugin, now); });
+}
+
+pipeline::Result<Event> Inventory::Unbind(const std::string& entry, const std::string& resource,
+                                          pipeline::UnixTime now) {
+  return Guarded("unbinding", [&] { return impl_->Unbind(entry, resource, now); });
+}
+
+pipeline::Result<DeleteOutcome> Inventory::Delete(const std::vector<std::string>& entries,
+                                                  pipeline::UnixTime now) {
+  return Guarded("deleting", [&] { return impl_->Delete(entries, now); });
+}
+
+pipeline::Result<ReconcileOutcome> Inventory::ReconcileBindings(
+    const std::vector<DeclaredBinding>& declared, pipeline::UnixTime now) {
+  return Guarded("reconciling bindings", [&] { return impl_->ReconcileBindings(declared, now); });
+}
+
 pipeline::Result<nlohmann::json> Inventory::UnmatchedKeys() {
   return Guarded("listing unmatched keys", [&] { return impl_->UnmatchedKeys(); });
 }

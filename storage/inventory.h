@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pipeline/csr.h"
@@ -39,6 +40,8 @@ struct DropMetadata {
   std::string group = "default";
   std::vector<std::string> labels;
   nlohmann::json metadata = nlohmann::json::object();
+  // Resources to bind the entry the sidecar describes to (source `sidecar`); see Import.
+  std::vector<std::string> bind;
 };
 
 struct ImportRequest {
@@ -61,6 +64,42 @@ struct ImportOutcome {
   // CSR entries that got their certificate (cert.activated instead of cert.imported).
   int activated = 0;
 };
+
+// A binding declared in the config ([[binding]]): entry is "NAME" or "GROUP/NAME".
+struct DeclaredBinding {
+  std::string entry;
+  std::string resource;
+  std::optional<std::string> plugin;
+};
+
+// The result of Bind: `event` (cert.bound) only when something changed.
+struct BindOutcome {
+  std::optional<Event> event;
+  nlohmann::json binding;  // {entry: summary-name fields, resource, plugin, source}
+};
+
+// The result of Delete: one result per name asked, in the order asked (docs/protocol.md `rm`):
+// {entry, outcome: deleted|refused|failed, id?, name?, group?, error?: {code, message},
+// resources? (bound), chained_by? (ca_in_use)}.
+struct DeleteOutcome {
+  nlohmann::json results = nlohmann::json::array();
+  std::vector<Event> events;  // cert.deleted, in seq order
+  int deleted = 0;
+  int not_deleted = 0;
+  bool deleted_ca = false;  // the daemon refreshes its trust context
+};
+
+// What a reconciliation of declared bindings did and could not do.
+struct ReconcileOutcome {
+  std::vector<Event> events;  // cert.unbound, then cert.bound, in seq order
+  // Declarations not applied: {resource, entry, state: pending|ambiguous|conflict, message}.
+  // `pending`: no entry has that name yet (applied when it is imported).
+  nlohmann::json problems = nlohmann::json::array();
+};
+
+// A resource name: 1 to 255 bytes, no control characters, no leading or trailing space.
+// Error code "bad_resource".
+pipeline::Result<void> CheckResourceName(std::string_view resource);
 
 struct ListFilter {
   std::optional<std::string> status;  // valid | expiring_soon | expired | pre_activation
@@ -146,6 +185,10 @@ class Inventory {
   void Rollback();
 
   // Stores what a validated drop holds and writes its events to the outbox:
+  // - the sidecar's `bind` (meta.bind) binds the new entry the sidecar describes (source
+  //   `sidecar`, one cert.bound each, after its cert.imported); a drop describing several new
+  //   entries cannot say which one is meant (error code "bind_ambiguous"), and a resource bound
+  //   to another entry fails the import ("resource_bound"). A duplicate binds nothing.
   // - each new certificate becomes an entry (kind `leaf`, or `ca` for CA certificates) with
   //   version 1 and one `cert.imported`; its key comes from the drop or a waiting key;
   //   `no_private_key` is added to a leaf's findings when it has none;
@@ -205,6 +248,41 @@ class Inventory {
   // "metadata", "created_at", "updated_at" and "versions" [{version, current, status,
   // fingerprint_sha256, not_before, not_after, imported_at, source, metadata}], oldest first.
   pipeline::Result<nlohmann::json> Show(const std::string& name_or_id, pipeline::UnixTime now);
+
+  // Bindings (bindings.cc). Entries are named as Show names them (name, GROUP/NAME or id).
+  //
+  // Binds an entry to a resource (source `cli` unless said otherwise). Binding it again to the
+  // same resource with the same plugin changes nothing (no event); with another plugin (or none)
+  // the plugin is replaced and cert.bound is written again. Error codes: not_found, ambiguous,
+  // bad_resource, resource_bound (the resource is bound to another entry; the message names it),
+  // declared (the binding is the config's: change its [[binding]] instead).
+  pipeline::Result<BindOutcome> Bind(const std::string& entry, const std::string& resource,
+                                     const std::optional<std::string>& plugin,
+                                     pipeline::UnixTime now);
+  // Removes a binding and writes cert.unbound. Error codes: not_found (no such entry, or the
+  // entry is not bound to that resource), ambiguous, declared (made by the config: remove its
+  // [[binding]] and reload).
+  pipeline::Result<Event> Unbind(const std::string& entry, const std::string& resource,
+                                 pipeline::UnixTime now);
+  // Deletes entries: each with its versions, their expiry notices and the keys no remaining
+  // version uses, and one cert.deleted {certificate as it was}, all in one transaction (a
+  // storage error deletes nothing and fails the whole call). Per name, refused when the entry
+  // is bound (code "bound", every resource named) or is a CA that entries not deleted in the
+  // same call chain to (code "ca_in_use"); failed when the name finds no entry (not_found,
+  // ambiguous). A name given twice, or two names of one entry, are one deletion.
+  pipeline::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries,
+                                         pipeline::UnixTime now);
+  // Makes the stored `config` bindings what `declared` says, in one transaction:
+  // - a `config` binding whose resource is no longer declared is removed (cert.unbound);
+  // - a declared binding whose entry exists is made (cert.bound) or, when the resource is the
+  //   config's already, moved to the declared entry / given the declared plugin; one made by
+  //   the CLI or a sidecar for the same entry becomes the config's (no event unless the plugin
+  //   changes); one that another entry holds by CLI or sidecar is left alone (a "conflict");
+  // - a declaration whose entry does not exist (yet) or is ambiguous changes nothing, so what
+  //   the config bound earlier stays bound until the declaration can be applied.
+  // Declarations must have distinct resources (the config checks it). Works inside a batch.
+  pipeline::Result<ReconcileOutcome> ReconcileBindings(const std::vector<DeclaredBinding>& declared,
+                                                       pipeline::UnixTime now);
 
   // Keys waiting for their certificate: [{spki_sha256, algorithm, bits, created_at, source}],
   // never key bytes.

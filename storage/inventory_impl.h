@@ -1,11 +1,13 @@
 // Inventory::Impl, the SQLite inventory behind storage/inventory.h. Its methods are spread over
-// inventory.cc (opening, batching), import.cc (writes) and queries.cc (reads). Internal.
+// inventory.cc (opening, batching), import.cc (writes), queries.cc (reads), expiry.cc,
+// bindings.cc and delete.cc. Internal.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -61,8 +63,6 @@ class Inventory::Impl {
                                            pipeline::UnixTime now);
 
   // queries.cc
-  // An entry by name, group/name or id (as Show): not_found or ambiguous otherwise.
-  pipeline::Result<int64_t> ResolveEntry(const std::string& name_or_id);
   pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();
   pipeline::Result<std::vector<std::string>> CaCertificates();
   pipeline::Result<nlohmann::json> List(const ListFilter& filter, pipeline::UnixTime now);
@@ -86,6 +86,38 @@ class Inventory::Impl {
                                       const std::vector<std::string>& chain,
                                       const std::vector<std::string>& findings,
                                       std::optional<int64_t> key_id, const ImportRequest& request);
+  // Entry lookup as Show does it: numeric id (when allow_id), GROUP/NAME, then NAME.
+  // Error codes not_found, ambiguous.
+  pipeline::Result<int64_t> ResolveEntry(const std::string& name_or_id, bool allow_id = true);
+
+  // bindings.cc: bindings and their reconciliation with the config; delete.cc: Delete.
+  pipeline::Result<BindOutcome> Bind(const std::string& entry, const std::string& resource,
+                                     const std::optional<std::string>& plugin,
+                                     pipeline::UnixTime now);
+  pipeline::Result<Event> Unbind(const std::string& entry, const std::string& resource,
+                                 pipeline::UnixTime now);
+  pipeline::Result<ReconcileOutcome> ReconcileBindings(const std::vector<DeclaredBinding>& declared,
+                                                       pipeline::UnixTime now);
+  pipeline::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries,
+                                         pipeline::UnixTime now);
+  // Binds inside the caller's transaction (`certinbox bind`, a sidecar's `bind`): the rules of
+  // Inventory::Bind. Returns cert.bound, or std::nullopt when the binding was already so.
+  pipeline::Result<std::optional<Event>> PutBinding(int64_t entry_id, const std::string& resource,
+                                                    const std::optional<std::string>& plugin,
+                                                    std::string_view source,
+                                                    pipeline::UnixTime now);
+  // Import's sidecar `bind` (import.cc calls it; the rules are Inventory::Import's).
+  pipeline::Result<void> BindSidecarResources(const std::vector<int64_t>& described_entries,
+                                              const ImportRequest& request, ImportOutcome& outcome);
+  // cert.bound / cert.unbound {certificate (after the change), resource, plugin}; marks the
+  // entry updated.
+  pipeline::Result<Event> BindingEvent(const char* type, int64_t entry_id,
+                                       const std::string& resource,
+                                       const std::optional<std::string>& plugin,
+                                       pipeline::UnixTime now);
+  // [{resource, plugin, source, created_at, pushed_version, pushed_at, last_push_at,
+  // last_push_result, last_push_message}] of an entry, by resource (nulls where not yet pushed).
+  pipeline::Result<nlohmann::json> BindingDetails(int64_t entry_id);
 
   sqlite::Connection& db() { return db_; }
 

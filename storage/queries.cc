@@ -116,59 +116,51 @@ Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline:
   }
 }
 
-Result<int64_t> Inventory::Impl::ResolveEntry(const std::string& name_or_id) {
-  std::optional<int64_t> entry_id;
-  if (auto id = ParseId(name_or_id)) {
+Result<int64_t> Inventory::Impl::ResolveEntry(const std::string& name_or_id, bool allow_id) {
+  if (auto id = allow_id ? ParseId(name_or_id) : std::nullopt) {
     auto st = db_.Prepare("SELECT id FROM entries WHERE id = ?1");
     if (!st) return std::unexpected(st.error());
     st->Bind(1, *id);
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
-    if (*row) entry_id = *id;
+    if (*row) return *id;
   }
-  if (!entry_id) {
-    // "group/name" first; a name may itself contain '/', so the whole text is also a name.
-    if (size_t slash = name_or_id.find('/'); slash != std::string::npos) {
-      auto st = db_.Prepare("SELECT id FROM entries WHERE grp = ?1 AND name = ?2");
-      if (!st) return std::unexpected(st.error());
-      st->Bind(1, name_or_id.substr(0, slash)).Bind(2, name_or_id.substr(slash + 1));
-      auto row = st->Step();
-      if (!row) return std::unexpected(row.error());
-      if (*row) entry_id = st->Int(0);
-    }
-  }
-  if (!entry_id) {
-    auto st = db_.Prepare("SELECT id, grp FROM entries WHERE name = ?1 ORDER BY grp");
+  // "group/name" first; a name may itself contain '/', so the whole text is also a name.
+  if (size_t slash = name_or_id.find('/'); slash != std::string::npos) {
+    auto st = db_.Prepare("SELECT id FROM entries WHERE grp = ?1 AND name = ?2");
     if (!st) return std::unexpected(st.error());
-    st->Bind(1, name_or_id);
-    std::vector<std::pair<int64_t, std::string>> found;
-    while (true) {
-      auto row = st->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) break;
-      found.emplace_back(st->Int(0), st->Text(1));
-    }
-    if (found.empty()) {
-      return pipeline::Fail("not_found", "no certificate is named or numbered \"" + name_or_id +
-                                             "\": `certinbox ls` lists them");
-    }
-    if (found.size() > 1) {
-      std::string groups;
-      for (const auto& [id, grp] : found) groups += (groups.empty() ? "" : ", ") + grp;
-      return pipeline::Fail("ambiguous", "\"" + name_or_id + "\" is a name in the groups " +
-                                             groups + ": say GROUP/" + name_or_id +
-                                             " or use the id");
-    }
-    entry_id = found.front().first;
+    st->Bind(1, name_or_id.substr(0, slash)).Bind(2, name_or_id.substr(slash + 1));
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (*row) return st->Int(0);
   }
-  return *entry_id;
+  auto st = db_.Prepare("SELECT id, grp FROM entries WHERE name = ?1 ORDER BY grp");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, name_or_id);
+  std::vector<std::pair<int64_t, std::string>> found;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    found.emplace_back(st->Int(0), st->Text(1));
+  }
+  if (found.empty()) {
+    return pipeline::Fail("not_found", "no certificate is named or numbered \"" + name_or_id +
+                                           "\": `certinbox ls` lists them");
+  }
+  if (found.size() > 1) {
+    std::string groups;
+    for (const auto& [id, grp] : found) groups += (groups.empty() ? "" : ", ") + grp;
+    return pipeline::Fail("ambiguous", "\"" + name_or_id + "\" is a name in the groups " + groups +
+                                           ": say GROUP/" + name_or_id + " or use the id");
+  }
+  return found.front().first;
 }
 
 Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
                                              pipeline::UnixTime now) {
   auto entry_id = ResolveEntry(name_or_id);
   if (!entry_id) return std::unexpected(entry_id.error());
-
   auto summary = SummaryOfEntry(*entry_id, now);
   if (!summary) return std::unexpected(summary.error());
   nlohmann::json out = std::move(*summary);
@@ -220,6 +212,10 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
                         {"metadata", ParseJsonOr(st->Text(8), nlohmann::json::object())}});
   }
   out["versions"] = std::move(versions);
+  // The summary's {resource, plugin} objects, with where each came from and its push record.
+  auto bindings = BindingDetails(*entry_id);
+  if (!bindings) return std::unexpected(bindings.error());
+  out["bindings"] = std::move(*bindings);
   return out;
 }
 

@@ -65,7 +65,7 @@ const char* const kSummarySelect =
     " COALESCE(v.key_algorithm, c.key_algorithm), COALESCE(v.key_bits, c.key_bits), v.serial,"
     " COALESCE(v.chain, '[]'), v.signature_algorithm,"
     " (SELECT json_group_array(json_object('resource', b.resource, 'plugin', b.plugin))"
-    "    FROM bindings b WHERE b.entry_id = e.id)"
+    "    FROM (SELECT resource, plugin FROM bindings WHERE entry_id = e.id ORDER BY resource) b)"
     " FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
     " LEFT JOIN csrs c ON c.entry_id = e.id AND e.current_version_id IS NULL";
 
