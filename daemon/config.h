@@ -22,6 +22,8 @@ struct InboxConfig {
   bool archive = false;
   bool accept_expired = false;
   std::optional<std::filesystem::path> password_file;
+
+  bool operator==(const InboxConfig&) const = default;
 };
 
 // [[binding]]: a binding the config declares, reconciled on start and reload (README).
@@ -29,6 +31,8 @@ struct BindingConfig {
   std::string entry;  // "NAME" or "GROUP/NAME"
   std::string resource;
   std::optional<std::string> plugin;
+
+  bool operator==(const BindingConfig&) const = default;
 };
 
 struct Config {
@@ -64,6 +68,20 @@ struct Config {
 // On failure the error (code "config_invalid") lists every problem as FILE:LINE:COLUMN: reason,
 // one a line: syntax errors, unknown keys, wrong types, impossible values.
 pipeline::Result<Config> LoadConfig(const std::filesystem::path& file);
+
+// What a reload changes, as sentences for config.reloaded and the log: `applied` takes effect at
+// once; `restart_required` names settings the running daemon keeps until it is restarted
+// (state, database, master key, trust store, bus endpoints and high-water mark).
+struct ConfigChanges {
+  std::vector<std::string> applied;
+  std::vector<std::string> restart_required;
+  bool empty() const { return applied.empty() && restart_required.empty(); }
+};
+ConfigChanges DiffConfig(const Config& running, const Config& next);
+
+// `next` with the settings only a restart applies taken from `running`: the config the daemon
+// runs with after a reload.
+Config ApplicableConfig(const Config& running, Config next);
 
 // "90s", "15m", "1h", "7d", "2w" or a bare number of seconds -> seconds.
 std::optional<uint64_t> ParseDuration(std::string_view text);

@@ -31,10 +31,14 @@ Daemon::Daemon(Config config) : config_(std::move(config)), zmq_(1) {}
 Daemon::~Daemon() {
   // Handles first (they close through the loop), then the loop itself.
   control_.reset();
+  config_watch_.reset();
+  config_settle_.reset();
+  inbox_reaper_.reset();
   expiry_.reset();
   pruner_.reset();
   imports_.reset();
   inboxes_.clear();
+  retiring_.clear();
   signals_.clear();
   if (loop_ready_) {
     uv_run(&loop_, UV_RUN_DEFAULT);  // let pending closes finish
@@ -130,7 +134,7 @@ pipeline::Result<void> Daemon::Start() {
         [](uv_signal_t* h, int sig) {
           auto* self = static_cast<Daemon*>(h->data);
           if (sig == SIGHUP) {
-            spdlog::warn("SIGHUP: configuration reload is not implemented yet; restart to apply");
+            self->Reload("SIGHUP");
             return;
           }
           spdlog::info("signal {}: stopping", sig);
@@ -140,6 +144,7 @@ pipeline::Result<void> Daemon::Start() {
     signals_.emplace_back(handle);
   }
   StartInboxes();
+  WatchConfigFile();
   spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", kVersion,
                inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
   return {};
@@ -166,34 +171,40 @@ pipeline::Result<void> Daemon::PublishBacklog() {
 }
 
 void Daemon::StartInboxes() {
-  for (const auto& inbox_config : config_.inboxes) {
-    auto inbox = std::make_unique<Inbox>();
-    inbox->config = inbox_config;
-    watchers::InboxOptions options{
-        .name = inbox_config.name,
-        .dir = inbox_config.path,
-        .settle_ms = inbox_config.settle_ms,
-        .rescan_ms = inbox_config.rescan_ms,
-        .max_file_bytes = inbox_config.max_file_bytes,
-        .archive = inbox_config.archive,
-        .on_warning =
-            [name = inbox_config.name](const std::string& warning) {
-              spdlog::warn("inbox {}: {}", name, warning);
-            },
-    };
-    Inbox* raw = inbox.get();
-    std::string error;
-    inbox->watcher = watchers::InboxWatcher::Start(
-        &loop_, options,
-        [this, raw](const watchers::ReadyFile& file) { imports_->Submit(*raw, file); }, &error);
-    if (!inbox->watcher) {
-      spdlog::error("inbox {} ({}) is not watched: {}", inbox_config.name,
-                    inbox_config.path.string(), error);
-      continue;
-    }
-    spdlog::info("watching inbox {} at {}", inbox_config.name, inbox_config.path.string());
-    inboxes_.push_back(std::move(inbox));
+  for (const auto& inbox_config : config_.inboxes) StartInbox(inbox_config);
+}
+
+void Daemon::StartInbox(const InboxConfig& inbox_config) {
+  auto inbox = std::make_unique<Inbox>();
+  inbox->config = inbox_config;
+  watchers::InboxOptions options{
+      .name = inbox_config.name,
+      .dir = inbox_config.path,
+      .settle_ms = inbox_config.settle_ms,
+      .rescan_ms = inbox_config.rescan_ms,
+      .max_file_bytes = inbox_config.max_file_bytes,
+      .archive = inbox_config.archive,
+      .on_warning =
+          [name = inbox_config.name](const std::string& warning) {
+            spdlog::warn("inbox {}: {}", name, warning);
+          },
+  };
+  Inbox* raw = inbox.get();
+  std::string error;
+  inbox->watcher = watchers::InboxWatcher::Start(
+      &loop_, options,
+      [this, raw](const watchers::ReadyFile& file) {
+        // A retired inbox (removed by a reload) takes nothing new; the file stays where it is.
+        if (!raw->retired) imports_->Submit(*raw, file);
+      },
+      &error);
+  if (!inbox->watcher) {
+    spdlog::error("inbox {} ({}) is not watched: {}", inbox_config.name, inbox_config.path.string(),
+                  error);
+    return;
   }
+  spdlog::info("watching inbox {} at {}", inbox_config.name, inbox_config.path.string());
+  inboxes_.push_back(std::move(inbox));
 }
 
 int Daemon::Run() {
@@ -210,6 +221,11 @@ void Daemon::Stop() {
   imports_->Drain([this] {
     expiry_->Stop();
     pruner_->Stop();
+    config_watch_.reset();
+    config_settle_.reset();
+    inbox_reaper_.reset();
+    retiring_.clear();
+    waiting_inboxes_.clear();
     inboxes_.clear();
     control_.reset();
     signals_.clear();
@@ -338,6 +354,7 @@ json Daemon::HandleStatus() {
           {"backlog", backlog},
           {"counts", std::move(counts)},
           {"cursors", CursorsJson()},
+          {"config", {{"file", config_.file.string()}, {"last_reload", last_reload_}}},
           {"inboxes", std::move(inboxes)},
           {"binding_problems", binding_problems_}};
 }

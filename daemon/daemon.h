@@ -41,6 +41,13 @@ class Daemon {
   pipeline::Result<void> LockStateDir();
   pipeline::Result<void> PublishBacklog();
   void StartInboxes();
+  void StartInbox(const InboxConfig& inbox_config);
+
+  // reload.cc: SIGHUP and changes of the config file reload it.
+  void WatchConfigFile();
+  void Reload(const std::string& why);
+  void ApplyInboxes();
+  void ReapRetiredInboxes();
   void Stop();
   // Control ops (docs/protocol.md): the table, and the handlers of each group of ops.
   void RegisterOps();
@@ -77,6 +84,16 @@ class Daemon {
   std::unique_ptr<ExpiryScheduler> expiry_;
   std::unique_ptr<OutboxPruner> pruner_;
   std::vector<std::unique_ptr<Inbox>> inboxes_;
+  // Removed or changed by a reload, kept until their imports in flight are done.
+  std::vector<std::unique_ptr<Inbox>> retiring_;
+  // To start once no retiring inbox watches their folder.
+  std::vector<InboxConfig> waiting_inboxes_;
+  watchers::UvHandlePtr<uv_fs_event_t> config_watch_;
+  watchers::UvHandlePtr<uv_timer_t> config_settle_;
+  watchers::UvHandlePtr<uv_timer_t> inbox_reaper_;
+  std::string config_bytes_;  // the config file as last loaded
+  Config loaded_config_;      // as last loaded, before ApplicableConfig
+  nlohmann::json last_reload_ = nullptr;
   std::vector<watchers::UvHandlePtr<uv_signal_t>> signals_;
   std::map<std::string, ControlServer::Handler> ops_;
   std::map<std::string, ControlServer::AsyncHandler> async_ops_;

@@ -24,6 +24,12 @@ void ExpiryScheduler::ScanSoon() {
       0, interval_ms_);
 }
 
+void ExpiryScheduler::Reconfigure(std::vector<int> notify_days, uint64_t scan_interval_s) {
+  notify_days_ = std::move(notify_days);
+  interval_ms_ = scan_interval_s * 1000;
+  ScanSoon();
+}
+
 void ExpiryScheduler::Stop() {
   stopped_ = true;
   uv_timer_stop(timer_.get());

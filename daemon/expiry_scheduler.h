@@ -27,6 +27,9 @@ class ExpiryScheduler {
   // No more scans; the timer closes with the scheduler.
   void Stop();
 
+  // A reloaded config: new thresholds and interval; scans on the next loop turn.
+  void Reconfigure(std::vector<int> notify_days, uint64_t scan_interval_s);
+
   // Scans now and publishes the events; failures are logged (the next scan retries).
   void Scan();
 

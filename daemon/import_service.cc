@@ -134,6 +134,7 @@ void ImportService::Submit(Inbox& inbox, const watchers::ReadyFile& file) {
   auto job = std::make_unique<ImportJob>();
   job->service = this;
   job->inbox = &inbox;
+  ++inbox.jobs;
   job->file = file;
   if (file.problem != watchers::FileProblem::kNone) {
     // Rejected without being opened: straight to the next flush.
@@ -227,7 +228,10 @@ void ImportService::Flush() {
     // Nothing was stored: the files stay in their inboxes and are offered again.
     spdlog::error("storing {} imports failed, will retry: {}", jobs.size(), committed.error().message);
     inventory_.Rollback();
-    for (auto& job : jobs) job->inbox->watcher->Release(job->file.name);
+    for (auto& job : jobs) {
+      job->inbox->watcher->Release(job->file.name);
+      --job->inbox->jobs;
+    }
     MaybeDrained();
     return;
   }
@@ -253,6 +257,7 @@ void ImportService::Flush() {
       watcher.Release(job.file.name);
     }
     if (!problem.empty()) spdlog::error("{}: {}", job.file.path.string(), problem);
+    --job.inbox->jobs;
   }
   // Published once the files are where the events say: removed, archived or in failed/. The
   // events are already in the outbox, so a crash before this line loses none of them.
@@ -310,7 +315,10 @@ void ImportService::RevisitIncompleteChains() {
 void ImportService::Drain(std::function<void()> done) {
   draining_ = true;
   drained_ = std::move(done);
-  for (auto& job : queue_) job->inbox->watcher->Release(job->file.name);
+  for (auto& job : queue_) {
+    job->inbox->watcher->Release(job->file.name);
+    --job->inbox->jobs;
+  }
   queue_.clear();
   MaybeDrained();
 }

@@ -24,6 +24,10 @@ namespace certinbox::daemon {
 struct Inbox {
   InboxConfig config;
   std::unique_ptr<watchers::InboxWatcher> watcher;
+  // Files handed to the import service and not yet finished, failed or released. An inbox a
+  // config reload removed (retired) is destroyed only when this is 0: jobs use its watcher.
+  size_t jobs = 0;
+  bool retired = false;  // takes no new files
 };
 
 struct ImportJob;

@@ -151,6 +151,8 @@ pipeline::Result<nlohmann::json> Inventory::Impl::SummaryOfEntry(int64_t entry_i
 
 // The public surface: forwarders that keep exceptions inside storage/.
 
+void Inventory::SetOptions(InventoryOptions options) { impl_->set_options(options); }
+
 pipeline::Result<void> Inventory::Begin() {
   return Guarded("Begin", [&] { return impl_->Begin(); });
 }

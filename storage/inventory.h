@@ -180,6 +180,9 @@ class Inventory {
   // (each in its own savepoint, so one failed operation does not undo the others).
   // Without Begin(), each operation is its own transaction.
   // A failed Commit() rolls the whole batch back: nothing since Begin() is stored.
+  // A reloaded config: new expiring_soon_days / max_versions from the next operation on.
+  void SetOptions(InventoryOptions options);
+
   pipeline::Result<void> Begin();
   pipeline::Result<void> Commit();
   void Rollback();

@@ -120,6 +120,7 @@ class Inventory::Impl {
   pipeline::Result<nlohmann::json> BindingDetails(int64_t entry_id);
 
   sqlite::Connection& db() { return db_; }
+  void set_options(InventoryOptions options) { options_ = options; }
 
   // Fails when a batch was opened but SQLite has since rolled it back on its own (disk full,
   // I/O error): continuing would silently write outside the batch.

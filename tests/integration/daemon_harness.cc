@@ -127,6 +127,10 @@ void DaemonHarness::WriteConfig(const HarnessOptions& options) {
   if (!options.extra_toml.empty()) out << "\n" << options.extra_toml << "\n";
 }
 
+void DaemonHarness::Signal(int signal) const {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
 std::string DaemonHarness::log() const { return ReadAll(root_ / "daemon.log"); }
 
 bool DaemonHarness::Start() {

@@ -48,6 +48,8 @@ class DaemonHarness {
   // Sends `signal` and waits for the process to end; returns its exit status (or -signal).
   int Stop(int signal = SIGTERM);
   bool running() const { return pid_ > 0; }
+  // Sends `signal` (SIGHUP, say) to the running daemon.
+  void Signal(int signal) const;
 
   // Writes `bytes` to a temporary name and renames it into the inbox, as the README recommends.
   void Drop(const std::string& name, const std::string& bytes);

@@ -1,0 +1,97 @@
+// What a config reload changes (daemon/config.h: DiffConfig, ApplicableConfig).
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "daemon/config.h"
+
+namespace certinbox::daemon {
+namespace {
+
+std::string Days(const std::vector<int>& days) {
+  std::ostringstream out;
+  out << "[";
+  for (size_t i = 0; i < days.size(); ++i) out << (i ? ", " : "") << days[i];
+  out << "]";
+  return out.str();
+}
+
+template <class T>
+void Compare(std::vector<std::string>& out, const char* key, const T& before, const T& after) {
+  if (before == after) return;
+  std::ostringstream line;
+  line << key << ": " << before << " -> " << after;
+  out.push_back(line.str());
+}
+
+std::string BindingText(const BindingConfig& b) {
+  return b.entry + " -> " + b.resource + (b.plugin ? " (plugin " + *b.plugin + ")" : "");
+}
+
+}  // namespace
+
+ConfigChanges DiffConfig(const Config& running, const Config& next) {
+  ConfigChanges changes;
+  auto& applied = changes.applied;
+  auto& restart = changes.restart_required;
+
+  Compare(restart, "daemon.state_dir", running.state_dir.string(), next.state_dir.string());
+  Compare(restart, "daemon.database", running.database.string(), next.database.string());
+  Compare(restart, "daemon.master_key_file", running.master_key_file.string(),
+          next.master_key_file.string());
+  Compare(restart, "daemon.system_trust", running.system_trust, next.system_trust);
+  Compare(restart, "bus.publish", running.publish_endpoint, next.publish_endpoint);
+  Compare(restart, "bus.control", running.control_endpoint, next.control_endpoint);
+  Compare(restart, "bus.publish_hwm", running.publish_hwm, next.publish_hwm);
+
+  Compare(applied, "daemon.log_level", running.log_level, next.log_level);
+  Compare(applied, "daemon.max_versions", running.max_versions, next.max_versions);
+  Compare(applied, "bus.event_retention", running.event_retention_s, next.event_retention_s);
+  Compare(applied, "bus.allow_key_export", running.allow_key_export, next.allow_key_export);
+  Compare(applied, "expiry.expiring_soon_days", running.expiring_soon_days,
+          next.expiring_soon_days);
+  Compare(applied, "expiry.notify_days", Days(running.notify_days), Days(next.notify_days));
+  Compare(applied, "expiry.scan_interval", running.scan_interval_s, next.scan_interval_s);
+
+  std::map<std::string, const InboxConfig*> before, after;
+  for (const auto& inbox : running.inboxes) before[inbox.name] = &inbox;
+  for (const auto& inbox : next.inboxes) after[inbox.name] = &inbox;
+  for (const auto& [name, inbox] : before) {
+    auto it = after.find(name);
+    if (it == after.end()) {
+      applied.push_back("inbox " + name + " removed (" + inbox->path.string() + ")");
+    } else if (!(*it->second == *inbox)) {
+      applied.push_back("inbox " + name + " changed (" + it->second->path.string() + ")");
+    }
+  }
+  for (const auto& [name, inbox] : after) {
+    if (!before.contains(name)) {
+      applied.push_back("inbox " + name + " added (" + inbox->path.string() + ")");
+    }
+  }
+
+  for (const auto& b : running.bindings) {
+    if (std::find(next.bindings.begin(), next.bindings.end(), b) == next.bindings.end()) {
+      applied.push_back("binding removed: " + BindingText(b));
+    }
+  }
+  for (const auto& b : next.bindings) {
+    if (std::find(running.bindings.begin(), running.bindings.end(), b) == running.bindings.end()) {
+      applied.push_back("binding added: " + BindingText(b));
+    }
+  }
+  return changes;
+}
+
+Config ApplicableConfig(const Config& running, Config next) {
+  next.state_dir = running.state_dir;
+  next.database = running.database;
+  next.master_key_file = running.master_key_file;
+  next.system_trust = running.system_trust;
+  next.publish_endpoint = running.publish_endpoint;
+  next.control_endpoint = running.control_endpoint;
+  next.publish_hwm = running.publish_hwm;
+  return next;
+}
+
+}  // namespace certinbox::daemon

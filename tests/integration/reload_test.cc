@@ -1,0 +1,161 @@
+// Config reload in the real daemon: a bad config is refused with its line and column while the
+// old one keeps serving; a good one is applied without a restart (inboxes added and removed,
+// thresholds, bindings), on SIGHUP or when the file changes.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/integration/daemon_harness.h"
+#include "tests/testing/test_ca.h"
+
+namespace certinbox::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Events = std::vector<json>;
+
+// The harness's config, with `inboxes` in place of its one inbox and `rest` appended.
+std::string ConfigText(const std::string& inboxes, const std::string& rest = "") {
+  return "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n" + inboxes + "\n" + rest;
+}
+
+std::string InboxToml(const std::string& name) {
+  return "[[inbox]]\npath = \"" + name + "\"\nname = \"" + name +
+         "\"\nsettle_ms = 100\nrescan_interval = \"2s\"\n";
+}
+
+// Written to a temporary name and renamed over the config, as configuration tools do.
+void WriteConfig(DaemonHarness& daemon, const std::string& text) {
+  fs::path tmp = daemon.config_file();
+  tmp += ".tmp";
+  std::ofstream(tmp) << text;
+  fs::rename(tmp, daemon.config_file());
+}
+
+auto HasType(const std::string& type, size_t n = 1) {
+  return [type, n](const Events& events) {
+    size_t count = 0;
+    for (const auto& e : events) count += e.value("type", "") == type;
+    return count >= n;
+  };
+}
+
+bool Contains(const json& lines, const std::string& part) {
+  for (const auto& line : lines) {
+    if (line.is_string() && line.get<std::string>().find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+void DropLeaf(DaemonHarness& daemon, const fs::path& dir, const std::string& cn) {
+  Issued leaf = Issue(LeafSpec(cn));
+  fs::path tmp = dir / ("." + cn + ".tmp");
+  std::ofstream(tmp) << leaf.CertPem() << leaf.KeyPem();
+  fs::rename(tmp, dir / (cn + ".pem"));
+}
+
+json ImportedNamed(const DaemonHarness& daemon, const std::string& cn) {
+  for (const auto& e : daemon.EventsOfType("cert.imported")) {
+    if (e["certificate"].value("name", "") == cn) return e;
+  }
+  return nullptr;
+}
+
+TEST(ReloadTest, BadConfigIsRefusedWithLineAndColumnAndTheRunningOneKeepsServing) {
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  // An event through first, so the SUB socket's subscription has surely reached the daemon.
+  DropLeaf(daemon, daemon.inbox(), "first.reload.test");
+  daemon.WaitForEvents(HasType("cert.imported"));
+  // An unknown key in [expiry], at the start of its line.
+  std::string bad = ConfigText(InboxToml("inbox"), "[expiry]\nnotify_dayz = [1]\n");
+  std::string before = bad.substr(0, bad.find("notify_dayz"));
+  int line = 1 + static_cast<int>(std::count(before.begin(), before.end(), '\n'));
+  WriteConfig(daemon, bad);
+  daemon.Signal(SIGHUP);
+  daemon.WaitForEvents(HasType("config.rejected"));
+  auto rejected = daemon.EventsOfType("config.rejected");
+  ASSERT_FALSE(rejected.empty()) << daemon.log();
+  const json& errors = rejected[0]["errors"];
+  std::string where = daemon.config_file().string() + ":" + std::to_string(line) + ":1:";
+  EXPECT_TRUE(Contains(errors, where)) << errors.dump() << " expected " << where;
+  EXPECT_TRUE(Contains(errors, "notify_dayz")) << errors.dump();
+  auto status = daemon.control().Request("status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ((*status)["config"]["last_reload"]["outcome"], "rejected");
+
+  // The running config still serves: its inbox imports.
+  DropLeaf(daemon, daemon.inbox(), "still.reload.test");
+  daemon.WaitForEvents(
+      [&](const Events&) { return !ImportedNamed(daemon, "still.reload.test").is_null(); });
+  EXPECT_FALSE(ImportedNamed(daemon, "still.reload.test").is_null()) << daemon.log();
+  EXPECT_TRUE(daemon.EventsOfType("config.reloaded").empty());
+}
+
+TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings) {
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  DropLeaf(daemon, daemon.inbox(), "web.reload.test");
+  daemon.WaitForEvents(HasType("cert.imported"));
+
+  // No signal: the file changing is enough. A second inbox, new thresholds, a binding.
+  WriteConfig(daemon,
+              ConfigText(InboxToml("inbox") + "\n" + InboxToml("second"),
+                         "[expiry]\nnotify_days = [30, 7]\n\n"
+                         "[[binding]]\nentry = \"web.reload.test\"\nresource = \"lb:443\"\n"));
+  daemon.WaitForEvents(HasType("config.reloaded"));
+  auto reloaded = daemon.EventsOfType("config.reloaded");
+  ASSERT_EQ(reloaded.size(), 1u) << daemon.log();
+  const json& changed = reloaded[0]["changed"];
+  EXPECT_TRUE(Contains(changed, "inbox second added")) << changed.dump();
+  EXPECT_TRUE(Contains(changed, "expiry.notify_days: [90, 30, 14, 7, 1] -> [30, 7]"))
+      << changed.dump();
+  EXPECT_TRUE(Contains(changed, "binding added: web.reload.test -> lb:443")) << changed.dump();
+  EXPECT_TRUE(reloaded[0]["restart_required"].empty());
+  daemon.WaitForEvents(HasType("cert.bound"));
+  auto bound = daemon.EventsOfType("cert.bound");
+  ASSERT_EQ(bound.size(), 1u);
+  EXPECT_EQ(bound[0]["resource"], "lb:443");
+
+  // The new inbox imports.
+  ASSERT_TRUE(fs::is_directory(daemon.root() / "second"));
+  DropLeaf(daemon, daemon.root() / "second", "second.reload.test");
+  daemon.WaitForEvents(
+      [&](const Events&) { return !ImportedNamed(daemon, "second.reload.test").is_null(); });
+  json second = ImportedNamed(daemon, "second.reload.test");
+  ASSERT_FALSE(second.is_null()) << daemon.log();
+  EXPECT_EQ(second["source"]["inbox"], "second");
+
+  // The first inbox removed, the binding dropped, and a setting that needs a restart.
+  WriteConfig(daemon, ConfigText(InboxToml("second"), "[bus]\npublish_hwm = 5000\n"));
+  daemon.WaitForEvents(HasType("config.reloaded", 2));
+  reloaded = daemon.EventsOfType("config.reloaded");
+  ASSERT_EQ(reloaded.size(), 2u) << daemon.log();
+  EXPECT_TRUE(Contains(reloaded[1]["changed"], "inbox inbox removed")) << reloaded[1].dump();
+  EXPECT_TRUE(Contains(reloaded[1]["restart_required"], "bus.publish_hwm: 100000 -> 5000"))
+      << reloaded[1].dump();
+  daemon.WaitForEvents(HasType("cert.unbound"));
+  EXPECT_EQ(daemon.EventsOfType("cert.unbound").size(), 1u);
+  auto status = daemon.control().Request("status");
+  ASSERT_TRUE(status.has_value());
+  ASSERT_EQ((*status)["inboxes"].size(), 1u);
+  EXPECT_EQ((*status)["inboxes"][0]["name"], "second");
+
+  // A file dropped into the removed inbox stays there.
+  DropLeaf(daemon, daemon.inbox(), "ignored.reload.test");
+  daemon.WaitForEvents(
+      [&](const Events&) { return !ImportedNamed(daemon, "ignored.reload.test").is_null(); },
+      std::chrono::milliseconds(1500));
+  EXPECT_TRUE(ImportedNamed(daemon, "ignored.reload.test").is_null());
+  EXPECT_TRUE(fs::exists(daemon.inbox() / "ignored.reload.test.pem"));
+
+  // SIGHUP with nothing changed publishes nothing.
+  daemon.Signal(SIGHUP);
+  daemon.WaitForEvents(HasType("config.reloaded", 3), std::chrono::milliseconds(1000));
+  EXPECT_EQ(daemon.EventsOfType("config.reloaded").size(), 2u);
+}
+
+}  // namespace
+}  // namespace certinbox::testing
