@@ -22,7 +22,9 @@ class Checker {
 
   void Problem(const toml::source_region& where, const std::string& what) {
     std::ostringstream line;
-    line << file_.string() << ":" << where.begin.line << ":" << where.begin.column << ": " << what;
+    // A conf.d fragment's nodes carry their own file.
+    line << (where.path ? *where.path : file_.string()) << ":" << where.begin.line << ":"
+         << where.begin.column << ": " << what;
     problems_.push_back(line.str());
   }
 
@@ -325,7 +327,66 @@ void ReadBindings(Checker& check, const toml::table& root, Config& config) {
   }
 }
 
+// Where a node was written, for "already set in FILE:LINE".
+std::string Where(const toml::source_region& where, const fs::path& fallback) {
+  return (where.path ? *where.path : fallback.string()) + ":" + std::to_string(where.begin.line);
+}
+
+// Moves what `fragment` says into `root`: tables merge key by key, arrays of tables ([[inbox]],
+// [[binding]]) grow, and a key set in two files is an error naming both places.
+void MergeFragment(Checker& check, toml::table& root, toml::table& fragment,
+                   const fs::path& main_file) {
+  for (auto&& [key, node] : fragment) {
+    toml::node* existing = root.get(key);
+    if (!existing) {
+      root.insert(key, std::move(node));
+      continue;
+    }
+    toml::table* have_table = existing->as_table();
+    toml::table* add_table = node.as_table();
+    toml::array* have_array = existing->as_array();
+    toml::array* add_array = node.as_array();
+    if (have_table && add_table) {
+      for (auto&& [inner_key, inner] : *add_table) {
+        if (const toml::node* set = have_table->get(inner_key)) {
+          check.Problem(inner_key.source(), "'" + std::string(key.str()) + "." +
+                                            std::string(inner_key.str()) + "' is already set in " +
+                                            Where(set->source(), main_file));
+          continue;
+        }
+        have_table->insert(inner_key, std::move(inner));
+      }
+    } else if (have_array && add_array && have_array->is_array_of_tables() &&
+               add_array->is_array_of_tables()) {
+      for (auto& element : *add_array) have_array->push_back(std::move(*element.as_table()));
+    } else {
+      check.Problem(key.source(), "'" + std::string(key.str()) + "' is already set in " +
+                                       Where(existing->source(), main_file));
+    }
+  }
+}
+
+// conf.d/*.toml beside the main file, in name order; hidden files and others are ignored.
+std::vector<fs::path> Fragments(const fs::path& main_file) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  fs::path dir = main_file.parent_path() / "conf.d";
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.starts_with('.') || !name.ends_with(".toml")) continue;
+    if (!entry.is_regular_file(ec)) continue;
+    out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::filesystem::path> ConfigFragments(const std::filesystem::path& file) {
+  return Fragments(fs::absolute(file).lexically_normal());
+}
 
 std::optional<uint64_t> ParseDuration(std::string_view text) {
   if (text.empty()) return std::nullopt;
@@ -359,6 +420,14 @@ pipeline::Result<Config> LoadConfig(const std::filesystem::path& file) {
   } catch (const toml::parse_error& e) {
     check.Problem(e.source(), std::string(e.description()));
     return pipeline::Fail("config_invalid", check.Report());
+  }
+  for (const fs::path& fragment_file : Fragments(config.file)) {
+    try {
+      toml::table fragment = toml::parse_file(fragment_file.string());
+      MergeFragment(check, root, fragment, config.file);
+    } catch (const toml::parse_error& e) {
+      check.Problem(e.source(), std::string(e.description()));
+    }
   }
   check.OnlyKeys(root, "the top level", {"daemon", "bus", "expiry", "inbox", "binding"});
   ReadDaemon(check, root, config);

@@ -64,10 +64,15 @@ struct Config {
   std::vector<BindingConfig> bindings;
 };
 
-// Reads and validates `file`. Relative paths in it are relative to the file's folder.
+// Reads and validates `file`, then the fragments conf.d/*.toml in the same folder (name order;
+// README "Configuration reference"). Relative paths in any of them are relative to the main
+// file's folder.
 // On failure the error (code "config_invalid") lists every problem as FILE:LINE:COLUMN: reason,
 // one a line: syntax errors, unknown keys, wrong types, impossible values.
 pipeline::Result<Config> LoadConfig(const std::filesystem::path& file);
+
+// The conf.d fragments LoadConfig(file) reads, in order.
+std::vector<std::filesystem::path> ConfigFragments(const std::filesystem::path& file);
 
 // What a reload changes, as sentences for config.reloaded and the log: `applied` takes effect at
 // once; `restart_required` names settings the running daemon keeps until it is restarted

@@ -32,6 +32,7 @@ Daemon::~Daemon() {
   // Handles first (they close through the loop), then the loop itself.
   control_.reset();
   config_watch_.reset();
+  fragments_watch_.reset();
   config_settle_.reset();
   inbox_reaper_.reset();
   expiry_.reset();
@@ -222,6 +223,7 @@ void Daemon::Stop() {
     expiry_->Stop();
     pruner_->Stop();
     config_watch_.reset();
+    fragments_watch_.reset();
     config_settle_.reset();
     inbox_reaper_.reset();
     retiring_.clear();

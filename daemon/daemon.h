@@ -88,7 +88,8 @@ class Daemon {
   std::vector<std::unique_ptr<Inbox>> retiring_;
   // To start once no retiring inbox watches their folder.
   std::vector<InboxConfig> waiting_inboxes_;
-  watchers::UvHandlePtr<uv_fs_event_t> config_watch_;
+  watchers::UvHandlePtr<uv_fs_event_t> config_watch_;     // the config file's folder
+  watchers::UvHandlePtr<uv_fs_event_t> fragments_watch_;  // its conf.d/, if there is one
   watchers::UvHandlePtr<uv_timer_t> config_settle_;
   watchers::UvHandlePtr<uv_timer_t> inbox_reaper_;
   std::string config_bytes_;  // the config file as last loaded

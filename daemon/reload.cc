@@ -22,12 +22,21 @@ constexpr uint64_t kSettleMs = 300;
 // How often inboxes a reload removed are checked for their last import in flight.
 constexpr uint64_t kReapMs = 100;
 
-// The config file's bytes, to tell a real change from a touch. Empty when unreadable.
-std::string ReadConfigBytes(const fs::path& file) {
+std::string ReadBytes(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   std::stringstream bytes;
   bytes << in.rdbuf();
   return bytes.str();
+}
+
+// The config file's and its conf.d fragments' names and bytes, to tell a real change from a
+// touch.
+std::string ReadConfigBytes(const fs::path& file) {
+  std::string all = ReadBytes(file);
+  for (const fs::path& fragment : ConfigFragments(file)) {
+    all += '\0' + fragment.filename().string() + '\0' + ReadBytes(fragment);
+  }
+  return all;
 }
 
 std::vector<std::string> Lines(const std::string& text) {
@@ -46,32 +55,41 @@ void Daemon::WatchConfigFile() {
   loaded_config_ = config_;
   config_settle_ = watchers::NewUvTimer(&loop_, this);
   inbox_reaper_ = watchers::NewUvTimer(&loop_, this);
-  // The folder, not the file: an editor's save or a tool's rename replaces the file's inode.
-  auto* watch = watchers::NewUvHandle<uv_fs_event_t>();
-  uv_fs_event_init(&loop_, watch);
-  watch->data = this;
-  int rc = uv_fs_event_start(
-      watch,
-      [](uv_fs_event_t* handle, const char* filename, int, int status) {
-        auto* self = static_cast<Daemon*>(handle->data);
-        if (status < 0 || self->stopping_) return;
-        if (filename && self->config_.file.filename() != filename) return;
-        uv_timer_start(
-            self->config_settle_.get(),
-            [](uv_timer_t* timer) {
-              auto* daemon = static_cast<Daemon*>(timer->data);
-              if (ReadConfigBytes(daemon->config_.file) != daemon->config_bytes_) {
-                daemon->Reload("the config file changed");
-              }
-            },
-            kSettleMs, 0);
-      },
-      config_.file.parent_path().c_str(), 0);
-  config_watch_.reset(watch);
-  if (rc != 0) {
-    spdlog::warn("cannot watch {} for changes ({}): reload with SIGHUP",
-                 config_.file.parent_path().string(), uv_strerror(rc));
-  }
+  // Folders, not files: an editor's save or a tool's rename replaces the file's inode. In the
+  // config's folder only the config file counts; in conf.d/, every file.
+  auto watch = [this](const fs::path& dir, bool only_config) {
+    auto* handle = watchers::NewUvHandle<uv_fs_event_t>();
+    uv_fs_event_init(&loop_, handle);
+    handle->data = this;
+    auto on_change = [](uv_fs_event_t* h, const char* filename, int, int status) {
+      auto* self = static_cast<Daemon*>(h->data);
+      if (status < 0 || self->stopping_) return;
+      bool config_dir = h == self->config_watch_.get();
+      if (config_dir && filename && self->config_.file.filename() != filename &&
+          std::string_view(filename) != "conf.d") {
+        return;
+      }
+      uv_timer_start(
+          self->config_settle_.get(),
+          [](uv_timer_t* timer) {
+            auto* daemon = static_cast<Daemon*>(timer->data);
+            if (ReadConfigBytes(daemon->config_.file) != daemon->config_bytes_) {
+              daemon->Reload("the config changed");
+            }
+          },
+          kSettleMs, 0);
+    };
+    int rc = uv_fs_event_start(handle, on_change, dir.c_str(), 0);
+    if (rc != 0) {
+      spdlog::warn("cannot watch {} for changes ({}): reload with SIGHUP", dir.string(),
+                   uv_strerror(rc));
+    }
+    (only_config ? config_watch_ : fragments_watch_).reset(handle);
+  };
+  watch(config_.file.parent_path(), true);
+  std::error_code ec;
+  fs::path fragments = config_.file.parent_path() / "conf.d";
+  if (fs::is_directory(fragments, ec)) watch(fragments, false);
 }
 
 void Daemon::Reload(const std::string& why) {

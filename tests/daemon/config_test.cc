@@ -183,3 +183,56 @@ TEST(DurationTest, Units) {
 
 }  // namespace
 }  // namespace certinbox::daemon
+
+namespace certinbox::daemon {
+namespace {
+
+class ConfigFragmentsTest : public ConfigTest {
+ protected:
+  void Fragment(const std::string& name, const std::string& text) {
+    fs::create_directories(dir_ / "conf.d");
+    std::ofstream(dir_ / "conf.d" / name) << text;
+  }
+};
+
+TEST_F(ConfigFragmentsTest, FragmentsAddInboxesBindingsAndSectionsInNameOrder) {
+  Fragment("20-web.toml", "[[inbox]]\npath = \"web\"\n[[binding]]\nentry = \"web\"\nresource = \"lb:443\"\n");
+  Fragment("10-expiry.toml", "[expiry]\nnotify_days = [14, 1]\n[[inbox]]\npath = \"api\"\n");
+  Fragment(".hidden.toml", "this is not toml");
+  Fragment("notes.txt", "neither is this");
+  auto config = Load("[daemon]\nstate_dir = \"state\"\n[[inbox]]\npath = \"in\"\n[expiry]\nscan_interval = 60\n");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  ASSERT_EQ(config->inboxes.size(), 3u);
+  EXPECT_EQ(config->inboxes[0].name, "in");
+  EXPECT_EQ(config->inboxes[1].name, "api");  // 10-expiry.toml before 20-web.toml
+  EXPECT_EQ(config->inboxes[2].name, "web");
+  EXPECT_EQ(config->inboxes[2].path, dir_ / "web");  // relative to the main file's folder
+  EXPECT_EQ(config->notify_days, (std::vector<int>{14, 1}));
+  EXPECT_EQ(config->scan_interval_s, 60u);
+  ASSERT_EQ(config->bindings.size(), 1u);
+  EXPECT_EQ(config->bindings[0].resource, "lb:443");
+  EXPECT_EQ(ConfigFragments(dir_ / "certinbox.toml").size(), 2u);
+}
+
+TEST_F(ConfigFragmentsTest, AKeySetTwiceAndAFragmentsOwnErrorsNameTheirFileAndLine) {
+  Fragment("a.toml", "# owner: puppet\n[daemon]\nlog_level = \"debug\"\n");
+  Fragment("b.toml", "[[inbox]]\npath = \"x\"\nsettle = 5\n");
+  auto config = Load("[daemon]\nlog_level = \"info\"\n");
+  ASSERT_FALSE(config.has_value());
+  const std::string& message = config.error().message;
+  std::string a = (dir_ / "conf.d" / "a.toml").string();
+  std::string b = (dir_ / "conf.d" / "b.toml").string();
+  std::string main = (dir_ / "certinbox.toml").string();
+  EXPECT_NE(message.find(a + ":3:1: 'daemon.log_level' is already set in " + main + ":2"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find(b + ":3:1: unknown key 'settle'"), std::string::npos) << message;
+
+  Fragment("a.toml", "[daemon\n");
+  config = Load("[daemon]\n");
+  ASSERT_FALSE(config.has_value());
+  EXPECT_NE(config.error().message.find(a + ":1:"), std::string::npos) << config.error().message;
+}
+
+}  // namespace
+}  // namespace certinbox::daemon

@@ -157,5 +157,36 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
   EXPECT_EQ(daemon.EventsOfType("config.reloaded").size(), 2u);
 }
 
+TEST(ReloadTest, AFragmentWrittenIntoConfDIsApplied) {
+  DaemonHarness daemon;
+  fs::create_directories(daemon.root() / "conf.d");
+  ASSERT_TRUE(daemon.Start());
+  DropLeaf(daemon, daemon.inbox(), "warmup.reload.test");
+  daemon.WaitForEvents(HasType("cert.imported"));
+
+  fs::path tmp = daemon.root() / "conf.d" / ".partner.toml.tmp";
+  std::ofstream(tmp) << InboxToml("partner");
+  fs::rename(tmp, daemon.root() / "conf.d" / "partner.toml");
+  daemon.WaitForEvents(HasType("config.reloaded"));
+  auto reloaded = daemon.EventsOfType("config.reloaded");
+  ASSERT_EQ(reloaded.size(), 1u) << daemon.log();
+  EXPECT_TRUE(Contains(reloaded[0]["changed"], "inbox partner added")) << reloaded[0].dump();
+  DropLeaf(daemon, daemon.root() / "partner", "partner.reload.test");
+  daemon.WaitForEvents([&](const Events&) { return !ImportedNamed(daemon, "partner.reload.test").is_null(); });
+  EXPECT_FALSE(ImportedNamed(daemon, "partner.reload.test").is_null()) << daemon.log();
+
+  // A fragment that repeats a key is refused, naming both files; the partner inbox stays.
+  std::ofstream(daemon.root() / "conf.d" / "zz.toml") << "[daemon]\nlog_level = \"info\"\n";
+  daemon.WaitForEvents(HasType("config.rejected"));
+  auto rejected = daemon.EventsOfType("config.rejected");
+  ASSERT_EQ(rejected.size(), 1u) << daemon.log();
+  EXPECT_TRUE(Contains(rejected[0]["errors"], "zz.toml:2:1: 'daemon.log_level' is already set in " +
+                                                  daemon.config_file().string() + ":3"))
+      << rejected[0].dump();
+  auto status = daemon.control().Request("status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ((*status)["inboxes"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace certinbox::testing
