@@ -427,5 +427,42 @@ TEST_F(CrossFeatureTest, ExpiryNoticesOfPrunedVersionsGoWithThem) {
   EXPECT_EQ(event["threshold_days"], 30);
 }
 
+// rm of a CA entry with several versions: refused while a leaf chains to any of its versions
+// (rollback may need the old one), deleted with the leaf in one command, nothing left behind.
+TEST_F(CrossFeatureTest, RmOfACaWithSeveralVersions) {
+  Issued ca1 = Issue(test::Ca("Test CA"));
+  testing::CertSpec later = test::Ca("Test CA");
+  later.not_after = kNow + 4000 * kDay;
+  Issued ca2 = Issue(later);
+  Drop first;
+  first.Cert(ca1, false, {"self_signed"});
+  MustImport(first.Request("ca-1.pem"));
+  Drop second;
+  second.Cert(ca2, false, {"self_signed"});
+  ASSERT_EQ(MustImport(second.Request("ca-2.pem")).renewals, 1);
+  Drop leaf;
+  leaf.Cert(Issue(test::Leaf("web.example", 200), &ca1), true, {}, {ca1.Fingerprint()});
+  MustImport(leaf.Request("web.pem"));
+
+  auto refused = inventory_->Delete({"Test CA"}, kNow);
+  ASSERT_TRUE(refused) << refused.error().message;
+  EXPECT_EQ(refused->results[0]["error"]["code"], "ca_in_use");
+  EXPECT_EQ(refused->results[0]["chained_by"], json({"default/web.example"}));
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM versions"), 3);
+
+  auto deleted = inventory_->Delete({"Test CA", "web.example"}, kNow);
+  ASSERT_TRUE(deleted) << deleted.error().message;
+  EXPECT_EQ(deleted->deleted, 2);
+  EXPECT_TRUE(deleted->deleted_ca);
+  ASSERT_EQ(deleted->events.size(), 2u);
+  EXPECT_EQ(Payload(deleted->events[0])["certificate"]["version"], 2);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM versions"), 0);
+  EXPECT_EQ(Scalar("SELECT COUNT(*) FROM keys"), 0);
+  ExpectNoDanglingReferences();
+  auto cas = inventory_->CaCertificates();
+  ASSERT_TRUE(cas);
+  EXPECT_TRUE(cas->empty());
+}
+
 }  // namespace
 }  // namespace certinbox::storage
