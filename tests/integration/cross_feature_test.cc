@@ -280,5 +280,43 @@ TEST(CrossFeatureTest, RmOfCsrEntriesTakesTheirKeys) {
   EXPECT_EQ(csr_show.exit_code, 1) << Describe(csr_show);
 }
 
+// With max_versions = 1, a bound CSR entry renewed with a new key: its version 1 (the CSR's key)
+// is pruned without a foreign-key failure, the binding stays, the CSR's key stays with its CSR.
+TEST(CrossFeatureTest, PruningABoundActivatedCsrEntry) {
+  DaemonHarness daemon({.daemon_toml = "max_versions = 1\n"});
+  ASSERT_TRUE(daemon.Start());
+  CommandResult made =
+      daemon.Cli({"csr", "create", "web", "--cn", "web.example.test", "--key", "ec-p256"});
+  ASSERT_EQ(made.exit_code, 0) << Describe(made);
+  ASSERT_EQ(daemon.Cli({"bind", "web", "lb-prod:443"}).exit_code, 0);
+  TestPki pki = TestPki::Make();
+  Issued signed_cert = SignCsr(made.out, LeafSpec("web.example.test"), pki.intermediate);
+  daemon.Drop("web.crt", signed_cert.CertPem());
+  daemon.WaitForEvents(HasEvents("cert.activated", 1));
+  ASSERT_EQ(daemon.EventsOfType("cert.activated").size(), 1u) << daemon.log();
+
+  Issued renewal = LeafUntil("web.example.test", NowUnix() + 500 * kDay);
+  daemon.Drop("web-2.pem", renewal.CertPem() + renewal.KeyPem());
+  daemon.WaitForEvents([](const Events& events) {
+    return CountOf(events, "cert.renewed") + CountOf(events, "import.rejected") >= 1;
+  });
+  EXPECT_TRUE(daemon.EventsOfType("import.rejected").empty()) << daemon.log();
+  auto renewed = daemon.EventsOfType("cert.renewed");
+  ASSERT_EQ(renewed.size(), 1u) << daemon.log();
+  EXPECT_EQ(renewed[0]["certificate"]["name"], "web");
+  EXPECT_EQ(renewed[0]["certificate"]["version"], 2);
+  EXPECT_EQ(renewed[0]["certificate"]["bindings"][0]["resource"], "lb-prod:443");
+  json shown = ShowJson(daemon, "web");
+  ASSERT_EQ(shown["versions"].size(), 1u) << shown.dump(2);
+  EXPECT_EQ(shown["versions"][0]["version"], 2);
+  EXPECT_EQ(shown["bindings"][0]["resource"], "lb-prod:443");
+  EXPECT_TRUE(daemon.LsJson()["unmatched_keys"].empty());
+  CommandResult csr = daemon.Cli({"csr", "show", "web"});
+  EXPECT_EQ(csr.exit_code, 0) << Describe(csr);
+  auto [cert, key] = ExportWithKey(daemon, "web", "export");
+  EXPECT_EQ(cert, renewal.CertPem());
+  EXPECT_TRUE(KeyMatches(cert, key));
+}
+
 }  // namespace
 }  // namespace certinbox::testing
