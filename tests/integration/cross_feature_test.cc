@@ -214,6 +214,10 @@ TEST(CrossFeatureTest, CsrWithDeclaredBindingActivatesInsteadOfRenewing) {
   EXPECT_EQ(status["counts"]["valid"], 3);
   EXPECT_EQ(status["counts"]["unmatched_keys"], 0);
   EXPECT_TRUE(status["binding_problems"].empty()) << status.dump(2);
+  CommandResult show = daemon.Cli({"show", "web-2027", "--versions"});
+  ASSERT_EQ(show.exit_code, 0) << Describe(show);
+  EXPECT_NE(show.out.find("pre_activation"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("lb-prod:443"), std::string::npos) << show.out;
   CommandResult events = daemon.Cli({"events", "--since", "0"});
   ASSERT_EQ(events.exit_code, 0) << Describe(events);
   EXPECT_NE(events.out.find("csr.created"), std::string::npos) << events.out;
