@@ -74,6 +74,8 @@ void Daemon::RegisterCsrOps() {
       auto event = inventory_->CreateCsr(entry);
       if (!event) return reply(Failure(event.error()));
       PublishAll({*event});
+      // A [[binding]] waiting for this name is made now, not at the next import.
+      ReconcilePendingBindings();
       spdlog::info("csr {}/{} created ({}, {})", entry.group, entry.name, entry.key_type,
                    finished.result->subject);
       auto shown = inventory_->CsrOf(entry.group + "/" + entry.name, entry.now);

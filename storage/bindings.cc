@@ -283,7 +283,7 @@ Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
     } else if (entry_id.error().code == "not_found") {
       problem(d, "pending",
               "no entry is named " + d.entry + " yet: " + d.resource +
-                  " is bound to it when it is imported");
+                  " is bound to it when it is imported or made by `certinbox csr create`");
     } else if (entry_id.error().code == "ambiguous") {
       problem(d, "ambiguous", entry_id.error().message);
     } else {

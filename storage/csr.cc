@@ -131,7 +131,7 @@ Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipeline::Cer
       " subject, issuer, subject_cn, sans, not_before, not_after, key_algorithm, key_bits,"
       " signature_algorithm, chain, findings, source_inbox, source_file, imported_at, metadata,"
       " der, key_id) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-      " ?15, ?16, ?17, ?18, '{}', ?19, ?20)");
+      " ?15, ?16, ?17, ?18, ?21, ?19, ?20)");
   if (!version) return std::unexpected(version.error());
   version->Bind(1, entry_id).Bind(2, info.fingerprint_sha256).Bind(3, info.spki_sha256);
   version->Bind(4, info.serial).Bind(5, info.subject).Bind(6, info.issuer);
@@ -145,6 +145,9 @@ Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipeline::Cer
   } else {
     version->Bind(20, std::nullopt);
   }
+  // The sidecar's [metadata] is version 1's, as for a renewal; the entry keeps what
+  // `csr create` and `meta` gave it.
+  version->Bind(21, DumpJson(request.meta.metadata));
   if (auto done = version->Run(); !done) return std::unexpected(done.error());
   const int64_t version_id = db_.LastInsertRowid();
 

@@ -81,13 +81,16 @@ Result<std::vector<std::pair<int64_t, std::string>>> ChainedBy(sqlite::Connectio
   }
 }
 
-// The entry row goes; its versions and their expiry notices follow by ON DELETE CASCADE. Keys
-// that only its versions used go too, or they would be listed as keys waiting for a certificate.
+// The entry row goes; its versions, their expiry notices and its CSR (if it was made by `csr
+// create`) follow by ON DELETE CASCADE. Keys that only its versions or its CSR used go too, or
+// they would be listed as keys waiting for a certificate (a pending CSR has no version: its
+// key is known only from its csrs row).
 Result<void> DeleteEntry(sqlite::Connection& db, int64_t entry_id) {
   std::vector<int64_t> key_ids;
   {
     auto st = db.Prepare(
-        "SELECT DISTINCT key_id FROM versions WHERE entry_id = ?1 AND key_id IS NOT NULL");
+        "SELECT key_id FROM versions WHERE entry_id = ?1 AND key_id IS NOT NULL"
+        " UNION SELECT key_id FROM csrs WHERE entry_id = ?1");
     if (!st) return std::unexpected(st.error());
     st->Bind(1, entry_id);
     while (true) {
@@ -103,7 +106,8 @@ Result<void> DeleteEntry(sqlite::Connection& db, int64_t entry_id) {
   if (auto done = entry->Run(); !done) return done;
   for (int64_t key_id : key_ids) {
     auto key = db.Prepare(
-        "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = ?1)");
+        "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = ?1)"
+        " AND NOT EXISTS (SELECT 1 FROM csrs WHERE key_id = ?1)");
     if (!key) return std::unexpected(key.error());
     key->Bind(1, key_id);
     if (auto done = key->Run(); !done) return done;

@@ -202,7 +202,8 @@ Result<int64_t> Inventory::Impl::InsertVersion(
 }
 
 // Marks the entry updated and writes its cert.updated event (`changed`: what changed).
-Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
+Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
+                                            const std::vector<std::string>& changed,
                                             pipeline::UnixTime now) {
   auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
   if (!touch) return std::unexpected(touch.error());
@@ -214,8 +215,9 @@ Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id, const std::vector<
                         {{"certificate", std::move(*summary)}, {"changed", changed}});
 }
 
-// The sidecar's `bind`: resources for the one certificate it describes. Written after that
-// entry's cert.imported, in the same transaction; a failure fails the import (the file goes to
+// The sidecar's `bind`: resources for the one certificate it describes (a new entry, a renewal
+// or a CSR's activation). Written after that entry's cert.imported / cert.renewed /
+// cert.activated, in the same transaction; a failure fails the import (the file goes to
 // failed/ with the reason), so a drop is never stored with half of what its sidecar said.
 Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64_t>& described_entries,
                                                    const ImportRequest& request,
@@ -286,7 +288,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
                   [&](const auto& vc) { return !parsed.certificates[vc.index].info.is_ca; });
   const bool sidecar_name = meta.name.has_value() && !meta.name->empty();
   int named_count = 0;
-  std::vector<int64_t> described_entries;  // new entries the sidecar speaks of
+  std::vector<int64_t> described_entries;  // new, renewed or activated entries it speaks of
   for (const pipeline::ValidatedCertificate& vc : request.validation->certificates) {
     const pipeline::Certificate& cert = parsed.certificates[vc.index];
     const pipeline::CertificateInfo& info = cert.info;
@@ -322,6 +324,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
         outcome.events.push_back(std::move(*event));
         ++outcome.activated;
         entry_ids.push_back(**csr_entry);
+        described_entries.push_back(**csr_entry);  // a leaf: what the sidecar speaks of
         continue;
       }
     }
@@ -350,6 +353,8 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
       ++outcome.renewals;
       outcome.stored_ca = outcome.stored_ca || !is_leaf;
       entry_ids.push_back((*renewal)->entry_id);
+      // The sidecar's bind names resources for the renewed entry as for a new one.
+      if (described) described_entries.push_back((*renewal)->entry_id);
       continue;
     }
     auto name = FreeName(group, base, info.fingerprint_sha256);
@@ -396,10 +401,9 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
             .signature_algorithm = info.signature_algorithm,
         },
         request.now, options_.expiring_soon_days);
-    auto event = outbox::Append(db_, "cert.imported", request.now,
-                                {{"certificate", std::move(summary)},
-                                 {"source", Source(request)},
-                                 {"findings", findings}});
+    auto event = outbox::Append(
+        db_, "cert.imported", request.now,
+        {{"certificate", std::move(summary)}, {"source", Source(request)}, {"findings", findings}});
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
     ++outcome.new_entries;
@@ -421,9 +425,8 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
   }
 
   // 4. The import log.
-  const bool wrote =
-      outcome.new_entries > 0 || outcome.renewals > 0 || outcome.new_keys > 0 || attached > 0 ||
-      outcome.activated > 0;
+  const bool wrote = outcome.new_entries > 0 || outcome.renewals > 0 || outcome.new_keys > 0 ||
+                     attached > 0 || outcome.activated > 0;
   auto log = db_.Prepare(
       "INSERT INTO import_log (time, inbox, file, file_sha256, outcome, entry_ids)"
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");

@@ -188,10 +188,13 @@ class Inventory {
   void Rollback();
 
   // Stores what a validated drop holds and writes its events to the outbox:
-  // - the sidecar's `bind` (meta.bind) binds the new entry the sidecar describes (source
-  //   `sidecar`, one cert.bound each, after its cert.imported); a drop describing several new
-  //   entries cannot say which one is meant (error code "bind_ambiguous"), and a resource bound
-  //   to another entry fails the import ("resource_bound"). A duplicate binds nothing.
+  // - the sidecar's `bind` (meta.bind) binds the entry the sidecar describes, new, renewed or
+  //   activated (source `sidecar`, one cert.bound each, after its cert.imported, cert.renewed
+  //   or cert.activated); a drop describing several certificates cannot say which one is meant
+  //   (error code "bind_ambiguous"), and a resource bound to another entry fails the import
+  //   ("resource_bound"). A duplicate binds nothing.
+  // - a leaf for the key of a pending CSR activates the CSR's entry (CreateCsr) before any
+  //   renewal rule is tried: the key decides, whatever the CN, SANs or sidecar name say.
   // - each new certificate becomes an entry (kind `leaf`, or `ca` for CA certificates) with
   //   version 1 and one `cert.imported`; its key comes from the drop or a waiting key;
   //   `no_private_key` is added to a leaf's findings when it has none;
@@ -206,11 +209,12 @@ class Inventory {
   // - the entry of the drop's group and kind whose current version has the same subject CN (for
   //   CA certificates: the same subject) and the same SAN set, in any order;
   // and in both cases only when it expires later than that current version. A sidecar name
-  // whose entry it does not renew (not later, or another kind) rejects the drop:
-  // `not_a_renewal`. The renewal's key is found as for a new entry; bindings stay; version
-  // metadata is the sidecar's [metadata], the entry's own is left as it is. Versions beyond
-  // max_versions are pruned, oldest first (never the current one; a CA version some stored
-  // chain names is kept), with their expiry notices and keys no version uses any more.
+  // whose entry it does not renew (not later, or another kind, or a pending CSR entry this
+  // certificate is not for) rejects the drop: `not_a_renewal`. The renewal's key is found as for a
+  // new entry; bindings stay; version metadata is the sidecar's [metadata], the entry's own is left
+  // as it is. Versions beyond max_versions are pruned, oldest first (never the current one; a CA
+  // version some stored chain names is kept, and so is a version a binding's pushed_version names),
+  // with their expiry notices and keys no version or CSR uses any more.
   pipeline::Result<ImportOutcome> Import(const ImportRequest& request);
 
   // Records a rejected drop in the import log and writes `import.rejected`.
@@ -231,7 +235,8 @@ class Inventory {
   // Makes version `to` of an entry (name, group/name or id, as Show) its current version again
   // and writes one `cert.renewed` {certificate, previous, rollback: true}. Bindings stay.
   // Errors: not_found (no such entry or version), already_current, version_expired (its
-  // not_after has passed: an expired certificate is never made current again), ambiguous.
+  // not_after has passed: an expired certificate is never made current again), ambiguous,
+  // not_activated (a CSR entry without certificate).
   pipeline::Result<Event> RollbackTo(const std::string& entry, int64_t to, pipeline::UnixTime now);
 
   // Changes an entry's description, labels and metadata, or one version's metadata, and
@@ -267,11 +272,11 @@ class Inventory {
   // [[binding]] and reload).
   pipeline::Result<Event> Unbind(const std::string& entry, const std::string& resource,
                                  pipeline::UnixTime now);
-  // Deletes entries: each with its versions, their expiry notices and the keys no remaining
-  // version uses, and one cert.deleted {certificate as it was}, all in one transaction (a
-  // storage error deletes nothing and fails the whole call). Per name, refused when the entry
-  // is bound (code "bound", every resource named) or is a CA that entries not deleted in the
-  // same call chain to (code "ca_in_use"); failed when the name finds no entry (not_found,
+  // Deletes entries: each with its versions, their expiry notices, its CSR and the keys no
+  // remaining version or CSR uses, and one cert.deleted {certificate as it was}, all in one
+  // transaction (a storage error deletes nothing and fails the whole call). Per name, refused when
+  // the entry is bound (code "bound", every resource named) or is a CA that entries not deleted in
+  // the same call chain to (code "ca_in_use"); failed when the name finds no entry (not_found,
   // ambiguous). A name given twice, or two names of one entry, are one deletion.
   pipeline::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries,
                                          pipeline::UnixTime now);
@@ -312,7 +317,8 @@ class Inventory {
   // Retention: deletes events older than `before` with seq <= `published_seq` (never one not
   // published yet) that every cursor has acknowledged, at most `limit` in one transaction.
   // Returns how many were deleted.
-  pipeline::Result<int64_t> PruneEvents(pipeline::UnixTime before, int64_t published_seq, int limit);
+  pipeline::Result<int64_t> PruneEvents(pipeline::UnixTime before, int64_t published_seq,
+                                        int limit);
 
   // The outbox's publish cursor: events above it were committed but maybe not yet published.
   pipeline::Result<int64_t> PublishedSeq();

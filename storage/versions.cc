@@ -39,13 +39,22 @@ Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
     auto st = db_.Prepare(
         "SELECT e.id, e.kind, v.version, v.fingerprint_sha256, v.not_after,"
         " (SELECT max(w.version) FROM versions w WHERE w.entry_id = e.id)"
-        " FROM entries e JOIN versions v ON v.id = e.current_version_id"
+        " FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
         " WHERE e.grp = ?1 AND e.name = ?2");
     if (!st) return std::unexpected(st.error());
     st->Bind(1, group).Bind(2, *sidecar_name);
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row) return std::optional<Renewal>();
+    // A CSR entry waiting for its certificate: its certificate is found by the CSR's key (Import
+    // activates it before looking for a renewal), so this one is not it.
+    if (st->IsNull(2)) {
+      return pipeline::Fail("not_a_renewal",
+                            "the sidecar names " + Quoted(group, *sidecar_name) +
+                                ", a CSR waiting for its signed certificate, but this certificate "
+                                "is not for the CSR's key: give it another name in its sidecar, or "
+                                "drop the certificate issued for that CSR");
+    }
     // The sidecar says "this is NAME": a certificate that cannot be NAME's next version is
     // refused rather than replacing a newer one or becoming another entry under another name.
     if (st->Text(1) != kind) {
@@ -125,10 +134,14 @@ Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {
   };
   std::vector<Old> old;
   {
+    // A version a binding's consumer still serves (bindings.pushed_version) stays: "which load
+    // balancers still serve the old certificate?" keeps its answer, fingerprint and expiry.
     auto st = db_.Prepare(
         "SELECT v.id, v.key_id, v.fingerprint_sha256, e.kind = 'ca' FROM versions v"
         " JOIN entries e ON e.id = v.entry_id"
-        " WHERE v.entry_id = ?1 AND v.id != e.current_version_id ORDER BY v.version");
+        " WHERE v.entry_id = ?1 AND v.id != e.current_version_id AND NOT EXISTS"
+        " (SELECT 1 FROM bindings b WHERE b.entry_id = v.entry_id"
+        "  AND b.pushed_version = v.version) ORDER BY v.version");
     if (!st) return std::unexpected(st.error());
     st->Bind(1, entry_id);
     while (true) {
@@ -159,10 +172,11 @@ Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {
     del->Bind(1, version.id);
     if (auto done = del->Run(); !done) return std::unexpected(done.error());
     if (version.key_id) {
-      // A key no version uses would otherwise be listed as waiting for its certificate.
+      // A key no version uses would otherwise be listed as waiting for its certificate. The key
+      // of a CSR made here stays with its csrs row (it is not listed as waiting).
       auto key = db_.Prepare(
-          "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = "
-          "?1)");
+          "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = ?1)"
+          " AND NOT EXISTS (SELECT 1 FROM csrs WHERE key_id = ?1)");
       if (!key) return std::unexpected(key.error());
       key->Bind(1, *version.key_id);
       if (auto done = key->Run(); !done) return std::unexpected(done.error());
@@ -202,7 +216,13 @@ Result<Event> Inventory::Impl::RollbackTo(const std::string& entry, int64_t to,
   st->Bind(1, *entry_id).Bind(2, to);
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
-  if (!*row) return pipeline::Fail("not_found", "\"" + entry + "\" has no current version");
+  if (!*row) {
+    // The entry exists (ResolveEntry found it): only a CSR waiting for its certificate has no
+    // current version.
+    return pipeline::Fail("not_activated", "\"" + entry +
+                                               "\" is a CSR whose signed certificate has not "
+                                               "arrived: it has no version to roll back to");
+  }
   const std::string name = st->Text(0);
   if (st->IsNull(2)) {
     return pipeline::Fail("not_found", "\"" + name + "\" has no version " + std::to_string(to) +
