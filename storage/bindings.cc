@@ -140,16 +140,7 @@ Result<Event> Inventory::Impl::BindingEvent(const char* type, int64_t entry_id,
                                             const std::string& resource,
                                             const std::optional<std::string>& plugin,
                                             pipeline::UnixTime now) {
-  auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
-  if (!touch) return std::unexpected(touch.error());
-  touch->Bind(1, now).Bind(2, entry_id);
-  if (auto done = touch->Run(); !done) return std::unexpected(done.error());
-  auto summary = SummaryOfEntry(entry_id, now);
-  if (!summary) return std::unexpected(summary.error());
-  return outbox::Append(db_, type, now,
-                        {{"certificate", std::move(*summary)},
-                         {"resource", resource},
-                         {"plugin", PluginJson(plugin)}});
+  return EntryEvent(entry_id, type, {{"resource", resource}, {"plugin", PluginJson(plugin)}}, now);
 }
 
 Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,

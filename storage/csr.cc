@@ -125,46 +125,17 @@ Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipeline::Cer
                                            const std::vector<std::string>& findings,
                                            std::optional<int64_t> key_id,
                                            const ImportRequest& request) {
-  const pipeline::CertificateInfo& info = cert.info;
-  auto version = db_.Prepare(
-      "INSERT INTO versions (entry_id, version, fingerprint_sha256, spki_sha256, serial,"
-      " subject, issuer, subject_cn, sans, not_before, not_after, key_algorithm, key_bits,"
-      " signature_algorithm, chain, findings, source_inbox, source_file, imported_at, metadata,"
-      " der, key_id) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-      " ?15, ?16, ?17, ?18, ?21, ?19, ?20)");
-  if (!version) return std::unexpected(version.error());
-  version->Bind(1, entry_id).Bind(2, info.fingerprint_sha256).Bind(3, info.spki_sha256);
-  version->Bind(4, info.serial).Bind(5, info.subject).Bind(6, info.issuer);
-  version->Bind(7, info.subject_cn).Bind(8, DumpJson(info.sans)).Bind(9, info.not_before);
-  version->Bind(10, info.not_after).Bind(11, info.key_algorithm).Bind(12, info.key_bits);
-  version->Bind(13, info.signature_algorithm).Bind(14, DumpJson(chain));
-  version->Bind(15, DumpJson(findings)).Bind(16, request.inbox).Bind(17, request.file);
-  version->Bind(18, request.now).BindBlob(19, cert.der);
-  if (key_id) {
-    version->Bind(20, *key_id);
-  } else {
-    version->Bind(20, std::nullopt);
-  }
   // The sidecar's [metadata] is version 1's, as for a renewal; the entry keeps what
   // `csr create` and `meta` gave it.
-  version->Bind(21, DumpJson(request.meta.metadata));
-  if (auto done = version->Run(); !done) return std::unexpected(done.error());
-  const int64_t version_id = db_.LastInsertRowid();
-
-  auto current =
-      db_.Prepare("UPDATE entries SET current_version_id = ?1, updated_at = ?2 WHERE id = ?3");
-  if (!current) return std::unexpected(current.error());
-  current->Bind(1, version_id).Bind(2, request.now).Bind(3, entry_id);
-  if (auto done = current->Run(); !done) return std::unexpected(done.error());
+  auto version_id = InsertVersion(entry_id, /*number=*/1, cert, chain, findings, key_id,
+                                  DumpJson(request.meta.metadata), request);
+  if (!version_id) return std::unexpected(version_id.error());
   auto activated = db_.Prepare("UPDATE csrs SET activated_at = ?1 WHERE entry_id = ?2");
   if (!activated) return std::unexpected(activated.error());
   activated->Bind(1, request.now).Bind(2, entry_id);
   if (auto done = activated->Run(); !done) return std::unexpected(done.error());
-  if (auto ok = LowerExpiryFloor(info.not_after); !ok) return std::unexpected(ok.error());
 
-  auto summary = SummaryOfEntry(entry_id, request.now);
-  if (!summary) return std::unexpected(summary.error());
-  return outbox::Append(db_, "cert.activated", request.now, {{"certificate", std::move(*summary)}});
+  return EntryEvent(entry_id, "cert.activated", nlohmann::json::object(), request.now);
 }
 
 Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::string& name_or_id,

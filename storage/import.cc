@@ -167,7 +167,7 @@ Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_s
 // Stores a certificate as version `number` of an entry and makes it the entry's current version.
 Result<int64_t> Inventory::Impl::InsertVersion(
     int64_t entry_id, int64_t number, const pipeline::Certificate& cert,
-    const pipeline::ValidatedCertificate& vc, const std::vector<std::string>& findings,
+    const std::vector<std::string>& chain, const std::vector<std::string>& findings,
     std::optional<int64_t> key_id, const std::string& metadata, const ImportRequest& request) {
   const pipeline::CertificateInfo& info = cert.info;
   auto version = db_.Prepare(
@@ -181,7 +181,7 @@ Result<int64_t> Inventory::Impl::InsertVersion(
   version->Bind(4, info.serial).Bind(5, info.subject).Bind(6, info.issuer);
   version->Bind(7, info.subject_cn).Bind(8, DumpJson(info.sans)).Bind(9, info.not_before);
   version->Bind(10, info.not_after).Bind(11, info.key_algorithm).Bind(12, info.key_bits);
-  version->Bind(13, info.signature_algorithm).Bind(14, DumpJson(vc.chain));
+  version->Bind(13, info.signature_algorithm).Bind(14, DumpJson(chain));
   version->Bind(15, DumpJson(findings)).Bind(16, request.inbox).Bind(17, request.file);
   version->Bind(18, request.now).Bind(19, metadata).BindBlob(20, cert.der);
   if (key_id) {
@@ -201,18 +201,24 @@ Result<int64_t> Inventory::Impl::InsertVersion(
   return version_id;
 }
 
-// Marks the entry updated and writes its cert.updated event (`changed`: what changed).
-Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
-                                            const std::vector<std::string>& changed,
-                                            pipeline::UnixTime now) {
+// Marks the entry updated and writes an event about it: its summary as `certificate`, and `fields`.
+Result<Event> Inventory::Impl::EntryEvent(int64_t entry_id, const std::string& type,
+                                          nlohmann::json fields, pipeline::UnixTime now) {
   auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
   if (!touch) return std::unexpected(touch.error());
   touch->Bind(1, now).Bind(2, entry_id);
   if (auto done = touch->Run(); !done) return std::unexpected(done.error());
   auto summary = SummaryOfEntry(entry_id, now);
   if (!summary) return std::unexpected(summary.error());
-  return outbox::Append(db_, "cert.updated", now,
-                        {{"certificate", std::move(*summary)}, {"changed", changed}});
+  fields["certificate"] = std::move(*summary);
+  return outbox::Append(db_, type, now, std::move(fields));
+}
+
+// cert.updated (`changed`: what changed).
+Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
+                                            const std::vector<std::string>& changed,
+                                            pipeline::UnixTime now) {
+  return EntryEvent(entry_id, "cert.updated", {{"changed", changed}}, now);
 }
 
 // The sidecar's `bind`: resources for the one certificate it describes (a new entry, a renewal
@@ -340,8 +346,8 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
         FindRenewal(group, info, named ? std::optional<std::string>(base) : std::nullopt);
     if (!renewal) return std::unexpected(renewal.error());
     if (*renewal) {
-      auto version_id = InsertVersion((*renewal)->entry_id, (*renewal)->next_version, cert, vc,
-                                      findings, key_id, metadata, request);
+      auto version_id = InsertVersion((*renewal)->entry_id, (*renewal)->next_version, cert,
+                                      vc.chain, findings, key_id, metadata, request);
       if (!version_id) return std::unexpected(version_id.error());
       if (auto pruned = PruneVersions((*renewal)->entry_id); !pruned) {
         return std::unexpected(pruned.error());
@@ -373,7 +379,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
     const int64_t entry_id = db_.LastInsertRowid();
 
     auto version_id =
-        InsertVersion(entry_id, /*number=*/1, cert, vc, findings, key_id, metadata, request);
+        InsertVersion(entry_id, /*number=*/1, cert, vc.chain, findings, key_id, metadata, request);
     if (!version_id) return std::unexpected(version_id.error());
 
     // Described from what was just written (SummaryFromRow would read the same back); a new

@@ -142,10 +142,15 @@ class Inventory::Impl {
   pipeline::Result<int64_t> StoreKey(const pipeline::PrivateKey& key, const ImportRequest& request);
   pipeline::Result<bool> FingerprintStored(const std::string& fingerprint);
   pipeline::Result<bool> NameTaken(const std::string& group, const std::string& name);
+  // import.cc: stores `cert` as version `number` of an entry and makes it current.
   pipeline::Result<int64_t> InsertVersion(
       int64_t entry_id, int64_t number, const pipeline::Certificate& cert,
-      const pipeline::ValidatedCertificate& vc, const std::vector<std::string>& findings,
+      const std::vector<std::string>& chain, const std::vector<std::string>& findings,
       std::optional<int64_t> key_id, const std::string& metadata, const ImportRequest& request);
+  // Marks the entry updated and writes an event of `type` with its summary as `certificate`
+  // beside `fields`.
+  pipeline::Result<Event> EntryEvent(int64_t entry_id, const std::string& type,
+                                     nlohmann::json fields, pipeline::UnixTime now);
   pipeline::Result<std::string> FreeName(const std::string& group, const std::string& base,
                                          const std::string& fingerprint);
   // Attaches a stored key to every version of its public key that has none, dropping

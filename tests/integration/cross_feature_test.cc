@@ -20,16 +20,6 @@ using Events = std::vector<json>;
 
 constexpr int64_t kDay = 86400;
 
-size_t CountOf(const Events& events, const std::string& type) {
-  size_t n = 0;
-  for (const auto& event : events) n += event.value("type", "") == type;
-  return n;
-}
-
-auto HasEvents(const std::string& type, size_t n) {
-  return [type, n](const Events& events) { return CountOf(events, type) >= n; };
-}
-
 std::string Describe(const CommandResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/test_files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -18,14 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Events = std::vector<json>;
-
-auto HasEvents(const std::string& type, size_t n) {
-  return [type, n](const Events& events) {
-    size_t count = 0;
-    for (const auto& event : events) count += event.value("type", "") == type;
-    return count >= n;
-  };
-}
 
 std::string ReadFile(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);

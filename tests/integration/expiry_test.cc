@@ -26,10 +26,6 @@ std::vector<json> OfType(const std::vector<json>& events, const std::string& typ
   return out;
 }
 
-auto HasEvents(const std::string& type, size_t n) {
-  return [type, n](const Events& events) { return OfType(events, type).size() >= n; };
-}
-
 std::vector<json> ReplayAll(DaemonHarness& daemon) {
   auto events = sdk::EventsSince(daemon.control(), 0);
   EXPECT_TRUE(events.has_value()) << (events ? "" : events.error().message);

@@ -25,14 +25,6 @@ bool WaitGone(const fs::path& file) {
   return !fs::exists(fs::symlink_status(file));
 }
 
-auto HasEvents(const std::string& type, size_t n) {
-  return [type, n](const Events& events) {
-    size_t count = 0;
-    for (const auto& event : events) count += event.value("type", "") == type;
-    return count >= n;
-  };
-}
-
 std::vector<std::string> Strings(const json& array) {
   std::vector<std::string> out;
   for (const auto& item : array) out.push_back(item.get<std::string>());

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/test_files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -32,14 +33,6 @@ void WriteConfig(DaemonHarness& daemon, const std::string& text) {
   tmp += ".tmp";
   std::ofstream(tmp) << text;
   fs::rename(tmp, daemon.config_file());
-}
-
-auto HasType(const std::string& type, size_t n = 1) {
-  return [type, n](const Events& events) {
-    size_t count = 0;
-    for (const auto& e : events) count += e.value("type", "") == type;
-    return count >= n;
-  };
 }
 
 bool Contains(const json& lines, const std::string& part) {
@@ -68,14 +61,14 @@ TEST(ReloadTest, BadConfigIsRefusedWithLineAndColumnAndTheRunningOneKeepsServing
   ASSERT_TRUE(daemon.Start());
   // An event through first, so the SUB socket's subscription has surely reached the daemon.
   DropLeaf(daemon, daemon.inbox(), "first.reload.test");
-  daemon.WaitForEvents(HasType("cert.imported"));
+  daemon.WaitForEvents(HasEvents("cert.imported"));
   // An unknown key in [expiry], at the start of its line.
   std::string bad = ConfigText(InboxToml("inbox"), "[expiry]\nnotify_dayz = [1]\n");
   std::string before = bad.substr(0, bad.find("notify_dayz"));
   int line = 1 + static_cast<int>(std::count(before.begin(), before.end(), '\n'));
   WriteConfig(daemon, bad);
   daemon.Signal(SIGHUP);
-  daemon.WaitForEvents(HasType("config.rejected"));
+  daemon.WaitForEvents(HasEvents("config.rejected"));
   auto rejected = daemon.EventsOfType("config.rejected");
   ASSERT_FALSE(rejected.empty()) << daemon.log();
   const json& errors = rejected[0]["errors"];
@@ -98,14 +91,14 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
   DaemonHarness daemon;
   ASSERT_TRUE(daemon.Start());
   DropLeaf(daemon, daemon.inbox(), "web.reload.test");
-  daemon.WaitForEvents(HasType("cert.imported"));
+  daemon.WaitForEvents(HasEvents("cert.imported"));
 
   // No signal: the file changing is enough. A second inbox, new thresholds, a binding.
   WriteConfig(daemon,
               ConfigText(InboxToml("inbox") + "\n" + InboxToml("second"),
                          "[expiry]\nnotify_days = [30, 7]\n\n"
                          "[[binding]]\nentry = \"web.reload.test\"\nresource = \"lb:443\"\n"));
-  daemon.WaitForEvents(HasType("config.reloaded"));
+  daemon.WaitForEvents(HasEvents("config.reloaded"));
   auto reloaded = daemon.EventsOfType("config.reloaded");
   ASSERT_EQ(reloaded.size(), 1u) << daemon.log();
   const json& changed = reloaded[0]["changed"];
@@ -114,7 +107,7 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
       << changed.dump();
   EXPECT_TRUE(Contains(changed, "binding added: web.reload.test -> lb:443")) << changed.dump();
   EXPECT_TRUE(reloaded[0]["restart_required"].empty());
-  daemon.WaitForEvents(HasType("cert.bound"));
+  daemon.WaitForEvents(HasEvents("cert.bound"));
   auto bound = daemon.EventsOfType("cert.bound");
   ASSERT_EQ(bound.size(), 1u);
   EXPECT_EQ(bound[0]["resource"], "lb:443");
@@ -130,13 +123,13 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
 
   // The first inbox removed, the binding dropped, and a setting that needs a restart.
   WriteConfig(daemon, ConfigText(InboxToml("second"), "[bus]\npublish_hwm = 5000\n"));
-  daemon.WaitForEvents(HasType("config.reloaded", 2));
+  daemon.WaitForEvents(HasEvents("config.reloaded", 2));
   reloaded = daemon.EventsOfType("config.reloaded");
   ASSERT_EQ(reloaded.size(), 2u) << daemon.log();
   EXPECT_TRUE(Contains(reloaded[1]["changed"], "inbox inbox removed")) << reloaded[1].dump();
   EXPECT_TRUE(Contains(reloaded[1]["restart_required"], "bus.publish_hwm: 100000 -> 5000"))
       << reloaded[1].dump();
-  daemon.WaitForEvents(HasType("cert.unbound"));
+  daemon.WaitForEvents(HasEvents("cert.unbound"));
   EXPECT_EQ(daemon.EventsOfType("cert.unbound").size(), 1u);
   auto status = daemon.control().Request("status");
   ASSERT_TRUE(status.has_value());
@@ -153,7 +146,7 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
 
   // SIGHUP with nothing changed publishes nothing.
   daemon.Signal(SIGHUP);
-  daemon.WaitForEvents(HasType("config.reloaded", 3), std::chrono::milliseconds(1000));
+  daemon.WaitForEvents(HasEvents("config.reloaded", 3), std::chrono::milliseconds(1000));
   EXPECT_EQ(daemon.EventsOfType("config.reloaded").size(), 2u);
 }
 
@@ -162,12 +155,12 @@ TEST(ReloadTest, AFragmentWrittenIntoConfDIsApplied) {
   fs::create_directories(daemon.root() / "conf.d");
   ASSERT_TRUE(daemon.Start());
   DropLeaf(daemon, daemon.inbox(), "warmup.reload.test");
-  daemon.WaitForEvents(HasType("cert.imported"));
+  daemon.WaitForEvents(HasEvents("cert.imported"));
 
   fs::path tmp = daemon.root() / "conf.d" / ".partner.toml.tmp";
   std::ofstream(tmp) << InboxToml("partner");
   fs::rename(tmp, daemon.root() / "conf.d" / "partner.toml");
-  daemon.WaitForEvents(HasType("config.reloaded"));
+  daemon.WaitForEvents(HasEvents("config.reloaded"));
   auto reloaded = daemon.EventsOfType("config.reloaded");
   ASSERT_EQ(reloaded.size(), 1u) << daemon.log();
   EXPECT_TRUE(Contains(reloaded[0]["changed"], "inbox partner added")) << reloaded[0].dump();
@@ -177,7 +170,7 @@ TEST(ReloadTest, AFragmentWrittenIntoConfDIsApplied) {
 
   // A fragment that repeats a key is refused, naming both files; the partner inbox stays.
   std::ofstream(daemon.root() / "conf.d" / "zz.toml") << "[daemon]\nlog_level = \"info\"\n";
-  daemon.WaitForEvents(HasType("config.rejected"));
+  daemon.WaitForEvents(HasEvents("config.rejected"));
   auto rejected = daemon.EventsOfType("config.rejected");
   ASSERT_EQ(rejected.size(), 1u) << daemon.log();
   EXPECT_TRUE(Contains(rejected[0]["errors"], "zz.toml:2:1: 'daemon.log_level' is already set in " +

@@ -2,9 +2,9 @@
 #pragma once
 
 #include <ctime>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace certinbox::testing {
 
@@ -16,6 +16,19 @@ inline std::string Rfc3339(int64_t unix_seconds) {
   char buffer[32];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buffer;
+}
+
+// How many of `events` are of `type`.
+inline size_t CountOf(const std::vector<nlohmann::json>& events, const std::string& type) {
+  size_t n = 0;
+  for (const auto& event : events) n += event.value("type", "") == type;
+  return n;
+}
+
+// For DaemonHarness::WaitForEvents: at least `n` events of `type` have arrived.
+inline auto HasEvents(const std::string& type, size_t n = 1) {
+  return
+      [type, n](const std::vector<nlohmann::json>& events) { return CountOf(events, type) >= n; };
 }
 
 // The event whose certificate has this fingerprint, or null.
@@ -30,7 +43,8 @@ inline nlohmann::json FindByFingerprint(const std::vector<nlohmann::json>& event
   return nullptr;
 }
 
-inline int CountByFingerprint(const std::vector<nlohmann::json>& events, const std::string& fingerprint) {
+inline int CountByFingerprint(const std::vector<nlohmann::json>& events,
+                              const std::string& fingerprint) {
   int n = 0;
   for (const auto& event : events) {
     if (event.contains("certificate") &&
