@@ -148,6 +148,18 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
   daemon.Signal(SIGHUP);
   daemon.WaitForEvents(HasEvents("config.reloaded", 3), std::chrono::milliseconds(1000));
   EXPECT_EQ(daemon.EventsOfType("config.reloaded").size(), 2u);
+
+  // A changed inbox is watched again with its new settings, and still imports.
+  WriteConfig(daemon, ConfigText(InboxToml("second") + "accept_expired = true\n",
+                                 "[bus]\npublish_hwm = 5000\n"));
+  daemon.WaitForEvents(HasEvents("config.reloaded", 3));
+  reloaded = daemon.EventsOfType("config.reloaded");
+  ASSERT_EQ(reloaded.size(), 3u) << daemon.log();
+  EXPECT_TRUE(Contains(reloaded[2]["changed"], "inbox second changed")) << reloaded[2].dump();
+  EXPECT_TRUE(reloaded[2]["restart_required"].empty()) << reloaded[2].dump();
+  DropLeaf(daemon, daemon.root() / "second", "again.reload.test");
+  daemon.WaitForEvents([&](const Events&) { return !ImportedNamed(daemon, "again.reload.test").is_null(); });
+  EXPECT_FALSE(ImportedNamed(daemon, "again.reload.test").is_null()) << daemon.log();
 }
 
 TEST(ReloadTest, AFragmentWrittenIntoConfDIsApplied) {
