@@ -28,9 +28,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-constexpr int kBundles = 50;
-constexpr int kPerBundle = 1000;  // the most objects one file may hold
-constexpr int64_t kEvents = int64_t{kBundles} * kPerBundle;
+constexpr int64_t kEvents = 50'000;
 
 // `certinbox ARGS...` running in the background with stdout to a file.
 class BackgroundCli {
@@ -105,28 +103,6 @@ bool WaitUntil(const std::function<bool()>& done, steady_clock::duration limit) 
   return done();
 }
 
-// Leaf certificates without keys, 1000 to a PEM file, all issued by one CA to one key (the
-// daemon stores each as an entry of its own: one cert.imported apiece).
-std::vector<std::string> CertificateBundles(const Issued& ca) {
-  pipeline::EvpPkeyPtr key = MakeKey();
-  std::vector<std::string> bundles(kBundles);
-  std::vector<std::thread> workers;
-  for (int w = 0; w < 2; ++w) {
-    workers.emplace_back([&, w] {
-      for (int b = w; b < kBundles; b += 2) {
-        std::string pem;
-        for (int i = 0; i < kPerBundle; ++i) {
-          std::string cn = "n" + std::to_string(b * kPerBundle + i) + ".bulk.test";
-          pem += Issue(LeafSpec(cn), &ca, key.get()).CertPem();
-        }
-        bundles[b] = std::move(pem);
-      }
-    });
-  }
-  for (auto& worker : workers) worker.join();
-  return bundles;
-}
-
 // Every seq from 1 to `last`, each exactly once.
 ::testing::AssertionResult EachSeqOnce(const std::vector<int64_t>& seqs, int64_t last) {
   std::map<int64_t, int> count;
@@ -145,11 +121,7 @@ std::vector<std::string> CertificateBundles(const Issued& ca) {
 }
 
 TEST(EventsTest, PausedSubscribersRecoverEverySeqOfFiftyThousandEventsFromTheOutbox) {
-  Issued ca = Issue(CaSpec("Bulk Test CA"));
-  std::vector<std::string> bundles = CertificateBundles(ca);
-
-  DaemonHarness daemon(
-      {.settle_ms = 50, .max_file_bytes = 4 << 20, .bus_toml = "publish_hwm = 100\n"});
+  DaemonHarness daemon({.bus_toml = "publish_hwm = 100\n"});
   ASSERT_TRUE(daemon.Start());
 
   // Subscriber 1: a raw SUB socket with a small high-water mark that is not read while the
@@ -164,7 +136,8 @@ TEST(EventsTest, PausedSubscribersRecoverEverySeqOfFiftyThousandEventsFromTheOut
   ASSERT_TRUE(follower.running());
 
   // Both are connected once the first event reaches them.
-  daemon.Drop("ca.pem", ca.CertPem());
+  Issued leaf = Issue(LeafSpec("bulk.events.test"));
+  daemon.Drop("bulk.pem", leaf.CertPem() + leaf.KeyPem());
   int64_t first_raw = 0;
   {
     auto deadline = steady_clock::now() + seconds(30);
@@ -181,9 +154,13 @@ TEST(EventsTest, PausedSubscribersRecoverEverySeqOfFiftyThousandEventsFromTheOut
   ASSERT_TRUE(WaitUntil([&] { return follower.Seqs().size() == 1; }, seconds(30)))
       << follower.Stderr();
 
+  // 50,000 changes, each one event (cert.updated), as fast as the control socket takes them.
   follower.Signal(SIGSTOP);
-  for (int b = 0; b < kBundles; ++b)
-    daemon.Drop("bundle-" + std::to_string(b) + ".pem", bundles[b]);
+  for (int64_t i = 0; i < kEvents; ++i) {
+    auto changed = daemon.control().Request(
+        "meta", {{"entry", "bulk.events.test"}, {"set", {{"n", std::to_string(i)}}}});
+    ASSERT_TRUE(changed.has_value()) << i << ": " << changed.error().message;
+  }
   const int64_t last = 1 + kEvents;
   ASSERT_TRUE(WaitUntil([&] { return LastSeq(daemon) >= last; }, seconds(600)))
       << "published up to " << LastSeq(daemon) << " of " << last << "\n"
