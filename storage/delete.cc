@@ -105,17 +105,21 @@ Result<void> DeleteEntry(sqlite::Connection& db, int64_t entry_id) {
   entry->Bind(1, entry_id);
   if (auto done = entry->Run(); !done) return done;
   for (int64_t key_id : key_ids) {
-    auto key = db.Prepare(
-        "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = ?1)"
-        " AND NOT EXISTS (SELECT 1 FROM csrs WHERE key_id = ?1)");
-    if (!key) return std::unexpected(key.error());
-    key->Bind(1, key_id);
-    if (auto done = key->Run(); !done) return done;
+    if (auto done = DeleteKeyIfUnused(db, key_id); !done) return done;
   }
   return {};
 }
 
 }  // namespace
+
+Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id) {
+  auto key = db.Prepare(
+      "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = ?1)"
+      " AND NOT EXISTS (SELECT 1 FROM csrs WHERE key_id = ?1)");
+  if (!key) return std::unexpected(key.error());
+  key->Bind(1, key_id);
+  return key->Run();
+}
 
 Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::string>& entries,
                                               pipeline::UnixTime now) {

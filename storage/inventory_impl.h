@@ -16,6 +16,10 @@
 
 namespace certinbox::storage {
 
+// delete.cc: deletes a sealed key that no version and no CSR uses any more, so it is not listed
+// as a key waiting for its certificate.
+pipeline::Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id);
+
 class Inventory::Impl {
  public:
   Impl(sqlite::Connection db, Vault vault, InventoryOptions options)

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "pipeline/export.h"
+
 namespace certinbox::storage {
 
 std::string Rfc3339(pipeline::UnixTime t) {
@@ -33,19 +35,7 @@ std::string_view Status(pipeline::UnixTime not_after, pipeline::UnixTime now,
   return "valid";
 }
 
-std::string CertificatePem(std::string_view der) {
-  std::string out = "-----BEGIN CERTIFICATE-----\n";
-  constexpr size_t kLineBytes = 48;  // 48 bytes become one 64-column line of base64
-  unsigned char line[65];
-  for (size_t at = 0; at < der.size(); at += kLineBytes) {
-    size_t n = std::min(kLineBytes, der.size() - at);
-    int written = EVP_EncodeBlock(line, reinterpret_cast<const unsigned char*>(der.data() + at),
-                                  static_cast<int>(n));
-    out.append(reinterpret_cast<const char*>(line), static_cast<size_t>(written));
-    out += '\n';
-  }
-  return out + "-----END CERTIFICATE-----\n";
-}
+std::string CertificatePem(std::string_view der) { return pipeline::PemBlock("CERTIFICATE", der); }
 
 std::string DumpJson(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -174,12 +174,9 @@ Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {
     if (version.key_id) {
       // A key no version uses would otherwise be listed as waiting for its certificate. The key
       // of a CSR made here stays with its csrs row (it is not listed as waiting).
-      auto key = db_.Prepare(
-          "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = ?1)"
-          " AND NOT EXISTS (SELECT 1 FROM csrs WHERE key_id = ?1)");
-      if (!key) return std::unexpected(key.error());
-      key->Bind(1, *version.key_id);
-      if (auto done = key->Run(); !done) return std::unexpected(done.error());
+      if (auto done = DeleteKeyIfUnused(db_, *version.key_id); !done) {
+        return std::unexpected(done.error());
+      }
     }
     ++pruned;
   }
