@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pipeline/error.h"
@@ -35,6 +36,20 @@ struct BindingConfig {
   bool operator==(const BindingConfig&) const = default;
 };
 
+// [[plugin]]: a plugin process the daemon supervises (docs/plugins.md).
+struct PluginConfig {
+  std::string name;  // [A-Za-z0-9_-]+, unique; bindings name it
+  std::string command;
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env;  // added to its environment
+  std::vector<std::string> events = {""};                 // topic prefixes; "" = all
+  bool enabled = true;
+  uint64_t ack_timeout_s = 300;  // 0 = never considered hung
+  std::string options_json = "{}";  // [plugin.options] as a JSON object
+
+  bool operator==(const PluginConfig&) const = default;
+};
+
 struct Config {
   std::filesystem::path file;  // the config file this came from
   // [daemon]
@@ -62,6 +77,8 @@ struct Config {
   std::vector<InboxConfig> inboxes;
   // [[binding]]
   std::vector<BindingConfig> bindings;
+  // [[plugin]]
+  std::vector<PluginConfig> plugins;
 };
 
 // Reads and validates `file`, then the fragments conf.d/*.toml in the same folder (name order;
