@@ -337,6 +337,8 @@ pipeline::Result<nlohmann::json> Inventory::KeyExports(int64_t entry_id) {
   return Guarded("listing key exports", [&] { return impl_->KeyExports(entry_id); });
 }
 
+std::string Inventory::Tag(std::string_view message) const { return impl_->Tag(message); }
+
 pipeline::Result<pipeline::SecretBytes> Inventory::PrivateKeyFor(const std::string& spki_sha256) {
   return Guarded("reading a private key", [&] { return impl_->PrivateKeyFor(spki_sha256); });
 }

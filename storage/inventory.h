@@ -359,6 +359,8 @@ class Inventory {
   pipeline::Result<void> RecordKeyExport(const KeyExportRecord& record);
   // An entry's key exports, oldest first: [{time, version, what, outcome, reason, endpoint}].
   pipeline::Result<nlohmann::json> KeyExports(int64_t entry_id);
+  // Vault::Tag: a stable secret derived from the master key (plugin tokens).
+  std::string Tag(std::string_view message) const;
 
   // Stored sealed keys, for tests and export (unseals through the vault).
   pipeline::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);

@@ -135,6 +135,8 @@ class Inventory::Impl {
   pipeline::Result<Event> EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
                                        pipeline::UnixTime now);
 
+  std::string Tag(std::string_view message) const { return vault_.Tag(message); }
+
  private:
   struct StoredKey {
     int64_t id = 0;

@@ -1,6 +1,7 @@
 #include "storage/vault.h"
 
 #include <fcntl.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -224,6 +225,32 @@ pipeline::Result<pipeline::SecretBytes> Vault::Open(std::string_view sealed,
         "the database was altered"));
   }
   return plain;
+}
+
+std::string Vault::Tag(std::string_view message) const {
+  // The master key seals keys; tags use a key derived from it for that purpose only.
+  static constexpr std::string_view kLabel = "certinbox tag key v1";
+  unsigned char derived[EVP_MAX_MD_SIZE];
+  unsigned int derived_len = 0;
+  unsigned char tag[EVP_MAX_MD_SIZE];
+  unsigned int tag_len = 0;
+  if (!HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+            reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), derived,
+            &derived_len) ||
+      !HMAC(EVP_sha256(), derived, static_cast<int>(derived_len),
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(), tag,
+            &tag_len)) {
+    OPENSSL_cleanse(derived, sizeof derived);
+    return {};
+  }
+  OPENSSL_cleanse(derived, sizeof derived);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < tag_len; ++i) {
+    hex.push_back(kHex[tag[i] >> 4]);
+    hex.push_back(kHex[tag[i] & 15]);
+  }
+  return hex;
 }
 
 }  // namespace certinbox::storage

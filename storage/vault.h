@@ -22,6 +22,10 @@ class Vault {
   pipeline::Result<std::string> Seal(std::string_view plaintext, std::string_view aad) const;
   pipeline::Result<pipeline::SecretBytes> Open(std::string_view sealed, std::string_view aad) const;
 
+  // HMAC-SHA256 of `message` under a key derived from the master key, as 64 lowercase hex
+  // digits: secrets that must stay the same across restarts (plugin tokens, docs/plugins.md).
+  std::string Tag(std::string_view message) const;
+
  private:
   explicit Vault(pipeline::SecretBytes key) : key_(std::move(key)) {}
   pipeline::SecretBytes key_;

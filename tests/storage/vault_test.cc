@@ -113,6 +113,22 @@ TEST(VaultTest, AnotherMasterKeyDoesNotOpen) {
   EXPECT_FALSE(two.Open(*sealed, "aad"));
 }
 
+TEST(VaultTest, TagIsStableAcrossReopenAndDiffersByMessageAndKey) {
+  TempDir dir;
+  std::string first;
+  {
+    Vault vault = MustOpen(dir.path() / "one.key");
+    first = vault.Tag("plugin:deploy");
+  }
+  EXPECT_EQ(first.size(), 64u);
+  EXPECT_EQ(first.find_first_not_of("0123456789abcdef"), std::string::npos);
+  Vault reopened = MustOpen(dir.path() / "one.key");
+  EXPECT_EQ(reopened.Tag("plugin:deploy"), first);
+  EXPECT_NE(reopened.Tag("plugin:webhook"), first);
+  Vault other = MustOpen(dir.path() / "two.key");
+  EXPECT_NE(other.Tag("plugin:deploy"), first);
+}
+
 TEST(VaultTest, RefusesKeyFileReadableByGroupOrOthers) {
   TempDir dir;
   const auto path = dir.path() / "master.key";
