@@ -6,20 +6,9 @@
 
 #include "cli/exit_codes.h"
 #include "cli/render.h"
+#include "cli/shell_quote.h"
 
 namespace certinbox::cli {
-
-std::string ShellQuote(const std::string& value) {
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
 
 CLI::App* AddPlugin(CLI::App& app, PluginCommand& command) {
   CLI::App* plugin = app.add_subcommand("plugin", "Work with the plugins the daemon supervises");
