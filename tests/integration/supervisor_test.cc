@@ -194,6 +194,23 @@ TEST(SupervisorTest, ACrashingPluginIsRestartedWithBackoff) {
   daemon.Stop();
 }
 
+TEST(SupervisorTest, ALongLineIsCutAndTheNextOneLogged) {
+  DaemonHarness daemon(
+      {.extra_toml = ShellPlugin("longline",
+                                 "head -c 100000 /dev/zero | tr \"\\000\" a; echo; echo after it; "
+                                 "printf \"no newline at the end\"; exec sleep 1000")});
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_TRUE(WaitUntil([&] { return Contains(daemon.log(), "plugin longline: after it"); }))
+      << daemon.log().substr(0, 3000);
+  std::string log = daemon.log();
+  EXPECT_TRUE(Contains(log, "[line cut at 4 KiB]"));
+  EXPECT_TRUE(Contains(log, std::string(4096, 'a')));
+  EXPECT_FALSE(Contains(log, std::string(4097, 'a')));
+  daemon.Stop();
+  // What a plugin wrote without a final newline is logged when it ends.
+  EXPECT_TRUE(Contains(daemon.log(), "plugin longline: no newline at the end")) << daemon.log();
+}
+
 TEST(SupervisorTest, AMissingCommandIsRetriedAndSaysWhy) {
   DaemonHarness daemon(
       {.extra_toml = "[[plugin]]\nname = \"ghost\"\ncommand = \"certinbox-no-such-plugin\"\n"});
