@@ -144,6 +144,8 @@ TEST(SupervisorTest, APluginGetsItsEnvironmentFolderAndCursor) {
   EXPECT_EQ(env["GREETING"], "hello world");
   EXPECT_FALSE(env["PATH"].empty());  // the daemon's own environment is there too
   for (const auto& [var, value] : told.items()) EXPECT_EQ(env[var], value) << var;
+  // Run by hand, a plugin has no supervisor: it would exit at once with the daemon's pid.
+  EXPECT_FALSE(told.contains("CERTINBOX_SUPERVISOR_PID"));
   EXPECT_EQ(ReadFile(dir / "stdin"), "/dev/null\n");
   // Its working directory is its folder (the files above were written there); 0700.
   struct stat st {};
