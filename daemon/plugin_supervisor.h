@@ -74,8 +74,7 @@ class PluginSupervisor {
   storage::Inventory& inventory_;
   Options options_;
   std::map<std::string, std::shared_ptr<Plugin>> plugins_;
-  watchers::UvHandlePtr<uv_timer_t> tick_;   // every second: hang checks, log windows
-  watchers::UvHandlePtr<uv_timer_t> grace_;  // Stop(): SIGKILL after 5 s
+  watchers::UvHandlePtr<uv_timer_t> tick_;  // every second: hang checks, log windows
   bool applied_ = false;
   bool stopping_ = false;
   std::function<void()> stopped_;
