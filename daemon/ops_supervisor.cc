@@ -1,0 +1,29 @@
+// Operator ops of the plugin supervisor: plugin.env (docs/protocol.md).
+#include "daemon/control_args.h"
+#include "daemon/daemon.h"
+
+namespace certinbox::daemon {
+
+using nlohmann::json;
+
+void Daemon::RegisterSupervisorOps() {
+  // What a supervised plugin gets in its environment (besides the daemon's own), to run it by
+  // hand: `certinbox plugin env NAME`; all but CERTINBOX_SUPERVISOR_PID.
+  AddOp("plugin.env", [this](const json& request) -> json {
+    std::string name = RequiredString(request, "plugin");
+    if (!plugins_->Configured(name)) {
+      std::string known;
+      for (const PluginConfig& p : config_.plugins) known += (known.empty() ? "" : ", ") + p.name;
+      return ControlServer::ErrorReply(
+          "unknown_plugin", "no [[plugin]] named '" + name + "' is configured (configured: " +
+                                (known.empty() ? "none" : known) + ")");
+    }
+    auto env = plugins_->Environment(name);
+    // A plugin run by hand has no supervisor: with this variable it would see a parent that is
+    // not the daemon and exit at once.
+    env.erase("CERTINBOX_SUPERVISOR_PID");
+    return {{"env", std::move(env)}};
+  });
+}
+
+}  // namespace certinbox::daemon
