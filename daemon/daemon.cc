@@ -121,8 +121,8 @@ pipeline::Result<void> Daemon::Start() {
     ReconcilePendingBindings();
   });
   expiry_->Start();
-  pruner_ =
-      std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_, config_.event_retention_s);
+  pruner_ = std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_,
+                                           config_.event_retention_s);
   pruner_->Start();
   ReconcileBindings();
 
@@ -335,11 +335,16 @@ json Daemon::HandleStatus() {
   }
   json counts = json::object();
   if (auto c = inventory_->Count(pipeline::UnixNow())) {
-    counts = {{"entries", c->entries}, {"leaf", c->leaf},
-              {"ca", c->ca},           {"unmatched_keys", c->unmatched_keys},
-              {"valid", c->valid},     {"expiring_soon", c->expiring_soon},
-              {"expired", c->expired}, {"pre_activation", c->pre_activation},
-              {"imports", c->imports}, {"rejections", c->rejections}};
+    counts = {{"entries", c->entries},
+              {"leaf", c->leaf},
+              {"ca", c->ca},
+              {"unmatched_keys", c->unmatched_keys},
+              {"valid", c->valid},
+              {"expiring_soon", c->expiring_soon},
+              {"expired", c->expired},
+              {"pre_activation", c->pre_activation},
+              {"imports", c->imports},
+              {"rejections", c->rejections}};
   }
   return {{"version", kVersion},
           {"pid", ::getpid()},

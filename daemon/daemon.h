@@ -66,7 +66,7 @@ class Daemon {
   void RegisterEventOps();
   nlohmann::json HandleEvents(const nlohmann::json& request);
   nlohmann::json CursorsJson();
-  void RegisterBindingOps();        // bind, unbind, rm
+  void RegisterBindingOps();  // bind, unbind, rm
   void ReconcilePendingBindings();  // after imports, when a declaration waits for its entry
 
   // Publishes events a control op committed, in seq order.
