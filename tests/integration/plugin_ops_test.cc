@@ -8,7 +8,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "storage/vault.h"
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/test_files.h"
 #include "tests/testing/test_ca.h"
@@ -32,11 +31,11 @@ HarnessOptions TwoPlugins() {
   return options;
 }
 
-// The plugin's token, derived from the daemon's master key as the daemon derives it.
 std::string TokenOf(DaemonHarness& daemon, const std::string& plugin) {
-  auto vault = storage::Vault::OpenOrCreate(daemon.state() / "master.key");
-  EXPECT_TRUE(vault.has_value());
-  return vault ? vault->Tag("plugin:" + plugin) : "";
+  auto reply = daemon.control().Request("plugin.env", {{"plugin", plugin}});
+  EXPECT_TRUE(reply.has_value()) << (reply ? "" : reply.error().message);
+  if (!reply) return "";
+  return (*reply)["env"].value("CERTINBOX_PLUGIN_TOKEN", "");
 }
 
 // A plugin's request with its identity.
