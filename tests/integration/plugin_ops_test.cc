@@ -309,6 +309,18 @@ TEST(PluginOpsTest, PluginReportsAreLogged) {
       ErrorCode(As(daemon, "beta", beta, "plugin.report", {{"level", "loud"}, {"message", "x"}})),
       "bad_request");
   EXPECT_TRUE(Contains(daemon.log(), "plugin beta reports: disk nearly full")) << daemon.log();
+
+  // An error becomes the plugin's last_error in `status`.
+  ASSERT_TRUE(As(daemon, "beta", beta, "plugin.report",
+                 {{"level", "error"}, {"message", "cannot write /etc/x"}})
+                  .has_value());
+  auto status = daemon.control().Request("status");
+  ASSERT_TRUE(status.has_value());
+  json last_error;
+  for (const auto& plugin : (*status)["plugins"]) {
+    if (plugin.value("name", "") == "beta") last_error = plugin["last_error"];
+  }
+  EXPECT_EQ(last_error, "cannot write /etc/x") << status->dump();
 }
 
 }  // namespace
