@@ -51,7 +51,7 @@ std::string ReadAll(const fs::path& file) {
 class Recorder {
  public:
   Recorder(DaemonHarness& daemon, const std::string& token, const json& events, const fs::path& out,
-           const fs::path& err) {
+           const fs::path& err, json options = json::object()) {
     std::map<std::string, std::string> env;
     for (char** e = environ; *e != nullptr; ++e) {
       std::string entry = *e;
@@ -65,7 +65,8 @@ class Recorder {
     env["CERTINBOX_CONTROL"] = daemon.control_endpoint();
     env["CERTINBOX_PUBLISH"] = daemon.publish_endpoint();
     env["CERTINBOX_PLUGIN_EVENTS"] = events.dump();
-    env["CERTINBOX_PLUGIN_OPTIONS"] = json{{"out", out.string()}}.dump();
+    options["out"] = out.string();
+    env["CERTINBOX_PLUGIN_OPTIONS"] = options.dump();
     std::vector<std::string> strings;
     for (const auto& [key, value] : env) strings.push_back(key + "=" + value);
     std::vector<char*> envp;
@@ -236,6 +237,44 @@ TEST_F(PluginRuntimeTest, ReplaysFromItsCursorAndSkipsEventsItDoesNotWant) {
       << "cursor " << CursorOf(daemon) << " of " << after_restart << "\n"
       << ReadAll(err_);
   EXPECT_EQ(Recorded(out_).size(), 50u) << ReadAll(out_);
+}
+
+TEST_F(PluginRuntimeTest, AHandlerThatThrowsIsReportedAndThePluginGoesOn) {
+  DaemonHarness& daemon = *daemon_;
+  ASSERT_TRUE(daemon.Start());
+  Issued leaf = Issue(LeafSpec("run.example.test"));
+  daemon.Drop("run.pem.toml", "name = \"run\"\n");
+  daemon.Drop("run.pem", leaf.CertPem() + leaf.KeyPem());
+  daemon.WaitForEvents(HasEvents("cert.imported"));
+  const int64_t start = LastSeq(daemon);
+  ASSERT_TRUE(daemon.control().Request("ack", {{"cursor", "plugin:rec"}, {"seq", start}}));
+
+  Recorder recorder(daemon, Token(), json::array({""}), out_, err_,
+                    {{"fail_type", "import.rejected"}});
+  daemon.Drop("junk.pem", "not a certificate");
+  daemon.WaitForEvents(HasEvents("import.rejected"));
+  Meta(3);
+  const int64_t last = LastSeq(daemon);
+  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon) >= last; }, seconds(30)))
+      << "cursor " << CursorOf(daemon) << " of " << last << "\n"
+      << ReadAll(err_);
+  auto lines = Recorded(out_);
+  ASSERT_EQ(lines.size(), 4u) << ReadAll(out_);  // the failed one, then the three after it
+  EXPECT_EQ(lines[0].second, "import.rejected");
+  EXPECT_EQ(lines[3].first, last);
+  EXPECT_NE(ReadAll(err_).find("the handler failed: told to fail on import.rejected"),
+            std::string::npos)
+      << ReadAll(err_);
+  // Reported: the daemon logs it, and it is the plugin's last_error.
+  EXPECT_NE(daemon.log().find("plugin rec reports:"), std::string::npos) << daemon.log();
+  auto status = daemon.control().Request("status");
+  ASSERT_TRUE(status.has_value());
+  std::string last_error;
+  for (const auto& plugin : (*status)["plugins"]) {
+    if (plugin.value("name", "") == "rec") last_error = plugin.value("last_error", "");
+  }
+  EXPECT_NE(last_error.find("told to fail on import.rejected"), std::string::npos)
+      << status->dump();
 }
 
 TEST_F(PluginRuntimeTest, WrongTokenEndsThePluginWithStatus1) {
