@@ -271,6 +271,7 @@ void Daemon::RegisterOps() {
   RegisterCsrOps();
   RegisterExportOps();
   RegisterBindingOps();
+  RegisterPluginOps();
   RegisterSupervisorOps();
 }
 
