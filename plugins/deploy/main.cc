@@ -57,9 +57,7 @@ int main(int argc, char** argv) {
   }
   auto env = sdk::PluginEnv::FromEnvironment();
   if (!env) {
-    std::cerr << "certinbox-deploy: " << env.error().message
-              << "\n(certinboxd starts it as a [[plugin]]; by hand: eval \"$(certinbox plugin env "
-                 "NAME)\"; see --help)\n";
+    std::cerr << "certinbox-deploy: " << env.error().message << " (see --help)\n";
     return 1;
   }
   sdk::Plugin plugin(*env);

@@ -131,8 +131,8 @@ class Nginx {
 
   // Starts nginx and waits (bounded) until the port accepts connections.
   bool Start() {
-    std::vector<std::string> args = {kNginx,      "-p", prefix_.string(), "-c", conf_file(),
-                                      "-e",        error_log(), "-g", "daemon off;"};
+    std::vector<std::string> args = {kNginx,      "-p", prefix_.string(), "-c", conf_file(), "-e",
+                                     error_log(), "-g", "daemon off;"};
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -166,7 +166,8 @@ class Nginx {
       if (Accepts(port_)) return true;
       std::this_thread::sleep_for(50ms);
     }
-    ADD_FAILURE() << "nginx did not listen on 127.0.0.1:" << port_ << ":\n" << ReadFile(error_log());
+    ADD_FAILURE() << "nginx did not listen on 127.0.0.1:" << port_ << ":\n"
+                  << ReadFile(error_log());
     return false;
   }
 
@@ -288,7 +289,8 @@ std::string PluginToml(const std::string& resource_dir, const std::string& reloa
 }
 
 TEST(NginxTest, BindRenewAndRollBackReachARealNginx) {
-  ASSERT_TRUE(fs::exists(kNginx)) << kNginx << " is missing: install nginx (scripts/install-deps.sh)";
+  ASSERT_TRUE(fs::exists(kNginx)) << kNginx
+                                  << " is missing: install nginx (scripts/install-deps.sh)";
   Nginx nginx;
   nginx.WritePlaceholder();
   ASSERT_TRUE(nginx.Start());
@@ -328,7 +330,7 @@ TEST(NginxTest, BindRenewAndRollBackReachARealNginx) {
 
   // The files: the key 0600, the others 0644; fullchain = cert + chain.
   const fs::path dir = nginx.deploy_dir();
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((dir / "privkey.pem").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
   ASSERT_EQ(::stat((dir / "cert.pem").c_str(), &st), 0);
