@@ -459,6 +459,9 @@ class Plugin::State::Loop {
     } catch (const std::exception& e) {
       Problem("event " + std::to_string(seq) + " (" + event.value("type", "") +
               "): the handler failed: " + e.what());
+    } catch (...) {
+      Problem("event " + std::to_string(seq) + " (" + event.value("type", "") +
+              "): the handler failed");
     }
     state_.last_handled = seq;
     Acknowledge(seq);
