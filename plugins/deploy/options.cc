@@ -35,8 +35,10 @@ std::expected<std::chrono::milliseconds, std::string> ReadDuration(const json& v
                                                                    const std::string& where,
                                                                    bool allow_zero) {
   std::optional<std::chrono::milliseconds> parsed;
-  if (value.is_number_unsigned()) {
-    parsed = std::chrono::milliseconds(value.get<uint64_t>() * 1000);
+  // Whole seconds; TOML integers arrive signed.
+  if (value.is_number_integer() && value.get<int64_t>() >= 0 &&
+      value.get<int64_t>() < (int64_t{1} << 40)) {
+    parsed = std::chrono::milliseconds(value.get<int64_t>() * 1000);
   } else if (value.is_string()) {
     parsed = sdk::ParseDurationMs(value.get<std::string>());
   }

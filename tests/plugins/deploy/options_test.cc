@@ -100,6 +100,17 @@ TEST(DeployOptions, BadOptionsNameTheOption) {
   }
 }
 
+TEST(DeployOptions, WholeSecondsAsSignedOrUnsignedIntegers) {
+  // The daemon converts TOML integers to signed JSON numbers; parsed JSON text gives unsigned.
+  auto is_signed = ParseOptions(json{{"timeout", int64_t{7}}}, "/d");
+  ASSERT_TRUE(is_signed.has_value()) << is_signed.error();
+  EXPECT_EQ(is_signed->timeout, 7s);
+  auto is_unsigned = ParseOptions(json::parse(R"({"timeout": 8})"), "/d");
+  ASSERT_TRUE(is_unsigned.has_value()) << is_unsigned.error();
+  EXPECT_EQ(is_unsigned->timeout, 8s);
+  EXPECT_FALSE(ParseOptions(json{{"timeout", 1.5}}, "/d").has_value());
+}
+
 TEST(DeployOptions, LongRetryRaisesTheCap) {
   auto parsed = ParseOptions(json{{"retry", "20m"}}, "/d");
   ASSERT_TRUE(parsed.has_value());
