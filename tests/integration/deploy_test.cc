@@ -117,6 +117,20 @@ TEST(DeployTest, AFailingReloadIsReportedWithItsExitStatusAndOutputAndRetried) {
   ASSERT_EQ(::stat((folder / "privkey.pem").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
   EXPECT_NE(daemon.log().find("plugin deploy"), std::string::npos) << daemon.log();
+
+  // Unbound, without remove_on_unbind: the plugin says so, and the files stay.
+  ASSERT_EQ(daemon.Cli({"unbind", "broken", "lb:443"}).exit_code, 0);
+  auto deadline = Clock::now() + 20s;
+  while (daemon.log().find("lb:443: unbound: files left in") == std::string::npos &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(daemon.log().find("lb:443: unbound: files left in " + folder.string()),
+            std::string::npos)
+      << daemon.log();
+  for (const char* file : {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"}) {
+    EXPECT_TRUE(fs::exists(folder / file)) << file;
+  }
 }
 
 TEST(DeployTest, NoKeyMeansNothingWrittenAndRemoveOnUnbind) {
