@@ -201,5 +201,20 @@ TEST(DeployTest, NoKeyMeansNothingWrittenAndRemoveOnUnbind) {
   EXPECT_EQ(PushEvents(daemon.EventsOfType("push.succeeded"), "push.succeeded", "site").size(), 1u);
 }
 
+TEST(DeployTest, AnUnknownOptionIsNamedInTheDaemonsLog) {
+  HarnessOptions options;
+  options.extra_toml =
+      "[[plugin]]\nname = \"deploy\"\ncommand = \"certinbox-deploy\"\n"
+      "events = [\"cert.\"]\n[plugin.options]\nrelaod = \"nginx -s reload\"\n";
+  DaemonHarness daemon(options);
+  ASSERT_TRUE(daemon.Start());
+  const std::string expected = "plugin deploy: certinbox-deploy: unknown option \"relaod\"";
+  auto deadline = Clock::now() + 20s;
+  while (daemon.log().find(expected) == std::string::npos && Clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(daemon.log().find(expected), std::string::npos) << daemon.log();
+}
+
 }  // namespace
 }  // namespace certinbox::testing
