@@ -6,20 +6,9 @@
 
 #include "cli/exit_codes.h"
 #include "cli/render.h"
+#include "cli/shell_quote.h"
 
 namespace certinbox::cli {
-
-std::string ShellQuote(const std::string& value) {
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
 
 CLI::App* AddPlugin(CLI::App& app, PluginCommand& command) {
   CLI::App* plugin = app.add_subcommand("plugin", "Work with the plugins the daemon supervises");
@@ -33,13 +22,13 @@ CLI::App* AddPlugin(CLI::App& app, PluginCommand& command) {
   command.env->footer(
       "Prints one 'export VARIABLE='value'' line for each variable the daemon sets for the\n"
       "plugin (CERTINBOX_PLUGIN, CERTINBOX_PLUGIN_TOKEN, CERTINBOX_CONTROL, CERTINBOX_PUBLISH,\n"
-      "CERTINBOX_PLUGIN_EVENTS, CERTINBOX_PLUGIN_OPTIONS, CERTINBOX_PLUGIN_DIR,\n"
-      "CERTINBOX_SUPERVISOR_PID) and its [[plugin]] env, quoted for a POSIX shell, so that\n"
-      "you can run the plugin by hand (to debug it) as the daemon would. The daemon's own\n"
-      "environment is not printed. The output holds the plugin's token, a secret: do not\n"
-      "paste it anywhere. A plugin run by hand still exits when the daemon whose pid is\n"
-      "CERTINBOX_SUPERVISOR_PID is gone, and still gets its events by its cursor; stop the\n"
-      "supervised one first (enabled = false) if two copies would get in each other's way.\n\n"
+      "CERTINBOX_PLUGIN_EVENTS, CERTINBOX_PLUGIN_OPTIONS, CERTINBOX_PLUGIN_DIR) and its\n"
+      "[[plugin]] env, quoted for a POSIX shell, so that you can run the plugin by hand (to\n"
+      "debug it) as the daemon would. Left out: the daemon's own environment, and\n"
+      "CERTINBOX_SUPERVISOR_PID (a supervised plugin exits when its parent is not that pid;\n"
+      "one run by hand has no supervisor). The output holds the plugin's token, a secret: do\n"
+      "not paste it anywhere. A plugin run by hand gets its events by the same cursor as the\n"
+      "supervised one: disable that one first (enabled = false) so that they do not share it.\n\n"
       "Examples:\n"
       "  eval \"$(certinbox plugin env deploy)\"; certinbox-deploy\n"
       "  certinbox plugin env webhook --json | jq -r .env.CERTINBOX_PLUGIN_OPTIONS\n\n"

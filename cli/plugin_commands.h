@@ -20,7 +20,4 @@ struct PluginCommand {
 CLI::App* AddPlugin(CLI::App& app, PluginCommand& command);
 int RunPlugin(const GlobalOptions& global, const PluginCommand& command);
 
-// `value` quoted for a POSIX shell: 'single quotes', a quote inside written '\''.
-std::string ShellQuote(const std::string& value);
-
 }  // namespace certinbox::cli
