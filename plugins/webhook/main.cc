@@ -1,0 +1,68 @@
+// certinbox-webhook: POSTs each event of its `events` to a URL (docs/plugins.md,
+// "certinbox-webhook"). Events go out one at a time, in seq order; a failed POST is retried with
+// backoff, and after the last attempt the failure is reported (plugin.report) and the plugin moves
+// on to the next event. A stop in the middle of a delivery leaves the event unacknowledged, so it
+// is delivered after the restart.
+#include <curl/curl.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "plugins/sdk/plugin.h"
+#include "plugins/webhook/delivery.h"
+#include "plugins/webhook/options.h"
+
+namespace certinbox::webhook {
+namespace {
+
+int Main() {
+  auto env = sdk::PluginEnv::FromEnvironment();
+  if (!env) {
+    std::cerr << "certinbox-webhook: " << env.error().message << "\n";
+    return 1;
+  }
+  sdk::Plugin plugin(*env);
+  auto options = ParseWebhookOptions(env->options);
+  if (!options) {
+    std::cerr << "certinbox-webhook: " << options.error().message << "\n";
+    plugin.ReportProblem("error", options.error().message);
+    return 1;
+  }
+  std::cerr << "certinbox-webhook: posting events to " << options->url
+            << (options->secret.empty() ? " (unsigned)" : " (signed)") << "\n";
+  Poster poster(*options);
+  auto stopping = [&plugin] { return plugin.stopping(); };
+  auto log = [](const std::string& line) { std::cerr << "certinbox-webhook: " << line << "\n"; };
+  return plugin.Run([&](const nlohmann::json& event) {
+    DeliveryResult result = Deliver(poster, *options, event, stopping, log);
+    switch (result.outcome) {
+      case Outcome::kDelivered:
+        return;
+      case Outcome::kStopped:
+        // Not delivered: Stop() tells the runtime not to acknowledge it (sdk/plugin.h).
+        plugin.Stop();
+        return;
+      case Outcome::kFailed: {
+        std::string message = "event " + std::to_string(event.value("seq", int64_t{0})) + " (" +
+                              event.value("type", "") + ") not delivered to " + options->url +
+                              ": " + result.last_error + " after " +
+                              std::to_string(result.attempts) +
+                              (result.attempts == 1 ? " attempt" : " attempts") + "; skipped";
+        log(message);
+        plugin.ReportProblem("error", message);
+        return;
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace certinbox::webhook
+
+int main() {
+  std::signal(SIGPIPE, SIG_IGN);  // a receiver that hangs up is an error of one attempt
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int code = certinbox::webhook::Main();
+  curl_global_cleanup();
+  return code;
+}
