@@ -1,0 +1,343 @@
+#include "plugins/sdk/command.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
+#include <string_view>
+
+extern char** environ;
+
+namespace certinbox::sdk {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A file descriptor closed by its destructor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      Close();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { Close(); }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+bool MakePipe(Fd& read_end, Fd& write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+  read_end = Fd(fds[0]);
+  write_end = Fd(fds[1]);
+  return true;
+}
+
+void SetNonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// The plugin's environment with the command's variables added (a variable of the same name is
+// replaced).
+std::vector<std::string> BuildEnvironment(
+    const std::vector<std::pair<std::string, std::string>>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    std::string_view name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& [key, value] : extra) replaced = replaced || key == name;
+    if (!replaced) env.emplace_back(entry);
+  }
+  for (const auto& [key, value] : extra) env.push_back(key + "=" + value);
+  return env;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 != 0) return std::to_string(d.count()) + " ms";
+  return std::to_string(d.count() / 1000) + " s";
+}
+
+void KeepTail(std::string& output, size_t tail_bytes) {
+  if (output.size() > tail_bytes) output.erase(0, output.size() - tail_bytes);
+}
+
+// A pidfd makes the child's exit pollable next to its pipes; without one (old kernels) the loop
+// polls with a short timeout and checks waitpid.
+Fd OpenPidFd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0) {
+    ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+    return Fd(static_cast<int>(fd));
+  }
+#endif
+  return Fd();
+}
+
+// SIGPIPE is blocked in this thread while we write the child's stdin (a child that exits without
+// reading it must not kill the plugin); a SIGPIPE we caused is consumed before the mask returns.
+class SigPipeBlock {
+ public:
+  SigPipeBlock() {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_);
+  }
+  ~SigPipeBlock() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      sigset_t pipe_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      timespec zero{0, 0};
+      while (sigtimedwait(&pipe_set, nullptr, &zero) == -1 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
+}  // namespace
+
+CommandResult RunCommand(const Command& command) {
+  CommandResult result;
+  std::vector<std::string> args;
+  std::string shown;  // the command's name in messages
+  if (const auto* argv = std::get_if<std::vector<std::string>>(&command.program)) {
+    if (argv->empty() || (*argv)[0].empty()) {
+      result.message = "empty command";
+      return result;
+    }
+    args = *argv;
+    shown = args[0];
+  } else {
+    args = {"/bin/sh", "-c", std::get<std::string>(command.program)};
+    shown = "/bin/sh";
+  }
+  std::vector<std::string> env = BuildEnvironment(command.env);
+  std::vector<char*> c_args = CStrings(args);
+  std::vector<char*> c_env = CStrings(env);
+
+  Fd stdin_read, stdin_write, out_read, out_write;
+  if (!MakePipe(stdin_read, stdin_write) || !MakePipe(out_read, out_write)) {
+    result.message = std::string("cannot create a pipe: ") + std::strerror(errno);
+    return result;
+  }
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, stdin_read.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, out_write.get(), 2);
+  if (command.cwd) posix_spawn_file_actions_addchdir_np(&actions, command.cwd->c_str());
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own process group (pgid = its pid) so the timeout can kill everything it started; a clean
+  // signal mask and default handlers, whatever the plugin blocks or ignores.
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
+    sigaddset(&defaults, sig);
+  }
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, c_args[0], &actions, &attr, c_args.data(), c_env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    result.message = rc == ENOENT ? "command not found: " + shown
+                                  : "cannot run " + shown + ": " + std::strerror(rc);
+    if (rc == ENOENT && command.cwd) result.message += " (or its folder " + *command.cwd + ")";
+    return result;
+  }
+  result.started = true;
+  stdin_read.Close();
+  out_write.Close();
+
+  SigPipeBlock sigpipe_block;
+  size_t written = 0;
+  if (command.stdin_data.empty()) {
+    stdin_write.Close();
+  } else {
+    SetNonBlocking(stdin_write.get());
+  }
+  SetNonBlocking(out_read.get());
+  Fd pidfd = OpenPidFd(pid);
+
+  const auto deadline = Clock::now() + command.timeout;
+  bool exited = false, deadline_hit = false;
+  int wait_status = 0;
+  char buffer[8192];
+
+  auto reap = [&](int flags) {
+    if (exited) return;
+    pid_t r;
+    do {
+      r = ::waitpid(pid, &wait_status, flags);
+    } while (r == -1 && errno == EINTR);
+    if (r == pid || (r == -1 && errno == ECHILD)) exited = true;
+  };
+
+  while (true) {
+    reap(WNOHANG);
+    if (exited && !out_read.valid()) break;
+    auto now = Clock::now();
+    if (now >= deadline) {
+      deadline_hit = true;
+      break;
+    }
+    pollfd fds[3];
+    int n = 0;
+    int out_i = -1, in_i = -1, pid_i = -1;
+    if (out_read.valid()) fds[out_i = n++] = {out_read.get(), POLLIN, 0};
+    if (stdin_write.valid()) fds[in_i = n++] = {stdin_write.get(), POLLOUT, 0};
+    if (!exited && pidfd.valid()) fds[pid_i = n++] = {pidfd.get(), POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1;
+    int wait_ms = static_cast<int>(std::min<long long>(left, 60'000));
+    if (!exited && !pidfd.valid()) wait_ms = std::min(wait_ms, 20);
+    int ready = ::poll(fds, n, wait_ms);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (out_i >= 0 && fds[out_i].revents != 0) {
+      while (true) {
+        ssize_t got = ::read(out_read.get(), buffer, sizeof buffer);
+        if (got > 0) {
+          result.output.append(buffer, static_cast<size_t>(got));
+          if (result.output.size() > 2 * command.tail_bytes + sizeof buffer) {
+            KeepTail(result.output, command.tail_bytes);
+          }
+          continue;
+        }
+        if (got == 0 || (errno != EAGAIN && errno != EINTR)) out_read.Close();
+        if (got < 0 && errno == EINTR) continue;
+        break;
+      }
+    }
+    if (in_i >= 0 && fds[in_i].revents != 0) {
+      if (fds[in_i].revents & (POLLERR | POLLHUP)) {
+        stdin_write.Close();  // it closed its stdin: the rest is not wanted
+      } else {
+        ssize_t put = ::write(stdin_write.get(), command.stdin_data.data() + written,
+                              command.stdin_data.size() - written);
+        if (put > 0) written += static_cast<size_t>(put);
+        if ((put < 0 && errno != EAGAIN && errno != EINTR) ||
+            written == command.stdin_data.size()) {
+          stdin_write.Close();
+        }
+      }
+    }
+  }
+  stdin_write.Close();
+
+  if (deadline_hit) {
+    // Everything in its group goes: the command itself if it still runs, and whatever it left
+    // behind holding the output pipe open.
+    ::kill(-pid, SIGKILL);
+    result.timed_out = !exited;
+    reap(0);
+    // Drain what is already in the pipe; anything that escaped the group may hold it open, so
+    // nothing here waits.
+    while (out_read.valid()) {
+      ssize_t got = ::read(out_read.get(), buffer, sizeof buffer);
+      if (got <= 0) break;
+      result.output.append(buffer, static_cast<size_t>(got));
+    }
+  }
+  out_read.Close();
+  KeepTail(result.output, command.tail_bytes);
+
+  if (exited) {
+    if (WIFEXITED(wait_status)) result.exit_status = WEXITSTATUS(wait_status);
+    if (WIFSIGNALED(wait_status)) result.signal = WTERMSIG(wait_status);
+  }
+  if (result.timed_out) {
+    result.message = "timed out after " + FormatDuration(command.timeout);
+  } else if (result.exit_status) {
+    result.message = "exit " + std::to_string(*result.exit_status);
+    if (deadline_hit) {
+      result.message += "; processes it left behind held its output open past the " +
+                        FormatDuration(command.timeout) + " timeout and were killed";
+    }
+  } else if (result.signal) {
+    result.message = "killed by signal " + std::to_string(*result.signal) + " (" +
+                     ::strsignal(*result.signal) + ")";
+  } else {
+    result.message = "its exit status could not be read";
+  }
+  return result;
+}
+
+std::optional<std::chrono::milliseconds> ParseDurationMs(const std::string& text) {
+  std::string_view s(text);
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (s.empty()) return std::nullopt;
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end == s.data()) return std::nullopt;
+  std::string_view unit(end, static_cast<size_t>(s.data() + s.size() - end));
+  uint64_t factor;
+  if (unit.empty() || unit == "s") {
+    factor = 1000;
+  } else if (unit == "ms") {
+    factor = 1;
+  } else if (unit == "m") {
+    factor = 60'000;
+  } else if (unit == "h") {
+    factor = 3'600'000;
+  } else if (unit == "d") {
+    factor = 86'400'000;
+  } else {
+    return std::nullopt;
+  }
+  if (value > uint64_t{1} << 40) return std::nullopt;  // 35 years: a typo, not a timeout
+  return std::chrono::milliseconds(static_cast<int64_t>(value * factor));
+}
+
+}  // namespace certinbox::sdk
