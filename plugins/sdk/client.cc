@@ -30,7 +30,21 @@ ClientResult<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
     socket_->send(zmq::buffer(text), zmq::send_flags::none);
 
     zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, timeout) == 0) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      if (zmq::poll(&item, 1, cancelled_ ? std::min(left, std::chrono::milliseconds(200)) : left) >
+          0) {
+        break;
+      }
+      if (cancelled_ && cancelled_()) {
+        socket_.reset();
+        return std::unexpected(ClientError{"cancelled", op + ": abandoned (stopping)"});
+      }
+    }
+    if ((item.revents & ZMQ_POLLIN) == 0) {
       // A REQ socket that got no reply cannot send again: start over with a new one.
       socket_.reset();
       return std::unexpected(ClientError{

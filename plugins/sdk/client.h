@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -41,11 +42,16 @@ class ControlClient {
 
   const std::string& endpoint() const { return endpoint_; }
 
+  // Optional: asked about every 200 ms while a request waits for its reply; when it returns true
+  // the request is abandoned with the error "cancelled" (the plugin runtime stops this way).
+  void SetCancel(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
+
  private:
   void Connect();
   zmq::context_t& context_;
   std::string endpoint_;
   std::unique_ptr<zmq::socket_t> socket_;
+  std::function<bool()> cancelled_;
 };
 
 struct EventMessage {
