@@ -22,12 +22,12 @@ constexpr char kSecret[] = "webhook test secret";
 
 HarnessOptions WithWebhook(const HttpReceiver& receiver, int attempts) {
   HarnessOptions options;
-  options.extra_toml = "[[plugin]]\nname = \"hook\"\ncommand = \"certinbox-webhook\"\n"
-                       "events = [\"cert.\"]\n"
-                       "[plugin.options]\nurl = \"" +
-                       receiver.url() + "\"\nsecret = \"" + kSecret +
-                       "\"\nbackoff = \"200ms\"\ntimeout = \"5s\"\nattempts = " +
-                       std::to_string(attempts) + "\n";
+  options.extra_toml =
+      "[[plugin]]\nname = \"hook\"\ncommand = \"certinbox-webhook\"\n"
+      "events = [\"cert.\"]\n"
+      "[plugin.options]\nurl = \"" +
+      receiver.url() + "\"\nsecret = \"" + kSecret +
+      "\"\nbackoff = \"200ms\"\ntimeout = \"5s\"\nattempts = " + std::to_string(attempts) + "\n";
   return options;
 }
 
@@ -87,7 +87,8 @@ TEST(WebhookPluginTest, DeliversTheEventSignedOnceTheReceiverRecovers) {
     ASSERT_TRUE(body.is_object()) << request.body;
     EXPECT_EQ(body["seq"], seq);
     EXPECT_EQ(body["type"], "cert.imported");
-    EXPECT_EQ(body["certificate"]["fingerprint_sha256"], imported["certificate"]["fingerprint_sha256"]);
+    EXPECT_EQ(body["certificate"]["fingerprint_sha256"],
+              imported["certificate"]["fingerprint_sha256"]);
     EXPECT_EQ(body, imported) << "the body is the event as published";
     // The receiver's check: HMAC-SHA256 of the bytes received, under the shared secret.
     EXPECT_EQ(request.header("x-certinbox-signature"),
