@@ -19,14 +19,14 @@ namespace certinbox::sdk {
 
 // What the supervisor passes in the environment (docs/plugins.md, "What a supervised plugin gets").
 struct PluginEnv {
-  std::string name;                                   // CERTINBOX_PLUGIN
-  std::string token;                                  // CERTINBOX_PLUGIN_TOKEN
-  std::string control;                                // CERTINBOX_CONTROL
-  std::string publish;                                // CERTINBOX_PUBLISH
-  std::vector<std::string> events = {""};             // CERTINBOX_PLUGIN_EVENTS
-  nlohmann::json options = nlohmann::json::object();  // CERTINBOX_PLUGIN_OPTIONS
-  std::string dir;                                    // CERTINBOX_PLUGIN_DIR
-  std::optional<long> supervisor_pid;                 // CERTINBOX_SUPERVISOR_PID
+  std::string name;      // CERTINBOX_PLUGIN
+  std::string token;     // CERTINBOX_PLUGIN_TOKEN
+  std::string control;   // CERTINBOX_CONTROL
+  std::string publish;   // CERTINBOX_PUBLISH
+  std::vector<std::string> events = {""};                    // CERTINBOX_PLUGIN_EVENTS
+  nlohmann::json options = nlohmann::json::object();         // CERTINBOX_PLUGIN_OPTIONS
+  std::string dir;                                           // CERTINBOX_PLUGIN_DIR
+  std::optional<long> supervisor_pid;                        // CERTINBOX_SUPERVISOR_PID
 
   // Reads the variables; a missing CERTINBOX_PLUGIN, _TOKEN, _CONTROL or _PUBLISH, or malformed
   // JSON, is an error ("bad_environment") whose message names the variable.
@@ -101,7 +101,7 @@ class Plugin {
                                        nlohmann::json args = nlohmann::json::object());
   ClientResult<std::vector<BoundResource>> Bindings();
   ClientResult<Material> FetchMaterial(const std::string& resource, bool with_key);
-  ClientResult<int64_t> ReportPush(const PushReport& report);                // the event's seq
+  ClientResult<int64_t> ReportPush(const PushReport& report);  // the event's seq
   void ReportProblem(const std::string& level, const std::string& message);  // best effort
 
   const PluginEnv& env() const { return env_; }
