@@ -222,6 +222,25 @@ TEST(WebhookDeliveryTest, AStopDuringTheBackoffEndsTheDeliveryPromptly) {
   EXPECT_EQ(receiver.requests().size(), 1u);
 }
 
+TEST(WebhookDeliveryTest, AStopDuringAnAttemptAbandonsIt) {
+  HttpReceiver receiver([](int) { return 0; });  // never answers
+  WebhookOptions options = Options(receiver);
+  options.timeout = 60s;
+  Poster poster(options);
+  std::atomic<bool> stop{false};
+  std::thread stopper([&] {
+    receiver.WaitForRequests(1, 10s);
+    stop = true;
+  });
+  auto started = std::chrono::steady_clock::now();
+  DeliveryResult result = Deliver(
+      poster, options, Event(9), [&] { return stop.load(); }, [](const std::string&) {});
+  auto took = std::chrono::steady_clock::now() - started;
+  stopper.join();
+  EXPECT_EQ(result.outcome, Outcome::kStopped);
+  EXPECT_LT(took, 5s);
+}
+
 TEST(WebhookDeliveryTest, DescribesDelays) {
   EXPECT_EQ(DescribeDelay(200ms), "200 ms");
   EXPECT_EQ(DescribeDelay(1s), "1 s");

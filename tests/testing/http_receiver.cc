@@ -150,6 +150,16 @@ void HttpReceiver::HandleConnection(int fd) {
     n = static_cast<int>(requests_.size()) + 1;
   }
   request.status = status_for_(n);
+  if (request.status <= 0) {
+    // No answer: hold the connection open (bounded) as a hung server would.
+    {
+      std::lock_guard lock(mutex_);
+      requests_.push_back(request);
+    }
+    while (!stop_ && Clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return;
+  }
   std::string body = request.status / 100 == 2 ? "ok\n" : "try again later\n";
   std::string answer =
       "HTTP/1.1 " + std::to_string(request.status) + " " + Reason(request.status) +

@@ -29,7 +29,8 @@ struct HttpRequest {
 
 class HttpReceiver {
  public:
-  // `status_for(n)` is the status of the answer to the n-th request (1 = the first).
+  // `status_for(n)` is the status of the answer to the n-th request (1 = the first); 0 means no
+  // answer: the connection is held open (up to 10 s) as by a hung server.
   explicit HttpReceiver(std::function<int(int n)> status_for);
   ~HttpReceiver();
   HttpReceiver(const HttpReceiver&) = delete;
@@ -42,7 +43,7 @@ class HttpReceiver {
   }
 
   std::vector<HttpRequest> requests() const;
-  // Waits (bounded) until `n` requests were answered; returns whether they were.
+  // Waits (bounded) until `n` requests were answered (or held); returns whether they were.
   bool WaitForRequests(size_t n, std::chrono::milliseconds deadline);
 
  private:
