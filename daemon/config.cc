@@ -3,7 +3,9 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -45,7 +47,8 @@ class Checker {
     const toml::node* node = parent.get(key);
     if (!node) return nullptr;
     if (const auto* table = node->as_table()) return table;
-    Problem(node->source(), "'" + std::string(key) + "' must be a table ([" + std::string(key) + "])");
+    Problem(node->source(),
+            "'" + std::string(key) + "' must be a table ([" + std::string(key) + "])");
     return nullptr;
   }
 
@@ -154,8 +157,9 @@ class Checker {
 void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
   const toml::table* daemon = check.Table(root, "daemon");
   if (!daemon) return;
-  check.OnlyKeys(*daemon, "[daemon]", {"state_dir", "log_level", "database", "master_key_file",
-                                        "system_trust", "max_versions"});
+  check.OnlyKeys(
+      *daemon, "[daemon]",
+      {"state_dir", "log_level", "database", "master_key_file", "system_trust", "max_versions"});
   if (auto v = check.String(*daemon, "state_dir")) config.state_dir = check.Path(*v);
   if (auto v = check.String(*daemon, "log_level")) {
     static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -188,7 +192,8 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
         // No file, so no file mode: any local user could connect.
         check.Problem(bus->get(key)->source(),
                       "abstract ipc sockets (ipc://@NAME) cannot be restricted to the daemon's "
-                      "user: use a path, e.g. ipc:///run/certinbox/" + std::string(key) + ".sock");
+                      "user: use a path, e.g. ipc:///run/certinbox/" +
+                          std::string(key) + ".sock");
         return std::nullopt;
       }
       // Relative paths are relative to the config's folder.
@@ -243,7 +248,8 @@ void ReadExpiry(Checker& check, const toml::table& root, Config& config) {
       days.erase(std::unique(days.begin(), days.end()), days.end());
       config.notify_days = days;
     } else {
-      check.Problem(node->source(), "'notify_days' must be an array of days, e.g. [90, 30, 14, 7, 1]");
+      check.Problem(node->source(),
+                    "'notify_days' must be an array of days, e.g. [90, 30, 14, 7, 1]");
     }
   }
   if (auto v = check.Duration(*expiry, "scan_interval", 1)) config.scan_interval_s = *v;
@@ -283,7 +289,8 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
     if (auto v = check.Bool(table, "accept_expired")) inbox.accept_expired = *v;
     if (auto v = check.String(table, "password_file")) inbox.password_file = check.Path(*v);
     if (!names.insert(inbox.name).second) {
-      check.Problem(table.source(), "two inboxes are named '" + inbox.name + "': give one a 'name'");
+      check.Problem(table.source(),
+                    "two inboxes are named '" + inbox.name + "': give one a 'name'");
     }
     if (!paths.insert(inbox.path).second) {
       check.Problem(table.source(), "two inboxes watch " + inbox.path.string());
@@ -292,7 +299,8 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
   }
 }
 
-void ReadBindings(Checker& check, const toml::table& root, Config& config) {
+void ReadBindings(Checker& check, const toml::table& root, Config& config,
+                  const std::set<std::string>& plugin_names) {
   const toml::node* node = root.get("binding");
   if (!node) return;
   const auto* array = node->as_array();
@@ -323,8 +331,133 @@ void ReadBindings(Checker& check, const toml::table& root, Config& config) {
     binding.entry = *entry;
     binding.resource = *resource;
     binding.plugin = check.String(table, "plugin");
+    if (binding.plugin && !plugin_names.contains(*binding.plugin)) {
+      std::string known;
+      for (const auto& name : plugin_names) known += (known.empty() ? "" : ", ") + name;
+      check.Problem(table.get("plugin")->source(),
+                    "'plugin' names no [[plugin]]: '" + *binding.plugin +
+                        "' (configured: " + (known.empty() ? "none" : known) + ")");
+      continue;
+    }
     config.bindings.push_back(std::move(binding));
   }
+}
+
+// [plugin.options] as JSON: strings, numbers, booleans, arrays and tables as themselves; dates
+// and times as their TOML text.
+nlohmann::json TomlToJson(const toml::node& node) {
+  if (const auto* table = node.as_table()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto&& [key, value] : *table) out[std::string(key.str())] = TomlToJson(value);
+    return out;
+  }
+  if (const auto* array = node.as_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& element : *array) out.push_back(TomlToJson(element));
+    return out;
+  }
+  if (const auto* v = node.as_string()) return v->get();
+  if (const auto* v = node.as_integer()) return v->get();
+  if (const auto* v = node.as_floating_point()) return v->get();
+  if (const auto* v = node.as_boolean()) return v->get();
+  std::ostringstream text;
+  if (const auto* v = node.as_date()) text << v->get();
+  if (const auto* v = node.as_time()) text << v->get();
+  if (const auto* v = node.as_date_time()) text << v->get();
+  return text.str();
+}
+
+bool PluginNameOk(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+bool EnvNameOk(std::string_view name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// [[plugin]] (docs/plugins.md). Returns every name written, valid or not, so that a binding
+// naming a plugin with another problem is not reported twice.
+std::set<std::string> ReadPlugins(Checker& check, const toml::table& root, Config& config) {
+  std::set<std::string> written;
+  const toml::node* node = root.get("plugin");
+  if (!node) return written;
+  const auto* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    check.Problem(node->source(), "'plugin' must be an array of tables: write [[plugin]]");
+    return written;
+  }
+  std::set<std::string> names;
+  for (const auto& element : *array) {
+    const auto& table = *element.as_table();
+    check.OnlyKeys(
+        table, "[[plugin]]",
+        {"name", "command", "args", "env", "events", "enabled", "ack_timeout", "options"});
+    PluginConfig plugin;
+    bool good = true;
+    auto name = check.String(table, "name");
+    if (!table.get("name")) check.Problem(table.source(), "[[plugin]] needs a 'name'");
+    if (name) {
+      written.insert(*name);
+      if (!PluginNameOk(*name)) {
+        check.Problem(table.get("name")->source(),
+                      "'name' must be 1 to 64 letters, digits, '-' or '_': '" + *name + "'");
+        good = false;
+      } else if (!names.insert(*name).second) {
+        check.Problem(table.get("name")->source(),
+                      "two plugins are named '" + *name + "': plugin names are unique");
+        good = false;
+      }
+    }
+    auto command = check.String(table, "command");
+    if (!table.get("command")) check.Problem(table.source(), "[[plugin]] needs a 'command'");
+    if (command) {
+      // A path is relative to the config's folder; a bare name is looked up when it starts.
+      plugin.command =
+          command->find('/') == std::string::npos ? *command : check.Path(*command).string();
+    }
+    if (auto v = check.Strings(table, "args")) plugin.args = *v;
+    if (const toml::node* env = table.get("env")) {
+      if (const auto* vars = env->as_table()) {
+        for (auto&& [key, value] : *vars) {
+          std::string var(key.str());
+          if (!EnvNameOk(var)) {
+            check.Problem(key.source(),
+                          "'env': '" + var + "' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+            good = false;
+          } else if (const auto* text = value.as_string()) {
+            plugin.env.emplace_back(var, text->get());
+          } else {
+            check.Problem(value.source(), "'env." + var + "' must be a string");
+            good = false;
+          }
+        }
+      } else {
+        check.Problem(env->source(),
+                      "'env' must be a table of strings, e.g. { LANG = \"C.UTF-8\" }");
+        good = false;
+      }
+    }
+    if (auto v = check.Strings(table, "events")) plugin.events = *v;
+    if (auto v = check.Bool(table, "enabled")) plugin.enabled = *v;
+    if (auto v = check.Duration(table, "ack_timeout", 0)) plugin.ack_timeout_s = *v;
+    if (const toml::node* options = table.get("options")) {
+      if (options->as_table()) {
+        plugin.options_json = TomlToJson(*options).dump();
+      } else {
+        check.Problem(options->source(), "'options' must be a table ([plugin.options])");
+        good = false;
+      }
+    }
+    if (!name || !command || !good) continue;
+    plugin.name = *name;
+    config.plugins.push_back(std::move(plugin));
+  }
+  return written;
 }
 
 // Where a node was written, for "already set in FILE:LINE".
@@ -349,9 +482,9 @@ void MergeFragment(Checker& check, toml::table& root, toml::table& fragment,
     if (have_table && add_table) {
       for (auto&& [inner_key, inner] : *add_table) {
         if (const toml::node* set = have_table->get(inner_key)) {
-          check.Problem(inner_key.source(), "'" + std::string(key.str()) + "." +
-                                            std::string(inner_key.str()) + "' is already set in " +
-                                            Where(set->source(), main_file));
+          check.Problem(inner_key.source(),
+                        "'" + std::string(key.str()) + "." + std::string(inner_key.str()) +
+                            "' is already set in " + Where(set->source(), main_file));
           continue;
         }
         have_table->insert(inner_key, std::move(inner));
@@ -361,7 +494,7 @@ void MergeFragment(Checker& check, toml::table& root, toml::table& fragment,
       for (auto& element : *add_array) have_array->push_back(std::move(*element.as_table()));
     } else {
       check.Problem(key.source(), "'" + std::string(key.str()) + "' is already set in " +
-                                       Where(existing->source(), main_file));
+                                      Where(existing->source(), main_file));
     }
   }
 }
@@ -395,12 +528,18 @@ std::optional<uint64_t> ParseDuration(std::string_view text) {
   if (ec != std::errc() || end == text.data()) return std::nullopt;
   std::string_view unit(end, text.data() + text.size() - end);
   uint64_t scale = 0;
-  if (unit.empty() || unit == "s") scale = 1;
-  else if (unit == "m") scale = 60;
-  else if (unit == "h") scale = 3600;
-  else if (unit == "d") scale = 86400;
-  else if (unit == "w") scale = 7 * 86400;
-  else return std::nullopt;
+  if (unit.empty() || unit == "s")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60;
+  else if (unit == "h")
+    scale = 3600;
+  else if (unit == "d")
+    scale = 86400;
+  else if (unit == "w")
+    scale = 7 * 86400;
+  else
+    return std::nullopt;
   if (number > UINT64_MAX / scale) return std::nullopt;
   return number * scale;
 }
@@ -429,12 +568,13 @@ pipeline::Result<Config> LoadConfig(const std::filesystem::path& file) {
       check.Problem(e.source(), std::string(e.description()));
     }
   }
-  check.OnlyKeys(root, "the top level", {"daemon", "bus", "expiry", "inbox", "binding"});
+  check.OnlyKeys(root, "the top level", {"daemon", "bus", "expiry", "inbox", "binding", "plugin"});
   ReadDaemon(check, root, config);
   ReadBus(check, root, config);
   ReadExpiry(check, root, config);
   ReadInboxes(check, root, config);
-  ReadBindings(check, root, config);
+  std::set<std::string> plugin_names = ReadPlugins(check, root, config);
+  ReadBindings(check, root, config, plugin_names);
   if (!check.ok()) return pipeline::Fail("config_invalid", check.Report());
 
   if (config.database.empty()) config.database = config.state_dir / "certinbox.db";

@@ -80,6 +80,21 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
       applied.push_back("binding added: " + BindingText(b));
     }
   }
+
+  std::map<std::string, const PluginConfig*> plugins_before, plugins_after;
+  for (const auto& plugin : running.plugins) plugins_before[plugin.name] = &plugin;
+  for (const auto& plugin : next.plugins) plugins_after[plugin.name] = &plugin;
+  for (const auto& [name, plugin] : plugins_before) {
+    auto it = plugins_after.find(name);
+    if (it == plugins_after.end()) {
+      applied.push_back("plugin " + name + " removed");
+    } else if (!(*it->second == *plugin)) {
+      applied.push_back("plugin " + name + " changed");
+    }
+  }
+  for (const auto& [name, plugin] : plugins_after) {
+    if (!plugins_before.contains(name)) applied.push_back("plugin " + name + " added");
+  }
   return changes;
 }
 

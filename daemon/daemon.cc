@@ -255,6 +255,7 @@ void Daemon::RegisterOps() {
   RegisterCsrOps();
   RegisterExportOps();
   RegisterBindingOps();
+  RegisterPluginOps();
 }
 
 void Daemon::AddOp(std::string name, ControlServer::Handler handler) {

@@ -58,6 +58,7 @@ class Daemon {
   void Dispatch(const nlohmann::json& request, ControlServer::Reply reply);
   void RegisterCsrOps();     // daemon/ops_csr.cc: csr.create, csr.show
   void RegisterExportOps();  // daemon/ops_export.cc: export
+  void RegisterPluginOps();  // daemon/ops_plugins.cc: plugin.hello, material, push.report, …
   nlohmann::json Handle(const nlohmann::json& request);
   nlohmann::json HandleLs(const nlohmann::json& request);
   nlohmann::json HandleStatus();

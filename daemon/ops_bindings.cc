@@ -27,8 +27,16 @@ void Daemon::RegisterBindingOps() {
   AddOp("bind", [this](const json& request) {
     std::string entry = RequiredString(request, "entry");
     std::string resource = RequiredString(request, "resource");
-    auto bound =
-        inventory_->Bind(entry, resource, StringArg(request, "plugin"), pipeline::UnixNow());
+    auto plugin = StringArg(request, "plugin");
+    if (plugin && std::none_of(config_.plugins.begin(), config_.plugins.end(),
+                               [&](const PluginConfig& p) { return p.name == *plugin; })) {
+      std::string known;
+      for (const PluginConfig& p : config_.plugins) known += (known.empty() ? "" : ", ") + p.name;
+      return ControlServer::ErrorReply(
+          "unknown_plugin", "no [[plugin]] named '" + *plugin + "' is configured (configured: " +
+                                (known.empty() ? "none" : known) + ")");
+    }
+    auto bound = inventory_->Bind(entry, resource, plugin, pipeline::UnixNow());
     if (!bound) return Failure(bound.error());
     const bool changed = bound->event.has_value();
     if (changed) PublishAll({*bound->event});

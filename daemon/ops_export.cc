@@ -12,6 +12,7 @@
 
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
+#include "daemon/material_pem.h"
 #include "pipeline/export.h"
 
 namespace certinbox::daemon {
@@ -19,12 +20,6 @@ namespace certinbox::daemon {
 namespace {
 
 using nlohmann::json;
-
-std::string Concat(const std::vector<std::string>& pems) {
-  std::string out;
-  for (const auto& pem : pems) out += pem;
-  return out;
-}
 
 }  // namespace
 
@@ -65,7 +60,12 @@ void Daemon::RegisterExportOps() {
 
     if (!what.empty()) {
       std::optional<pipeline::Error> refusal;
-      if (!config_.allow_key_export) {
+      if (request.contains("plugin")) {
+        // docs/plugins.md: a plugin gets a key only for a resource bound to it.
+        refusal = pipeline::Error{"forbidden",
+                                  "plugins fetch keys with `material`, only for resources bound "
+                                  "to them"};
+      } else if (!config_.allow_key_export) {
         refusal = pipeline::Error{"key_export_disabled",
                                   "private keys may not be exported: [bus] allow_key_export is "
                                   "false in the daemon's config"};
@@ -90,13 +90,7 @@ void Daemon::RegisterExportOps() {
 
     json reply = {
         {"name", material->name}, {"group", material->group}, {"version", material->version}};
-    const std::string cert_pem = pipeline::PemBlock("CERTIFICATE", material->cert_der);
-    std::vector<std::string> chain;
-    for (const auto& der : material->chain_der)
-      chain.push_back(pipeline::PemBlock("CERTIFICATE", der));
-    reply["cert_pem"] = cert_pem;
-    reply["chain_pem"] = Concat(chain);
-    reply["fullchain_pem"] = cert_pem + Concat(chain);
+    reply.update(CertificatePems(*material));
     if (want_pfx) {
       auto p12 = pipeline::BuildPkcs12(material->cert_der, material->chain_der,
                                        material->key_pkcs8.view(), *password, material->name);
@@ -107,7 +101,7 @@ void Daemon::RegisterExportOps() {
       reply["pkcs12_base64"] = pipeline::Base64(*p12);
     }
     if (want_key) {
-      reply["key_pem"] = std::string(pipeline::PrivateKeyPem(material->key_pkcs8.view()).view());
+      reply["key_pem"] = KeyPem(*material);
     }
     audit("exported", "");
     return reply;

@@ -339,6 +339,20 @@ pipeline::Result<nlohmann::json> Inventory::KeyExports(int64_t entry_id) {
 
 std::string Inventory::Tag(std::string_view message) const { return impl_->Tag(message); }
 
+pipeline::Result<std::optional<ResourceBinding>> Inventory::BindingOfResource(
+    const std::string& resource) {
+  return Guarded("finding a binding", [&] { return impl_->BindingOfResource(resource); });
+}
+
+pipeline::Result<nlohmann::json> Inventory::PluginBindings(const std::string& plugin,
+                                                           pipeline::UnixTime now) {
+  return Guarded("listing a plugin's bindings", [&] { return impl_->PluginBindings(plugin, now); });
+}
+
+pipeline::Result<Event> Inventory::RecordPush(const PushRecord& record) {
+  return Guarded("recording a push", [&] { return impl_->RecordPush(record); });
+}
+
 pipeline::Result<pipeline::SecretBytes> Inventory::PrivateKeyFor(const std::string& spki_sha256) {
   return Guarded("reading a private key", [&] { return impl_->PrivateKeyFor(spki_sha256); });
 }

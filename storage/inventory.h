@@ -142,6 +142,25 @@ struct KeyExportRecord {
   pipeline::UnixTime now = 0;
 };
 
+// Which entry a resource serves and which plugin handles it (plugins' requests).
+struct ResourceBinding {
+  int64_t entry_id = 0;
+  std::string entry;                  // GROUP/NAME
+  std::optional<std::string> plugin;  // none: no plugin handles it
+};
+
+// A plugin's report of a push to a bound resource (`push.report`).
+struct PushRecord {
+  std::string plugin;
+  std::string resource;
+  int64_t version = 0;  // the entry version pushed (or attempted)
+  bool ok = false;
+  std::string message;
+  std::optional<int64_t> exit_status;
+  std::string output;  // the tail of a command's output; the last 4 KiB are kept
+  pipeline::UnixTime now = 0;
+};
+
 struct InventoryOptions {
   int expiring_soon_days = 90;
   int max_versions = 50;  // versions kept per entry (at least 1; the current one is never pruned)
@@ -361,6 +380,20 @@ class Inventory {
   pipeline::Result<nlohmann::json> KeyExports(int64_t entry_id);
   // Vault::Tag: a stable secret derived from the master key (plugin tokens).
   std::string Tag(std::string_view message) const;
+
+  // --- Plugins (storage/push.cc) ---
+  // The binding of a resource, std::nullopt when nothing is bound to it.
+  pipeline::Result<std::optional<ResourceBinding>> BindingOfResource(const std::string& resource);
+  // The resources bound to `plugin`, by resource: [{resource, entry (GROUP/NAME), id, version
+  // (the entry's current; 0 for a CSR without certificate), fingerprint_sha256, not_after,
+  // has_private_key, pushed_version, pushed_at, last_push_result, last_push_message}].
+  pipeline::Result<nlohmann::json> PluginBindings(const std::string& plugin,
+                                                  pipeline::UnixTime now);
+  // Records a push on the binding (last_push_at/_result/_message; on success pushed_version and
+  // pushed_at) and writes push.succeeded / push.failed {certificate, resource, plugin, version,
+  // message, exit_status, output} in one transaction. Errors: forbidden (the resource is not
+  // bound to record.plugin), not_found (the entry has no such version).
+  pipeline::Result<Event> RecordPush(const PushRecord& record);
 
   // Stored sealed keys, for tests and export (unseals through the vault).
   pipeline::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);

@@ -137,6 +137,12 @@ class Inventory::Impl {
 
   std::string Tag(std::string_view message) const { return vault_.Tag(message); }
 
+  // push.cc: what plugins see of their bindings, and their push reports.
+  pipeline::Result<std::optional<ResourceBinding>> BindingOfResource(const std::string& resource);
+  pipeline::Result<nlohmann::json> PluginBindings(const std::string& plugin,
+                                                  pipeline::UnixTime now);
+  pipeline::Result<Event> RecordPush(const PushRecord& record);
+
  private:
   struct StoredKey {
     int64_t id = 0;

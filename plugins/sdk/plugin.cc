@@ -459,6 +459,9 @@ class Plugin::State::Loop {
     } catch (const std::exception& e) {
       Problem("event " + std::to_string(seq) + " (" + event.value("type", "") +
               "): the handler failed: " + e.what());
+    } catch (...) {
+      Problem("event " + std::to_string(seq) + " (" + event.value("type", "") +
+              "): the handler failed");
     }
     // Stopped while the handler ran (SIGTERM, or the handler called Stop() because it gave the
     // event up, as the webhook does in the middle of its retries): not acknowledged, so the

@@ -90,7 +90,9 @@ class Plugin {
   // A daemon that is unreachable is waited for (retried every second), not an exit.
   int Run(Handler handler);
 
-  // Called from Run's thread about every `every` while it runs (retries, reconciliation).
+  // Called from Run's thread about every `every` while it runs (retries, reconciliation): between
+  // events, and only while the daemon answers (not while Run waits for it). An exception is
+  // logged and reported like a handler's.
   void OnTick(std::chrono::milliseconds every, std::function<void()> tick);
   void Stop();  // async-signal-safe
   bool stopping() const;

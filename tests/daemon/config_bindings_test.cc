@@ -30,6 +30,11 @@ class ConfigBindingsTest : public ::testing::Test {
 
 TEST_F(ConfigBindingsTest, DeclaredBindingsAreRead) {
   auto config = Load(R"(
+[[plugin]]
+name = "deploy"
+command = "/bin/true"
+enabled = false
+
 [[binding]]
 entry = "web"
 resource = "lb-prod:443"

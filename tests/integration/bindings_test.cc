@@ -61,6 +61,10 @@ std::vector<json> Replay(DaemonHarness& daemon) {
   return events ? *events : std::vector<json>{};
 }
 
+// Bindings name a configured plugin; this one is known but never started.
+constexpr const char* kDeployPlugin =
+    "[[plugin]]\nname = \"deploy\"\ncommand = \"/bin/true\"\nenabled = false\n";
+
 std::string ReadFile(const fs::path& file) {
   std::ifstream in(file);
   std::ostringstream out;
@@ -69,7 +73,7 @@ std::string ReadFile(const fs::path& file) {
 }
 
 TEST(BindingsTest, BoundEntriesAreNotDeletedAndBatchRmReportsEachEntry) {
-  DaemonHarness daemon;
+  DaemonHarness daemon({.extra_toml = kDeployPlugin});
   ASSERT_TRUE(daemon.Start());
   DropLeaf(daemon, "web");
   DropLeaf(daemon, "old");
@@ -89,6 +93,11 @@ TEST(BindingsTest, BoundEntriesAreNotDeletedAndBatchRmReportsEachEntry) {
   auto again = daemon.Cli({"bind", "web", "lb-prod:443", "--plugin", "deploy"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_TRUE(Contains(again.out, "nothing changed")) << again.out;
+  // A plugin the config does not declare cannot be bound to.
+  auto unknown = daemon.Cli({"bind", "web", "lb-dev:443", "--plugin", "nginx"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_TRUE(Contains(unknown.err, "unknown_plugin")) << unknown.err;
+  EXPECT_TRUE(Contains(unknown.err, "deploy")) << unknown.err;  // names the configured ones
   // Another entry cannot take a bound resource.
   auto taken = daemon.Cli({"bind", "old", "lb-prod:443"});
   EXPECT_EQ(taken.exit_code, 1);
@@ -154,6 +163,7 @@ TEST(BindingsTest, ConfigBindingsAreMadeAtStartAndRemovedWhenNoLongerDeclared) {
   DaemonHarness daemon;
   const std::string base_config = ReadFile(daemon.config_file());
   const std::string declared =
+      "\n[[plugin]]\nname = \"deploy\"\ncommand = \"/bin/true\"\nenabled = false\n"
       "\n[[binding]]\nentry = \"web\"\nresource = \"lb-prod:443\"\nplugin = \"deploy\"\n"
       "\n[[binding]]\nentry = \"default/later\"\nresource = \"lb-prod:8443\"\n";
   std::ofstream(daemon.config_file()) << base_config << declared;

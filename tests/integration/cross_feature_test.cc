@@ -69,7 +69,8 @@ bool KeyMatches(const std::string& cert_pem, const std::string& key_pem) {
 }
 
 TEST(CrossFeatureTest, BindingSurvivesRenewalAndRollbackAndExportFollows) {
-  DaemonHarness daemon;
+  DaemonHarness daemon({.extra_toml = "[[plugin]]\nname = \"deploy\"\ncommand = \"/bin/true\"\n"
+                                      "enabled = false\n"});
   ASSERT_TRUE(daemon.Start());
   const int64_t now = NowUnix();
   Issued v1 = LeafUntil("web.example.test", now + 100 * kDay);

@@ -1,0 +1,223 @@
+// At-least-once delivery to a supervised plugin (docs/plugins.md "Events: at least once, by
+// cursor"), with the recorder test plugin (tests/plugins/recorder.cc) run by the real daemon:
+// - killed with SIGKILL while events flow, it is restarted and, in the end, has recorded every
+//   event of the flow (duplicates allowed, none missing) and its cursor reached the last seq;
+// - slowed down and behind when the daemon stops, it resumes from its cursor after the daemon
+//   starts again on the same state, and none is lost.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/daemon_harness.h"
+#include "tests/integration/test_files.h"
+#include "tests/testing/test_ca.h"
+
+namespace certinbox::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
+  auto until = steady_clock::now() + deadline;
+  while (steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return done();
+}
+
+HarnessOptions RecorderConfig(const fs::path& out, int delay_ms) {
+  HarnessOptions options;
+  options.extra_toml = "[[plugin]]\nname = \"rec\"\ncommand = \"" +
+                       std::string(CERTINBOX_RECORDER_BIN) +
+                       "\"\nevents = [\"\"]\n[plugin.options]\nout = \"" + out.string() +
+                       "\"\ndelay_ms = " + std::to_string(delay_ms) + "\n";
+  return options;
+}
+
+// The seqs the recorder wrote, each line "SEQ TYPE".
+std::multiset<int64_t> Recorded(const fs::path& out) {
+  std::multiset<int64_t> seqs;
+  std::ifstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    int64_t seq = 0;
+    if (fields >> seq) seqs.insert(seq);
+  }
+  return seqs;
+}
+
+int64_t CursorOf(DaemonHarness& daemon, const std::string& name) {
+  auto reply = daemon.control().Request("cursors");
+  if (!reply) return -1;
+  for (const auto& cursor : (*reply)["cursors"]) {
+    if (cursor.value("name", "") == name) return cursor.value("seq", int64_t{0});
+  }
+  return -1;
+}
+
+int64_t LastSeq(DaemonHarness& daemon) {
+  auto status = daemon.control().Request("status");
+  return status ? status->value("last_seq", int64_t{0}) : -1;
+}
+
+// The plugin's entry of `status`, or null.
+json PluginStatus(DaemonHarness& daemon, const std::string& name) {
+  auto status = daemon.control().Request("status");
+  if (!status) return nullptr;
+  for (const auto& plugin : status->value("plugins", json::array())) {
+    if (plugin.value("name", "") == name) return plugin;
+  }
+  return nullptr;
+}
+
+long RunningPid(DaemonHarness& daemon, const std::string& name) {
+  json plugin = PluginStatus(daemon, name);
+  if (plugin.is_null() || plugin.value("state", "") != "running") return 0;
+  return plugin.value("pid", 0L);
+}
+
+void DropLeaf(DaemonHarness& daemon, const std::string& name) {
+  Issued leaf = Issue(LeafSpec(name + ".example.test"));
+  daemon.Drop(name + ".pem.toml", "name = \"" + name + "\"\n");
+  daemon.Drop(name + ".pem", leaf.CertPem() + leaf.KeyPem());
+  daemon.WaitForEvents(HasEvents("cert.imported"));
+  ASSERT_EQ(daemon.EventsOfType("cert.imported").size(), 1u) << daemon.log();
+}
+
+// `n` meta changes of `entry`, each one cert.updated, from a thread with its own socket.
+class MetaFlow {
+ public:
+  MetaFlow(const std::string& endpoint, std::string entry, int n)
+      : thread_([this, endpoint, entry = std::move(entry), n] {
+          zmq::context_t context;
+          sdk::ControlClient control(context, endpoint);
+          for (int i = 0; i < n; ++i) {
+            auto changed = control.Request("meta", {{"entry", entry}, {"set", {{"n", i}}}});
+            if (!changed) {
+              error_ = std::to_string(i) + ": " + changed.error().message;
+              break;
+            }
+            sent_.store(i + 1);
+          }
+        }) {}
+  ~MetaFlow() { Join(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  int sent() const { return sent_.load(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::atomic<int> sent_{0};
+  std::string error_;
+  std::thread thread_;
+};
+
+// Every seq in (after, last] is in `recorded`; returns the missing ones (at most 20 shown).
+std::string Missing(const std::multiset<int64_t>& recorded, int64_t after, int64_t last) {
+  std::string missing;
+  int count = 0;
+  for (int64_t seq = after + 1; seq <= last; ++seq) {
+    if (recorded.contains(seq)) continue;
+    if (++count <= 20) missing += std::to_string(seq) + " ";
+  }
+  return count == 0 ? "" : std::to_string(count) + " missing: " + missing;
+}
+
+TEST(PluginRecoveryTest, KilledPluginIsRestartedAndMissesNoEvent) {
+  fs::path out = fs::temp_directory_path() / ("certinbox-rec-" + std::to_string(::getpid()));
+  fs::remove(out);
+  DaemonHarness daemon(RecorderConfig(out, 0));
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_TRUE(WaitUntil([&] { return RunningPid(daemon, "rec") > 0; }, seconds(30)))
+      << PluginStatus(daemon, "rec").dump() << daemon.log();
+  const int64_t start = CursorOf(daemon, "plugin:rec");
+  ASSERT_GE(start, 0) << "the supervisor makes the plugin's cursor";
+
+  DropLeaf(daemon, "web");
+  constexpr int kEvents = 400;
+  MetaFlow flow(daemon.control_endpoint(), "web", kEvents);
+  // Mid-flow: the recorder has handled some, more are coming.
+  ASSERT_TRUE(WaitUntil([&] { return flow.sent() >= kEvents / 4 && Recorded(out).size() > 20; },
+                        seconds(60)))
+      << flow.error();
+  const long first_pid = RunningPid(daemon, "rec");
+  ASSERT_GT(first_pid, 0);
+  ASSERT_EQ(::kill(static_cast<pid_t>(first_pid), SIGKILL), 0);
+  ASSERT_LT(flow.sent(), kEvents) << "the flow ended before the kill: make it longer";
+
+  // The supervisor starts it again (backoff 1 s).
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        long pid = RunningPid(daemon, "rec");
+        return pid > 0 && pid != first_pid;
+      },
+      seconds(30)))
+      << PluginStatus(daemon, "rec").dump() << daemon.log();
+  flow.Join();
+  ASSERT_TRUE(flow.error().empty()) << flow.error();
+  ASSERT_EQ(flow.sent(), kEvents);
+
+  const int64_t last = LastSeq(daemon);
+  ASSERT_GE(last, start + 1 + kEvents);
+  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon, "plugin:rec") >= last; }, seconds(60)))
+      << "cursor at " << CursorOf(daemon, "plugin:rec") << " of " << last << "\n"
+      << daemon.log();
+  auto recorded = Recorded(out);
+  EXPECT_EQ(Missing(recorded, start, last), "");
+  EXPECT_GE(PluginStatus(daemon, "rec").value("restarts", 0), 1);
+  fs::remove(out);
+}
+
+TEST(PluginRecoveryTest, PluginBehindWhenTheDaemonStopsResumesFromItsCursor) {
+  fs::path out = fs::temp_directory_path() / ("certinbox-rec-slow-" + std::to_string(::getpid()));
+  fs::remove(out);
+  DaemonHarness daemon(RecorderConfig(out, 20));
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_TRUE(WaitUntil([&] { return RunningPid(daemon, "rec") > 0; }, seconds(30)))
+      << daemon.log();
+  const int64_t start = CursorOf(daemon, "plugin:rec");
+  ASSERT_GE(start, 0);
+
+  DropLeaf(daemon, "web");
+  constexpr int kEvents = 300;  // 20 ms each: about 6 s of work for the recorder
+  {
+    MetaFlow flow(daemon.control_endpoint(), "web", kEvents);
+    flow.Join();
+    ASSERT_TRUE(flow.error().empty()) << flow.error();
+  }
+  const int64_t last = LastSeq(daemon);
+  ASSERT_GE(last, start + 1 + kEvents);
+  // Behind, but under way.
+  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon, "plugin:rec") > start + 5; }, seconds(30)))
+      << daemon.log();
+  const int64_t before_stop = CursorOf(daemon, "plugin:rec");
+  ASSERT_LT(before_stop, last) << "the recorder caught up before the stop: slow it down";
+
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon, "plugin:rec") >= last; }, seconds(90)))
+      << "cursor at " << CursorOf(daemon, "plugin:rec") << " of " << last << "\n"
+      << daemon.log();
+  auto recorded = Recorded(out);
+  EXPECT_EQ(Missing(recorded, start, last), "");
+  // It resumed from its cursor: what it had acknowledged before the stop came once only.
+  for (int64_t seq = start + 1; seq <= before_stop; ++seq) {
+    EXPECT_EQ(recorded.count(seq), 1u) << "seq " << seq << " (cursor was " << before_stop << ")";
+  }
+  fs::remove(out);
+}
+
+}  // namespace
+}  // namespace certinbox::testing
