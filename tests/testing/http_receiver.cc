@@ -150,14 +150,16 @@ void HttpReceiver::HandleConnection(int fd) {
     n = static_cast<int>(requests_.size()) + 1;
   }
   request.status = status_for_(n);
+  // Recorded before the answer goes out: whoever got the answer finds the request here.
+  {
+    std::lock_guard lock(mutex_);
+    requests_.push_back(request);
+  }
   if (request.status <= 0) {
     // No answer: hold the connection open (bounded) as a hung server would.
-    {
-      std::lock_guard lock(mutex_);
-      requests_.push_back(request);
-    }
-    while (!stop_ && Clock::now() < until)
+    while (!stop_ && Clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     return;
   }
   std::string body = request.status / 100 == 2 ? "ok\n" : "try again later\n";
@@ -171,8 +173,6 @@ void HttpReceiver::HandleConnection(int fd) {
     if (w <= 0) break;
     sent += static_cast<size_t>(w);
   }
-  std::lock_guard lock(mutex_);
-  requests_.push_back(std::move(request));
 }
 
 }  // namespace certinbox::testing

@@ -1,6 +1,6 @@
 // A small HTTP/1.1 receiver for the webhook tests: listens on 127.0.0.1 on a free port, serves one
 // connection at a time on its own thread, reads each request's headers and Content-Length body,
-// records it and answers with the status the test chose (and "Connection: close"). Every wait in
+// records it, then answers with the status the test chose (and "Connection: close"). Every wait in
 // it is bounded; the destructor stops the thread.
 #pragma once
 
@@ -43,7 +43,7 @@ class HttpReceiver {
   }
 
   std::vector<HttpRequest> requests() const;
-  // Waits (bounded) until `n` requests were answered (or held); returns whether they were.
+  // Waits (bounded) until `n` requests were received; returns whether they were.
   bool WaitForRequests(size_t n, std::chrono::milliseconds deadline);
 
  private:
