@@ -10,6 +10,7 @@
 #include "cli/exit_codes.h"
 #include "cli/versions.h"
 #include "cli/key_commands.h"
+#include "cli/plugin_commands.h"
 
 namespace certinbox::cli {
 namespace {
@@ -221,6 +222,8 @@ int Main(int argc, char** argv) {
   CLI::App* bind = AddBind(app, bind_options);
   CLI::App* unbind = AddUnbind(app, unbind_options);
   CLI::App* rm = AddRm(app, rm_options);
+  PluginCommand plugin_command;
+  CLI::App* plugin = AddPlugin(app, plugin_command);
   app.footer(
       "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
       "Examples:\n"
@@ -231,6 +234,7 @@ int Main(int argc, char** argv) {
       "  certinbox rollback web --to 2\n"
       "  certinbox csr create web --cn www.example.com > web.csr\n"
       "  certinbox export web --out ./web --key\n"
+      "  eval \"$(certinbox plugin env deploy)\"; certinbox-deploy\n"
       "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
       "Control socket: --control if given; else, from the config, [bus] control or\n"
       "ipc://STATE_DIR/control.sock for its [daemon] state_dir; with no config,\n"
@@ -260,6 +264,7 @@ int Main(int argc, char** argv) {
   if (*bind) return RunBind(global, bind_options);
   if (*unbind) return RunUnbind(global, unbind_options);
   if (*rm) return RunRm(global, rm_options);
+  if (*plugin) return RunPlugin(global, plugin_command);
   return kExitUsage;  // unreachable: require_subcommand(1)
 }
 

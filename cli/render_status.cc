@@ -144,11 +144,16 @@ std::string RenderStatus(const Json& status) {
   if (cursors.is_array() && !cursors.empty()) out += "\n" + RenderCursors(cursors);
   const Json& plugins = FieldOf(status, "plugins");
   if (plugins.is_array() && !plugins.empty()) {
-    Table table({"PLUGIN", "STATE"});
+    Table table(
+        {"PLUGIN", "STATE", "PID", "RESTARTS", "CURSOR", "BEHIND", "LAST EXIT", "LAST ERROR"});
     for (const auto& plugin : plugins) {
       const Json& state = FieldOf(plugin, "state");
       table.AddRow({TextOf(FieldOf(plugin, "name")),
-                    TextOf(state.is_null() ? FieldOf(plugin, "status") : state)});
+                    TextOf(state.is_null() ? FieldOf(plugin, "status") : state),
+                    TextOf(FieldOf(plugin, "pid")), TextOf(FieldOf(plugin, "restarts")),
+                    TextOf(FieldOf(plugin, "cursor")), TextOf(FieldOf(plugin, "behind")),
+                    TextOf(FieldOf(plugin, "last_exit")),
+                    OneLine(TextOf(FieldOf(plugin, "last_error")))});
     }
     out += "\n" + table.Render();
   }

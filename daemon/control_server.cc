@@ -5,6 +5,11 @@
 #include "daemon/publisher.h"
 
 namespace certinbox::daemon {
+namespace {
+
+constexpr int kRequestsPerTurn = 64;
+
+}  // namespace
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
   return {{"error", {{"code", code}, {"message", message}}}};
@@ -45,6 +50,7 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
       return pipeline::Fail("bind_failed", std::string("uv_poll_init: ") + uv_strerror(rc));
     }
     server->poll_.reset(poll);
+    server->resume_ = watchers::NewUvTimer(loop, server.get());
     poll->data = server.get();
     uv_poll_start(poll, UV_READABLE, &ControlServer::OnReadable);
   } catch (const zmq::error_t& e) {
@@ -62,8 +68,18 @@ void ControlServer::OnReadable(uv_poll_t* poll, int status, int events) noexcept
 
 void ControlServer::Drain() noexcept {
   try {
-    // Read while ZMQ_EVENTS says POLLIN: the fd only signals edges.
+    // Read while ZMQ_EVENTS says POLLIN: the fd only signals edges. After kRequestsPerTurn
+    // requests the rest waits for the next loop turn; the fd will not signal them again, so
+    // the resume timer comes back for them.
+    int answered = 0;
     while (socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) {
+      if (answered == kRequestsPerTurn) {
+        uv_timer_start(
+            resume_.get(),
+            [](uv_timer_t* timer) { static_cast<ControlServer*>(timer->data)->Drain(); }, 0, 0);
+        return;
+      }
+      ++answered;
       std::vector<zmq::message_t> frames;
       do {
         zmq::message_t frame;

@@ -56,6 +56,9 @@ class ControlServer {
   // Replies pending past this server's life hold a weak reference to it and are dropped.
   std::shared_ptr<ControlServer*> self_ = std::make_shared<ControlServer*>(this);
   watchers::UvHandlePtr<uv_poll_t> poll_;
+  // Drain() answers a bounded number of requests per loop turn and continues on the next one
+  // (this zero timer), so that a client flooding the socket cannot starve imports and timers.
+  watchers::UvHandlePtr<uv_timer_t> resume_;
 };
 
 }  // namespace certinbox::daemon

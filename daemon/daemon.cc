@@ -37,6 +37,7 @@ Daemon::~Daemon() {
   inbox_reaper_.reset();
   expiry_.reset();
   pruner_.reset();
+  plugins_.reset();
   imports_.reset();
   inboxes_.clear();
   retiring_.clear();
@@ -146,6 +147,13 @@ pipeline::Result<void> Daemon::Start() {
   }
   StartInboxes();
   WatchConfigFile();
+  plugins_ = std::make_unique<PluginSupervisor>(
+      &loop_, *inventory_,
+      PluginSupervisor::Options{.state_dir = config_.state_dir,
+                                .control_endpoint = config_.control_endpoint,
+                                .publish_endpoint = config_.publish_endpoint,
+                                .last_seq = [this] { return publisher_->last_published_seq(); }});
+  plugins_->Apply(config_.plugins);
   spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", kVersion,
                inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
   return {};
@@ -218,8 +226,17 @@ int Daemon::Run() {
 void Daemon::Stop() {
   if (stopping_) return;
   stopping_ = true;
+  // Plugins get SIGTERM now (SIGKILL 5 s later); the control socket stays open until they have
+  // exited and the imports in flight are stored, whichever is last.
+  auto waiting = std::make_shared<int>(2);
+  auto close_control = [this, waiting] {
+    if (--*waiting > 0) return;
+    control_.reset();
+    signals_.clear();
+  };
+  plugins_->Stop(close_control);
   // Stop watching first, then let the imports in flight finish and be stored.
-  imports_->Drain([this] {
+  imports_->Drain([this, close_control] {
     expiry_->Stop();
     pruner_->Stop();
     config_watch_.reset();
@@ -229,8 +246,7 @@ void Daemon::Stop() {
     retiring_.clear();
     waiting_inboxes_.clear();
     inboxes_.clear();
-    control_.reset();
-    signals_.clear();
+    close_control();
   });
 }
 
@@ -256,6 +272,7 @@ void Daemon::RegisterOps() {
   RegisterExportOps();
   RegisterBindingOps();
   RegisterPluginOps();
+  RegisterSupervisorOps();
 }
 
 void Daemon::AddOp(std::string name, ControlServer::Handler handler) {
@@ -359,7 +376,8 @@ json Daemon::HandleStatus() {
           {"cursors", CursorsJson()},
           {"config", {{"file", config_.file.string()}, {"last_reload", last_reload_}}},
           {"inboxes", std::move(inboxes)},
-          {"binding_problems", binding_problems_}};
+          {"binding_problems", binding_problems_},
+          {"plugins", plugins_ ? plugins_->StatusJson() : json::array()}};
 }
 
 }  // namespace certinbox::daemon

@@ -16,6 +16,7 @@
 #include "daemon/expiry_scheduler.h"
 #include "daemon/import_service.h"
 #include "daemon/outbox_pruner.h"
+#include "daemon/plugin_supervisor.h"
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
 #include "watchers/uv_handle.h"
@@ -67,6 +68,7 @@ class Daemon {
   nlohmann::json HandleEvents(const nlohmann::json& request);
   nlohmann::json CursorsJson();
   void RegisterBindingOps();  // bind, unbind, rm
+  void RegisterSupervisorOps();  // daemon/ops_supervisor.cc: plugin.env
   void ReconcilePendingBindings();  // after imports, when a declaration waits for its entry
 
   // Publishes events a control op committed, in seq order.
@@ -84,6 +86,7 @@ class Daemon {
   std::unique_ptr<ImportService> imports_;
   std::unique_ptr<ExpiryScheduler> expiry_;
   std::unique_ptr<OutboxPruner> pruner_;
+  std::unique_ptr<PluginSupervisor> plugins_;  // started once the control socket is bound
   std::vector<std::unique_ptr<Inbox>> inboxes_;
   // Removed or changed by a reload, kept until their imports in flight are done.
   std::vector<std::unique_ptr<Inbox>> retiring_;

@@ -275,6 +275,12 @@ pipeline::Result<std::optional<int64_t>> Inventory::CursorSeq(const std::string&
   return Guarded("reading a cursor", [&] { return outbox::CursorSeq(impl_->db(), name); });
 }
 
+pipeline::Result<std::optional<int64_t>> Inventory::FirstEventMatching(
+    int64_t after, const std::vector<std::string>& prefixes) {
+  return Guarded("reading the outbox",
+                 [&] { return outbox::FirstMatching(impl_->db(), after, prefixes); });
+}
+
 pipeline::Result<std::vector<Cursor>> Inventory::Cursors() {
   return Guarded("listing cursors", [&] { return outbox::Cursors(impl_->db()); });
 }

@@ -332,6 +332,10 @@ class Inventory {
   pipeline::Result<std::optional<int64_t>> CursorSeq(const std::string& name);
   pipeline::Result<std::vector<Cursor>> Cursors();
   pipeline::Result<bool> DeleteCursor(const std::string& name);
+  // The first event seq above `after` of a type starting with one of `prefixes` ("" = any), if
+  // there is one: a plugin's events waiting above its cursor (the supervisor's hang check).
+  pipeline::Result<std::optional<int64_t>> FirstEventMatching(
+      int64_t after, const std::vector<std::string>& prefixes);
 
   // Retention: deletes events older than `before` with seq <= `published_seq` (never one not
   // published yet) that every cursor has acknowledged, at most `limit` in one transaction.

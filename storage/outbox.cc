@@ -108,6 +108,21 @@ pipeline::Result<int64_t> AckCursor(sqlite::Connection& db, const std::string& n
   return st->Int(0);
 }
 
+pipeline::Result<std::optional<int64_t>> FirstMatching(sqlite::Connection& db, int64_t after,
+                                                       const std::vector<std::string>& prefixes) {
+  if (prefixes.empty()) return std::optional<int64_t>();
+  // The prefixes as a JSON array, so one statement serves any number of them.
+  auto st = db.Prepare(
+      "SELECT min(seq) FROM events WHERE seq > ?1 AND EXISTS (SELECT 1 FROM json_each(?2) p"
+      " WHERE substr(events.type, 1, length(p.value)) = p.value)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, after).Bind(2, nlohmann::json(prefixes).dump());
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row || st->IsNull(0)) return std::optional<int64_t>();
+  return std::optional<int64_t>(st->Int(0));
+}
+
 pipeline::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db,
                                                    const std::string& name) {
   auto st = db.Prepare("SELECT seq FROM event_cursors WHERE name = ?1");

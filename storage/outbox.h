@@ -39,6 +39,11 @@ pipeline::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db, const
 pipeline::Result<std::vector<Cursor>> Cursors(sqlite::Connection& db);
 pipeline::Result<bool> DeleteCursor(sqlite::Connection& db, const std::string& name);
 
+// The first seq > `after` whose type starts with one of `prefixes` ("" matches every type), if
+// any: whether a subscriber of those topics has events waiting above its cursor.
+pipeline::Result<std::optional<int64_t>> FirstMatching(sqlite::Connection& db, int64_t after,
+                                                       const std::vector<std::string>& prefixes);
+
 // Deletes at most `limit` events older than `before` (time < before), with seq <= `max_seq`,
 // that every cursor has acknowledged; returns how many.
 pipeline::Result<int64_t> Prune(sqlite::Connection& db, pipeline::UnixTime before, int64_t max_seq,
