@@ -211,7 +211,7 @@ void Daemon::RegisterPluginOps() {
     const std::string& name = (*plugin)->name;
     if (level == "error") {
       spdlog::error("plugin {} reports: {}", name, message);
-      // TODO(p5-sup): plugins_->NoteError(name, message) once the supervisor is merged.
+      if (plugins_) plugins_->NoteError(name, message);  // its last_error in status
     } else if (level == "warning") {
       spdlog::warn("plugin {} reports: {}", name, message);
     } else if (level == "info") {
