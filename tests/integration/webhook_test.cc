@@ -3,6 +3,7 @@
 // reported and the next event still goes out.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "plugins/webhook/signature.h"
@@ -20,14 +21,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kSecret[] = "webhook test secret";
 
-HarnessOptions WithWebhook(const HttpReceiver& receiver, int attempts) {
+HarnessOptions WithWebhook(const HttpReceiver& receiver, int attempts,
+                           const std::string& backoff = "200ms") {
   HarnessOptions options;
   options.extra_toml =
       "[[plugin]]\nname = \"hook\"\ncommand = \"certinbox-webhook\"\n"
       "events = [\"cert.\"]\n"
       "[plugin.options]\nurl = \"" +
-      receiver.url() + "\"\nsecret = \"" + kSecret +
-      "\"\nbackoff = \"200ms\"\ntimeout = \"5s\"\nattempts = " + std::to_string(attempts) + "\n";
+      receiver.url() + "\"\nsecret = \"" + kSecret + "\"\nbackoff = \"" + backoff +
+      "\"\ntimeout = \"5s\"\nattempts = " + std::to_string(attempts) + "\n";
   return options;
 }
 
@@ -148,6 +150,38 @@ TEST(WebhookPluginTest, AReceiverThatKeepsFailingIsReportedAndTheNextEventStillG
   EXPECT_EQ(json::parse(delivered[0].body)["certificate"]["fingerprint_sha256"],
             second["certificate"]["fingerprint_sha256"]);
   EXPECT_EQ(RequestsForSeq(receiver, first_seq).size(), 2u) << "the skipped event is not retried";
+}
+
+TEST(WebhookPluginTest, AnEventCutShortByAStopIsNotAcknowledgedAndGoesOutAfterTheRestart) {
+  std::atomic<bool> recovered{false};
+  HttpReceiver receiver([&](int) { return recovered ? 200 : 503; });
+  ASSERT_TRUE(receiver.listening());
+  // A long backoff: the stop comes while the plugin waits to retry.
+  DaemonHarness daemon(WithWebhook(receiver, 8, "60s"));
+  ASSERT_TRUE(daemon.Start());
+
+  json imported = ImportLeaf(daemon, "stopped.example.test");
+  ASSERT_FALSE(imported.is_null()) << daemon.log();
+  int64_t seq = imported["seq"].get<int64_t>();
+  ASSERT_TRUE(receiver.WaitForRequests(1, 30s)) << daemon.log();
+
+  // SIGTERM to the daemon stops the plugin in its backoff: it exits at once (no SIGKILL 5 s
+  // later) without acknowledging the event.
+  auto stopping = Clock::now();
+  daemon.Stop(SIGTERM);
+  EXPECT_LT(Clock::now() - stopping, 4s);
+  EXPECT_NE(daemon.log().find("plugin hook stopped (exit 0)"), std::string::npos) << daemon.log();
+  EXPECT_EQ(RequestsForSeq(receiver, seq).size(), 1u);
+
+  recovered = true;
+  ASSERT_TRUE(daemon.Start());
+  EXPECT_EQ(WaitForCursor(daemon, seq), seq) << daemon.log();
+  auto requests = RequestsForSeq(receiver, seq);
+  ASSERT_EQ(requests.size(), 2u) << "delivered again after the restart";
+  EXPECT_EQ(requests[0].status, 503);
+  EXPECT_EQ(requests[1].status, 200);
+  EXPECT_EQ(json::parse(requests[1].body)["certificate"]["fingerprint_sha256"],
+            imported["certificate"]["fingerprint_sha256"]);
 }
 
 }  // namespace
