@@ -56,4 +56,38 @@ int Main() {
 }  // namespace
 }  // namespace certinbox::exec
 
-int main() { return certinbox::exec::Main(); }
+namespace {
+
+// clang-format off
+constexpr char kUsage[] = R"USAGE(certinbox-exec: runs a command for each certinbox event (a plugin of certinboxd)
+
+Started by certinboxd for a [[plugin]] whose command is certinbox-exec; its options come from
+[plugin.options] (CERTINBOX_PLUGIN_OPTIONS):
+
+  command = ["/usr/local/bin/on-cert-event"]     required: argv, or a string for /bin/sh -c
+  timeout = "30s"                                then its process group is killed
+
+The command gets the event JSON on stdin and CERTINBOX_EVENT_TYPE, _SEQ, _TIME, CERTINBOX_CERT_ID,
+_NAME, _GROUP, _VERSION, _FINGERPRINT, _NOT_AFTER, _DAYS_LEFT, _STATUS and CERTINBOX_RESOURCE
+(those the event has) in its environment. A non-zero exit or a timeout is logged and reported
+(certinbox status: last_error); the event is acknowledged either way.
+To run it by hand against a running daemon:
+  eval "$(certinbox plugin env NAME)"; certinbox-exec
+
+Exit codes: 0 stopped (SIGTERM, or the daemon is gone); 1 bad environment, bad options or the
+daemon refused its identity; 2 an argument other than --help.
+Reference: docs/plugins.md, "certinbox-exec".
+)USAGE";
+// clang-format on
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1) {
+    std::string arg = argv[1];
+    bool help = arg == "--help" || arg == "-h";
+    (help ? std::cout : std::cerr) << kUsage;
+    return help ? 0 : 2;
+  }
+  return certinbox::exec::Main();
+}

@@ -59,7 +59,39 @@ int Main() {
 }  // namespace
 }  // namespace certinbox::webhook
 
-int main() {
+namespace {
+
+// clang-format off
+constexpr char kUsage[] = R"USAGE(certinbox-webhook: POSTs each certinbox event to a URL (a plugin of certinboxd)
+
+Started by certinboxd for a [[plugin]] whose command is certinbox-webhook; its options come
+from [plugin.options] (CERTINBOX_PLUGIN_OPTIONS):
+
+  url = "https://hooks.example.com/certinbox"    required
+  secret = "..." | secret_file = "/etc/..."      signs the body: X-Certinbox-Signature: sha256=HEX
+  timeout = "10s"                                per attempt
+  attempts = 8                                   then the event is reported failed and skipped
+  backoff = "1s"                                 first retry delay, doubling, at most 5 min
+
+Headers: Content-Type: application/json, X-Certinbox-Event: TYPE, X-Certinbox-Seq: SEQ.
+A 2xx answer is success. To run it by hand against a running daemon:
+  eval "$(certinbox plugin env NAME)"; certinbox-webhook
+
+Exit codes: 0 stopped (SIGTERM, or the daemon is gone); 1 bad environment, bad options or the
+daemon refused its identity; 2 an argument other than --help.
+Reference: docs/plugins.md, "certinbox-webhook".
+)USAGE";
+// clang-format on
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1) {
+    std::string arg = argv[1];
+    bool help = arg == "--help" || arg == "-h";
+    (help ? std::cout : std::cerr) << kUsage;
+    return help ? 0 : 2;
+  }
   std::signal(SIGPIPE, SIG_IGN);  // a receiver that hangs up is an error of one attempt
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int code = certinbox::webhook::Main();
