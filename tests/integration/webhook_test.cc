@@ -184,5 +184,31 @@ TEST(WebhookPluginTest, AnEventCutShortByAStopIsNotAcknowledgedAndGoesOutAfterTh
             imported["certificate"]["fingerprint_sha256"]);
 }
 
+TEST(WebhookPluginTest, AMissingSecretFileIsAnErrorAtStart) {
+  HarnessOptions options;
+  options.extra_toml =
+      "[[plugin]]\nname = \"hook\"\ncommand = \"certinbox-webhook\"\n"
+      "[plugin.options]\nurl = \"http://127.0.0.1:9/hook\"\n"
+      "secret_file = \"/nonexistent/webhook.secret\"\n";
+  DaemonHarness daemon(options);
+  ASSERT_TRUE(daemon.Start());
+  // It says why and exits (1); the supervisor restarts it with its backoff.
+  json plugin_status;
+  auto until = Clock::now() + 20s;
+  while (Clock::now() < until) {
+    if (auto status = daemon.control().Request("status")) {
+      for (const auto& plugin : status->value("plugins", json::array())) {
+        if (plugin.value("name", "") == "hook") plugin_status = plugin;
+      }
+    }
+    if (plugin_status.value("last_exit", json()).is_string()) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(plugin_status.value("last_exit", json()), "exit 1") << plugin_status.dump(2);
+  EXPECT_NE(daemon.log().find("cannot read the webhook's secret_file /nonexistent/webhook.secret"),
+            std::string::npos)
+      << daemon.log();
+}
+
 }  // namespace
 }  // namespace certinbox::testing
