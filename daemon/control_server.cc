@@ -50,7 +50,10 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
       return pipeline::Fail("bind_failed", std::string("uv_poll_init: ") + uv_strerror(rc));
     }
     server->poll_.reset(poll);
-    server->resume_ = watchers::NewUvTimer(loop, server.get());
+    auto* resume = watchers::NewUvHandle<uv_idle_t>();
+    uv_idle_init(loop, resume);
+    resume->data = server.get();
+    server->resume_.reset(resume);
     poll->data = server.get();
     uv_poll_start(poll, UV_READABLE, &ControlServer::OnReadable);
   } catch (const zmq::error_t& e) {
@@ -70,13 +73,14 @@ void ControlServer::Drain() noexcept {
   try {
     // Read while ZMQ_EVENTS says POLLIN: the fd only signals edges. After kRequestsPerTurn
     // requests the rest waits for the next loop turn; the fd will not signal them again, so
-    // the resume timer comes back for them.
+    // the idle handle comes back for them.
     int answered = 0;
     while (socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) {
       if (answered == kRequestsPerTurn) {
-        uv_timer_start(
-            resume_.get(),
-            [](uv_timer_t* timer) { static_cast<ControlServer*>(timer->data)->Drain(); }, 0, 0);
+        uv_idle_start(resume_.get(), [](uv_idle_t* idle) {
+          uv_idle_stop(idle);
+          static_cast<ControlServer*>(idle->data)->Drain();
+        });
         return;
       }
       ++answered;

@@ -57,8 +57,9 @@ class ControlServer {
   std::shared_ptr<ControlServer*> self_ = std::make_shared<ControlServer*>(this);
   watchers::UvHandlePtr<uv_poll_t> poll_;
   // Drain() answers a bounded number of requests per loop turn and continues on the next one
-  // (this zero timer), so that a client flooding the socket cannot starve imports and timers.
-  watchers::UvHandlePtr<uv_timer_t> resume_;
+  // (this idle handle), so that a client flooding the socket cannot starve imports and timers.
+  // Not a zero timer: a timer restarted from its own callback runs again in the same turn.
+  watchers::UvHandlePtr<uv_idle_t> resume_;
 };
 
 }  // namespace certinbox::daemon

@@ -8,7 +8,7 @@ using nlohmann::json;
 
 void Daemon::RegisterSupervisorOps() {
   // What a supervised plugin gets in its environment (besides the daemon's own), to run it by
-  // hand: `certinbox plugin env NAME`.
+  // hand: `certinbox plugin env NAME`; all but CERTINBOX_SUPERVISOR_PID.
   AddOp("plugin.env", [this](const json& request) -> json {
     std::string name = RequiredString(request, "plugin");
     if (!plugins_->Configured(name)) {
@@ -18,7 +18,11 @@ void Daemon::RegisterSupervisorOps() {
           "unknown_plugin", "no [[plugin]] named '" + name + "' is configured (configured: " +
                                 (known.empty() ? "none" : known) + ")");
     }
-    return {{"env", plugins_->Environment(name)}};
+    auto env = plugins_->Environment(name);
+    // A plugin run by hand has no supervisor: with this variable it would see a parent that is
+    // not the daemon and exit at once.
+    env.erase("CERTINBOX_SUPERVISOR_PID");
+    return {{"env", std::move(env)}};
   });
 }
 

@@ -112,6 +112,22 @@ plugin = "nginx"
       << config.error().message;
 }
 
+TEST(ConfigPluginsDiffTest, AddedRemovedAndChangedPluginsAreAppliedChanges) {
+  Config running, next;
+  PluginConfig a{.name = "a", .command = "/bin/a"};
+  PluginConfig b{.name = "b", .command = "/bin/b"};
+  PluginConfig c{.name = "c", .command = "/bin/c"};
+  running.plugins = {a, b};
+  PluginConfig b2 = b;
+  b2.args = {"-v"};
+  next.plugins = {b2, c};
+  ConfigChanges changes = DiffConfig(running, next);
+  EXPECT_EQ(changes.applied,
+            (std::vector<std::string>{"plugin a removed", "plugin b changed", "plugin c added"}));
+  EXPECT_TRUE(changes.restart_required.empty());
+  EXPECT_TRUE(DiffConfig(next, next).empty());
+}
+
 TEST_F(ConfigPluginsTest, WrongPluginsAreRefusedWithTheirPosition) {
   struct Case {
     std::string text, where, words;

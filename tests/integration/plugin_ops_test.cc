@@ -124,10 +124,8 @@ TEST(PluginOpsTest, RequestsAreRefusedWithoutTheRightToken) {
   EXPECT_EQ(ErrorCode(As(daemon, "gamma", alpha, "plugin.hello")), "unknown_plugin");
   EXPECT_EQ(ErrorCode(As(daemon, "gamma", alpha, "material", {{"resource", "x"}})),
             "unknown_plugin");
-  auto no_token = daemon.control().Request("push.report", {{"plugin", "alpha"},
-                                                           {"resource", "x"},
-                                                           {"version", 1},
-                                                           {"ok", true}});
+  auto no_token = daemon.control().Request(
+      "push.report", {{"plugin", "alpha"}, {"resource", "x"}, {"version", 1}, {"ok", true}});
   EXPECT_EQ(ErrorCode(no_token), "unauthenticated");
 
   auto hello = As(daemon, "alpha", alpha, "plugin.hello");
@@ -186,9 +184,9 @@ TEST(PluginOpsTest, MaterialOnlyForResourcesBoundToThePlugin) {
   // Another plugin's resource, one without plugin, one bound to nothing: forbidden.
   for (const char* resource : {"res-b", "res-c", "res-none"}) {
     SCOPED_TRACE(resource);
-    EXPECT_EQ(ErrorCode(As(daemon, "alpha", alpha, "material",
-                           {{"resource", resource}, {"key", true}})),
-              "forbidden");
+    EXPECT_EQ(
+        ErrorCode(As(daemon, "alpha", alpha, "material", {{"resource", resource}, {"key", true}})),
+        "forbidden");
     EXPECT_EQ(ErrorCode(As(daemon, "alpha", alpha, "material", {{"resource", resource}})),
               "forbidden");
   }
@@ -200,21 +198,21 @@ TEST(PluginOpsTest, MaterialOnlyForResourcesBoundToThePlugin) {
   EXPECT_EQ(ShowJson(daemon, "loose")["key_exports"].size(), 1u);
   const std::string log = daemon.log();
   EXPECT_TRUE(Contains(log, "plugin alpha: material of res-b refused")) << log;
-  EXPECT_TRUE(Contains(log, "key export of default/other v1 (key) to plugin alpha for res-b: "
-                            "refused (forbidden)"))
+  EXPECT_TRUE(Contains(log,
+                       "key export of default/other v1 (key) to plugin alpha for res-b: "
+                       "refused (forbidden)"))
       << log;
 
   // export: certificates for anyone, but no key or PKCS#12 to a plugin.
   EXPECT_EQ(ErrorCode(daemon.control().Request(
                 "export", {{"entry", "web"}, {"key", true}, {"plugin", "alpha"}})),
             "forbidden");
-  EXPECT_EQ(ErrorCode(daemon.control().Request(
-                "export",
-                {{"entry", "web"}, {"pfx", true}, {"password", "pw"}, {"plugin", "alpha"}})),
-            "forbidden");
-  EXPECT_TRUE(daemon.control()
-                  .Request("export", {{"entry", "web"}, {"plugin", "alpha"}})
-                  .has_value());
+  EXPECT_EQ(
+      ErrorCode(daemon.control().Request(
+          "export", {{"entry", "web"}, {"pfx", true}, {"password", "pw"}, {"plugin", "alpha"}})),
+      "forbidden");
+  EXPECT_TRUE(
+      daemon.control().Request("export", {{"entry", "web"}, {"plugin", "alpha"}}).has_value());
   exports = ShowJson(daemon, "web")["key_exports"];
   ASSERT_EQ(exports.size(), 3u) << exports.dump();  // the material key, then two refusals
   EXPECT_EQ(exports[1]["outcome"], "refused");
@@ -290,9 +288,9 @@ TEST(PluginOpsTest, PushReportsAreRecordedOnTheBindingAndPublished) {
   EXPECT_EQ(ErrorCode(As(daemon, "alpha", alpha, "push.report",
                          {{"resource", "res-a"}, {"version", 7}, {"ok", true}})),
             "not_found");
-  EXPECT_EQ(ErrorCode(As(daemon, "alpha", alpha, "push.report",
-                         {{"resource", "res-a"}, {"ok", true}})),
-            "bad_request");
+  EXPECT_EQ(
+      ErrorCode(As(daemon, "alpha", alpha, "push.report", {{"resource", "res-a"}, {"ok", true}})),
+      "bad_request");
   EXPECT_TRUE(BindingOf(ShowJson(daemon, "other"), "res-b")["last_push_result"].is_null());
   // Nothing else was published.
   auto replay = sdk::EventsSince(daemon.control(), 0, "push.");
@@ -307,10 +305,22 @@ TEST(PluginOpsTest, PluginReportsAreLogged) {
   EXPECT_TRUE(As(daemon, "beta", beta, "plugin.report",
                  {{"level", "warning"}, {"message", "disk nearly full"}})
                   .has_value());
-  EXPECT_EQ(ErrorCode(As(daemon, "beta", beta, "plugin.report",
-                         {{"level", "loud"}, {"message", "x"}})),
-            "bad_request");
+  EXPECT_EQ(
+      ErrorCode(As(daemon, "beta", beta, "plugin.report", {{"level", "loud"}, {"message", "x"}})),
+      "bad_request");
   EXPECT_TRUE(Contains(daemon.log(), "plugin beta reports: disk nearly full")) << daemon.log();
+
+  // An error becomes the plugin's last_error in `status`.
+  ASSERT_TRUE(As(daemon, "beta", beta, "plugin.report",
+                 {{"level", "error"}, {"message", "cannot write /etc/x"}})
+                  .has_value());
+  auto status = daemon.control().Request("status");
+  ASSERT_TRUE(status.has_value());
+  json last_error;
+  for (const auto& plugin : (*status)["plugins"]) {
+    if (plugin.value("name", "") == "beta") last_error = plugin["last_error"];
+  }
+  EXPECT_EQ(last_error, "cannot write /etc/x") << status->dump();
 }
 
 }  // namespace

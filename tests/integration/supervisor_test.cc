@@ -144,6 +144,8 @@ TEST(SupervisorTest, APluginGetsItsEnvironmentFolderAndCursor) {
   EXPECT_EQ(env["GREETING"], "hello world");
   EXPECT_FALSE(env["PATH"].empty());  // the daemon's own environment is there too
   for (const auto& [var, value] : told.items()) EXPECT_EQ(env[var], value) << var;
+  // Run by hand, a plugin has no supervisor: it would exit at once with the daemon's pid.
+  EXPECT_FALSE(told.contains("CERTINBOX_SUPERVISOR_PID"));
   EXPECT_EQ(ReadFile(dir / "stdin"), "/dev/null\n");
   // Its working directory is its folder (the files above were written there); 0700.
   struct stat st {};
@@ -192,6 +194,23 @@ TEST(SupervisorTest, ACrashingPluginIsRestartedWithBackoff) {
   EXPECT_TRUE(Contains(plugin.value("last_error", ""), "status 3")) << plugin.dump();
   EXPECT_TRUE(Contains(daemon.log(), "plugin crash: about to fail")) << daemon.log();
   daemon.Stop();
+}
+
+TEST(SupervisorTest, ALongLineIsCutAndTheNextOneLogged) {
+  DaemonHarness daemon(
+      {.extra_toml = ShellPlugin("longline",
+                                 "head -c 100000 /dev/zero | tr \"\\000\" a; echo; echo after it; "
+                                 "printf \"no newline at the end\"; exec sleep 1000")});
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_TRUE(WaitUntil([&] { return Contains(daemon.log(), "plugin longline: after it"); }))
+      << daemon.log().substr(0, 3000);
+  std::string log = daemon.log();
+  EXPECT_TRUE(Contains(log, "[line cut at 4 KiB]"));
+  EXPECT_TRUE(Contains(log, std::string(4096, 'a')));
+  EXPECT_FALSE(Contains(log, std::string(4097, 'a')));
+  daemon.Stop();
+  // What a plugin wrote without a final newline is logged when it ends.
+  EXPECT_TRUE(Contains(daemon.log(), "plugin longline: no newline at the end")) << daemon.log();
 }
 
 TEST(SupervisorTest, AMissingCommandIsRetriedAndSaysWhy) {
@@ -248,14 +267,28 @@ TEST(SupervisorTest, AFloodingPluginAndClientDoNotStopImports) {
   ASSERT_TRUE(daemon.Start());
   ASSERT_TRUE(WaitUntil([&] { return PidOf(daemon, "flood") != 0; }));
   const auto start = Clock::now();
-  // A client asking for status as fast as it can, all along.
+  // A client keeping 500 status requests in flight all along: answering only what is queued
+  // would never end, since it always sends more.
   std::atomic<bool> done{false};
   std::atomic<int> answered{0};
   std::thread flooder([&] {
     zmq::context_t context(1);
-    sdk::ControlClient client(context, daemon.control_endpoint());
+    zmq::socket_t dealer(context, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect(daemon.control_endpoint());
+    const std::string request = R"({"op": "status"})";
+    int outstanding = 0;
     while (!done) {
-      if (client.Request("status", json::object(), std::chrono::seconds(5))) ++answered;
+      while (outstanding < 500 && dealer.send(zmq::buffer(request), zmq::send_flags::dontwait)) {
+        ++outstanding;
+      }
+      zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      zmq::message_t reply;
+      while (dealer.recv(reply, zmq::recv_flags::dontwait)) {
+        --outstanding;
+        ++answered;
+      }
     }
   });
   for (int i = 0; i < 30; ++i) DropLeaf(daemon, "flood" + std::to_string(i) + ".supervisor.test");
