@@ -463,6 +463,10 @@ class Plugin::State::Loop {
       Problem("event " + std::to_string(seq) + " (" + event.value("type", "") +
               "): the handler failed");
     }
+    // Stopped while the handler ran (SIGTERM, or the handler called Stop() because it gave the
+    // event up, as the webhook does in the middle of its retries): not acknowledged, so the
+    // event comes again after the restart.
+    if (plugin_.stopping()) return;
     state_.last_handled = seq;
     Acknowledge(seq);
   }

@@ -74,7 +74,10 @@ class Plugin {
  public:
   // Called once per event, in seq order, with the whole event object (seq, type, time, fields).
   // The event is acknowledged when the handler returns (also when it throws: the exception's
-  // message is logged to stderr and reported with plugin.report, and the plugin moves on).
+  // message is logged to stderr and reported with plugin.report, and the plugin moves on),
+  // unless the plugin is stopping by then (SIGTERM/SIGINT, or the handler called Stop()): then it
+  // is not acknowledged and comes again after the restart. A handler that cannot finish because
+  // of a stop returns (or calls Stop() and returns) instead of waiting.
   using Handler = std::function<void(const nlohmann::json& event)>;
 
   explicit Plugin(PluginEnv env);
