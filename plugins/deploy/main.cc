@@ -47,14 +47,7 @@ options are wrong, or the daemon refuses its identity. Details: docs/plugins.md.
 
 int main(int argc, char** argv) {
   using namespace certinbox;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::cout << kUsage;
-      return 0;
-    }
-    std::cerr << "certinbox-deploy: unknown argument " << argv[i] << " (see --help)\n";
-    return 2;
-  }
+  if (auto code = sdk::HandleArguments(argc, argv, "certinbox-deploy", kUsage)) return *code;
   auto env = sdk::PluginEnv::FromEnvironment();
   if (!env) {
     std::cerr << "certinbox-deploy: " << env.error().message << " (see --help)\n";

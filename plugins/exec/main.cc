@@ -83,11 +83,7 @@ Reference: docs/plugins.md, "certinbox-exec".
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1) {
-    std::string arg = argv[1];
-    bool help = arg == "--help" || arg == "-h";
-    (help ? std::cout : std::cerr) << kUsage;
-    return help ? 0 : 2;
-  }
+  if (auto code = certinbox::sdk::HandleArguments(argc, argv, "certinbox-exec", kUsage))
+    return *code;
   return certinbox::exec::Main();
 }

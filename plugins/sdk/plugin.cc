@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <thread>
 
 namespace certinbox::sdk {
@@ -515,6 +516,18 @@ int RunPlugin(const std::function<Plugin::Handler(Plugin&)>& make) {
     return 1;
   }
   return plugin.Run(std::move(handler));
+}
+
+std::optional<int> HandleArguments(int argc, char** argv, std::string_view program,
+                                   std::string_view usage) {
+  if (argc < 2) return std::nullopt;
+  const std::string_view arg = argv[1];
+  if (arg == "--help" || arg == "-h") {
+    std::cout << usage;
+    return 0;
+  }
+  std::cerr << program << ": unknown argument " << arg << " (see --help)\n";
+  return 2;
 }
 
 }  // namespace certinbox::sdk

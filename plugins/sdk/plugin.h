@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <zmq.hpp>
 
@@ -119,5 +120,11 @@ class Plugin {
 // main() of a plugin: FromEnvironment, then Plugin(env).Run(make(plugin)); prints the
 // environment error and returns 1 when the variables are wrong.
 int RunPlugin(const std::function<Plugin::Handler(Plugin&)>& make);
+
+// A plugin's command line: plugins take their settings from the environment, so the only
+// argument is --help (-h). Returns the exit code when main() should stop here: 0 after printing
+// `usage` for --help, 2 (with a line on stderr) for any other argument; nullopt without arguments.
+std::optional<int> HandleArguments(int argc, char** argv, std::string_view program,
+                                   std::string_view usage);
 
 }  // namespace certinbox::sdk

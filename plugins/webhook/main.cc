@@ -86,12 +86,8 @@ Reference: docs/plugins.md, "certinbox-webhook".
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1) {
-    std::string arg = argv[1];
-    bool help = arg == "--help" || arg == "-h";
-    (help ? std::cout : std::cerr) << kUsage;
-    return help ? 0 : 2;
-  }
+  if (auto code = certinbox::sdk::HandleArguments(argc, argv, "certinbox-webhook", kUsage))
+    return *code;
   std::signal(SIGPIPE, SIG_IGN);  // a receiver that hangs up is an error of one attempt
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int code = certinbox::webhook::Main();
