@@ -199,6 +199,9 @@ void Daemon::StartInbox(const InboxConfig& inbox_config) {
           },
   };
   Inbox* raw = inbox.get();
+  options.on_settling = [this, raw](const watchers::ReadyFile& file) {
+    if (!raw->retired) imports_->Prefetch(*raw, file);
+  };
   std::string error;
   inbox->watcher = watchers::InboxWatcher::Start(
       &loop_, options,
@@ -371,6 +374,8 @@ json Daemon::HandleStatus() {
           {"control_endpoint", config_.control_endpoint},
           {"last_seq", publisher_->last_published_seq()},
           {"imports_in_flight", imports_->in_flight() + imports_->queued()},
+          {"prefetches", {{"used", imports_->prefetches_used()},
+                          {"redone", imports_->prefetches_redone()}}},
           {"backlog", backlog},
           {"counts", std::move(counts)},
           {"cursors", CursorsJson()},

@@ -56,7 +56,7 @@ std::string Where(const fs::path& file, const toml::source_region& region) {
 }
 
 pipeline::Result<void> ReadSidecar(const fs::path& sidecar, Drop& drop) {
-  auto text = ReadRegularFile(sidecar, kMaxSidecarBytes);
+  auto text = ReadRegularFile(sidecar, kMaxSidecarBytes, &drop.sidecar.emplace());
   if (!text) {
     return pipeline::Fail("bad_sidecar", "the sidecar " + sidecar.string() + " cannot be read: " +
                                              text.error().message);
@@ -126,9 +126,25 @@ pipeline::Result<void> ReadSidecar(const fs::path& sidecar, Drop& drop) {
   return {};
 }
 
+FileIdentity IdentityOfStat(const struct stat& st) {
+  return FileIdentity{
+      .dev = static_cast<uint64_t>(st.st_dev),
+      .ino = static_cast<uint64_t>(st.st_ino),
+      .size = static_cast<uint64_t>(st.st_size),
+      .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+  };
+}
+
 }  // namespace
 
-pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes) {
+std::optional<FileIdentity> IdentityOf(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return IdentityOfStat(st);
+}
+
+pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes,
+                                              FileIdentity* seen) {
   int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     int err = errno;
@@ -158,6 +174,7 @@ pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max
                                                   "; certificate files are far smaller: check it "
                                                   "is the right file, or raise the inbox's limit");
   } else {
+    if (seen != nullptr) *seen = IdentityOfStat(st);
     bytes.resize(static_cast<size_t>(st.st_size));
     size_t done = 0;
     // Read one byte past the size seen, so a file that grew is noticed rather than cut.
@@ -190,7 +207,7 @@ pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max
 pipeline::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>& sidecar,
                                 const InboxConfig& inbox) {
   Drop drop;
-  auto bytes = ReadRegularFile(file, inbox.max_file_bytes);
+  auto bytes = ReadRegularFile(file, inbox.max_file_bytes, &drop.file);
   if (!bytes) return std::unexpected(bytes.error());
   drop.bytes = std::move(*bytes);
   drop.sha256 = Sha256Hex(drop.bytes);

@@ -14,11 +14,27 @@
 
 namespace certinbox::daemon {
 
+// A regular file as stat saw it: the same four later mean it was not replaced or written since
+// (to within the mtime clock's tick).
+struct FileIdentity {
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+
+  bool operator==(const FileIdentity&) const = default;
+};
+
+// lstat of `path`: std::nullopt when it is missing or not a regular file.
+std::optional<FileIdentity> IdentityOf(const std::filesystem::path& path);
+
 struct Drop {
   std::string bytes;
   std::string sha256;                            // lowercase hex of the file's bytes
   storage::DropMetadata meta;                    // from the sidecar, with the inbox's defaults
   std::vector<pipeline::SecretBytes> passwords;  // sidecar, sidecar's password_file, inbox's
+  FileIdentity file;                             // the file as it was read
+  std::optional<FileIdentity> sidecar;           // the sidecar as it was read, if there was one
 };
 
 // Reason codes: symlink, not_regular_file, file_too_large, unreadable, bad_sidecar.
@@ -26,7 +42,9 @@ pipeline::Result<Drop> ReadDrop(const std::filesystem::path& file,
                                 const std::optional<std::filesystem::path>& sidecar,
                                 const InboxConfig& inbox);
 
-// Reads at most `max_bytes` of a regular file without following symlinks or blocking.
-pipeline::Result<std::string> ReadRegularFile(const std::filesystem::path& file, uint64_t max_bytes);
+// Reads at most `max_bytes` of a regular file without following symlinks or blocking. `seen`,
+// when given, receives the open file's identity.
+pipeline::Result<std::string> ReadRegularFile(const std::filesystem::path& file, uint64_t max_bytes,
+                                              FileIdentity* seen = nullptr);
 
 }  // namespace certinbox::daemon

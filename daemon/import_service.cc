@@ -1,9 +1,14 @@
 #include "daemon/import_service.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 
 #include "daemon/drop_reader.h"
 #include "pipeline/parse.h"
@@ -32,13 +37,54 @@ pipeline::Error ProblemError(const watchers::ReadyFile& file) {
   return {"internal_error", "no problem"};
 }
 
+int64_t WallClockNs() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+// Pool threads parse at a lower priority than the loop thread, which alone stores, publishes
+// and answers requests: with more pool threads than cores, the loop thread would otherwise get
+// only its share of a core and every import would queue behind it. Linux applies nice per thread.
+constexpr int kPoolThreadNice = 10;
+
+void LowerPoolThreadPriority() {
+  static thread_local bool lowered = false;
+  if (lowered) return;
+  lowered = true;
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kPoolThreadNice) != 0) {
+    spdlog::debug("cannot lower the priority of a pool thread: {}", std::strerror(errno));
+  }
+}
+
+// The longest a prefetch waits for its file's mtime tick to pass (a file with an mtime further
+// in the future is read at once, and its prefetch is not used).
+constexpr int64_t kMaxPrefetchWaitNs = 20'000'000;
+
+std::string PrefetchKey(const Inbox& inbox, const std::string& name) {
+  return std::to_string(inbox.id) + "/" + name;
+}
+
 }  // namespace
 
 struct ImportJob {
+  enum class Prefetch { kNo, kQueued, kRunning, kDone };
+
   uv_work_t work{};
   ImportService* service = nullptr;
+  void (ImportService::*on_done)(ImportJob*) = nullptr;  // on the loop thread, after Run
   Inbox* inbox = nullptr;
   watchers::ReadyFile file;
+  // Prefetches only: where it is, its key in ImportService::prefetches_, whether its file has
+  // settled meanwhile (Submit claimed it), and when it finished (loop time, ms).
+  Prefetch prefetch = Prefetch::kNo;
+  std::string key;
+  bool claimed = false;
+  uint64_t finished_at = 0;
+  int64_t read_started_ns = 0;  // wall clock just before the file was opened
+  // Prefetches only: a file written less than one mtime tick ago is read only once that tick
+  // has passed (a later write could otherwise leave its mtime as it was: see StillCurrent).
+  int64_t read_after_ns = 0;
   std::shared_ptr<const pipeline::TrustContext> trust;
   pipeline::UnixTime now = 0;
   // Results, written on the pool thread, read on the loop thread after the job is done.
@@ -51,11 +97,18 @@ struct ImportJob {
 
   // Thread pool: everything that may be slow or CPU-bound. Never throws.
   void Run() noexcept {
+    LowerPoolThreadPriority();
     try {
       // Looked for here rather than at hand-over: lstat calls off the loop thread, and as
       // close as can be to reading it.
       sidecar = watchers::FindSidecar(file.path.parent_path(), file.name);
       looked_for_sidecar = true;
+      read_started_ns = WallClockNs();
+      if (int64_t wait = read_after_ns - read_started_ns; wait > 0 && wait <= kMaxPrefetchWaitNs) {
+        timespec pause{0, static_cast<long>(wait)};
+        nanosleep(&pause, nullptr);
+        read_started_ns = WallClockNs();
+      }
       auto read = ReadDrop(file.path, sidecar, inbox->config);
       if (!read) {
         error = read.error();
@@ -106,6 +159,15 @@ ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Pub
   uv_check_init(loop_, check);
   check->data = this;
   flush_check_.reset(check);
+  auto* idle = watchers::NewUvHandle<uv_idle_t>();
+  uv_idle_init(loop_, idle);
+  flush_more_.reset(idle);
+  // The kernel stamps mtime from its coarse clock, up to one tick behind the write itself.
+  if (timespec tick{}; clock_getres(CLOCK_REALTIME_COARSE, &tick) == 0) {
+    mtime_tick_ns_ = static_cast<int64_t>(tick.tv_sec) * 1'000'000'000 + tick.tv_nsec;
+  } else {
+    mtime_tick_ns_ = 10'000'000;
+  }
 }
 
 ImportService::~ImportService() = default;
@@ -131,58 +193,223 @@ void ImportService::Submit(Inbox& inbox, const watchers::ReadyFile& file) {
     inbox.watcher->Release(file.name);
     return;
   }
-  auto job = std::make_unique<ImportJob>();
-  job->service = this;
-  job->inbox = &inbox;
-  ++inbox.jobs;
-  job->file = file;
+  auto job = NewJob(inbox, file);
   if (file.problem != watchers::FileProblem::kNone) {
     // Rejected without being opened: straight to the next flush.
     job->error = ProblemError(file);
     completed_.push_back(std::move(job));
-    uv_check_start(flush_check_.get(), [](uv_check_t* check) {
-      static_cast<ImportService*>(check->data)->Flush();
-    });
+    ArmFlush();
     return;
   }
+  if (auto it = prefetches_.find(PrefetchKey(inbox, file.name)); it != prefetches_.end()) {
+    ImportJob& prefetch = *it->second;
+    switch (prefetch.prefetch) {
+      case ImportJob::Prefetch::kQueued:  // not started: imported the usual way
+        prefetches_.erase(it);
+        break;
+      case ImportJob::Prefetch::kRunning:  // continued in OnPrefetchDone, with this job's count
+        prefetch.claimed = true;
+        prefetch.file = file;
+        return;
+      case ImportJob::Prefetch::kDone: {
+        auto done = std::move(it->second);
+        prefetches_.erase(it);
+        done->file = file;
+        done->inbox = &inbox;
+        ContinueClaimed(std::move(done));
+        return;
+      }
+      case ImportJob::Prefetch::kNo:
+        break;
+    }
+  }
+  Enqueue(std::move(job));
+}
+
+// Counts in inbox.jobs from here until the file is finished, failed or released.
+std::unique_ptr<ImportJob> ImportService::NewJob(Inbox& inbox, const watchers::ReadyFile& file) {
+  auto job = std::make_unique<ImportJob>();
+  job->service = this;
+  job->inbox = &inbox;
+  job->file = file;
+  ++inbox.jobs;
+  return job;
+}
+
+void ImportService::Enqueue(std::unique_ptr<ImportJob> job) {
   queue_.push_back(std::move(job));
   StartQueued();
 }
 
 void ImportService::StartQueued() {
-  while (running_ < kMaxRunning && !queue_.empty()) {
+  while (running_ < kMaxRunning && completed_.size() < kMaxCompleted && !queue_.empty()) {
     ImportJob* job = queue_.front().release();
     queue_.pop_front();
-    job->trust = trust_;
-    job->now = pipeline::UnixNow();
-    job->work.data = job;
     ++running_;
-    uv_queue_work(
-        loop_, &job->work, [](uv_work_t* work) { static_cast<ImportJob*>(work->data)->Run(); },
-        [](uv_work_t* work, int status) {
-          auto* job = static_cast<ImportJob*>(work->data);
-          job->service->OnJobDone(job);
-        });
+    RunOnPool(job, &ImportService::OnJobDone);
   }
+}
+
+// Runs job->Run() on the pool with the current trust store and time, then `done` on the loop.
+void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(ImportJob*)) {
+  job->trust = trust_;
+  job->now = pipeline::UnixNow();
+  job->on_done = done;
+  job->work.data = job;
+  uv_queue_work(
+      loop_, &job->work, [](uv_work_t* work) { static_cast<ImportJob*>(work->data)->Run(); },
+      [](uv_work_t* work, int) {
+        auto* job = static_cast<ImportJob*>(work->data);
+        (job->service->*job->on_done)(job);
+      });
 }
 
 void ImportService::OnJobDone(ImportJob* job) {
   --running_;
   completed_.emplace_back(job);
-  // Flush once per loop iteration, after every job that finished in it is collected.
+  StartQueued();
+  ArmFlush();
+}
+
+// Flush once per loop iteration, after every job that finished in it is collected.
+void ImportService::ArmFlush() {
   uv_check_start(flush_check_.get(), [](uv_check_t* check) {
     static_cast<ImportService*>(check->data)->Flush();
   });
 }
 
+// --- Prefetches ------------------------------------------------------------------------------
+
+void ImportService::Prefetch(Inbox& inbox, const watchers::ReadyFile& file) {
+  if (draining_ || inbox.retired || file.problem != watchers::FileProblem::kNone) return;
+  if (prefetches_.size() >= kMaxPrefetches) DropStalePrefetches();
+  if (prefetches_.size() >= kMaxPrefetches) return;
+  std::string key = PrefetchKey(inbox, file.name);
+  auto [it, added] = prefetches_.try_emplace(key);
+  if (!added) return;  // one at a time per file; it is compared with the file when it settles
+  auto job = std::make_unique<ImportJob>();
+  job->service = this;
+  job->inbox = &inbox;
+  job->file = file;
+  job->prefetch = ImportJob::Prefetch::kQueued;
+  job->key = key;
+  it->second = std::move(job);
+  prefetch_queue_.push_back(std::move(key));
+  StartPrefetches();
+}
+
+// A few at a time, so that imports of settled files never queue behind many of them.
+void ImportService::StartPrefetches() {
+  while (prefetch_running_ < kMaxPrefetchRunning && !prefetch_queue_.empty() && !draining_) {
+    auto it = prefetches_.find(prefetch_queue_.front());
+    prefetch_queue_.pop_front();
+    if (it == prefetches_.end() || it->second->prefetch != ImportJob::Prefetch::kQueued) continue;
+    ImportJob* job = it->second.get();
+    job->prefetch = ImportJob::Prefetch::kRunning;
+    ++job->inbox->jobs;  // the pool reads its config: the inbox must outlive the run
+    job->read_after_ns = job->file.mtime_ns + mtime_tick_ns_;
+    ++prefetch_running_;
+    RunOnPool(job, &ImportService::OnPrefetchDone);
+  }
+}
+
+void ImportService::OnPrefetchDone(ImportJob* job) {
+  --prefetch_running_;
+  --job->inbox->jobs;
+  job->prefetch = ImportJob::Prefetch::kDone;
+  job->finished_at = uv_now(loop_);
+  if (job->claimed) {
+    auto it = prefetches_.find(job->key);
+    auto claimed = std::move(it->second);
+    prefetches_.erase(it);
+    ContinueClaimed(std::move(claimed));
+  } else if (draining_) {
+    prefetches_.erase(job->key);
+  }
+  StartPrefetches();
+  MaybeDrained();
+}
+
+void ImportService::ContinueClaimed(std::unique_ptr<ImportJob> job) {
+  if (StillCurrent(*job)) {
+    ++prefetches_used_;
+    job->prefetch = ImportJob::Prefetch::kNo;
+    job->now = pipeline::UnixNow();  // stored as imported now
+    completed_.push_back(std::move(job));
+    ArmFlush();
+    return;
+  }
+  ++prefetches_redone_;
+  Inbox& inbox = *job->inbox;
+  watchers::ReadyFile file = job->file;
+  --inbox.jobs;  // NewJob counts it again
+  if (draining_) {
+    inbox.watcher->Release(file.name);
+    MaybeDrained();
+    return;
+  }
+  Enqueue(NewJob(inbox, file));
+}
+
+// Whether a prefetch is what importing the settled file now would give. Only successes are
+// used: a failure (a half-written file, a password file changed meanwhile) is tried again.
+bool ImportService::StillCurrent(const ImportJob& job) const {
+  if (job.error || job.trust != trust_) return false;
+  const FileIdentity settled{job.file.dev, job.file.ino, job.file.size, job.file.mtime_ns};
+  // An mtime at least one clock tick before the read began: a write during or after the read
+  // would have stamped a later one, so the same identity means the same bytes.
+  auto unchanged_since_read = [&](const FileIdentity& read, const FileIdentity& now) {
+    return read == now && read.mtime_ns + mtime_tick_ns_ <= job.read_started_ns;
+  };
+  if (!unchanged_since_read(job.drop.file, settled)) return false;
+  auto sidecar = watchers::FindSidecar(job.file.path.parent_path(), job.file.name);
+  if (sidecar != job.sidecar) return false;
+  if (sidecar) {
+    auto now = IdentityOf(*sidecar);
+    if (!now || !job.drop.sidecar || !unchanged_since_read(*job.drop.sidecar, *now)) return false;
+  }
+  // Validation judged the dates at job.now: the verdict must be the same now.
+  const pipeline::UnixTime now = pipeline::UnixNow();
+  for (const auto& cert : job.parsed.certificates) {
+    if ((job.now > cert.info.not_after) != (now > cert.info.not_after) ||
+        (job.now < cert.info.not_before) != (now < cert.info.not_before)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void ImportService::DropStalePrefetches() {
+  const uint64_t now = uv_now(loop_);
+  if (now - last_prefetch_sweep_ < 1000) return;
+  last_prefetch_sweep_ = now;
+  std::erase_if(prefetches_, [&](const auto& item) {
+    const ImportJob& job = *item.second;
+    return job.prefetch == ImportJob::Prefetch::kDone && !job.claimed &&
+           now - job.finished_at > kPrefetchKeepMs;
+  });
+}
+
+// --- Storing ---------------------------------------------------------------------------------
+
 void ImportService::Flush() {
   uv_check_stop(flush_check_.get());
+  uv_idle_stop(flush_more_.get());
   if (completed_.empty()) {
     MaybeDrained();
     return;
   }
   std::vector<std::unique_ptr<ImportJob>> jobs;
-  jobs.swap(completed_);
+  if (completed_.size() <= kMaxBatch) {
+    jobs.swap(completed_);
+  } else {
+    // The rest waits for the next loop turn, so finished pool work is collected in between.
+    auto split = completed_.begin() + static_cast<std::ptrdiff_t>(kMaxBatch);
+    jobs.assign(std::make_move_iterator(completed_.begin()), std::make_move_iterator(split));
+    completed_.erase(completed_.begin(), split);
+    ArmFlush();
+    uv_idle_start(flush_more_.get(), [](uv_idle_t*) {});
+  }
 
   struct Outcome {
     bool stored = false;
@@ -320,11 +547,18 @@ void ImportService::Drain(std::function<void()> done) {
     --job->inbox->jobs;
   }
   queue_.clear();
+  // Prefetches not running are dropped; running ones are waited for (they use their inbox).
+  prefetch_queue_.clear();
+  std::erase_if(prefetches_, [](const auto& item) {
+    return item.second->prefetch != ImportJob::Prefetch::kRunning;
+  });
   MaybeDrained();
 }
 
 void ImportService::MaybeDrained() {
-  if (!draining_ || running_ > 0 || !completed_.empty() || !drained_) return;
+  if (!draining_ || running_ > 0 || prefetch_running_ > 0 || !completed_.empty() || !drained_) {
+    return;
+  }
   auto done = std::move(drained_);
   drained_ = nullptr;
   done();

@@ -1,14 +1,21 @@
 // Turns settled inbox files into inventory entries: reads and parses them on libuv's thread
 // pool, stores the results on the loop thread (several files per transaction), publishes the
 // events, and only then removes each file from its inbox (or moves it to failed/).
+//
+// A file that has to wait settle_ms is read, parsed and validated while it waits (a prefetch):
+// once it has settled, that work is used if the file, its sidecar, the trust store and the
+// verdict on its dates are still what they were, and done again otherwise.
 #pragma once
 
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "daemon/config.h"
@@ -22,12 +29,21 @@ namespace certinbox::daemon {
 
 // One watched inbox: its config and its watcher. Owned by the daemon, address stable.
 struct Inbox {
+  // Unique for the daemon's life: a reload that changes an inbox makes a new Inbox (and id), so
+  // work read ahead for the old one is never taken for the new one.
+  const uint64_t id = NextId();
   InboxConfig config;
   std::unique_ptr<watchers::InboxWatcher> watcher;
   // Files handed to the import service and not yet finished, failed or released. An inbox a
   // config reload removed (retired) is destroyed only when this is 0: jobs use its watcher.
   size_t jobs = 0;
   bool retired = false;  // takes no new files
+
+ private:
+  static uint64_t NextId() {
+    static std::atomic<uint64_t> next{1};
+    return next++;
+  }
 };
 
 struct ImportJob;
@@ -44,6 +60,11 @@ class ImportService {
   // A watcher handed over a settled file (loop thread).
   void Submit(Inbox& inbox, const watchers::ReadyFile& file);
 
+  // A watcher saw a file start to settle (loop thread): read, parse and validate it now, on the
+  // pool, so that once it has settled only storing is left. Does nothing when kMaxPrefetches
+  // files are already read ahead.
+  void Prefetch(Inbox& inbox, const watchers::ReadyFile& file);
+
   // Stops taking new files; calls `done` once every job in flight is stored and published.
   // Files not started are released back to their inboxes.
   void Drain(std::function<void()> done);
@@ -57,15 +78,35 @@ class ImportService {
 
   size_t in_flight() const { return running_ + completed_.size(); }
   size_t queued() const { return queue_.size(); }
+  // Prefetches whose work was stored as it was, and those done again once their file settled
+  // (it, its sidecar or the trust store changed meanwhile, or the prefetch failed).
+  uint64_t prefetches_used() const { return prefetches_used_; }
+  uint64_t prefetches_redone() const { return prefetches_redone_; }
 
  private:
-  static constexpr size_t kMaxRunning = 64;  // jobs on the thread pool at once (bounds memory)
+  static constexpr size_t kMaxRunning = 256;    // imports on the thread pool at once
+  static constexpr size_t kMaxCompleted = 4096;  // done, waiting to be stored (bounds memory)
+  static constexpr size_t kMaxBatch = 256;       // files stored in one transaction at most
+  static constexpr size_t kMaxPrefetches = 2048;    // files read ahead and kept (bounds memory)
+  static constexpr size_t kMaxPrefetchRunning = 32;  // prefetches on the pool at once
+  static constexpr uint64_t kPrefetchKeepMs = 60'000;  // an unclaimed prefetch is dropped after
 
+  std::unique_ptr<ImportJob> NewJob(Inbox& inbox, const watchers::ReadyFile& file);
+  void Enqueue(std::unique_ptr<ImportJob> job);
   void StartQueued();
+  void RunOnPool(ImportJob* job, void (ImportService::*done)(ImportJob*));
   void OnJobDone(ImportJob* job);
-  void Flush();  // stores every completed job in one transaction, then publishes and finishes
+  void ArmFlush();
+  void Flush();  // stores up to kMaxBatch completed jobs in one transaction, publishes, finishes
   void RevisitIncompleteChains();
   void MaybeDrained();
+
+  void StartPrefetches();
+  void OnPrefetchDone(ImportJob* job);
+  // A settled file whose prefetch is done: stored as it is, or imported again when it is stale.
+  void ContinueClaimed(std::unique_ptr<ImportJob> job);
+  bool StillCurrent(const ImportJob& job) const;
+  void DropStalePrefetches();
 
   uv_loop_t* loop_;
   storage::Inventory& inventory_;
@@ -75,7 +116,17 @@ class ImportService {
   std::deque<std::unique_ptr<ImportJob>> queue_;
   std::vector<std::unique_ptr<ImportJob>> completed_;
   size_t running_ = 0;
+  // Prefetches by inbox id and file name: queued, running or done. A running one that its file's
+  // Submit claimed stays here until it is done.
+  std::unordered_map<std::string, std::unique_ptr<ImportJob>> prefetches_;
+  std::deque<std::string> prefetch_queue_;  // keys of prefetches not started yet
+  size_t prefetch_running_ = 0;
+  uint64_t last_prefetch_sweep_ = 0;
+  uint64_t prefetches_used_ = 0;
+  uint64_t prefetches_redone_ = 0;
+  int64_t mtime_tick_ns_ = 0;  // how far an mtime may lag its write (the coarse clock's tick)
   watchers::UvHandlePtr<uv_check_t> flush_check_;
+  watchers::UvHandlePtr<uv_idle_t> flush_more_;  // keeps the loop turning while jobs wait
   bool draining_ = false;
   std::function<void()> drained_;
   std::function<void()> after_store_;

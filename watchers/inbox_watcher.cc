@@ -156,9 +156,31 @@ void InboxWatcher::Impl::Track(const std::string& name, const FileStat& stat, bo
   entry.generation = ++next_generation_;
   // Due now: handed over from the settle timer on the next loop iteration, after one more lstat,
   // together with every other file found settled meanwhile.
-  entry.deadline = first_sight && SettledByMtime(stat) ? uv_now(loop_) : NewDeadline();
+  const bool settled = first_sight && SettledByMtime(stat);
+  entry.deadline = settled ? uv_now(loop_) : NewDeadline();
   deadlines_.push(Pending{entry.deadline, entry.generation, name});
   ArmSettleTimer();
+  if (first_sight && !settled && options_.on_settling && stat.is_regular() && stat.size > 0 &&
+      stat.size <= options_.max_file_bytes) {
+    try {
+      options_.on_settling(ReadyOf(name, stat, FileProblem::kNone));
+    } catch (...) {
+      Warn("the listener failed on " + name + " while it settles");
+    }
+  }
+}
+
+ReadyFile InboxWatcher::Impl::ReadyOf(const std::string& name, const FileStat& stat,
+                                      FileProblem problem) const {
+  return ReadyFile{
+      .name = name,
+      .path = PathOf(name),
+      .size = stat.size,
+      .problem = problem,
+      .dev = static_cast<uint64_t>(stat.dev),
+      .ino = static_cast<uint64_t>(stat.ino),
+      .mtime_ns = stat.mtime_ns,
+  };
 }
 
 void InboxWatcher::Impl::Forget(EntryMap::iterator it) {
@@ -232,7 +254,7 @@ void InboxWatcher::Impl::OnSettleTimer() {
       continue;
     }
     entry.state = State::kInFlight;
-    ReadyFile ready{pending.name, std::move(path), stat.size, *problem};
+    ReadyFile ready = ReadyOf(pending.name, stat, *problem);
     try {
       on_ready_(ready);
     } catch (...) {

@@ -14,21 +14,6 @@
 
 namespace certinbox::watchers {
 
-struct InboxOptions {
-  std::string name;             // the inbox's name, for logs
-  std::filesystem::path dir;    // created (with failed/, and processed/ when archive) if missing
-  // Size and mtime unchanged this long before a file is handed over. A file whose mtime is
-  // already this old when it is first seen (renamed in from elsewhere) is handed over at once.
-  uint64_t settle_ms = 500;
-  uint64_t rescan_ms = 30000;   // periodic full scan, catches events the kernel dropped
-  uint64_t max_file_bytes = 1 << 20;
-  bool archive = false;         // success moves the file to processed/ (mode 0600), else removes it
-  // Optional: called on the loop thread with a sentence when something went wrong that no
-  // method can return (a failed rescan, a watch error, on_ready throwing). The sentence does not
-  // name the inbox (the caller knows which one it set this for). Must not throw.
-  std::function<void(std::string)> on_warning;
-};
-
 // What the watcher learned of a file before handing it over. A file with a problem is still
 // handed over (never silently skipped): the listener rejects it and calls Fail().
 enum class FileProblem {
@@ -44,6 +29,32 @@ struct ReadyFile {
   std::filesystem::path path;  // dir / name
   uint64_t size = 0;
   FileProblem problem = FileProblem::kNone;
+  // The file's identity as lstat saw it when it was handed over (or first seen, for
+  // on_settling): a file with the same four was not replaced or written since.
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  int64_t mtime_ns = 0;
+};
+
+struct InboxOptions {
+  std::string name;             // the inbox's name, for logs
+  std::filesystem::path dir;    // created (with failed/, and processed/ when archive) if missing
+  // Size and mtime unchanged this long before a file is handed over. A file whose mtime is
+  // already this old when it is first seen (renamed in from elsewhere) is handed over at once.
+  uint64_t settle_ms = 500;
+  uint64_t rescan_ms = 30000;   // periodic full scan, catches events the kernel dropped
+  uint64_t max_file_bytes = 1 << 20;
+  bool archive = false;         // success moves the file to processed/ (mode 0600), else removes it
+  // Optional: called on the loop thread with a sentence when something went wrong that no
+  // method can return (a failed rescan, a watch error, on_ready throwing). The sentence does not
+  // name the inbox (the caller knows which one it set this for). Must not throw.
+  std::function<void(std::string)> on_warning;
+  // Optional: called on the loop thread when a regular, non-empty file within max_file_bytes is
+  // first seen and has to wait settle_ms. The listener may read it ahead of time (the daemon
+  // parses it then, while it settles); it is still handed over only once settled, with the
+  // identity (ReadyFile::dev, ino, size, mtime_ns) it had then, so the listener can tell whether
+  // what it read is still the file. Must not throw.
+  std::function<void(const ReadyFile&)> on_settling;
 };
 
 // Stable reason code for a problem ("" for kNone).

@@ -145,6 +145,7 @@ class InboxWatcher::Impl {
   bool SidecarShared(const fs::path& sidecar, const std::string& owner) const;
   uint64_t NewDeadline();
   bool SettledByMtime(const FileStat& stat) const;
+  ReadyFile ReadyOf(const std::string& name, const FileStat& stat, FileProblem problem) const;
   void Warn(const std::string& message) const noexcept;
   fs::path PathOf(const std::string& name) const { return options_.dir / name; }
 

@@ -27,8 +27,11 @@ std::string PrivateScalar(EVP_PKEY* key) {
   BIGNUM* bn = nullptr;
   const char* param = EVP_PKEY_is_a(key, "RSA") ? OSSL_PKEY_PARAM_RSA_D : OSSL_PKEY_PARAM_PRIV_KEY;
   if (EVP_PKEY_get_bn_param(key, param, &bn) != 1) return {};
-  std::string bytes(static_cast<size_t>(BN_num_bytes(bn)), '\0');
-  BN_bn2bin(bn, reinterpret_cast<unsigned char*>(bytes.data()));
+  // An EC scalar is stored at the curve's full width: one with leading zero bytes (1 key in
+  // 256) is padded, as in the PKCS#8 DER.
+  const int width = EVP_PKEY_is_a(key, "RSA") ? BN_num_bytes(bn) : (EVP_PKEY_get_bits(key) + 7) / 8;
+  std::string bytes(static_cast<size_t>(width), '\0');
+  BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(bytes.data()), width);
   BN_clear_free(bn);
   return bytes;
 }
