@@ -161,7 +161,7 @@ ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Pub
   flush_check_.reset(check);
   auto* idle = watchers::NewUvHandle<uv_idle_t>();
   uv_idle_init(loop_, idle);
-  flush_more_.reset(idle);
+  flush_soon_.reset(idle);
   // The kernel stamps mtime from its coarse clock, up to one tick behind the write itself.
   if (timespec tick{}; clock_getres(CLOCK_REALTIME_COARSE, &tick) == 0) {
     mtime_tick_ns_ = static_cast<int64_t>(tick.tv_sec) * 1'000'000'000 + tick.tv_nsec;
@@ -271,11 +271,14 @@ void ImportService::OnJobDone(ImportJob* job) {
   ArmFlush();
 }
 
-// Flush once per loop iteration, after every job that finished in it is collected.
+// Flush once per loop iteration, after every job that finished in it is collected. A check
+// handle alone does not keep the loop from waiting in poll (for the next file event, say) when
+// the jobs came from a timer (a settled file whose prefetch is done): the idle handle does.
 void ImportService::ArmFlush() {
   uv_check_start(flush_check_.get(), [](uv_check_t* check) {
     static_cast<ImportService*>(check->data)->Flush();
   });
+  uv_idle_start(flush_soon_.get(), [](uv_idle_t*) {});
 }
 
 // --- Prefetches ------------------------------------------------------------------------------
@@ -394,7 +397,7 @@ void ImportService::DropStalePrefetches() {
 
 void ImportService::Flush() {
   uv_check_stop(flush_check_.get());
-  uv_idle_stop(flush_more_.get());
+  uv_idle_stop(flush_soon_.get());
   if (completed_.empty()) {
     MaybeDrained();
     return;
@@ -408,7 +411,6 @@ void ImportService::Flush() {
     jobs.assign(std::make_move_iterator(completed_.begin()), std::make_move_iterator(split));
     completed_.erase(completed_.begin(), split);
     ArmFlush();
-    uv_idle_start(flush_more_.get(), [](uv_idle_t*) {});
   }
 
   struct Outcome {

@@ -88,7 +88,7 @@ class ImportService {
   static constexpr size_t kMaxCompleted = 4096;  // done, waiting to be stored (bounds memory)
   static constexpr size_t kMaxBatch = 256;       // files stored in one transaction at most
   static constexpr size_t kMaxPrefetches = 2048;    // files read ahead and kept (bounds memory)
-  static constexpr size_t kMaxPrefetchRunning = 32;  // prefetches on the pool at once
+  static constexpr size_t kMaxPrefetchRunning = 256;  // prefetches on the pool at once
   static constexpr uint64_t kPrefetchKeepMs = 60'000;  // an unclaimed prefetch is dropped after
 
   std::unique_ptr<ImportJob> NewJob(Inbox& inbox, const watchers::ReadyFile& file);
@@ -126,7 +126,7 @@ class ImportService {
   uint64_t prefetches_redone_ = 0;
   int64_t mtime_tick_ns_ = 0;  // how far an mtime may lag its write (the coarse clock's tick)
   watchers::UvHandlePtr<uv_check_t> flush_check_;
-  watchers::UvHandlePtr<uv_idle_t> flush_more_;  // keeps the loop turning while jobs wait
+  watchers::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due
   bool draining_ = false;
   std::function<void()> drained_;
   std::function<void()> after_store_;
