@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -232,6 +233,49 @@ TEST_F(InboxWatcherTest, OldFileRenamedInIsHandedOverWithoutWaiting) {
   EXPECT_EQ(seen_[0].file.size, 4u);
   RunFor(300ms);
   EXPECT_EQ(seen_.size(), 1u) << "handed over twice";
+}
+
+// on_settling: once per file that has to wait, with the identity it is later handed over with
+// when unchanged; never for a file taken at once, an empty file or one over the limit.
+TEST_F(InboxWatcherTest, FileThatWaitsIsAnnouncedOnceWhileItSettles) {
+  std::vector<Seen> settling;
+  InboxOptions options = Options(/*settle_ms=*/400);
+  options.max_file_bytes = 10;
+  options.on_settling = [&](const ReadyFile& file) { settling.push_back({file, Clock::now()}); };
+  Start(std::move(options));
+  WriteFile(root_ / "old.pem", "data");
+  SetMtimeAgo(root_ / "old.pem", 10s);
+  fs::rename(root_ / "old.pem", dir_ / "old.pem");
+  WriteFile(dir_ / "empty.pem", "");
+  WriteFile(dir_ / "big.pem", "more than ten bytes");
+  WriteFile(dir_ / "new.pem", "data");
+  const Clock::time_point written = Clock::now();
+  ASSERT_TRUE(RunUntil([&] { return !settling.empty(); }, 2s));
+  EXPECT_LT(settling[0].at - written, 300ms) << "announced only once settled";
+  RunFor(20ms);                       // a later mtime tick
+  AppendFile(dir_ / "new.pem", "2");  // changed while it settles: not announced again
+
+  ASSERT_TRUE(RunUntil([&] { return CountSeen("new.pem") == 1; }));
+  RunFor(100ms);
+  ASSERT_EQ(settling.size(), 1u);
+  const ReadyFile& early = settling[0].file;
+  EXPECT_EQ(early.name, "new.pem");
+  EXPECT_EQ(early.path, dir_ / "new.pem");
+  EXPECT_EQ(early.size, 4u);
+  EXPECT_EQ(early.problem, FileProblem::kNone);
+  const ReadyFile& settled =
+      std::find_if(seen_.begin(), seen_.end(), [](const Seen& s) { return s.file.name == "new.pem"; })
+          ->file;
+  struct stat st;
+  ASSERT_EQ(lstat((dir_ / "new.pem").c_str(), &st), 0);
+  EXPECT_EQ(settled.size, 5u);
+  EXPECT_EQ(settled.ino, static_cast<uint64_t>(st.st_ino));
+  EXPECT_EQ(settled.dev, static_cast<uint64_t>(st.st_dev));
+  EXPECT_EQ(settled.mtime_ns, static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                                  st.st_mtim.tv_nsec);
+  EXPECT_EQ(early.ino, settled.ino);
+  EXPECT_NE(early.mtime_ns, settled.mtime_ns);
+  EXPECT_EQ(CountSeen("old.pem"), 1u);
 }
 
 TEST_F(InboxWatcherTest, OldFilePresentAtStartIsHandedOverWithoutWaiting) {
