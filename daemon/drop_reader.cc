@@ -132,6 +132,7 @@ FileIdentity IdentityOfStat(const struct stat& st) {
       .ino = static_cast<uint64_t>(st.st_ino),
       .size = static_cast<uint64_t>(st.st_size),
       .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+      .ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec,
   };
 }
 

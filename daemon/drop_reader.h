@@ -14,13 +14,14 @@
 
 namespace certinbox::daemon {
 
-// A regular file as stat saw it: the same four later mean it was not replaced or written since
-// (to within the mtime clock's tick).
+// A regular file as stat saw it: the same five later mean it was not replaced, written or
+// touched since (to within the tick of the clock that stamps mtime and ctime).
 struct FileIdentity {
   uint64_t dev = 0;
   uint64_t ino = 0;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
 
   bool operator==(const FileIdentity&) const = default;
 };

@@ -59,7 +59,7 @@ void LowerPoolThreadPriority() {
 
 // The longest a prefetch waits for its file's mtime tick to pass (a file with an mtime further
 // in the future is read at once, and its prefetch is not used).
-constexpr int64_t kMaxPrefetchWaitNs = 20'000'000;
+constexpr int64_t kMaxPrefetchWaitNs = 10'000'000;
 
 std::string PrefetchKey(const Inbox& inbox, const std::string& name) {
   return std::to_string(inbox.id) + "/" + name;
@@ -75,15 +75,17 @@ struct ImportJob {
   void (ImportService::*on_done)(ImportJob*) = nullptr;  // on the loop thread, after Run
   Inbox* inbox = nullptr;
   watchers::ReadyFile file;
-  // Prefetches only: where it is, its key in ImportService::prefetches_, whether its file has
-  // settled meanwhile (Submit claimed it), and when it finished (loop time, ms).
+  // Prefetches only: where it is, its key in ImportService::prefetches_, the file as handed over
+  // once it settled (set by Submit, which claims the prefetch; `file` stays as it was read, as
+  // the pool may still be reading it), and when it finished (loop time, ms).
   Prefetch prefetch = Prefetch::kNo;
   std::string key;
-  bool claimed = false;
+  std::optional<watchers::ReadyFile> settled;
   uint64_t finished_at = 0;
   int64_t read_started_ns = 0;  // wall clock just before the file was opened
-  // Prefetches only: a file written less than one mtime tick ago is read only once that tick
-  // has passed (a later write could otherwise leave its mtime as it was: see StillCurrent).
+  // Prefetches only: a file changed less than one clock tick ago is read only once that tick
+  // has passed (a later change could otherwise leave its mtime and ctime as they were: see
+  // StillCurrent).
   int64_t read_after_ns = 0;
   std::shared_ptr<const pipeline::TrustContext> trust;
   pipeline::UnixTime now = 0;
@@ -98,6 +100,14 @@ struct ImportJob {
   // Thread pool: everything that may be slow or CPU-bound. Never throws.
   void Run() noexcept {
     LowerPoolThreadPriority();
+    ReadParseValidate();
+    // Only the results are kept (a prefetch may wait a while): not the bytes, not the passwords.
+    drop.bytes.clear();
+    drop.bytes.shrink_to_fit();
+    drop.passwords.clear();
+  }
+
+  void ReadParseValidate() noexcept {
     try {
       // Looked for here rather than at hand-over: lstat calls off the loop thread, and as
       // close as can be to reading it.
@@ -138,8 +148,6 @@ struct ImportJob {
         return;
       }
       validation = std::move(*validated);
-      drop.bytes.clear();
-      drop.bytes.shrink_to_fit();
       // Storage needs only the DER, the descriptions and the PKCS#8 bytes: the OpenSSL objects
       // are freed here, in parallel, rather than one after another on the loop thread (an EC
       // key's free alone was several microseconds there).
@@ -194,28 +202,29 @@ void ImportService::Submit(Inbox& inbox, const watchers::ReadyFile& file) {
     return;
   }
   auto job = NewJob(inbox, file);
+  auto it = prefetches_.find(PrefetchKey(inbox, file.name));
   if (file.problem != watchers::FileProblem::kNone) {
-    // Rejected without being opened: straight to the next flush.
+    // Rejected without being opened: straight to the next flush. A prefetch of what the name
+    // was before is of no use now.
+    if (it != prefetches_.end()) DropPrefetch(it);
     job->error = ProblemError(file);
     completed_.push_back(std::move(job));
     ArmFlush();
     return;
   }
-  if (auto it = prefetches_.find(PrefetchKey(inbox, file.name)); it != prefetches_.end()) {
+  if (it != prefetches_.end()) {
     ImportJob& prefetch = *it->second;
     switch (prefetch.prefetch) {
       case ImportJob::Prefetch::kQueued:  // not started: imported the usual way
-        prefetches_.erase(it);
+        DropPrefetch(it);
         break;
       case ImportJob::Prefetch::kRunning:  // continued in OnPrefetchDone, with this job's count
-        prefetch.claimed = true;
-        prefetch.file = file;
+        prefetch.settled = file;
         return;
       case ImportJob::Prefetch::kDone: {
         auto done = std::move(it->second);
         prefetches_.erase(it);
-        done->file = file;
-        done->inbox = &inbox;
+        done->settled = file;
         ContinueClaimed(std::move(done));
         return;
       }
@@ -285,32 +294,47 @@ void ImportService::ArmFlush() {
 
 void ImportService::Prefetch(Inbox& inbox, const watchers::ReadyFile& file) {
   if (draining_ || inbox.retired || file.problem != watchers::FileProblem::kNone) return;
-  if (prefetches_.size() >= kMaxPrefetches) DropStalePrefetches();
-  if (prefetches_.size() >= kMaxPrefetches) return;
+  DropStalePrefetches();
   std::string key = PrefetchKey(inbox, file.name);
-  auto [it, added] = prefetches_.try_emplace(key);
-  if (!added) return;  // one at a time per file; it is compared with the file when it settles
+  if (auto it = prefetches_.find(key); it != prefetches_.end()) {
+    // Seen for the first time again: the file was removed and dropped anew since. A running
+    // prefetch is compared with it when it settles; an older one is replaced.
+    if (it->second->prefetch == ImportJob::Prefetch::kRunning) return;
+    DropPrefetch(it);
+  }
+  if (prefetches_.size() >= kMaxPrefetches) return;
   auto job = std::make_unique<ImportJob>();
   job->service = this;
   job->inbox = &inbox;
   job->file = file;
   job->prefetch = ImportJob::Prefetch::kQueued;
   job->key = key;
-  it->second = std::move(job);
+  ++inbox.jobs;  // until it is done or dropped: the inbox must outlive it
+  prefetches_.emplace(key, std::move(job));
   prefetch_queue_.push_back(std::move(key));
   StartPrefetches();
 }
 
-// A few at a time, so that imports of settled files never queue behind many of them.
+// Removes a prefetch that is not running, giving back its count if it still holds one.
+void ImportService::DropPrefetch(PrefetchMap::iterator it) {
+  if (it->second->prefetch == ImportJob::Prefetch::kQueued) --it->second->inbox->jobs;
+  prefetches_.erase(it);  // a queued key left in prefetch_queue_ is skipped when it comes up
+}
+
+// Up to kMaxPrefetchRunning at once: enough to keep the pool busy while the loop thread is
+// taken up by a burst of folder events, but each import of a settled file queues behind them.
 void ImportService::StartPrefetches() {
   while (prefetch_running_ < kMaxPrefetchRunning && !prefetch_queue_.empty() && !draining_) {
     auto it = prefetches_.find(prefetch_queue_.front());
     prefetch_queue_.pop_front();
     if (it == prefetches_.end() || it->second->prefetch != ImportJob::Prefetch::kQueued) continue;
     ImportJob* job = it->second.get();
+    if (job->inbox->retired) {  // a reload replaced the inbox: its files are not taken
+      DropPrefetch(it);
+      continue;
+    }
     job->prefetch = ImportJob::Prefetch::kRunning;
-    ++job->inbox->jobs;  // the pool reads its config: the inbox must outlive the run
-    job->read_after_ns = job->file.mtime_ns + mtime_tick_ns_;
+    job->read_after_ns = std::max(job->file.mtime_ns, job->file.ctime_ns) + mtime_tick_ns_;
     ++prefetch_running_;
     RunOnPool(job, &ImportService::OnPrefetchDone);
   }
@@ -321,7 +345,7 @@ void ImportService::OnPrefetchDone(ImportJob* job) {
   --job->inbox->jobs;
   job->prefetch = ImportJob::Prefetch::kDone;
   job->finished_at = uv_now(loop_);
-  if (job->claimed) {
+  if (job->settled) {
     auto it = prefetches_.find(job->key);
     auto claimed = std::move(it->second);
     prefetches_.erase(it);
@@ -334,10 +358,13 @@ void ImportService::OnPrefetchDone(ImportJob* job) {
 }
 
 void ImportService::ContinueClaimed(std::unique_ptr<ImportJob> job) {
-  if (StillCurrent(*job)) {
+  const pipeline::UnixTime now = pipeline::UnixNow();
+  const bool current = StillCurrent(*job, now);
+  job->file = *job->settled;  // off the pool for good: the settled file is the one finished
+  if (current) {
     ++prefetches_used_;
     job->prefetch = ImportJob::Prefetch::kNo;
-    job->now = pipeline::UnixNow();  // stored as imported now
+    job->now = now;  // stored as imported now, the time its dates were judged against
     completed_.push_back(std::move(job));
     ArmFlush();
     return;
@@ -356,23 +383,25 @@ void ImportService::ContinueClaimed(std::unique_ptr<ImportJob> job) {
 
 // Whether a prefetch is what importing the settled file now would give. Only successes are
 // used: a failure (a half-written file, a password file changed meanwhile) is tried again.
-bool ImportService::StillCurrent(const ImportJob& job) const {
-  if (job.error || job.trust != trust_) return false;
-  const FileIdentity settled{job.file.dev, job.file.ino, job.file.size, job.file.mtime_ns};
-  // An mtime at least one clock tick before the read began: a write during or after the read
-  // would have stamped a later one, so the same identity means the same bytes.
-  auto unchanged_since_read = [&](const FileIdentity& read, const FileIdentity& now) {
-    return read == now && read.mtime_ns + mtime_tick_ns_ <= job.read_started_ns;
+bool ImportService::StillCurrent(const ImportJob& job, pipeline::UnixTime now) const {
+  if (job.error || job.trust != trust_ || !job.settled) return false;
+  const watchers::ReadyFile& file = *job.settled;
+  const FileIdentity settled{file.dev, file.ino, file.size, file.mtime_ns, file.ctime_ns};
+  // An mtime and ctime at least one clock tick before the read began: a write (or a touch that
+  // puts the mtime back) during or after the read would have stamped a later ctime, so the same
+  // identity means the same bytes.
+  auto unchanged_since_read = [&](const FileIdentity& read, const FileIdentity& seen) {
+    return read == seen &&
+           std::max(read.mtime_ns, read.ctime_ns) + mtime_tick_ns_ <= job.read_started_ns;
   };
   if (!unchanged_since_read(job.drop.file, settled)) return false;
-  auto sidecar = watchers::FindSidecar(job.file.path.parent_path(), job.file.name);
+  auto sidecar = watchers::FindSidecar(file.path.parent_path(), file.name);
   if (sidecar != job.sidecar) return false;
   if (sidecar) {
     auto now = IdentityOf(*sidecar);
     if (!now || !job.drop.sidecar || !unchanged_since_read(*job.drop.sidecar, *now)) return false;
   }
   // Validation judged the dates at job.now: the verdict must be the same now.
-  const pipeline::UnixTime now = pipeline::UnixNow();
   for (const auto& cert : job.parsed.certificates) {
     if ((job.now > cert.info.not_after) != (now > cert.info.not_after) ||
         (job.now < cert.info.not_before) != (now < cert.info.not_before)) {
@@ -382,14 +411,14 @@ bool ImportService::StillCurrent(const ImportJob& job) const {
   return true;
 }
 
+// Prefetches of files that never settled (removed meanwhile), at most once a second.
 void ImportService::DropStalePrefetches() {
   const uint64_t now = uv_now(loop_);
   if (now - last_prefetch_sweep_ < 1000) return;
   last_prefetch_sweep_ = now;
   std::erase_if(prefetches_, [&](const auto& item) {
     const ImportJob& job = *item.second;
-    return job.prefetch == ImportJob::Prefetch::kDone && !job.claimed &&
-           now - job.finished_at > kPrefetchKeepMs;
+    return job.prefetch == ImportJob::Prefetch::kDone && now - job.finished_at > kPrefetchKeepMs;
   });
 }
 
@@ -398,6 +427,7 @@ void ImportService::DropStalePrefetches() {
 void ImportService::Flush() {
   uv_check_stop(flush_check_.get());
   uv_idle_stop(flush_soon_.get());
+  DropStalePrefetches();
   if (completed_.empty()) {
     MaybeDrained();
     return;
@@ -551,9 +581,11 @@ void ImportService::Drain(std::function<void()> done) {
   queue_.clear();
   // Prefetches not running are dropped; running ones are waited for (they use their inbox).
   prefetch_queue_.clear();
-  std::erase_if(prefetches_, [](const auto& item) {
-    return item.second->prefetch != ImportJob::Prefetch::kRunning;
-  });
+  for (auto it = prefetches_.begin(); it != prefetches_.end();) {
+    auto next = std::next(it);
+    if (it->second->prefetch != ImportJob::Prefetch::kRunning) DropPrefetch(it);
+    it = next;
+  }
   MaybeDrained();
 }
 

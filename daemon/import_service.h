@@ -105,7 +105,9 @@ class ImportService {
   void OnPrefetchDone(ImportJob* job);
   // A settled file whose prefetch is done: stored as it is, or imported again when it is stale.
   void ContinueClaimed(std::unique_ptr<ImportJob> job);
-  bool StillCurrent(const ImportJob& job) const;
+  bool StillCurrent(const ImportJob& job, pipeline::UnixTime now) const;
+  using PrefetchMap = std::unordered_map<std::string, std::unique_ptr<ImportJob>>;
+  void DropPrefetch(PrefetchMap::iterator it);
   void DropStalePrefetches();
 
   uv_loop_t* loop_;
@@ -117,8 +119,8 @@ class ImportService {
   std::vector<std::unique_ptr<ImportJob>> completed_;
   size_t running_ = 0;
   // Prefetches by inbox id and file name: queued, running or done. A running one that its file's
-  // Submit claimed stays here until it is done.
-  std::unordered_map<std::string, std::unique_ptr<ImportJob>> prefetches_;
+  // Submit claimed stays here until it is done. Queued and running ones count in inbox.jobs.
+  PrefetchMap prefetches_;
   std::deque<std::string> prefetch_queue_;  // keys of prefetches not started yet
   size_t prefetch_running_ = 0;
   uint64_t last_prefetch_sweep_ = 0;

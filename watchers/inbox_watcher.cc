@@ -160,8 +160,11 @@ void InboxWatcher::Impl::Track(const std::string& name, const FileStat& stat, bo
   entry.deadline = settled ? uv_now(loop_) : NewDeadline();
   deadlines_.push(Pending{entry.deadline, entry.generation, name});
   ArmSettleTimer();
-  if (first_sight && !settled && options_.on_settling && stat.is_regular() && stat.size > 0 &&
-      stat.size <= options_.max_file_bytes) {
+  // Reading ahead relies on a changed file getting a later mtime or ctime: not so where
+  // mtimes come from another clock or keep whole seconds only.
+  const bool fine_times = mtime_trusted_ && stat.mtime_ns % 1'000'000'000 != 0;
+  if (first_sight && !settled && options_.on_settling && fine_times && stat.is_regular() &&
+      stat.size > 0 && stat.size <= options_.max_file_bytes) {
     try {
       options_.on_settling(ReadyOf(name, stat, FileProblem::kNone));
     } catch (...) {
@@ -180,6 +183,7 @@ ReadyFile InboxWatcher::Impl::ReadyOf(const std::string& name, const FileStat& s
       .dev = static_cast<uint64_t>(stat.dev),
       .ino = static_cast<uint64_t>(stat.ino),
       .mtime_ns = stat.mtime_ns,
+      .ctime_ns = stat.ctime_ns,
   };
 }
 

@@ -30,10 +30,12 @@ struct ReadyFile {
   uint64_t size = 0;
   FileProblem problem = FileProblem::kNone;
   // The file's identity as lstat saw it when it was handed over (or first seen, for
-  // on_settling): a file with the same four was not replaced or written since.
+  // on_settling): a file with the same dev, ino, size, mtime and ctime was not replaced, written
+  // or touched since (to within the clock tick that stamps them; ctime cannot be set by hand).
   uint64_t dev = 0;
   uint64_t ino = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
 };
 
 struct InboxOptions {
@@ -50,7 +52,8 @@ struct InboxOptions {
   // name the inbox (the caller knows which one it set this for). Must not throw.
   std::function<void(std::string)> on_warning;
   // Optional: called on the loop thread when a regular, non-empty file within max_file_bytes is
-  // first seen and has to wait settle_ms. The listener may read it ahead of time (the daemon
+  // first seen and has to wait settle_ms, in an inbox whose mtimes are trusted (not a network
+  // filesystem) and fine-grained (not whole seconds, as FAT's or old ext4 inodes' are). The listener may read it ahead of time (the daemon
   // parses it then, while it settles); it is still handed over only once settled, with the
   // identity (ReadyFile::dev, ino, size, mtime_ns) it had then, so the listener can tell whether
   // what it read is still the file. Must not throw.

@@ -59,10 +59,14 @@ struct FileStat {
   mode_t type = 0;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;  // not compared for settling (a rename into the inbox sets it)
   ino_t ino = 0;
   dev_t dev = 0;
 
-  bool operator==(const FileStat&) const = default;
+  bool operator==(const FileStat& other) const {
+    return error == other.error && type == other.type && size == other.size &&
+           mtime_ns == other.mtime_ns && ino == other.ino && dev == other.dev;
+  }
   bool missing() const { return error == ENOENT || error == ENOTDIR; }
   bool is_dir() const { return error == 0 && S_ISDIR(type); }
   bool is_regular() const { return error == 0 && S_ISREG(type); }
@@ -75,6 +79,7 @@ inline FileStat Lstat(const fs::path& path) {
       .type = static_cast<mode_t>(st.st_mode & S_IFMT),
       .size = static_cast<uint64_t>(st.st_size),
       .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+      .ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec,
       .ino = st.st_ino,
       .dev = st.st_dev,
   };

@@ -2,7 +2,12 @@
 // still what importing the settled file would give; otherwise the file is imported again.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <csignal>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "tests/integration/daemon_harness.h"
@@ -67,9 +72,10 @@ TEST(PrefetchTest, FileChangedWhileSettlingIsImportedAsItEnds) {
   DaemonHarness daemon(Options());
   ASSERT_TRUE(daemon.Start());
 
-  // One replaced by a rename (a new inode), one rewritten in place (same inode).
+  // One replaced by a rename (a new inode), one rewritten in place (same inode). Both are
+  // renamed in first, so that they are first seen whole (an empty file is not read ahead).
   daemon.Drop("renamed.pem", first.leaf.CertPem() + first.leaf.KeyPem());
-  daemon.WriteInPlace("rewritten.pem", third.leaf.CertPem() + third.leaf.KeyPem());
+  daemon.Drop("rewritten.pem", third.leaf.CertPem() + third.leaf.KeyPem());
   std::this_thread::sleep_for(kAfterPrefetch);
   daemon.Drop("renamed.pem", second.leaf.CertPem() + second.leaf.KeyPem());
   daemon.WriteInPlace("rewritten.pem", fourth.leaf.CertPem() + fourth.leaf.KeyPem());
@@ -81,6 +87,65 @@ TEST(PrefetchTest, FileChangedWhileSettlingIsImportedAsItEnds) {
   EXPECT_EQ(CountByFingerprint(events, fourth.leaf.Fingerprint()), 1);
   EXPECT_EQ(Prefetches(daemon), (json{{"used", 0}, {"redone", 2}}));
   EXPECT_EQ(daemon.LsJson()["entries"].size(), 2u);
+}
+
+// As `cp -p` or `rsync -t --inplace` leave it: new bytes of the same size, the old mtime put
+// back. Only the ctime tells, and it is compared too.
+TEST(PrefetchTest, SameSizeRewriteWithItsMtimePutBackIsSeen) {
+  TestPki first = TestPki::Make(LeafSpec("before.test"));
+  TestPki second = TestPki::Make(LeafSpec("after.test"));
+  std::string before = first.leaf.CertPem() + first.leaf.KeyPem();
+  std::string after = second.leaf.CertPem() + second.leaf.KeyPem();
+  // Same size: PEM readers skip the newlines between blocks.
+  before.resize(std::max(before.size(), after.size()), '\n');
+  after.resize(before.size(), '\n');
+  DaemonHarness daemon(Options());
+  ASSERT_TRUE(daemon.Start());
+
+  const fs::path file = daemon.inbox() / "web.pem";
+  daemon.Drop("web.pem", before);
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  std::this_thread::sleep_for(kAfterPrefetch);
+  daemon.WriteInPlace("web.pem", after);
+  const timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+
+  SettleAndWait(daemon, 1);
+  const auto& events = daemon.EventsOfType("cert.imported");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["certificate"]["fingerprint_sha256"], second.leaf.Fingerprint());
+  EXPECT_EQ(Prefetches(daemon), (json{{"used", 0}, {"redone", 1}}));
+}
+
+// A reload that changes the inbox retires it (and starts it anew) while hundreds of its files
+// are read ahead or wait to be: each is imported once, and the daemon keeps running.
+TEST(PrefetchTest, ReloadWhileFilesAreReadAheadLosesNothing) {
+  constexpr int kFiles = 400;  // more than run on the pool at once: some wait in the queue
+  std::vector<Issued> leaves;
+  for (int i = 0; i < kFiles; ++i) leaves.push_back(Issue(LeafSpec("r" + std::to_string(i) + ".test")));
+  DaemonHarness daemon(Options());
+  ASSERT_TRUE(daemon.Start());
+
+  for (int i = 0; i < kFiles; ++i) {
+    daemon.Drop("r" + std::to_string(i) + ".pem", leaves[i].CertPem() + leaves[i].KeyPem());
+  }
+  fs::path tmp = daemon.root() / "new-config.toml";
+  std::ofstream(tmp) << "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n"
+                     << "[[inbox]]\npath = \"inbox\"\nname = \"inbox\"\nsettle_ms = 300\n";
+  fs::rename(tmp, daemon.config_file());
+  daemon.Signal(SIGHUP);
+
+  daemon.WaitForEvents(HasEvents("cert.imported", kFiles), std::chrono::seconds(90));
+  std::set<std::string> fingerprints;
+  for (const auto& event : daemon.EventsOfType("cert.imported")) {
+    fingerprints.insert(event["certificate"]["fingerprint_sha256"].get<std::string>());
+  }
+  EXPECT_EQ(daemon.EventsOfType("cert.imported").size(), static_cast<size_t>(kFiles));
+  EXPECT_EQ(fingerprints.size(), static_cast<size_t>(kFiles));
+  EXPECT_EQ(daemon.EventsOfType("config.reloaded").size(), 1u);
+  EXPECT_EQ(daemon.EventsOfType("import.rejected").size(), 0u);
+  EXPECT_EQ(daemon.Stop(), 0) << daemon.log();
 }
 
 TEST(PrefetchTest, SidecarWrittenWhileSettlingIsRead) {
