@@ -15,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "bench/baseline_loop.h"
@@ -35,6 +36,7 @@ struct Options {
   int steady_seconds = 10;
   double rate = 50;
   int settle_ms = 200;
+  int baseline_runs = 3;
   std::string key = "ec";
   std::string workdir;
   bool json = false;
@@ -113,8 +115,9 @@ std::string MachineLine(const fs::path& workdir) {
 std::string RerunArguments(const Options& o) {
   char buffer[256];
   std::snprintf(buffer, sizeof buffer,
-                "--files %d --steady-seconds %d --rate %g --settle-ms %d --key %s%s%s", o.files,
-                o.steady_seconds, o.rate, o.settle_ms, o.key.c_str(), o.no_ca ? " --no-ca" : "",
+                "--files %d --steady-seconds %d --rate %g --settle-ms %d --baseline-runs %d --key %s%s%s",
+                o.files, o.steady_seconds, o.rate, o.settle_ms, o.baseline_runs, o.key.c_str(),
+                o.no_ca ? " --no-ca" : "",
                 o.json ? " --json" : "");
   std::string out = buffer;
   if (!o.workdir.empty()) out += " --workdir " + o.workdir;
@@ -140,7 +143,7 @@ fs::path MakeWorkdir(const std::string& requested) {
 }
 
 void CheckIpcPaths(const fs::path& workdir) {
-  for (const char* socket : {"state/control.sock", "state/events.sock", "baseline/baseline.sock"}) {
+  for (const char* socket : {"state/control.sock", "state/events.sock", "baseline-20/baseline.sock"}) {  // the longest
     std::string path = (workdir / socket).string();
     if (path.size() > kMaxIpcPath) {
       throw Fatal{"ipc socket path " + path + " is longer than 107 bytes: use a shorter --workdir"};
@@ -192,14 +195,25 @@ int Run(const Options& options, const std::string& program) {
     std::fflush(stdout);
 
     // --- baseline ---
-    auto baseline = RunBaselineLoop(corpus, workdir / "baseline", zmq);
-    if (!baseline) throw Fatal{baseline.error()};
-    double baseline_rate = baseline->files / baseline->seconds;
+    // The fastest of several runs: other work on the machine only slows a run down, so the
+    // fastest is the nearest to what the loop can do, and the ratio is not flattered by a slow one.
     std::printf(
         "baseline: one thread, per file: read, PEM_read_bio_X509 + PEM_read_bio_PrivateKey,\n"
         "  X509_check_private_key, one SQLite transaction (WAL, synchronous=NORMAL), one ZeroMQ "
-        "send\n"
-        "  %d files in %.3f s: %.0f files/s (%d/%d messages reached a SUB socket)\n"
+        "send;\n  the fastest of %d runs counts\n",
+        options.baseline_runs);
+    std::optional<BaselineResult> baseline;
+    for (int run = 1; run <= options.baseline_runs; ++run) {
+      auto result = RunBaselineLoop(corpus, workdir / ("baseline-" + std::to_string(run)), zmq);
+      if (!result) throw Fatal{result.error()};
+      std::printf("  run %d: %d files in %.3f s: %.0f files/s\n", run, result->files,
+                  result->seconds, result->files / result->seconds);
+      std::fflush(stdout);
+      if (!baseline || result->seconds < baseline->seconds) baseline = *result;
+    }
+    double baseline_rate = baseline->files / baseline->seconds;
+    std::printf(
+        "  fastest: %d files in %.3f s: %.0f files/s (%d/%d messages reached a SUB socket)\n"
         "  time per file: read %.0f us, parse + key check %.0f us, SQLite %.0f us, "
         "JSON + ZeroMQ %.0f us; CPU %.0f us\n\n",
         baseline->files, baseline->seconds, baseline_rate, baseline->delivered, baseline->files,
@@ -319,6 +333,7 @@ int Run(const Options& options, const std::string& program) {
             {"cpus", UsableCpus()},
             {"openssl", OpenSSL_version(OPENSSL_VERSION)},
             {"baseline_files_per_s", baseline_rate},
+            {"baseline_runs", options.baseline_runs},
             {"baseline_cpu_us_per_file", 1e6 * baseline->cpu_seconds / baseline->files},
             {"load_average", LoadAverage()},
             {"daemon_burst_files_per_s", burst.files_per_second},
@@ -389,6 +404,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--settle-ms", options.settle_ms, "the inbox's settle_ms")
       ->check(CLI::Range(0, 60'000))
+      ->capture_default_str();
+  app.add_option("--baseline-runs", options.baseline_runs,
+                 "runs of the plain loop; the fastest is the baseline")
+      ->check(CLI::Range(1, 20))
       ->capture_default_str();
   app.add_option("--key", options.key,
                  "key type: ec (P-256) or rsa (2048; generating a key takes ~0.2 s per CPU, so "
