@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include <expected>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -69,6 +70,9 @@ class Daemon {
   nlohmann::json CursorsJson();
   void RegisterBindingOps();  // bind, unbind, rm
   void RegisterSupervisorOps();  // daemon/ops_supervisor.cc: plugin.env
+  // The config's [[plugin]] of that name, or an unknown_plugin reply that lists the configured
+  // ones (ops_supervisor.cc). Used by every op that names a plugin.
+  std::expected<const PluginConfig*, nlohmann::json> ConfiguredPlugin(const std::string& name) const;
   void ReconcilePendingBindings();  // after imports, when a declaration waits for its entry
 
   // Publishes events a control op committed, in seq order.

@@ -1,7 +1,6 @@
 #include "daemon/drop_reader.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,20 +17,6 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kMaxSidecarBytes = 64 * 1024;
 constexpr uint64_t kMaxPasswordFileBytes = 64 * 1024;
-
-std::string Sha256Hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
-}
 
 // One candidate password a line; a trailing "\r" (files written on Windows) is not part of it.
 pipeline::Result<void> AddPasswordLines(const fs::path& file, std::vector<pipeline::SecretBytes>& out) {
@@ -211,7 +196,7 @@ pipeline::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::pa
   auto bytes = ReadRegularFile(file, inbox.max_file_bytes, &drop.file);
   if (!bytes) return std::unexpected(bytes.error());
   drop.bytes = std::move(*bytes);
-  drop.sha256 = Sha256Hex(drop.bytes);
+  drop.sha256 = pipeline::Sha256Hex(drop.bytes);
   drop.meta.group = inbox.group;
   drop.meta.labels = inbox.labels;
   if (sidecar) {

@@ -28,13 +28,8 @@ void Daemon::RegisterBindingOps() {
     std::string entry = RequiredString(request, "entry");
     std::string resource = RequiredString(request, "resource");
     auto plugin = StringArg(request, "plugin");
-    if (plugin && std::none_of(config_.plugins.begin(), config_.plugins.end(),
-                               [&](const PluginConfig& p) { return p.name == *plugin; })) {
-      std::string known;
-      for (const PluginConfig& p : config_.plugins) known += (known.empty() ? "" : ", ") + p.name;
-      return ControlServer::ErrorReply(
-          "unknown_plugin", "no [[plugin]] named '" + *plugin + "' is configured (configured: " +
-                                (known.empty() ? "none" : known) + ")");
+    if (plugin) {
+      if (auto configured = ConfiguredPlugin(*plugin); !configured) return configured.error();
     }
     auto bound = inventory_->Bind(entry, resource, plugin, pipeline::UnixNow());
     if (!bound) return Failure(bound.error());

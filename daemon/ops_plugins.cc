@@ -45,12 +45,10 @@ void Daemon::RegisterPluginOps() {
   auto authenticate = [this](const json& request) -> std::expected<const PluginConfig*, json> {
     const std::string name = RequiredString(request, "plugin");
     const std::string op = request.value("op", "");
-    auto plugin = std::find_if(config_.plugins.begin(), config_.plugins.end(),
-                               [&](const PluginConfig& p) { return p.name == name; });
-    if (plugin == config_.plugins.end()) {
+    auto plugin = ConfiguredPlugin(name);
+    if (!plugin) {
       spdlog::warn("plugin request {} refused: no [[plugin]] is named '{}'", op, name);
-      return std::unexpected(ControlServer::ErrorReply(
-          "unknown_plugin", "no [[plugin]] named '" + name + "' in the daemon's config"));
+      return std::unexpected(std::move(plugin.error()));
     }
     const std::string token = StringArg(request, "token").value_or("");
     if (!SameSecret(inventory_->Tag("plugin:" + name), token)) {
@@ -61,7 +59,7 @@ void Daemon::RegisterPluginOps() {
                                  "CERTINBOX_PLUGIN_TOKEN; `certinbox plugin env " +
                                  name + "` prints it)"));
     }
-    return &*plugin;
+    return *plugin;
   };
 
   AddOp("plugin.hello", [this, authenticate](const json& request) -> json {

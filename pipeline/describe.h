@@ -7,12 +7,10 @@
 #include <string_view>
 #include <vector>
 
+#include "pipeline/ossl.h"  // HexLower, Sha256Hex
 #include "pipeline/types.h"
 
 namespace certinbox::pipeline {
-
-std::string HexLower(const unsigned char* data, size_t len);
-std::string Sha256Hex(std::string_view bytes);
 
 // DescribeCertificate (parse.h) for a certificate whose DER is already at hand.
 CertificateInfo DescribeCertificate(X509* cert, std::string_view der);

@@ -59,6 +59,11 @@ OSSL_LIB_CTX* ThreadLibCtx();
 // fetch failed, so never null.
 const EVP_MD* ThreadSha256();
 
+// Lowercase hex of `len` bytes.
+std::string HexLower(const unsigned char* data, size_t len);
+// Lowercase hex SHA-256 of `bytes` (with ThreadSha256); "" if OpenSSL fails.
+std::string Sha256Hex(std::string_view bytes);
+
 // A byte buffer for secrets (private key DER, passwords): wiped before it is freed.
 class SecretBytes {
  public:

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 
+#include "pipeline/ossl.h"
+
 namespace certinbox::storage {
 
 namespace {
@@ -244,13 +246,7 @@ std::string Vault::Tag(std::string_view message) const {
     return {};
   }
   OPENSSL_cleanse(derived, sizeof derived);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < tag_len; ++i) {
-    hex.push_back(kHex[tag[i] >> 4]);
-    hex.push_back(kHex[tag[i] & 15]);
-  }
-  return hex;
+  return pipeline::HexLower(tag, tag_len);
 }
 
 }  // namespace certinbox::storage
