@@ -235,7 +235,8 @@ void ImportService::Submit(Inbox& inbox, const watchers::ReadyFile& file) {
   Enqueue(std::move(job));
 }
 
-// Counts in inbox.jobs from here until the file is finished, failed or released.
+// Counts in inbox.jobs from here until the file is finished, failed or released (a prefetch:
+// until it is done or dropped), so that the inbox outlives every job that uses it.
 std::unique_ptr<ImportJob> ImportService::NewJob(Inbox& inbox, const watchers::ReadyFile& file) {
   auto job = std::make_unique<ImportJob>();
   job->service = this;
@@ -303,13 +304,9 @@ void ImportService::Prefetch(Inbox& inbox, const watchers::ReadyFile& file) {
     DropPrefetch(it);
   }
   if (prefetches_.size() >= kMaxPrefetches) return;
-  auto job = std::make_unique<ImportJob>();
-  job->service = this;
-  job->inbox = &inbox;
-  job->file = file;
+  auto job = NewJob(inbox, file);  // counted until it is done or dropped
   job->prefetch = ImportJob::Prefetch::kQueued;
   job->key = key;
-  ++inbox.jobs;  // until it is done or dropped: the inbox must outlive it
   prefetches_.emplace(key, std::move(job));
   prefetch_queue_.push_back(std::move(key));
   StartPrefetches();
