@@ -140,6 +140,11 @@ BurstResult RunBurst(DaemonRunner& daemon, const std::vector<CorpusFile>& staged
                            cpu_after->zmq - cpu_before->zmq};
   }
 
+  if (auto status = daemon.Control("status", {}, milliseconds(5000))) {
+    const auto& prefetches = (*status)["prefetches"];
+    result.prefetches_used = prefetches.value("used", -1L);
+    result.prefetches_redone = prefetches.value("redone", -1L);
+  }
   if (auto ls = daemon.Control("ls", {}, milliseconds(120'000))) {
     long matching = 0;
     for (const auto& entry : (*ls)["entries"]) {

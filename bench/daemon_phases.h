@@ -35,6 +35,10 @@ struct BurstResult {
   std::optional<DaemonCpu> cpu;  // used by the daemon from the first rename to the last event
   double bench_cpu_seconds = 0;  // used by this process (renames, receiving events) meanwhile
   long ls_matching = -1;         // `ls` entries whose fingerprint is in the corpus (-1: ls failed)
+  // status.prefetches after the burst: files read ahead while they settled whose read-ahead
+  // was stored, and those imported again because something changed (-1: status failed)
+  long prefetches_used = -1;
+  long prefetches_redone = -1;
 };
 
 // Sets every staged file's mtime to now (just written: each waits settle_ms), renames them all

@@ -260,6 +260,10 @@ int Run(const Options& options, const std::string& program) {
             burst.cpu->total() * per_file, burst.cpu->loop * per_file, burst.cpu->pool * per_file,
             burst.bench_cpu_seconds);
       }
+      if (burst.prefetches_used >= 0) {
+        std::printf("  read ahead        %ld files stored as read while settling, %ld read again\n",
+                    burst.prefetches_used, burst.prefetches_redone);
+      }
       if (burst.ls_matching >= 0) {
         std::printf("  ls cross-check    %ld of %d entries%s (peak RSS after the ls reply: %s)\n",
                     burst.ls_matching, options.files,

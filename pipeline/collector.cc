@@ -52,13 +52,8 @@ Status Collector::AddCertificateDer(std::string der, std::string_view where) {
     ++count_;
     return {};
   }
-  // Decoded into an X509 of this thread's library context (see ThreadLibCtx): d2i_X509 with
-  // an object at hand fills that object, and on failure frees it and sets it to null.
-  X509* fresh = X509_new_ex(ThreadLibCtx(), nullptr);
-  const unsigned char* p = Bytes(der);
-  X509Ptr cert(fresh != nullptr ? d2i_X509(&fresh, &p, static_cast<long>(der.size())) : nullptr);
-  if (!cert) X509_free(fresh);  // already freed and null after a failed d2i; kept defensive
-  if (!cert || p != Bytes(der) + der.size()) {
+  X509Ptr cert = DecodeCertificateDer(der);
+  if (!cert) {
     std::string detail = DrainOpensslErrors();
     return Fail("bad_certificate", std::string(where) + " is not a valid X.509 certificate" +
                                        (detail.empty() ? "" : ": " + detail));

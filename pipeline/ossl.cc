@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "pipeline/certificate_provider.h"
 #include "pipeline/error.h"
 #include "pipeline/shutdown.h"
 
@@ -61,11 +62,19 @@ bool OpensslShuttingDown() { return g_shutting_down; }
 
 namespace {
 
+// The two library contexts of a thread: `general` with the "default" provider, and
+// `certificates` with the certificate provider over it (see certificate_provider.h), or
+// `general` again when that provider cannot be loaded.
+struct LibCtxPair {
+  OSSL_LIB_CTX* general = nullptr;
+  OSSL_LIB_CTX* certificates = nullptr;
+};
+
 // Contexts of threads that have ended, for the next new thread. Never destroyed: reachable
 // until the process ends, so leak checkers do not count the contexts.
 struct SpareContexts {
   std::mutex mutex;
-  std::vector<OSSL_LIB_CTX*> contexts;
+  std::vector<LibCtxPair> contexts;
 };
 
 SpareContexts& Spares() {
@@ -73,31 +82,40 @@ SpareContexts& Spares() {
   return *spares;
 }
 
-OSSL_LIB_CTX* NewThreadContext() {
+LibCtxPair NewThreadContexts() {
   // A system configured for FIPS (openssl.cnf: default properties "fips=yes") keeps every
   // operation on the default context, where that configuration applies.
-  if (EVP_default_properties_is_fips_enabled(nullptr) == 1) return nullptr;
+  if (EVP_default_properties_is_fips_enabled(nullptr) == 1) return {};
   OSSL_LIB_CTX* ctx = OSSL_LIB_CTX_new();
-  if (ctx == nullptr) return nullptr;
-  if (OSSL_PROVIDER_load(ctx, "default") == nullptr) {
+  if (ctx == nullptr) return {};
+  OSSL_PROVIDER* provider = OSSL_PROVIDER_load(ctx, "default");
+  if (provider == nullptr) {
     OSSL_LIB_CTX_free(ctx);
     DrainOpensslErrors();
-    return nullptr;
+    return {};
   }
-  return ctx;
+  LibCtxPair pair{ctx, ctx};
+  if (OSSL_LIB_CTX* certificates = OSSL_LIB_CTX_new(); certificates != nullptr) {
+    if (LoadCertificateProvider(certificates, provider) != nullptr) {
+      pair.certificates = certificates;
+    } else {
+      OSSL_LIB_CTX_free(certificates);
+    }
+  }
+  return pair;
 }
 
 struct ThreadContext {
-  OSSL_LIB_CTX* ctx = nullptr;
+  LibCtxPair contexts;
   EVP_MD* sha256 = nullptr;
   bool set_up = false;
 
   ~ThreadContext() {
     if (OpensslShuttingDown()) return;  // see shutdown.h
     EVP_MD_free(sha256);
-    if (ctx != nullptr) {
+    if (contexts.general != nullptr) {
       std::lock_guard lock(Spares().mutex);
-      Spares().contexts.push_back(ctx);
+      Spares().contexts.push_back(contexts);
     }
   }
 
@@ -106,12 +124,12 @@ struct ThreadContext {
     {
       std::lock_guard lock(Spares().mutex);
       if (!Spares().contexts.empty()) {
-        ctx = Spares().contexts.back();
+        contexts = Spares().contexts.back();
         Spares().contexts.pop_back();
       }
     }
-    if (ctx == nullptr) ctx = NewThreadContext();
-    sha256 = EVP_MD_fetch(ctx, "SHA256", nullptr);
+    if (contexts.general == nullptr) contexts = NewThreadContexts();
+    sha256 = EVP_MD_fetch(contexts.general, "SHA256", nullptr);
     DrainOpensslErrors();
   }
 };
@@ -122,7 +140,29 @@ thread_local ThreadContext t_context;
 
 OSSL_LIB_CTX* ThreadLibCtx() {
   if (!t_context.set_up) t_context.SetUp();
-  return t_context.ctx;
+  return t_context.contexts.general;
+}
+
+OSSL_LIB_CTX* ThreadCertificateLibCtx() {
+  if (!t_context.set_up) t_context.SetUp();
+  return t_context.contexts.certificates;
+}
+
+X509Ptr DecodeCertificateDer(std::string_view der) {
+  // d2i_X509 with an object at hand fills that object. When the DER does not decode it frees
+  // the object and nulls the pointer; when the extensions do not (3.0 caches them in d2i_X509
+  // then), it returns null and leaves the object to the caller.
+  X509* fresh = X509_new_ex(ThreadCertificateLibCtx(), nullptr);
+  if (fresh == nullptr) return nullptr;
+  const auto* begin = reinterpret_cast<const unsigned char*>(der.data());
+  const unsigned char* p = begin;
+  if (d2i_X509(&fresh, &p, static_cast<long>(der.size())) == nullptr) {
+    X509_free(fresh);
+    return nullptr;
+  }
+  X509Ptr cert(fresh);
+  if (p != begin + der.size()) cert.reset();  // trailing bytes: not one certificate
+  return cert;
 }
 
 const EVP_MD* ThreadSha256() {

@@ -254,7 +254,9 @@ Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options) {
     return out.Take(format);
   };
 
-  if (auto cert = DecodeWholeAs<X509Ptr>(der, d2i_X509)) {
+  X509Ptr cert = DecodeCertificateDer(der);
+  ERR_clear_error();  // a failure only means the formats below are tried
+  if (cert) {
     return done(out.AddCertificate(std::move(cert), std::string(der), "the DER certificate"),
                 "der");
   }
