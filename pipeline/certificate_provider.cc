@@ -14,8 +14,8 @@ namespace certinbox::pipeline {
 namespace {
 
 // The provider whose algorithm tables are served. The default provider's tables are static
-// and the same from every instance, so the first one wrapped serves every context; it is
-// never unloaded (see LoadCertificateProvider).
+// and the same from every instance, so the first one wrapped serves every context. It lives
+// as long as the process: the contexts it is loaded in are never freed (see ThreadLibCtx).
 std::atomic<OSSL_PROVIDER*> g_source{nullptr};
 
 // Set around OSSL_PROVIDER_load, which runs Init on the calling thread.
@@ -74,7 +74,11 @@ int Init(const OSSL_CORE_HANDLE* /*handle*/, const OSSL_DISPATCH* /*in*/,
 
 OSSL_PROVIDER* LoadCertificateProvider(OSSL_LIB_CTX* target, OSSL_PROVIDER* wrapped) {
   constexpr const char* kName = "certinbox-certificates";
-  if (target == nullptr || wrapped == nullptr) return nullptr;
+  // Only "default": its tables are the ones served, and they expect its provider context.
+  if (target == nullptr || wrapped == nullptr ||
+      std::strcmp(OSSL_PROVIDER_get0_name(wrapped), "default") != 0) {
+    return nullptr;
+  }
   if (OSSL_PROVIDER_add_builtin(target, kName, Init) != 1) {
     DrainOpensslErrors();
     return nullptr;

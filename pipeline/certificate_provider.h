@@ -21,10 +21,10 @@
 
 namespace certinbox::pipeline {
 
-// Loads the provider into `target`, serving the algorithms of `wrapped` (a "default"
-// provider that outlives `target`: its provider context is handed to every algorithm).
-// Returns the provider, or nullptr (errors drained) when it cannot be loaded; the caller then
-// uses another context.
+// Loads the provider into `target`. `wrapped` must be a "default" provider that outlives
+// `target`: its provider context is handed to every algorithm. Returns the provider, or
+// nullptr (errors drained) when it cannot be loaded or `wrapped` is not "default"; the caller
+// then uses another context.
 OSSL_PROVIDER* LoadCertificateProvider(OSSL_LIB_CTX* target, OSSL_PROVIDER* wrapped);
 
 }  // namespace certinbox::pipeline

@@ -42,7 +42,7 @@ using Pkcs7Ptr = std::unique_ptr<PKCS7, Free<PKCS7_free>>;
 bool LoadOpensslProviders();
 
 // The calling thread's OpenSSL library context for the pipeline's hot work: decoding
-// certificates and private keys, and SHA-256. OpenSSL 3.0 looks up names and methods under
+// private keys, and SHA-256 (certificates: ThreadCertificateLibCtx below). OpenSSL 3.0 looks up names and methods under
 // locks of the context on every decode (and builds a new decoder for each certificate's
 // public key), so threads sharing the default context spend much of their time contending;
 // with a context each they do not. It holds the "default" provider only (which implements
@@ -60,8 +60,10 @@ OSSL_LIB_CTX* ThreadLibCtx();
 // ThreadLibCtx() itself when that provider cannot be loaded; nullptr where ThreadLibCtx() is.
 OSSL_LIB_CTX* ThreadCertificateLibCtx();
 
-// Decodes `der`, exactly one DER certificate, into an X509 of ThreadCertificateLibCtx().
-// nullptr when it is not one (OpenSSL's errors are left in its queue).
+// Decodes `der`, exactly one DER certificate, into an X509 of ThreadCertificateLibCtx(). Like
+// d2i_X509 given an object, it also checks the extensions (OpenSSL 3.0 caches them then).
+// nullptr when it is not one; OpenSSL's errors, if any, are left in its queue (bytes after
+// the certificate leave none).
 X509Ptr DecodeCertificateDer(std::string_view der);
 
 // SHA-256 fetched once per thread from ThreadLibCtx(), for EVP_Digest and X509_digest:

@@ -254,9 +254,7 @@ Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options) {
     return out.Take(format);
   };
 
-  X509Ptr cert = DecodeCertificateDer(der);
-  ERR_clear_error();  // a failure only means the formats below are tried
-  if (cert) {
+  if (auto cert = DecodeWholeAs<X509Ptr>(der, d2i_X509)) {
     return done(out.AddCertificate(std::move(cert), std::string(der), "the DER certificate"),
                 "der");
   }

@@ -7,8 +7,10 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pipeline/error.h"
 #include "pipeline/ossl.h"
@@ -21,7 +23,7 @@ EvpPkeyPtr Generate(const char* type, int rsa_bits = 0) {
     EvpPkeyCtxPtr pctx(EVP_PKEY_CTX_new_from_name(nullptr, "DSA", nullptr));
     EVP_PKEY* params = nullptr;
     if (!pctx || EVP_PKEY_paramgen_init(pctx.get()) != 1 ||
-        EVP_PKEY_CTX_set_dsa_paramgen_bits(pctx.get(), 2048) != 1 ||
+        EVP_PKEY_CTX_set_dsa_paramgen_bits(pctx.get(), 1024) != 1 ||
         EVP_PKEY_paramgen(pctx.get(), &params) != 1) {
       return nullptr;
     }
@@ -115,6 +117,9 @@ TEST_P(CertificateContextTest, DecodesAndVerifiesLikeAnOrdinaryContext) {
   EXPECT_EQ(X509_verify(decoded.get(), X509_get0_pubkey(issuer_here.get())), 1) << c.type;
   EXPECT_EQ(X509_verify(decoded.get(), X509_get0_pubkey(issuer_ordinary.get())), 1) << c.type;
   EXPECT_EQ(X509_verify(decoded.get(), issuer_key), 1) << c.type;
+  // And the other way round: a certificate from an ordinary context, the issuer's key from
+  // this one.
+  EXPECT_EQ(X509_verify(ordinary.get(), X509_get0_pubkey(issuer_here.get())), 1) << c.type;
   // A wrong key is still refused.
   EvpPkeyPtr other = Generate("EC");
   EXPECT_NE(X509_verify(decoded.get(), other.get()), 1);
@@ -168,14 +173,44 @@ TEST(CertificateContextScope, OutlivesTheThreadThatDecodedIt) {
   EvpPkeyPtr key = Generate("EC");
   std::string der = Certificate(key.get(), key.get(), "thread.test");
   X509Ptr decoded;
-  std::thread([&] { decoded = DecodeCertificateDer(der); }).join();
+  OSSL_LIB_CTX* first = nullptr;
+  std::thread([&] {
+    decoded = DecodeCertificateDer(der);
+    first = ThreadCertificateLibCtx();
+  }).join();
   ASSERT_TRUE(decoded);
   EXPECT_EQ(X509_verify(decoded.get(), key.get()), 1);
+  OSSL_LIB_CTX* second = nullptr;
   std::thread([&] {
-    X509Ptr again = DecodeCertificateDer(der);  // a new thread, on the spare contexts
+    X509Ptr again = DecodeCertificateDer(der);
+    second = ThreadCertificateLibCtx();
     ASSERT_TRUE(again);
     EXPECT_EQ(X509_verify(again.get(), X509_get0_pubkey(decoded.get())), 1);
   }).join();
+  EXPECT_EQ(second, first);  // the new thread was handed the ended thread's contexts
+}
+
+// Threads that set up their contexts at the same moment each get a working one (the first
+// of them also builds the provider's decoder table).
+TEST(CertificateContextScope, ThreadsStartingTogetherEachDecode) {
+  EvpPkeyPtr key = Generate("EC");
+  std::string der = Certificate(key.get(), key.get(), "together.test");
+  constexpr int kThreads = 8;
+  std::atomic<int> ready{0};
+  std::atomic<int> verified{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      ++ready;
+      while (ready.load() < kThreads) std::this_thread::yield();  // bounded: all start at once
+      for (int n = 0; n < 20; ++n) {
+        X509Ptr cert = DecodeCertificateDer(der);
+        if (cert && X509_verify(cert.get(), key.get()) == 1) ++verified;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(verified.load(), kThreads * 20);
 }
 
 }  // namespace
