@@ -7,6 +7,7 @@ packages=(
   libuv1-dev libssl-dev openssl libzmq3-dev cppzmq-dev libsqlite3-dev sqlite3
   libtomlplusplus-dev libgtest-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libcurl4-openssl-dev ca-certificates
+  libjemalloc-dev  # certinboxd's allocator (CMakeLists.txt: CERTINBOX_JEMALLOC)
   nginx  # the end-to-end test of the deploy plugin (tests/integration/nginx_test.cc)
   python3 python3-zmq  # docs/examples/plugin.py and its test
 )
