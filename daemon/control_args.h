@@ -23,4 +23,8 @@ std::optional<std::vector<std::string>> StringsArg(const nlohmann::json& request
 // StringArg that must be present and non-empty.
 std::string RequiredString(const nlohmann::json& request, const char* key);
 
+// `text` cut to at most `max_bytes` bytes plus "…" when longer, for a log line or a status
+// field. The cut never falls inside a UTF-8 sequence.
+std::string Shorten(std::string text, size_t max_bytes);
+
 }  // namespace certinbox::daemon

@@ -30,13 +30,6 @@ bool SameSecret(const std::string& a, const std::string& b) {
   return !a.empty() && a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string Shorten(std::string text) {
-  if (text.size() > kLoggedMessage) {
-    text.resize(kLoggedMessage);
-    text += "…";
-  }
-  return text;
-}
 
 }  // namespace
 
@@ -191,10 +184,10 @@ void Daemon::RegisterPluginOps() {
     if (!event) return Failure(event.error());
     if (record.ok) {
       spdlog::info("plugin {}: pushed v{} to {}: {}", record.plugin, record.version,
-                   record.resource, Shorten(record.message));
+                   record.resource, Shorten(record.message, kLoggedMessage));
     } else {
       spdlog::warn("plugin {}: push of v{} to {} failed: {}", record.plugin, record.version,
-                   record.resource, Shorten(record.message));
+                   record.resource, Shorten(record.message, kLoggedMessage));
     }
     const int64_t seq = event->seq;
     PublishAll({std::move(*event)});
@@ -205,7 +198,8 @@ void Daemon::RegisterPluginOps() {
     auto plugin = authenticate(request);
     if (!plugin) return plugin.error();
     const std::string level = RequiredString(request, "level");
-    const std::string message = Shorten(StringArg(request, "message").value_or(""));
+    const std::string message =
+        Shorten(StringArg(request, "message").value_or(""), kLoggedMessage);
     const std::string& name = (*plugin)->name;
     if (level == "error") {
       spdlog::error("plugin {} reports: {}", name, message);
