@@ -145,6 +145,7 @@ BurstResult RunBurst(DaemonRunner& daemon, const std::vector<CorpusFile>& staged
     const auto& prefetches = (*status)["prefetches"];
     result.prefetches_used = prefetches.value("used", -1L);
     result.prefetches_redone = prefetches.value("redone", -1L);
+    result.wal_checkpoints = (*status)["wal_checkpoints"].value("completed", -1L);
   }
   if (auto ls = daemon.Control("ls", {}, milliseconds(120'000))) {
     long matching = 0;

@@ -39,6 +39,7 @@ struct BurstResult {
   // was stored, and those imported again because something changed (-1: status failed)
   long prefetches_used = -1;
   long prefetches_redone = -1;
+  long wal_checkpoints = -1;  // status.wal_checkpoints.completed: run on the pool meanwhile
 };
 
 // Sets every staged file's mtime to now (just written: each waits settle_ms), renames them all

@@ -195,6 +195,7 @@ BurstResult BurstOnce(DaemonRunner& daemon, const Options& options, const testin
   if (burst.prefetches_used >= 0) {
     std::printf("  read ahead        %ld files stored as read while settling, %ld read again\n",
                 burst.prefetches_used, burst.prefetches_redone);
+    std::printf("  WAL checkpoints   %ld, on the pool\n", burst.wal_checkpoints);
   }
   if (burst.ls_matching >= 0) {
     std::printf("  ls cross-check    %ld of %d entries%s (peak RSS after the ls reply: %s)\n",

@@ -96,6 +96,9 @@ pipeline::Result<void> Daemon::Start() {
       {.expiring_soon_days = config_.expiring_soon_days, .max_versions = config_.max_versions});
   if (!inventory) return std::unexpected(inventory.error());
   inventory_ = std::move(*inventory);
+  auto checkpoints = WalCheckpoints::Start(&loop_, *inventory_, config_.database);
+  if (!checkpoints) return std::unexpected(checkpoints.error());
+  wal_checkpoints_ = std::move(*checkpoints);
 
   auto publisher = Publisher::Bind(zmq_, config_.publish_endpoint, config_.publish_hwm);
   if (!publisher) return std::unexpected(publisher.error());
@@ -376,6 +379,8 @@ json Daemon::HandleStatus() {
           {"imports_in_flight", imports_->in_flight() + imports_->queued()},
           {"prefetches", {{"used", imports_->prefetches_used()},
                           {"redone", imports_->prefetches_redone()}}},
+          {"wal_checkpoints", {{"completed", wal_checkpoints_->completed()},
+                               {"incomplete", wal_checkpoints_->incomplete()}}},
           {"backlog", backlog},
           {"counts", std::move(counts)},
           {"cursors", CursorsJson()},

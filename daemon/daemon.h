@@ -19,6 +19,7 @@
 #include "daemon/outbox_pruner.h"
 #include "daemon/plugin_supervisor.h"
 #include "daemon/publisher.h"
+#include "daemon/wal_checkpoints.h"
 #include "storage/inventory.h"
 #include "watchers/uv_handle.h"
 
@@ -85,6 +86,7 @@ class Daemon {
   int64_t started_at_ = 0;
   zmq::context_t zmq_;
   std::unique_ptr<storage::Inventory> inventory_;
+  std::unique_ptr<WalCheckpoints> wal_checkpoints_;  // after inventory_: destroyed first
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<ImportService> imports_;

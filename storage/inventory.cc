@@ -153,6 +153,27 @@ pipeline::Result<nlohmann::json> Inventory::Impl::SummaryOfEntry(int64_t entry_i
 
 void Inventory::SetOptions(InventoryOptions options) { impl_->set_options(options); }
 
+void Inventory::HandOverCheckpoints(std::function<void(int wal_pages)> after_commit) {
+  impl_->HandOverCheckpoints(std::move(after_commit));
+}
+
+void Inventory::Impl::HandOverCheckpoints(std::function<void(int wal_pages)> after_commit) {
+  after_commit_ = std::move(after_commit);
+  // Replaces SQLite's own hook, the one sqlite3_wal_autocheckpoint installs.
+  sqlite3_wal_hook(
+      db_.get(),
+      [](void* self, sqlite3*, const char*, int pages) -> int {
+        auto* impl = static_cast<Impl*>(self);
+        try {
+          if (impl->after_commit_) impl->after_commit_(pages);
+        } catch (...) {
+          // The commit has happened; a failed listener must not turn it into an error.
+        }
+        return SQLITE_OK;
+      },
+      this);
+}
+
 pipeline::Result<void> Inventory::Begin() {
   return Guarded("Begin", [&] { return impl_->Begin(); });
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -205,6 +206,14 @@ class Inventory {
   pipeline::Result<void> Begin();
   pipeline::Result<void> Commit();
   void Rollback();
+
+  // Hands the WAL's checkpoints to the caller. By default SQLite copies the WAL back into the
+  // database inside the COMMIT that takes it past 1000 pages, fsyncs included, on the thread
+  // that commits. After this call it no longer does: `after_commit` gets the WAL's size in
+  // pages after every commit instead, and the caller runs a Checkpointer (checkpointer.h)
+  // where it likes. Until it does, the WAL only grows. Called on the committing thread; must
+  // not use this Inventory.
+  void HandOverCheckpoints(std::function<void(int wal_pages)> after_commit);
 
   // Stores what a validated drop holds and writes its events to the outbox:
   // - the sidecar's `bind` (meta.bind) binds the entry the sidecar describes, new, renewed or

@@ -3,7 +3,9 @@
 // bindings.cc and delete.cc. Internal.
 #pragma once
 
+
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -125,6 +127,7 @@ class Inventory::Impl {
 
   sqlite::Connection& db() { return db_; }
   void set_options(InventoryOptions options) { options_ = options; }
+  void HandOverCheckpoints(std::function<void(int wal_pages)> after_commit);
 
   // Fails when a batch was opened but SQLite has since rolled it back on its own (disk full,
   // I/O error): continuing would silently write outside the batch.
@@ -174,6 +177,7 @@ class Inventory::Impl {
   sqlite::Connection db_;
   Vault vault_;
   InventoryOptions options_;
+  std::function<void(int wal_pages)> after_commit_;  // HandOverCheckpoints
   bool in_batch_ = false;
 };
 

@@ -1,0 +1,85 @@
+#include "daemon/wal_checkpoints.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "storage/checkpointer.h"
+
+namespace certinbox::daemon {
+
+struct WalCheckpoints::State {
+  uv_loop_t* loop = nullptr;
+  std::unique_ptr<storage::Checkpointer> checkpointer;
+  bool running = false;
+  uint64_t completed = 0;
+  uint64_t incomplete = 0;
+};
+
+WalCheckpoints::WalCheckpoints(storage::Inventory& inventory, std::shared_ptr<State> state)
+    : inventory_(inventory), state_(std::move(state)) {}
+
+WalCheckpoints::~WalCheckpoints() {
+  inventory_.HandOverCheckpoints(nullptr);
+}
+
+pipeline::Result<std::unique_ptr<WalCheckpoints>> WalCheckpoints::Start(
+    uv_loop_t* loop, storage::Inventory& inventory, const std::filesystem::path& database) {
+  auto checkpointer = storage::Checkpointer::Open(database);
+  if (!checkpointer) return std::unexpected(checkpointer.error());
+  struct Job {
+    uv_work_t work{};
+    std::shared_ptr<State> state;
+    pipeline::Result<storage::Checkpointer::Progress> result =
+        pipeline::Fail("internal_error", "the checkpoint did not run");
+  };
+  auto state = std::make_shared<State>();
+  state->loop = loop;
+  state->checkpointer = std::move(*checkpointer);
+  // The listener keeps its own reference: a checkpoint queued by the last commit may finish
+  // after this object is gone.
+  inventory.HandOverCheckpoints([state](int wal_pages) {
+    if (state->running || wal_pages < kPages) return;
+    auto* job = new Job{};
+    job->state = state;
+    job->work.data = job;
+    int rc = uv_queue_work(
+        state->loop, &job->work,
+        [](uv_work_t* work) {
+          auto* job = static_cast<Job*>(work->data);
+          try {
+            job->result = job->state->checkpointer->Run();
+          } catch (const std::exception& e) {
+            job->result = pipeline::Fail("storage_error", e.what());
+          }
+        },
+        [](uv_work_t* work, int) {
+          std::unique_ptr<Job> job(static_cast<Job*>(work->data));
+          State& state = *job->state;
+          state.running = false;
+          if (!job->result) {
+            ++state.incomplete;
+            if (job->result.error().code != "storage_busy") {
+              spdlog::warn("WAL checkpoint failed (the WAL grows until one works): {}",
+                           job->result.error().message);
+            }
+          } else if (job->result->copied_frames < job->result->wal_frames) {
+            ++state.incomplete;  // a reader held frames back; the next commit asks again
+          } else {
+            ++state.completed;
+          }
+        });
+    if (rc != 0) {
+      delete job;
+      spdlog::warn("cannot queue a WAL checkpoint: {}", uv_strerror(rc));
+      return;
+    }
+    state->running = true;
+  });
+  return std::unique_ptr<WalCheckpoints>(new WalCheckpoints(inventory, std::move(state)));
+}
+
+uint64_t WalCheckpoints::completed() const { return state_->completed; }
+uint64_t WalCheckpoints::incomplete() const { return state_->incomplete; }
+
+}  // namespace certinbox::daemon

@@ -1,0 +1,36 @@
+#include "storage/checkpointer.h"
+
+#include "storage/sqlite.h"
+
+namespace certinbox::storage {
+
+struct Checkpointer::Impl {
+  sqlite::Connection db;
+};
+
+Checkpointer::Checkpointer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Checkpointer::~Checkpointer() = default;
+
+pipeline::Result<std::unique_ptr<Checkpointer>> Checkpointer::Open(
+    const std::filesystem::path& db_file) {
+  auto db = sqlite::Connection::Open(db_file);
+  if (!db) return std::unexpected(db.error());
+  // The same durability as the inventory's connection (inventory.cc): synchronous is a
+  // setting of each connection, and it decides the checkpoint's fsyncs.
+  if (auto ok = db->Exec("PRAGMA synchronous = NORMAL;"); !ok) return std::unexpected(ok.error());
+  return std::unique_ptr<Checkpointer>(
+      new Checkpointer(std::make_unique<Impl>(Impl{std::move(*db)})));
+}
+
+pipeline::Result<Checkpointer::Progress> Checkpointer::Run() {
+  Progress progress;
+  int rc = sqlite3_wal_checkpoint_v2(impl_->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                     &progress.wal_frames, &progress.copied_frames);
+  if ((rc & 0xff) == SQLITE_BUSY) {
+    return pipeline::Fail("storage_busy", "another checkpoint of the database is running");
+  }
+  if (rc != SQLITE_OK) return std::unexpected(sqlite::StorageError(impl_->db.get(), "checkpoint"));
+  return progress;
+}
+
+}  // namespace certinbox::storage
