@@ -31,7 +31,10 @@ class WalCheckpoints {
   WalCheckpoints(const WalCheckpoints&) = delete;
   WalCheckpoints& operator=(const WalCheckpoints&) = delete;
 
-  // Checkpoints that copied the whole WAL, and those that could not (busy or failed).
+  // Checkpoints that copied every frame the WAL held when they started, and those that did
+  // not (busy, a reader holding frames back, or an error). Commits beyond
+  // Inventory::kInlineCheckpointPages checkpoint on the loop thread, as SQLite would, and are
+  // not counted here.
   uint64_t completed() const;
   uint64_t incomplete() const;
 

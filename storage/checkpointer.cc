@@ -17,7 +17,11 @@ pipeline::Result<std::unique_ptr<Checkpointer>> Checkpointer::Open(
   if (!db) return std::unexpected(db.error());
   // The same durability as the inventory's connection (inventory.cc): synchronous is a
   // setting of each connection, and it decides the checkpoint's fsyncs.
-  if (auto ok = db->Exec("PRAGMA synchronous = NORMAL;"); !ok) return std::unexpected(ok.error());
+  // A read puts the connection's pager in WAL mode; before one, a checkpoint does nothing
+  // and reports -1 frames.
+  if (auto ok = db->Exec("PRAGMA synchronous = NORMAL; PRAGMA schema_version;"); !ok) {
+    return std::unexpected(ok.error());
+  }
   return std::unique_ptr<Checkpointer>(
       new Checkpointer(std::make_unique<Impl>(Impl{std::move(*db)})));
 }
@@ -30,6 +34,9 @@ pipeline::Result<Checkpointer::Progress> Checkpointer::Run() {
     return pipeline::Fail("storage_busy", "another checkpoint of the database is running");
   }
   if (rc != SQLITE_OK) return std::unexpected(sqlite::StorageError(impl_->db.get(), "checkpoint"));
+  if (progress.wal_frames < 0) {
+    return pipeline::Fail("storage_error", "checkpoint: the database is not in WAL mode");
+  }
   return progress;
 }
 

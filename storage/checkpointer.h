@@ -19,10 +19,11 @@ class Checkpointer {
     int copied_frames = 0;  // of those, copied into the database file
   };
 
-  // One PASSIVE checkpoint: copies every frame it can without waiting for a reader or
-  // writer, then fsyncs (synchronous=NORMAL). When all were copied, the next commit starts
-  // the WAL over from its beginning. Blocking; any thread, but one at a time. "storage_busy"
-  // when another checkpoint was running (try again later).
+  // One PASSIVE checkpoint: copies the frames the WAL held when it started, as far as no
+  // reader holds them back, without waiting for anyone, then fsyncs (synchronous=NORMAL).
+  // When all were copied and nothing was committed meanwhile, the next commit starts the WAL
+  // over from its beginning. Blocking; any thread, but one at a time. "storage_busy" when
+  // another checkpoint was running (try again later).
   pipeline::Result<Progress> Run();
 
   ~Checkpointer();

@@ -159,11 +159,21 @@ void Inventory::HandOverCheckpoints(std::function<void(int wal_pages)> after_com
 
 void Inventory::Impl::HandOverCheckpoints(std::function<void(int wal_pages)> after_commit) {
   after_commit_ = std::move(after_commit);
+  if (!after_commit_) {
+    sqlite3_wal_autocheckpoint(db_.get(), 1000);  // SQLite's default, and its own hook again
+    return;
+  }
   // Replaces SQLite's own hook, the one sqlite3_wal_autocheckpoint installs.
   sqlite3_wal_hook(
       db_.get(),
-      [](void* self, sqlite3*, const char*, int pages) -> int {
+      [](void* self, sqlite3* db, const char* name, int pages) -> int {
         auto* impl = static_cast<Impl*>(self);
+        if (pages >= kInlineCheckpointPages) {
+          // The caller's checkpoints have not kept up: this one, with no commit beside it,
+          // lets the next commit start the WAL over. Its result is the next commit's concern.
+          sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+          return SQLITE_OK;
+        }
         try {
           if (impl->after_commit_) impl->after_commit_(pages);
         } catch (...) {

@@ -209,10 +209,14 @@ class Inventory {
 
   // Hands the WAL's checkpoints to the caller. By default SQLite copies the WAL back into the
   // database inside the COMMIT that takes it past 1000 pages, fsyncs included, on the thread
-  // that commits. After this call it no longer does: `after_commit` gets the WAL's size in
-  // pages after every commit instead, and the caller runs a Checkpointer (checkpointer.h)
-  // where it likes. Until it does, the WAL only grows. Called on the committing thread; must
-  // not use this Inventory.
+  // that commits. After this call it does so only when a commit leaves the WAL at
+  // kInlineCheckpointPages or more; below that, `after_commit` gets the WAL's size in pages
+  // after every commit, and the caller runs a Checkpointer (checkpointer.h) where it likes.
+  // (A checkpoint that runs while commits go on cannot let the WAL start over, so under
+  // steady writes the caller's checkpoints alone would let it grow without bound.)
+  // `after_commit` runs on the committing thread and must not use this Inventory. An empty
+  // function gives the checkpoints back to SQLite.
+  static constexpr int kInlineCheckpointPages = 10000;
   void HandOverCheckpoints(std::function<void(int wal_pages)> after_commit);
 
   // Stores what a validated drop holds and writes its events to the outbox:

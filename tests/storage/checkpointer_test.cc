@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,37 @@ TEST_F(CheckpointerTest, HandedOverTheWalGrowsUntilACheckpointerCopiesIt) {
   ImportOne(n++);
   EXPECT_LT(reported.back(), 100) << "the WAL did not start over";
   EXPECT_EQ(MustList().size(), static_cast<size_t>(n));
+}
+
+// A caller whose checkpoints never come: the connection checkpoints by itself once a commit
+// leaves the WAL at kInlineCheckpointPages, so the WAL stays bounded and then starts over.
+TEST_F(CheckpointerTest, TheWalStaysBoundedWhenNoCheckpointComes) {
+  std::vector<int> reported;
+  inventory_->HandOverCheckpoints([&](int pages) { reported.push_back(pages); });
+  const int database_before = DatabasePages();
+  int n = 0;
+  bool started_over = false;
+  while (!started_over && n < 5000) {
+    ImportOne(n++);
+    started_over = reported.size() >= 2 && reported.back() < reported[reported.size() - 2];
+  }
+  ASSERT_TRUE(started_over) << n << " imports, WAL at " << reported.back() << " pages";
+  EXPECT_LT(*std::max_element(reported.begin(), reported.end()),
+            Inventory::kInlineCheckpointPages);
+  EXPECT_GT(DatabasePages(), database_before);
+  EXPECT_EQ(MustList().size(), static_cast<size_t>(n));
+}
+
+// Given back (an empty function), the checkpoints are SQLite's own again, at 1000 pages.
+TEST_F(CheckpointerTest, GivenBackSqliteCheckpointsByItself) {
+  inventory_->HandOverCheckpoints([](int) {});
+  inventory_->HandOverCheckpoints(nullptr);
+  const int database_before = DatabasePages();
+  int n = 0;
+  while (DatabasePages() == database_before && n < 3000) ImportOne(n++);
+  EXPECT_GT(DatabasePages(), database_before) << n << " imports";
+  std::error_code ec;
+  EXPECT_LT(std::filesystem::file_size(db_path().string() + "-wal", ec), 2000u * 4096);
 }
 
 }  // namespace
