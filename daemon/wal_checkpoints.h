@@ -18,7 +18,7 @@ class WalCheckpoints {
  public:
   // A commit that leaves the WAL at this many pages or more queues a checkpoint (SQLite's own
   // automatic checkpoint uses the same size).
-  static constexpr int kPages = 1000;
+  static constexpr int kPages = storage::Inventory::kAutoCheckpointPages;
 
   // Takes over `inventory`'s checkpoints (Inventory::HandOverCheckpoints); `database` is its
   // file. `inventory` must outlive the returned object.

@@ -160,7 +160,7 @@ void Inventory::HandOverCheckpoints(std::function<void(int wal_pages)> after_com
 void Inventory::Impl::HandOverCheckpoints(std::function<void(int wal_pages)> after_commit) {
   after_commit_ = std::move(after_commit);
   if (!after_commit_) {
-    sqlite3_wal_autocheckpoint(db_.get(), 1000);  // SQLite's default, and its own hook again
+    sqlite3_wal_autocheckpoint(db_.get(), kAutoCheckpointPages);  // SQLite's own hook again
     return;
   }
   // Replaces SQLite's own hook, the one sqlite3_wal_autocheckpoint installs.

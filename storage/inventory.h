@@ -216,7 +216,8 @@ class Inventory {
   // steady writes the caller's checkpoints alone would let it grow without bound.)
   // `after_commit` runs on the committing thread and must not use this Inventory. An empty
   // function gives the checkpoints back to SQLite.
-  static constexpr int kInlineCheckpointPages = 10000;
+  static constexpr int kAutoCheckpointPages = 1000;  // SQLite's default
+  static constexpr int kInlineCheckpointPages = 10 * kAutoCheckpointPages;
   void HandOverCheckpoints(std::function<void(int wal_pages)> after_commit);
 
   // Stores what a validated drop holds and writes its events to the outbox:
