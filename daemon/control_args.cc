@@ -58,14 +58,4 @@ std::string RequiredString(const nlohmann::json& request, const char* key) {
   return *value;
 }
 
-std::string Shorten(std::string text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return text;
-  size_t cut = max_bytes;
-  // Back up over continuation bytes (10xxxxxx) to the start of the sequence the cut would split.
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  text.resize(cut);
-  text += "…";
-  return text;
-}
-
 }  // namespace certinbox::daemon

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pipeline/error.h"
+#include "pipeline/text.h"
 
 namespace certinbox::daemon {
 
@@ -23,8 +24,6 @@ std::optional<std::vector<std::string>> StringsArg(const nlohmann::json& request
 // StringArg that must be present and non-empty.
 std::string RequiredString(const nlohmann::json& request, const char* key);
 
-// `text` cut to at most `max_bytes` bytes plus "…" when longer, for a log line or a status
-// field. The cut never falls inside a UTF-8 sequence.
-std::string Shorten(std::string text, size_t max_bytes);
+using pipeline::Shorten;
 
 }  // namespace certinbox::daemon

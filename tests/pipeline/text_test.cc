@@ -1,10 +1,10 @@
-#include "daemon/control_args.h"
+#include "pipeline/text.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace certinbox::daemon {
+namespace certinbox::pipeline {
 namespace {
 
 TEST(ShortenTest, KeepsTextThatFits) {
@@ -25,5 +25,26 @@ TEST(ShortenTest, NeverSplitsAUtf8Character) {
   EXPECT_EQ(Shorten(text, 7), "ab\xC3\xA9\xE2\x82\xAC…");   // right after "€"
 }
 
+TEST(EscapeTest, LeavesPrintableUtf8Alone) {
+  EXPECT_EQ(Escape("web-01.example.com"), "web-01.example.com");
+  EXPECT_EQ(Escape("caf\xC3\xA9 \xE2\x82\xAC"), "caf\xC3\xA9 \xE2\x82\xAC");
+}
+
+TEST(EscapeTest, WritesOutWhatCouldForgeALineOrDriveATerminal) {
+  EXPECT_EQ(Escape("a\nb\rc\td"), "a\\nb\\rc\\td");
+  EXPECT_EQ(Escape("\x1B[31mred"), "\\e[31mred");
+  EXPECT_EQ(Escape(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(Escape("\x7F"), "\\x7f");
+  EXPECT_EQ(Escape("\xC2\x9B"), "\\xc2\\x9b");  // C1 CSI, UTF-8 encoded
+  EXPECT_EQ(Escape("back\\slash"), "back\\\\slash");
+}
+
+TEST(EscapeTest, WritesInvalidUtf8AsBytes) {
+  EXPECT_EQ(Escape("\xFF"), "\\xff");
+  EXPECT_EQ(Escape("\xC0\xAF"), "\\xc0\\xaf");          // overlong "/"
+  EXPECT_EQ(Escape("\xED\xA0\x80"), "\\xed\\xa0\\x80");  // a surrogate
+  EXPECT_EQ(Escape("ab\xE2\x82"), "ab\\xe2\\x82");      // cut short
+}
+
 }  // namespace
-}  // namespace certinbox::daemon
+}  // namespace certinbox::pipeline
