@@ -76,8 +76,8 @@ void Daemon::RegisterCsrOps() {
       PublishAll({*event});
       // A [[binding]] waiting for this name is made now, not at the next import.
       ReconcilePendingBindings();
-      spdlog::info("csr {}/{} created ({}, {})", entry.group, entry.name, entry.key_type,
-                   finished.result->subject);
+      spdlog::info("csr {}/{} created ({}, {})", ForLog(entry.group), ForLog(entry.name),
+                   entry.key_type, ForLog(finished.result->subject));
       auto shown = inventory_->CsrOf(entry.group + "/" + entry.name, entry.now);
       if (!shown) return reply(Failure(shown.error()));
       reply(std::move(*shown));
