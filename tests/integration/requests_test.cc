@@ -263,6 +263,19 @@ TEST_F(RequestsTest, StoredMetadataHasABudget) {
     request["entry"] = "web";
     EXPECT_EQ(CodeOf(Raw(daemon_, request.dump())), c.code) << c.what;
   }
+  // csr.create keeps the same limits on the entry it makes (refused before any key is made).
+  EXPECT_EQ(CodeOf(Raw(daemon_, json{{"op", "csr.create"},
+                                     {"name", "many-labels"},
+                                     {"cn", "many.requests.test"},
+                                     {"labels", labels}}
+                                    .dump())),
+            "bad_request");
+  EXPECT_EQ(CodeOf(Raw(daemon_, json{{"op", "csr.create"},
+                                     {"name", "long-description"},
+                                     {"cn", "long.requests.test"},
+                                     {"description", std::string(5000, 'd')}}
+                                    .dump())),
+            "bad_request");
   ExpectServing();
 }
 
