@@ -74,6 +74,17 @@ Result<void> CheckMetadata(const nlohmann::json& metadata) {
   return {};
 }
 
+namespace {
+
+// Only a change that sets keys can take metadata past its budget; one that only unsets keys, or
+// changes the description or labels, still works on an entry stored before the budget existed.
+Result<void> CheckSetMetadata(const nlohmann::json& metadata, const MetaChange& change) {
+  if (change.set.empty()) return {};
+  return CheckMetadata(metadata);
+}
+
+}  // namespace
+
 Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const MetaChange& change,
                                                 pipeline::UnixTime now) {
   if (auto ok = CheckChange(change); !ok) return std::unexpected(ok.error());
@@ -134,11 +145,13 @@ Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const 
     version_id = st->Int(0);
     version_metadata = ParseJsonOr(st->Text(1), nlohmann::json::object());
     new_version_metadata = Applied(version_metadata, change);
-    if (auto ok = CheckMetadata(new_version_metadata); !ok) return std::unexpected(ok.error());
+    if (auto ok = CheckSetMetadata(new_version_metadata, change); !ok) {
+      return std::unexpected(ok.error());
+    }
     if (new_version_metadata != version_metadata) outcome.changed.emplace_back("version_metadata");
   } else {
     new_metadata = Applied(metadata, change);
-    if (auto ok = CheckMetadata(new_metadata); !ok) return std::unexpected(ok.error());
+    if (auto ok = CheckSetMetadata(new_metadata, change); !ok) return std::unexpected(ok.error());
     if (new_metadata != metadata) {
       // Kept in the order description, labels, metadata, version_metadata.
       outcome.changed.emplace_back("metadata");

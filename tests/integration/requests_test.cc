@@ -257,6 +257,7 @@ TEST_F(RequestsTest, StoredMetadataHasABudget) {
       {"256 keys (with v)", {{"set", keys(255)}}, ""},
       {"a key more", {{"set", {{"one_more", 1}}}}, "bad_request"},
       {"unset and set", {{"unset", {"k0"}}, {"set", {{"one_more", 1}}}}, ""},
+      {"a description at the limit", {{"description", std::string(4096, 'd')}}, ""},
   };
   for (const Case& c : cases) {
     json request = c.request;
