@@ -24,11 +24,27 @@ std::optional<std::string> StringArg(const nlohmann::json& request, const char* 
   return it->get<std::string>();
 }
 
-std::optional<int64_t> IntArg(const nlohmann::json& request, const char* key) {
+std::optional<int64_t> IntArg(const nlohmann::json& request, const char* key, int64_t min,
+                              int64_t max) {
   auto it = request.find(key);
   if (it == request.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer()) throw WrongType(key, "a whole number");
-  return it->get<int64_t>();
+  const std::string range =
+      "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+  if (!it->is_number_integer()) throw WrongType(key, range.c_str());
+  // An unsigned number above INT64_MAX would wrap in get<int64_t>(): compare it unsigned.
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(max)) {
+    throw WrongType(key, range.c_str());
+  }
+  const int64_t value = it->get<int64_t>();
+  if (value < min || value > max) throw WrongType(key, range.c_str());
+  return value;
+}
+
+std::string OpName(const nlohmann::json& request) {
+  auto it = request.find("op");
+  if (it == request.end()) return "";
+  if (!it->is_string()) throw WrongType("op", "a string naming the operation, e.g. \"status\"");
+  return it->get<std::string>();
 }
 
 std::optional<bool> BoolArg(const nlohmann::json& request, const char* key) {

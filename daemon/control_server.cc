@@ -3,16 +3,23 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/publisher.h"
+#include "pipeline/text.h"
+#include "plugins/sdk/limits.h"
 
 namespace certinbox::daemon {
 namespace {
 
 constexpr int kRequestsPerTurn = 64;
 
+// An error message names what was asked (an entry, an op); the ops cut what they echo, and this
+// bounds the whole sentence whatever a storage or pipeline message quoted.
+constexpr size_t kMaxErrorMessageBytes = 1024;
+
 }  // namespace
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
-  return {{"error", {{"code", code}, {"message", message}}}};
+  return {
+      {"error", {{"code", code}, {"message", pipeline::Shorten(message, kMaxErrorMessageBytes)}}}};
 }
 
 ControlServer::ControlServer(zmq::socket_t socket, AsyncHandler handler)
@@ -38,6 +45,8 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
     socket.set(zmq::sockopt::linger, 0);
+    // libzmq drops the connection of a client whose frame is bigger, before it is buffered whole.
+    socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(sdk::kMaxRequestBytes));
     socket.bind(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
       return std::unexpected(restricted.error());
@@ -103,7 +112,11 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
   // ROUTER frames: identity, [empty delimiter], body. Everything before the body is the envelope.
   if (frames.size() < 2) return;
   try {
-    auto request = nlohmann::json::parse(frames.back().to_string_view(), nullptr, false);
+    // Nesting is checked before parsing: nlohmann's dump, copy and compare recurse once per
+    // level, so a deep value must never be built (a 60,000-deep array crashed the daemon).
+    const std::string_view body = frames.back().to_string_view();
+    const bool shallow = sdk::NestingWithin(body, sdk::kMaxRequestDepth);
+    auto request = shallow ? nlohmann::json::parse(body, nullptr, false) : nlohmann::json();
     frames.pop_back();
     auto envelope = std::make_shared<std::vector<zmq::message_t>>(std::move(frames));
     std::weak_ptr<ControlServer*> server = self_;
@@ -113,6 +126,11 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
       *replied = true;
       if (auto self = server.lock()) (*self)->Send(*envelope, answer);
     };
+    if (!shallow) {
+      reply(ErrorReply("bad_request", "a request nests arrays and objects at most " +
+                                          std::to_string(sdk::kMaxRequestDepth) + " deep"));
+      return;
+    }
     if (request.is_discarded() || !request.is_object()) {
       reply(ErrorReply("bad_request", "a request is one JSON object, e.g. {\"op\": \"status\"}"));
       return;

@@ -290,9 +290,9 @@ void Daemon::AddAsyncOp(std::string name, ControlServer::AsyncHandler handler) {
 }
 
 void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
-  auto it = async_ops_.find(request.value("op", ""));
-  if (it == async_ops_.end()) return reply(Handle(request));
   try {
+    auto it = async_ops_.find(OpName(request));
+    if (it == async_ops_.end()) return reply(Handle(request));
     it->second(request, reply);
   } catch (const std::invalid_argument& e) {
     reply(ControlServer::ErrorReply("bad_request", e.what()));
@@ -304,7 +304,12 @@ void Daemon::PublishAll(const std::vector<storage::Event>& events) {
 }
 
 json Daemon::Handle(const json& request) {
-  std::string op = request.value("op", "");
+  std::string op;
+  try {
+    op = OpName(request);
+  } catch (const std::invalid_argument& e) {
+    return ControlServer::ErrorReply("bad_request", e.what());
+  }
   auto it = ops_.find(op);
   if (it == ops_.end()) {
     std::string known;
@@ -313,7 +318,7 @@ json Daemon::Handle(const json& request) {
     for (const auto& [name, handler] : async_ops_) names.insert(name);
     for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
     return ControlServer::ErrorReply("bad_request",
-                                     "unknown op '" + op + "' (known: " + known + ")");
+                                     "unknown op '" + Shorten(op) + "' (known: " + known + ")");
   }
   try {
     return it->second(request);
@@ -327,7 +332,7 @@ json Daemon::HandleLs(const json& request) {
   filter.status = StringArg(request, "status");
   filter.group = StringArg(request, "group");
   filter.label = StringArg(request, "label");
-  filter.expiring_within_seconds = IntArg(request, "expiring_within");
+  filter.expiring_within_seconds = IntArg(request, "expiring_within", 0, kMaxSeconds);
   if (auto sort = StringArg(request, "sort")) {
     if (*sort != "name" && *sort != "expiry") {
       return ControlServer::ErrorReply("bad_request", "'sort' is name or expiry");

@@ -10,6 +10,8 @@
 
 #include <toml++/toml.h>
 
+#include "storage/metadata.h"
+
 namespace certinbox::daemon {
 namespace {
 
@@ -101,6 +103,7 @@ pipeline::Result<void> ReadSidecar(const fs::path& sidecar, Drop& drop) {
       json << toml::json_formatter{*meta};
       auto parsed = nlohmann::json::parse(json.str(), nullptr, false);
       if (parsed.is_discarded()) return bad(node, "'metadata' cannot be expressed as JSON");
+      if (auto ok = storage::CheckMetadata(parsed); !ok) return bad(node, ok.error().message);
       drop.meta.metadata = std::move(parsed);
     } else {
       return bad(node, "unknown key '" + std::string(name) +

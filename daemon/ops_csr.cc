@@ -7,6 +7,7 @@
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 #include "pipeline/csr.h"
+#include "storage/metadata.h"
 
 namespace certinbox::daemon {
 
@@ -50,6 +51,12 @@ void Daemon::RegisterCsrOps() {
     if (entry.group.empty()) entry.group = "default";
     entry.description = StringArg(request, "description").value_or("");
     entry.labels = StringsArg(request, "labels").value_or(std::vector<std::string>{});
+    if (entry.description.size() > storage::kMaxDescriptionBytes ||
+        entry.labels.size() > storage::kMaxLabels) {
+      throw std::invalid_argument(
+          "a description is at most " + std::to_string(storage::kMaxDescriptionBytes) +
+          " bytes and an entry has at most " + std::to_string(storage::kMaxLabels) + " labels");
+    }
     entry.key_type = checked->spec.key_type;
     // A taken name is refused before seconds of key generation; CreateCsr checks again.
     if (auto found = inventory_->Show(entry.group + "/" + name, pipeline::UnixNow())) {
@@ -76,8 +83,8 @@ void Daemon::RegisterCsrOps() {
       PublishAll({*event});
       // A [[binding]] waiting for this name is made now, not at the next import.
       ReconcilePendingBindings();
-      spdlog::info("csr {}/{} created ({}, {})", entry.group, entry.name, entry.key_type,
-                   finished.result->subject);
+      spdlog::info("csr {}/{} created ({}, {})", ForLog(entry.group), ForLog(entry.name),
+                   entry.key_type, ForLog(finished.result->subject));
       auto shown = inventory_->CsrOf(entry.group + "/" + entry.name, entry.now);
       if (!shown) return reply(Failure(shown.error()));
       reply(std::move(*shown));

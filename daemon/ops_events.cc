@@ -3,6 +3,7 @@
 
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
+#include "plugins/sdk/limits.h"
 #include "storage/summary.h"
 
 namespace certinbox::daemon {
@@ -31,7 +32,7 @@ void Daemon::RegisterEventOps() {
 
   AddOp("ack", [this](const json& request) -> json {
     std::string name = CursorName(request);
-    auto seq = IntArg(request, "seq");
+    auto seq = IntArg(request, "seq", 0, kMaxSeq);
     if (!seq) throw std::invalid_argument("'seq' (the last event handled) is required");
     auto acked = inventory_->AckCursor(name, *seq, pipeline::UnixNow());
     if (!acked) return Failure(acked.error());
@@ -66,7 +67,7 @@ json Daemon::CursorsJson() {
 
 // Replays the outbox from `since`, or from where the named `cursor` stands (0 for a new one).
 json Daemon::HandleEvents(const json& request) {
-  auto since_arg = IntArg(request, "since");
+  auto since_arg = IntArg(request, "since", 0, kMaxSeq);
   auto cursor_arg = StringArg(request, "cursor");
   if (since_arg && cursor_arg) throw std::invalid_argument("give 'since' or 'cursor', not both");
   int64_t since = since_arg.value_or(0);
@@ -75,7 +76,7 @@ json Daemon::HandleEvents(const json& request) {
     if (!seq) return Failure(seq.error());
     since = seq->value_or(0);
   }
-  int64_t limit = std::clamp<int64_t>(IntArg(request, "limit").value_or(1000), 1, 10000);
+  const int64_t limit = IntArg(request, "limit", 1, sdk::kMaxEventsPerReply).value_or(1000);
   std::string type = StringArg(request, "type").value_or("");
   auto first = inventory_->FirstSeq();
   if (!first) return Failure(first.error());
@@ -83,20 +84,30 @@ json Daemon::HandleEvents(const json& request) {
   if (!events) return Failure(events.error());
   json list = json::array();
   int64_t scanned_to = since;
+  int64_t last_scanned = 0;  // the highest seq read from the outbox, not the client's `since`
+  bool more = static_cast<int64_t>(events->size()) == limit;
+  size_t bytes = 0;
   for (const auto& event : *events) {
-    scanned_to = event.seq;
-    if (!event.type.starts_with(type)) continue;
+    // The byte budget cuts the page before an event that would pass it (the first always goes,
+    // so paging moves on); `more` and `scanned_to` tell the client to ask again from there.
+    const bool wanted = event.type.starts_with(type);
+    if (wanted && !list.empty() && bytes + event.json.size() > sdk::kMaxEventsReplyBytes) {
+      more = true;
+      break;
+    }
+    scanned_to = last_scanned = event.seq;
+    if (!wanted) continue;
+    bytes += event.json.size();
     list.push_back(json::parse(event.json, nullptr, false));
   }
-  bool more = static_cast<int64_t>(events->size()) == limit;
   json reply = {{"events", std::move(list)},
                 {"since", since},
                 {"scanned_to", scanned_to},
                 {"more", more},
                 {"first_seq", *first},
-                {"last_seq", std::max(scanned_to, publisher_->last_published_seq())}};
+                {"last_seq", std::max(last_scanned, publisher_->last_published_seq())}};
   // Events since+1 .. first_seq-1 were pruned by the retention before this client asked.
-  if (since + 1 < *first) reply["pruned"] = {{"from", since + 1}, {"to", *first - 1}};
+  if (since < *first - 1) reply["pruned"] = {{"from", since + 1}, {"to", *first - 1}};
   return reply;
 }
 

@@ -53,8 +53,9 @@ void Daemon::RegisterExportOps() {
         if (auto ok = inventory_->RecordKeyExport(record); !ok) {
           spdlog::error("key export audit: {}", ok.error().message);
         }
-        spdlog::warn("key export of {}/{} v{} ({}): {}{}", material->group, material->name,
-                     material->version, item, outcome, reason.empty() ? "" : " (" + reason + ")");
+        spdlog::warn("key export of {}/{} v{} ({}): {}{}", ForLog(material->group),
+                     ForLog(material->name), material->version, item, outcome,
+                     reason.empty() ? "" : " (" + reason + ")");
       }
     };
 

@@ -40,7 +40,7 @@ void Daemon::RegisterPluginOps() {
     const std::string op = request.value("op", "");
     auto plugin = ConfiguredPlugin(name);
     if (!plugin) {
-      spdlog::warn("plugin request {} refused: no [[plugin]] is named '{}'", op, name);
+      spdlog::warn("plugin request {} refused: no [[plugin]] is named '{}'", op, ForLog(name));
       return std::unexpected(std::move(plugin.error()));
     }
     const std::string token = StringArg(request, "token").value_or("");
@@ -110,9 +110,9 @@ void Daemon::RegisterPluginOps() {
       if (auto ok = inventory_->RecordKeyExport(record); !ok) {
         spdlog::error("key export audit: {}", ok.error().message);
       }
-      auto line =
-          fmt::format("key export of {} v{} (key) to plugin {} for {}: {}{}", entry, version, name,
-                      resource, outcome, reason.empty() ? "" : " (" + reason + ")");
+      auto line = fmt::format("key export of {} v{} (key) to plugin {} for {}: {}{}", ForLog(entry),
+                              version, name, ForLog(resource), outcome,
+                              reason.empty() ? "" : " (" + reason + ")");
       if (outcome == "exported") {
         spdlog::info("{}", line);
       } else {
@@ -125,7 +125,7 @@ void Daemon::RegisterPluginOps() {
                         : (*binding)->plugin
                             ? resource + " is bound to plugin " + *(*binding)->plugin
                             : resource + " is bound to no plugin";
-      spdlog::warn("plugin {}: material of {} refused: {}", name, resource, why);
+      spdlog::warn("plugin {}: material of {} refused: {}", name, ForLog(resource), ForLog(why));
       if (want_key) {
         if (*binding) {
           // The version it would have got, for the audit row.
@@ -170,24 +170,24 @@ void Daemon::RegisterPluginOps() {
     storage::PushRecord record;
     record.plugin = (*plugin)->name;
     record.resource = RequiredString(request, "resource");
-    auto version = IntArg(request, "version");
+    auto version = IntArg(request, "version", 1, kMaxSeq);
     if (!version) throw std::invalid_argument("'version' (the entry version pushed) is required");
     auto ok = BoolArg(request, "ok");
     if (!ok) throw std::invalid_argument("'ok' (true: the push succeeded) is required");
     record.version = *version;
     record.ok = *ok;
     record.message = StringArg(request, "message").value_or("");
-    record.exit_status = IntArg(request, "exit_status");
+    record.exit_status = IntArg(request, "exit_status", INT32_MIN, INT32_MAX);
     record.output = StringArg(request, "output").value_or("");
     record.now = pipeline::UnixNow();
     auto event = inventory_->RecordPush(record);
     if (!event) return Failure(event.error());
     if (record.ok) {
       spdlog::info("plugin {}: pushed v{} to {}: {}", record.plugin, record.version,
-                   record.resource, Shorten(record.message, kLoggedMessage));
+                   ForLog(record.resource), ForLog(record.message, kLoggedMessage));
     } else {
       spdlog::warn("plugin {}: push of v{} to {} failed: {}", record.plugin, record.version,
-                   record.resource, Shorten(record.message, kLoggedMessage));
+                   ForLog(record.resource), ForLog(record.message, kLoggedMessage));
     }
     const int64_t seq = event->seq;
     PublishAll({std::move(*event)});
@@ -202,12 +202,12 @@ void Daemon::RegisterPluginOps() {
         Shorten(StringArg(request, "message").value_or(""), kLoggedMessage);
     const std::string& name = (*plugin)->name;
     if (level == "error") {
-      spdlog::error("plugin {} reports: {}", name, message);
+      spdlog::error("plugin {} reports: {}", name, ForLog(message, kLoggedMessage));
       if (plugins_) plugins_->NoteError(name, message);  // its last_error in status
     } else if (level == "warning") {
-      spdlog::warn("plugin {} reports: {}", name, message);
+      spdlog::warn("plugin {} reports: {}", name, ForLog(message, kLoggedMessage));
     } else if (level == "info") {
-      spdlog::info("plugin {} reports: {}", name, message);
+      spdlog::info("plugin {} reports: {}", name, ForLog(message, kLoggedMessage));
     } else {
       throw std::invalid_argument("'level' is error, warning or info");
     }

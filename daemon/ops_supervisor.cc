@@ -13,7 +13,7 @@ std::expected<const PluginConfig*, json> Daemon::ConfiguredPlugin(const std::str
   std::string known;
   for (const PluginConfig& p : config_.plugins) known += (known.empty() ? "" : ", ") + p.name;
   return std::unexpected(ControlServer::ErrorReply(
-      "unknown_plugin", "no [[plugin]] named '" + name + "' is configured (configured: " +
+      "unknown_plugin", "no [[plugin]] named '" + Shorten(name) + "' is configured (configured: " +
                             (known.empty() ? "none" : known) + ")"));
 }
 

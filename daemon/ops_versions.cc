@@ -12,9 +12,8 @@ void Daemon::RegisterVersionOps() {
   // {entry, to} -> {certificate, previous, seq}: the cert.renewed it published.
   AddOp("rollback", [this](const json& request) {
     const std::string entry = RequiredString(request, "entry");
-    auto to = IntArg(request, "to");
-    if (!to || *to < 1)
-      throw std::invalid_argument("'to' (a version number, 1 or more) is required");
+    auto to = IntArg(request, "to", 1, kMaxSeq);
+    if (!to) throw std::invalid_argument("'to' (a version number, 1 or more) is required");
     auto event = inventory_->RollbackTo(entry, *to, pipeline::UnixNow());
     if (!event) return Failure(event.error());
     PublishAll({*event});
@@ -39,7 +38,7 @@ void Daemon::RegisterVersionOps() {
       if (!it->is_object()) throw std::invalid_argument("'set' must be an object of key: value");
       change.set = *it;
     }
-    change.version = IntArg(request, "version");
+    change.version = IntArg(request, "version", 1, kMaxSeq);
     auto outcome = inventory_->UpdateMeta(entry, change, pipeline::UnixNow());
     if (!outcome) return Failure(outcome.error());
     json reply = {{"changed", outcome->changed}};

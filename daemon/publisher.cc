@@ -23,6 +23,8 @@ pipeline::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& con
     zmq::socket_t socket(context, zmq::socket_type::pub);
     socket.set(zmq::sockopt::sndhwm, hwm);
     socket.set(zmq::sockopt::linger, 0);
+    // What a subscriber sends is its topic prefixes; anything bigger drops its connection.
+    socket.set(zmq::sockopt::maxmsgsize, int64_t{4096});
     socket.bind(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
       return std::unexpected(restricted.error());

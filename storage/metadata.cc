@@ -1,4 +1,6 @@
 // `certinbox meta`: an entry's description, labels and metadata, or one version's metadata.
+#include "storage/metadata.h"
+
 #include <algorithm>
 
 #include "storage/inventory_impl.h"
@@ -9,6 +11,17 @@ namespace certinbox::storage {
 namespace {
 
 using pipeline::Result;
+
+// Whether no array or object in `value` is deeper than `max_depth` (`value` itself at `depth`).
+// Recurses at most max_depth - depth + 1 levels.
+bool DepthWithin(const nlohmann::json& value, int depth, int max_depth) {
+  if (!value.is_structured()) return true;
+  if (depth > max_depth) return false;
+  for (const auto& child : value) {
+    if (!DepthWithin(child, depth + 1, max_depth)) return false;
+  }
+  return true;
+}
 
 Result<void> CheckChange(const MetaChange& change) {
   for (const auto* labels : {&change.add_labels, &change.remove_labels}) {
@@ -25,6 +38,10 @@ Result<void> CheckChange(const MetaChange& change) {
   for (const std::string& key : change.unset) {
     if (key.empty()) return pipeline::Fail("bad_request", "a metadata key cannot be empty");
   }
+  if (change.description && change.description->size() > kMaxDescriptionBytes) {
+    return pipeline::Fail("bad_request", "a description is at most " +
+                                             std::to_string(kMaxDescriptionBytes) + " bytes");
+  }
   return {};
 }
 
@@ -35,6 +52,35 @@ nlohmann::json Applied(nlohmann::json metadata, const MetaChange& change) {
   for (const std::string& key : change.unset) metadata.erase(key);
   for (const auto& [key, value] : change.set.items()) metadata[key] = value;
   return metadata;
+}
+
+}  // namespace
+
+Result<void> CheckMetadata(const nlohmann::json& metadata) {
+  if (!metadata.is_object()) return pipeline::Fail("bad_request", "metadata is an object");
+  if (metadata.size() > kMaxMetadataKeys) {
+    return pipeline::Fail("bad_request",
+                          "metadata holds at most " + std::to_string(kMaxMetadataKeys) + " keys");
+  }
+  if (!DepthWithin(metadata, 1, kMaxMetadataDepth)) {
+    return pipeline::Fail("bad_request", "metadata nests arrays and tables at most " +
+                                             std::to_string(kMaxMetadataDepth) + " deep");
+  }
+  if (metadata.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size() >
+      kMaxMetadataBytes) {
+    return pipeline::Fail("bad_request", "metadata takes at most " +
+                                             std::to_string(kMaxMetadataBytes) + " bytes as JSON");
+  }
+  return {};
+}
+
+namespace {
+
+// Only a change that sets keys can take metadata past its budget; one that only unsets keys, or
+// changes the description or labels, still works on an entry stored before the budget existed.
+Result<void> CheckSetMetadata(const nlohmann::json& metadata, const MetaChange& change) {
+  if (change.set.empty()) return {};
+  return CheckMetadata(metadata);
 }
 
 }  // namespace
@@ -77,6 +123,10 @@ Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const 
     new_labels.erase(std::remove(new_labels.begin(), new_labels.end(), label), new_labels.end());
   }
   if (new_labels != labels) outcome.changed.emplace_back("labels");
+  if (new_labels.size() > kMaxLabels && new_labels.size() > labels.size()) {
+    return pipeline::Fail("bad_request",
+                          "an entry has at most " + std::to_string(kMaxLabels) + " labels");
+  }
 
   nlohmann::json new_metadata = metadata;
   int64_t version_id = 0;
@@ -95,9 +145,13 @@ Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const 
     version_id = st->Int(0);
     version_metadata = ParseJsonOr(st->Text(1), nlohmann::json::object());
     new_version_metadata = Applied(version_metadata, change);
+    if (auto ok = CheckSetMetadata(new_version_metadata, change); !ok) {
+      return std::unexpected(ok.error());
+    }
     if (new_version_metadata != version_metadata) outcome.changed.emplace_back("version_metadata");
   } else {
     new_metadata = Applied(metadata, change);
+    if (auto ok = CheckSetMetadata(new_metadata, change); !ok) return std::unexpected(ok.error());
     if (new_metadata != metadata) {
       // Kept in the order description, labels, metadata, version_metadata.
       outcome.changed.emplace_back("metadata");

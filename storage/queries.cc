@@ -3,6 +3,7 @@
 #include <charconv>
 #include <variant>
 
+#include "pipeline/text.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -145,7 +146,8 @@ Result<int64_t> Inventory::Impl::ResolveEntry(const std::string& name_or_id, boo
     found.emplace_back(st->Int(0), st->Text(1));
   }
   if (found.empty()) {
-    return pipeline::Fail("not_found", "no certificate is named or numbered \"" + name_or_id +
+    return pipeline::Fail("not_found", "no certificate is named or numbered \"" +
+                                           pipeline::Shorten(name_or_id) +
                                            "\": `certinbox ls` lists them");
   }
   if (found.size() > 1) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "plugins/sdk/limits.h"
+
 namespace certinbox::sdk {
 
 std::string DefaultControlEndpoint(const std::string& state_dir) {
@@ -27,6 +29,13 @@ ClientResult<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
     if (!socket_) Connect();
     args["op"] = op;
     std::string text = args.dump();
+    if (text.size() > kMaxRequestBytes) {
+      // The daemon would drop the connection without a reply: say why here instead of waiting.
+      return std::unexpected(ClientError{"request_too_large",
+                                         op + ": the request takes " + std::to_string(text.size()) +
+                                             " bytes; the daemon reads at most " +
+                                             std::to_string(kMaxRequestBytes)});
+    }
     socket_->send(zmq::buffer(text), zmq::send_flags::none);
 
     zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};

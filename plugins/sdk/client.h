@@ -16,7 +16,8 @@
 namespace certinbox::sdk {
 
 struct ClientError {
-  std::string code;  // the daemon's error code, or "unreachable", "bad_reply"
+  // the daemon's error code, or "unreachable", "bad_reply", "request_too_large"
+  std::string code;
   std::string message;
 };
 
