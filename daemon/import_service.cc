@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -57,6 +58,22 @@ void LowerPoolThreadPriority() {
   }
 }
 
+int64_t ThreadCpuNs() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+// The size of libuv's thread pool, read as libuv reads it (it is fixed at the first
+// uv_queue_work of the process).
+size_t ThreadPoolSize() {
+  size_t size = 4;
+  if (const char* value = std::getenv("UV_THREADPOOL_SIZE")) {
+    size = static_cast<size_t>(std::strtoul(value, nullptr, 10));
+  }
+  return std::clamp<size_t>(size, 1, 1024);
+}
+
 // The longest a prefetch waits for its file's mtime tick to pass (a file with an mtime further
 // in the future is read at once, and its prefetch is not used).
 constexpr int64_t kMaxPrefetchWaitNs = 10'000'000;
@@ -89,6 +106,9 @@ struct ImportJob {
   int64_t read_after_ns = 0;
   std::shared_ptr<const pipeline::TrustContext> trust;
   pipeline::UnixTime now = 0;
+  // Set when the daemon stops: the parse gives up at its next step (parse_abandoned) and the
+  // file stays in its inbox.
+  std::shared_ptr<const std::atomic<bool>> abandon;
   // Results, written on the pool thread, read on the loop thread after the job is done.
   std::optional<pipeline::Error> error;
   bool looked_for_sidecar = false;
@@ -127,7 +147,35 @@ struct ImportJob {
       drop = std::move(*read);
       pipeline::ParseOptions options;
       options.passwords = drop.passwords;
+      const InboxConfig& config = inbox->config;
+      options.kdf = {config.max_kdf_iterations, config.max_scrypt_n,
+                     config.max_file_kdf_iterations};
+      // The deadline is this thread's CPU time, so a loaded host does not fail files that
+      // merely waited; a pool thread runs one job at a time.
+      const int64_t cpu_deadline = ThreadCpuNs() + static_cast<int64_t>(config.parse_timeout_s) *
+                                                       1'000'000'000;
+      const uint64_t timeout_s = config.parse_timeout_s;
+      options.interrupt = [this, cpu_deadline, timeout_s]() -> std::optional<pipeline::Error> {
+        if (abandon && abandon->load(std::memory_order_relaxed)) {
+          return pipeline::Error{"parse_abandoned",
+                                 "certinboxd is stopping: the file stays in the inbox and is "
+                                 "imported on the next start"};
+        }
+        if (ThreadCpuNs() > cpu_deadline) {
+          return pipeline::Error{
+              "parse_timeout",
+              "reading the file took more than the inbox's parse_timeout (" +
+                  std::to_string(timeout_s) +
+                  " s of CPU time): it holds too many objects or password candidates that "
+                  "are expensive to try; split it, give the right password in its sidecar, or "
+                  "raise parse_timeout if the file is trusted"};
+        }
+        return std::nullopt;
+      };
       auto parsed_file = pipeline::ParseFile(drop.bytes, options);
+      if (parsed_file) {
+        if (auto stop = options.interrupt()) parsed_file = std::unexpected(std::move(*stop));
+      }
       if (!parsed_file) {
         error = parsed_file.error();
         return;
@@ -162,7 +210,13 @@ struct ImportJob {
 
 ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
                              bool system_trust)
-    : loop_(loop), inventory_(inventory), publisher_(publisher), system_trust_(system_trust) {
+    : loop_(loop),
+      inventory_(inventory),
+      publisher_(publisher),
+      system_trust_(system_trust),
+      // One pool thread is always left to control ops (csr create), WAL checkpoints and the
+      // like: slow parses never take them all.
+      max_parsing_(std::max<size_t>(1, ThreadPoolSize() - 1)) {
   auto* check = watchers::NewUvHandle<uv_check_t>();
   uv_check_init(loop_, check);
   check->data = this;
@@ -252,7 +306,8 @@ void ImportService::Enqueue(std::unique_ptr<ImportJob> job) {
 }
 
 void ImportService::StartQueued() {
-  while (running_ < kMaxRunning && completed_.size() < kMaxCompleted && !queue_.empty()) {
+  while (running_ < kMaxRunning && running_ + prefetch_running_ < max_parsing_ &&
+         completed_.size() < kMaxCompleted && !queue_.empty()) {
     ImportJob* job = queue_.front().release();
     queue_.pop_front();
     ++running_;
@@ -265,6 +320,7 @@ void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(Import
   job->trust = trust_;
   job->now = pipeline::UnixNow();
   job->on_done = done;
+  job->abandon = abandon_;
   job->work.data = job;
   uv_queue_work(
       loop_, &job->work, [](uv_work_t* work) { static_cast<ImportJob*>(work->data)->Run(); },
@@ -278,6 +334,7 @@ void ImportService::OnJobDone(ImportJob* job) {
   --running_;
   completed_.emplace_back(job);
   StartQueued();
+  StartPrefetches();
   ArmFlush();
 }
 
@@ -321,7 +378,9 @@ void ImportService::DropPrefetch(PrefetchMap::iterator it) {
 // Up to kMaxPrefetchRunning at once: enough to keep the pool busy while the loop thread is
 // taken up by a burst of folder events, but each import of a settled file queues behind them.
 void ImportService::StartPrefetches() {
-  while (prefetch_running_ < kMaxPrefetchRunning && !prefetch_queue_.empty() && !draining_) {
+  // Settled files first: a prefetch takes a parse slot only when none is waiting.
+  while (prefetch_running_ < kMaxPrefetchRunning && running_ + prefetch_running_ < max_parsing_ &&
+         queue_.empty() && !prefetch_queue_.empty() && !draining_) {
     auto it = prefetches_.find(prefetch_queue_.front());
     prefetch_queue_.pop_front();
     if (it == prefetches_.end() || it->second->prefetch != ImportJob::Prefetch::kQueued) continue;
@@ -350,6 +409,7 @@ void ImportService::OnPrefetchDone(ImportJob* job) {
   } else if (draining_) {
     prefetches_.erase(job->key);
   }
+  StartQueued();
   StartPrefetches();
   MaybeDrained();
 }
@@ -452,6 +512,7 @@ void ImportService::Flush() {
   if (began) (void)inventory_.SetPublishedSeq(publisher_.last_published_seq());
   for (size_t i = 0; began && i < jobs.size(); ++i) {
     ImportJob& job = *jobs[i];
+    if (job.error && job.error->code == "parse_abandoned") continue;  // released below
     if (!job.error) {
       storage::ImportRequest request;
       request.inbox = job.inbox->config.name;
@@ -570,6 +631,7 @@ void ImportService::RevisitIncompleteChains() {
 
 void ImportService::Drain(std::function<void()> done) {
   draining_ = true;
+  abandon_->store(true);  // parses in flight give up at their next step
   drained_ = std::move(done);
   for (auto& job : queue_) {
     job->inbox->watcher->Release(job->file.name);

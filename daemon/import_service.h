@@ -66,7 +66,8 @@ class ImportService {
   void Prefetch(Inbox& inbox, const watchers::ReadyFile& file);
 
   // Stops taking new files; calls `done` once every job in flight is stored and published.
-  // Files not started are released back to their inboxes.
+  // Files not started are released back to their inboxes; parses in flight give up at their
+  // next step (each object, password candidate and key derivation) and release theirs too.
   void Drain(std::function<void()> done);
 
   // Called after a batch that stored at least one drop has committed and been published (the
@@ -126,6 +127,9 @@ class ImportService {
   uint64_t last_prefetch_sweep_ = 0;
   uint64_t prefetches_used_ = 0;
   uint64_t prefetches_redone_ = 0;
+  // Parses (imports and prefetches) on the pool at once: one fewer than its threads.
+  const size_t max_parsing_;
+  std::shared_ptr<std::atomic<bool>> abandon_ = std::make_shared<std::atomic<bool>>(false);
   int64_t mtime_tick_ns_ = 0;  // how far an mtime may lag its write (the coarse clock's tick)
   watchers::UvHandlePtr<uv_check_t> flush_check_;
   watchers::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due
