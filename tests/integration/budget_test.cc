@@ -168,5 +168,29 @@ TEST(BudgetTest, SigtermStopsWithSlowParsesInFlight) {
   }
 }
 
+// A parse that runs past the inbox's parse_timeout (CPU time) ends in failed/ with
+// parse_timeout, and the daemon goes on with the next file.
+TEST(BudgetTest, ParsesPastTheirTimeoutFail) {
+  TestPki pki = TestPki::Make();
+  HarnessOptions options;
+  options.extra_inbox_toml =
+      "password_file = \"passwords.txt\"\nparse_timeout = \"1s\"\n";  // beside the config
+  DaemonHarness daemon(options);
+  {
+    std::ofstream out(daemon.root() / "passwords.txt");
+    for (int i = 0; i < 150; ++i) out << "wrong-" << i << "\n";
+  }
+  ASSERT_TRUE(daemon.Start());
+  // ~15 s of derivations in all (150 candidates x 200,000 iterations), each well under 1 s.
+  daemon.Drop("slow.der", KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", 200'000));
+  const auto& events = daemon.WaitForEvents(
+      [&](const std::vector<json>& seen) { return !RejectedReason(seen, "slow.der").empty(); },
+      std::chrono::seconds(20));
+  EXPECT_EQ(RejectedReason(events, "slow.der"), "parse_timeout");
+  EXPECT_TRUE(fs::exists(daemon.failed() / "slow.der"));
+  EXPECT_EQ(ErrorJson(daemon, "slow.der").value("reason", ""), "parse_timeout");
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace certinbox::testing
