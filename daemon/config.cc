@@ -298,7 +298,7 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
     }
     if (auto v = check.Duration(table, "parse_timeout", 1)) {
       if (*v > 3600) {
-        check.Problem(table.source(), "'parse_timeout' is at most 1h");
+        check.Problem(table.get("parse_timeout")->source(), "'parse_timeout' is at most 1h");
       } else {
         inbox.parse_timeout_s = *v;
       }
