@@ -109,6 +109,12 @@ struct ImportJob {
   // Set when the daemon stops: the parse gives up at its next step (parse_abandoned) and the
   // file stays in its inbox.
   std::shared_ptr<const std::atomic<bool>> abandon;
+  // The inbox's config as the job started: the pool thread reads only this copy, never `inbox`,
+  // so a job left behind at shutdown (orphaned) outlives its inbox safely.
+  InboxConfig config;
+  // Loop thread only: the service let go of the job while it was still on the pool (stopping);
+  // its completion only frees it.
+  bool orphaned = false;
   // Results, written on the pool thread, read on the loop thread after the job is done.
   std::optional<pipeline::Error> error;
   bool looked_for_sidecar = false;
@@ -139,7 +145,7 @@ struct ImportJob {
         nanosleep(&pause, nullptr);
         read_started_ns = WallClockNs();
       }
-      auto read = ReadDrop(file.path, sidecar, inbox->config);
+      auto read = ReadDrop(file.path, sidecar, config);
       if (!read) {
         error = read.error();
         return;
@@ -147,7 +153,6 @@ struct ImportJob {
       drop = std::move(*read);
       pipeline::ParseOptions options;
       options.passwords = drop.passwords;
-      const InboxConfig& config = inbox->config;
       options.kdf = {config.max_kdf_iterations, config.max_scrypt_n,
                      config.max_file_kdf_iterations};
       // The deadline is this thread's CPU time, so a loaded host does not fail files that
@@ -189,7 +194,7 @@ struct ImportJob {
             "made elsewhere: drop the signed certificate (with its key) once the CA has issued it"};
         return;
       }
-      pipeline::ValidationOptions validation_options{now, inbox->config.accept_expired};
+      pipeline::ValidationOptions validation_options{now, config.accept_expired};
       auto validated = pipeline::Validate(parsed, *trust, validation_options);
       if (!validated) {
         error = validated.error();
@@ -321,11 +326,18 @@ void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(Import
   job->now = pipeline::UnixNow();
   job->on_done = done;
   job->abandon = abandon_;
+  job->config = job->inbox->config;
   job->work.data = job;
+  on_pool_.insert(job);
   uv_queue_work(
       loop_, &job->work, [](uv_work_t* work) { static_cast<ImportJob*>(work->data)->Run(); },
       [](uv_work_t* work, int) {
         auto* job = static_cast<ImportJob*>(work->data);
+        if (job->orphaned) {  // the service is stopping or gone: see OrphanRunning
+          delete job;
+          return;
+        }
+        job->service->on_pool_.erase(job);
         (job->service->*job->on_done)(job);
       });
 }
@@ -645,6 +657,49 @@ void ImportService::Drain(std::function<void()> done) {
     if (it->second->prefetch != ImportJob::Prefetch::kRunning) DropPrefetch(it);
     it = next;
   }
+  // Parses give up at their next step; one inside a key derivation finishes it first (up to
+  // seconds at the caps). Those still running after a short grace are left behind.
+  if (running_ + prefetch_running_ > 0) {
+    auto* timer = watchers::NewUvHandle<uv_timer_t>();
+    uv_timer_init(loop_, timer);
+    timer->data = this;
+    orphan_timer_.reset(timer);
+    uv_timer_start(
+        timer, [](uv_timer_t* t) { static_cast<ImportService*>(t->data)->OrphanRunning(); },
+        kAbandonGraceMs, 0);
+  }
+  MaybeDrained();
+}
+
+// Lets go of every job still on the pool: its file is released (it stays in its inbox and is
+// imported on the next start), its count given back, and the job frees itself when the pool is
+// done with it. The daemon then exits without waiting for the pool (Daemon::Run).
+void ImportService::OrphanRunning() {
+  for (ImportJob* job : on_pool_) {
+    job->orphaned = true;
+    Inbox& inbox = *job->inbox;
+    if (job->prefetch == ImportJob::Prefetch::kRunning) {
+      --prefetch_running_;
+      --inbox.jobs;
+      if (job->settled) {  // claimed by its settled file, whose count it carries
+        inbox.watcher->Release(job->settled->name);
+        --inbox.jobs;
+      }
+      auto it = prefetches_.find(job->key);
+      if (it != prefetches_.end()) {
+        (void)it->second.release();  // owned by its completion now
+        prefetches_.erase(it);
+      }
+    } else {
+      --running_;
+      inbox.watcher->Release(job->file.name);
+      --inbox.jobs;
+    }
+    spdlog::info("stopping: left the parse of {} behind; the file stays in the inbox",
+                 job->file.path.string());
+  }
+  orphaned_ += on_pool_.size();
+  on_pool_.clear();
   MaybeDrained();
 }
 
@@ -652,6 +707,7 @@ void ImportService::MaybeDrained() {
   if (!draining_ || running_ > 0 || prefetch_running_ > 0 || !completed_.empty() || !drained_) {
     return;
   }
+  orphan_timer_.reset();
   auto done = std::move(drained_);
   drained_ = nullptr;
   done();

@@ -59,5 +59,12 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {} ({})", started.error().message, started.error().code);
     return 1;
   }
-  return daemon.Run();
+  int code = daemon.Run();
+  if (daemon.abandoned_parses() > 0) {
+    // A pool thread is still inside OpenSSL: end here, without destructors or exit handlers.
+    // Everything stored is committed; the abandoned files are still in their inboxes.
+    spdlog::default_logger()->flush();
+    std::_Exit(code);
+  }
+  return code;
 }

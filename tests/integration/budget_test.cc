@@ -192,5 +192,32 @@ TEST(BudgetTest, ParsesPastTheirTimeoutFail) {
   EXPECT_EQ(daemon.Stop(SIGTERM), 0);
 }
 
+// SIGTERM while a parse is inside one long key derivation (10,000,000 iterations, within the
+// cap: seconds of CPU) does not wait for it: the parse is left behind, the daemon exits at
+// once and cleanly, and the file stays in the inbox.
+TEST(BudgetTest, SigtermDoesNotWaitForADerivationInFlight) {
+  TestPki pki = TestPki::Make();
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  // Made cheaply: the count is rewritten after encryption (the password then no longer fits,
+  // but trying it costs the full 10,000,000 iterations).
+  daemon.Drop("long.der",
+              WithPkcs8Count(KeyEncryptedPkcs8Der(pki.leaf.key.get(), ""), 10'000'000));
+  pid_t pid = DaemonPid(daemon);
+  ASSERT_GT(pid, 0);
+  const double cpu_before = CpuSeconds(pid);
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  while (CpuSeconds(pid) < cpu_before + 0.3 && Clock::now() < until) {
+    daemon.WaitForEvents([](auto&) { return false; }, std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(RejectedReason(daemon.WaitForEvents([](auto&) { return true; }, {}), "long.der")
+                  .empty());
+  const auto stopping = Clock::now();
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+  EXPECT_LT(Clock::now() - stopping, std::chrono::milliseconds(1500));
+  EXPECT_TRUE(fs::exists(daemon.inbox() / "long.der"));
+  EXPECT_FALSE(fs::exists(daemon.failed() / "long.der"));
+}
+
 }  // namespace
 }  // namespace certinbox::testing
