@@ -74,6 +74,11 @@ size_t ThreadPoolSize() {
   return std::clamp<size_t>(size, 1, 1024);
 }
 
+// A key derivation at least this expensive (tens of milliseconds; OpenSSL's own default is 2048
+// iterations) makes its parse a slow one: at most max_parsing_ - 1 of those run at once, so one
+// parse slot always serves the other files.
+constexpr uint64_t kSlowDerivationIterations = 100'000;
+
 // The longest a prefetch waits for its file's mtime tick to pass (a file with an mtime further
 // in the future is read at once, and its prefetch is not used).
 constexpr int64_t kMaxPrefetchWaitNs = 10'000'000;
@@ -109,6 +114,9 @@ struct ImportJob {
   // Set when the daemon stops: the parse gives up at its next step (parse_abandoned) and the
   // file stays in its inbox.
   std::shared_ptr<const std::atomic<bool>> abandon;
+  // Parses that reached an expensive key derivation, across the service, and how many may.
+  std::shared_ptr<std::atomic<size_t>> slow_parses;
+  size_t max_slow_parses = 1;
   // The inbox's config as the job started: the pool thread reads only this copy, never `inbox`,
   // so a job left behind at shutdown (orphaned) outlives its inbox safely.
   InboxConfig config;
@@ -176,6 +184,27 @@ struct ImportJob {
                   "raise parse_timeout if the file is trusted"};
         }
         return std::nullopt;
+      };
+      // Held from the first expensive derivation to the end of the parse.
+      struct SlowSlot {
+        std::atomic<size_t>* count = nullptr;
+        ~SlowSlot() {
+          if (count != nullptr) count->fetch_sub(1);
+        }
+      } slow_slot;
+      options.before_derivation = [&](uint64_t cost) -> std::optional<pipeline::Error> {
+        if (cost < kSlowDerivationIterations || slow_slot.count != nullptr || !slow_parses) {
+          return std::nullopt;
+        }
+        size_t n = slow_parses->load();
+        while (n < max_slow_parses) {
+          if (slow_parses->compare_exchange_weak(n, n + 1)) {
+            slow_slot.count = slow_parses.get();
+            return std::nullopt;
+          }
+        }
+        return pipeline::Error{"parse_deferred",
+                               "other expensive files are being read: tried again later"};
       };
       auto parsed_file = pipeline::ParseFile(drop.bytes, options);
       if (parsed_file) {
@@ -326,6 +355,8 @@ void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(Import
   job->now = pipeline::UnixNow();
   job->on_done = done;
   job->abandon = abandon_;
+  job->slow_parses = slow_parses_;
+  job->max_slow_parses = std::max<size_t>(1, max_parsing_ - 1);
   job->config = job->inbox->config;
   job->work.data = job;
   on_pool_.insert(job);
@@ -524,7 +555,11 @@ void ImportService::Flush() {
   if (began) (void)inventory_.SetPublishedSeq(publisher_.last_published_seq());
   for (size_t i = 0; began && i < jobs.size(); ++i) {
     ImportJob& job = *jobs[i];
-    if (job.error && job.error->code == "parse_abandoned") continue;  // released below
+    // Released below, to be offered again: the daemon is stopping, or the file waits for a
+    // slow parse slot (it settles again first).
+    if (job.error && (job.error->code == "parse_abandoned" || job.error->code == "parse_deferred")) {
+      continue;
+    }
     if (!job.error) {
       storage::ImportRequest request;
       request.inbox = job.inbox->config.name;

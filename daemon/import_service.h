@@ -136,6 +136,7 @@ class ImportService {
   // Parses (imports and prefetches) on the pool at once: one fewer than its threads.
   const size_t max_parsing_;
   std::shared_ptr<std::atomic<bool>> abandon_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<size_t>> slow_parses_ = std::make_shared<std::atomic<size_t>>(0);
   std::unordered_set<ImportJob*> on_pool_;  // queued to the pool, completion not yet run
   watchers::UvHandlePtr<uv_timer_t> orphan_timer_;
   size_t orphaned_ = 0;

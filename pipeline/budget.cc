@@ -155,6 +155,11 @@ std::expected<void, Error> ParseBudget::Spend(uint64_t cost, std::string_view wh
                     " iterations in all; give the right password first (the sidecar's "
                     "password), or use a lower iteration count");
   }
+  if (options_.before_derivation) {
+    if (std::optional<Error> stop = options_.before_derivation(cost)) {
+      return std::unexpected(std::move(*stop));
+    }
+  }
   spent_ += cost;
   return Check();
 }

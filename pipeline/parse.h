@@ -39,6 +39,11 @@ struct ParseOptions {
   // an error it returns ends the parse with that error (the caller's deadline or shutdown). It
   // runs on the parsing thread. Empty: never interrupted.
   std::function<std::optional<Error>()> interrupt;
+  // Asked before each key derivation, once the caps and the file's total allowed it, with its
+  // cost in PBKDF2 iterations (a scrypt as KdfLimits says); an error it returns ends the parse
+  // with that error (the caller may hold expensive parses to a number at once). It runs on the
+  // parsing thread. Empty: nothing is asked.
+  std::function<std::optional<Error>(uint64_t iterations)> before_derivation;
 };
 
 // Finds the format from the content (PEM, DER certificate/key/CSR, PKCS#12, PKCS#7) and

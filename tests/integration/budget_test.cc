@@ -219,5 +219,44 @@ TEST(BudgetTest, SigtermDoesNotWaitForADerivationInFlight) {
   EXPECT_FALSE(fs::exists(daemon.failed() / "long.der"));
 }
 
+// Many slow but allowed files (more than the pool has threads) never take every parse slot: at
+// most all but one parse reach expensive key derivations at once, the others wait in the inbox,
+// and a certificate dropped after them is imported at once.
+TEST(BudgetTest, SlowFilesLeaveAParseSlotForOthers) {
+  TestPki pki = TestPki::Make();
+  HarnessOptions options;
+  options.extra_inbox_toml = "password_file = \"passwords.txt\"\n";  // beside the config
+  DaemonHarness daemon(options);
+  {
+    std::ofstream out(daemon.root() / "passwords.txt");
+    for (int i = 0; i < 150; ++i) out << "wrong-" << i << "\n";
+  }
+  ASSERT_TRUE(daemon.Start());
+  std::string slow = KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", 200'000);
+  for (int i = 0; i < 8; ++i) daemon.Drop("slow-" + std::to_string(i) + ".der", slow);
+  pid_t pid = DaemonPid(daemon);
+  ASSERT_GT(pid, 0);
+  const double cpu_before = CpuSeconds(pid);
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  while (CpuSeconds(pid) < cpu_before + 1.0 && Clock::now() < until) {
+    daemon.WaitForEvents([](auto&) { return false; }, std::chrono::milliseconds(100));
+  }
+
+  Issued other = Issue(LeafSpec("after-slow.test"));
+  const auto dropped = Clock::now();
+  daemon.Drop("after-slow.pem", other.CertPem());
+  const auto& events = daemon.WaitForEvents(
+      [&](const std::vector<json>& seen) { return Imported(seen, "after-slow.pem"); },
+      std::chrono::seconds(30));
+  ASSERT_TRUE(Imported(events, "after-slow.pem"));
+  EXPECT_LT(Clock::now() - dropped, std::chrono::seconds(3));
+  for (const json& event : events) EXPECT_NE(event.value("type", ""), "import.rejected") << event;
+
+  const auto stopping = Clock::now();
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+  EXPECT_LT(Clock::now() - stopping, std::chrono::seconds(2));
+  for (int i = 0; i < 8; ++i) EXPECT_TRUE(fs::exists(daemon.inbox() / ("slow-" + std::to_string(i) + ".der")));
+}
+
 }  // namespace
 }  // namespace certinbox::testing
