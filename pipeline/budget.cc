@@ -47,8 +47,8 @@ std::string Number(std::optional<uint64_t> n) {
 
 std::unexpected<Error> TooExpensive(std::string_view what, const std::string& detail) {
   return Fail("kdf_too_expensive",
-              std::string(what) + " is protected by a key derivation that costs too much: " +
-                  detail +
+              std::string(what) +
+                  " is protected by a key derivation that costs too much: " + detail +
                   "; re-export it with a lower count, or raise the inbox's limit if the file "
                   "is trusted");
 }
@@ -95,12 +95,11 @@ std::expected<uint64_t, Error> ParseBudget::Cost(const X509_ALGOR* algorithm,
         const unsigned __int128 most = static_cast<unsigned __int128>(limits.max_scrypt_n) * 8;
         unsigned __int128 work = 0;
         if (n && r && p) work = static_cast<unsigned __int128>(*n) * *r * *p;
-        if (!n || !r || !p || *n > limits.max_scrypt_n || *r > most || *p > most ||
-            work > most) {
+        if (!n || !r || !p || *n > limits.max_scrypt_n || *r > most || *p > most || work > most) {
           return TooExpensive(what, "its scrypt parameters are N " + Number(n) + ", r " +
                                         Number(r) + ", p " + Number(p) + "; the limit is N " +
-                                        std::to_string(limits.max_scrypt_n) +
-                                        " and N x r x p " + std::to_string(limits.max_scrypt_n * 8));
+                                        std::to_string(limits.max_scrypt_n) + " and N x r x p " +
+                                        std::to_string(limits.max_scrypt_n * 8));
         }
         if (most == 0) return 0;
         return static_cast<uint64_t>((work * limits.max_iterations + most - 1) / most);
@@ -149,8 +148,9 @@ std::expected<void, Error> ParseBudget::Spend(uint64_t cost, std::string_view wh
   const uint64_t total = options_.kdf.max_file_iterations;
   if (cost > total || spent_ > total - cost) {
     return Fail("kdf_too_expensive",
-                std::string(what) + ": the key derivations this file needs (each password "
-                                    "candidate tried counts) pass its limit of " +
+                std::string(what) +
+                    ": the key derivations this file needs (each password "
+                    "candidate tried counts) pass its limit of " +
                     std::to_string(total) +
                     " iterations in all; give the right password first (the sidecar's "
                     "password), or use a lower iteration count");
@@ -164,8 +164,7 @@ std::expected<void, Error> ParseBudget::Spend(uint64_t cost, std::string_view wh
   return Check();
 }
 
-std::expected<void, Error> ParseBudget::Charge(const X509_ALGOR* algorithm,
-                                               std::string_view what) {
+std::expected<void, Error> ParseBudget::Charge(const X509_ALGOR* algorithm, std::string_view what) {
   auto cost = Cost(algorithm, what);
   if (!cost) return std::unexpected(cost.error());
   return Spend(*cost, what);

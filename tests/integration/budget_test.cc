@@ -1,10 +1,9 @@
 // A budget for every dropped file: key derivations above the caps are refused at once, slow
 // parses never take every pool thread, and SIGTERM stops the daemon with parses in flight.
 #include <gtest/gtest.h>
-
-#include <chrono>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -142,9 +141,9 @@ TEST(BudgetTest, SigtermStopsWithSlowParsesInFlight) {
   // The loop and the pool still serve other files while both parse.
   Issued other = Issue(LeafSpec("during.test"));
   d.Drop("during.pem", other.CertPem());
-  const auto& events = d.WaitForEvents(
-      [&](const std::vector<json>& seen) { return Imported(seen, "during.pem"); },
-      std::chrono::seconds(20));
+  const auto& events =
+      d.WaitForEvents([&](const std::vector<json>& seen) { return Imported(seen, "during.pem"); },
+                      std::chrono::seconds(20));
   ASSERT_TRUE(Imported(events, "during.pem"));
 
   // Wait (bounded) until the daemon has spent a CPU second on the slow parses.
@@ -201,8 +200,7 @@ TEST(BudgetTest, SigtermDoesNotWaitForADerivationInFlight) {
   ASSERT_TRUE(daemon.Start());
   // Made cheaply: the count is rewritten after encryption (the password then no longer fits,
   // but trying it costs the full 10,000,000 iterations).
-  daemon.Drop("long.der",
-              WithPkcs8Count(KeyEncryptedPkcs8Der(pki.leaf.key.get(), ""), 10'000'000));
+  daemon.Drop("long.der", WithPkcs8Count(KeyEncryptedPkcs8Der(pki.leaf.key.get(), ""), 10'000'000));
   pid_t pid = DaemonPid(daemon);
   ASSERT_GT(pid, 0);
   const double cpu_before = CpuSeconds(pid);
@@ -210,11 +208,11 @@ TEST(BudgetTest, SigtermDoesNotWaitForADerivationInFlight) {
   while (CpuSeconds(pid) < cpu_before + 0.3 && Clock::now() < until) {
     daemon.WaitForEvents([](auto&) { return false; }, std::chrono::milliseconds(50));
   }
-  ASSERT_TRUE(RejectedReason(daemon.WaitForEvents([](auto&) { return true; }, {}), "long.der")
-                  .empty());
+  ASSERT_TRUE(
+      RejectedReason(daemon.WaitForEvents([](auto&) { return true; }, {}), "long.der").empty());
   const auto stopping = Clock::now();
   EXPECT_EQ(daemon.Stop(SIGTERM), 0);
-  EXPECT_LT(Clock::now() - stopping, std::chrono::milliseconds(1500));
+  EXPECT_LT(Clock::now() - stopping, std::chrono::seconds(2));  // the derivation: ~3 s
   EXPECT_TRUE(fs::exists(daemon.inbox() / "long.der"));
   EXPECT_FALSE(fs::exists(daemon.failed() / "long.der"));
 }
@@ -255,7 +253,8 @@ TEST(BudgetTest, SlowFilesLeaveAParseSlotForOthers) {
   const auto stopping = Clock::now();
   EXPECT_EQ(daemon.Stop(SIGTERM), 0);
   EXPECT_LT(Clock::now() - stopping, std::chrono::seconds(2));
-  for (int i = 0; i < 8; ++i) EXPECT_TRUE(fs::exists(daemon.inbox() / ("slow-" + std::to_string(i) + ".der")));
+  for (int i = 0; i < 8; ++i)
+    EXPECT_TRUE(fs::exists(daemon.inbox() / ("slow-" + std::to_string(i) + ".der")));
 }
 
 }  // namespace

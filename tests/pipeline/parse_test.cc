@@ -506,12 +506,8 @@ TEST_F(ParseTest, BadInputsGetTheirReasonCode) {
        [&] { return testing::WithMacCount(testing::MakePkcs12(p.leaf, {}, "pw"), kHostile); },
        "kdf_too_expensive",
        {"pw"}},
-      {"pkcs12 mac count 2^64+",
-       [&] {
-         std::string pfx = testing::WithMacCount(testing::MakePkcs12(p.leaf, {}, "pw"),
-                                                 UINT64_MAX);
-         return pfx;
-       },
+      {"pkcs12 mac count 2^64-1",
+       [&] { return testing::WithMacCount(testing::MakePkcs12(p.leaf, {}, "pw"), UINT64_MAX); },
        "kdf_too_expensive",
        {"pw"}},
       {"pkcs12 bag counts 2^31-1",
@@ -523,9 +519,10 @@ TEST_F(ParseTest, BadInputsGetTheirReasonCode) {
        "kdf_too_expensive"},
       {"pkcs12 legacy pbe count 2^31-1",
        [&] {
-         if (!LoadOpensslProviders()) return testing::WithMacCount(testing::MakePkcs12(p.leaf, {}, "pw"), kHostile);
-         return testing::WithBagCount(
-             testing::MakePkcs12(p.leaf, {}, "pw", testing::Pkcs12Cipher::kLegacy), kHostile);
+         // Without OpenSSL's legacy provider the test CA cannot make RC2/3DES files.
+         testing::Pkcs12Cipher cipher = LoadOpensslProviders() ? testing::Pkcs12Cipher::kLegacy
+                                                               : testing::Pkcs12Cipher::kAes256;
+         return testing::WithBagCount(testing::MakePkcs12(p.leaf, {}, "pw", cipher), kHostile);
        },
        "kdf_too_expensive",
        {"pw"}},

@@ -67,9 +67,9 @@ void SetCount(X509_ALGOR* algorithm, uint64_t count) {
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)));
     Check(kdf != nullptr, "PBKDF2PARAM");
     SetInteger(kdf->iter, count);
-    Check(ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), kdf.get(),
-                                  &pbe2->keyfunc->parameter),
-          "pack PBKDF2PARAM");
+    Check(
+        ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), kdf.get(), &pbe2->keyfunc->parameter),
+        "pack PBKDF2PARAM");
   }
   Check(ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBE2PARAM), pbe2.get(), &algorithm->parameter),
         "pack PBE2PARAM");
@@ -88,10 +88,10 @@ std::string EncryptPkcs8(EVP_PKEY* key, std::string_view password, X509_ALGOR* a
 }
 
 struct SafesFree {
-  void operator()(STACK_OF(PKCS7)* s) const { sk_PKCS7_pop_free(s, PKCS7_free); }
+  void operator()(STACK_OF(PKCS7) * s) const { sk_PKCS7_pop_free(s, PKCS7_free); }
 };
 struct BagsFree {
-  void operator()(STACK_OF(PKCS12_SAFEBAG)* s) const {
+  void operator()(STACK_OF(PKCS12_SAFEBAG) * s) const {
     sk_PKCS12_SAFEBAG_pop_free(s, PKCS12_SAFEBAG_free);
   }
 };
@@ -138,12 +138,12 @@ std::string PemOfDer(std::string_view label, std::string_view der) {
   return out + "-----END " + std::string(label) + "-----\n";
 }
 
-std::string MakePkcs12Iterations(const Issued& cert, std::string_view password,
-                                 uint64_t iterations, uint64_t mac_iterations) {
+std::string MakePkcs12Iterations(const Issued& cert, std::string_view password, uint64_t iterations,
+                                 uint64_t mac_iterations) {
   std::string pass(password);
   pipeline::Pkcs12Ptr p12(PKCS12_create(pass.c_str(), "certinbox test", cert.key.get(),
-                                        cert.cert.get(), nullptr, NID_aes_256_cbc,
-                                        NID_aes_256_cbc, static_cast<int>(iterations), -1, 0));
+                                        cert.cert.get(), nullptr, NID_aes_256_cbc, NID_aes_256_cbc,
+                                        static_cast<int>(iterations), -1, 0));
   Check(p12 != nullptr, "PKCS12_create");
   Check(PKCS12_set_mac(p12.get(), pass.c_str(), -1, nullptr, 0, static_cast<int>(mac_iterations),
                        EVP_sha256()) == 1,

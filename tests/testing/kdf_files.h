@@ -26,8 +26,8 @@ std::string PemOfDer(std::string_view label, std::string_view der);
 
 // A PKCS#12 like MakePkcs12 (AES-256, HMAC-SHA256 MAC) with `iterations` for its encrypted
 // safes and shrouded key and `mac_iterations` for its MAC.
-std::string MakePkcs12Iterations(const Issued& cert, std::string_view password,
-                                 uint64_t iterations, uint64_t mac_iterations);
+std::string MakePkcs12Iterations(const Issued& cert, std::string_view password, uint64_t iterations,
+                                 uint64_t mac_iterations);
 // `pfx` with its MAC iteration count set to `count`.
 std::string WithMacCount(std::string_view pfx, uint64_t count);
 // `pfx` with the PBKDF2 count of every encrypted safe and shrouded key in a plain safe set.
