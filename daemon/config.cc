@@ -269,7 +269,9 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
     const auto& table = *element.as_table();
     check.OnlyKeys(table, "[[inbox]]",
                    {"path", "name", "group", "labels", "settle_ms", "rescan_interval",
-                    "max_file_bytes", "archive", "accept_expired", "password_file"});
+                    "max_file_bytes", "archive", "accept_expired", "password_file",
+                    "max_kdf_iterations", "max_scrypt_n", "max_file_kdf_iterations",
+                    "parse_timeout"});
     InboxConfig inbox;
     auto path = check.String(table, "path");
     if (!path) {
@@ -284,6 +286,22 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
     if (auto v = check.Duration(table, "rescan_interval", 1)) inbox.rescan_ms = *v * 1000;
     if (auto v = check.Integer(table, "max_file_bytes", 1, int64_t{1} << 30)) {
       inbox.max_file_bytes = static_cast<uint64_t>(*v);
+    }
+    if (auto v = check.Integer(table, "max_kdf_iterations", 1, 0x7fffffff)) {
+      inbox.max_kdf_iterations = static_cast<uint64_t>(*v);
+    }
+    if (auto v = check.Integer(table, "max_scrypt_n", 2, int64_t{1} << 32)) {
+      inbox.max_scrypt_n = static_cast<uint64_t>(*v);
+    }
+    if (auto v = check.Integer(table, "max_file_kdf_iterations", 1, int64_t{1} << 40)) {
+      inbox.max_file_kdf_iterations = static_cast<uint64_t>(*v);
+    }
+    if (auto v = check.Duration(table, "parse_timeout", 1)) {
+      if (*v > 3600) {
+        check.Problem(table.get("parse_timeout")->source(), "'parse_timeout' is at most 1h");
+      } else {
+        inbox.parse_timeout_s = *v;
+      }
     }
     if (auto v = check.Bool(table, "archive")) inbox.archive = *v;
     if (auto v = check.Bool(table, "accept_expired")) inbox.accept_expired = *v;

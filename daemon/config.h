@@ -23,6 +23,13 @@ struct InboxConfig {
   bool archive = false;
   bool accept_expired = false;
   std::optional<std::filesystem::path> password_file;
+  // What one file may cost (pipeline::KdfLimits, docs/inbox.md "Budgets"): key derivations
+  // above these fail with kdf_too_expensive before any runs; a parse past parse_timeout_s of
+  // CPU time fails with parse_timeout.
+  uint64_t max_kdf_iterations = 10'000'000;
+  uint64_t max_scrypt_n = uint64_t{1} << 20;
+  uint64_t max_file_kdf_iterations = 30'000'000;
+  uint64_t parse_timeout_s = 15;
 
   bool operator==(const InboxConfig&) const = default;
 };

@@ -229,6 +229,8 @@ int Daemon::Run() {
   return 0;
 }
 
+size_t Daemon::abandoned_parses() const { return imports_ ? imports_->orphaned() : 0; }
+
 void Daemon::Stop() {
   if (stopping_) return;
   stopping_ = true;
@@ -239,6 +241,8 @@ void Daemon::Stop() {
     if (--*waiting > 0) return;
     control_.reset();
     signals_.clear();
+    // Parses left on the pool would keep the loop running until they end: stop it now.
+    if (imports_->orphaned() > 0) uv_stop(&loop_);
   };
   plugins_->Stop(close_control);
   // Stop watching first, then let the imports in flight finish and be stored.

@@ -34,6 +34,10 @@ class Daemon {
   pipeline::Result<void> Start();
   // Runs the loop until SIGINT/SIGTERM (then drains in-flight imports) and closes everything.
   int Run();
+  // After Run: parses left behind on libuv's pool at shutdown (inside a key derivation). When
+  // not 0, the process must end with _Exit: destroying the loop, joining the pool or running
+  // OpenSSL's exit handler under them would wait for them or crash.
+  size_t abandoned_parses() const;
 
   // Makes the stored bindings what config_.bindings declares (daemon/ops_bindings.cc),
   // publishes the changes and remembers what could not be applied (for `status`). Called at

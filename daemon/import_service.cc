@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -57,6 +58,27 @@ void LowerPoolThreadPriority() {
   }
 }
 
+int64_t ThreadCpuNs() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+// The size of libuv's thread pool, read as libuv reads it (it is fixed at the first
+// uv_queue_work of the process).
+size_t ThreadPoolSize() {
+  size_t size = 4;
+  if (const char* value = std::getenv("UV_THREADPOOL_SIZE")) {
+    size = static_cast<size_t>(std::strtoul(value, nullptr, 10));
+  }
+  return std::clamp<size_t>(size, 1, 1024);
+}
+
+// A key derivation at least this expensive (tens of milliseconds; OpenSSL's own default is 2048
+// iterations) makes its parse a slow one: at most max_parsing_ - 1 of those run at once, so one
+// parse slot always serves the other files.
+constexpr uint64_t kSlowDerivationIterations = 100'000;
+
 // The longest a prefetch waits for its file's mtime tick to pass (a file with an mtime further
 // in the future is read at once, and its prefetch is not used).
 constexpr int64_t kMaxPrefetchWaitNs = 10'000'000;
@@ -89,6 +111,18 @@ struct ImportJob {
   int64_t read_after_ns = 0;
   std::shared_ptr<const pipeline::TrustContext> trust;
   pipeline::UnixTime now = 0;
+  // Set when the daemon stops: the parse gives up at its next step (parse_abandoned) and the
+  // file stays in its inbox.
+  std::shared_ptr<const std::atomic<bool>> abandon;
+  // Parses that reached an expensive key derivation, across the service, and how many may.
+  std::shared_ptr<std::atomic<size_t>> slow_parses;
+  size_t max_slow_parses = 1;
+  // The inbox's config as the job started: the pool thread reads only this copy, never `inbox`,
+  // so a job left behind at shutdown (orphaned) outlives its inbox safely.
+  InboxConfig config;
+  // Loop thread only: the service let go of the job while it was still on the pool (stopping);
+  // its completion only frees it.
+  bool orphaned = false;
   // Results, written on the pool thread, read on the loop thread after the job is done.
   std::optional<pipeline::Error> error;
   bool looked_for_sidecar = false;
@@ -119,7 +153,7 @@ struct ImportJob {
         nanosleep(&pause, nullptr);
         read_started_ns = WallClockNs();
       }
-      auto read = ReadDrop(file.path, sidecar, inbox->config);
+      auto read = ReadDrop(file.path, sidecar, config);
       if (!read) {
         error = read.error();
         return;
@@ -127,7 +161,55 @@ struct ImportJob {
       drop = std::move(*read);
       pipeline::ParseOptions options;
       options.passwords = drop.passwords;
+      options.kdf = {config.max_kdf_iterations, config.max_scrypt_n,
+                     config.max_file_kdf_iterations};
+      // The deadline is this thread's CPU time, so a loaded host does not fail files that
+      // merely waited; a pool thread runs one job at a time.
+      const int64_t cpu_deadline = ThreadCpuNs() + static_cast<int64_t>(config.parse_timeout_s) *
+                                                       1'000'000'000;
+      const uint64_t timeout_s = config.parse_timeout_s;
+      options.interrupt = [this, cpu_deadline, timeout_s]() -> std::optional<pipeline::Error> {
+        if (abandon && abandon->load(std::memory_order_relaxed)) {
+          return pipeline::Error{"parse_abandoned",
+                                 "certinboxd is stopping: the file stays in the inbox and is "
+                                 "imported on the next start"};
+        }
+        if (ThreadCpuNs() > cpu_deadline) {
+          return pipeline::Error{
+              "parse_timeout",
+              "reading the file took more than the inbox's parse_timeout (" +
+                  std::to_string(timeout_s) +
+                  " s of CPU time): it holds too many objects or password candidates that "
+                  "are expensive to try; split it, give the right password in its sidecar, or "
+                  "raise parse_timeout if the file is trusted"};
+        }
+        return std::nullopt;
+      };
+      // Held from the first expensive derivation to the end of the parse.
+      struct SlowSlot {
+        std::atomic<size_t>* count = nullptr;
+        ~SlowSlot() {
+          if (count != nullptr) count->fetch_sub(1);
+        }
+      } slow_slot;
+      options.before_derivation = [&](uint64_t cost) -> std::optional<pipeline::Error> {
+        if (cost < kSlowDerivationIterations || slow_slot.count != nullptr || !slow_parses) {
+          return std::nullopt;
+        }
+        size_t n = slow_parses->load();
+        while (n < max_slow_parses) {
+          if (slow_parses->compare_exchange_weak(n, n + 1)) {
+            slow_slot.count = slow_parses.get();
+            return std::nullopt;
+          }
+        }
+        return pipeline::Error{"parse_deferred",
+                               "other expensive files are being read: tried again later"};
+      };
       auto parsed_file = pipeline::ParseFile(drop.bytes, options);
+      if (parsed_file) {
+        if (auto stop = options.interrupt()) parsed_file = std::unexpected(std::move(*stop));
+      }
       if (!parsed_file) {
         error = parsed_file.error();
         return;
@@ -141,7 +223,7 @@ struct ImportJob {
             "made elsewhere: drop the signed certificate (with its key) once the CA has issued it"};
         return;
       }
-      pipeline::ValidationOptions validation_options{now, inbox->config.accept_expired};
+      pipeline::ValidationOptions validation_options{now, config.accept_expired};
       auto validated = pipeline::Validate(parsed, *trust, validation_options);
       if (!validated) {
         error = validated.error();
@@ -162,7 +244,13 @@ struct ImportJob {
 
 ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
                              bool system_trust)
-    : loop_(loop), inventory_(inventory), publisher_(publisher), system_trust_(system_trust) {
+    : loop_(loop),
+      inventory_(inventory),
+      publisher_(publisher),
+      system_trust_(system_trust),
+      // One pool thread is always left to control ops (csr create), WAL checkpoints and the
+      // like: slow parses never take them all.
+      max_parsing_(std::max<size_t>(1, ThreadPoolSize() - 1)) {
   auto* check = watchers::NewUvHandle<uv_check_t>();
   uv_check_init(loop_, check);
   check->data = this;
@@ -252,7 +340,8 @@ void ImportService::Enqueue(std::unique_ptr<ImportJob> job) {
 }
 
 void ImportService::StartQueued() {
-  while (running_ < kMaxRunning && completed_.size() < kMaxCompleted && !queue_.empty()) {
+  while (running_ < kMaxRunning && running_ + prefetch_running_ < max_parsing_ &&
+         completed_.size() < kMaxCompleted && !queue_.empty()) {
     ImportJob* job = queue_.front().release();
     queue_.pop_front();
     ++running_;
@@ -265,11 +354,21 @@ void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(Import
   job->trust = trust_;
   job->now = pipeline::UnixNow();
   job->on_done = done;
+  job->abandon = abandon_;
+  job->slow_parses = slow_parses_;
+  job->max_slow_parses = std::max<size_t>(1, max_parsing_ - 1);
+  job->config = job->inbox->config;
   job->work.data = job;
+  on_pool_.insert(job);
   uv_queue_work(
       loop_, &job->work, [](uv_work_t* work) { static_cast<ImportJob*>(work->data)->Run(); },
       [](uv_work_t* work, int) {
         auto* job = static_cast<ImportJob*>(work->data);
+        if (job->orphaned) {  // the service is stopping or gone: see OrphanRunning
+          delete job;
+          return;
+        }
+        job->service->on_pool_.erase(job);
         (job->service->*job->on_done)(job);
       });
 }
@@ -278,6 +377,7 @@ void ImportService::OnJobDone(ImportJob* job) {
   --running_;
   completed_.emplace_back(job);
   StartQueued();
+  StartPrefetches();
   ArmFlush();
 }
 
@@ -321,7 +421,9 @@ void ImportService::DropPrefetch(PrefetchMap::iterator it) {
 // Up to kMaxPrefetchRunning at once: enough to keep the pool busy while the loop thread is
 // taken up by a burst of folder events, but each import of a settled file queues behind them.
 void ImportService::StartPrefetches() {
-  while (prefetch_running_ < kMaxPrefetchRunning && !prefetch_queue_.empty() && !draining_) {
+  // Settled files first: a prefetch takes a parse slot only when none is waiting.
+  while (prefetch_running_ < kMaxPrefetchRunning && running_ + prefetch_running_ < max_parsing_ &&
+         queue_.empty() && !prefetch_queue_.empty() && !draining_) {
     auto it = prefetches_.find(prefetch_queue_.front());
     prefetch_queue_.pop_front();
     if (it == prefetches_.end() || it->second->prefetch != ImportJob::Prefetch::kQueued) continue;
@@ -350,6 +452,7 @@ void ImportService::OnPrefetchDone(ImportJob* job) {
   } else if (draining_) {
     prefetches_.erase(job->key);
   }
+  StartQueued();
   StartPrefetches();
   MaybeDrained();
 }
@@ -452,6 +555,11 @@ void ImportService::Flush() {
   if (began) (void)inventory_.SetPublishedSeq(publisher_.last_published_seq());
   for (size_t i = 0; began && i < jobs.size(); ++i) {
     ImportJob& job = *jobs[i];
+    // Released below, to be offered again: the daemon is stopping, or the file waits for a
+    // slow parse slot (it settles again first).
+    if (job.error && (job.error->code == "parse_abandoned" || job.error->code == "parse_deferred")) {
+      continue;
+    }
     if (!job.error) {
       storage::ImportRequest request;
       request.inbox = job.inbox->config.name;
@@ -570,6 +678,7 @@ void ImportService::RevisitIncompleteChains() {
 
 void ImportService::Drain(std::function<void()> done) {
   draining_ = true;
+  abandon_->store(true);  // parses in flight give up at their next step
   drained_ = std::move(done);
   for (auto& job : queue_) {
     job->inbox->watcher->Release(job->file.name);
@@ -583,6 +692,49 @@ void ImportService::Drain(std::function<void()> done) {
     if (it->second->prefetch != ImportJob::Prefetch::kRunning) DropPrefetch(it);
     it = next;
   }
+  // Parses give up at their next step; one inside a key derivation finishes it first (up to
+  // seconds at the caps). Those still running after a short grace are left behind.
+  if (running_ + prefetch_running_ > 0) {
+    auto* timer = watchers::NewUvHandle<uv_timer_t>();
+    uv_timer_init(loop_, timer);
+    timer->data = this;
+    orphan_timer_.reset(timer);
+    uv_timer_start(
+        timer, [](uv_timer_t* t) { static_cast<ImportService*>(t->data)->OrphanRunning(); },
+        kAbandonGraceMs, 0);
+  }
+  MaybeDrained();
+}
+
+// Lets go of every job still on the pool: its file is released (it stays in its inbox and is
+// imported on the next start), its count given back, and the job frees itself when the pool is
+// done with it. The daemon then exits without waiting for the pool (Daemon::Run).
+void ImportService::OrphanRunning() {
+  for (ImportJob* job : on_pool_) {
+    job->orphaned = true;
+    Inbox& inbox = *job->inbox;
+    if (job->prefetch == ImportJob::Prefetch::kRunning) {
+      --prefetch_running_;
+      --inbox.jobs;
+      if (job->settled) {  // claimed by its settled file, whose count it carries
+        inbox.watcher->Release(job->settled->name);
+        --inbox.jobs;
+      }
+      auto it = prefetches_.find(job->key);
+      if (it != prefetches_.end()) {
+        (void)it->second.release();  // owned by its completion now
+        prefetches_.erase(it);
+      }
+    } else {
+      --running_;
+      inbox.watcher->Release(job->file.name);
+      --inbox.jobs;
+    }
+    spdlog::info("stopping: left the parse of {} behind; the file stays in the inbox",
+                 job->file.path.string());
+  }
+  orphaned_ += on_pool_.size();
+  on_pool_.clear();
   MaybeDrained();
 }
 
@@ -590,6 +742,7 @@ void ImportService::MaybeDrained() {
   if (!draining_ || running_ > 0 || prefetch_running_ > 0 || !completed_.empty() || !drained_) {
     return;
   }
+  orphan_timer_.reset();
   auto done = std::move(drained_);
   drained_ = nullptr;
   done();

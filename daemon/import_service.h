@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "daemon/config.h"
@@ -66,7 +67,8 @@ class ImportService {
   void Prefetch(Inbox& inbox, const watchers::ReadyFile& file);
 
   // Stops taking new files; calls `done` once every job in flight is stored and published.
-  // Files not started are released back to their inboxes.
+  // Files not started are released back to their inboxes; parses in flight give up at their
+  // next step (each object, password candidate and key derivation) and release theirs too.
   void Drain(std::function<void()> done);
 
   // Called after a batch that stored at least one drop has committed and been published (the
@@ -77,6 +79,9 @@ class ImportService {
   void RefreshTrust();
 
   size_t in_flight() const { return running_ + completed_.size(); }
+  // Parses Drain left behind on the pool (inside a key derivation past the grace): the daemon
+  // must then exit without waiting for the pool, and without tearing OpenSSL down under them.
+  size_t orphaned() const { return orphaned_; }
   size_t queued() const { return queue_.size(); }
   // Prefetches whose work was stored as it was, and those done again once their file settled
   // (it, its sidecar or the trust store changed meanwhile, or the prefetch failed).
@@ -90,6 +95,7 @@ class ImportService {
   static constexpr size_t kMaxPrefetches = 2048;    // files read ahead and kept (bounds memory)
   static constexpr size_t kMaxPrefetchRunning = 256;  // prefetches on the pool at once
   static constexpr uint64_t kPrefetchKeepMs = 60'000;  // an unclaimed prefetch is dropped after
+  static constexpr uint64_t kAbandonGraceMs = 300;  // parses still running this long after Drain are left
 
   std::unique_ptr<ImportJob> NewJob(Inbox& inbox, const watchers::ReadyFile& file);
   void Enqueue(std::unique_ptr<ImportJob> job);
@@ -100,6 +106,7 @@ class ImportService {
   void Flush();  // stores up to kMaxBatch completed jobs in one transaction, publishes, finishes
   void RevisitIncompleteChains();
   void MaybeDrained();
+  void OrphanRunning();
 
   void StartPrefetches();
   void OnPrefetchDone(ImportJob* job);
@@ -126,6 +133,13 @@ class ImportService {
   uint64_t last_prefetch_sweep_ = 0;
   uint64_t prefetches_used_ = 0;
   uint64_t prefetches_redone_ = 0;
+  // Parses (imports and prefetches) on the pool at once: one fewer than its threads.
+  const size_t max_parsing_;
+  std::shared_ptr<std::atomic<bool>> abandon_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<size_t>> slow_parses_ = std::make_shared<std::atomic<size_t>>(0);
+  std::unordered_set<ImportJob*> on_pool_;  // queued to the pool, completion not yet run
+  watchers::UvHandlePtr<uv_timer_t> orphan_timer_;
+  size_t orphaned_ = 0;
   int64_t mtime_tick_ns_ = 0;  // how far an mtime may lag its write (the coarse clock's tick)
   watchers::UvHandlePtr<uv_check_t> flush_check_;
   watchers::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due

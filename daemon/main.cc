@@ -3,7 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
+#include <string>
+#include <thread>
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
@@ -22,7 +26,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
   app.footer(
       "Exit codes: 0 stopped cleanly or config valid; 1 could not start; 2 usage or invalid "
-      "config.\nSignals: SIGTERM/SIGINT stop after the imports in flight are stored.\n"
+      "config.\nSignals: SIGTERM/SIGINT stop after the imports in flight are stored; parses in\n"
+      "flight are abandoned and their files stay in the inbox.\n"
       "See etc/certinbox.toml for every configuration key.");
   CLI11_PARSE(app, argc, argv);
 
@@ -41,10 +46,25 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? config->log_level : log_level));
 
+  // libuv's pool parses dropped files and runs control ops (csr create) and WAL checkpoints;
+  // the import service keeps one of its threads free of parses. Sized before its first use.
+  if (std::getenv("UV_THREADPOOL_SIZE") == nullptr) {
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    std::string size = std::to_string(std::max(4u, cores) + 1);
+    ::setenv("UV_THREADPOOL_SIZE", size.c_str(), 0);
+  }
+
   certinbox::daemon::Daemon daemon(std::move(*config));
   if (auto started = daemon.Start(); !started) {
     spdlog::critical("cannot start: {} ({})", started.error().message, started.error().code);
     return 1;
   }
-  return daemon.Run();
+  int code = daemon.Run();
+  if (daemon.abandoned_parses() > 0) {
+    // A pool thread is still inside OpenSSL: end here, without destructors or exit handlers.
+    // Everything stored is committed; the abandoned files are still in their inboxes.
+    spdlog::default_logger()->flush();
+    std::_Exit(code);
+  }
+  return code;
 }

@@ -34,6 +34,7 @@ std::vector<std::string> RequestSans(X509_REQ* req) {
 }  // namespace
 
 Status Collector::Reserve(size_t n) {
+  if (auto ok = budget_.Check(); !ok) return ok;
   if (count_ + n > options_.max_objects) {
     return Fail("too_many_objects",
                 "the file holds more than " + std::to_string(options_.max_objects) +

@@ -1,10 +1,11 @@
-// Collects the objects of one file as they are decoded, enforcing max_objects before each
-// one is decoded. Internal to the pipeline.
+// Collects the objects of one file as they are decoded, enforcing max_objects (and asking the
+// budget's interrupt) before each one is decoded. Internal to the pipeline.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "pipeline/budget.h"
 #include "pipeline/error.h"
 #include "pipeline/keys.h"
 #include "pipeline/parse.h"
@@ -16,13 +17,16 @@ using Status = std::expected<void, Error>;
 
 class Collector {
  public:
-  explicit Collector(const ParseOptions& options) : options_(options) {}
+  // `budget` is the whole file's: every Collector of one parse shares it.
+  Collector(const ParseOptions& options, ParseBudget& budget)
+      : options_(options), budget_(budget) {}
 
   const ParseOptions& options() const { return options_; }
+  ParseBudget& budget() const { return budget_; }
   size_t count() const { return count_; }
 
-  // Fails with too_many_objects when `n` more objects would pass max_objects. Call before
-  // decoding them.
+  // Fails with too_many_objects when `n` more objects would pass max_objects, or with the
+  // budget's interrupt. Call before decoding them.
   Status Reserve(size_t n);
 
   // Each Add* reserves one object, decodes it and records it. `where` names the object in
@@ -48,6 +52,7 @@ class Collector {
   void Record(X509Ptr cert, std::string der, std::string fingerprint_sha256);
 
   const ParseOptions& options_;
+  ParseBudget& budget_;
   ParsedFile file_;
   size_t count_ = 0;
 };

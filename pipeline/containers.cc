@@ -39,6 +39,73 @@ std::vector<P12Password> Candidates(const std::vector<SecretBytes>& passwords) {
 
 constexpr int kMaxNesting = 8;  // safeContentsBag inside safeContentsBag: bounded
 
+// The key derivation of an encrypted safe (EncryptedData), or null.
+const X509_ALGOR* SafeAlgorithm(const PKCS7* p7) {
+  if (p7->d.encrypted == nullptr || p7->d.encrypted->enc_data == nullptr) return nullptr;
+  return p7->d.encrypted->enc_data->algorithm;
+}
+
+// The key derivation of a shrouded key bag, or null.
+const X509_ALGOR* ShroudedKeyAlgorithm(const PKCS12_SAFEBAG* bag) {
+  const X509_SIG* sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
+  if (sig == nullptr) return nullptr;
+  const X509_ALGOR* algorithm = nullptr;
+  X509_SIG_get0(sig, &algorithm, nullptr);
+  return algorithm;
+}
+
+constexpr std::string_view kSafeWhat = "a certificate container of the PKCS#12 file";
+constexpr std::string_view kKeyWhat = "the private key of the PKCS#12 file";
+
+Status AdmitBags(const STACK_OF(PKCS12_SAFEBAG)* bags, int depth, const ParseBudget& budget) {
+  if (bags == nullptr || depth > kMaxNesting) return {};  // the reader names that failure
+  for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
+    const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, i);
+    switch (PKCS12_SAFEBAG_get_nid(bag)) {
+      case NID_pkcs8ShroudedKeyBag:
+        if (auto ok = budget.Admit(ShroudedKeyAlgorithm(bag), kKeyWhat); !ok) return ok;
+        break;
+      case NID_safeContentsBag:
+        if (auto ok = AdmitBags(PKCS12_SAFEBAG_get0_safes(bag), depth + 1, budget); !ok) return ok;
+        break;
+      default:
+        break;
+    }
+  }
+  return {};
+}
+
+// Every key derivation the file shows without a password (its MAC, its encrypted safes, the
+// shrouded keys of its plain safes) against the caps, before any is run: an over-cap file is
+// refused at once, whatever the passwords. Bags inside encrypted safes are judged when they are
+// reached, before their own derivation.
+Status AdmitPkcs12(PKCS12* p12, const ParseBudget& budget) {
+  if (PKCS12_mac_present(p12)) {
+    if (auto ok = budget.AdmitMac(p12); !ok) return ok;
+  }
+  AuthSafesPtr safes(PKCS12_unpack_authsafes(p12));
+  ERR_clear_error();
+  if (!safes) return {};  // the reader names that failure
+  for (int i = 0; i < sk_PKCS7_num(safes.get()); ++i) {
+    PKCS7* p7 = sk_PKCS7_value(safes.get(), i);
+    if (auto ok = budget.Check(); !ok) return ok;
+    switch (OBJ_obj2nid(p7->type)) {
+      case NID_pkcs7_encrypted:
+        if (auto ok = budget.Admit(SafeAlgorithm(p7), kSafeWhat); !ok) return ok;
+        break;
+      case NID_pkcs7_data: {
+        SafeBagsPtr bags(PKCS12_unpack_p7data(p7));
+        ERR_clear_error();
+        if (auto ok = AdmitBags(bags.get(), 0, budget); !ok) return ok;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return {};
+}
+
 class Pkcs12Reader {
  public:
   Pkcs12Reader(P12Password password, Collector& out) : password_(password), out_(out) {}
@@ -54,6 +121,7 @@ class Pkcs12Reader {
           bags.reset(PKCS12_unpack_p7data(p7));
           break;
         case NID_pkcs7_encrypted:
+          if (auto ok = out_.budget().Charge(SafeAlgorithm(p7), kSafeWhat); !ok) return ok;
           bags.reset(PKCS12_unpack_p7encdata(p7, password_.data, password_.len));
           break;
         default:
@@ -77,6 +145,7 @@ class Pkcs12Reader {
           ok = ReadKey(PKCS12_SAFEBAG_get0_p8inf(bag));
           break;
         case NID_pkcs8ShroudedKeyBag: {
+          if (auto ok = out_.budget().Charge(ShroudedKeyAlgorithm(bag), kKeyWhat); !ok) return ok;
           Pkcs8InfoPtr info(PKCS12_decrypt_skey(bag, password_.data, password_.len));
           if (!info) return Malformed("its private key cannot be decrypted");
           ok = ReadKey(info.get());
@@ -135,7 +204,7 @@ class Pkcs12Reader {
 };
 
 Status ReadWith(PKCS12* p12, P12Password password, Collector& out) {
-  Collector attempt(out.options());
+  Collector attempt(out.options(), out.budget());
   if (auto ok = Pkcs12Reader(password, attempt).ReadAll(p12); !ok) return ok;
   return out.Append(std::move(attempt));
 }
@@ -157,6 +226,7 @@ Status ReadPkcs12(PKCS12* p12, Collector& out) {
   LoadOpensslProviders();
   const std::vector<SecretBytes>& passwords = out.options().passwords;
   std::vector<P12Password> candidates = Candidates(passwords);
+  if (auto ok = AdmitPkcs12(p12, out.budget()); !ok) return ok;
 
   if (PKCS12_mac_present(p12)) {
     // The MAC tells a wrong password from damaged data, and costs one key derivation. A
@@ -164,6 +234,7 @@ Status ReadPkcs12(PKCS12* p12, Collector& out) {
     // computed at all (unknown digest, damaged parameters): the file, not the password.
     std::string mac_error;
     for (const P12Password& password : candidates) {
+      if (auto ok = out.budget().ChargeMac(p12); !ok) return ok;
       if (PKCS12_verify_mac(p12, password.data, password.len) == 1) {
         ERR_clear_error();
         return ReadWith(p12, password, out);

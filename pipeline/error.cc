@@ -2,7 +2,17 @@
 
 #include <openssl/err.h>
 
+#include "pipeline/text.h"
+
 namespace certinbox::pipeline {
+namespace {
+
+// An error's data can quote the input (an OID, a field's text): each is cut and escaped, and
+// the whole sentence part too (the queue holds up to 16 errors).
+constexpr size_t kMaxDataEcho = 128;
+constexpr size_t kMaxErrorsEcho = 1024;
+
+}  // namespace
 
 std::string DrainOpensslErrors() {
   std::string out;
@@ -19,11 +29,11 @@ std::string DrainOpensslErrors() {
     out += text;
     if (data != nullptr && (flags & ERR_TXT_STRING) != 0 && *data != '\0') {
       out += " (";
-      out += data;
+      out += Escape(Shorten(data, kMaxDataEcho));
       out += ")";
     }
   }
-  return out;
+  return Shorten(std::move(out), kMaxErrorsEcho);
 }
 
 }  // namespace certinbox::pipeline

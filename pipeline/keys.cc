@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "pipeline/budget.h"
 #include "pipeline/describe.h"
 #include "pipeline/parse.h"
 #include "pipeline/shutdown.h"
@@ -319,14 +320,20 @@ bool IsPkcs8(std::string_view der) {
   return whole;
 }
 
-Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretBytes>& passwords) {
+Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretBytes>& passwords,
+                                 ParseBudget& budget) {
   const unsigned char* p = Bytes(der);
   X509SigPtr sig(d2i_X509_SIG(nullptr, &p, static_cast<long>(der.size())));
   if (!sig) {
     return Fail("bad_key", "the encrypted private key is not a valid PKCS#8 structure: " +
                                DrainOpensslErrors());
   }
+  const X509_ALGOR* algorithm = nullptr;
+  X509_SIG_get0(sig.get(), &algorithm, nullptr);
+  constexpr std::string_view kWhat = "the encrypted private key";
+  if (auto ok = budget.Admit(algorithm, kWhat); !ok) return std::unexpected(ok.error());
   for (std::string_view password : Candidates(passwords)) {
+    if (auto ok = budget.Charge(algorithm, kWhat); !ok) return std::unexpected(ok.error());
     Pkcs8InfoPtr info(PKCS8_decrypt(sig.get(), password.data(), static_cast<int>(password.size())));
     if (!info) continue;
     unsigned char* plain = nullptr;
@@ -342,8 +349,10 @@ Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretB
 }
 
 Result<EvpPkeyPtr> DecryptLegacyPemKey(std::string_view pem_text,
-                                       const std::vector<SecretBytes>& passwords) {
+                                       const std::vector<SecretBytes>& passwords,
+                                       ParseBudget& budget) {
   for (std::string_view password : Candidates(passwords)) {
+    if (auto ok = budget.Check(); !ok) return std::unexpected(ok.error());
     BioPtr bio(BIO_new_mem_buf(pem_text.data(), static_cast<int>(pem_text.size())));
     if (!bio) break;
     PemPassword pw{password};

@@ -11,6 +11,8 @@
 
 namespace certinbox::pipeline {
 
+class ParseBudget;
+
 enum class KeyStructure {
   kPkcs8,  // PrivateKeyInfo ("PRIVATE KEY")
   kPkcs1,  // RSAPrivateKey ("RSA PRIVATE KEY")
@@ -28,14 +30,19 @@ EvpPkeyPtr DecodePrivateKeyDer(std::string_view der, KeyStructure structure,
 bool IsEncryptedPkcs8(std::string_view der);
 
 // Decrypts an EncryptedPrivateKeyInfo with `passwords`, then the empty password, and returns
-// the unencrypted PKCS#8 DER. Fails with key_password_required (no passwords were given and
-// the empty one does not fit), key_bad_password, or bad_key.
-Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretBytes>& passwords);
+// the unencrypted PKCS#8 DER. Its key derivation is judged by `budget` before the first
+// candidate and charged for each. Fails with key_password_required (no passwords were given
+// and the empty one does not fit), key_bad_password, bad_key, kdf_too_expensive, or the
+// budget's interrupt.
+Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretBytes>& passwords,
+                                 ParseBudget& budget);
 
 // Reads a PEM key with legacy OpenSSL encryption ("Proc-Type: 4,ENCRYPTED" headers) from the
-// block's text, with the same passwords and failures as DecryptPkcs8.
+// block's text, with the same passwords and failures as DecryptPkcs8 (its derivation is one
+// MD5 round: only the budget's interrupt is asked, between candidates).
 Result<EvpPkeyPtr> DecryptLegacyPemKey(std::string_view pem_text,
-                                       const std::vector<SecretBytes>& passwords);
+                                       const std::vector<SecretBytes>& passwords,
+                                       ParseBudget& budget);
 
 // Fills a PrivateKey for `key`. pkcs8_der: the key's unencrypted PKCS#8 DER when the caller
 // has it (it must be exactly that); empty: it is encoded here. Fails with bad_key.

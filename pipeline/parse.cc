@@ -5,10 +5,12 @@
 
 #include <algorithm>
 
+#include "pipeline/budget.h"
 #include "pipeline/collector.h"
 #include "pipeline/containers.h"
 #include "pipeline/keys.h"
 #include "pipeline/pem.h"
+#include "pipeline/text.h"
 
 // What a file with nothing usable gets: a PEM file whose blocks are all of kinds certinbox
 // does not import (PUBLIC KEY, X509 CRL, DH PARAMETERS, ...) and a PKCS#7/PKCS#12 that holds
@@ -18,6 +20,11 @@
 
 namespace certinbox::pipeline {
 namespace {
+
+// The unsupported_object sentence names at most this many kinds of PEM block, each cut short:
+// a label is the file's text.
+constexpr size_t kMaxNamedKinds = 5;
+constexpr size_t kMaxLabelEcho = 64;
 
 const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
@@ -32,6 +39,8 @@ Ptr DecodeWholeAs(std::string_view der, D2i d2i) {
   if (obj && p != Bytes(der) + der.size()) obj.reset();
   return obj;
 }
+
+using X509PubkeyPtr = std::unique_ptr<X509_PUBKEY, Free<X509_PUBKEY_free>>;
 
 // --- PEM ---------------------------------------------------------------------------------
 
@@ -89,7 +98,7 @@ class PemReader {
       case PemKind::kEncryptedKey: {
         SecretBytes der;
         if (!DecodeBase64(block.body, der)) return BadBase64(where);
-        auto plain = DecryptPkcs8(der.view(), out_.options().passwords);
+        auto plain = DecryptPkcs8(der.view(), out_.options().passwords, out_.budget());
         if (!plain)
           return Fail(plain.error().code, std::string(where) + ": " + plain.error().message);
         return out_.AddPkcs8Der(std::move(*plain), where);
@@ -126,7 +135,7 @@ class PemReader {
 
   Status ReadKey(const PemBlock& block, KeyStructure structure, std::string_view where) {
     if (block.encrypted) {  // "Proc-Type: 4,ENCRYPTED": OpenSSL's legacy PEM encryption
-      auto key = DecryptLegacyPemKey(block.text, out_.options().passwords);
+      auto key = DecryptLegacyPemKey(block.text, out_.options().passwords, out_.budget());
       if (!key) return Fail(key.error().code, std::string(where) + ": " + key.error().message);
       return out_.AddKey(std::move(*key), SecretBytes(), where);
     }
@@ -143,36 +152,47 @@ class PemReader {
   Collector& out_;
 };
 
-Result<ParsedFile> ParsePem(std::string_view bytes, const ParseOptions& options) {
+Result<ParsedFile> ParsePem(std::string_view bytes, const ParseOptions& options,
+                            ParseBudget& budget) {
   auto blocks = ScanPem(bytes);
   if (!blocks) return std::unexpected(blocks.error());
   if (blocks->empty()) {
     return Fail("unrecognized_format",
                 "the file has a \"-----BEGIN \" marker but no complete PEM block");
   }
-  Collector out(options);
+  Collector out(options, budget);
   size_t known = std::count_if(blocks->begin(), blocks->end(), [](const PemBlock& b) {
     return KindOf(b.label) != PemKind::kOther;
   });
   if (auto ok = out.Reserve(known); !ok) return std::unexpected(ok.error());
 
   PemReader reader(out);
-  std::vector<std::string> ignored;
+  std::vector<std::string_view> ignored;  // the first kMaxNamedKinds kinds
+  bool more_kinds = false;
   for (size_t i = 0; i < blocks->size(); ++i) {
+    if (auto ok = out.budget().Check(); !ok) return std::unexpected(ok.error());
     const PemBlock& block = (*blocks)[i];
-    std::string where =
-        "PEM block " + std::to_string(i + 1) + " (" + std::string(block.label) + ")";
     if (KindOf(block.label) == PemKind::kOther) {
       if (std::find(ignored.begin(), ignored.end(), block.label) == ignored.end()) {
-        ignored.emplace_back(block.label);
+        if (ignored.size() < kMaxNamedKinds) {
+          ignored.push_back(block.label);
+        } else {
+          more_kinds = true;
+        }
       }
       continue;
     }
+    // A known label: one of KindOf's, so short and printable.
+    std::string where =
+        "PEM block " + std::to_string(i + 1) + " (" + std::string(block.label) + ")";
     if (auto ok = reader.Read(block, where); !ok) return std::unexpected(ok.error());
   }
   if (out.empty()) {
     std::string kinds;
-    for (const std::string& label : ignored) kinds += (kinds.empty() ? "" : ", ") + label;
+    for (std::string_view label : ignored) {
+      kinds += (kinds.empty() ? "" : ", ") + Escape(Shorten(std::string(label), kMaxLabelEcho));
+    }
+    if (more_kinds) kinds += " and other";
     return Fail("unsupported_object",
                 "the file holds only " + kinds +
                     " blocks, which certinbox does not import: drop certificates, private "
@@ -242,8 +262,9 @@ Error DamagedDer(std::string_view der) {
           "PKCS#7 or PKCS#12"};
 }
 
-Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options) {
-  Collector out(options);
+Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options,
+                            ParseBudget& budget) {
+  Collector out(options, budget);
   auto done = [&](Status ok, const char* format) -> Result<ParsedFile> {
     if (!ok) return std::unexpected(ok.error());
     if (out.empty()) {
@@ -273,12 +294,23 @@ Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options) {
     }
   }
   if (IsEncryptedPkcs8(der)) {
-    auto plain = DecryptPkcs8(der, options.passwords);
+    auto plain = DecryptPkcs8(der, options.passwords, budget);
     if (!plain) return std::unexpected(plain.error());
     return done(out.AddPkcs8Der(std::move(*plain), "the encrypted DER private key"), "der");
   }
   if (auto req = DecodeWholeAs<X509ReqPtr>(der, d2i_X509_REQ)) {
     return done(out.AddRequest(std::move(req), der, "the DER certificate request"), "der");
+  }
+  // Well-formed DER of kinds certinbox does not import get the reason their PEM forms get.
+  if (DecodeWholeAs<X509CrlPtr>(der, d2i_X509_CRL)) {
+    return Fail("unsupported_object",
+                "the file is a DER certificate revocation list (CRL), which certinbox does not "
+                "import: drop certificates, private keys, PKCS#7 or PKCS#12 files");
+  }
+  if (DecodeWholeAs<X509PubkeyPtr>(der, d2i_X509_PUBKEY)) {
+    return Fail("unsupported_object",
+                "the file is a DER public key (SubjectPublicKeyInfo), which certinbox does not "
+                "import: drop the certificate, or the private key");
   }
   return std::unexpected(DamagedDer(der));
 }
@@ -295,11 +327,12 @@ Result<ParsedFile> ParseFile(std::string_view bytes, const ParseOptions& options
   LoadOpensslProviders();
   ERR_clear_error();  // nothing from an earlier caller on this thread may leak into sentences
   if (IsBlank(bytes)) return Fail("empty_file", "the file is empty");
+  ParseBudget budget(options);
   Result<ParsedFile> result;
   if (LooksLikePem(bytes)) {
-    result = ParsePem(bytes, options);
+    result = ParsePem(bytes, options, budget);
   } else if (static_cast<unsigned char>(bytes[0]) == 0x30) {  // DER: a SEQUENCE
-    result = ParseDer(bytes, options);
+    result = ParseDer(bytes, options, budget);
   } else {
     result = Fail("unrecognized_format",
                   "the file is neither PEM (no \"-----BEGIN\" line) nor DER: certinbox imports "

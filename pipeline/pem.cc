@@ -3,8 +3,13 @@
 #include <array>
 #include <cstdint>
 
+#include "pipeline/text.h"
+
 namespace certinbox::pipeline {
 namespace {
+
+// A label or END line named in a sentence is the file's text: cut short.
+constexpr size_t kMaxLabelEcho = 64;
 
 constexpr std::string_view kBegin = "-----BEGIN ";
 constexpr std::string_view kEnd = "-----END ";
@@ -148,8 +153,9 @@ Result<std::vector<PemBlock>> ScanPem(std::string_view bytes) {
       if (trimmed.starts_with(kEnd)) {
         if (MarkerLabel(trimmed, kEnd) != label) {
           return Fail("malformed_pem",
-                      "the PEM block " + std::string(label) +
-                          " ends with a different END line: " + std::string(trimmed));
+                      "the PEM block " + Escape(Shorten(std::string(label), kMaxLabelEcho)) +
+                          " ends with a different END line: " +
+                          Escape(Shorten(std::string(trimmed), kMaxLabelEcho)));
         }
         block.body = bytes.substr(body_start, line_start - body_start);
         block.text = bytes.substr(block_start, lines.pos() - block_start);
@@ -170,7 +176,8 @@ Result<std::vector<PemBlock>> ScanPem(std::string_view bytes) {
       in_headers = false;
     }
     if (!ended) {
-      return Fail("malformed_pem", "the PEM block " + std::string(label) +
+      return Fail("malformed_pem", "the PEM block " +
+                                       Escape(Shorten(std::string(label), kMaxLabelEcho)) +
                                        " has a BEGIN line but no matching END line: the file "
                                        "is truncated or two files were mixed");
     }

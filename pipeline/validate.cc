@@ -10,6 +10,7 @@
 
 #include "pipeline/describe.h"
 #include "pipeline/signature_memo.h"
+#include "pipeline/text.h"
 
 // Findings about the chain, as decided here:
 // - self_signed: the certificate itself is self-signed and not a trust anchor, whether it is
@@ -29,6 +30,10 @@ namespace certinbox::pipeline {
 using Status = std::expected<void, Error>;
 
 namespace {
+
+// Names and subjects in sentences come from the file: each cut short, and a list of them too.
+constexpr size_t kMaxNameEcho = 128;
+constexpr size_t kMaxNamesEchoed = 3;
 
 constexpr int kMaxChainDepth = 16;
 
@@ -206,7 +211,9 @@ class ChainChecker {
           out.findings.push_back(kUntrustedRoot);
           break;
         case X509_V_ERR_CERT_SIGNATURE_FAILURE: {
-          std::string name = problem.cert != nullptr ? CertName(problem.cert) : "a certificate";
+          std::string name = problem.cert != nullptr
+                                 ? Escape(Shorten(CertName(problem.cert), kMaxNameEcho))
+                                 : "a certificate";
           return Fail("bad_signature",
                       "the signature of " + name +
                           " does not verify with the key of the issuer it names: the file is "
@@ -241,8 +248,9 @@ Status CheckDates(const CertificateInfo& info, const ValidationOptions& options,
                   ValidatedCertificate& out) {
   if (options.now > info.not_after) {
     if (!options.accept_expired) {
-      return Fail("expired", "the certificate " + DisplayName(info) + " (" + info.subject +
-                                 ") expired on " + FormatUnixTime(info.not_after) +
+      return Fail("expired", "the certificate " +
+                                 Escape(Shorten(DisplayName(info), kMaxNameEcho)) + " (" +
+                                 Escape(Shorten(info.subject, kMaxNameEcho)) + ") expired on " + FormatUnixTime(info.not_after) +
                                  ": drop its renewal, or set accept_expired = true on the inbox "
                                  "to keep expired certificates");
     }
@@ -267,8 +275,12 @@ Status MatchKeys(const ParsedFile& file, Validation& result) {
         continue;
       }
       std::string names;
-      for (const Certificate& cert : file.certificates) {
-        names += (names.empty() ? "" : ", ") + DisplayName(cert.info);
+      for (size_t i = 0; i < file.certificates.size() && i < kMaxNamesEchoed; ++i) {
+        names += (names.empty() ? "" : ", ") +
+                 Escape(Shorten(DisplayName(file.certificates[i].info), kMaxNameEcho));
+      }
+      if (file.certificates.size() > kMaxNamesEchoed) {
+        names += " and " + std::to_string(file.certificates.size() - kMaxNamesEchoed) + " more";
       }
       return Fail("key_mismatch",
                   "the " + key.algorithm + " " + std::to_string(key.bits) +

@@ -39,6 +39,10 @@ TEST_F(ConfigTest, DefaultsAndRelativePaths) {
   EXPECT_EQ(config->inboxes[0].path, dir_ / "in");
   EXPECT_EQ(config->inboxes[0].name, "in");
   EXPECT_EQ(config->inboxes[0].settle_ms, 500u);
+  EXPECT_EQ(config->inboxes[0].max_kdf_iterations, 10'000'000u);
+  EXPECT_EQ(config->inboxes[0].max_scrypt_n, uint64_t{1} << 20);
+  EXPECT_EQ(config->inboxes[0].max_file_kdf_iterations, 30'000'000u);
+  EXPECT_EQ(config->inboxes[0].parse_timeout_s, 15u);
   EXPECT_EQ(config->expiring_soon_days, 90);
   EXPECT_EQ(config->max_versions, 50);
   EXPECT_EQ(config->notify_days, (std::vector<int>{90, 30, 14, 7, 1}));
@@ -70,6 +74,10 @@ max_file_bytes = 65536
 archive = true
 accept_expired = true
 password_file = "passwords"
+max_kdf_iterations = 2000000
+max_scrypt_n = 65536
+max_file_kdf_iterations = 8000000
+parse_timeout = "1m"
 )");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   EXPECT_EQ(config->log_level, "debug");
@@ -88,6 +96,10 @@ password_file = "passwords"
   EXPECT_TRUE(inbox.archive);
   EXPECT_TRUE(inbox.accept_expired);
   EXPECT_EQ(inbox.password_file, dir_ / "passwords");
+  EXPECT_EQ(inbox.max_kdf_iterations, 2'000'000u);
+  EXPECT_EQ(inbox.max_scrypt_n, 65536u);
+  EXPECT_EQ(inbox.max_file_kdf_iterations, 8'000'000u);
+  EXPECT_EQ(inbox.parse_timeout_s, 60u);
 }
 
 struct BadConfig {
@@ -124,6 +136,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"[[inbox]]\npath = \"a\"\nsettle_ms = \"soon\"\n", "3:13", "whole number"},
         BadConfig{"[[inbox]]\npath = \"a\"\nrescan_interval = \"5 parsecs\"\n", "3:19", "duration"},
         BadConfig{"[[inbox]]\nname = \"a\"\n", "1:1", "needs a 'path'"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nmax_kdf_iterations = 0\n", "3:22", "between"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nmax_kdf_iterations = 2147483648\n", "3:22",
+                  "between"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nmax_scrypt_n = 1\n", "3:16", "between"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nmax_file_kdf_iterations = -1\n", "3:27", "between"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nparse_timeout = \"0s\"\n", "3:17", "at least 1"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nparse_timeout = \"2h\"\n", "3:17", "at most 1h"},
         BadConfig{"[[inbox]]\npath = \"a\"\n[[inbox]]\npath = \"a\"\n", "3:1", "two inboxes"},
         BadConfig{"[bus]\ncontrol = \"tcp://0.0.0.0:1\"\n", "2:11", "CURVE"},
         BadConfig{"[bus]\ncontrol = \"ipc://@cbx\"\n", "2:11", "abstract ipc sockets"},

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "tests/testing/kdf_files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::pipeline {
@@ -370,7 +371,39 @@ struct BadInput {
   std::string code;
   std::vector<std::string> passwords = {};
   size_t max_objects = 1000;
+  KdfLimits kdf = {};
+  std::function<std::optional<Error>()> interrupt = {};
 };
+
+// A DER CRL (v2, no entries) issued by `issuer`.
+std::string CrlDer(const Issued& issuer) {
+  X509CrlPtr crl(X509_CRL_new());
+  X509_CRL_set_version(crl.get(), 1);
+  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(issuer.cert.get()));
+  std::unique_ptr<ASN1_TIME, Free<ASN1_TIME_free>> now(ASN1_TIME_set(nullptr, time(nullptr)));
+  X509_CRL_set1_lastUpdate(crl.get(), now.get());
+  X509_CRL_set1_nextUpdate(crl.get(), now.get());
+  EXPECT_GT(X509_CRL_sign(crl.get(), issuer.key.get(), EVP_sha256()), 0);
+  unsigned char* der = nullptr;
+  int len = i2d_X509_CRL(crl.get(), &der);
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len > 0 ? len : 0));
+  OPENSSL_free(der);
+  return out;
+}
+
+std::string PublicKeyDer(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(key, &der);
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len > 0 ? len : 0));
+  OPENSSL_free(der);
+  return out;
+}
+
+constexpr uint64_t kHostile = 0x7fffffff;  // 2^31-1: hours of derivation
+
+KdfLimits Limits(uint64_t iterations, uint64_t scrypt_n, uint64_t file_iterations) {
+  return KdfLimits{iterations, scrypt_n, file_iterations};
+}
 
 std::string RandomBytes(size_t n, unsigned seed, char first) {
   std::mt19937 rng(seed);
@@ -463,6 +496,113 @@ TEST_F(ParseTest, BadInputsGetTheirReasonCode) {
        },
        "unsupported_object"},
       {"only dh parameters", [] { return PemOf("DH PARAMETERS", "aGk="); }, "unsupported_object"},
+      {"der crl", [&] { return CrlDer(p.intermediate); }, "unsupported_object"},
+      {"der public key", [&] { return PublicKeyDer(p.leaf.key.get()); }, "unsupported_object"},
+      {"der rsa public key",
+       [&] { return PublicKeyDer(testing::MakeKey(KeyType::kRsa2048).get()); },
+       "unsupported_object"},
+      // Key derivations above the caps: refused before any runs (these would take hours).
+      {"pkcs12 mac count 2^31-1",
+       [&] { return testing::WithMacCount(testing::MakePkcs12(p.leaf, {}, "pw"), kHostile); },
+       "kdf_too_expensive",
+       {"pw"}},
+      {"pkcs12 mac count 2^64-1",
+       [&] { return testing::WithMacCount(testing::MakePkcs12(p.leaf, {}, "pw"), UINT64_MAX); },
+       "kdf_too_expensive",
+       {"pw"}},
+      {"pkcs12 bag counts 2^31-1",
+       [&] { return testing::WithBagCount(testing::MakePkcs12(p.leaf, {}, "pw"), kHostile); },
+       "kdf_too_expensive",
+       {"pw"}},
+      {"pkcs12 bag counts 2^31-1, no password",
+       [&] { return testing::WithBagCount(testing::MakePkcs12(p.leaf, {}, "pw"), kHostile); },
+       "kdf_too_expensive"},
+      {"pkcs12 legacy pbe count 2^31-1",
+       [&] {
+         // Without OpenSSL's legacy provider the test CA cannot make RC2/3DES files.
+         testing::Pkcs12Cipher cipher = LoadOpensslProviders() ? testing::Pkcs12Cipher::kLegacy
+                                                               : testing::Pkcs12Cipher::kAes256;
+         return testing::WithBagCount(testing::MakePkcs12(p.leaf, {}, "pw", cipher), kHostile);
+       },
+       "kdf_too_expensive",
+       {"pw"}},
+      {"encrypted der key count 2^31-1",
+       [&] {
+         return testing::WithPkcs8Count(testing::KeyEncryptedPkcs8Der(p.leaf.key.get(), "pw"),
+                                        kHostile);
+       },
+       "kdf_too_expensive",
+       {"pw"}},
+      {"encrypted pem key count 2^31-1",
+       [&] {
+         return testing::PemOfDer(
+             "ENCRYPTED PRIVATE KEY",
+             testing::WithPkcs8Count(testing::KeyEncryptedPkcs8Der(p.leaf.key.get(), "pw"),
+                                     kHostile));
+       },
+       "kdf_too_expensive",
+       {"pw"}},
+      {"encrypted key, no password, count 2^31-1",
+       [&] {
+         return testing::WithPkcs8Count(testing::KeyEncryptedPkcs8Der(p.leaf.key.get(), "pw"),
+                                        kHostile);
+       },
+       "kdf_too_expensive"},
+      {"scrypt key N 2^21",
+       [&] {
+         return testing::WithPkcs8Count(
+             testing::KeyScryptPkcs8Der(p.leaf.key.get(), "pw", 1024, 8, 1), uint64_t{1} << 21);
+       },
+       "kdf_too_expensive",
+       {"pw"}},
+      {"scrypt key N x r x p over the cap",
+       [&] { return testing::KeyScryptPkcs8Der(p.leaf.key.get(), "pw", 1024, 8, 2); },
+       "kdf_too_expensive",
+       {"pw"},
+       1000,
+       Limits(10'000'000, 1024, 30'000'000)},
+      {"pbkdf2 key one past a lowered cap",
+       [&] { return testing::KeyPbkdf2Pkcs8Der(p.leaf.key.get(), "pw", 5001); },
+       "kdf_too_expensive",
+       {"pw"},
+       1000,
+       Limits(5000, 1024, 30'000'000)},
+      {"pkcs12 mac one past a lowered cap",
+       [&] { return testing::MakePkcs12Iterations(p.leaf, "pw", 1000, 5001); },
+       "kdf_too_expensive",
+       {"pw"},
+       1000,
+       Limits(5000, 1024, 30'000'000)},
+      // Every candidate password costs a derivation: the file's total is bounded too.
+      {"encrypted key, candidates past the file's total",
+       [&] { return testing::KeyPbkdf2Pkcs8Der(p.leaf.key.get(), "pw", 1000); },
+       "kdf_too_expensive",
+       {"a", "b", "c", "d", "pw"},
+       1000,
+       Limits(10'000'000, 1024, 4500)},
+      {"pkcs12, candidates past the file's total",
+       [&] { return testing::MakePkcs12Iterations(p.leaf, "pw", 1000, 1000); },
+       "kdf_too_expensive",
+       {"a", "b", "c", "d", "pw"},
+       1000,
+       Limits(10'000'000, 1024, 4500)},
+      {"interrupted",
+       [&] { return p.ChainPem(); },
+       "parse_timeout",
+       {},
+       1000,
+       {},
+       [] { return std::optional<Error>(Error{"parse_timeout", "out of time"}); }},
+      {"interrupted between candidates",
+       [&] { return testing::KeyPbkdf2Pkcs8Der(p.leaf.key.get(), "pw", 1000); },
+       "parse_abandoned",
+       {"a", "b", "c", "pw"},
+       1000,
+       {},
+       [calls = std::make_shared<int>(0)]() -> std::optional<Error> {
+         if (++*calls > 2) return Error{"parse_abandoned", "stopping"};
+         return std::nullopt;
+       }},
       {"empty pkcs7", [] { return testing::Pkcs7Der({}); }, "unsupported_object"},
       {"too many pem objects", [&] { return p.ChainPem(); }, "too_many_objects", {}, 2},
       {"too many pkcs7 certificates",
@@ -484,6 +624,8 @@ TEST_F(ParseTest, BadInputsGetTheirReasonCode) {
     SCOPED_TRACE(bad.name);
     ParseOptions options = Options(bad.passwords);
     options.max_objects = bad.max_objects;
+    options.kdf = bad.kdf;
+    options.interrupt = bad.interrupt;
     auto parsed = ParseFile(bad.bytes(), options);
     ASSERT_FALSE(parsed) << "parsed into " << parsed->certificates.size() << " certificates";
     EXPECT_EQ(parsed.error().code, bad.code) << parsed.error().message;
@@ -498,6 +640,62 @@ TEST_F(ParseTest, MaxObjectsIsInclusive) {
   auto parsed = ParseFile(pki().ChainPem(), options);
   ASSERT_TRUE(parsed) << parsed.error().message;
   EXPECT_EQ(parsed->certificates.size(), 3u);
+}
+
+}  // namespace
+}  // namespace certinbox::pipeline
+
+namespace certinbox::pipeline {
+namespace {
+
+// Derivations at the caps (lowered here, so the test is quick) are allowed: the caps refuse
+// only what is above them.
+TEST_F(ParseTest, KeyDerivationsAtTheCapParse) {
+  ParseOptions options = Options({"pw"});
+  options.kdf = Limits(5000, 1024, 30'000);
+  EVP_PKEY* key = pki().leaf.key.get();
+  ParsedFile pbkdf2 = MustParse(testing::KeyPbkdf2Pkcs8Der(key, "pw", 5000), options);
+  EXPECT_EQ(pbkdf2.keys.size(), 1u);
+  ParsedFile scrypt = MustParse(testing::KeyScryptPkcs8Der(key, "pw", 1024, 8, 1), options);
+  EXPECT_EQ(scrypt.keys.size(), 1u);
+  ParsedFile pfx = MustParse(testing::MakePkcs12Iterations(pki().leaf, "pw", 5000, 5000), options);
+  EXPECT_EQ(pfx.certificates.size(), 1u);
+  EXPECT_EQ(pfx.keys.size(), 1u);
+  // The defaults: 10,000,000 PBKDF2 iterations (`openssl pkcs12 -iter 10000000`), scrypt 2^20.
+  EXPECT_EQ(KdfLimits{}.max_iterations, 10'000'000u);
+  EXPECT_EQ(KdfLimits{}.max_scrypt_n, uint64_t{1} << 20);
+}
+
+// An echo of the file's text (a PEM label) is cut short in the reason's sentence.
+TEST_F(ParseTest, HugePemLabelsAreCutInTheReason) {
+  const std::string label(900 * 1024, 'A');
+  struct Case {
+    std::string name;
+    std::string bytes;
+    std::string code;
+  };
+  std::vector<Case> cases = {
+      {"unknown label", PemOf(label, "aGk="), "unsupported_object"},
+      {"many unknown labels",
+       [&] {
+         std::string out;
+         for (char c = 'a'; c <= 'z'; ++c) out += PemOf(std::string(30'000, c), "aGk=");
+         return out;
+       }(),
+       "unsupported_object"},
+      {"label with control bytes", PemOf(std::string(1000, '\x1b'), "aGk="), "unsupported_object"},
+      {"mismatched end",
+       "-----BEGIN " + label + "-----\naGk=\n-----END " + label + "X-----\n", "malformed_pem"},
+      {"no end", "-----BEGIN " + label + "-----\naGk=\n", "malformed_pem"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto parsed = ParseFile(c.bytes, {});
+    ASSERT_FALSE(parsed);
+    EXPECT_EQ(parsed.error().code, c.code);
+    EXPECT_LT(parsed.error().message.size(), 1024u);
+    EXPECT_EQ(parsed.error().message.find('\x1b'), std::string::npos);
+  }
 }
 
 }  // namespace
