@@ -46,6 +46,11 @@ struct PluginConfig {
   bool enabled = true;
   uint64_t ack_timeout_s = 300;  // 0 = never considered hung
   std::string options_json = "{}";  // [plugin.options] as a JSON object
+  // `user` and `group`, resolved to ids when the config is read (the child that drops to them
+  // must not look names up): the supervisor starts the plugin with this uid, this gid and no
+  // supplementary groups. No user: it runs as the daemon's user (root), with a warning.
+  std::string user, group;  // as written; group defaults to the user's primary group
+  std::optional<uint32_t> uid, gid;
 
   bool operator==(const PluginConfig&) const = default;
 };

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <charconv>
+
 #include "daemon/publisher.h"
 
 namespace certinbox::daemon {
@@ -9,13 +12,35 @@ namespace {
 
 constexpr int kRequestsPerTurn = 64;
 
+// libzmq (4.3, Linux) writes an ipc:// peer's SO_PEERCRED into "Peer-Address" as
+// "ADDRESS:UID:GID:PID"; anything else (tcp://, an older libzmq) leaves the uid unknown.
+ControlServer::Peer PeerOf(const zmq::message_t& frame) {
+  ControlServer::Peer peer;
+  const char* address = zmq_msg_gets(frame.handle(), "Peer-Address");
+  if (!address) return peer;
+  std::string_view text(address);
+  std::array<std::string_view, 3> last;  // uid, gid, pid
+  for (int i = 2; i >= 0; --i) {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return peer;
+    last[i] = text.substr(colon + 1);
+    text = text.substr(0, colon);
+  }
+  uint32_t uid = 0;
+  auto [end, ec] = std::from_chars(last[0].data(), last[0].data() + last[0].size(), uid);
+  if (ec == std::errc() && end == last[0].data() + last[0].size() && !last[0].empty()) {
+    peer.uid = uid;
+  }
+  return peer;
+}
+
 }  // namespace
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
   return {{"error", {{"code", code}, {"message", message}}}};
 }
 
-ControlServer::ControlServer(zmq::socket_t socket, AsyncHandler handler)
+ControlServer::ControlServer(zmq::socket_t socket, RequestHandler handler)
     : socket_(std::move(socket)), handler_(std::move(handler)) {}
 
 ControlServer::~ControlServer() {
@@ -27,13 +52,12 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* 
                                                                      const std::string& endpoint,
                                                                      Handler handler) {
   return BindAsync(loop, context, endpoint,
-                   [handler = std::move(handler)](const nlohmann::json& request, Reply reply) {
-                     reply(handler(request));
-                   });
+                   [handler = std::move(handler)](const nlohmann::json& request, const Peer&,
+                                                  Reply reply) { reply(handler(request)); });
 }
 
 pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
-    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, AsyncHandler handler) {
+    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler) {
   std::unique_ptr<ControlServer> server;
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
@@ -103,6 +127,7 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
   // ROUTER frames: identity, [empty delimiter], body. Everything before the body is the envelope.
   if (frames.size() < 2) return;
   try {
+    const Peer peer = PeerOf(frames.back());
     auto request = nlohmann::json::parse(frames.back().to_string_view(), nullptr, false);
     frames.pop_back();
     auto envelope = std::make_shared<std::vector<zmq::message_t>>(std::move(frames));
@@ -118,7 +143,7 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
       return;
     }
     try {
-      handler_(request, reply);
+      handler_(request, peer, reply);
     } catch (const std::exception& e) {
       reply(ErrorReply("internal_error", e.what()));
     }

@@ -108,7 +108,11 @@ pipeline::Result<void> Daemon::Start() {
   RegisterOps();
   auto control = ControlServer::BindAsync(
       &loop_, zmq_, config_.control_endpoint,
-      [this](const json& request, ControlServer::Reply reply) { Dispatch(request, reply); });
+      [this](const json& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
+        peer_ = peer;  // for the ops that ask who is asking (plugin.env)
+        Dispatch(request, reply);
+        peer_ = {};
+      });
   if (!control) return std::unexpected(control.error());
   control_ = std::move(*control);
 
@@ -156,6 +160,7 @@ pipeline::Result<void> Daemon::Start() {
                                 .control_endpoint = config_.control_endpoint,
                                 .publish_endpoint = config_.publish_endpoint,
                                 .last_seq = [this] { return publisher_->last_published_seq(); }});
+  GrantPluginUsers();
   plugins_->Apply(config_.plugins);
   spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", kVersion,
                inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
@@ -290,6 +295,7 @@ void Daemon::AddAsyncOp(std::string name, ControlServer::AsyncHandler handler) {
 }
 
 void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
+  if (auto refused = RefusedForPeer(request)) return reply(std::move(*refused));
   auto it = async_ops_.find(request.value("op", ""));
   if (it == async_ops_.end()) return reply(Handle(request));
   try {
