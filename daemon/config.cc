@@ -160,9 +160,9 @@ class Checker {
 void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
   const toml::table* daemon = check.Table(root, "daemon");
   if (!daemon) return;
-  check.OnlyKeys(
-      *daemon, "[daemon]",
-      {"state_dir", "log_level", "database", "master_key_file", "system_trust", "max_versions"});
+  check.OnlyKeys(*daemon, "[daemon]",
+                 {"state_dir", "log_level", "database", "master_key_file", "system_trust",
+                  "max_versions", "dumpable"});
   if (auto v = check.String(*daemon, "state_dir")) config.state_dir = check.Path(*v);
   if (auto v = check.String(*daemon, "log_level")) {
     static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -176,6 +176,7 @@ void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
   if (auto v = check.String(*daemon, "database")) config.database = check.Path(*v);
   if (auto v = check.String(*daemon, "master_key_file")) config.master_key_file = check.Path(*v);
   if (auto v = check.Bool(*daemon, "system_trust")) config.system_trust = *v;
+  if (auto v = check.Bool(*daemon, "dumpable")) config.dumpable = *v;
   if (auto v = check.Integer(*daemon, "max_versions", 1, 100'000)) {
     config.max_versions = static_cast<int>(*v);
   }

@@ -64,6 +64,10 @@ struct Config {
   std::filesystem::path master_key_file;  // default state_dir/master.key
   bool system_trust = true;               // use the system trust store as anchors
   int max_versions = 50;                  // versions kept per entry
+  // false: certinboxd makes itself non-dumpable at start (PR_SET_DUMPABLE 0): no core dump
+  // with key bytes in it, no ptrace or /proc/PID/mem by a process of its user without
+  // CAP_SYS_PTRACE.
+  bool dumpable = false;
   // [bus]
   std::string publish_endpoint;  // default ipc://state_dir/events.sock
   std::string control_endpoint;  // default ipc://state_dir/control.sock

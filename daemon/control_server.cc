@@ -1,11 +1,13 @@
 #include "daemon/control_server.h"
 
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
 #include <charconv>
 
 #include "daemon/publisher.h"
+#include "daemon/wipe.h"
 
 namespace certinbox::daemon {
 namespace {
@@ -129,6 +131,8 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
   try {
     const Peer peer = PeerOf(frames.back());
     auto request = nlohmann::json::parse(frames.back().to_string_view(), nullptr, false);
+    // The request may hold a password (export's PKCS#12): its bytes go with it.
+    OPENSSL_cleanse(frames.back().data(), frames.back().size());
     frames.pop_back();
     auto envelope = std::make_shared<std::vector<zmq::message_t>>(std::move(frames));
     std::weak_ptr<ControlServer*> server = self_;
@@ -137,6 +141,7 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
       if (*replied) return;
       *replied = true;
       if (auto self = server.lock()) (*self)->Send(*envelope, answer);
+      WipeJson(answer);  // key bytes (export, material) do not outlive the reply
     };
     if (request.is_discarded() || !request.is_object()) {
       reply(ErrorReply("bad_request", "a request is one JSON object, e.g. {\"op\": \"status\"}"));
@@ -147,6 +152,7 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
     } catch (const std::exception& e) {
       reply(ErrorReply("internal_error", e.what()));
     }
+    WipeJson(request);
   } catch (const std::exception& e) {
     spdlog::warn("control request failed: {}", e.what());
   }
@@ -155,12 +161,23 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
 void ControlServer::Send(const std::vector<zmq::message_t>& envelope,
                          const nlohmann::json& reply) noexcept {
   try {
-    std::string text = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // The serialized reply is handed to libzmq without a copy and wiped when libzmq lets go
+    // of it (sent, or dropped).
+    auto* text =
+        new std::string(reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    zmq::message_t body(
+        text->data(), text->size(),
+        [](void*, void* hint) {
+          auto* owned = static_cast<std::string*>(hint);
+          OPENSSL_cleanse(owned->data(), owned->size());
+          delete owned;
+        },
+        text);
     for (const zmq::message_t& frame : envelope) {
       zmq::message_t copy(frame.data(), frame.size());
       socket_.send(copy, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     }
-    socket_.send(zmq::buffer(text), zmq::send_flags::dontwait);
+    socket_.send(body, zmq::send_flags::dontwait);
   } catch (const zmq::error_t& e) {
     spdlog::warn("control reply failed: {}", e.what());
   } catch (const std::exception& e) {

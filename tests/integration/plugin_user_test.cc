@@ -1,7 +1,7 @@
 // Plugins without root (docs/plugins.md "Users"): a plugin with `user` runs as that user and
 // reads neither the master key, the database nor another plugin's environment; plugin.env
-// (which holds a token) answers only root and the daemon's user. The tests run as root, as the
-// daemon does in production.
+// (which holds a token) answers only root and the daemon's user; certinboxd is not dumpable
+// unless [daemon] dumpable = true. The tests run as root, as the daemon does in production.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -243,6 +243,30 @@ TEST(PluginUserTest, PluginEnvAnswersOnlyRootAndTheDaemonsUser) {
     if (c.exit_code != 0) {
       EXPECT_EQ(result.out.find("TOKEN"), std::string::npos) << result.out;
     }
+  }
+}
+
+// certinboxd makes itself non-dumpable unless [daemon] dumpable = true. Seen from outside: the
+// kernel gives a non-dumpable process's /proc/PID files to root:root, a dumpable one's to its
+// own uid and gid; the daemon runs here as root with group nogroup, so the group tells.
+TEST(PluginUserTest, TheDaemonIsNotDumpableUnlessConfigured) {
+  struct Case {
+    std::string daemon_toml;
+    uint32_t environ_group;
+    bool dumpable;
+  };
+  for (const Case& c : std::vector<Case>{{"", 0, false}, {"dumpable = true\n", kNobody, true}}) {
+    DaemonHarness daemon(
+        {.daemon_toml = c.daemon_toml,
+         .launcher = {kSetpriv, "--regid=" + std::to_string(kNobody), "--clear-groups"}});
+    ASSERT_TRUE(daemon.Start());
+    auto status = daemon.control().Request("status");
+    ASSERT_TRUE(status.has_value()) << status.error().message;
+    const int pid = (*status)["pid"].get<int>();
+    struct stat st {};
+    ASSERT_EQ(::stat(("/proc/" + std::to_string(pid) + "/environ").c_str(), &st), 0);
+    EXPECT_EQ(st.st_gid, c.environ_group) << c.daemon_toml;
+    EXPECT_EQ((*status).value("dumpable", !c.dumpable), c.dumpable) << c.daemon_toml;
   }
 }
 
