@@ -1,5 +1,7 @@
 #include "daemon/config.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@ namespace certinbox::daemon {
 namespace {
 
 namespace fs = std::filesystem;
+using group_t = struct group;  // `group` is also a local name below
 
 // Collects every problem of one file with its position, so an operator fixes them in one pass.
 class Checker {
@@ -157,9 +160,9 @@ class Checker {
 void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
   const toml::table* daemon = check.Table(root, "daemon");
   if (!daemon) return;
-  check.OnlyKeys(
-      *daemon, "[daemon]",
-      {"state_dir", "log_level", "database", "master_key_file", "system_trust", "max_versions"});
+  check.OnlyKeys(*daemon, "[daemon]",
+                 {"state_dir", "log_level", "database", "master_key_file", "system_trust",
+                  "max_versions", "dumpable"});
   if (auto v = check.String(*daemon, "state_dir")) config.state_dir = check.Path(*v);
   if (auto v = check.String(*daemon, "log_level")) {
     static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
@@ -173,6 +176,7 @@ void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
   if (auto v = check.String(*daemon, "database")) config.database = check.Path(*v);
   if (auto v = check.String(*daemon, "master_key_file")) config.master_key_file = check.Path(*v);
   if (auto v = check.Bool(*daemon, "system_trust")) config.system_trust = *v;
+  if (auto v = check.Bool(*daemon, "dumpable")) config.dumpable = *v;
   if (auto v = check.Integer(*daemon, "max_versions", 1, 100'000)) {
     config.max_versions = static_cast<int>(*v);
   }
@@ -398,6 +402,46 @@ bool EnvNameOk(std::string_view name) {
   });
 }
 
+// `user` and `group` of a [[plugin]], looked up now: the supervisor's child drops to the ids
+// between fork and exec, where a name lookup is not safe. False after a problem.
+bool ReadPluginUser(Checker& check, const toml::table& table, PluginConfig& plugin) {
+  auto user = check.String(table, "user");
+  auto group = check.String(table, "group");
+  if (!user) {
+    if (table.get("user")) return false;
+    if (table.get("group")) {
+      check.Problem(table.get("group")->source(),
+                    "'group' needs a 'user': a plugin without one runs as the daemon's user");
+      return false;
+    }
+    return true;
+  }
+  std::vector<char> buffer(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(user->c_str(), &pw, buffer.data(), buffer.size(), &found) != 0 || !found) {
+    check.Problem(table.get("user")->source(), "'user': no such user '" + *user + "'");
+    return false;
+  }
+  plugin.user = *user;
+  plugin.uid = found->pw_uid;
+  plugin.gid = found->pw_gid;
+  if (group) {
+    group_t gr{};
+    group_t* found_group = nullptr;
+    if (::getgrnam_r(group->c_str(), &gr, buffer.data(), buffer.size(), &found_group) != 0 ||
+        !found_group) {
+      check.Problem(table.get("group")->source(), "'group': no such group '" + *group + "'");
+      return false;
+    }
+    plugin.gid = found_group->gr_gid;
+    plugin.group = *group;
+  } else if (table.get("group")) {
+    return false;
+  }
+  return true;
+}
+
 // [[plugin]] (docs/plugins.md). Returns every name written, valid or not, so that a binding
 // naming a plugin with another problem is not reported twice.
 std::set<std::string> ReadPlugins(Checker& check, const toml::table& root, Config& config) {
@@ -412,9 +456,9 @@ std::set<std::string> ReadPlugins(Checker& check, const toml::table& root, Confi
   std::set<std::string> names;
   for (const auto& element : *array) {
     const auto& table = *element.as_table();
-    check.OnlyKeys(
-        table, "[[plugin]]",
-        {"name", "command", "args", "env", "events", "enabled", "ack_timeout", "options"});
+    check.OnlyKeys(table, "[[plugin]]",
+                   {"name", "command", "args", "env", "events", "enabled", "ack_timeout", "options",
+                    "user", "group"});
     PluginConfig plugin;
     bool good = true;
     auto name = check.String(table, "name");
@@ -471,6 +515,7 @@ std::set<std::string> ReadPlugins(Checker& check, const toml::table& root, Confi
         good = false;
       }
     }
+    good = ReadPluginUser(check, table, plugin) && good;
     if (!name || !command || !good) continue;
     plugin.name = *name;
     config.plugins.push_back(std::move(plugin));

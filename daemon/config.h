@@ -53,6 +53,11 @@ struct PluginConfig {
   bool enabled = true;
   uint64_t ack_timeout_s = 300;  // 0 = never considered hung
   std::string options_json = "{}";  // [plugin.options] as a JSON object
+  // `user` and `group`, resolved to ids when the config is read (the child that drops to them
+  // must not look names up): the supervisor starts the plugin with this uid, this gid and no
+  // supplementary groups. No user: it runs as the daemon's user (root), with a warning.
+  std::string user, group;  // as written; group defaults to the user's primary group
+  std::optional<uint32_t> uid, gid;
 
   bool operator==(const PluginConfig&) const = default;
 };
@@ -66,6 +71,10 @@ struct Config {
   std::filesystem::path master_key_file;  // default state_dir/master.key
   bool system_trust = true;               // use the system trust store as anchors
   int max_versions = 50;                  // versions kept per entry
+  // false: certinboxd makes itself non-dumpable at start (PR_SET_DUMPABLE 0): no core dump
+  // with key bytes in it, no ptrace or /proc/PID/mem by a process of its user without
+  // CAP_SYS_PTRACE.
+  bool dumpable = false;
   // [bus]
   std::string publish_endpoint;  // default ipc://state_dir/events.sock
   std::string control_endpoint;  // default ipc://state_dir/control.sock

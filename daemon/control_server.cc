@@ -1,8 +1,13 @@
 #include "daemon/control_server.h"
 
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <charconv>
+
 #include "daemon/publisher.h"
+#include "daemon/wipe.h"
 #include "pipeline/text.h"
 #include "plugins/sdk/limits.h"
 
@@ -15,6 +20,28 @@ constexpr int kRequestsPerTurn = 64;
 // bounds the whole sentence whatever a storage or pipeline message quoted.
 constexpr size_t kMaxErrorMessageBytes = 1024;
 
+// libzmq (4.3, Linux) writes an ipc:// peer's SO_PEERCRED into "Peer-Address" as
+// "ADDRESS:UID:GID:PID"; anything else (tcp://, an older libzmq) leaves the uid unknown.
+ControlServer::Peer PeerOf(const zmq::message_t& frame) {
+  ControlServer::Peer peer;
+  const char* address = zmq_msg_gets(frame.handle(), "Peer-Address");
+  if (!address) return peer;
+  std::string_view text(address);
+  std::array<std::string_view, 3> last;  // uid, gid, pid
+  for (int i = 2; i >= 0; --i) {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return peer;
+    last[i] = text.substr(colon + 1);
+    text = text.substr(0, colon);
+  }
+  uint32_t uid = 0;
+  auto [end, ec] = std::from_chars(last[0].data(), last[0].data() + last[0].size(), uid);
+  if (ec == std::errc() && end == last[0].data() + last[0].size() && !last[0].empty()) {
+    peer.uid = uid;
+  }
+  return peer;
+}
+
 }  // namespace
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
@@ -22,7 +49,7 @@ nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::str
       {"error", {{"code", code}, {"message", pipeline::Shorten(message, kMaxErrorMessageBytes)}}}};
 }
 
-ControlServer::ControlServer(zmq::socket_t socket, AsyncHandler handler)
+ControlServer::ControlServer(zmq::socket_t socket, RequestHandler handler)
     : socket_(std::move(socket)), handler_(std::move(handler)) {}
 
 ControlServer::~ControlServer() {
@@ -34,13 +61,12 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* 
                                                                      const std::string& endpoint,
                                                                      Handler handler) {
   return BindAsync(loop, context, endpoint,
-                   [handler = std::move(handler)](const nlohmann::json& request, Reply reply) {
-                     reply(handler(request));
-                   });
+                   [handler = std::move(handler)](const nlohmann::json& request, const Peer&,
+                                                  Reply reply) { reply(handler(request)); });
 }
 
 pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
-    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, AsyncHandler handler) {
+    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler) {
   std::unique_ptr<ControlServer> server;
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
@@ -114,9 +140,12 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
   try {
     // Nesting is checked before parsing: nlohmann's dump, copy and compare recurse once per
     // level, so a deep value must never be built (a 60,000-deep array crashed the daemon).
+    const Peer peer = PeerOf(frames.back());
     const std::string_view body = frames.back().to_string_view();
     const bool shallow = sdk::NestingWithin(body, sdk::kMaxRequestDepth);
     auto request = shallow ? nlohmann::json::parse(body, nullptr, false) : nlohmann::json();
+    // The request may hold a password (export's PKCS#12): its bytes go with it.
+    OPENSSL_cleanse(frames.back().data(), frames.back().size());
     frames.pop_back();
     auto envelope = std::make_shared<std::vector<zmq::message_t>>(std::move(frames));
     std::weak_ptr<ControlServer*> server = self_;
@@ -125,6 +154,7 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
       if (*replied) return;
       *replied = true;
       if (auto self = server.lock()) (*self)->Send(*envelope, answer);
+      WipeJson(answer);  // key bytes (export, material) do not outlive the reply
     };
     if (!shallow) {
       reply(ErrorReply("bad_request", "a request nests arrays and objects at most " +
@@ -136,10 +166,11 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
       return;
     }
     try {
-      handler_(request, reply);
+      handler_(request, peer, reply);
     } catch (const std::exception& e) {
       reply(ErrorReply("internal_error", e.what()));
     }
+    WipeJson(request);
   } catch (const std::exception& e) {
     spdlog::warn("control request failed: {}", e.what());
   }
@@ -148,12 +179,23 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
 void ControlServer::Send(const std::vector<zmq::message_t>& envelope,
                          const nlohmann::json& reply) noexcept {
   try {
-    std::string text = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // The serialized reply is handed to libzmq without a copy and wiped when libzmq lets go
+    // of it (sent, or dropped).
+    auto* text =
+        new std::string(reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    zmq::message_t body(
+        text->data(), text->size(),
+        [](void*, void* hint) {
+          auto* owned = static_cast<std::string*>(hint);
+          OPENSSL_cleanse(owned->data(), owned->size());
+          delete owned;
+        },
+        text);
     for (const zmq::message_t& frame : envelope) {
       zmq::message_t copy(frame.data(), frame.size());
       socket_.send(copy, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     }
-    socket_.send(zmq::buffer(text), zmq::send_flags::dontwait);
+    socket_.send(body, zmq::send_flags::dontwait);
   } catch (const zmq::error_t& e) {
     spdlog::warn("control reply failed: {}", e.what());
   } catch (const std::exception& e) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -29,6 +30,14 @@ class ControlServer {
   // loop and other requests are not held up. Runs on the loop thread; a thrown exception
   // becomes an "internal_error" reply.
   using AsyncHandler = std::function<void(const nlohmann::json& request, Reply reply)>;
+  // Who sent a request, as far as the transport tells: on ipc:// libzmq reports the peer's
+  // credentials (SO_PEERCRED) in the "Peer-Address" property as "...:UID:GID:PID".
+  struct Peer {
+    std::optional<uint32_t> uid;  // none: the transport does not say
+  };
+  // The server's handler: AsyncHandler with the request's peer.
+  using RequestHandler =
+      std::function<void(const nlohmann::json& request, const Peer& peer, Reply reply)>;
 
   // Binds `endpoint` (ipc:// files mode 0660) and watches it with a uv_poll on ZMQ_FD.
   static pipeline::Result<std::unique_ptr<ControlServer>> Bind(uv_loop_t* loop,
@@ -39,20 +48,20 @@ class ControlServer {
   static pipeline::Result<std::unique_ptr<ControlServer>> BindAsync(uv_loop_t* loop,
                                                                     zmq::context_t& context,
                                                                     const std::string& endpoint,
-                                                                    AsyncHandler handler);
+                                                                    RequestHandler handler);
   ~ControlServer();
 
   static nlohmann::json ErrorReply(const std::string& code, const std::string& message);
 
  private:
-  ControlServer(zmq::socket_t socket, AsyncHandler handler);
+  ControlServer(zmq::socket_t socket, RequestHandler handler);
   static void OnReadable(uv_poll_t* poll, int status, int events) noexcept;
   void Drain() noexcept;
   void Answer(std::vector<zmq::message_t>& frames) noexcept;
   void Send(const std::vector<zmq::message_t>& envelope, const nlohmann::json& reply) noexcept;
 
   zmq::socket_t socket_;
-  AsyncHandler handler_;
+  RequestHandler handler_;
   // Replies pending past this server's life hold a weak reference to it and are dropped.
   std::shared_ptr<ControlServer*> self_ = std::make_shared<ControlServer*>(this);
   watchers::UvHandlePtr<uv_poll_t> poll_;

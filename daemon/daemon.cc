@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +77,12 @@ pipeline::Result<void> Daemon::LockStateDir() {
 
 pipeline::Result<void> Daemon::Start() {
   started_at_ = pipeline::UnixNow();
+  // Before the master key is read: no core dump holds it, and a process of the daemon's user
+  // without CAP_SYS_PTRACE cannot ptrace it or read its /proc/PID/mem and environ.
+  if (!config_.dumpable && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return pipeline::Fail("internal_error",
+                          std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
+  }
   if (auto locked = LockStateDir(); !locked) return locked;
   if (int rc = uv_loop_init(&loop_); rc != 0) {
     return pipeline::Fail("internal_error", std::string("uv_loop_init: ") + uv_strerror(rc));
@@ -108,7 +115,11 @@ pipeline::Result<void> Daemon::Start() {
   RegisterOps();
   auto control = ControlServer::BindAsync(
       &loop_, zmq_, config_.control_endpoint,
-      [this](const json& request, ControlServer::Reply reply) { Dispatch(request, reply); });
+      [this](const json& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
+        peer_ = peer;  // for the ops that ask who is asking (plugin.env)
+        Dispatch(request, reply);
+        peer_ = {};
+      });
   if (!control) return std::unexpected(control.error());
   control_ = std::move(*control);
 
@@ -156,6 +167,7 @@ pipeline::Result<void> Daemon::Start() {
                                 .control_endpoint = config_.control_endpoint,
                                 .publish_endpoint = config_.publish_endpoint,
                                 .last_seq = [this] { return publisher_->last_published_seq(); }});
+  GrantPluginUsers();
   plugins_->Apply(config_.plugins);
   spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", kVersion,
                inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
@@ -294,6 +306,7 @@ void Daemon::AddAsyncOp(std::string name, ControlServer::AsyncHandler handler) {
 }
 
 void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
+  if (auto refused = RefusedForPeer(request)) return reply(std::move(*refused));
   try {
     auto it = async_ops_.find(OpName(request));
     if (it == async_ops_.end()) return reply(Handle(request));
@@ -386,6 +399,7 @@ json Daemon::HandleStatus() {
           {"control_endpoint", config_.control_endpoint},
           {"last_seq", publisher_->last_published_seq()},
           {"imports_in_flight", imports_->in_flight() + imports_->queued()},
+          {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1},
           {"prefetches", {{"used", imports_->prefetches_used()},
                           {"redone", imports_->prefetches_redone()}}},
           {"wal_checkpoints", {{"completed", wal_checkpoints_->completed()},

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -75,6 +76,12 @@ class Daemon {
   nlohmann::json CursorsJson();
   void RegisterBindingOps();  // bind, unbind, rm
   void RegisterSupervisorOps();  // daemon/ops_supervisor.cc: plugin.env
+  // ops_supervisor.cc (docs/plugins.md "Users"): lets the users of [[plugin]]s with `user`
+  // connect to the ipc:// sockets (GrantIpcUsers), at start and after a reload.
+  void GrantPluginUsers();
+  // The refusal of a request from a plugin's user (peer_) that is not its plugin's business:
+  // such a peer may ask only its own plugins' ops, `events` and `ack` of their cursors.
+  std::optional<nlohmann::json> RefusedForPeer(const nlohmann::json& request) const;
   // The config's [[plugin]] of that name, or an unknown_plugin reply that lists the configured
   // ones (ops_supervisor.cc). Used by every op that names a plugin.
   std::expected<const PluginConfig*, nlohmann::json> ConfiguredPlugin(const std::string& name) const;
@@ -113,6 +120,7 @@ class Daemon {
   std::map<std::string, ControlServer::Handler> ops_;
   std::map<std::string, ControlServer::AsyncHandler> async_ops_;
   bool stopping_ = false;
+  ControlServer::Peer peer_;  // of the request being dispatched, on the loop thread
   nlohmann::json binding_problems_ = nlohmann::json::array();  // the last reconciliation's
 };
 

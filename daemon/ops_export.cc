@@ -13,6 +13,7 @@
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 #include "daemon/material_pem.h"
+#include "daemon/wipe.h"
 #include "pipeline/export.h"
 
 namespace certinbox::daemon {
@@ -100,6 +101,7 @@ void Daemon::RegisterExportOps() {
         return Failure(p12.error());
       }
       reply["pkcs12_base64"] = pipeline::Base64(*p12);
+      WipeString(*p12);  // the reply's copy is wiped once sent (ControlServer)
     }
     if (want_key) {
       reply["key_pem"] = KeyPem(*material);

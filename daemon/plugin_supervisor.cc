@@ -1,5 +1,6 @@
 #include "daemon/plugin_supervisor.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +34,16 @@ constexpr size_t kMaxLineBytes = 4096;
 
 std::string CursorOf(const std::string& plugin) { return "plugin:" + plugin; }
 
+// docs/plugins.md "Users": a plugin without `user` runs as root, as before; said once per
+// (re)configuration, not at every restart.
+void WarnIfRoot(const PluginConfig& config) {
+  if (config.uid || ::geteuid() != 0 || !config.enabled) return;
+  spdlog::warn(
+      "plugin {} runs as root (it has no 'user'): it can read the master key, the database and "
+      "every plugin's token; give it a user of its own",
+      config.name);
+}
+
 bool Executable(const fs::path& file) {
   std::error_code ec;
   return fs::is_regular_file(file, ec) && ::access(file.c_str(), X_OK) == 0;
@@ -61,6 +72,36 @@ std::optional<fs::path> ResolveCommand(const std::string& command, std::string& 
   why = "cannot start '" + command + "': not found beside certinboxd (" + self.string() +
         ") nor in PATH";
   return std::nullopt;
+}
+
+// The plugin's folder: STATE_DIR/plugins/NAME, mode 0700, owned by the plugin's user (root's
+// when it has none), so that a plugin reads and writes its own folder and no other's. Its
+// parents let a plugin with a user through (search only: 0711 for plugins/, the x bit for
+// others on the state folder), not list them; every file the daemon keeps there is 0600.
+// Returns why it failed, or "".
+std::string PrepareFolder(const fs::path& state_dir, const fs::path& dir,
+                          const PluginConfig& config, const std::error_code& made) {
+  if (made) return made.message();
+  if (::chmod(dir.parent_path().c_str(), 0711) != 0) return std::strerror(errno);
+  if (config.uid && *config.uid != ::geteuid()) {
+    struct stat st {};
+    if (::stat(state_dir.c_str(), &st) != 0) return std::strerror(errno);
+    if ((st.st_mode & S_IXOTH) == 0 &&
+        ::chmod(state_dir.c_str(), (st.st_mode & 07777) | S_IXOTH) != 0) {
+      return std::strerror(errno);
+    }
+  }
+  // Through a descriptor, never following a link: plugins/ is root's, but a folder a plugin
+  // owned may have been anything when it ran as another user.
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::strerror(errno);
+  const uid_t uid = config.uid.value_or(::geteuid());
+  const gid_t gid = config.uid ? config.gid.value_or(uid) : ::getegid();
+  int rc = ::fchown(fd, uid, gid);
+  if (rc == 0) rc = ::fchmod(fd, 0700);
+  std::string why = rc == 0 ? "" : std::strerror(errno);
+  ::close(fd);
+  return why;
 }
 
 }  // namespace
@@ -334,6 +375,7 @@ void PluginSupervisor::Apply(const std::vector<PluginConfig>& wanted) {
       plugin->restart_timer = watchers::NewUvTimer(loop_, plugin.get());
       plugin->kill_timer = watchers::NewUvTimer(loop_, plugin.get());
       plugins_[config.name] = plugin;
+      WarnIfRoot(config);
       if (config.enabled) {
         Start(plugin);
       } else {
@@ -347,12 +389,14 @@ void PluginSupervisor::Apply(const std::vector<PluginConfig>& wanted) {
         // Removed and added again, or changed: started with this config once it has exited.
         plugin->removed = false;
         plugin->next = config;
+        WarnIfRoot(config);
         spdlog::info("plugin {} changed: restarting it", config.name);
         Terminate(plugin);
       }
       continue;
     }
     if (plugin->config == config) continue;
+    WarnIfRoot(config);
     uv_timer_stop(plugin->restart_timer.get());
     plugin->config = config;
     plugin->backoff_ms = kFirstBackoffMs;
@@ -371,12 +415,20 @@ void PluginSupervisor::Start(const std::shared_ptr<Plugin>& plugin) {
   auto file = ResolveCommand(config.command, why);
   if (!file) return StartFailed(plugin, why);
 
+  // The user it runs as: set between fork and exec by libuv (setgroups(0), setgid, setuid, in
+  // that order; a failed setgid or setuid fails the start). setgroups only works for root: a
+  // daemon that is not root can start plugins only as itself.
+  const bool other_user = config.uid && *config.uid != ::geteuid();
+  if (other_user && ::geteuid() != 0) {
+    return StartFailed(plugin, "cannot run as user '" + config.user + "': certinboxd runs as uid " +
+                                   std::to_string(::geteuid()) + ", not root");
+  }
+
   std::error_code ec;
   fs::path dir = PluginDir(config.name);
   fs::create_directories(dir, ec);
-  if (ec || ::chmod(dir.parent_path().c_str(), 0700) != 0 || ::chmod(dir.c_str(), 0700) != 0) {
-    return StartFailed(plugin, "cannot create its folder " + dir.string() + ": " +
-                                   (ec ? ec.message() : std::strerror(errno)));
+  if (auto made = PrepareFolder(options_.state_dir, dir, config, ec); !made.empty()) {
+    return StartFailed(plugin, "cannot create its folder " + dir.string() + ": " + made);
   }
 
   // The daemon's environment, then the plugin's `env`, then the CERTINBOX_* variables.
@@ -424,6 +476,11 @@ void PluginSupervisor::Start(const std::shared_ptr<Plugin>& plugin) {
   options.env = env.data();
   options.cwd = cwd.c_str();
   options.flags = UV_PROCESS_DETACHED;  // its own session and process group
+  if (config.uid) {
+    options.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+    options.uid = *config.uid;
+    options.gid = config.gid.value_or(*config.uid);
+  }
   options.stdio_count = 3;
   options.stdio = stdio;
   options.exit_cb = [](uv_process_t* process, int64_t exit_status, int term_signal) {

@@ -137,7 +137,10 @@ void Daemon::Reload(const std::string& why) {
   }
   ApplyInboxes();
   if (previous.bindings != config_.bindings) ReconcileBindings();
-  if (previous.plugins != config_.plugins) plugins_->Apply(config_.plugins);
+  if (previous.plugins != config_.plugins) {
+    GrantPluginUsers();
+    plugins_->Apply(config_.plugins);
+  }
 
   for (const auto& line : changes.applied) spdlog::info("config reload ({}): {}", why, line);
   for (const auto& line : changes.restart_required) {

@@ -2,6 +2,7 @@
 // their reload commands (docs/plugins.md, "certinbox-deploy"). Started by certinboxd as a
 // [[plugin]]; by hand: eval "$(certinbox plugin env NAME)"; certinbox-deploy
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
     std::cerr << "certinbox-deploy: " << env.error().message << " (see --help)\n";
     return 1;
   }
+  // The reload command is the operator's, not the plugin: it does not get the plugin's token
+  // (which fetches the private keys of every resource bound to this plugin).
+  ::unsetenv("CERTINBOX_PLUGIN_TOKEN");
   sdk::Plugin plugin(*env);
   auto options = deploy::ParseOptions(env->options, env->dir);
   if (!options) {

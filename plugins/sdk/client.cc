@@ -1,5 +1,7 @@
 #include "plugins/sdk/client.h"
 
+#include <string.h>
+
 #include <algorithm>
 
 #include "plugins/sdk/limits.h"
@@ -66,6 +68,9 @@ ClientResult<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
       return std::unexpected(ClientError{"bad_reply", "empty reply from " + endpoint_});
     }
     auto json = nlohmann::json::parse(reply.to_string_view(), nullptr, false);
+    // A reply may carry a private key (material): the received bytes go once parsed; the
+    // caller wipes its copy (Plugin::FetchMaterial).
+    explicit_bzero(reply.data(), reply.size());
     if (json.is_discarded() || !json.is_object()) {
       return std::unexpected(ClientError{"bad_reply", "reply from " + endpoint_ + " is not JSON"});
     }

@@ -58,13 +58,14 @@ bool MakePipe(Fd& read_end, Fd& write_end) {
 void SetNonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 // The plugin's environment with the command's variables added (a variable of the same name is
-// replaced).
+// replaced), without the plugin's token: a command a plugin runs is not the plugin.
 std::vector<std::string> BuildEnvironment(
     const std::vector<std::pair<std::string, std::string>>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view entry(*e);
     std::string_view name = entry.substr(0, entry.find('='));
+    if (name == "CERTINBOX_PLUGIN_TOKEN") continue;
     bool replaced = false;
     for (const auto& [key, value] : extra) replaced = replaced || key == name;
     if (!replaced) env.emplace_back(entry);

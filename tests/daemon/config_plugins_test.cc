@@ -128,6 +128,37 @@ TEST(ConfigPluginsDiffTest, AddedRemovedAndChangedPluginsAreAppliedChanges) {
   EXPECT_TRUE(DiffConfig(next, next).empty());
 }
 
+// `user` and `group` are resolved to ids when the config is read (the supervisor's child only
+// calls setgid/setuid); the group defaults to the user's primary group.
+TEST_F(ConfigPluginsTest, UserAndGroupAreResolvedToIds) {
+  auto config = Load(R"(
+[[plugin]]
+name = "as-nobody"
+command = "/bin/true"
+user = "nobody"
+
+[[plugin]]
+name = "as-nobody-root-group"
+command = "/bin/true"
+user = "nobody"
+group = "root"
+
+[[plugin]]
+name = "as-daemon"
+command = "/bin/true"
+)");
+  ASSERT_TRUE(config) << config.error().message;
+  ASSERT_EQ(config->plugins.size(), 3u);
+  EXPECT_EQ(config->plugins[0].user, "nobody");
+  EXPECT_EQ(config->plugins[0].uid, 65534u);
+  EXPECT_EQ(config->plugins[0].gid, 65534u);
+  EXPECT_EQ(config->plugins[1].uid, 65534u);
+  EXPECT_EQ(config->plugins[1].gid, 0u);
+  EXPECT_FALSE(config->plugins[2].uid.has_value());
+  EXPECT_FALSE(config->plugins[2].gid.has_value());
+  EXPECT_NE(config->plugins[0], config->plugins[1]) << "a changed group restarts the plugin";
+}
+
 TEST_F(ConfigPluginsTest, WrongPluginsAreRefusedWithTheirPosition) {
   struct Case {
     std::string text, where, words;
@@ -151,6 +182,12 @@ TEST_F(ConfigPluginsTest, WrongPluginsAreRefusedWithTheirPosition) {
       {"[[plugin]]\nname = \"a\"\n" + ok + "ack_timeout = \"soon\"\n", "4:15", "duration"},
       {"[[plugin]]\nname = \"a\"\n" + ok + "options = 3\n", "4:11", "must be a table"},
       {"[plugin]\nname = \"a\"\n", "1:1", "array of tables"},
+      // A user or group that does not exist is refused where it is written, not at start.
+      {"[[plugin]]\nname = \"a\"\n" + ok + "user = \"no-such-user-cbx\"\n", "4:8", "no such user"},
+      {"[[plugin]]\nname = \"a\"\n" + ok + "user = \"nobody\"\ngroup = \"no-such-group-cbx\"\n",
+       "5:9", "no such group"},
+      {"[[plugin]]\nname = \"a\"\n" + ok + "group = \"nogroup\"\n", "4:9", "needs a 'user'"},
+      {"[[plugin]]\nname = \"a\"\n" + ok + "user = 65534\n", "4:8", "must be a string"},
   };
   for (const Case& c : cases) {
     auto config = Load(c.text);

@@ -253,5 +253,22 @@ TEST_F(ConfigFragmentsTest, AKeySetTwiceAndAFragmentsOwnErrorsNameTheirFileAndLi
   EXPECT_NE(config.error().message.find(a + ":1:"), std::string::npos) << config.error().message;
 }
 
+// [daemon] dumpable: certinboxd is not dumpable unless the config says so.
+TEST_F(ConfigTest, DumpableIsOffUnlessSet) {
+  struct Case {
+    std::string daemon_keys;
+    bool dumpable;
+  };
+  for (const Case& c :
+       std::vector<Case>{{"", false}, {"dumpable = false\n", false}, {"dumpable = true\n", true}}) {
+    auto config = Load("[daemon]\n" + c.daemon_keys);
+    ASSERT_TRUE(config.has_value()) << config.error().message;
+    EXPECT_EQ(config->dumpable, c.dumpable) << c.daemon_keys;
+  }
+  auto wrong = Load("[daemon]\ndumpable = \"yes\"\n");
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code, "config_invalid");
+}
+
 }  // namespace
 }  // namespace certinbox::daemon

@@ -95,7 +95,10 @@ fs::path MakeTempRoot() {
 }
 
 DaemonHarness::DaemonHarness(HarnessOptions options)
-    : root_(MakeTempRoot()), zmq_(1), control_(zmq_, control_endpoint()) {
+    : root_(MakeTempRoot()),
+      launcher_(options.launcher),
+      zmq_(1),
+      control_(zmq_, control_endpoint()) {
   fs::create_directories(inbox());
   WriteConfig(options);
 }
@@ -142,8 +145,12 @@ bool DaemonHarness::Start() {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   std::string binary = CERTINBOXD_BIN;
   std::string config = config_file().string();
-  char* argv[] = {binary.data(), const_cast<char*>("--config"), config.data(), nullptr};
-  int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv, environ);
+  std::vector<std::string> args = launcher_;
+  args.insert(args.end(), {binary, "--config", config});
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     ADD_FAILURE() << "cannot start " << binary;

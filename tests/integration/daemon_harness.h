@@ -29,6 +29,8 @@ struct HarnessOptions {
   std::string daemon_toml;       // more keys for the [daemon] table
   std::string bus_toml;          // keys for a [bus] table (none: no table)
   std::string extra_toml;        // appended to the config as written ([[binding]], ...)
+  // certinboxd is started through this command when set (e.g. {"/usr/bin/setpriv", ...}).
+  std::vector<std::string> launcher;
 };
 
 struct CommandResult {
@@ -84,6 +86,7 @@ class DaemonHarness {
   void Pump(std::chrono::milliseconds timeout);
 
   std::filesystem::path root_;
+  std::vector<std::string> launcher_;
   pid_t pid_ = -1;
   zmq::context_t zmq_;
   std::unique_ptr<sdk::Subscriber> subscriber_;

@@ -83,7 +83,9 @@ TEST(DeployTest, AFailingReloadIsReportedWithItsExitStatusAndOutputAndRetried) {
       "events = [\"cert.\"]\n[plugin.options]\ndir = " +
       json(live.path.string()).dump() +
       "\nretry = \"1s\"\n"
-      "reload = \"echo reloading $CERTINBOX_RESOURCE; echo 'reload broke' >&2; "
+      // The reload command is the operator's: it never sees the plugin's token.
+      "reload = \"echo reloading $CERTINBOX_RESOURCE token=${CERTINBOX_PLUGIN_TOKEN-unset}; "
+      "echo 'reload broke' >&2; "
       "exit 3\"\n";
   DaemonHarness daemon(options);
   ASSERT_TRUE(daemon.Start());
@@ -101,7 +103,8 @@ TEST(DeployTest, AFailingReloadIsReportedWithItsExitStatusAndOutputAndRetried) {
   ASSERT_GE(failed.size(), 2u) << daemon.log();
   EXPECT_EQ(failed[0]["version"], 1) << failed[0].dump();
   EXPECT_EQ(failed[0]["exit_status"], 3) << failed[0].dump();
-  EXPECT_EQ(failed[0]["output"], "reloading lb:443\nreload broke\n") << failed[0].dump();
+  EXPECT_EQ(failed[0]["output"], "reloading lb:443 token=unset\nreload broke\n")
+      << failed[0].dump();
   EXPECT_NE(failed[0].value("message", "").find("exit 3"), std::string::npos) << failed[0].dump();
   EXPECT_TRUE(
       PushEvents(daemon.EventsOfType("push.succeeded"), "push.succeeded", "lb:443").empty());

@@ -129,6 +129,16 @@ TEST(RunCommand, EnvironmentIsAddedAndCanReplace) {
   EXPECT_EQ(result.output, "kept new cert.renewed\n");
 }
 
+// A command a plugin runs (deploy's reload, exec's command) is not the plugin: the token in the
+// plugin's environment is left out.
+TEST(RunCommand, ThePluginsTokenIsNeverPassedOn) {
+  ::setenv("CERTINBOX_PLUGIN_TOKEN", "secret-token", 1);
+  Command command = Shell("echo \"${CERTINBOX_PLUGIN_TOKEN-unset}\"");
+  auto result = RunCommand(command);
+  ::unsetenv("CERTINBOX_PLUGIN_TOKEN");
+  EXPECT_EQ(result.output, "unset\n");
+}
+
 TEST(RunCommand, WorkingDirectory) {
   TempDir dir;
   Command command = Shell("pwd");
