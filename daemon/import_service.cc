@@ -491,12 +491,21 @@ void ImportService::Flush() {
     MaybeDrained();
     return;
   }
-  // Only now, with the import committed, may a file leave its inbox.
+  // Only now, with the import committed and on disk, may a file leave its inbox: one sync for
+  // the whole batch (group commit). A failed sync keeps every file where it is, to be offered
+  // again; the events are in the outbox and go out as usual.
+  const auto synced = inventory_.SyncToDisk();
+  if (!synced) {
+    spdlog::error("storing {} imports: {}; the files stay in their inboxes", jobs.size(),
+                  synced.error().message);
+  }
   for (size_t i = 0; i < jobs.size(); ++i) {
     ImportJob& job = *jobs[i];
     auto& watcher = *job.inbox->watcher;
     std::string problem;
-    if (outcomes[i].stored) {
+    if (!synced) {
+      watcher.Release(job.file.name);
+    } else if (outcomes[i].stored) {
       if (spdlog::should_log(spdlog::level::debug)) {
         spdlog::debug("imported {}", job.file.path.string());
       }
