@@ -72,13 +72,18 @@ for ((c = 0; c < cycles; ++c)); do
   pid=""
 done
 
-# One last run imports what the kills left in the inbox; it is done when no file is left.
+# One last run imports what the kills left in the inbox; it is done when it has started (its
+# signal handlers are in place) and no file is left.
+runs_started() { grep -c "certinboxd .* started" "$work/daemon.log" || true; }
+before=$(runs_started)
 start_daemon
+for ((t = 0; t < 300 && $(runs_started) == before; ++t)); do sleep 0.1; done
 waiting() { find "$work/inbox" -maxdepth 1 -type f | wc -l; }
 for ((t = 0; t < 600 && $(waiting) > 0; ++t)); do sleep 0.1; done
 left=$(waiting)
 kill -TERM "$pid"
-wait "$pid" || { echo "kill_cycles: the last run did not stop cleanly" >&2; exit 1; }
+stopped=0
+wait "$pid" || stopped=$?
 pid=""
 
 db="$work/state/certinbox.db"
@@ -96,6 +101,7 @@ echo "kill_cycles: $cycles cycles in $(($(date +%s) - started)) s: $imported cer
   "($distinct distinct) for $expected files, $versions versions, $left left in the inbox," \
   "$failed in failed/, seq gaps $gaps, integrity_check $integrity"
 status=0
+[ "$stopped" -eq 0 ] || { echo "FAIL: the last run exited with $stopped after SIGTERM" >&2; status=1; }
 [ "$left" -eq 0 ] || { echo "FAIL: $left files still in the inbox" >&2; status=1; }
 [ "$imported" -eq "$expected" ] || { echo "FAIL: $imported cert.imported, expected $expected" >&2; status=1; }
 [ "$distinct" -eq "$expected" ] || { echo "FAIL: $distinct distinct certificates imported" >&2; status=1; }
