@@ -118,13 +118,16 @@ TraceCheck CheckTrace(const std::string& trace, const std::regex& dropped_file) 
            first_arg.find("-wal (deleted)>") != std::string::npos;
   };
   auto is_sync = [](const std::string& name) { return name == "fsync" || name == "fdatasync"; };
+  // strace pads the " = " of a resumed call to a column.
+  static const std::regex succeeded(R"(\)\s+= 0$)");
+  auto ok = [](const std::string& text) { return std::regex_search(text, succeeded); };
   while (std::getline(in, line)) {
     ++line_no;
     std::smatch m;
     if (std::regex_match(line, m, resumed)) {
       const std::string tid = m[1], name = m[2];
       if (is_sync(name) && sync_started.contains(tid)) {
-        if (line.find(") = 0") != std::string::npos) synced_from = sync_started[tid];
+        if (ok(line)) synced_from = sync_started[tid];
         sync_started.erase(tid);
       } else if ((name == "pwrite64" || name == "write") && writing.erase(tid) > 0) {
         last_wal_write = line_no;
@@ -142,7 +145,7 @@ TraceCheck CheckTrace(const std::string& trace, const std::regex& dropped_file) 
       ++check.wal_syncs;
       if (unfinished) {
         sync_started[tid] = line_no;
-      } else if (line.find(") = 0") != std::string::npos) {
+      } else if (ok(line)) {
         synced_from = line_no;
       }
     } else if (name.starts_with("unlink") || name.starts_with("rename")) {
