@@ -377,6 +377,7 @@ json Daemon::HandleStatus() {
           {"control_endpoint", config_.control_endpoint},
           {"last_seq", publisher_->last_published_seq()},
           {"imports_in_flight", imports_->in_flight() + imports_->queued()},
+          {"storage_fault", imports_->storage_fault()},
           {"prefetches", {{"used", imports_->prefetches_used()},
                           {"redone", imports_->prefetches_redone()}}},
           {"wal_checkpoints", {{"completed", wal_checkpoints_->completed()},
