@@ -159,14 +159,16 @@ TraceCheck CheckTrace(const std::string& trace, const std::regex& dropped_file) 
   return check;
 }
 
-TEST(DurabilityTest, DroppedFilesLeaveTheInboxOnlyAfterTheWalIsSyncedOncePerBatch) {
+// Drops 60 files into a traced daemon and checks the trace: with `archive` they are renamed
+// into processed/, without it they are unlinked.
+void DropTracedAndCheck(bool archive) {
   constexpr int kFiles = 60;
   std::vector<std::string> files;
   for (int i = 0; i < kFiles; ++i) {
     Issued leaf = Issue(LeafSpec("d" + std::to_string(i) + ".durable.test"));
     files.push_back(leaf.CertPem() + leaf.KeyPem());
   }
-  DaemonHarness daemon({.settle_ms = 20});
+  DaemonHarness daemon({.settle_ms = 20, .archive = archive});
   ASSERT_TRUE(daemon.Start());
   const fs::path trace = daemon.root() / "strace.txt";
   Strace strace(daemon.pid(), trace);
@@ -198,6 +200,14 @@ TEST(DurabilityTest, DroppedFilesLeaveTheInboxOnlyAfterTheWalIsSyncedOncePerBatc
   std::cout << kFiles << " files, " << check.wal_writes << " WAL writes, " << check.wal_syncs
             << " WAL syncs\n";
   EXPECT_EQ(daemon.Stop(), 0) << daemon.log();
+}
+
+TEST(DurabilityTest, DroppedFilesAreUnlinkedOnlyAfterTheWalIsSyncedOncePerBatch) {
+  DropTracedAndCheck(/*archive=*/false);
+}
+
+TEST(DurabilityTest, DroppedFilesAreArchivedOnlyAfterTheWalIsSyncedOncePerBatch) {
+  DropTracedAndCheck(/*archive=*/true);
 }
 
 }  // namespace
