@@ -250,7 +250,8 @@ ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Pub
       system_trust_(system_trust),
       // One pool thread is always left to control ops (csr create), WAL checkpoints and the
       // like: slow parses never take them all.
-      max_parsing_(std::max<size_t>(1, ThreadPoolSize() - 1)) {
+      max_parsing_(std::max<size_t>(1, ThreadPoolSize() - 1)),
+      storage_faults_(loop) {
   auto* check = watchers::NewUvHandle<uv_check_t>();
   uv_check_init(loop_, check);
   check->data = this;
@@ -547,13 +548,16 @@ void ImportService::Flush() {
     bool stored = false;
     std::optional<pipeline::Error> rejection;
   };
+  // A storage fault (a full disk, a read-only database) says nothing about the file: it and
+  // the rest of the batch stay in their inboxes, to be tried again after a pause.
+  std::optional<pipeline::Error> fault;
   std::vector<Outcome> outcomes(jobs.size());
   std::vector<storage::Event> events;
   bool stored_ca = false;
 
   auto began = inventory_.Begin();
   if (began) (void)inventory_.SetPublishedSeq(publisher_.last_published_seq());
-  for (size_t i = 0; began && i < jobs.size(); ++i) {
+  for (size_t i = 0; began && !fault && i < jobs.size(); ++i) {
     ImportJob& job = *jobs[i];
     // Released below, to be offered again: the daemon is stopping, or the file waits for a
     // slow parse slot (it settles again first).
@@ -576,10 +580,16 @@ void ImportService::Flush() {
         for (auto& event : imported->events) events.push_back(std::move(event));
         continue;
       }
+      if (StorageFaults::IsStorageFault(imported.error())) {
+        fault = imported.error();
+        break;
+      }
       job.error = imported.error();
     }
     auto recorded = inventory_.RecordRejection(job.inbox->config.name, job.file.name, *job.error, pipeline::UnixNow());
-    if (recorded) {
+    if (!recorded && StorageFaults::IsStorageFault(recorded.error())) {
+      fault = recorded.error();
+    } else if (recorded) {
       outcomes[i].rejection = job.error;
       events.push_back(std::move(*recorded));
     } else {
@@ -589,21 +599,28 @@ void ImportService::Flush() {
   }
   auto committed = began ? inventory_.Commit() : pipeline::Result<void>(std::unexpected(began.error()));
   if (!committed) {
-    // Nothing was stored: the files stay in their inboxes and are offered again.
-    spdlog::error("storing {} imports failed, will retry: {}", jobs.size(), committed.error().message);
+    // Nothing was stored: the files stay in their inboxes and are offered again after a pause.
     inventory_.Rollback();
-    for (auto& job : jobs) {
-      job->inbox->watcher->Release(job->file.name);
-      --job->inbox->jobs;
-    }
+    for (auto& job : jobs) storage_faults_.Hold(committed.error(), *job->inbox, job->file.name);
     MaybeDrained();
     return;
   }
-  // Only now, with the import committed, may a file leave its inbox.
+  // Only now, with the import committed and on disk, may a file leave its inbox: one sync for
+  // the whole batch (group commit). A failed sync keeps every file where it is, to be offered
+  // again; the events are in the outbox and go out as usual.
+  if (auto synced = inventory_.SyncToDisk(); !synced) {
+    fault = synced.error();
+    for (auto& outcome : outcomes) outcome = Outcome{};
+  }
+  if (!fault) storage_faults_.Cleared();
   for (size_t i = 0; i < jobs.size(); ++i) {
     ImportJob& job = *jobs[i];
     auto& watcher = *job.inbox->watcher;
     std::string problem;
+    if (fault && !outcomes[i].stored && !outcomes[i].rejection) {
+      storage_faults_.Hold(*fault, *job.inbox, job.file.name);
+      continue;  // still counted in inbox.jobs until it is handed back
+    }
     if (outcomes[i].stored) {
       if (spdlog::should_log(spdlog::level::debug)) {
         spdlog::debug("imported {}", job.file.path.string());
@@ -739,6 +756,8 @@ void ImportService::OrphanRunning() {
 }
 
 void ImportService::MaybeDrained() {
+  // Stopping: files held for a storage fault go back now, not after the pause.
+  if (draining_) storage_faults_.ReleaseAll();
   if (!draining_ || running_ > 0 || prefetch_running_ > 0 || !completed_.empty() || !drained_) {
     return;
   }

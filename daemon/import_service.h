@@ -21,6 +21,7 @@
 
 #include "daemon/config.h"
 #include "daemon/publisher.h"
+#include "daemon/storage_faults.h"
 #include "watchers/uv_handle.h"
 #include "pipeline/validate.h"
 #include "storage/inventory.h"
@@ -78,10 +79,12 @@ class ImportService {
   // Reloads the stored CA certificates into the trust context (after CAs were deleted).
   void RefreshTrust();
 
-  size_t in_flight() const { return running_ + completed_.size(); }
+  size_t in_flight() const { return running_ + completed_.size() + storage_faults_.held(); }
   // Parses Drain left behind on the pool (inside a key derivation past the grace): the daemon
   // must then exit without waiting for the pool, and without tearing OpenSSL down under them.
   size_t orphaned() const { return orphaned_; }
+  // For `status`: null, or the storage fault that keeps files in their inboxes (storage_faults.h).
+  nlohmann::json storage_fault() const { return storage_faults_.StatusJson(); }
   size_t queued() const { return queue_.size(); }
   // Prefetches whose work was stored as it was, and those done again once their file settled
   // (it, its sidecar or the trust store changed meanwhile, or the prefetch failed).
@@ -143,6 +146,7 @@ class ImportService {
   int64_t mtime_tick_ns_ = 0;  // how far an mtime may lag its write (the coarse clock's tick)
   watchers::UvHandlePtr<uv_check_t> flush_check_;
   watchers::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due
+  StorageFaults storage_faults_;
   bool draining_ = false;
   std::function<void()> drained_;
   std::function<void()> after_store_;

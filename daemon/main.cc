@@ -1,4 +1,6 @@
 // certinboxd: the certinbox daemon.
+#include <signal.h>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -30,6 +32,12 @@ int main(int argc, char** argv) {
       "flight are abandoned and their files stay in the inbox.\n"
       "See etc/certinbox.toml for every configuration key.");
   CLI11_PARSE(app, argc, argv);
+  // Past a file size limit (RLIMIT_FSIZE) a write fails with EFBIG, a storage fault the daemon
+  // reports and retries, instead of SIGXFSZ ending it. A handler, not SIG_IGN, so the programs
+  // it starts get the default again.
+  struct sigaction file_too_big {};
+  file_too_big.sa_handler = [](int) {};
+  sigaction(SIGXFSZ, &file_too_big, nullptr);
 
   auto logger = spdlog::stderr_color_mt("certinboxd");
   spdlog::set_default_logger(logger);

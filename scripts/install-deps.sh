@@ -10,6 +10,7 @@ packages=(
   libjemalloc-dev  # certinboxd's allocator (CMakeLists.txt: CERTINBOX_JEMALLOC)
   nginx  # the end-to-end test of the deploy plugin (tests/integration/nginx_test.cc)
   python3 python3-zmq  # docs/examples/plugin.py and its test
+  strace  # tests/integration/durability_test.cc traces the daemon's syncs
 )
 
 missing=()

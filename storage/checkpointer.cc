@@ -16,7 +16,9 @@ pipeline::Result<std::unique_ptr<Checkpointer>> Checkpointer::Open(
   auto db = sqlite::Connection::Open(db_file);
   if (!db) return std::unexpected(db.error());
   // The same durability as the inventory's connection (inventory.cc): synchronous is a
-  // setting of each connection, and it decides the checkpoint's fsyncs.
+  // setting of each connection, and it decides the checkpoint's fsyncs. NORMAL syncs the WAL
+  // before a checkpoint copies it and the database after, before the WAL may start over, so a
+  // checkpoint never loses a commit that Inventory::SyncToDisk() made durable.
   // A read puts the connection's pager in WAL mode; before one, a checkpoint does nothing
   // and reports -1 frames.
   if (auto ok = db->Exec("PRAGMA synchronous = NORMAL; PRAGMA schema_version;"); !ok) {

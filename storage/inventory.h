@@ -207,6 +207,14 @@ class Inventory {
   pipeline::Result<void> Commit();
   void Rollback();
 
+  // Makes every commit so far durable: one sync (fdatasync) of the WAL for all the commits
+  // since the last. The connection runs with synchronous=NORMAL, so a commit alone survives a
+  // killed process but not a power cut or a kernel crash; call this after a commit and before
+  // acting on it outside the database (a dropped file leaving its inbox). On the thread that
+  // commits; storage_error (with the OS's reason) if the sync fails, and then nothing since the
+  // last successful sync may be counted on.
+  pipeline::Result<void> SyncToDisk();
+
   // Hands the WAL's checkpoints to the caller. By default SQLite copies the WAL back into the
   // database inside the COMMIT that takes it past 1000 pages, fsyncs included, on the thread
   // that commits. After this call it does so only when a commit leaves the WAL at

@@ -30,6 +30,7 @@ class Inventory::Impl {
   pipeline::Result<void> Begin();
   pipeline::Result<void> Commit();
   void Rollback() noexcept;
+  pipeline::Result<void> SyncToDisk();
 
   // import.cc
   pipeline::Result<ImportOutcome> Import(const ImportRequest& request);

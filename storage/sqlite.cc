@@ -1,14 +1,41 @@
 #include "storage/sqlite.h"
 
+#include <cerrno>
 #include <climits>
+#include <cstring>
 
 namespace certinbox::storage::sqlite {
+
+namespace {
+
+// A full disk, a read-only and a failing one are conditions of the host that pass: their own
+// codes let callers keep the data that caused the write and try again later.
+std::string CodeOf(int rc, int os_error) {
+  if (os_error == ENOSPC || os_error == EDQUOT || (rc & 0xff) == SQLITE_FULL) return "storage_full";
+  if (os_error == EROFS || (rc & 0xff) == SQLITE_READONLY) return "storage_read_only";
+  if ((rc & 0xff) == SQLITE_IOERR) return "storage_io";
+  return "storage_error";
+}
+
+}  // namespace
 
 pipeline::Error StorageError(sqlite3* db, std::string_view what) {
   std::string message(what);
   message += ": ";
   message += db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-  return pipeline::Error{"storage_error", std::move(message)};
+  if (db == nullptr) return pipeline::Error{"storage_error", std::move(message)};
+  const int rc = sqlite3_extended_errcode(db);
+  // The OS's errno only where SQLite failed at the OS: otherwise it may be an earlier one's.
+  const int primary = rc & 0xff;
+  const bool at_the_os = primary == SQLITE_IOERR || primary == SQLITE_FULL ||
+                         primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN;
+  const int os_error = at_the_os ? sqlite3_system_errno(db) : 0;
+  if (os_error != 0) {
+    message += " (";
+    message += std::strerror(os_error);
+    message += ")";
+  }
+  return pipeline::Error{CodeOf(rc, os_error), std::move(message)};
 }
 
 namespace {
@@ -17,7 +44,7 @@ pipeline::Error StorageErrorCode(int rc, std::string_view what) {
   std::string message(what);
   message += ": ";
   message += sqlite3_errstr(rc);
-  return pipeline::Error{"storage_error", std::move(message)};
+  return pipeline::Error{CodeOf(rc, 0), std::move(message)};
 }
 
 bool FitsInt(size_t n) { return n <= static_cast<size_t>(INT_MAX); }

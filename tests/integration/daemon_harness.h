@@ -50,6 +50,7 @@ class DaemonHarness {
   // Sends `signal` and waits for the process to end; returns its exit status (or -signal).
   int Stop(int signal = SIGTERM);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   // Sends `signal` (SIGHUP, say) to the running daemon.
   void Signal(int signal) const;
 

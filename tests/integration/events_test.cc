@@ -15,6 +15,7 @@
 #include <zmq_addon.hpp>
 
 #include "tests/integration/daemon_harness.h"
+#include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"
 
 extern char** environ;
@@ -28,7 +29,9 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-constexpr int64_t kEvents = 50'000;
+// 50,000 in the normal build; what the recovery proves needs no more than a burst far past the
+// high-water marks, so 5,000 do under the sanitizers.
+constexpr int64_t kEvents = Scaled(50'000, 5'000);
 
 // `certinbox ARGS...` running in the background with stdout to a file.
 class BackgroundCli {
@@ -120,7 +123,7 @@ bool WaitUntil(const std::function<bool()>& done, steady_clock::duration limit) 
   return ::testing::AssertionSuccess();
 }
 
-TEST(EventsTest, PausedSubscribersRecoverEverySeqOfFiftyThousandEventsFromTheOutbox) {
+TEST(EventsTest, PausedSubscribersRecoverEverySeqOfABurstFromTheOutbox) {
   DaemonHarness daemon({.bus_toml = "publish_hwm = 100\n"});
   ASSERT_TRUE(daemon.Start());
 
@@ -154,7 +157,7 @@ TEST(EventsTest, PausedSubscribersRecoverEverySeqOfFiftyThousandEventsFromTheOut
   ASSERT_TRUE(WaitUntil([&] { return follower.Seqs().size() == 1; }, seconds(30)))
       << follower.Stderr();
 
-  // 50,000 changes, each one event (cert.updated), as fast as the control socket takes them.
+  // kEvents changes, each one event (cert.updated), as fast as the control socket takes them.
   follower.Signal(SIGSTOP);
   for (int64_t i = 0; i < kEvents; ++i) {
     auto changed = daemon.control().Request(

@@ -12,6 +12,7 @@
 
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/test_files.h"
+#include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -121,7 +122,8 @@ TEST(PrefetchTest, SameSizeRewriteWithItsMtimePutBackIsSeen) {
 // A reload that changes the inbox retires it (and starts it anew) while hundreds of its files
 // are read ahead or wait to be: each is imported once, and the daemon keeps running.
 TEST(PrefetchTest, ReloadWhileFilesAreReadAheadLosesNothing) {
-  constexpr int kFiles = 400;  // more than run on the pool at once: some wait in the queue
+  // More than run on the pool at once (256): some wait in the queue.
+  constexpr int kFiles = Scaled(400, 300);
   std::vector<Issued> leaves;
   for (int i = 0; i < kFiles; ++i) leaves.push_back(Issue(LeafSpec("r" + std::to_string(i) + ".test")));
   DaemonHarness daemon(Options());

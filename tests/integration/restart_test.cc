@@ -6,6 +6,7 @@
 
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/test_files.h"
+#include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -57,7 +58,7 @@ TEST(RestartTest, FilesDroppedWhileStoppedAreImportedAtStart) {
 }
 
 TEST(RestartTest, SigkillWhileImportingLosesAndDuplicatesNothing) {
-  constexpr int kFiles = 200;
+  constexpr int kFiles = Scaled(200, 80);
   Issued ca = Issue(CaSpec("Kill Test CA"));
   std::vector<std::string> files(kFiles);
   std::vector<std::string> fingerprints(kFiles);

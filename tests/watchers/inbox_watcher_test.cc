@@ -18,6 +18,8 @@
 #include <set>
 #include <vector>
 
+#include "tests/testing/scale.h"
+
 namespace certinbox::watchers {
 namespace {
 namespace fs = std::filesystem;
@@ -704,7 +706,7 @@ TEST_F(InboxWatcherTest, BacklogCountsSettlingAndInFlight) {
 }
 
 TEST_F(InboxWatcherTest, ThousandsDroppedAtOnceAreEachHandedOverOnce) {
-  constexpr int kFiles = 2000;
+  constexpr int kFiles = certinbox::testing::Scaled(2000, 500);
   Start(Options(/*settle_ms=*/100));
   for (int i = 0; i < kFiles; ++i) {
     WriteFile(dir_ / ("cert-" + std::to_string(i) + ".pem"), "certificate " + std::to_string(i));
