@@ -4,7 +4,7 @@
 # Builds build-fuzz/ with clang-19 (CERTINBOX_FUZZ: ASan+UBSan, coverage), makes the seed corpus
 # (build-fuzz/seeds/) when it is missing, and runs each target on its own corpus
 # (build-fuzz/corpus/TARGET/, kept between runs and grown by them), the seeds and the
-# regression inputs (fuzz/regressions/TARGET/). Then prints, per target, executions per second,
+# regression inputs (fuzz/regressions/TARGET/, without the open findings). Then prints, per target, executions per second,
 # coverage (cov: edges, ft: features), the corpus size and the crashes found; a crash's input is in
 # build-fuzz/artifacts/TARGET/. Exits 1 if any target crashed, hung or leaked.
 #
@@ -52,8 +52,15 @@ for t in $targets; do
   if [ "$t" = control ] && [ -z "${FUZZ_TIMEOUT:-}" ]; then timeout=120; fi
   dict=()
   if [ -f "fuzz/$t.dict" ]; then dict=(-dict="fuzz/$t.dict"); fi
-  inputs=("$corpus" "$seeds/$t")
-  if [ -d "fuzz/regressions/$t" ]; then inputs+=("fuzz/regressions/$t"); fi
+  # The regression inputs, but not the open findings (fuzz/regressions/README.md): those would
+  # only be found again.
+  regressions=$build_dir/regressions/$t
+  rm -rf "$regressions"
+  mkdir -p "$regressions"
+  if [ -d "fuzz/regressions/$t" ]; then
+    find "fuzz/regressions/$t" -type f ! -name 'open-*' -exec cp {} "$regressions/" \;
+  fi
+  inputs=("$corpus" "$seeds/$t" "$regressions")
   before=$(find "$artifacts" -type f | wc -l)
   echo "== $t: ${seconds}s (log: $log)"
   status=0
