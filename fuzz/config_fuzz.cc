@@ -2,11 +2,11 @@
 // (daemon/config.h LoadConfig), then compared with the defaults as a reload would
 // (DiffConfig, ApplicableConfig). The config is the operator's, not a stranger's, but a reload
 // reads it while the daemon runs, so a bad one must be a reason, never a crash.
+#include <spdlog/spdlog.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 #include "daemon/config.h"
 #include "fuzz/fuzz_temp_dir.h"

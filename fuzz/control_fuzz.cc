@@ -10,6 +10,7 @@
 // State carries over from one input to the next (an `rm` removes an entry for the rest of the
 // run), as in the daemon.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,8 +23,6 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
 #include "daemon/config.h"

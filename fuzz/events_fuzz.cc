@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <string_view>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "plugins/exec/exec_event.h"

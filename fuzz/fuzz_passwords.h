@@ -7,6 +7,7 @@
 
 namespace certinbox::fuzz {
 
-inline constexpr std::array<std::string_view, 3> kPasswords = {"fuzz-password", "changeit", "\xc3\xa9t\xc3\xa9"};
+inline constexpr std::array<std::string_view, 3> kPasswords = {"fuzz-password", "changeit",
+                                                               "\xc3\xa9t\xc3\xa9"};
 
 }  // namespace certinbox::fuzz

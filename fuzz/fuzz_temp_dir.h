@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -17,7 +16,8 @@ namespace certinbox::fuzz {
 class TempDir {
  public:
   explicit TempDir(const std::string& what) {
-    std::string pattern = std::filesystem::temp_directory_path() / ("certinbox-fuzz-" + what + "-XXXXXX");
+    std::string pattern =
+        std::filesystem::temp_directory_path() / ("certinbox-fuzz-" + what + "-XXXXXX");
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }

@@ -73,9 +73,11 @@ void DropFiles(Corpus& corpus) {
   corpus.Add("parse", "rsa-cert-and-key-pkcs1.pem", rsa.CertPem() + KeyPkcs1Pem(rsa.key.get()));
   corpus.Add("parse", "key-pkcs1.der", KeyPkcs1Der(rsa.key.get()));
   corpus.Add("parse", "ed25519.pem", ed.CertPem() + ed.KeyPem());
-  corpus.Add("parse", "key-encrypted.pem", pki.leaf.CertPem() + KeyEncryptedPkcs8Pem(key, password));
+  corpus.Add("parse", "key-encrypted.pem",
+             pki.leaf.CertPem() + KeyEncryptedPkcs8Pem(key, password));
   corpus.Add("parse", "key-encrypted.der", KeyEncryptedPkcs8Der(key, password));
-  corpus.Add("parse", "key-encrypted-unknown-password.pem", KeyEncryptedPkcs8Pem(key, "not-offered"));
+  corpus.Add("parse", "key-encrypted-unknown-password.pem",
+             KeyEncryptedPkcs8Pem(key, "not-offered"));
   corpus.Add("parse", "key-legacy-encrypted.pem", KeyLegacyEncryptedPem(key, password));
   corpus.Add("parse", "csr.pem", csr.Pem());
   corpus.Add("parse", "csr.der", csr.Der());
@@ -84,7 +86,8 @@ void DropFiles(Corpus& corpus) {
   corpus.Add("parse", "no-password.p12", MakePkcs12(pki.leaf, chain, std::nullopt));
   corpus.Add("parse", "password.p12", MakePkcs12(pki.leaf, chain, password));
   corpus.Add("parse", "empty-password.p12", MakePkcs12(pki.leaf, {}, ""));
-  corpus.Add("parse", "legacy.p12", MakePkcs12(pki.leaf, chain, fuzz::kPasswords[1], Pkcs12Cipher::kLegacy));
+  corpus.Add("parse", "legacy.p12",
+             MakePkcs12(pki.leaf, chain, fuzz::kPasswords[1], Pkcs12Cipher::kLegacy));
   corpus.Add("parse", "unknown-password.p12", MakePkcs12(pki.leaf, {}, "not-offered"));
   corpus.Add("parse", "noise.pem", "text before\n" + pki.leaf.CertPem() + "text after\n");
 }
@@ -99,7 +102,8 @@ void Sidecars(Corpus& corpus) {
   corpus.Add("sidecar", "name.toml", "name = \"web\"\n");
   corpus.Add("sidecar", "unknown-key.toml", "nmae = \"web\"\n");
   corpus.Add("sidecar", "wrong-type.toml", "labels = \"a\"\n");
-  corpus.Add("sidecar", "absolute-password-file.toml", "password_file = \"/nonexistent/passwords\"\n");
+  corpus.Add("sidecar", "absolute-password-file.toml",
+             "password_file = \"/nonexistent/passwords\"\n");
   corpus.Add("sidecar", "bad-bind.toml", "bind = [\"\"]\n");
   corpus.Add("sidecar", "syntax.toml", "name = \"unterminated\n");
   corpus.Add("sidecar", "inline.toml", "metadata = { a = [[1, 2], [3]], b = 1979-05-27 }\n");
@@ -108,20 +112,21 @@ void Sidecars(Corpus& corpus) {
 void Configs(Corpus& corpus, const fs::path& source) {
   corpus.Add("config", "etc-certinbox.toml", ReadFile(source / "etc" / "certinbox.toml"));
   corpus.Add("config", "minimal.toml", "[daemon]\nstate_dir = \"state\"\n");
-  corpus.Add("config", "full.toml",
-             "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\nsystem_trust = false\n"
-             "max_versions = 3\ndatabase = \"db/certinbox.db\"\nmaster_key_file = \"master.key\"\n"
-             "[bus]\npublish = \"ipc://state/events.sock\"\ncontrol = \"ipc://state/control.sock\"\n"
-             "publish_hwm = 10\nevent_retention = \"0\"\nallow_key_export = false\n"
-             "[expiry]\nexpiring_soon_days = 30\nnotify_days = [30, 7]\nscan_interval = \"10m\"\n"
-             "[[inbox]]\nname = \"a\"\npath = \"inbox-a\"\ngroup = \"g\"\nlabels = [\"x\"]\n"
-             "settle_ms = 10\nrescan_interval = \"2s\"\nmax_file_bytes = 4096\narchive = true\n"
-             "accept_expired = true\npassword_file = \"passwords\"\n"
-             "[[inbox]]\npath = \"inbox-b\"\n"
-             "[[plugin]]\nname = \"deploy\"\ncommand = \"certinbox-deploy\"\nargs = [\"-v\"]\n"
-             "events = [\"cert.\"]\nenabled = true\nack_timeout = \"5m\"\n"
-             "env = { A = \"1\" }\n[plugin.options]\nroot = \"/srv/certs\"\n"
-             "[[binding]]\nentry = \"g/web\"\nresource = \"web/nginx\"\nplugin = \"deploy\"\n");
+  corpus.Add(
+      "config", "full.toml",
+      "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\nsystem_trust = false\n"
+      "max_versions = 3\ndatabase = \"db/certinbox.db\"\nmaster_key_file = \"master.key\"\n"
+      "[bus]\npublish = \"ipc://state/events.sock\"\ncontrol = \"ipc://state/control.sock\"\n"
+      "publish_hwm = 10\nevent_retention = \"0\"\nallow_key_export = false\n"
+      "[expiry]\nexpiring_soon_days = 30\nnotify_days = [30, 7]\nscan_interval = \"10m\"\n"
+      "[[inbox]]\nname = \"a\"\npath = \"inbox-a\"\ngroup = \"g\"\nlabels = [\"x\"]\n"
+      "settle_ms = 10\nrescan_interval = \"2s\"\nmax_file_bytes = 4096\narchive = true\n"
+      "accept_expired = true\npassword_file = \"passwords\"\n"
+      "[[inbox]]\npath = \"inbox-b\"\n"
+      "[[plugin]]\nname = \"deploy\"\ncommand = \"certinbox-deploy\"\nargs = [\"-v\"]\n"
+      "events = [\"cert.\"]\nenabled = true\nack_timeout = \"5m\"\n"
+      "env = { A = \"1\" }\n[plugin.options]\nroot = \"/srv/certs\"\n"
+      "[[binding]]\nentry = \"g/web\"\nresource = \"web/nginx\"\nplugin = \"deploy\"\n");
   corpus.Add("config", "problems.toml",
              "[daemon]\nstate_dir = 5\nunknown = true\n[[inbox]]\npath = \"\"\nsettle_ms = -1\n"
              "[[binding]]\nentry = \"\"\n");
@@ -130,15 +135,27 @@ void Configs(Corpus& corpus, const fs::path& source) {
 void ControlRequests(Corpus& corpus) {
   const std::vector<std::pair<std::string, json>> requests = {
       {"ls", {{"op", "ls"}}},
-      {"ls-filtered", {{"op", "ls"}, {"status", "valid"}, {"group", "default"}, {"label", "x"},
-                       {"expiring_within", 86400}, {"sort", "expiry"}}},
+      {"ls-filtered",
+       {{"op", "ls"},
+        {"status", "valid"},
+        {"group", "default"},
+        {"label", "x"},
+        {"expiring_within", 86400},
+        {"sort", "expiry"}}},
       {"show", {{"op", "show"}, {"entry", "leaf.test"}}},
       {"show-id", {{"op", "show"}, {"entry", 1}}},
       {"rollback", {{"op", "rollback"}, {"entry", "default/leaf.test"}, {"to", 1}}},
-      {"meta", {{"op", "meta"}, {"entry", "leaf.test"}, {"description", "d"},
-                {"add_labels", {"a", "b"}}, {"remove_labels", {"b"}}, {"unset", {"k"}},
-                {"set", {{"k", {{"nested", {1, 2, 3}}}}}}, {"version", 1}}},
-      {"bind", {{"op", "bind"}, {"entry", "leaf.test"}, {"resource", "web/nginx"}, {"plugin", "fuzz"}}},
+      {"meta",
+       {{"op", "meta"},
+        {"entry", "leaf.test"},
+        {"description", "d"},
+        {"add_labels", {"a", "b"}},
+        {"remove_labels", {"b"}},
+        {"unset", {"k"}},
+        {"set", {{"k", {{"nested", {1, 2, 3}}}}}},
+        {"version", 1}}},
+      {"bind",
+       {{"op", "bind"}, {"entry", "leaf.test"}, {"resource", "web/nginx"}, {"plugin", "fuzz"}}},
       {"unbind", {{"op", "unbind"}, {"entry", "leaf.test"}, {"resource", "web/nginx"}}},
       {"rm", {{"op", "rm"}, {"entries", {"nothing", "default/nothing", 99}}}},
       {"events", {{"op", "events"}, {"since", 0}, {"limit", 10}, {"type", "cert."}}},
@@ -148,43 +165,83 @@ void ControlRequests(Corpus& corpus) {
       {"cursor-delete", {{"op", "cursor.delete"}, {"cursor", "c"}}},
       {"status", {{"op", "status"}}},
       {"plugin-env", {{"op", "plugin.env"}, {"plugin", "fuzz"}}},
-      {"csr-create", {{"op", "csr.create"}, {"name", "made"}, {"cn", "made.test"},
-                      {"sans", {"DNS:a.test", "IP:192.0.2.1", "b.test"}}, {"key", "ec-p256"},
-                      {"cn_san", true}, {"organization", "O"}, {"organizational_unit", "OU"},
-                      {"locality", "L"}, {"state", "S"}, {"country", "DE"}, {"email", "a@b.test"},
-                      {"group", "g"}, {"labels", {"l"}}, {"description", "d"}}},
+      {"csr-create",
+       {{"op", "csr.create"},
+        {"name", "made"},
+        {"cn", "made.test"},
+        {"sans", {"DNS:a.test", "IP:192.0.2.1", "b.test"}},
+        {"key", "ec-p256"},
+        {"cn_san", true},
+        {"organization", "O"},
+        {"organizational_unit", "OU"},
+        {"locality", "L"},
+        {"state", "S"},
+        {"country", "DE"},
+        {"email", "a@b.test"},
+        {"group", "g"},
+        {"labels", {"l"}},
+        {"description", "d"}}},
       {"csr-show", {{"op", "csr.show"}, {"entry", "g/made"}}},
       {"export", {{"op", "export"}, {"entry", "leaf.test"}, {"key", true}}},
       {"export-pfx", {{"op", "export"}, {"entry", "leaf.test"}, {"pfx", true}, {"password", "p"}}},
       {"plugin-hello", {{"op", "plugin.hello"}, {"plugin", "fuzz"}, {"token", "t"}}},
       {"plugin-bindings", {{"op", "plugin.bindings"}, {"plugin", "fuzz"}, {"token", "t"}}},
-      {"material", {{"op", "material"}, {"plugin", "fuzz"}, {"token", "t"}, {"resource", "r"}, {"key", true}}},
-      {"push-report", {{"op", "push.report"}, {"plugin", "fuzz"}, {"token", "t"}, {"resource", "r"},
-                       {"version", 1}, {"ok", false}, {"message", "m"}, {"exit_status", 1},
-                       {"output", "o"}}},
-      {"plugin-report", {{"op", "plugin.report"}, {"plugin", "fuzz"}, {"token", "t"},
-                         {"level", "error"}, {"message", "m"}}},
+      {"material",
+       {{"op", "material"}, {"plugin", "fuzz"}, {"token", "t"}, {"resource", "r"}, {"key", true}}},
+      {"push-report",
+       {{"op", "push.report"},
+        {"plugin", "fuzz"},
+        {"token", "t"},
+        {"resource", "r"},
+        {"version", 1},
+        {"ok", false},
+        {"message", "m"},
+        {"exit_status", 1},
+        {"output", "o"}}},
+      {"plugin-report",
+       {{"op", "plugin.report"},
+        {"plugin", "fuzz"},
+        {"token", "t"},
+        {"level", "error"},
+        {"message", "m"}}},
       {"unknown-op", {{"op", "nope"}}},
   };
-  for (const auto& [name, request] : requests) corpus.Add("control", name + ".json", request.dump());
+  for (const auto& [name, request] : requests)
+    corpus.Add("control", name + ".json", request.dump());
   corpus.Add("control", "not-json", "{\"op\": ");
   corpus.Add("control", "array.json", "[1, 2]");
 }
 
 void Events(Corpus& corpus) {
-  const json certificate = {
-      {"id", 1}, {"name", "leaf.test"}, {"group", "default"}, {"kind", "leaf"},
-      {"labels", {"a"}}, {"status", "valid"}, {"version", 2},
-      {"fingerprint_sha256", std::string(64, 'a')}, {"serial", "01"}, {"subject", "CN=leaf.test"},
-      {"issuer", "CN=ca"}, {"sans", {"DNS:leaf.test"}}, {"not_before", "2026-01-01T00:00:00Z"},
-      {"not_after", "2027-01-01T00:00:00Z"}, {"days_left", 200}, {"key_algorithm", "EC"},
-      {"key_bits", 256}, {"signature_algorithm", "ecdsa-with-SHA256"}, {"has_private_key", true},
-      {"findings", json::array()}, {"chain", json::array()}, {"bindings", json::array()}};
+  const json certificate = {{"id", 1},
+                            {"name", "leaf.test"},
+                            {"group", "default"},
+                            {"kind", "leaf"},
+                            {"labels", {"a"}},
+                            {"status", "valid"},
+                            {"version", 2},
+                            {"fingerprint_sha256", std::string(64, 'a')},
+                            {"serial", "01"},
+                            {"subject", "CN=leaf.test"},
+                            {"issuer", "CN=ca"},
+                            {"sans", {"DNS:leaf.test"}},
+                            {"not_before", "2026-01-01T00:00:00Z"},
+                            {"not_after", "2027-01-01T00:00:00Z"},
+                            {"days_left", 200},
+                            {"key_algorithm", "EC"},
+                            {"key_bits", 256},
+                            {"signature_algorithm", "ecdsa-with-SHA256"},
+                            {"has_private_key", true},
+                            {"findings", json::array()},
+                            {"chain", json::array()},
+                            {"bindings", json::array()}};
   const std::vector<std::pair<std::string, json>> events = {
-      {"cert.imported", {{"certificate", certificate}, {"source", {{"inbox", "i"}, {"file", "f.pem"}}}}},
+      {"cert.imported",
+       {{"certificate", certificate}, {"source", {{"inbox", "i"}, {"file", "f.pem"}}}}},
       {"cert.renewed", {{"certificate", certificate}, {"previous", {{"version", 1}}}}},
       {"cert.expiring", {{"certificate", certificate}, {"threshold_days", 30}}},
-      {"binding.added", {{"certificate", certificate}, {"resource", "web/nginx"}, {"plugin", "deploy"}}},
+      {"binding.added",
+       {{"certificate", certificate}, {"resource", "web/nginx"}, {"plugin", "deploy"}}},
       {"push.failed", {{"resource", "web/nginx"}, {"version", 2}, {"message", "m"}}},
       {"import.rejected", {{"file", "x.pem"}, {"reason", "bad_certificate"}, {"message", "m"}}},
   };

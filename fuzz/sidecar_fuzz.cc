@@ -2,11 +2,11 @@
 // (daemon/drop_reader.h ReadDrop: the file, then its sidecar, then the inbox's password_file).
 // The sidecar's parse is not a public function of its own, so the bytes go through files in a
 // temporary inbox; a relative password_file there names "passwords", which exists.
+#include <spdlog/spdlog.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
-
-#include <spdlog/spdlog.h>
 
 #include "daemon/drop_reader.h"
 #include "fuzz/fuzz_temp_dir.h"
