@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstddef>
@@ -78,20 +79,34 @@ class ScratchDaemon {
   std::string Ask(std::string_view request) {
     socket_.send(zmq::message_t(), zmq::send_flags::sndmore);
     socket_.send(zmq::buffer(request), zmq::send_flags::none);
-    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, kReplyTimeout) != 1) {
-      Die("no reply within 60 s to a request of " + std::to_string(request.size()) + " bytes");
+    const auto deadline = std::chrono::steady_clock::now() + kReplyTimeout;
+    while (!Readable()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        Die("no reply within 60 s to a request of " + std::to_string(request.size()) + " bytes");
+      }
     }
     std::vector<zmq::message_t> frames;
     do {
       frames.emplace_back();
-      if (!socket_.recv(frames.back())) Die("reply lost");
+      if (!socket_.recv(frames.back(), zmq::recv_flags::dontwait)) Die("reply lost");
     } while (frames.back().more());
     if (frames.size() != 2 || frames[0].size() != 0) Die("a reply is an empty frame and a body");
     return frames[1].to_string();
   }
 
  private:
+  // Waits up to a second for a reply. libFuzzer's SIGALRM (its -timeout watchdog) interrupts
+  // the wait now and then: that is not an error.
+  bool Readable() {
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      return zmq::poll(&item, 1, 1s) == 1;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+      return false;
+    }
+  }
+
   void WaitForEntries() {
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (std::chrono::steady_clock::now() < deadline) {

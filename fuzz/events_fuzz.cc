@@ -6,6 +6,7 @@
 //
 // Input: the frames of one message, separated by NUL bytes (JSON and topics hold none), at most
 // 16; they go out of an in-process XPUB socket to the Subscriber.
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -63,8 +64,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bus.publisher.send(zmq::buffer(frames[i]),
                        more ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
-  // The message is in the in-process pipe already; the wait only bounds a broken run.
-  auto message = bus.subscriber->Receive(10s);
+  // The message is in the in-process pipe already; the wait only bounds a broken run. A signal
+  // (libFuzzer's SIGALRM watchdog) may interrupt the poll before anything was read: try again.
+  std::optional<sdk::EventMessage> message;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      message = bus.subscriber->Receive(10s);
+      break;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR || attempt == 100) throw;
+    }
+  }
   if (!message) return 0;
   (void)message->seq();
   (void)exec::EventEnvironment(message->body);
