@@ -10,7 +10,9 @@
 #
 # Environment: FUZZ_TARGETS (default: all), CXX_FUZZ (default clang++-19), BUILD_DIR, JOBS,
 # FUZZ_TIMEOUT (seconds one input may take before it counts as a hang; default 30, 120 for
-# control, whose csr.create makes RSA keys). Needs Debian's clang-19 and libclang-rt-19-dev.
+# control, whose csr.create makes RSA keys), FUZZ_FLAGS (more libFuzzer flags, e.g.
+# "-fork=1 -ignore_crashes=1" to go on past a crash that is known and not fixed yet).
+# Needs Debian's clang-19 and libclang-rt-19-dev.
 # On a shared machine: nice -n 15 scripts/fuzz.sh 60.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,16 +66,21 @@ for t in $targets; do
   before=$(find "$artifacts" -type f | wc -l)
   echo "== $t: ${seconds}s (log: $log)"
   status=0
+  # shellcheck disable=SC2086 # FUZZ_FLAGS is a list of flags
   "$build_dir/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=4096 \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" "${inputs[@]}" \
+    -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_FLAGS:-} "${dict[@]}" "${inputs[@]}" \
     >"$log" 2>&1 || status=$?
   found=$(( $(find "$artifacts" -type f | wc -l) - before ))
+  # The last status line: "#N DONE cov: C ft: F corp: K/SIZE ... exec/s: E", or in -fork mode
+  # "#N: cov: C ft: F corp: K exec/s: E oom/timeout/crash: ...".
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1 || true)
   cov=$(sed -nE 's/.*cov: ([0-9]+).*/\1/p' <<<"$last")
   ft=$(sed -nE 's/.*ft: ([0-9]+).*/\1/p' <<<"$last")
-  corp=$(sed -nE 's/.*corp: ([0-9]+\/[0-9]+[a-zA-Z]*).*/\1/p' <<<"$last")
+  corp=$(sed -nE 's/.*corp: ([0-9]+(\/[0-9]+[a-zA-Z]*)?).*/\1/p' <<<"$last")
   execs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$log" | tail -n 1)
   rate=$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+)/\1/p' "$log" | tail -n 1)
+  if [ -z "$execs" ]; then execs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last"); fi
+  if [ -z "$rate" ]; then rate=$(sed -nE 's/.*exec\/s: ([0-9]+).*/\1/p' <<<"$last"); fi
   result=ok
   if [ "$status" -ne 0 ] || [ "$found" -gt 0 ]; then
     result="FOUND (exit $status, $found new in $artifacts)"
