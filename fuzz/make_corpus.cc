@@ -100,6 +100,7 @@ void Sidecars(Corpus& corpus) {
              "ratio = 0.5\nwhen = 2026-01-01T00:00:00Z\nlist = [1, \"two\", { three = 3 }]\n"
              "[metadata.nested]\ndeeper = { yes = true }\n");
   corpus.Add("sidecar", "name.toml", "name = \"web\"\n");
+  corpus.Add("sidecar", "hidden-password-file.toml", "password_file = \".passwords\"\n");
   corpus.Add("sidecar", "unknown-key.toml", "nmae = \"web\"\n");
   corpus.Add("sidecar", "wrong-type.toml", "labels = \"a\"\n");
   corpus.Add("sidecar", "absolute-password-file.toml",

@@ -1,7 +1,8 @@
 // Sidecar TOML: the bytes of FILE.toml beside a dropped FILE, read as the daemon reads a drop
 // (daemon/drop_reader.h ReadDrop: the file, then its sidecar, then the inbox's password_file).
 // The sidecar's parse is not a public function of its own, so the bytes go through files in a
-// temporary inbox; a relative password_file there names "passwords", which exists.
+// temporary inbox; a relative password_file there may name "passwords" or ".passwords", which
+// exist.
 #include <spdlog/spdlog.h>
 
 #include <cstddef>
@@ -27,6 +28,7 @@ struct Inbox {
     config.labels = {"inbox-label"};
     fuzz::WriteFile(file, "not a certificate");
     fuzz::WriteFile(dir.path() / "passwords", "one\r\ntwo\n\nthree");
+    fuzz::WriteFile(dir.path() / ".passwords", "hidden\n");
   }
 };
 
