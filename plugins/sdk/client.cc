@@ -110,8 +110,26 @@ std::optional<EventMessage> Subscriber::Receive(std::chrono::milliseconds timeou
     body.move(extra);
   }
   auto json = nlohmann::json::parse(body.to_string_view(), nullptr, false);
-  if (json.is_discarded() || !json.is_object()) return std::nullopt;
+  if (!WellFormedEvent(json)) return std::nullopt;
   return EventMessage{topic.to_string(), std::move(json)};
+}
+
+bool WellFormedEvent(const nlohmann::json& event) {
+  if (!event.is_object()) return false;
+  auto type = event.find("type");
+  return EventSeq(event) > 0 && type != event.end() && type->is_string();
+}
+
+int64_t EventSeq(const nlohmann::json& event) {
+  if (!event.is_object()) return 0;
+  auto seq = event.find("seq");
+  if (seq == event.end()) return 0;
+  if (seq->is_number_unsigned()) {
+    uint64_t value = seq->get<uint64_t>();
+    return value <= static_cast<uint64_t>(INT64_MAX) ? static_cast<int64_t>(value) : 0;
+  }
+  if (seq->is_number_integer()) return std::max<int64_t>(0, seq->get<int64_t>());
+  return 0;
 }
 
 ClientResult<Replay> ReplaySince(ControlClient& control, int64_t since,
@@ -122,7 +140,9 @@ ClientResult<Replay> ReplaySince(ControlClient& control, int64_t since,
     auto reply =
         control.Request("events", {{"since", since}, {"limit", page}, {"type", type_prefix}});
     if (!reply) return std::unexpected(reply.error());
-    for (const auto& event : (*reply)["events"]) replay.events.push_back(event);
+    for (const auto& event : (*reply)["events"]) {
+      if (WellFormedEvent(event)) replay.events.push_back(event);
+    }
     if (auto pruned = reply->find("pruned"); pruned != reply->end() && !replay.pruned) {
       replay.pruned.emplace(pruned->value("from", int64_t{0}), pruned->value("to", int64_t{0}));
     }

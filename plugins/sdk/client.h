@@ -55,10 +55,17 @@ class ControlClient {
   std::function<bool()> cancelled_;
 };
 
+// Whether `event` is what the daemon publishes: an object whose `seq` is an integer from 1 to
+// 2^63-1 and whose `type` is a string. Receive and ReplaySince pass on only such events, so a
+// forged or garbled message on the socket can never throw in a plugin's loop.
+bool WellFormedEvent(const nlohmann::json& event);
+// The event's seq, or 0 when it has none that fits; never throws.
+int64_t EventSeq(const nlohmann::json& event);
+
 struct EventMessage {
   std::string topic;    // the event type
-  nlohmann::json body;  // the whole event (seq, type, time, fields)
-  int64_t seq() const { return body.value("seq", int64_t{0}); }
+  nlohmann::json body;  // the whole event (seq, type, time, fields); WellFormedEvent holds
+  int64_t seq() const { return EventSeq(body); }
 };
 
 // Subscribes to the publish socket by topic prefix ("" = everything).
@@ -69,8 +76,8 @@ class Subscriber {
   // Not connected yet: call Connect() (lets a caller attach a socket monitor first).
   explicit Subscriber(zmq::context_t& context, const std::vector<std::string>& prefixes = {""});
   void Connect(const std::string& endpoint) { socket_.connect(endpoint); }
-  // Waits up to `timeout` for one event; std::nullopt on timeout. A malformed message is
-  // skipped (returned as nullopt).
+  // Waits up to `timeout` for one event; std::nullopt on timeout. A malformed message (not
+  // JSON, or not WellFormedEvent) is skipped (returned as nullopt).
   std::optional<EventMessage> Receive(std::chrono::milliseconds timeout);
   zmq::socket_t& socket() { return socket_; }
 

@@ -437,7 +437,8 @@ class Plugin::State::Loop {
       }
       for (const auto& event : (*reply)["events"]) {
         if (!state_.connected || plugin_.stopping()) return;
-        const int64_t seq = event.value("seq", int64_t{0});
+        if (!WellFormedEvent(event)) continue;
+        const int64_t seq = EventSeq(event);
         if (seq <= state_.last_handled) continue;
         if (!Wanted(prefixes, event.value("type", ""))) continue;
         Handle(event);
@@ -454,7 +455,7 @@ class Plugin::State::Loop {
   }
 
   void Handle(const json& event) {
-    const int64_t seq = event.value("seq", int64_t{0});
+    const int64_t seq = EventSeq(event);
     try {
       handler_(event);
     } catch (const std::exception& e) {
