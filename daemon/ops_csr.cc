@@ -51,6 +51,9 @@ void Daemon::RegisterCsrOps() {
     entry.description = StringArg(request, "description").value_or("");
     entry.labels = StringsArg(request, "labels").value_or(std::vector<std::string>{});
     entry.key_type = checked->spec.key_type;
+    if (auto ok = storage::CheckEntryNames(name, entry.group, entry.labels); !ok) {
+      return reply(Failure(ok.error()));
+    }
     // A taken name is refused before seconds of key generation; CreateCsr checks again.
     if (auto found = inventory_->Show(entry.group + "/" + name, pipeline::UnixNow())) {
       if (found->value("name", "") == name && found->value("group", "") == entry.group) {

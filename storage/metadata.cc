@@ -1,6 +1,7 @@
 // `certinbox meta`: an entry's description, labels and metadata, or one version's metadata.
 #include <algorithm>
 
+#include "pipeline/names.h"
 #include "storage/inventory_impl.h"
 #include "storage/summary.h"
 
@@ -16,6 +17,7 @@ Result<void> CheckChange(const MetaChange& change) {
       if (label.empty()) return pipeline::Fail("bad_request", "a label cannot be empty");
     }
   }
+  if (auto ok = CheckEntryNames(std::nullopt, "", change.add_labels); !ok) return ok;
   if (!change.set.is_object()) {
     return pipeline::Fail("bad_request", "the metadata to set must be an object of key = value");
   }
@@ -38,6 +40,21 @@ nlohmann::json Applied(nlohmann::json metadata, const MetaChange& change) {
 }
 
 }  // namespace
+
+Result<void> CheckEntryNames(const std::optional<std::string>& name, std::string_view group,
+                             const std::vector<std::string>& labels) {
+  using pipeline::NameKind;
+  if (name) {
+    if (auto ok = pipeline::CheckName(*name, NameKind::kEntryName); !ok) return ok;
+  }
+  if (!group.empty()) {
+    if (auto ok = pipeline::CheckName(group, NameKind::kGroup); !ok) return ok;
+  }
+  for (const std::string& label : labels) {
+    if (auto ok = pipeline::CheckName(label, NameKind::kLabel); !ok) return ok;
+  }
+  return {};
+}
 
 Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const MetaChange& change,
                                                 pipeline::UnixTime now) {
