@@ -228,5 +228,37 @@ TEST(ConfineTest, RequestNamesFollowTheOneRule) {
   EXPECT_EQ((*status)["counts"]["entries"], 1);
 }
 
+// Finding: file names with newlines or escapes went raw into the log (forged lines), and a name
+// that is not UTF-8 was recorded lossily, so the .error.json no longer named the file beside it.
+TEST(ConfineTest, FileNamesAreEscapedInTheLogAndExactInTheErrorJson) {
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  const std::vector<std::string> names = {"bad\xff\xfe.pem", "x\n2026-01-01 [error] FORGED.pem",
+                                          "esc\x1b]0;title\x07.pem"};
+  for (const std::string& name : names) daemon.Drop(name, "not a certificate");
+  daemon.WaitForEvents([&](const std::vector<json>&) {
+    return daemon.EventsOfType("import.rejected").size() >= names.size();
+  });
+  ASSERT_EQ(daemon.EventsOfType("import.rejected").size(), names.size()) << daemon.log();
+  auto hex = [](const std::string& bytes) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) out += std::string{kHex[c >> 4], kHex[c & 0xF]};
+    return out;
+  };
+  for (const std::string& name : names) {
+    SCOPED_TRACE(hex(name));
+    ASSERT_TRUE(fs::exists(daemon.failed() / name));
+    json error = json::parse(ReadAll(daemon.failed() / (name + ".error.json")));
+    EXPECT_EQ(error["file_hex"], hex(name));
+    EXPECT_EQ(error["reason"], "unrecognized_format");
+  }
+  const std::string log = daemon.log();
+  EXPECT_NE(log.find("x\\n2026-01-01 [error] FORGED.pem"), std::string::npos) << log;  // escaped
+  EXPECT_EQ(log.find("\n2026-01-01 [error] FORGED"), std::string::npos) << log;
+  EXPECT_EQ(log.find('\x1b'), std::string::npos);
+  EXPECT_EQ(log.find("\xff\xfe"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace certinbox::testing
