@@ -83,8 +83,8 @@ pipeline::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& dr
     if (text.error().code == "hard_link") {
       return pipeline::Fail("hard_link", "the sidecar " + text.error().message);
     }
-    return pipeline::Fail("bad_sidecar", "the sidecar " + Shown(sidecar) + " cannot be read: " +
-                                             text.error().message);
+    return pipeline::Fail("bad_sidecar", "the sidecar " + Shown(sidecar) +
+                                             " cannot be read: " + text.error().message);
   }
   toml::table table;
   try {
@@ -96,8 +96,8 @@ pipeline::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& dr
   auto bad = [&](const toml::node& node, const std::string& what) {
     return pipeline::Fail("bad_sidecar", Where(sidecar, node.source()) + ": " + what);
   };
-  auto bad_name = [&](const toml::node& node, std::string_view text, pipeline::NameKind kind)
-      -> std::optional<pipeline::Error> {
+  auto bad_name = [&](const toml::node& node, std::string_view text,
+                      pipeline::NameKind kind) -> std::optional<pipeline::Error> {
     if (auto ok = pipeline::CheckName(text, kind); !ok) {
       return bad(node, ok.error().message).error();
     }
@@ -182,12 +182,14 @@ FileIdentity IdentityOfStat(const struct stat& st) {
 // anywhere on the filesystem, and what is done to this one (a chmod on archiving) reaches it.
 pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
                                      FileIdentity* seen, bool refuse_hard_links) {
-  int fd = ::openat(dir_fd, file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  int fd =
+      ::openat(dir_fd, file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     int err = errno;
     if (err == ELOOP) {
-      return pipeline::Fail("symlink", Shown(file) + " is a symbolic link; certinbox does not "
-                                                        "follow links: drop the file itself");
+      return pipeline::Fail("symlink", Shown(file) +
+                                           " is a symbolic link; certinbox does not "
+                                           "follow links: drop the file itself");
     }
     if (err == ENXIO) {
       return pipeline::Fail("not_regular_file", Shown(file) + " is not a regular file");
@@ -199,21 +201,23 @@ pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t 
   std::string bytes;
   pipeline::Result<std::string> result;
   if (::fstat(fd, &st) != 0) {
-    result = pipeline::Fail("unreadable", "cannot stat " + Shown(file) + ": " + std::strerror(errno));
+    result =
+        pipeline::Fail("unreadable", "cannot stat " + Shown(file) + ": " + std::strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
-    result = pipeline::Fail("not_regular_file",
-                            Shown(file) + " is not a regular file (a FIFO, device or socket); "
-                                            "only regular files are imported");
+    result =
+        pipeline::Fail("not_regular_file", Shown(file) +
+                                               " is not a regular file (a FIFO, device or socket); "
+                                               "only regular files are imported");
   } else if (refuse_hard_links && st.st_nlink > 1) {
     result = pipeline::Fail("hard_link", Shown(file) + " has " + std::to_string(st.st_nlink) +
                                              " hard links; certinbox takes only a file with one "
                                              "name: drop a copy, not a link");
   } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    result = pipeline::Fail("file_too_large", Shown(file) + " has " + std::to_string(st.st_size) +
-                                                  " bytes, more than max_file_bytes = " +
-                                                  std::to_string(max_bytes) +
-                                                  "; certificate files are far smaller: check it "
-                                                  "is the right file, or raise the inbox's limit");
+    result = pipeline::Fail("file_too_large",
+                            Shown(file) + " has " + std::to_string(st.st_size) +
+                                " bytes, more than max_file_bytes = " + std::to_string(max_bytes) +
+                                "; certificate files are far smaller: check it "
+                                "is the right file, or raise the inbox's limit");
   } else {
     if (seen != nullptr) *seen = IdentityOfStat(st);
     bytes.resize(static_cast<size_t>(st.st_size));
@@ -224,7 +228,8 @@ pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t 
       ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        result = pipeline::Fail("unreadable", "cannot read " + Shown(file) + ": " + std::strerror(errno));
+        result = pipeline::Fail("unreadable",
+                                "cannot read " + Shown(file) + ": " + std::strerror(errno));
         break;
       }
       if (n == 0) {
@@ -234,8 +239,9 @@ pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t 
       }
       done += static_cast<size_t>(n);
       if (done > max_bytes) {
-        result = pipeline::Fail("file_too_large", Shown(file) + " grew past max_file_bytes = " +
-                                                      std::to_string(max_bytes) + " while it was read");
+        result =
+            pipeline::Fail("file_too_large", Shown(file) + " grew past max_file_bytes = " +
+                                                 std::to_string(max_bytes) + " while it was read");
         break;
       }
       if (done == bytes.size()) bytes.resize(bytes.size() * 2 + 1);
@@ -274,7 +280,8 @@ pipeline::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::pa
   drop.meta.group = inbox.group;
   drop.meta.labels = inbox.labels;
   if (sidecar) {
-    if (auto read = ReadSidecar(dir.fd, *sidecar, drop); !read) return std::unexpected(read.error());
+    if (auto read = ReadSidecar(dir.fd, *sidecar, drop); !read)
+      return std::unexpected(read.error());
   }
   if (inbox.password_file) {
     auto text = ReadRegularFile(*inbox.password_file, kMaxPasswordFileBytes);

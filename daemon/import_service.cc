@@ -476,8 +476,8 @@ void ImportService::Flush() {
       outcomes[i].rejection = job.error;
       events.push_back(std::move(*recorded));
     } else {
-      spdlog::error("cannot record the rejection of {}: {}", pipeline::Escape(job.file.path.native()),
-                    recorded.error().message);
+      spdlog::error("cannot record the rejection of {}: {}",
+                    pipeline::Escape(job.file.path.native()), recorded.error().message);
     }
   }
   auto committed = began ? inventory_.Commit() : pipeline::Result<void>(std::unexpected(began.error()));

@@ -15,7 +15,7 @@ enum class NameKind {
   kEntryName,  // an entry's name: what `certinbox show NAME` and GROUP/NAME find
   kGroup,      // a group: the GROUP in GROUP/NAME
   kLabel,
-  kResource,   // a binding's resource name (a plugin's target, often a path)
+  kResource,  // a binding's resource name (a plugin's target, often a path)
 };
 
 // The rule (docs/inbox.md "Names"): 1 to 255 bytes of well-formed UTF-8, no control

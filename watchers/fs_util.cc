@@ -75,8 +75,9 @@ std::expected<Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_
   if (!fd.valid()) {
     int err = errno;
     if (err == ENOTDIR || err == ELOOP) {
-      return std::unexpected(FsError{err, name + "/ in the inbox is not a folder (a symbolic link "
-                                          "or a file took its place): nothing is moved into it"});
+      return std::unexpected(
+          FsError{err, name + "/ in the inbox is not a folder (a symbolic link "
+                              "or a file took its place): nothing is moved into it"});
     }
     return std::unexpected(MakeError(err, "cannot open the folder " + name + "/"));
   }
@@ -108,8 +109,8 @@ std::expected<std::string, FsError> MoveToUniqueNameAt(int from_dir, const std::
     if (err == 0) return name;
     if (err != EEXIST) return std::unexpected(MakeError(err, "cannot move " + std::string(shown)));
   }
-  return std::unexpected(FsError{EEXIST, "cannot move " + std::string(shown) +
-                                             ": too many files of that name"});
+  return std::unexpected(
+      FsError{EEXIST, "cannot move " + std::string(shown) + ": too many files of that name"});
 }
 
 std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view content,
@@ -230,7 +231,7 @@ std::expected<std::string, FsError> ReadSmallFile(const fs::path& path, uint64_t
 }
 
 std::expected<std::string, FsError> ReadSmallFileAt(int dir_fd, const std::string& name,
-                                                     uint64_t max_bytes) {
+                                                    uint64_t max_bytes) {
   const fs::path path(name);
   Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) return std::unexpected(MakeError(errno, "cannot open " + path.string()));

@@ -75,7 +75,7 @@ std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view
 
 // ReadSmallFile of `name` in `dir_fd`.
 std::expected<std::string, FsError> ReadSmallFileAt(int dir_fd, const std::string& name,
-                                                     uint64_t max_bytes);
+                                                    uint64_t max_bytes);
 
 // Lowercase hex of every byte of `bytes`.
 std::string HexBytes(std::string_view bytes);

@@ -126,11 +126,10 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
 
   // A hard link is moved like any file: a rename within the inbox's filesystem changes neither
   // the other link nor its mode, and nothing here writes through it.
-  std::string json = "{\"file\": " + JsonString(name) + ", \"file_hex\": " +
-                     JsonString(HexBytes(name)) + ", \"reason\": " + JsonString(reason) +
-                     ", \"message\": " + JsonString(message) +
-                     ", \"time\": " + JsonString(Rfc3339Utc(std::chrono::system_clock::now())) +
-                     "}\n";
+  std::string json =
+      "{\"file\": " + JsonString(name) + ", \"file_hex\": " + JsonString(HexBytes(name)) +
+      ", \"reason\": " + JsonString(reason) + ", \"message\": " + JsonString(message) +
+      ", \"time\": " + JsonString(Rfc3339Utc(std::chrono::system_clock::now())) + "}\n";
   auto temp = WriteTempFileAt(failed, json, kErrorJsonMode);
   if (!temp) return failed_dir_.string() + ": " + temp.error().message;
   // The reason is in failed/ (durably) before the file moves: a crash in between leaves the

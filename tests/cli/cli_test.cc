@@ -122,12 +122,9 @@ TEST(RenderTest, HostileNamesPrintEscaped) {
     std::string shown;
   };
   const std::vector<Case> table = {
-      {"red\x1b[31m", "red\\e[31m"},
-      {"www\r\nforged  row", "www\\r\\nforged  row"},
-      {"bell\x07", "bell\\x07"},
-      {"csi\xc2\x9b", "csi\\xc2\\x9b"},
-      {"bad\xff", "bad\\xff"},
-      {"back\\slash", "back\\\\slash"},
+      {"red\x1b[31m", "red\\e[31m"},  {"www\r\nforged  row", "www\\r\\nforged  row"},
+      {"bell\x07", "bell\\x07"},      {"csi\xc2\x9b", "csi\\xc2\\x9b"},
+      {"bad\xff", "bad\\xff"},        {"back\\slash", "back\\\\slash"},
       {"caf\xc3\xa9", "caf\xc3\xa9"},
   };
   for (const Case& c : table) {

@@ -58,9 +58,8 @@ TEST(ConfineTest, HardLinksAreRefusedAndTheirOtherNamesKeepTheirMode) {
   daemon.Drop("side.pem", other.leaf.CertPem() + other.leaf.KeyPem());
   ASSERT_EQ(::link(victim.c_str(), (daemon.inbox() / "linked.pem").c_str()), 0);
 
-  daemon.WaitForEvents([&](const std::vector<json>&) {
-    return daemon.EventsOfType("import.rejected").size() >= 2;
-  });
+  daemon.WaitForEvents(
+      [&](const std::vector<json>&) { return daemon.EventsOfType("import.rejected").size() >= 2; });
   auto rejected = RejectedByFile(daemon);
   for (const char* file : {"linked.pem", "side.pem"}) {
     SCOPED_TRACE(file);
@@ -114,7 +113,8 @@ TEST(ConfineTest, ASidecarPasswordFileIsAHiddenFileInTheInboxOnly) {
     daemon.Drop(file, p12);
   }
   daemon.WaitForEvents([&](const std::vector<json>&) {
-    return daemon.EventsOfType("import.rejected").size() + daemon.EventsOfType("cert.imported").size() >=
+    return daemon.EventsOfType("import.rejected").size() +
+               daemon.EventsOfType("cert.imported").size() >=
            table.size();
   });
   auto rejected = RejectedByFile(daemon);
@@ -166,7 +166,8 @@ TEST(ConfineTest, SidecarNamesFollowTheOneRule) {
     daemon.Drop(file, pki.leaf.CertPem() + pki.leaf.KeyPem());
   }
   daemon.WaitForEvents([&](const std::vector<json>&) {
-    return daemon.EventsOfType("import.rejected").size() + daemon.EventsOfType("cert.imported").size() >=
+    return daemon.EventsOfType("import.rejected").size() +
+               daemon.EventsOfType("cert.imported").size() >=
            table.size();
   });
   auto rejected = RejectedByFile(daemon);
@@ -213,9 +214,8 @@ TEST(ConfineTest, RequestNamesFollowTheOneRule) {
     EXPECT_EQ(reply.error().code, c.code);
   }
   daemon.Drop("web.pem", pki.leaf.CertPem() + pki.leaf.KeyPem());
-  daemon.WaitForEvents([&](const std::vector<json>&) {
-    return !daemon.EventsOfType("cert.imported").empty();
-  });
+  daemon.WaitForEvents(
+      [&](const std::vector<json>&) { return !daemon.EventsOfType("cert.imported").empty(); });
   const std::string name = daemon.EventsOfType("cert.imported")[0]["certificate"]["name"];
   auto meta = daemon.control().Request("meta", {{"entry", name}, {"add_labels", {"esc\x1b]0;x"}}});
   ASSERT_FALSE(meta.has_value());

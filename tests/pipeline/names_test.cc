@@ -39,9 +39,9 @@ TEST(NamesTest, EachNameGetsItsCode) {
       {"forged\r\nrow", kLabel, "bad_name"},
       {"tab\there", kGroup, "bad_name"},
       {"del\x7f", kEntryName, "bad_name"},
-      {"c1\xc2\x9b", kEntryName, "bad_name"},      // U+009B, the 8-bit CSI
-      {"bad\xff", kEntryName, "bad_name"},          // not UTF-8
-      {"over\xc0\xaf", kEntryName, "bad_name"},     // an overlong "/"
+      {"c1\xc2\x9b", kEntryName, "bad_name"},    // U+009B, the 8-bit CSI
+      {"bad\xff", kEntryName, "bad_name"},       // not UTF-8
+      {"over\xc0\xaf", kEntryName, "bad_name"},  // an overlong "/"
       {"line\nbreak", kResource, "bad_resource"},
       {"back\\slash", kEntryName, ""},
   };
