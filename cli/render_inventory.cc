@@ -7,6 +7,7 @@
 
 #include "cli/render.h"
 #include "cli/table.h"
+#include "pipeline/text.h"
 
 namespace certinbox::cli {
 namespace {
@@ -154,7 +155,8 @@ std::string RenderEntry(const Json& entry, bool versions) {
   for (const auto& [label, value] : lines) width = std::max(width, label.size());
   std::string out;
   for (const auto& [label, value] : lines) {
-    out += label + ":" + std::string(width - label.size() + 1, ' ') + value + "\n";
+    out +=
+        label + ":" + std::string(width - label.size() + 1, ' ') + pipeline::Escape(value) + "\n";
   }
   if (std::string bindings = RenderBindings(entry); !bindings.empty()) out += "\n" + bindings;
   if (versions) out += "\n" + VersionsTable(entry);

@@ -4,6 +4,7 @@
 
 #include "cli/render.h"
 #include "cli/table.h"
+#include "pipeline/text.h"
 
 namespace certinbox::cli {
 namespace {
@@ -127,7 +128,7 @@ std::string RenderStatus(const Json& status) {
   };
   std::string out;
   for (const auto& [label, value] : lines) {
-    out += label + ":" + std::string(9 - label.size(), ' ') + value + "\n";
+    out += label + ":" + std::string(9 - label.size(), ' ') + pipeline::Escape(value) + "\n";
   }
   const Json& inboxes = FieldOf(status, "inboxes");
   if (inboxes.is_array() && !inboxes.empty()) {
@@ -179,7 +180,7 @@ std::string RenderEvent(const Json& event) {
                      type + " " + SubjectOf(event);
   std::string detail = DetailOf(event);
   if (!detail.empty()) line += "  " + detail;
-  return line;
+  return pipeline::Escape(line);
 }
 
 }  // namespace certinbox::cli

@@ -4,11 +4,16 @@
 #include <cctype>
 #include <iterator>
 
+#include "pipeline/text.h"
+
 namespace certinbox::cli {
 
 Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
 
 void Table::AddRow(std::vector<std::string> cells) {
+  // Cells come from the inventory, which strangers named: no cell may drive the terminal or
+  // start a new row.
+  for (std::string& cell : cells) cell = pipeline::Escape(cell);
   cells.resize(std::max(cells.size(), headers_.size()));
   rows_.push_back(std::move(cells));
 }

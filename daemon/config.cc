@@ -286,6 +286,9 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
     inbox.name = check.String(table, "name").value_or(inbox.path.filename().string());
     if (auto v = check.String(table, "group")) inbox.group = *v;
     if (auto v = check.Strings(table, "labels")) inbox.labels = *v;
+    if (auto ok = storage::CheckEntryNames(std::nullopt, inbox.group, inbox.labels); !ok) {
+      check.Problem(table.source(), "[[inbox]] " + ok.error().message);
+    }
     if (auto v = check.Integer(table, "settle_ms", 0, 600'000)) inbox.settle_ms = *v;
     if (auto v = check.Duration(table, "rescan_interval", 1)) inbox.rescan_ms = *v * 1000;
     if (auto v = check.Integer(table, "max_file_bytes", 1, int64_t{1} << 30)) {

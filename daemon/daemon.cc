@@ -15,6 +15,7 @@
 
 #include "daemon/control_args.h"
 #include "pipeline/ossl.h"
+#include "pipeline/text.h"
 #include "storage/vault.h"
 
 namespace certinbox::daemon {
@@ -210,7 +211,7 @@ void Daemon::StartInbox(const InboxConfig& inbox_config) {
       .archive = inbox_config.archive,
       .on_warning =
           [name = inbox_config.name](const std::string& warning) {
-            spdlog::warn("inbox {}: {}", name, warning);
+            spdlog::warn("inbox {}: {}", name, pipeline::Escape(warning));  // names files
           },
   };
   Inbox* raw = inbox.get();

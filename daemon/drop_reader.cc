@@ -10,6 +10,8 @@
 
 #include <toml++/toml.h>
 
+#include "pipeline/names.h"
+#include "pipeline/text.h"
 #include "storage/metadata.h"
 
 namespace certinbox::daemon {
@@ -20,9 +22,23 @@ namespace fs = std::filesystem;
 constexpr uint64_t kMaxSidecarBytes = 64 * 1024;
 constexpr uint64_t kMaxPasswordFileBytes = 64 * 1024;
 
+// A path as it may appear in a message or a log line: escaped (a file name is a stranger's).
+std::string Shown(const fs::path& path) { return pipeline::Escape(path.native()); }
+
+// Closes a descriptor on scope exit.
+struct FdCloser {
+  int fd = -1;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
+                                     FileIdentity* seen, bool refuse_hard_links);
+
 // One candidate password a line; a trailing "\r" (files written on Windows) is not part of it.
-pipeline::Result<void> AddPasswordLines(const fs::path& file, std::vector<pipeline::SecretBytes>& out) {
-  auto text = ReadRegularFile(file, kMaxPasswordFileBytes);
+pipeline::Result<void> AddPasswordLines(pipeline::Result<std::string> text,
+                                        std::vector<pipeline::SecretBytes>& out) {
   if (!text) return std::unexpected(text.error());
   pipeline::SecretBytes secret(*text);
   std::string_view rest = secret.view();
@@ -38,25 +54,55 @@ pipeline::Result<void> AddPasswordLines(const fs::path& file, std::vector<pipeli
 }
 
 std::string Where(const fs::path& file, const toml::source_region& region) {
-  return file.string() + ":" + std::to_string(region.begin.line) + ":" +
+  return Shown(file) + ":" + std::to_string(region.begin.line) + ":" +
          std::to_string(region.begin.column);
 }
 
-pipeline::Result<void> ReadSidecar(const fs::path& sidecar, Drop& drop) {
-  auto text = ReadRegularFile(sidecar, kMaxSidecarBytes, &drop.sidecar.emplace());
+// A sidecar's password_file: a hidden file directly in the inbox (".NAME"), read through the
+// inbox's descriptor like the drop itself. Nothing outside the inbox is opened, so no answer
+// (missing, unreadable, how many lines) says anything about a file elsewhere.
+pipeline::Result<void> AddSidecarPasswordFile(int dir_fd, std::string_view name,
+                                              std::vector<pipeline::SecretBytes>& out) {
+  if (name.size() < 2 || name.front() != '.' || name == ".." ||
+      name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos) {
+    return pipeline::Fail("bad_sidecar",
+                          "a sidecar's password_file must name a hidden file (\".NAME\") in the "
+                          "same inbox, with no folder part: \"" +
+                              pipeline::Shorten(pipeline::Escape(name), 64) + "\" is not one");
+  }
+  auto text = ReadAt(dir_fd, std::string(name), kMaxPasswordFileBytes, nullptr, true);
   if (!text) {
-    return pipeline::Fail("bad_sidecar", "the sidecar " + sidecar.string() + " cannot be read: " +
-                                             text.error().message);
+    return pipeline::Fail("bad_sidecar", "its password_file " + Shown(std::string(name)) +
+                                             " cannot be used (" + text.error().code + ")");
+  }
+  return AddPasswordLines(std::move(text), out);
+}
+
+pipeline::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& drop) {
+  auto text = ReadAt(dir_fd, sidecar.filename(), kMaxSidecarBytes, &drop.sidecar.emplace(), true);
+  if (!text) {
+    if (text.error().code == "hard_link") {
+      return pipeline::Fail("hard_link", "the sidecar " + text.error().message);
+    }
+    return pipeline::Fail("bad_sidecar", "the sidecar " + Shown(sidecar) +
+                                             " cannot be read: " + text.error().message);
   }
   toml::table table;
   try {
-    table = toml::parse(*text, sidecar.string());
+    table = toml::parse(*text, Shown(sidecar));
   } catch (const toml::parse_error& e) {
     return pipeline::Fail("bad_sidecar", Where(sidecar, e.source()) + ": " +
                                              std::string(e.description()));
   }
   auto bad = [&](const toml::node& node, const std::string& what) {
     return pipeline::Fail("bad_sidecar", Where(sidecar, node.source()) + ": " + what);
+  };
+  auto bad_name = [&](const toml::node& node, std::string_view text,
+                      pipeline::NameKind kind) -> std::optional<pipeline::Error> {
+    if (auto ok = pipeline::CheckName(text, kind); !ok) {
+      return bad(node, ok.error().message).error();
+    }
+    return std::nullopt;
   };
   auto string_list = [&](const toml::node& node, std::vector<std::string>& out) -> bool {
     const auto* array = node.as_array();
@@ -74,20 +120,28 @@ pipeline::Result<void> ReadSidecar(const fs::path& sidecar, Drop& drop) {
         name == "password_file") {
       const auto* s = node.as_string();
       if (!s || s->get().empty()) return bad(node, "'" + std::string(name) + "' must be a non-empty string");
+      using pipeline::NameKind;
+      if (name == "name" || name == "group") {
+        auto kind = name == "name" ? NameKind::kEntryName : NameKind::kGroup;
+        if (auto error = bad_name(node, s->get(), kind)) return std::unexpected(*error);
+      }
       if (name == "name") drop.meta.name = s->get();
       if (name == "description") drop.meta.description = s->get();
       if (name == "group") drop.meta.group = s->get();
       if (name == "password") drop.passwords.insert(drop.passwords.begin(), pipeline::SecretBytes(s->get()));
       if (name == "password_file") {
-        fs::path file(s->get());
-        if (file.is_relative()) file = sidecar.parent_path() / file;
-        if (auto added = AddPasswordLines(file, drop.passwords); !added) {
-          return bad(node, "password_file " + file.string() + ": " + added.error().message);
+        if (auto added = AddSidecarPasswordFile(dir_fd, s->get(), drop.passwords); !added) {
+          return bad(node, added.error().message);
         }
       }
     } else if (name == "labels") {
       std::vector<std::string> labels;
       if (!string_list(node, labels)) return bad(node, "'labels' must be an array of strings");
+      for (const std::string& label : labels) {
+        if (auto error = bad_name(node, label, pipeline::NameKind::kLabel)) {
+          return std::unexpected(*error);
+        }
+      }
       drop.meta.labels.insert(drop.meta.labels.end(), labels.begin(), labels.end());
     } else if (name == "bind") {
       if (!string_list(node, drop.meta.bind)) return bad(node, "'bind' must be an array of resource names");
@@ -124,44 +178,48 @@ FileIdentity IdentityOfStat(const struct stat& st) {
   };
 }
 
-}  // namespace
-
-std::optional<FileIdentity> IdentityOf(const fs::path& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  return IdentityOfStat(st);
-}
-
-pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes,
-                                              FileIdentity* seen) {
-  int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+// The one way a file is read: openat relative to `dir_fd` without following a symlink or
+// blocking on a FIFO, then everything through that descriptor (fstat, read). With
+// `refuse_hard_links`, a file with another link ("hard_link") is not read: its other name may be
+// anywhere on the filesystem, and what is done to this one (a chmod on archiving) reaches it.
+pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
+                                     FileIdentity* seen, bool refuse_hard_links) {
+  int fd =
+      ::openat(dir_fd, file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     int err = errno;
     if (err == ELOOP) {
-      return pipeline::Fail("symlink", file.string() + " is a symbolic link; certinbox does not "
-                                                        "follow links: drop the file itself");
+      return pipeline::Fail("symlink", Shown(file) +
+                                           " is a symbolic link; certinbox does not "
+                                           "follow links: drop the file itself");
     }
     if (err == ENXIO) {
-      return pipeline::Fail("not_regular_file", file.string() + " is not a regular file");
+      return pipeline::Fail("not_regular_file", Shown(file) + " is not a regular file");
     }
-    return pipeline::Fail("unreadable", "cannot open " + file.string() + ": " + std::strerror(err) +
+    return pipeline::Fail("unreadable", "cannot open " + Shown(file) + ": " + std::strerror(err) +
                                             "; check its permissions");
   }
   struct stat st {};
   std::string bytes;
   pipeline::Result<std::string> result;
   if (::fstat(fd, &st) != 0) {
-    result = pipeline::Fail("unreadable", "cannot stat " + file.string() + ": " + std::strerror(errno));
+    result =
+        pipeline::Fail("unreadable", "cannot stat " + Shown(file) + ": " + std::strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
-    result = pipeline::Fail("not_regular_file",
-                            file.string() + " is not a regular file (a FIFO, device or socket); "
-                                            "only regular files are imported");
+    result =
+        pipeline::Fail("not_regular_file", Shown(file) +
+                                               " is not a regular file (a FIFO, device or socket); "
+                                               "only regular files are imported");
+  } else if (refuse_hard_links && st.st_nlink > 1) {
+    result = pipeline::Fail("hard_link", Shown(file) + " has " + std::to_string(st.st_nlink) +
+                                             " hard links; certinbox takes only a file with one "
+                                             "name: drop a copy, not a link");
   } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    result = pipeline::Fail("file_too_large", file.string() + " has " + std::to_string(st.st_size) +
-                                                  " bytes, more than max_file_bytes = " +
-                                                  std::to_string(max_bytes) +
-                                                  "; certificate files are far smaller: check it "
-                                                  "is the right file, or raise the inbox's limit");
+    result = pipeline::Fail("file_too_large",
+                            Shown(file) + " has " + std::to_string(st.st_size) +
+                                " bytes, more than max_file_bytes = " + std::to_string(max_bytes) +
+                                "; certificate files are far smaller: check it "
+                                "is the right file, or raise the inbox's limit");
   } else {
     if (seen != nullptr) *seen = IdentityOfStat(st);
     bytes.resize(static_cast<size_t>(st.st_size));
@@ -172,7 +230,8 @@ pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max
       ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        result = pipeline::Fail("unreadable", "cannot read " + file.string() + ": " + std::strerror(errno));
+        result = pipeline::Fail("unreadable",
+                                "cannot read " + Shown(file) + ": " + std::strerror(errno));
         break;
       }
       if (n == 0) {
@@ -182,8 +241,9 @@ pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max
       }
       done += static_cast<size_t>(n);
       if (done > max_bytes) {
-        result = pipeline::Fail("file_too_large", file.string() + " grew past max_file_bytes = " +
-                                                      std::to_string(max_bytes) + " while it was read");
+        result =
+            pipeline::Fail("file_too_large", Shown(file) + " grew past max_file_bytes = " +
+                                                 std::to_string(max_bytes) + " while it was read");
         break;
       }
       if (done == bytes.size()) bytes.resize(bytes.size() * 2 + 1);
@@ -193,20 +253,41 @@ pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max
   return result;
 }
 
+}  // namespace
+
+std::optional<FileIdentity> IdentityOf(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return IdentityOfStat(st);
+}
+
+pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes,
+                                              FileIdentity* seen) {
+  return ReadAt(AT_FDCWD, file, max_bytes, seen, false);
+}
+
 pipeline::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>& sidecar,
                                 const InboxConfig& inbox) {
   Drop drop;
-  auto bytes = ReadRegularFile(file, inbox.max_file_bytes, &drop.file);
+  // The drop, its sidecar and a sidecar's password_file are opened relative to the inbox.
+  FdCloser dir{::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (dir.fd < 0) {
+    return pipeline::Fail("unreadable", "cannot open the inbox " + Shown(file.parent_path()) +
+                                            ": " + std::strerror(errno));
+  }
+  auto bytes = ReadAt(dir.fd, file.filename(), inbox.max_file_bytes, &drop.file, true);
   if (!bytes) return std::unexpected(bytes.error());
   drop.bytes = std::move(*bytes);
   drop.sha256 = pipeline::Sha256Hex(drop.bytes);
   drop.meta.group = inbox.group;
   drop.meta.labels = inbox.labels;
   if (sidecar) {
-    if (auto read = ReadSidecar(*sidecar, drop); !read) return std::unexpected(read.error());
+    if (auto read = ReadSidecar(dir.fd, *sidecar, drop); !read)
+      return std::unexpected(read.error());
   }
   if (inbox.password_file) {
-    if (auto added = AddPasswordLines(*inbox.password_file, drop.passwords); !added) {
+    auto text = ReadRegularFile(*inbox.password_file, kMaxPasswordFileBytes);
+    if (auto added = AddPasswordLines(std::move(text), drop.passwords); !added) {
       return pipeline::Fail("unreadable", "the inbox's password_file " +
                                               inbox.password_file->string() + " cannot be read: " +
                                               added.error().message);

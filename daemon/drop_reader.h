@@ -38,13 +38,19 @@ struct Drop {
   std::optional<FileIdentity> sidecar;           // the sidecar as it was read, if there was one
 };
 
-// Reason codes: symlink, not_regular_file, file_too_large, unreadable, bad_sidecar.
+// The file, its sidecar and a sidecar's password_file are opened relative to the inbox's folder
+// (the file's parent) with O_NOFOLLOW and read through their descriptors; a sidecar's
+// password_file may only name a hidden file (".NAME") in that folder, and a sidecar's name, group
+// and labels follow pipeline::CheckName.
+// Reason codes: symlink, not_regular_file, hard_link (the file or its sidecar has another link),
+// file_too_large, unreadable, bad_sidecar.
 pipeline::Result<Drop> ReadDrop(const std::filesystem::path& file,
                                 const std::optional<std::filesystem::path>& sidecar,
                                 const InboxConfig& inbox);
 
 // Reads at most `max_bytes` of a regular file without following symlinks or blocking. `seen`,
-// when given, receives the open file's identity.
+// when given, receives the open file's identity. For files the operator names (the inbox's
+// password_file): hard links are not refused here.
 pipeline::Result<std::string> ReadRegularFile(const std::filesystem::path& file, uint64_t max_bytes,
                                               FileIdentity* seen = nullptr);
 

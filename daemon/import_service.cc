@@ -13,6 +13,7 @@
 
 #include "daemon/drop_reader.h"
 #include "pipeline/parse.h"
+#include "pipeline/text.h"
 
 namespace certinbox::daemon {
 namespace {
@@ -593,8 +594,8 @@ void ImportService::Flush() {
       outcomes[i].rejection = job.error;
       events.push_back(std::move(*recorded));
     } else {
-      spdlog::error("cannot record the rejection of {}: {}", job.file.path.string(),
-                    recorded.error().message);
+      spdlog::error("cannot record the rejection of {}: {}",
+                    pipeline::Escape(job.file.path.native()), recorded.error().message);
     }
   }
   auto committed = began ? inventory_.Commit() : pipeline::Result<void>(std::unexpected(began.error()));
@@ -623,13 +624,13 @@ void ImportService::Flush() {
     }
     if (outcomes[i].stored) {
       if (spdlog::should_log(spdlog::level::debug)) {
-        spdlog::debug("imported {}", job.file.path.string());
+        spdlog::debug("imported {}", pipeline::Escape(job.file.path.native()));
       }
       problem = job.looked_for_sidecar ? watcher.Finish(job.file.name, job.sidecar)
                                        : watcher.Finish(job.file.name);
     } else if (outcomes[i].rejection) {
-      spdlog::info("rejected {}: {} ({})", job.file.path.string(), outcomes[i].rejection->code,
-                   outcomes[i].rejection->message);
+      spdlog::info("rejected {}: {} ({})", pipeline::Escape(job.file.path.native()),
+                   outcomes[i].rejection->code, pipeline::Escape(outcomes[i].rejection->message));
       const auto& rejection = *outcomes[i].rejection;
       problem = job.looked_for_sidecar
                     ? watcher.Fail(job.file.name, rejection.code, rejection.message, job.sidecar)
@@ -637,7 +638,9 @@ void ImportService::Flush() {
     } else {
       watcher.Release(job.file.name);
     }
-    if (!problem.empty()) spdlog::error("{}: {}", job.file.path.string(), problem);
+    if (!problem.empty()) {
+      spdlog::error("{}: {}", pipeline::Escape(job.file.path.native()), pipeline::Escape(problem));
+    }
     --job.inbox->jobs;
   }
   // Published once the files are where the events say: removed, archived or in failed/. The

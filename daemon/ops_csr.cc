@@ -58,6 +58,9 @@ void Daemon::RegisterCsrOps() {
           " bytes and an entry has at most " + std::to_string(storage::kMaxLabels) + " labels");
     }
     entry.key_type = checked->spec.key_type;
+    if (auto ok = storage::CheckEntryNames(name, entry.group, entry.labels); !ok) {
+      return reply(Failure(ok.error()));
+    }
     // A taken name is refused before seconds of key generation; CreateCsr checks again.
     if (auto found = inventory_->Show(entry.group + "/" + name, pipeline::UnixNow())) {
       if (found->value("name", "") == name && found->value("group", "") == entry.group) {

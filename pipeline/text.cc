@@ -90,4 +90,14 @@ std::string Escape(std::string_view text) {
   return out;
 }
 
+bool IsPrintableUtf8(std::string_view text) {
+  while (!text.empty()) {
+    uint32_t cp = 0;
+    size_t length = Utf8Sequence(text, cp);
+    if (length == 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return false;
+    text.remove_prefix(length);
+  }
+  return true;
+}
+
 }  // namespace certinbox::pipeline

@@ -22,4 +22,8 @@ std::string Shorten(std::string text, size_t max_bytes = kMaxEchoBytes);
 // so an ordinary name reads the same.
 std::string Escape(std::string_view text);
 
+// True when `text` is well-formed UTF-8 with no control character (C0, DEL, C1): the text
+// Escape leaves as it is, backslashes aside.
+bool IsPrintableUtf8(std::string_view text);
+
 }  // namespace certinbox::pipeline

@@ -3,6 +3,7 @@
 // reconciliation. A resource is bound to one entry at most (migration 004).
 #include <set>
 
+#include "pipeline/names.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -133,6 +134,7 @@ nlohmann::json PluginJson(const std::optional<std::string>& plugin) {
 }  // namespace
 
 Result<void> CheckResourceName(std::string_view resource) {
+  if (auto ok = pipeline::CheckName(resource, pipeline::NameKind::kResource); !ok) return ok;
   return CheckName(resource, "a resource name", "bad_resource");
 }
 

@@ -26,6 +26,9 @@ Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
   if (request.csr == nullptr || request.name.empty()) {
     return pipeline::Fail("bad_request", "a CSR needs a name and a generated request");
   }
+  if (auto ok = CheckEntryNames(request.name, request.group, request.labels); !ok) {
+    return std::unexpected(ok.error());
+  }
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());

@@ -246,6 +246,9 @@ Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64_t>& d
 
 Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
   if (auto ok = CheckRequest(request); !ok) return std::unexpected(ok.error());
+  if (auto ok = CheckEntryNames(request.meta.name, request.meta.group, request.meta.labels); !ok) {
+    return std::unexpected(ok.error());
+  }
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());

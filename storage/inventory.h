@@ -102,6 +102,12 @@ struct ReconcileOutcome {
 // Error code "bad_resource".
 pipeline::Result<void> CheckResourceName(std::string_view resource);
 
+// What a sidecar, a request or the config names an entry with, by pipeline::CheckName: the
+// name (when given), the group (when not empty) and each label. Error code "bad_name".
+pipeline::Result<void> CheckEntryNames(const std::optional<std::string>& name,
+                                       std::string_view group,
+                                       const std::vector<std::string>& labels);
+
 struct ListFilter {
   std::optional<std::string> status;  // valid | expiring_soon | expired | pre_activation
   std::optional<std::string> group;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "pipeline/names.h"
 #include "storage/inventory_impl.h"
 #include "storage/summary.h"
 
@@ -29,6 +30,7 @@ Result<void> CheckChange(const MetaChange& change) {
       if (label.empty()) return pipeline::Fail("bad_request", "a label cannot be empty");
     }
   }
+  if (auto ok = CheckEntryNames(std::nullopt, "", change.add_labels); !ok) return ok;
   if (!change.set.is_object()) {
     return pipeline::Fail("bad_request", "the metadata to set must be an object of key = value");
   }
@@ -70,6 +72,21 @@ Result<void> CheckMetadata(const nlohmann::json& metadata) {
       kMaxMetadataBytes) {
     return pipeline::Fail("bad_request", "metadata takes at most " +
                                              std::to_string(kMaxMetadataBytes) + " bytes as JSON");
+  }
+  return {};
+}
+
+Result<void> CheckEntryNames(const std::optional<std::string>& name, std::string_view group,
+                             const std::vector<std::string>& labels) {
+  using pipeline::NameKind;
+  if (name) {
+    if (auto ok = pipeline::CheckName(*name, NameKind::kEntryName); !ok) return ok;
+  }
+  if (!group.empty()) {
+    if (auto ok = pipeline::CheckName(group, NameKind::kGroup); !ok) return ok;
+  }
+  for (const std::string& label : labels) {
+    if (auto ok = pipeline::CheckName(label, NameKind::kLabel); !ok) return ok;
   }
   return {};
 }

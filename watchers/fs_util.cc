@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -20,22 +21,6 @@ namespace {
 FsError MakeError(int err, std::string what) {
   return FsError{err, std::move(what) + ": " + ErrnoText(err)};
 }
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 bool WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -76,6 +61,92 @@ size_t Utf8SequenceLength(std::string_view s) {
 }
 
 }  // namespace
+
+void Fd::Reset() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+std::expected<Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_t mode) {
+  if (mkdirat(dir_fd, name.c_str(), mode) != 0 && errno != EEXIST) {
+    return std::unexpected(MakeError(errno, "cannot create the folder " + name + "/"));
+  }
+  Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOTDIR || err == ELOOP) {
+      return std::unexpected(
+          FsError{err, name + "/ in the inbox is not a folder (a symbolic link "
+                              "or a file took its place): nothing is moved into it"});
+    }
+    return std::unexpected(MakeError(err, "cannot open the folder " + name + "/"));
+  }
+  return fd;
+}
+
+std::expected<Fd, int> OpenInDir(int dir_fd, const std::string& name) {
+  Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return std::unexpected(errno);
+  return fd;
+}
+
+int RenameNoReplaceAt(int from_dir, const std::string& from, int to_dir, const std::string& to) {
+  if (renameat2(from_dir, from.c_str(), to_dir, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  int err = errno;
+  if (err != EINVAL && err != ENOSYS && err != ENOTSUP) return err;
+  struct stat st;
+  if (fstatat(to_dir, to.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return EEXIST;
+  if (errno != ENOENT) return errno;
+  return renameat(from_dir, from.c_str(), to_dir, to.c_str()) == 0 ? 0 : errno;
+}
+
+std::expected<std::string, FsError> MoveToUniqueNameAt(int from_dir, const std::string& from,
+                                                       int to_dir, std::string_view base,
+                                                       std::string_view shown) {
+  for (int n = 0; n < kMaxSuffix; ++n) {
+    std::string name = Suffixed(base, n);
+    int err = RenameNoReplaceAt(from_dir, from, to_dir, name);
+    if (err == 0) return name;
+    if (err != EEXIST) return std::unexpected(MakeError(err, "cannot move " + std::string(shown)));
+  }
+  return std::unexpected(
+      FsError{EEXIST, "cannot move " + std::string(shown) + ": too many files of that name"});
+}
+
+std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view content,
+                                                    mode_t mode) {
+  static std::random_device random;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    char name[48];
+    snprintf(name, sizeof name, ".certinbox.%08x%08x.tmp", random(), random());
+    Fd fd(openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd.valid()) {
+      if (errno == EEXIST) continue;
+      return std::unexpected(MakeError(errno, "cannot create a file"));
+    }
+    int err = 0;
+    if (fchmod(fd.get(), mode) != 0 || !WriteAll(fd.get(), content) || fsync(fd.get()) != 0)
+      err = errno;
+    if (err == 0 && close(fd.Release()) != 0) err = errno;
+    if (err != 0) {
+      unlinkat(dir_fd, name, 0);
+      return std::unexpected(MakeError(err, std::string("cannot write ") + name));
+    }
+    return std::string(name);
+  }
+  return std::unexpected(FsError{EEXIST, "cannot find a free temporary name"});
+}
+
+std::string HexBytes(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+  }
+  return out;
+}
 
 std::string ErrnoText(int err) {
   char buffer[256];
@@ -156,7 +227,13 @@ std::expected<fs::path, FsError> WriteTempFile(const fs::path& dir, std::string_
 }
 
 std::expected<std::string, FsError> ReadSmallFile(const fs::path& path, uint64_t max_bytes) {
-  Fd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  return ReadSmallFileAt(AT_FDCWD, path.string(), max_bytes);
+}
+
+std::expected<std::string, FsError> ReadSmallFileAt(int dir_fd, const std::string& name,
+                                                    uint64_t max_bytes) {
+  const fs::path path(name);
+  Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) return std::unexpected(MakeError(errno, "cannot open " + path.string()));
   struct stat st;
   if (fstat(fd.get(), &st) != 0)

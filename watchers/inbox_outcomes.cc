@@ -33,6 +33,31 @@ bool InboxWatcher::Impl::SidecarShared(const fs::path& sidecar, const std::strin
   return others > 0;
 }
 
+std::expected<Fd, std::string> InboxWatcher::Impl::OpenOutcomeDir(const char* name) const {
+  auto dir = OpenSubdir(dir_fd_.get(), name, kDirMode);
+  if (!dir) return std::unexpected(options_.dir.string() + ": " + dir.error().message);
+  return std::move(*dir);
+}
+
+std::string InboxWatcher::Impl::MakePrivate(const std::string& name, const FileStat* expect) const {
+  auto fd = OpenInDir(dir_fd_.get(), name);
+  if (!fd) {
+    // ELOOP: the name is a symbolic link now; ENXIO: a FIFO or socket. Neither is changed.
+    if (fd.error() == ELOOP || fd.error() == ENXIO || fd.error() == ENOENT) return "";
+    return "cannot open " + name + " in " + options_.dir.string() + ": " + ErrnoText(fd.error());
+  }
+  struct stat st;
+  if (fstat(fd->get(), &st) != 0) return "cannot look at " + name + ": " + ErrnoText(errno);
+  if (expect != nullptr && (st.st_ino != expect->ino || st.st_dev != expect->dev)) return "";
+  if (options_.on_archiving) options_.on_archiving(name);
+  // Another link may be anywhere (a file outside the inbox): its mode must not change.
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) return "";
+  if (fchmod(fd->get(), kArchivedMode) != 0) {
+    return "cannot make " + name + " private: " + ErrnoText(errno);
+  }
+  return "";
+}
+
 std::string InboxWatcher::Impl::Finish(const std::string& name, std::optional<fs::path> sidecar) {
   if (!IsPlainName(name)) return "not a file name in the inbox: " + name;
   fs::path path = PathOf(name);
@@ -46,28 +71,35 @@ std::string InboxWatcher::Impl::Finish(const std::string& name, std::optional<fs
   if (sidecar && !Lstat(*sidecar).is_regular()) sidecar.reset();  // gone, or replaced oddly
   bool keep_sidecar = sidecar && SidecarShared(*sidecar, name);
   std::string final_name = name;
+  Fd processed;
+  if (options_.archive && (!stat.missing() || (sidecar && !keep_sidecar))) {
+    auto dir = OpenOutcomeDir("processed");
+    if (!dir) return dir.error();
+    processed = std::move(*dir);
+  }
   if (!stat.missing()) {
     if (options_.archive) {
-      if (auto made = MakeDirs(processed_dir_, kDirMode); !made) return made.error().message;
       // Private before it moves, so it is never in processed/ with its old mode.
-      if (stat.is_regular() && chmod(path.c_str(), kArchivedMode) != 0) {
-        return "cannot make " + path.string() + " private: " + ErrnoText(errno);
+      if (stat.is_regular()) {
+        if (std::string failed = MakePrivate(name, &stat); !failed.empty()) return failed;
       }
-      auto moved = MoveToUniqueName(path, processed_dir_, name);
+      auto moved = MoveToUniqueNameAt(dir_fd_.get(), name, processed.get(), name, path.string());
       if (!moved) return moved.error().message;
       final_name = *moved;
-    } else if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    } else if (unlinkat(dir_fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
       return "cannot remove " + path.string() + ": " + ErrnoText(errno);
     }
   }
   if (auto it = entries_.find(name); it != entries_.end()) Forget(it);
   if (!sidecar || keep_sidecar) return "";
+  const std::string sidecar_name = sidecar->filename().string();
   if (options_.archive) {
-    chmod(sidecar->c_str(), kArchivedMode);  // SidecarFor checked it is a regular file
-    auto moved = MoveToUniqueName(*sidecar, processed_dir_, final_name + ".toml");
+    MakePrivate(sidecar_name, nullptr);
+    auto moved = MoveToUniqueNameAt(dir_fd_.get(), sidecar_name, processed.get(),
+                                    final_name + ".toml", sidecar->string());
     if (!moved)
       return name + " was imported, but its sidecar was not archived: " + moved.error().message;
-  } else if (unlink(sidecar->c_str()) != 0 && errno != ENOENT) {
+  } else if (unlinkat(dir_fd_.get(), sidecar_name.c_str(), 0) != 0 && errno != ENOENT) {
     return name + " was imported, but its sidecar " + sidecar->string() +
            " could not be removed: " + ErrnoText(errno);
   }
@@ -85,38 +117,43 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
   }
   if (stat.error != 0) return "cannot look at " + path.string() + ": " + ErrnoText(stat.error);
   if (std::string changed = CheckUnchanged(name, stat); !changed.empty()) return changed;
-  if (auto made = MakeDirs(failed_dir_, kDirMode); !made) return made.error().message;
+  auto failed_dir = OpenOutcomeDir("failed");
+  if (!failed_dir) return failed_dir.error();
+  const int failed = failed_dir->get();
+  const int inbox = dir_fd_.get();
   if (sidecar && !Lstat(*sidecar).is_regular()) sidecar.reset();
   bool copy_sidecar = sidecar && SidecarShared(*sidecar, name);
 
-  std::string json = "{\"file\": " + JsonString(name) + ", \"reason\": " + JsonString(reason) +
-                     ", \"message\": " + JsonString(message) +
-                     ", \"time\": " + JsonString(Rfc3339Utc(std::chrono::system_clock::now())) +
-                     "}\n";
-  auto temp = WriteTempFile(failed_dir_, json, kErrorJsonMode);
-  if (!temp) return temp.error().message;
+  // A hard link is moved like any file: a rename within the inbox's filesystem changes neither
+  // the other link nor its mode, and nothing here writes through it.
+  std::string json =
+      "{\"file\": " + JsonString(name) + ", \"file_hex\": " + JsonString(HexBytes(name)) +
+      ", \"reason\": " + JsonString(reason) + ", \"message\": " + JsonString(message) +
+      ", \"time\": " + JsonString(Rfc3339Utc(std::chrono::system_clock::now())) + "}\n";
+  auto temp = WriteTempFileAt(failed, json, kErrorJsonMode);
+  if (!temp) return failed_dir_.string() + ": " + temp.error().message;
   // The reason is in failed/ (durably) before the file moves: a crash in between leaves the
   // file in the inbox to be retried, never a file in failed/ without its reason.
   std::string failed_name;
   std::string error;
   for (int n = 0; n < kMaxSuffix && failed_name.empty() && error.empty(); ++n) {
     std::string candidate = Suffixed(name, n);
-    FileStat taken = Lstat(failed_dir_ / candidate);
-    if (taken.error != 0 && !taken.missing()) {
-      error = "cannot look into " + failed_dir_.string() + ": " + ErrnoText(taken.error);
+    struct stat taken;
+    if (fstatat(failed, candidate.c_str(), &taken, AT_SYMLINK_NOFOLLOW) == 0) continue;
+    if (errno != ENOENT) {
+      error = "cannot look into " + failed_dir_.string() + ": " + ErrnoText(errno);
       break;
     }
-    if (!taken.missing()) continue;
-    fs::path json_path = failed_dir_ / (candidate + ".error.json");
-    int err = RenameNoReplace(*temp, json_path);
+    std::string json_name = candidate + ".error.json";
+    int err = RenameNoReplaceAt(failed, *temp, failed, json_name);
     if (err == EEXIST) continue;
     if (err == 0) {
-      SyncDir(failed_dir_);
-      err = RenameNoReplace(path, failed_dir_ / candidate);
+      fsync(failed);
+      err = RenameNoReplaceAt(inbox, name, failed, candidate);
       if (err == 0) {
         failed_name = candidate;
-      } else if (rename(json_path.c_str(), temp->c_str()) != 0) {
-        unlink(json_path.c_str());
+      } else if (renameat(failed, json_name.c_str(), failed, temp->c_str()) != 0) {
+        unlinkat(failed, json_name.c_str(), 0);
         error = "cannot move " + path.string() + " to failed/: " + ErrnoText(err);
       }
     }
@@ -125,24 +162,25 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
     }
   }
   if (failed_name.empty()) {
-    unlink(temp->c_str());
+    unlinkat(failed, temp->c_str(), 0);
     return error.empty()
                ? "cannot move " + path.string() + " to failed/: too many files named " + name
                : error;
   }
   if (auto it = entries_.find(name); it != entries_.end()) Forget(it);
   if (!sidecar) return "";
+  const std::string sidecar_name = sidecar->filename().string();
   std::string sidecar_base = failed_name + ".toml";
   std::expected<std::string, FsError> placed;
   if (copy_sidecar) {  // another file still needs it: a copy goes beside this one
-    auto content = ReadSmallFile(*sidecar, kMaxSidecarBytes);
-    auto copy = content ? WriteTempFile(failed_dir_, *content, 0600)
-                        : std::expected<fs::path, FsError>(std::unexpected(content.error()));
-    placed = copy ? MoveToUniqueName(*copy, failed_dir_, sidecar_base)
+    auto content = ReadSmallFileAt(inbox, sidecar_name, kMaxSidecarBytes);
+    auto copy = content ? WriteTempFileAt(failed, *content, 0600)
+                        : std::expected<std::string, FsError>(std::unexpected(content.error()));
+    placed = copy ? MoveToUniqueNameAt(failed, *copy, failed, sidecar_base, sidecar->string())
                   : std::expected<std::string, FsError>(std::unexpected(copy.error()));
-    if (copy && !placed) unlink(copy->c_str());
+    if (copy && !placed) unlinkat(failed, copy->c_str(), 0);
   } else {
-    placed = MoveToUniqueName(*sidecar, failed_dir_, sidecar_base);
+    placed = MoveToUniqueNameAt(inbox, sidecar_name, failed, sidecar_base, sidecar->string());
   }
   if (!placed) {
     return name + " was moved to failed/, but its sidecar was not: " + placed.error().message;

@@ -48,6 +48,7 @@ std::string InboxWatcher::Impl::Start() {
   settle_timer_ = NewUvTimer(loop_, this);
   scan_soon_timer_ = NewUvTimer(loop_, this);
   rescan_timer_ = NewUvTimer(loop_, this);
+  if (std::string error = OpenDir(); !error.empty()) return error;
   if (std::string error = StartWatch(); !error.empty()) return error;
   if (options_.rescan_ms > 0) {
     uv_timer_start(rescan_timer_.get(), OnRescanCb, options_.rescan_ms, options_.rescan_ms);
@@ -61,6 +62,12 @@ std::string InboxWatcher::Impl::MakeFolders() const {
     if (dir == &processed_dir_ && !options_.archive) continue;
     if (auto made = MakeDirs(*dir, kDirMode); !made) return made.error().message;
   }
+  return "";
+}
+
+std::string InboxWatcher::Impl::OpenDir() {
+  dir_fd_ = Fd(open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd_.valid()) return "cannot open " + options_.dir.string() + ": " + ErrnoText(errno);
   return "";
 }
 

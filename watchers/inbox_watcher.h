@@ -58,6 +58,10 @@ struct InboxOptions {
   // identity (ReadyFile::dev, ino, size, mtime_ns) it had then, so the listener can tell whether
   // what it read is still the file. Must not throw.
   std::function<void(const ReadyFile&)> on_settling;
+  // Optional, for tests: called on the loop thread by Finish with each name it archives (the
+  // file, then its sidecar) once that file is open and checked, before its chmod and move, so a
+  // test can swap the name for a symbolic link at the worst moment. Must not throw.
+  std::function<void(const std::string&)> on_archiving;
 };
 
 // Stable reason code for a problem ("" for kNone).
@@ -85,6 +89,10 @@ class InboxWatcher {
   ~InboxWatcher();  // stops watching; handles are closed through the loop
 
   // The import committed: remove the file and its sidecar, or move them to processed/ (0600).
+  // Every step works relative to the inbox's descriptor: the chmod goes through a descriptor
+  // opened with O_NOFOLLOW, and only to a regular file with one link (a name swapped for a
+  // symbolic link, or a file that gained a hard link, is moved without the chmod); failed/ and
+  // processed/ are never a symbolic link's target.
   // Returns "" or an error sentence.
   // For Finish and Fail: on an error the file stays in the inbox and stays handed over (Release
   // offers it again). A file replaced or rewritten since it was handed over is left in place and
@@ -98,8 +106,9 @@ class InboxWatcher {
   std::string Finish(const std::string& name, const std::optional<std::filesystem::path>& sidecar);
 
   // Moves the file (untouched) and its sidecar to failed/ beside NAME.error.json
-  // {"file", "reason", "message", "time"}. A name already taken in failed/ gets a ".N" suffix.
-  // Returns "" or an error sentence.
+  // {"file", "file_hex", "reason", "message", "time"}: "file" is the name as a JSON string
+  // (bytes that are not UTF-8 become U+FFFD), "file_hex" its exact bytes in hex. A name already
+  // taken in failed/ gets a ".N" suffix. Returns "" or an error sentence.
   std::string Fail(const std::string& name, std::string_view reason, std::string_view message);
   std::string Fail(const std::string& name, std::string_view reason, std::string_view message,
                    const std::optional<std::filesystem::path>& sidecar);

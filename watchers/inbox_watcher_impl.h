@@ -154,8 +154,16 @@ class InboxWatcher::Impl {
   void Warn(const std::string& message) const noexcept;
   fs::path PathOf(const std::string& name) const { return options_.dir / name; }
 
+  // The inbox, failed/ and processed/ (opened without following a link), for the *at calls.
+  std::string OpenDir();
+  std::expected<Fd, std::string> OpenOutcomeDir(const char* name) const;
+  // Makes `name` in the inbox private (0600) through a descriptor opened with O_NOFOLLOW, only
+  // when it is a regular file with one link (`expect`: the dev and ino it must still have).
+  std::string MakePrivate(const std::string& name, const FileStat* expect) const;
+
   uv_loop_t* loop_;
   InboxOptions options_;
+  Fd dir_fd_;
   ReadyCallback on_ready_;
   fs::path failed_dir_;
   fs::path processed_dir_;

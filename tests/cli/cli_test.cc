@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "cli/duration.h"
 #include "cli/endpoint.h"
@@ -110,6 +112,37 @@ TEST(RenderTest, InventoryTableAndUnmatchedKeys) {
             "\nunmatched keys (waiting for their certificate): 1\n"
             "SPKI              ALGORITHM  BITS  SOURCE\n"
             "ffeeddccbbaa9988  EC         256   drop/k.key\n");
+}
+
+// Names from the inventory once reached the terminal raw: an ESC sequence changed colours, a
+// CR/LF forged a row. Every printed value is escaped: a table of hostile names and what shows.
+TEST(RenderTest, HostileNamesPrintEscaped) {
+  struct Case {
+    std::string name;
+    std::string shown;
+  };
+  const std::vector<Case> table = {
+      {"red\x1b[31m", "red\\e[31m"},  {"www\r\nforged  row", "www\\r\\nforged  row"},
+      {"bell\x07", "bell\\x07"},      {"csi\xc2\x9b", "csi\\xc2\\x9b"},
+      {"bad\xff", "bad\\xff"},        {"back\\slash", "back\\\\slash"},
+      {"caf\xc3\xa9", "caf\xc3\xa9"},
+  };
+  for (const Case& c : table) {
+    SCOPED_TRACE(c.shown);
+    Json entry = Entry();
+    entry["name"] = c.name;
+    entry["labels"] = {c.name};
+    std::string listed = RenderInventory(Json{{"entries", {entry}}}, false);
+    EXPECT_NE(listed.find("\n" + c.shown + "  "), std::string::npos) << listed;
+    EXPECT_EQ(std::count(listed.begin(), listed.end(), '\n'), 2) << listed;
+    std::string shown = RenderEntry(entry, false);
+    EXPECT_NE(shown.find("name:        " + c.shown + "\n"), std::string::npos) << shown;
+    EXPECT_EQ(shown.find('\x1b'), std::string::npos);
+    Json event = {{"seq", 1}, {"type", "cert.imported"}, {"time", "T"}, {"certificate", entry}};
+    std::string line = RenderEvent(event);
+    EXPECT_NE(line.find(c.shown), std::string::npos) << line;
+    EXPECT_EQ(line.find_first_of("\r\n\x1b\x07"), std::string::npos) << line;
+  }
 }
 
 TEST(RenderTest, InventoryJsonKeepsDaemonObjects) {

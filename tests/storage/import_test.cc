@@ -219,7 +219,12 @@ TEST_F(ImportTest, ImportedEventSummaryIsTheStoredSummary) {
   drop.Cert(pki.root, false, {"self_signed"});
   drop.Cert(keyless, false, {"chain_incomplete"});
   DropMetadata meta = test::Named("svc", "prod");
-  meta.labels = {"team-a", "b\xff\"quoted\""};  // not UTF-8: stored and published with U+FFFD
+  // A label that is not UTF-8 is refused now (pipeline::CheckName): bad_name, nothing stored.
+  meta.labels = {"team-a", "b\xff\"quoted\""};
+  auto refused = inventory_->Import(drop.Request("svc.pem", meta));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, "bad_name");
+  meta.labels = {"team-a", "b\xc3\xa9\"quoted\""};
   ImportOutcome out = MustImport(drop.Request("svc.pem", meta));
   ASSERT_EQ(out.events.size(), 4u);
   auto listed = inventory_->List({}, kNow);

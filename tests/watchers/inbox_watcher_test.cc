@@ -604,6 +604,86 @@ TEST_F(InboxWatcherTest, FinishWithArchiveMovesToProcessedPrivately) {
   EXPECT_EQ(watcher_->Backlog(), 0u);
 }
 
+// The archive step's chmod once went by path after an lstat: a name swapped for a symbolic link
+// in between (RENAME_EXCHANGE in a loop) had the link's target chmodded. on_archiving runs at
+// that moment, so the swap is made there, deterministically, for the file and for its sidecar.
+TEST_F(InboxWatcherTest, ArchiveChmodNeverReachesASymlinkSwappedIn) {
+  const fs::path outside = root_ / "outside";
+  WriteFile(outside, "not the daemon's");
+  ASSERT_EQ(chmod(outside.c_str(), 0644), 0);
+  std::string swap;
+  InboxOptions options = Options();
+  options.archive = true;
+  options.on_archiving = [&](const std::string& name) {
+    if (name != swap) return;
+    fs::create_symlink(outside, root_ / "link");
+    fs::rename(root_ / "link", dir_ / name);
+  };
+  Start(options);
+  const std::vector<std::string> swapped = {"web.pem", "web.pem.toml"};
+  for (size_t round = 0; round < swapped.size(); ++round) {
+    SCOPED_TRACE(swapped[round]);
+    swap = swapped[round];
+    WriteFile(dir_ / "web.pem", "pem");
+    WriteFile(dir_ / "web.pem.toml", "name = 'web'");
+    ASSERT_TRUE(RunUntil([&] { return seen_.size() == round + 1; }));
+    EXPECT_EQ(watcher_->Finish("web.pem", dir_ / "web.pem.toml"), "");
+    EXPECT_EQ(ModeOf(outside) & 07777, 0644u);
+    EXPECT_EQ(ReadFile(outside), "not the daemon's");
+  }
+}
+
+// A file with another link (made after it was read, or a watcher used without the daemon's
+// hard_link check): archiving moves it but leaves its mode, which is also the other link's.
+TEST_F(InboxWatcherTest, ArchiveLeavesTheModeOfAHardLinkedFile) {
+  const fs::path outside = root_ / "outside";
+  WriteFile(outside, "elsewhere");
+  ASSERT_EQ(chmod(outside.c_str(), 0644), 0);
+  InboxOptions options = Options();
+  options.archive = true;
+  Start(options);
+  ASSERT_EQ(link(outside.c_str(), (dir_ / "web.pem").c_str()), 0);
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_EQ(watcher_->Finish("web.pem"), "");
+  EXPECT_EQ(ModeOf(outside) & 07777, 0644u);
+  EXPECT_TRUE(Exists(dir_ / "processed" / "web.pem"));
+}
+
+// failed/ and processed/ replaced by a symbolic link to a folder elsewhere: nothing is written
+// or moved there; the file stays in the inbox and the outcome says why.
+TEST_F(InboxWatcherTest, OutcomeFoldersSwappedForSymlinksAreNotFollowed) {
+  const fs::path elsewhere = root_ / "elsewhere";
+  fs::create_directory(elsewhere);
+  InboxOptions options = Options();
+  options.archive = true;
+  Start(options);
+  WriteFile(dir_ / "bad.pem", "x");
+  WriteFile(dir_ / "good.pem", "y");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
+  for (const char* folder : {"failed", "processed"}) {
+    fs::remove_all(dir_ / folder);
+    fs::create_symlink(elsewhere, dir_ / folder);
+  }
+  EXPECT_NE(watcher_->Fail("bad.pem", "pem_invalid", "x"), "");
+  EXPECT_NE(watcher_->Finish("good.pem"), "");
+  EXPECT_TRUE(Entries(elsewhere).empty());
+  EXPECT_EQ(ReadFile(dir_ / "bad.pem"), "x");
+  EXPECT_EQ(ReadFile(dir_ / "good.pem"), "y");
+}
+
+// A name that is not UTF-8 (or holds a newline) was recorded lossily: file_hex keeps its bytes.
+TEST_F(InboxWatcherTest, FailRecordsTheExactBytesOfTheName) {
+  Start(Options());
+  const std::string name = "bad\xff\n.pem";
+  WriteFile(dir_ / name, "x");
+  ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
+  EXPECT_EQ(watcher_->Fail(name, "pem_invalid", "x"), "");
+  nlohmann::json json = nlohmann::json::parse(ReadFile(dir_ / "failed" / (name + ".error.json")));
+  EXPECT_EQ(json.at("file_hex"), "626164ff0a2e70656d");
+  EXPECT_EQ(json.at("file"), "bad\xef\xbf\xbd\n.pem");
+  EXPECT_EQ(ReadFile(dir_ / "failed" / name), "x");
+}
+
 TEST_F(InboxWatcherTest, FailMovesTheFileBesideItsReason) {
   Start(Options());
   const std::string message = "bad \"PEM\" at C:\\x\nline 2\x01";
