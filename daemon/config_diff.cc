@@ -81,6 +81,25 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
     }
   }
 
+  // [[bus.client]]: the ZAP handler checks new connections against the new list at once, and
+  // each request's role is looked up by its client's name when it arrives.
+  std::map<std::string, const BusClient*> clients_before, clients_after;
+  for (const auto& client : running.clients) clients_before[client.name] = &client;
+  for (const auto& client : next.clients) clients_after[client.name] = &client;
+  for (const auto& [name, client] : clients_before) {
+    auto it = clients_after.find(name);
+    if (it == clients_after.end()) {
+      applied.push_back("bus client " + name + " removed");
+    } else if (!(*it->second == *client)) {
+      applied.push_back("bus client " + name + " changed (role " + it->second->role + ")");
+    }
+  }
+  for (const auto& [name, client] : clients_after) {
+    if (!clients_before.contains(name)) {
+      applied.push_back("bus client " + name + " added (role " + client->role + ")");
+    }
+  }
+
   std::map<std::string, const PluginConfig*> plugins_before, plugins_after;
   for (const auto& plugin : running.plugins) plugins_before[plugin.name] = &plugin;
   for (const auto& plugin : next.plugins) plugins_after[plugin.name] = &plugin;

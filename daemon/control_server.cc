@@ -36,7 +36,19 @@ ControlServer::Peer PeerOf(const zmq::message_t& frame) {
   return peer;
 }
 
+// The ZAP handler's User-Id (the CURVE client's name); none on ipc://, where no ZAP runs.
+std::string UserIdOf(const zmq::message_t& frame) {
+  const char* user_id = zmq_msg_gets(frame.handle(), "User-Id");
+  return user_id ? user_id : "";
+}
+
 }  // namespace
+
+std::string ControlServer::Peer::Who() const {
+  if (!name.empty()) return "curve:" + name;
+  if (uid) return "uid " + std::to_string(*uid);
+  return "unknown peer";
+}
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
   return {{"error", {{"code", code}, {"message", message}}}};
@@ -59,11 +71,17 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* 
 }
 
 pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
-    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler) {
+    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler,
+    const CurveServerKeys* curve) {
   std::unique_ptr<ControlServer> server;
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
     socket.set(zmq::sockopt::linger, 0);
+    if (curve) {
+      MakeCurveServer(socket, *curve, "control");
+    } else if (endpoint.starts_with("tcp://")) {
+      return pipeline::Fail("bind_failed", "a tcp:// control endpoint needs CURVE: " + endpoint);
+    }
     socket.bind(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
       return std::unexpected(restricted.error());
@@ -129,7 +147,8 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
   // ROUTER frames: identity, [empty delimiter], body. Everything before the body is the envelope.
   if (frames.size() < 2) return;
   try {
-    const Peer peer = PeerOf(frames.back());
+    Peer peer = PeerOf(frames.back());
+    peer.name = UserIdOf(frames.back());
     auto request = nlohmann::json::parse(frames.back().to_string_view(), nullptr, false);
     // The request may hold a password (export's PKCS#12): its bytes go with it.
     OPENSSL_cleanse(frames.back().data(), frames.back().size());

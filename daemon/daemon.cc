@@ -43,11 +43,14 @@ Daemon::~Daemon() {
   inboxes_.clear();
   retiring_.clear();
   signals_.clear();
+  if (zap_) zap_->StopPolling();  // its socket stays open until the publisher is closed
   if (loop_ready_) {
     uv_run(&loop_, UV_RUN_DEFAULT);  // let pending closes finish
     if (uv_loop_close(&loop_) != 0) spdlog::warn("libuv loop closed with handles still open");
   }
   publisher_.reset();
+  // Last: a socket with CURVE whose ZAP handler is gone would admit any key.
+  zap_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -107,7 +110,10 @@ pipeline::Result<void> Daemon::Start() {
   if (!checkpoints) return std::unexpected(checkpoints.error());
   wal_checkpoints_ = std::move(*checkpoints);
 
-  auto publisher = Publisher::Bind(zmq_, config_.publish_endpoint, config_.publish_hwm);
+  if (auto curve = StartCurve(); !curve) return curve;
+  auto publisher =
+      Publisher::Bind(zmq_, config_.publish_endpoint, config_.publish_hwm,
+                      config_.publish_endpoint.starts_with("tcp://") ? curve_keys_.get() : nullptr);
   if (!publisher) return std::unexpected(publisher.error());
   publisher_ = std::move(*publisher);
   if (auto published = PublishBacklog(); !published) return published;
@@ -116,10 +122,16 @@ pipeline::Result<void> Daemon::Start() {
   auto control = ControlServer::BindAsync(
       &loop_, zmq_, config_.control_endpoint,
       [this](const json& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
-        peer_ = peer;  // for the ops that ask who is asking (plugin.env)
+        peer_ = peer;  // for the ops that ask who is asking (plugin.env, export, roles)
+        if (!peer_.name.empty()) {
+          auto client = std::find_if(config_.clients.begin(), config_.clients.end(),
+                                     [&](const BusClient& c) { return c.name == peer_.name; });
+          if (client != config_.clients.end()) peer_.role = client->role;
+        }
         Dispatch(request, reply);
         peer_ = {};
-      });
+      },
+      config_.control_endpoint.starts_with("tcp://") ? curve_keys_.get() : nullptr);
   if (!control) return std::unexpected(control.error());
   control_ = std::move(*control);
 
@@ -302,7 +314,9 @@ void Daemon::AddAsyncOp(std::string name, ControlServer::AsyncHandler handler) {
 }
 
 void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
+  if (auto refused = RefusedForRole(request)) return reply(std::move(*refused));
   if (auto refused = RefusedForPeer(request)) return reply(std::move(*refused));
+  LogWhoAsked(request);
   auto it = async_ops_.find(request.value("op", ""));
   if (it == async_ops_.end()) return reply(Handle(request));
   try {

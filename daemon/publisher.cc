@@ -18,11 +18,17 @@ pipeline::Result<void> RestrictIpcEndpoint(const std::string& endpoint) {
 }
 
 pipeline::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context,
-                                                             const std::string& endpoint, int hwm) {
+                                                             const std::string& endpoint, int hwm,
+                                                             const CurveServerKeys* curve) {
   try {
     zmq::socket_t socket(context, zmq::socket_type::pub);
     socket.set(zmq::sockopt::sndhwm, hwm);
     socket.set(zmq::sockopt::linger, 0);
+    if (curve) {
+      MakeCurveServer(socket, *curve, "events");
+    } else if (endpoint.starts_with("tcp://")) {
+      return pipeline::Fail("bind_failed", "a tcp:// publish endpoint needs CURVE: " + endpoint);
+    }
     socket.bind(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
       return std::unexpected(restricted.error());

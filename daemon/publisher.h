@@ -8,6 +8,7 @@
 
 #include <zmq.hpp>
 
+#include "daemon/curve_auth.h"
 #include "pipeline/error.h"
 #include "storage/inventory.h"
 
@@ -16,8 +17,10 @@ namespace certinbox::daemon {
 class Publisher {
  public:
   // Binds `endpoint`; an ipc:// socket file is made mode 0660.
+  // A tcp:// endpoint is bound only with `curve` (subscribers admitted by the ZAP handler).
   static pipeline::Result<std::unique_ptr<Publisher>> Bind(zmq::context_t& context,
-                                                           const std::string& endpoint, int hwm);
+                                                           const std::string& endpoint, int hwm,
+                                                           const CurveServerKeys* curve = nullptr);
 
   // Never blocks: a subscriber past the high-water mark misses the message and replays it
   // from the outbox (docs/protocol.md).

@@ -1,0 +1,77 @@
+// Authenticated tcp:// access (docs/protocol.md "Authentication"): the daemon's CURVE key pair
+// and the ZAP handler that admits only the client keys of [[bus.client]].
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "daemon/config.h"
+#include "pipeline/error.h"
+#include "watchers/uv_handle.h"
+
+namespace certinbox::daemon {
+
+struct CurveServerKeys {
+  std::string public_z85;  // 40 characters
+  std::string secret_z85;  // wiped on destruction
+  ~CurveServerKeys();
+};
+
+// The daemon's CURVE key pair: STATE_DIR/curve_server.key (the secret, mode 0600) and
+// STATE_DIR/curve_server.pub (the public key, 0644, for clients), each one line of Z85 text.
+// Made with zmq_curve_keypair on first start; read (without following symlinks) afterwards.
+// Fails with "curve_keys" when they cannot be made or read, or do not form a pair.
+pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const std::filesystem::path& state_dir);
+
+// Makes a ZeroMQ socket a CURVE server with `keys`, authenticated by the ZAP handler under
+// `domain` ("control" or "events"). Call before bind. Throws zmq::error_t.
+void MakeCurveServer(zmq::socket_t& socket, const CurveServerKeys& keys, const std::string& domain);
+
+// The ZAP handler (RFC 27): a ZMQ_REP socket bound at inproc://zeromq.zap.01 in the daemon's
+// context, read on the loop thread like the control socket. A CURVE client whose public key is
+// one of the allowlist's is admitted with its name as the User-Id (the control server reads it
+// per request); any other key, and any other mechanism, is refused (status 400: the client
+// gets nothing) and logged once per key (at most kLoggedKeys keys, then one line a minute).
+// Must be bound before the sockets that use it, and outlive them.
+class ZapHandler {
+ public:
+  static constexpr size_t kLoggedKeys = 1024;
+
+  static pipeline::Result<std::unique_ptr<ZapHandler>> Bind(uv_loop_t* loop,
+                                                            zmq::context_t& context,
+                                                            const std::vector<BusClient>& clients);
+  ~ZapHandler();
+
+  // Stops reading requests (the loop is closing); the socket stays bound, so connections
+  // made from now on wait unanswered instead of being admitted without a check.
+  void StopPolling() { poll_.reset(); }
+
+  // Replaces the allowlist (a reload): connections made from now on are checked against it.
+  void SetClients(const std::vector<BusClient>& clients);
+
+  uint64_t admitted() const { return admitted_; }
+  uint64_t refused() const { return refused_; }
+
+ private:
+  explicit ZapHandler(zmq::socket_t socket) : socket_(std::move(socket)) {}
+  void Drain() noexcept;
+  void Answer(std::vector<zmq::message_t>& frames);
+  void LogRefusal(const std::string& key, const std::string& what);
+
+  zmq::socket_t socket_;
+  std::map<std::string, std::string> names_;  // public key (Z85) -> client name
+  std::set<std::string> logged_;              // refused keys already logged
+  int64_t last_overflow_log_ = 0;
+  uint64_t admitted_ = 0, refused_ = 0;
+  watchers::UvHandlePtr<uv_poll_t> poll_;
+};
+
+}  // namespace certinbox::daemon
