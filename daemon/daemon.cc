@@ -262,6 +262,7 @@ void Daemon::Stop() {
   auto close_control = [this, waiting] {
     if (--*waiting > 0) return;
     control_.reset();
+    if (zap_) zap_->StopPolling();  // else its poll keeps the loop running
     signals_.clear();
   };
   plugins_->Stop(close_control);
