@@ -240,12 +240,42 @@ void ReadBusClients(Checker& check, const toml::table& bus, Config& config) {
   }
 }
 
+// [bus] ipc_users and ipc_groups, looked up now (names that do not exist are errors).
+void ReadIpcFilters(Checker& check, const toml::table& bus, Config& config) {
+  std::vector<char> buffer(16384);
+  if (auto users = check.Strings(bus, "ipc_users")) {
+    for (const std::string& user : *users) {
+      passwd pw{};
+      passwd* found = nullptr;
+      if (::getpwnam_r(user.c_str(), &pw, buffer.data(), buffer.size(), &found) != 0 || !found) {
+        check.Problem(bus.get("ipc_users")->source(), "'ipc_users': no such user '" + user + "'");
+        continue;
+      }
+      config.ipc_users.push_back(user);
+      config.ipc_uids.push_back(found->pw_uid);
+    }
+  }
+  if (auto groups = check.Strings(bus, "ipc_groups")) {
+    for (const std::string& name : *groups) {
+      group_t gr{};
+      group_t* found = nullptr;
+      if (::getgrnam_r(name.c_str(), &gr, buffer.data(), buffer.size(), &found) != 0 || !found) {
+        check.Problem(bus.get("ipc_groups")->source(),
+                      "'ipc_groups': no such group '" + name + "'");
+        continue;
+      }
+      config.ipc_groups.push_back(name);
+      config.ipc_gids.push_back(found->gr_gid);
+    }
+  }
+}
+
 void ReadBus(Checker& check, const toml::table& root, Config& config) {
   const toml::table* bus = check.Table(root, "bus");
   if (!bus) return;
   check.OnlyKeys(*bus, "[bus]",
                  {"publish", "control", "publish_hwm", "event_retention", "allow_key_export",
-                  "client"});
+                  "client", "ipc_users", "ipc_groups"});
   auto endpoint = [&](std::string_view key) -> std::optional<std::string> {
     auto v = check.String(*bus, key);
     if (!v) return std::nullopt;
@@ -293,6 +323,7 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
   if (auto v = check.Duration(*bus, "event_retention", 0)) config.event_retention_s = *v;
   if (auto v = check.Bool(*bus, "allow_key_export")) config.allow_key_export = *v;
   ReadBusClients(check, *bus, config);
+  ReadIpcFilters(check, *bus, config);
 }
 
 void ReadExpiry(Checker& check, const toml::table& root, Config& config) {

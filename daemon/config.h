@@ -92,6 +92,11 @@ struct Config {
   // [[bus.client]]: who may connect to a tcp:// endpoint (required for one). The daemon's own
   // key pair is STATE_DIR/curve_server.key and .pub, made on first start.
   std::vector<BusClient> clients;
+  // [bus] ipc_users / ipc_groups, resolved to ids at load: when either is set, the ipc://
+  // sockets admit only these users, members of these groups, root, the daemon's user and the
+  // plugins' users, past the socket file's mode. Fixed at bind: a restart applies a change.
+  std::vector<std::string> ipc_users, ipc_groups;
+  std::vector<uint32_t> ipc_uids, ipc_gids;
   // [expiry]
   int expiring_soon_days = 90;
   std::vector<int> notify_days = {90, 30, 14, 7, 1};

@@ -72,15 +72,13 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* 
 
 pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
     uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler,
-    const CurveServerKeys* curve) {
+    const SocketAccess& access) {
   std::unique_ptr<ControlServer> server;
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
     socket.set(zmq::sockopt::linger, 0);
-    if (curve) {
-      MakeCurveServer(socket, *curve, "control");
-    } else if (endpoint.starts_with("tcp://")) {
-      return pipeline::Fail("bind_failed", "a tcp:// control endpoint needs CURVE: " + endpoint);
+    if (auto applied = ApplySocketAccess(socket, endpoint, access, "control"); !applied) {
+      return std::unexpected(applied.error());
     }
     socket.bind(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {

@@ -51,11 +51,12 @@ class ControlServer {
                                                                zmq::context_t& context,
                                                                const std::string& endpoint,
                                                                Handler handler);
-  // The same with a handler that may reply later. A tcp:// endpoint is bound only with `curve`
-  // (the daemon's key pair; clients are admitted by the ZAP handler, daemon/curve_auth.h).
+  // The same with a handler that may reply later. A tcp:// endpoint is bound only with
+  // `access.curve` (clients are admitted by the ZAP handler, daemon/curve_auth.h); an ipc://
+  // one with `access`'s uid/gid filters when it has any.
   static pipeline::Result<std::unique_ptr<ControlServer>> BindAsync(
       uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint,
-      RequestHandler handler, const CurveServerKeys* curve = nullptr);
+      RequestHandler handler, const SocketAccess& access = {});
   ~ControlServer();
 
   static nlohmann::json ErrorReply(const std::string& code, const std::string& message);

@@ -85,11 +85,32 @@ pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_d
   return keys;
 }
 
-void MakeCurveServer(zmq::socket_t& socket, const CurveServerKeys& keys,
-                     const std::string& domain) {
-  socket.set(zmq::sockopt::curve_server, true);
-  socket.set(zmq::sockopt::curve_secretkey, keys.secret_z85);
-  socket.set(zmq::sockopt::zap_domain, domain);
+pipeline::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& endpoint,
+                                         const SocketAccess& access, const std::string& domain) {
+  if (endpoint.starts_with("tcp://")) {
+    if (!access.curve) {
+      return pipeline::Fail("bind_failed", "a tcp:// endpoint needs CURVE: " + endpoint);
+    }
+    socket.set(zmq::sockopt::curve_server, true);
+    socket.set(zmq::sockopt::curve_secretkey, access.curve->secret_z85);
+    socket.set(zmq::sockopt::zap_domain, domain);
+    return {};
+  }
+  // Deprecated in libzmq 4.3 in favour of ZAP, which ipc:// connections without a mechanism do
+  // not reach; still the one way to refuse them before a single message is read.
+  for (uint32_t uid : access.ipc_uids) {
+    int value = static_cast<int>(uid);
+    if (zmq_setsockopt(socket.handle(), ZMQ_IPC_FILTER_UID, &value, sizeof value) != 0) {
+      throw zmq::error_t();
+    }
+  }
+  for (uint32_t gid : access.ipc_gids) {
+    int value = static_cast<int>(gid);
+    if (zmq_setsockopt(socket.handle(), ZMQ_IPC_FILTER_GID, &value, sizeof value) != 0) {
+      throw zmq::error_t();
+    }
+  }
+  return {};
 }
 
 pipeline::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(

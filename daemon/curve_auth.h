@@ -31,9 +31,21 @@ struct CurveServerKeys {
 // Fails with "curve_keys" when they cannot be made or read, or do not form a pair.
 pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const std::filesystem::path& state_dir);
 
-// Makes a ZeroMQ socket a CURVE server with `keys`, authenticated by the ZAP handler under
-// `domain` ("control" or "events"). Call before bind. Throws zmq::error_t.
-void MakeCurveServer(zmq::socket_t& socket, const CurveServerKeys& keys, const std::string& domain);
+// Who may connect to a socket the daemon binds, besides what its transport allows.
+struct SocketAccess {
+  // tcp://: the daemon's key pair; the socket is a CURVE server whose clients the ZAP handler
+  // admits. A tcp:// endpoint without it is not bound.
+  const CurveServerKeys* curve = nullptr;
+  // ipc://: when either is non-empty, libzmq closes every connection whose peer (SO_PEERCRED)
+  // has none of these uids, none of these gids as its gid, and is not a listed member of one
+  // of these groups (ZMQ_IPC_FILTER_UID/GID), past what the socket file's mode allows.
+  std::vector<uint32_t> ipc_uids, ipc_gids;
+};
+
+// Applies `access` to `socket` before it binds `endpoint`; `domain` is the ZAP domain
+// ("control" or "events"). Throws zmq::error_t; fails ("bind_failed") for tcp:// without CURVE.
+pipeline::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& endpoint,
+                                         const SocketAccess& access, const std::string& domain);
 
 // The ZAP handler (RFC 27): a ZMQ_REP socket bound at inproc://zeromq.zap.01 in the daemon's
 // context, read on the loop thread like the control socket. A CURVE client whose public key is

@@ -111,9 +111,8 @@ pipeline::Result<void> Daemon::Start() {
   wal_checkpoints_ = std::move(*checkpoints);
 
   if (auto curve = StartCurve(); !curve) return curve;
-  auto publisher =
-      Publisher::Bind(zmq_, config_.publish_endpoint, config_.publish_hwm,
-                      config_.publish_endpoint.starts_with("tcp://") ? curve_keys_.get() : nullptr);
+  const SocketAccess access = BusAccess();
+  auto publisher = Publisher::Bind(zmq_, config_.publish_endpoint, config_.publish_hwm, access);
   if (!publisher) return std::unexpected(publisher.error());
   publisher_ = std::move(*publisher);
   if (auto published = PublishBacklog(); !published) return published;
@@ -131,7 +130,7 @@ pipeline::Result<void> Daemon::Start() {
         Dispatch(request, reply);
         peer_ = {};
       },
-      config_.control_endpoint.starts_with("tcp://") ? curve_keys_.get() : nullptr);
+      access);
   if (!control) return std::unexpected(control.error());
   control_ = std::move(*control);
 

@@ -85,6 +85,9 @@ class Daemon {
   void LogWhoAsked(const nlohmann::json& request) const;
   // Binds the ZAP handler and loads the CURVE key pair when an endpoint is tcp://.
   pipeline::Result<void> StartCurve();
+  // Who may connect to the bus sockets: CURVE on tcp://, [bus] ipc_users/ipc_groups on ipc://
+  // (with root, the daemon's user and the plugins' users).
+  SocketAccess BusAccess() const;
   // The config's [[plugin]] of that name, or an unknown_plugin reply that lists the configured
   // ones (ops_supervisor.cc). Used by every op that names a plugin.
   std::expected<const PluginConfig*, nlohmann::json> ConfiguredPlugin(const std::string& name) const;

@@ -1,6 +1,9 @@
 // Who may ask what over tcp:// (docs/protocol.md "Authentication" and "Roles"), and the record
 // of who asked for each change and each key.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <set>
 
 #include "daemon/daemon.h"
 #include "daemon/roles.h"
@@ -37,6 +40,20 @@ pipeline::Result<void> Daemon::StartCurve() {
                config_.clients.size(), curve_keys_->public_z85,
                (config_.state_dir / "curve_server.pub").string());
   return {};
+}
+
+SocketAccess Daemon::BusAccess() const {
+  SocketAccess access{.curve = curve_keys_.get()};
+  if (config_.ipc_uids.empty() && config_.ipc_gids.empty()) return access;
+  std::set<uint32_t> uids(config_.ipc_uids.begin(), config_.ipc_uids.end());
+  uids.insert(0);
+  uids.insert(::geteuid());
+  for (const PluginConfig& plugin : config_.plugins) {
+    if (plugin.uid) uids.insert(*plugin.uid);
+  }
+  access.ipc_uids.assign(uids.begin(), uids.end());
+  access.ipc_gids = config_.ipc_gids;
+  return access;
 }
 
 std::optional<json> Daemon::RefusedForRole(const json& request) const {

@@ -19,15 +19,13 @@ pipeline::Result<void> RestrictIpcEndpoint(const std::string& endpoint) {
 
 pipeline::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context,
                                                              const std::string& endpoint, int hwm,
-                                                             const CurveServerKeys* curve) {
+                                                             const SocketAccess& access) {
   try {
     zmq::socket_t socket(context, zmq::socket_type::pub);
     socket.set(zmq::sockopt::sndhwm, hwm);
     socket.set(zmq::sockopt::linger, 0);
-    if (curve) {
-      MakeCurveServer(socket, *curve, "events");
-    } else if (endpoint.starts_with("tcp://")) {
-      return pipeline::Fail("bind_failed", "a tcp:// publish endpoint needs CURVE: " + endpoint);
+    if (auto applied = ApplySocketAccess(socket, endpoint, access, "events"); !applied) {
+      return std::unexpected(applied.error());
     }
     socket.bind(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {

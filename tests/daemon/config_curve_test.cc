@@ -49,6 +49,13 @@ TEST_F(ConfigCurveTest, TcpEndpointsWithClientsAreAccepted) {
   EXPECT_EQ(config->clients[1], (BusClient{"backup", kKeyB, "keys"}));
 }
 
+TEST_F(ConfigCurveTest, IpcUsersAndGroupsAreResolvedAtLoad) {
+  auto config = Load("[bus]\nipc_users = [\"root\"]\nipc_groups = [\"root\"]\n");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  EXPECT_EQ(config->ipc_uids, std::vector<uint32_t>{0});
+  EXPECT_EQ(config->ipc_gids, std::vector<uint32_t>{0});
+}
+
 TEST_F(ConfigCurveTest, AFragmentAddsClients) {
   // A configuration-management tool owns one fragment per client.
   Fragment("50-ops.toml", Client("ops", kKeyA, "read"));
@@ -102,7 +109,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadBus{kTcp + "[[bus.client]]\nname = \"ops\"\nrole = \"read\"\n", "3:1",
                "needs a 'public_key'"},
         BadBus{kTcp + Client("ops", kKeyA, "read") + "colour = \"red\"\n", "7:1",
-               "unknown key 'colour'"}));
+               "unknown key 'colour'"},
+        BadBus{"[bus]\nipc_users = [\"no-such-user-cbx\"]\n", "2:13", "no such user"},
+        BadBus{"[bus]\nipc_groups = [\"no-such-group-cbx\"]\n", "2:14", "no such group"}));
 
 }  // namespace
 }  // namespace certinbox::daemon

@@ -244,3 +244,32 @@ TEST_F(CurveTest, TheCliWorksOverTcpWithItsKeyPair) {
 
 }  // namespace
 }  // namespace certinbox::testing
+
+namespace certinbox::testing {
+namespace {
+
+// [bus] ipc_users narrows the ipc:// sockets past their file mode: a process whose group may
+// open the socket file but whose user is not listed gets nothing.
+TEST(IpcAccessTest, OnlyListedUsersConnectPastTheFileMode) {
+  if (::geteuid() != 0 || ::access("/usr/bin/setpriv", X_OK) != 0) {
+    GTEST_SKIP() << "needs root and setpriv to connect as other users";
+  }
+  HarnessOptions options;
+  options.bus_toml = "ipc_users = [\"nobody\"]\n";
+  DaemonHarness daemon(options);
+  ::chmod(daemon.root().c_str(), 0755);  // mkdtemp's 0700 would stop them at the door
+  ASSERT_TRUE(daemon.Start());  // the harness is root: always admitted
+  // Both in the socket file's group (root, mode 0660): the file mode lets both connect.
+  auto as = [&](const char* uid) {
+    return RunCommand({"/usr/bin/setpriv", std::string("--reuid=") + uid, "--regid=0",
+                       "--clear-groups", CERTINBOX_CLI_BIN, "--control", daemon.control_endpoint(),
+                       "--timeout", "1500", "status", "--json"});
+  };
+  CommandResult listed = as("nobody");
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  CommandResult other = as("daemon");
+  EXPECT_EQ(other.exit_code, 3) << other.out << other.err;  // no reply at all
+}
+
+}  // namespace
+}  // namespace certinbox::testing
