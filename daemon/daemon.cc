@@ -15,6 +15,7 @@
 
 #include "daemon/control_args.h"
 #include "pipeline/ossl.h"
+#include "storage/actor.h"
 #include "storage/vault.h"
 
 namespace certinbox::daemon {
@@ -317,6 +318,7 @@ void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
   if (auto refused = RefusedForRole(request)) return reply(std::move(*refused));
   if (auto refused = RefusedForPeer(request)) return reply(std::move(*refused));
   LogWhoAsked(request);
+  storage::ScopedActor actor(peer_.Who());  // "by" in the events this request makes
   auto it = async_ops_.find(request.value("op", ""));
   if (it == async_ops_.end()) return reply(Handle(request));
   try {

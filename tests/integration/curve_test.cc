@@ -198,6 +198,17 @@ TEST_F(CurveTest, EachRoleMayAskOnlyItsOps) {
   EXPECT_NE(daemon->log().find("control meta web.curve.test asked by curve:ops"),
             std::string::npos)
       << daemon->log();
+  // The change's event says who made it; the import's, made by nobody's request, does not.
+  daemon->WaitForEvents([](const std::vector<json>& events) {
+    for (const auto& e : events) {
+      if (e.value("type", "") == "cert.updated") return true;
+    }
+    return false;
+  });
+  auto updated = daemon->EventsOfType("cert.updated");
+  ASSERT_EQ(updated.size(), 1u);
+  EXPECT_EQ(updated[0].value("by", ""), "curve:ops");
+  EXPECT_FALSE(daemon->EventsOfType("cert.imported").at(0).contains("by"));
 }
 
 TEST_F(CurveTest, TheCliWorksOverTcpWithItsKeyPair) {
