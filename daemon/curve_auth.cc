@@ -94,6 +94,7 @@ pipeline::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::strin
     socket.set(zmq::sockopt::curve_server, true);
     socket.set(zmq::sockopt::curve_secretkey, access.curve->secret_z85);
     socket.set(zmq::sockopt::zap_domain, domain);
+    if (access.zap) access.zap->WatchHandshakes(socket, domain);
     return {};
   }
   // Deprecated in libzmq 4.3 in favour of ZAP, which ipc:// connections without a mechanism do
@@ -121,6 +122,8 @@ pipeline::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(
     socket.set(zmq::sockopt::linger, 0);
     socket.bind(kZapEndpoint);
     handler.reset(new ZapHandler(std::move(socket)));
+    handler->context_ = &context;
+    handler->loop_ = loop;
     handler->SetClients(clients);
     int fd = handler->socket_.get(zmq::sockopt::fd);
     auto* poll = watchers::NewUvHandle<uv_poll_t>();
@@ -144,6 +147,68 @@ pipeline::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(
 
 ZapHandler::~ZapHandler() {
   if (poll_) uv_poll_stop(poll_.get());
+}
+
+void ZapHandler::StopPolling() {
+  poll_.reset();
+  for (auto& watch : watches_) watch->poll.reset();
+}
+
+void ZapHandler::WatchHandshakes(zmq::socket_t& socket, const std::string& domain) {
+  const std::string endpoint = "inproc://certinbox-handshakes-" + domain;
+  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+    throw zmq::error_t();
+  }
+  auto watch = std::make_unique<Watch>(
+      Watch{this, domain, zmq::socket_t(*context_, zmq::socket_type::pair), nullptr});
+  watch->pair.set(zmq::sockopt::linger, 0);
+  watch->pair.connect(endpoint);
+  auto* poll = watchers::NewUvHandle<uv_poll_t>();
+  if (uv_poll_init(loop_, poll, watch->pair.get(zmq::sockopt::fd)) != 0) {
+    delete poll;
+    return;  // only the log line is lost
+  }
+  poll->data = watch.get();
+  watch->poll.reset(poll);
+  uv_poll_start(poll, UV_READABLE, &ZapHandler::OnHandshakeEvent);
+  watches_.push_back(std::move(watch));
+  DrainWatch(*watches_.back());
+}
+
+void ZapHandler::OnHandshakeEvent(uv_poll_t* poll, int, int) noexcept {
+  auto* watch = static_cast<Watch*>(poll->data);
+  watch->handler->DrainWatch(*watch);
+}
+
+void ZapHandler::DrainWatch(Watch& watch) noexcept {
+  try {
+    while (watch.pair.get(zmq::sockopt::events) & ZMQ_POLLIN) {
+      // Two frames: the event (uint16 id, uint32 value) and the endpoint.
+      bool counted = false;
+      for (;;) {
+        zmq::message_t frame;
+        if (!watch.pair.recv(frame, zmq::recv_flags::dontwait)) break;
+        if (!counted) {
+          ++failed_handshakes_;
+          ++refused_;
+          counted = true;
+        }
+        if (!frame.more()) break;
+      }
+      const int64_t now = pipeline::UnixNow();
+      if (counted && now - last_handshake_log_ >= 60) {
+        last_handshake_log_ = now;
+        spdlog::warn("refused a {} connection whose CURVE handshake failed (a client without "
+                     "CURVE or with the wrong server key; {} so far, logged at most once a "
+                     "minute)",
+                     watch.domain, failed_handshakes_);
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("handshake monitor: {}", e.what());
+  }
 }
 
 void ZapHandler::SetClients(const std::vector<BusClient>& clients) {

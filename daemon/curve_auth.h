@@ -32,10 +32,13 @@ struct CurveServerKeys {
 pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const std::filesystem::path& state_dir);
 
 // Who may connect to a socket the daemon binds, besides what its transport allows.
+class ZapHandler;
 struct SocketAccess {
   // tcp://: the daemon's key pair; the socket is a CURVE server whose clients the ZAP handler
   // admits. A tcp:// endpoint without it is not bound.
   const CurveServerKeys* curve = nullptr;
+  // tcp://: also logs the handshakes that fail before ZAP is asked (a client without CURVE).
+  ZapHandler* zap = nullptr;
   // ipc://: when either is non-empty, libzmq closes every connection whose peer (SO_PEERCRED)
   // has none of these uids, none of these gids as its gid, and is not a listed member of one
   // of these groups (ZMQ_IPC_FILTER_UID/GID), past what the socket file's mode allows.
@@ -64,10 +67,15 @@ class ZapHandler {
 
   // Stops reading requests (the loop is closing); the socket stays bound, so connections
   // made from now on wait unanswered instead of being admitted without a check.
-  void StopPolling() { poll_.reset(); }
+  void StopPolling();
 
   // Replaces the allowlist (a reload): connections made from now on are checked against it.
   void SetClients(const std::vector<BusClient>& clients);
+
+  // Logs the failed handshakes of `socket` (tcp://, CURVE): a client without CURVE, or with a
+  // wrong server key, never reaches ZAP. libzmq's monitor names the local endpoint only, so
+  // these are counted and logged at most once a minute, not per client. Throws zmq::error_t.
+  void WatchHandshakes(zmq::socket_t& socket, const std::string& domain);
 
   uint64_t admitted() const { return admitted_; }
   uint64_t refused() const { return refused_; }
@@ -77,6 +85,14 @@ class ZapHandler {
   void Drain() noexcept;
   void Answer(std::vector<zmq::message_t>& frames);
   void LogRefusal(const std::string& key, const std::string& what);
+  struct Watch {
+    ZapHandler* handler;
+    std::string domain;
+    zmq::socket_t pair;  // the monitor's events
+    watchers::UvHandlePtr<uv_poll_t> poll;
+  };
+  static void OnHandshakeEvent(uv_poll_t* poll, int status, int events) noexcept;
+  void DrainWatch(Watch& watch) noexcept;
 
   zmq::socket_t socket_;
   std::map<std::string, std::string> names_;  // public key (Z85) -> client name
@@ -84,6 +100,11 @@ class ZapHandler {
   int64_t last_overflow_log_ = 0;
   uint64_t admitted_ = 0, refused_ = 0;
   watchers::UvHandlePtr<uv_poll_t> poll_;
+  uv_loop_t* loop_ = nullptr;
+  zmq::context_t* context_ = nullptr;
+  std::vector<std::unique_ptr<Watch>> watches_;  // one monitor per tcp:// socket
+  uint64_t failed_handshakes_ = 0;
+  int64_t last_handshake_log_ = 0;
 };
 
 }  // namespace certinbox::daemon

@@ -43,7 +43,7 @@ pipeline::Result<void> Daemon::StartCurve() {
 }
 
 SocketAccess Daemon::BusAccess() const {
-  SocketAccess access{.curve = curve_keys_.get()};
+  SocketAccess access{.curve = curve_keys_.get(), .zap = zap_.get()};
   if (config_.ipc_uids.empty() && config_.ipc_gids.empty()) return access;
   std::set<uint32_t> uids(config_.ipc_uids.begin(), config_.ipc_uids.end());
   uids.insert(0);
