@@ -213,6 +213,46 @@ TEST_F(CurveTest, EachRoleMayAskOnlyItsOps) {
   EXPECT_FALSE(daemon->EventsOfType("cert.imported").at(0).contains("by"));
 }
 
+TEST_F(CurveTest, AReloadAppliesTheClientListToNewAndOpenConnections) {
+  auto daemon = StartDaemon();
+  ASSERT_TRUE(daemon);
+  zmq::context_t context(1);
+  sdk::ControlClient reader(context, control_), newcomer(context, control_);
+  reader.SetCurve(KeysOf(reader_));
+  newcomer.SetCurve(KeysOf(stranger_));
+  ASSERT_TRUE(reader.Request("status", {}, milliseconds(5000)));  // connected as `reader`
+
+  // The reader leaves the list; the stranger joins it as admin.
+  std::string config;
+  {
+    std::ifstream in(daemon->config_file());
+    config.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string reader_table = "[[bus.client]]\nname = \"reader\"\npublic_key = \"" +
+                                   reader_.public_key + "\"\nrole = \"read\"\n";
+  size_t at = config.find(reader_table);
+  ASSERT_NE(at, std::string::npos);
+  config.replace(at, reader_table.size(),
+                 "[[bus.client]]\nname = \"newcomer\"\npublic_key = \"" +
+                     stranger_.public_key + "\"\nrole = \"admin\"\n");
+  std::ofstream(daemon->config_file()) << config;
+  daemon->Signal(SIGHUP);
+  daemon->WaitForEvents([](const std::vector<json>& events) {
+    for (const auto& e : events) {
+      if (e.value("type", "") == "config.reloaded") return true;
+    }
+    return false;
+  });
+  ASSERT_EQ(daemon->EventsOfType("config.reloaded").size(), 1u) << daemon->log();
+
+  auto welcomed = newcomer.Request("status", {}, milliseconds(5000));
+  EXPECT_TRUE(welcomed) << welcomed.error().message;
+  // The reader's connection is still open, but its name has no role any more.
+  auto removed = reader.Request("status", {}, milliseconds(5000));
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().code, "forbidden");
+}
+
 TEST_F(CurveTest, TheCliWorksOverTcpWithItsKeyPair) {
   auto daemon = StartDaemon();
   ASSERT_TRUE(daemon);
