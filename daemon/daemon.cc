@@ -407,6 +407,7 @@ json Daemon::HandleStatus() {
           {"last_seq", publisher_->last_published_seq()},
           {"imports_in_flight", imports_->in_flight() + imports_->queued()},
           {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1},
+          {"curve", CurveStatus()},
           {"prefetches", {{"used", imports_->prefetches_used()},
                           {"redone", imports_->prefetches_redone()}}},
           {"wal_checkpoints", {{"completed", wal_checkpoints_->completed()},

@@ -88,6 +88,8 @@ class Daemon {
   // Who may connect to the bus sockets: CURVE on tcp://, [bus] ipc_users/ipc_groups on ipc://
   // (with root, the daemon's user and the plugins' users).
   SocketAccess BusAccess() const;
+  // status's "curve": null without a tcp:// endpoint.
+  nlohmann::json CurveStatus() const;
   // The config's [[plugin]] of that name, or an unknown_plugin reply that lists the configured
   // ones (ops_supervisor.cc). Used by every op that names a plugin.
   std::expected<const PluginConfig*, nlohmann::json> ConfiguredPlugin(const std::string& name) const;

@@ -56,6 +56,14 @@ SocketAccess Daemon::BusAccess() const {
   return access;
 }
 
+json Daemon::CurveStatus() const {
+  if (!zap_ || !curve_keys_) return nullptr;
+  return {{"server_public_key", curve_keys_->public_z85},
+          {"clients", config_.clients.size()},
+          {"admitted", zap_->admitted()},
+          {"refused", zap_->refused()}};
+}
+
 std::optional<json> Daemon::RefusedForRole(const json& request) const {
   // ipc:// requests: the socket file's mode let them in (and RefusedForPeer narrows plugins'
   // users). Over tcp:// every request came through the ZAP handler with a client's name.

@@ -246,7 +246,9 @@ TEST_F(CurveTest, AReloadAppliesTheClientListToNewAndOpenConnections) {
   ASSERT_EQ(daemon->EventsOfType("config.reloaded").size(), 1u) << daemon->log();
 
   auto welcomed = newcomer.Request("status", {}, milliseconds(5000));
-  EXPECT_TRUE(welcomed) << welcomed.error().message;
+  ASSERT_TRUE(welcomed) << welcomed.error().message;
+  EXPECT_EQ((*welcomed)["curve"]["server_public_key"], server_.public_key);
+  EXPECT_EQ((*welcomed)["curve"]["clients"], 3);
   // The reader's connection is still open, but its name has no role any more.
   auto removed = reader.Request("status", {}, milliseconds(5000));
   ASSERT_FALSE(removed);
