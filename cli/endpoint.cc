@@ -88,6 +88,27 @@ std::expected<std::string, std::string> ControlEndpointFromConfig(const fs::path
   return sdk::DefaultControlEndpoint(dir);
 }
 
+std::expected<fs::path, std::string> ServerKeyFileFromConfig(const fs::path& file) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(file, ec);
+  if (ec) absolute = file;
+  auto text = ReadFile(absolute);
+  if (!text) return std::unexpected("cannot read config " + file.string() + ": " + text.error());
+  toml::table root;
+  try {
+    root = toml::parse(*text, absolute.string());
+  } catch (const toml::parse_error& e) {
+    return std::unexpected("cannot parse config " + file.string() + ": " +
+                           std::string(e.description()));
+  }
+  auto state_dir = StringAt(root, "daemon", "state_dir");
+  if (!state_dir) return std::unexpected("config " + file.string() + ": " + state_dir.error());
+  fs::path dir = *state_dir ? Resolve(absolute.parent_path(), **state_dir) : kDefaultStateDir;
+  fs::path key = dir / "curve_server.pub";
+  if (!fs::exists(key, ec)) return std::unexpected("no " + key.string());
+  return key;
+}
+
 std::expected<ControlEndpoint, std::string> ResolveControlEndpoint(const std::string& control,
                                                                    const std::string& config,
                                                                    const fs::path& default_config) {

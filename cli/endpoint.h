@@ -32,6 +32,12 @@ std::expected<ControlEndpoint, std::string> ResolveControlEndpoint(
 std::expected<std::string, std::string> ControlEndpointFromConfig(
     const std::filesystem::path& file);
 
+// The daemon's CURVE public key file named by a certinboxd config: STATE_DIR/curve_server.pub
+// of its [daemon] state_dir (default /var/lib/certinbox). Fails with a sentence when the config
+// cannot be read or the file is not there.
+std::expected<std::filesystem::path, std::string> ServerKeyFileFromConfig(
+    const std::filesystem::path& file);
+
 // An endpoint the daemon binds may name every interface (tcp://*:5556, tcp://0.0.0.0:5556):
 // the client connects to the local host instead. Other endpoints are returned unchanged.
 std::string ConnectableEndpoint(std::string_view endpoint);

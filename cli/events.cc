@@ -155,8 +155,10 @@ int Follow(Session& session, const EventsOptions& options) {
   InstallStopHandlers();
   std::optional<sdk::Subscriber> subscriber;
   try {
-    subscriber.emplace(session.context(), ConnectableEndpoint(publish.get<std::string>()),
-                       std::vector<std::string>{""});
+    subscriber.emplace(session.context(), std::vector<std::string>{""});
+    // Over tcp:// the publish socket, too, admits CURVE clients only (the same keys).
+    if (publish.get<std::string>().starts_with("tcp://")) subscriber->SetCurve(session.curve());
+    subscriber->Connect(ConnectableEndpoint(publish.get<std::string>()));
   } catch (const zmq::error_t& e) {
     PrintError("cannot subscribe to " + publish.get<std::string>() + ": " + e.what());
     return kExitUnreachable;

@@ -10,6 +10,7 @@
 #include "cli/exit_codes.h"
 #include "cli/versions.h"
 #include "cli/key_commands.h"
+#include "cli/keygen.h"
 #include "cli/plugin_commands.h"
 
 namespace certinbox::cli {
@@ -23,7 +24,8 @@ constexpr const char* kExitCodes =
     "  3  the daemon is unreachable (not running, wrong endpoint, no permission on its socket)\n";
 
 constexpr const char* kShortExitCodes =
-    "Global options (--control, --config, --timeout) go before or after the command.\n"
+    "Global options (--control, --config, --curve-key, --server-key, --timeout) go before or\n"
+    "after the command.\n"
     "Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage error, 3 unreachable.";
 
 CLI::Validator Duration() {
@@ -44,6 +46,15 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
                  "Find the control socket in this certinboxd config "
                  "(default: /etc/certinbox/certinbox.toml)")
       ->envname("CERTINBOX_CONFIG")
+      ->type_name("FILE");
+  app.add_option("--curve-key", global.curve_key,
+                 "For a tcp:// endpoint: this client's CURVE secret key (certinbox keygen)")
+      ->envname("CERTINBOX_CURVE_KEY")
+      ->type_name("FILE");
+  app.add_option("--server-key", global.server_key,
+                 "For a tcp:// endpoint: the daemon's CURVE public key (its "
+                 "STATE_DIR/curve_server.pub; default: found through --config)")
+      ->envname("CERTINBOX_SERVER_KEY")
       ->type_name("FILE");
   app.add_option("--timeout", global.timeout_ms, "How long to wait for the daemon's reply")
       ->type_name("MS")
@@ -224,6 +235,8 @@ int Main(int argc, char** argv) {
   CLI::App* rm = AddRm(app, rm_options);
   PluginCommand plugin_command;
   CLI::App* plugin = AddPlugin(app, plugin_command);
+  KeygenOptions keygen_options;
+  CLI::App* keygen = AddKeygen(app, keygen_options);
   app.footer(
       "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
       "Examples:\n"
@@ -238,7 +251,8 @@ int Main(int argc, char** argv) {
       "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
       "Control socket: --control if given; else, from the config, [bus] control or\n"
       "ipc://STATE_DIR/control.sock for its [daemon] state_dir; with no config,\n"
-      "ipc:///var/lib/certinbox/control.sock.\n\n" +
+      "ipc:///var/lib/certinbox/control.sock. A tcp:// endpoint takes CURVE clients only:\n"
+      "--curve-key FILE (certinbox keygen) and --server-key FILE.\n\n" +
       std::string(kExitCodes));
 
   if (argc <= 1) {
@@ -265,6 +279,7 @@ int Main(int argc, char** argv) {
   if (*unbind) return RunUnbind(global, unbind_options);
   if (*rm) return RunRm(global, rm_options);
   if (*plugin) return RunPlugin(global, plugin_command);
+  if (*keygen) return RunKeygen(keygen_options);
   return kExitUsage;  // unreachable: require_subcommand(1)
 }
 

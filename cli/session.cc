@@ -9,11 +9,43 @@ namespace certinbox::cli {
 
 void PrintError(std::string_view message) { std::cerr << "certinbox: " << message << std::endl; }
 
-Session::Session(std::string endpoint, std::string origin, std::chrono::milliseconds timeout)
+Session::Session(std::string endpoint, std::string origin, std::chrono::milliseconds timeout,
+                 sdk::CurveKeys curve)
     : context_(1),
       control_(context_, std::move(endpoint)),
       origin_(std::move(origin)),
-      timeout_(timeout) {}
+      timeout_(timeout),
+      curve_(std::move(curve)) {
+  control_.SetCurve(curve_);
+}
+
+namespace {
+
+// The keys for a tcp:// endpoint: --curve-key is required; --server-key, else the daemon's
+// public key file in the config's state_dir.
+std::expected<sdk::CurveKeys, std::string> CurveKeysFor(const GlobalOptions& options,
+                                                        const std::string& endpoint) {
+  // Given on ipc:// too: a tcp:// publish endpoint (events --follow) needs the keys.
+  if (!endpoint.starts_with("tcp://") && options.curve_key.empty()) return sdk::CurveKeys{};
+  if (options.curve_key.empty()) {
+    return std::unexpected("the control endpoint " + endpoint +
+                           " takes CURVE clients only: give this client's secret key with "
+                           "--curve-key FILE (`certinbox keygen` makes one)");
+  }
+  std::string server_key = options.server_key;
+  if (server_key.empty()) {
+    auto from_config = ServerKeyFileFromConfig(
+        std::filesystem::path(options.config.empty() ? kDefaultConfigFile : options.config));
+    if (!from_config) {
+      return std::unexpected("give the daemon's public key with --server-key FILE (" +
+                             from_config.error() + ")");
+    }
+    server_key = from_config->string();
+  }
+  return sdk::LoadClientKeys(options.curve_key, server_key);
+}
+
+}  // namespace
 
 std::expected<std::unique_ptr<Session>, int> Session::Open(const GlobalOptions& options) {
   auto endpoint = ResolveControlEndpoint(options.control, options.config);
@@ -26,8 +58,14 @@ std::expected<std::unique_ptr<Session>, int> Session::Open(const GlobalOptions& 
     PrintError(*problem + " (control endpoint from " + endpoint->origin + ")");
     return std::unexpected(kExitUnreachable);
   }
+  auto curve = CurveKeysFor(options, endpoint->endpoint);
+  if (!curve) {
+    PrintError(curve.error());
+    return std::unexpected(kExitUsage);
+  }
   return std::unique_ptr<Session>(new Session(endpoint->endpoint, endpoint->origin,
-                                              std::chrono::milliseconds(options.timeout_ms)));
+                                              std::chrono::milliseconds(options.timeout_ms),
+                                              std::move(*curve)));
 }
 
 sdk::ClientResult<Json> Session::Request(const std::string& op, Json args) {

@@ -18,6 +18,10 @@ struct GlobalOptions {
   std::string control;  // --control / CERTINBOX_CONTROL; "" when not given
   std::string config;   // --config / CERTINBOX_CONFIG; "" when not given
   int timeout_ms = 10'000;
+  // tcp:// endpoints (docs/cli.md "Over tcp://"): this client's secret key file and the
+  // daemon's public key file; the latter defaults to STATE_DIR/curve_server.pub of the config.
+  std::string curve_key;   // --curve-key / CERTINBOX_CURVE_KEY
+  std::string server_key;  // --server-key / CERTINBOX_SERVER_KEY
 };
 
 // Prints "certinbox: <message>" to stderr.
@@ -42,14 +46,18 @@ class Session {
   sdk::ControlClient& control() { return control_; }
   zmq::context_t& context() { return context_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
+  // The CURVE keys for a tcp:// endpoint (the event subscription uses them too); empty on ipc://.
+  const sdk::CurveKeys& curve() const { return curve_; }
 
  private:
-  Session(std::string endpoint, std::string origin, std::chrono::milliseconds timeout);
+  Session(std::string endpoint, std::string origin, std::chrono::milliseconds timeout,
+          sdk::CurveKeys curve);
 
   zmq::context_t context_;  // declared first: outlives the sockets below
   sdk::ControlClient control_;
   std::string origin_;
   std::chrono::milliseconds timeout_;
+  sdk::CurveKeys curve_;
 };
 
 }  // namespace certinbox::cli

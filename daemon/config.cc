@@ -182,11 +182,100 @@ void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
   }
 }
 
+bool ClientNameOk(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == '@';
+  });
+}
+
+// [[bus.client]]; a role "plugin:NAME" is checked against the [[plugin]]s by CheckClientRoles.
+void ReadBusClients(Checker& check, const toml::table& bus, Config& config) {
+  const toml::node* node = bus.get("client");
+  if (!node) return;
+  const auto* array = node->as_array();
+  if (!array || !array->is_array_of_tables()) {
+    check.Problem(node->source(), "'client' must be an array of tables: write [[bus.client]]");
+    return;
+  }
+  std::set<std::string> names, keys;
+  for (const auto& element : *array) {
+    const auto& table = *element.as_table();
+    check.OnlyKeys(table, "[[bus.client]]", {"name", "public_key", "role"});
+    for (const char* required : {"name", "public_key", "role"}) {
+      if (!table.get(required)) {
+        check.Problem(table.source(), std::string("[[bus.client]] needs a '") + required + "'");
+      }
+    }
+    auto name = check.String(table, "name");
+    auto key = check.String(table, "public_key");
+    auto role = check.String(table, "role");
+    bool good = name && key && role;
+    if (name && !ClientNameOk(*name)) {
+      check.Problem(table.get("name")->source(),
+                    "'name' must be 1 to 64 letters, digits, '-', '_', '.' or '@'");
+      good = false;
+    } else if (name && !names.insert(*name).second) {
+      check.Problem(table.get("name")->source(),
+                    "two [[bus.client]]s are named '" + *name + "': names are unique");
+      good = false;
+    }
+    if (key && !sdk::IsCurveKey(*key)) {
+      check.Problem(table.get("public_key")->source(),
+                    "'public_key' must be a CURVE public key: 40 characters of Z85, as "
+                    "`certinbox keygen` prints");
+      good = false;
+    } else if (key && !keys.insert(*key).second) {
+      check.Problem(table.get("public_key")->source(),
+                    "this public_key is given to two [[bus.client]]s: one key, one client");
+      good = false;
+    }
+    if (role && *role != "read" && *role != "admin" && *role != "keys" &&
+        !role->starts_with("plugin:")) {
+      check.Problem(table.get("role")->source(),
+                    "'role' must be read, admin, keys or plugin:NAME (a [[plugin]]'s name)");
+      good = false;
+    }
+    if (good) config.clients.push_back({*name, *key, *role});
+  }
+}
+
+// [bus] ipc_users and ipc_groups, looked up now (names that do not exist are errors).
+void ReadIpcFilters(Checker& check, const toml::table& bus, Config& config) {
+  std::vector<char> buffer(16384);
+  if (auto users = check.Strings(bus, "ipc_users")) {
+    for (const std::string& user : *users) {
+      passwd pw{};
+      passwd* found = nullptr;
+      if (::getpwnam_r(user.c_str(), &pw, buffer.data(), buffer.size(), &found) != 0 || !found) {
+        check.Problem(bus.get("ipc_users")->source(), "'ipc_users': no such user '" + user + "'");
+        continue;
+      }
+      config.ipc_users.push_back(user);
+      config.ipc_uids.push_back(found->pw_uid);
+    }
+  }
+  if (auto groups = check.Strings(bus, "ipc_groups")) {
+    for (const std::string& name : *groups) {
+      group_t gr{};
+      group_t* found = nullptr;
+      if (::getgrnam_r(name.c_str(), &gr, buffer.data(), buffer.size(), &found) != 0 || !found) {
+        check.Problem(bus.get("ipc_groups")->source(),
+                      "'ipc_groups': no such group '" + name + "'");
+        continue;
+      }
+      config.ipc_groups.push_back(name);
+      config.ipc_gids.push_back(found->gr_gid);
+    }
+  }
+}
+
 void ReadBus(Checker& check, const toml::table& root, Config& config) {
   const toml::table* bus = check.Table(root, "bus");
   if (!bus) return;
   check.OnlyKeys(*bus, "[bus]",
-                 {"publish", "control", "publish_hwm", "event_retention", "allow_key_export"});
+                 {"publish", "control", "publish_hwm", "event_retention", "allow_key_export",
+                  "client", "ipc_users", "ipc_groups"});
   auto endpoint = [&](std::string_view key) -> std::optional<std::string> {
     auto v = check.String(*bus, key);
     if (!v) return std::nullopt;
@@ -205,10 +294,19 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
       return "ipc://" + path;
     }
     if (v->starts_with("tcp://")) {
-      if (key == "control") {
+      // Anyone who reaches the port could connect: only with CURVE and an allowlist.
+      if (!bus->get("client")) {
         check.Problem(bus->get(key)->source(),
-                      "a tcp:// control endpoint needs CURVE keys, which this version does not "
-                      "support yet: use an ipc:// endpoint");
+                      "a tcp:// endpoint ('" + std::string(key) +
+                          "') needs CURVE: add a [[bus.client]] (name, public_key, role) for "
+                          "each client allowed to connect (`certinbox keygen` makes a key "
+                          "pair), or use an ipc:// endpoint");
+        return std::nullopt;
+      }
+      if (!zmq_has("curve")) {
+        check.Problem(bus->get(key)->source(),
+                      "a tcp:// endpoint needs CURVE, which this libzmq was built without: use "
+                      "an ipc:// endpoint");
         return std::nullopt;
       }
       return v;
@@ -224,6 +322,8 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
   }
   if (auto v = check.Duration(*bus, "event_retention", 0)) config.event_retention_s = *v;
   if (auto v = check.Bool(*bus, "allow_key_export")) config.allow_key_export = *v;
+  ReadBusClients(check, *bus, config);
+  ReadIpcFilters(check, *bus, config);
 }
 
 void ReadExpiry(Checker& check, const toml::table& root, Config& config) {
@@ -526,6 +626,24 @@ std::set<std::string> ReadPlugins(Checker& check, const toml::table& root, Confi
   return written;
 }
 
+// A [[bus.client]] role "plugin:NAME" must name a [[plugin]].
+void CheckClientRoles(Checker& check, const toml::table& root, const Config& config,
+                      const std::set<std::string>& plugin_names) {
+  const toml::node* clients = root.at_path("bus.client").node();
+  const toml::array* array = clients ? clients->as_array() : nullptr;
+  if (!array) return;
+  for (const auto& element : *array) {
+    const toml::table* table = element.as_table();
+    const toml::node* role = table ? table->get("role") : nullptr;
+    const auto* text = role ? role->as_string() : nullptr;
+    if (!text || !text->get().starts_with("plugin:")) continue;
+    std::string plugin = text->get().substr(7);
+    if (!plugin_names.contains(plugin)) {
+      check.Problem(role->source(), "'role' names no [[plugin]]: '" + plugin + "'");
+    }
+  }
+}
+
 // Where a node was written, for "already set in FILE:LINE".
 std::string Where(const toml::source_region& where, const fs::path& fallback) {
   return (where.path ? *where.path : fallback.string()) + ":" + std::to_string(where.begin.line);
@@ -547,6 +665,14 @@ void MergeFragment(Checker& check, toml::table& root, toml::table& fragment,
     toml::array* add_array = node.as_array();
     if (have_table && add_table) {
       for (auto&& [inner_key, inner] : *add_table) {
+        toml::array* have_inner = have_table->get_as<toml::array>(inner_key);
+        toml::array* add_inner = inner.as_array();
+        if (have_inner && add_inner && have_inner->is_array_of_tables() &&
+            add_inner->is_array_of_tables()) {
+          // [[bus.client]] in several files: each fragment adds its clients.
+          for (auto& element : *add_inner) have_inner->push_back(std::move(*element.as_table()));
+          continue;
+        }
         if (const toml::node* set = have_table->get(inner_key)) {
           check.Problem(inner_key.source(),
                         "'" + std::string(key.str()) + "." + std::string(inner_key.str()) +
@@ -641,6 +767,7 @@ pipeline::Result<Config> LoadConfig(const std::filesystem::path& file) {
   ReadInboxes(check, root, config);
   std::set<std::string> plugin_names = ReadPlugins(check, root, config);
   ReadBindings(check, root, config, plugin_names);
+  CheckClientRoles(check, root, config, plugin_names);
   if (!check.ok()) return pipeline::Fail("config_invalid", check.Report());
 
   if (config.database.empty()) config.database = config.state_dir / "certinbox.db";

@@ -62,6 +62,17 @@ struct PluginConfig {
   bool operator==(const PluginConfig&) const = default;
 };
 
+// [[bus.client]]: a client allowed on the tcp:// endpoints, by its CURVE public key
+// (docs/protocol.md "Authentication").
+struct BusClient {
+  std::string name;        // [A-Za-z0-9._@-]{1,64}, unique: the User-Id, logged with its ops
+  std::string public_key;  // Z85, 40 characters, unique
+  // "read", "admin", "keys" or "plugin:NAME" (NAME a configured [[plugin]]).
+  std::string role;
+
+  bool operator==(const BusClient&) const = default;
+};
+
 struct Config {
   std::filesystem::path file;  // the config file this came from
   // [daemon]
@@ -85,6 +96,14 @@ struct Config {
   // Whether `export` may hand out private keys (PEM or PKCS#12) over the control socket, which
   // must also be ipc:// (file permissions are the access control). docs/protocol.md.
   bool allow_key_export = true;
+  // [[bus.client]]: who may connect to a tcp:// endpoint (required for one). The daemon's own
+  // key pair is STATE_DIR/curve_server.key and .pub, made on first start.
+  std::vector<BusClient> clients;
+  // [bus] ipc_users / ipc_groups, resolved to ids at load: when either is set, the ipc://
+  // sockets admit only these users, members of these groups, root, the daemon's user and the
+  // plugins' users, past the socket file's mode. Fixed at bind: a restart applies a change.
+  std::vector<std::string> ipc_users, ipc_groups;
+  std::vector<uint32_t> ipc_uids, ipc_gids;
   // [expiry]
   int expiring_soon_days = 90;
   std::vector<int> notify_days = {90, 30, 14, 7, 1};

@@ -43,6 +43,13 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare(restart, "bus.publish", running.publish_endpoint, next.publish_endpoint);
   Compare(restart, "bus.control", running.control_endpoint, next.control_endpoint);
   Compare(restart, "bus.publish_hwm", running.publish_hwm, next.publish_hwm);
+  auto names = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (const auto& name : list) out += (out.empty() ? "" : ",") + name;
+    return "[" + out + "]";
+  };
+  Compare(restart, "bus.ipc_users", names(running.ipc_users), names(next.ipc_users));
+  Compare(restart, "bus.ipc_groups", names(running.ipc_groups), names(next.ipc_groups));
 
   Compare(applied, "daemon.log_level", running.log_level, next.log_level);
   Compare(applied, "daemon.max_versions", running.max_versions, next.max_versions);
@@ -81,6 +88,25 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
     }
   }
 
+  // [[bus.client]]: the ZAP handler checks new connections against the new list at once, and
+  // each request's role is looked up by its client's name when it arrives.
+  std::map<std::string, const BusClient*> clients_before, clients_after;
+  for (const auto& client : running.clients) clients_before[client.name] = &client;
+  for (const auto& client : next.clients) clients_after[client.name] = &client;
+  for (const auto& [name, client] : clients_before) {
+    auto it = clients_after.find(name);
+    if (it == clients_after.end()) {
+      applied.push_back("bus client " + name + " removed");
+    } else if (!(*it->second == *client)) {
+      applied.push_back("bus client " + name + " changed (role " + it->second->role + ")");
+    }
+  }
+  for (const auto& [name, client] : clients_after) {
+    if (!clients_before.contains(name)) {
+      applied.push_back("bus client " + name + " added (role " + client->role + ")");
+    }
+  }
+
   std::map<std::string, const PluginConfig*> plugins_before, plugins_after;
   for (const auto& plugin : running.plugins) plugins_before[plugin.name] = &plugin;
   for (const auto& plugin : next.plugins) plugins_after[plugin.name] = &plugin;
@@ -106,6 +132,10 @@ Config ApplicableConfig(const Config& running, Config next) {
   next.publish_endpoint = running.publish_endpoint;
   next.control_endpoint = running.control_endpoint;
   next.publish_hwm = running.publish_hwm;
+  next.ipc_users = running.ipc_users;
+  next.ipc_groups = running.ipc_groups;
+  next.ipc_uids = running.ipc_uids;
+  next.ipc_gids = running.ipc_gids;
   return next;
 }
 

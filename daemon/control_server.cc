@@ -42,7 +42,19 @@ ControlServer::Peer PeerOf(const zmq::message_t& frame) {
   return peer;
 }
 
+// The ZAP handler's User-Id (the CURVE client's name); none on ipc://, where no ZAP runs.
+std::string UserIdOf(const zmq::message_t& frame) {
+  const char* user_id = zmq_msg_gets(frame.handle(), "User-Id");
+  return user_id ? user_id : "";
+}
+
 }  // namespace
+
+std::string ControlServer::Peer::Who() const {
+  if (!name.empty()) return "curve:" + name;
+  if (uid) return "uid " + std::to_string(*uid);
+  return "unknown peer";
+}
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
   return {
@@ -66,13 +78,17 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* 
 }
 
 pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
-    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler) {
+    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler,
+    const SocketAccess& access) {
   std::unique_ptr<ControlServer> server;
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
     socket.set(zmq::sockopt::linger, 0);
     // libzmq drops the connection of a client whose frame is bigger, before it is buffered whole.
     socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(sdk::kMaxRequestBytes));
+    if (auto applied = ApplySocketAccess(socket, endpoint, access, "control"); !applied) {
+      return std::unexpected(applied.error());
+    }
     socket.bind(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
       return std::unexpected(restricted.error());
@@ -140,7 +156,8 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
   try {
     // Nesting is checked before parsing: nlohmann's dump, copy and compare recurse once per
     // level, so a deep value must never be built (a 60,000-deep array crashed the daemon).
-    const Peer peer = PeerOf(frames.back());
+    Peer peer = PeerOf(frames.back());
+    peer.name = UserIdOf(frames.back());
     const std::string_view body = frames.back().to_string_view();
     const bool shallow = sdk::NestingWithin(body, sdk::kMaxRequestDepth);
     auto request = shallow ? nlohmann::json::parse(body, nullptr, false) : nlohmann::json();

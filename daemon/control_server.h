@@ -11,6 +11,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "daemon/curve_auth.h"
 #include "pipeline/error.h"
 #include "watchers/uv_handle.h"
 
@@ -32,8 +33,14 @@ class ControlServer {
   using AsyncHandler = std::function<void(const nlohmann::json& request, Reply reply)>;
   // Who sent a request, as far as the transport tells: on ipc:// libzmq reports the peer's
   // credentials (SO_PEERCRED) in the "Peer-Address" property as "...:UID:GID:PID".
+  // On tcp:// (CURVE), the ZAP handler's User-Id: the [[bus.client]] name of the key it came
+  // with; the daemon looks its role up per request (a reload may change it).
   struct Peer {
     std::optional<uint32_t> uid;  // none: the transport does not say
+    std::string name;             // the CURVE client's name; "" on ipc://
+    std::string role;             // its role, set by the daemon; "" on ipc://
+    // For the log and the audit rows: "curve:NAME", "uid N" or "unknown peer".
+    std::string Who() const;
   };
   // The server's handler: AsyncHandler with the request's peer.
   using RequestHandler =
@@ -44,11 +51,12 @@ class ControlServer {
                                                                zmq::context_t& context,
                                                                const std::string& endpoint,
                                                                Handler handler);
-  // The same with a handler that may reply later.
-  static pipeline::Result<std::unique_ptr<ControlServer>> BindAsync(uv_loop_t* loop,
-                                                                    zmq::context_t& context,
-                                                                    const std::string& endpoint,
-                                                                    RequestHandler handler);
+  // The same with a handler that may reply later. A tcp:// endpoint is bound only with
+  // `access.curve` (clients are admitted by the ZAP handler, daemon/curve_auth.h); an ipc://
+  // one with `access`'s uid/gid filters when it has any.
+  static pipeline::Result<std::unique_ptr<ControlServer>> BindAsync(
+      uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint,
+      RequestHandler handler, const SocketAccess& access = {});
   ~ControlServer();
 
   static nlohmann::json ErrorReply(const std::string& code, const std::string& message);

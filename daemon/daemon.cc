@@ -16,6 +16,7 @@
 #include "daemon/control_args.h"
 #include "pipeline/ossl.h"
 #include "pipeline/text.h"
+#include "storage/actor.h"
 #include "storage/vault.h"
 
 namespace certinbox::daemon {
@@ -44,11 +45,14 @@ Daemon::~Daemon() {
   inboxes_.clear();
   retiring_.clear();
   signals_.clear();
+  if (zap_) zap_->StopPolling();  // its socket stays open until the publisher is closed
   if (loop_ready_) {
     uv_run(&loop_, UV_RUN_DEFAULT);  // let pending closes finish
     if (uv_loop_close(&loop_) != 0) spdlog::warn("libuv loop closed with handles still open");
   }
   publisher_.reset();
+  // Last: a socket with CURVE whose ZAP handler is gone would admit any key.
+  zap_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
@@ -108,7 +112,9 @@ pipeline::Result<void> Daemon::Start() {
   if (!checkpoints) return std::unexpected(checkpoints.error());
   wal_checkpoints_ = std::move(*checkpoints);
 
-  auto publisher = Publisher::Bind(zmq_, config_.publish_endpoint, config_.publish_hwm);
+  if (auto curve = StartCurve(); !curve) return curve;
+  const SocketAccess access = BusAccess();
+  auto publisher = Publisher::Bind(zmq_, config_.publish_endpoint, config_.publish_hwm, access);
   if (!publisher) return std::unexpected(publisher.error());
   publisher_ = std::move(*publisher);
   if (auto published = PublishBacklog(); !published) return published;
@@ -117,10 +123,16 @@ pipeline::Result<void> Daemon::Start() {
   auto control = ControlServer::BindAsync(
       &loop_, zmq_, config_.control_endpoint,
       [this](const json& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
-        peer_ = peer;  // for the ops that ask who is asking (plugin.env)
+        peer_ = peer;  // for the ops that ask who is asking (plugin.env, export, roles)
+        if (!peer_.name.empty()) {
+          auto client = std::find_if(config_.clients.begin(), config_.clients.end(),
+                                     [&](const BusClient& c) { return c.name == peer_.name; });
+          if (client != config_.clients.end()) peer_.role = client->role;
+        }
         Dispatch(request, reply);
         peer_ = {};
-      });
+      },
+      access);
   if (!control) return std::unexpected(control.error());
   control_ = std::move(*control);
 
@@ -253,6 +265,7 @@ void Daemon::Stop() {
   auto close_control = [this, waiting] {
     if (--*waiting > 0) return;
     control_.reset();
+    if (zap_) zap_->StopPolling();  // else its poll keeps the loop running
     signals_.clear();
     // Parses left on the pool would keep the loop running until they end: stop it now.
     if (imports_->orphaned() > 0) uv_stop(&loop_);
@@ -307,8 +320,11 @@ void Daemon::AddAsyncOp(std::string name, ControlServer::AsyncHandler handler) {
 }
 
 void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
+  if (auto refused = RefusedForRole(request)) return reply(std::move(*refused));
   if (auto refused = RefusedForPeer(request)) return reply(std::move(*refused));
   try {
+    LogWhoAsked(request);
+    storage::ScopedActor actor(peer_.Who());  // "by" in the events this request makes
     auto it = async_ops_.find(OpName(request));
     if (it == async_ops_.end()) return reply(Handle(request));
     it->second(request, reply);
@@ -402,6 +418,7 @@ json Daemon::HandleStatus() {
           {"imports_in_flight", imports_->in_flight() + imports_->queued()},
           {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1},
           {"storage_fault", imports_->storage_fault()},
+          {"curve", CurveStatus()},
           {"prefetches", {{"used", imports_->prefetches_used()},
                           {"redone", imports_->prefetches_redone()}}},
           {"wal_checkpoints", {{"completed", wal_checkpoints_->completed()},

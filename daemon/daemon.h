@@ -15,6 +15,7 @@
 
 #include "daemon/config.h"
 #include "daemon/control_server.h"
+#include "daemon/curve_auth.h"
 #include "daemon/expiry_scheduler.h"
 #include "daemon/import_service.h"
 #include "daemon/outbox_pruner.h"
@@ -82,6 +83,17 @@ class Daemon {
   // The refusal of a request from a plugin's user (peer_) that is not its plugin's business:
   // such a peer may ask only its own plugins' ops, `events` and `ack` of their cursors.
   std::optional<nlohmann::json> RefusedForPeer(const nlohmann::json& request) const;
+  // ops_access.cc: the refusal of a request over tcp:// whose client's role does not allow it
+  // (daemon/roles.h), and the log line of every change and key request with who asked.
+  std::optional<nlohmann::json> RefusedForRole(const nlohmann::json& request) const;
+  void LogWhoAsked(const nlohmann::json& request) const;
+  // Binds the ZAP handler and loads the CURVE key pair when an endpoint is tcp://.
+  pipeline::Result<void> StartCurve();
+  // Who may connect to the bus sockets: CURVE on tcp://, [bus] ipc_users/ipc_groups on ipc://
+  // (with root, the daemon's user and the plugins' users).
+  SocketAccess BusAccess() const;
+  // status's "curve": null without a tcp:// endpoint.
+  nlohmann::json CurveStatus() const;
   // The config's [[plugin]] of that name, or an unknown_plugin reply that lists the configured
   // ones (ops_supervisor.cc). Used by every op that names a plugin.
   std::expected<const PluginConfig*, nlohmann::json> ConfiguredPlugin(const std::string& name) const;
@@ -96,6 +108,9 @@ class Daemon {
   int lock_fd_ = -1;
   int64_t started_at_ = 0;
   zmq::context_t zmq_;
+  // CURVE (tcp:// endpoints only). zap_ outlives every socket that uses it (~Daemon).
+  std::unique_ptr<CurveServerKeys> curve_keys_;
+  std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<storage::Inventory> inventory_;
   std::unique_ptr<WalCheckpoints> wal_checkpoints_;  // after inventory_: destroyed first
   std::unique_ptr<Publisher> publisher_;

@@ -4,8 +4,9 @@
 // Key material leaves the daemon only through this op, and only when
 //   - [bus] allow_key_export is true (the default), and
 //   - the control endpoint is ipc:// (the socket file's mode 0660 and the state folder's 0750
-//     restrict it to the daemon's user and group; a tcp:// control endpoint would need CURVE,
-//     which this version does not have, so key export over it is refused even if configured).
+//     restrict it to the daemon's user and group), or tcp:// and the CURVE client's
+//     [[bus.client]] role is `keys`.
+// The audit row's endpoint and the log line say who asked (ControlServer::Peer::Who).
 // Every request for key material, exported or refused, is a row of the key_exports audit log
 // (shown by `certinbox show NAME --json` as "key_exports") and a line in the daemon's log.
 #include <spdlog/spdlog.h>
@@ -49,13 +50,14 @@ void Daemon::RegisterExportOps() {
                                         .what = item,
                                         .outcome = outcome,
                                         .reason = reason,
-                                        .endpoint = config_.control_endpoint,
+                                        .endpoint = config_.control_endpoint + " by " +
+                                                    peer_.Who(),
                                         .now = now};
         if (auto ok = inventory_->RecordKeyExport(record); !ok) {
           spdlog::error("key export audit: {}", ok.error().message);
         }
-        spdlog::warn("key export of {}/{} v{} ({}): {}{}", ForLog(material->group),
-                     ForLog(material->name), material->version, item, outcome,
+        spdlog::warn("key export of {}/{} v{} ({}) asked by {}: {}{}", ForLog(material->group),
+                     ForLog(material->name), material->version, item, peer_.Who(), outcome,
                      reason.empty() ? "" : " (" + reason + ")");
       }
     };
@@ -71,10 +73,12 @@ void Daemon::RegisterExportOps() {
         refusal = pipeline::Error{"key_export_disabled",
                                   "private keys may not be exported: [bus] allow_key_export is "
                                   "false in the daemon's config"};
-      } else if (!config_.control_endpoint.starts_with("ipc://")) {
+      } else if (!config_.control_endpoint.starts_with("ipc://") && peer_.role != "keys") {
+        // The role check refused this already (daemon/roles.h); kept so that no path to a
+        // key over tcp:// depends on one check alone.
         refusal = pipeline::Error{"key_export_forbidden",
-                                  "private keys are exported only over an ipc:// control "
-                                  "socket, whose file permissions restrict who may connect"};
+                                  "over tcp:// private keys are exported only to a client "
+                                  "whose [[bus.client]] role is keys"};
       }
       if (!refusal) {
         auto with_key = inventory_->ExportMaterialFor(entry, /*with_key=*/true, now);

@@ -75,7 +75,8 @@ void Daemon::RegisterSupervisorOps() {
   // reports the peer of an ipc:// socket (SO_PEERCRED): a member of the control socket's group,
   // or a peer whose uid the transport does not tell, gets `forbidden`.
   AddOp("plugin.env", [this](const json& request) -> json {
-    if (!peer_.uid || (*peer_.uid != 0 && *peer_.uid != ::geteuid())) {
+    // Over tcp:// a CURVE client with the role `keys` may ask too (daemon/roles.h).
+    if (peer_.role != "keys" && (!peer_.uid || (*peer_.uid != 0 && *peer_.uid != ::geteuid()))) {
       return ControlServer::ErrorReply(
           "forbidden",
           "plugin.env hands out a plugin's token: it answers only root and certinboxd's user "

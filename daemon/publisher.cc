@@ -18,13 +18,17 @@ pipeline::Result<void> RestrictIpcEndpoint(const std::string& endpoint) {
 }
 
 pipeline::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context,
-                                                             const std::string& endpoint, int hwm) {
+                                                             const std::string& endpoint, int hwm,
+                                                             const SocketAccess& access) {
   try {
     zmq::socket_t socket(context, zmq::socket_type::pub);
     socket.set(zmq::sockopt::sndhwm, hwm);
     socket.set(zmq::sockopt::linger, 0);
     // What a subscriber sends is its topic prefixes; anything bigger drops its connection.
     socket.set(zmq::sockopt::maxmsgsize, int64_t{4096});
+    if (auto applied = ApplySocketAccess(socket, endpoint, access, "events"); !applied) {
+      return std::unexpected(applied.error());
+    }
     socket.bind(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
       return std::unexpected(restricted.error());

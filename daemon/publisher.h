@@ -8,6 +8,7 @@
 
 #include <zmq.hpp>
 
+#include "daemon/curve_auth.h"
 #include "pipeline/error.h"
 #include "storage/inventory.h"
 
@@ -16,8 +17,11 @@ namespace certinbox::daemon {
 class Publisher {
  public:
   // Binds `endpoint`; an ipc:// socket file is made mode 0660.
+  // A tcp:// endpoint is bound only with `access.curve` (subscribers admitted by the ZAP
+  // handler); an ipc:// one with `access`'s uid/gid filters when it has any.
   static pipeline::Result<std::unique_ptr<Publisher>> Bind(zmq::context_t& context,
-                                                           const std::string& endpoint, int hwm);
+                                                           const std::string& endpoint, int hwm,
+                                                           const SocketAccess& access = {});
 
   // Never blocks: a subscriber past the high-water mark misses the message and replays it
   // from the outbox (docs/protocol.md).

@@ -136,6 +136,7 @@ void Daemon::Reload(const std::string& why) {
     pruner_->Reconfigure(config_.event_retention_s);
   }
   ApplyInboxes();
+  if (zap_ && previous.clients != config_.clients) zap_->SetClients(config_.clients);
   if (previous.bindings != config_.bindings) ReconcileBindings();
   if (previous.plugins != config_.plugins) {
     GrantPluginUsers();

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "storage/actor.h"
 #include "storage/summary.h"
 
 namespace certinbox::storage::outbox {
@@ -26,6 +27,9 @@ pipeline::Result<Event> Append(sqlite::Connection& db, const std::string& type,
   fields["seq"] = event.seq;
   fields["type"] = type;
   fields["time"] = Rfc3339(now);
+  if (const std::string& who = ScopedActor::Current(); !who.empty() && !fields.contains("by")) {
+    fields["by"] = who;
+  }
   event.json = DumpJson(fields);
   auto insert = db.Prepare("INSERT INTO events (seq, type, time, payload) VALUES (?1, ?2, ?3, ?4)");
   if (!insert) return std::unexpected(insert.error());

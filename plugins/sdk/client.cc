@@ -22,6 +22,7 @@ ControlClient::ControlClient(zmq::context_t& context, std::string endpoint)
 void ControlClient::Connect() {
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::req);
   socket_->set(zmq::sockopt::linger, 0);
+  ApplyCurveClient(*socket_, curve_);
   socket_->connect(endpoint_);
 }
 

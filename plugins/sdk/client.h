@@ -13,6 +13,8 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "plugins/sdk/curve.h"
+
 namespace certinbox::sdk {
 
 struct ClientError {
@@ -47,12 +49,20 @@ class ControlClient {
   // the request is abandoned with the error "cancelled" (the plugin runtime stops this way).
   void SetCancel(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
 
+  // For a tcp:// endpoint (plugins/sdk/curve.h): the socket connects as a CURVE client with
+  // these keys; a daemon that does not know them never answers ("unreachable").
+  void SetCurve(CurveKeys keys) {
+    curve_ = std::move(keys);
+    socket_.reset();
+  }
+
  private:
   void Connect();
   zmq::context_t& context_;
   std::string endpoint_;
   std::unique_ptr<zmq::socket_t> socket_;
   std::function<bool()> cancelled_;
+  CurveKeys curve_;
 };
 
 // Whether `event` is what the daemon publishes: an object whose `seq` is an integer from 1 to
@@ -76,6 +86,8 @@ class Subscriber {
   // Not connected yet: call Connect() (lets a caller attach a socket monitor first).
   explicit Subscriber(zmq::context_t& context, const std::vector<std::string>& prefixes = {""});
   void Connect(const std::string& endpoint) { socket_.connect(endpoint); }
+  // Before Connect: subscribe to a tcp:// endpoint as a CURVE client with these keys.
+  void SetCurve(const CurveKeys& keys) { ApplyCurveClient(socket_, keys); }
   // Waits up to `timeout` for one event; std::nullopt on timeout. A malformed message (not
   // JSON, or not WellFormedEvent) is skipped (returned as nullopt).
   std::optional<EventMessage> Receive(std::chrono::milliseconds timeout);

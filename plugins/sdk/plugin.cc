@@ -107,6 +107,19 @@ ClientResult<PluginEnv> PluginEnv::FromEnvironment() {
     }
   }
   if (auto dir = Variable("CERTINBOX_PLUGIN_DIR")) env.dir = *dir;
+  auto curve_key = Variable("CERTINBOX_CURVE_KEY");
+  auto server_key = Variable("CERTINBOX_SERVER_KEY");
+  if ((curve_key && !curve_key->empty()) || (server_key && !server_key->empty())) {
+    auto keys = LoadClientKeys(curve_key.value_or(""), server_key.value_or(""));
+    if (keys) {
+      env.curve = std::move(*keys);
+    } else {
+      problems.push_back("CERTINBOX_CURVE_KEY/CERTINBOX_SERVER_KEY: " + keys.error());
+    }
+  } else if (env.control.starts_with("tcp://") || env.publish.starts_with("tcp://")) {
+    problems.push_back(
+        "a tcp:// endpoint needs CERTINBOX_CURVE_KEY and CERTINBOX_SERVER_KEY (key files)");
+  }
   if (auto text = Variable("CERTINBOX_SUPERVISOR_PID"); text && !text->empty()) {
     char* end = nullptr;
     errno = 0;
@@ -154,7 +167,9 @@ struct Plugin::State {
 };
 
 Plugin::Plugin(PluginEnv env)
-    : env_(std::move(env)), state_(std::make_unique<State>(env_.control)) {}
+    : env_(std::move(env)), state_(std::make_unique<State>(env_.control)) {
+  state_->control.SetCurve(env_.curve);
+}
 
 Plugin::~Plugin() = default;
 
@@ -285,7 +300,9 @@ class Plugin::State::Loop {
     // Subscribe first, so no live event published after the replay's end is missed.
     std::optional<Subscriber> subscriber;
     try {
-      subscriber.emplace(state_.context, env.publish, env.events);
+      subscriber.emplace(state_.context, env.events);
+      if (env.publish.starts_with("tcp://")) subscriber->SetCurve(env.curve);
+      subscriber->Connect(env.publish);
     } catch (const zmq::error_t& e) {
       Log("cannot subscribe to " + env.publish + ": " + e.what());
       return 1;

@@ -28,6 +28,10 @@ struct PluginEnv {
   nlohmann::json options = nlohmann::json::object();         // CERTINBOX_PLUGIN_OPTIONS
   std::string dir;                                           // CERTINBOX_PLUGIN_DIR
   std::optional<long> supervisor_pid;                        // CERTINBOX_SUPERVISOR_PID
+  // For tcp:// endpoints (docs/plugins.md "Over tcp://"): CERTINBOX_CURVE_KEY (the plugin's
+  // secret key file, a [[bus.client]] with role plugin:NAME) and CERTINBOX_SERVER_KEY (the
+  // daemon's curve_server.pub). Empty when neither is set.
+  CurveKeys curve;
 
   // Reads the variables; a missing CERTINBOX_PLUGIN, _TOKEN, _CONTROL or _PUBLISH, or malformed
   // JSON, is an error ("bad_environment") whose message names the variable.

@@ -59,6 +59,10 @@ max_versions = 3
 publish = "tcp://127.0.0.1:5601"
 control = "ipc:///run/certinbox/control.sock"
 publish_hwm = 5000
+[[bus.client]]
+name = "ops"
+public_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+role = "read"
 [expiry]
 expiring_soon_days = 30
 notify_days = [7, 30, 1]

@@ -96,9 +96,14 @@ fs::path MakeTempRoot() {
 
 DaemonHarness::DaemonHarness(HarnessOptions options)
     : root_(MakeTempRoot()),
+      control_override_(options.control_endpoint),
+      publish_override_(options.publish_endpoint),
+      curve_(options.curve),
+      cli_args_(options.cli_args),
       launcher_(options.launcher),
       zmq_(1),
       control_(zmq_, control_endpoint()) {
+  control_.SetCurve(curve_);
   fs::create_directories(inbox());
   WriteConfig(options);
 }
@@ -179,6 +184,7 @@ bool DaemonHarness::Start() {
   ConnectMonitor monitor;
   monitor.init(subscriber_->socket(), "inproc://harness-monitor-" + std::to_string(pid_),
                ZMQ_EVENT_CONNECTED);
+  if (publish_endpoint().starts_with("tcp://")) subscriber_->SetCurve(curve_);
   subscriber_->Connect(publish_endpoint());
   while (!monitor.connected && Clock::now() < deadline) monitor.check_event(100);
   if (!monitor.connected) {
@@ -257,6 +263,7 @@ std::vector<nlohmann::json> DaemonHarness::EventsOfType(const std::string& type)
 
 CommandResult DaemonHarness::Cli(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {CERTINBOX_CLI_BIN, "--control", control_endpoint()};
+  argv.insert(argv.end(), cli_args_.begin(), cli_args_.end());
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv);
 }

@@ -31,6 +31,11 @@ struct HarnessOptions {
   std::string extra_toml;        // appended to the config as written ([[binding]], ...)
   // certinboxd is started through this command when set (e.g. {"/usr/bin/setpriv", ...}).
   std::vector<std::string> launcher;
+  // tcp:// endpoints (the test writes their [bus] and [[bus.client]]s): the harness's control
+  // client and SUB socket connect to these with `curve`, and Cli() adds `cli_args`.
+  std::string control_endpoint, publish_endpoint;
+  sdk::CurveKeys curve;
+  std::vector<std::string> cli_args;
 };
 
 struct CommandResult {
@@ -78,8 +83,14 @@ class DaemonHarness {
   std::filesystem::path failed() const { return root_ / "inbox" / "failed"; }
   std::filesystem::path state() const { return root_ / "state"; }
   std::filesystem::path config_file() const { return root_ / "certinbox.toml"; }
-  std::string control_endpoint() const { return "ipc://" + (state() / "control.sock").string(); }
-  std::string publish_endpoint() const { return "ipc://" + (state() / "events.sock").string(); }
+  std::string control_endpoint() const {
+    return !control_override_.empty() ? control_override_
+                                      : "ipc://" + (state() / "control.sock").string();
+  }
+  std::string publish_endpoint() const {
+    return !publish_override_.empty() ? publish_override_
+                                      : "ipc://" + (state() / "events.sock").string();
+  }
   std::string log() const;  // what the daemon wrote to stderr
 
  private:
@@ -87,6 +98,9 @@ class DaemonHarness {
   void Pump(std::chrono::milliseconds timeout);
 
   std::filesystem::path root_;
+  std::string control_override_, publish_override_;  // before control_
+  sdk::CurveKeys curve_;
+  std::vector<std::string> cli_args_;
   std::vector<std::string> launcher_;
   pid_t pid_ = -1;
   zmq::context_t zmq_;

@@ -1,0 +1,41 @@
+// CURVE keys for tcp:// endpoints (docs/protocol.md "Authentication"): key files, as written by
+// certinboxd (its server key) and `certinbox keygen` (a client's), are one line of Z85 text,
+// 40 characters.
+#pragma once
+
+#include <expected>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <zmq.hpp>
+
+namespace certinbox::sdk {
+
+// What a client needs to reach a tcp:// endpoint: the server's public key and its own pair.
+// All Z85 text. Empty: no CURVE (ipc:// endpoints).
+struct CurveKeys {
+  std::string server_public;
+  std::string public_key;
+  std::string secret_key;
+  bool empty() const { return server_public.empty(); }
+  ~CurveKeys();
+};
+
+// True for 40 characters of Z85 that decode to a 32-byte key.
+bool IsCurveKey(std::string_view z85);
+
+// The key in `file` (surrounding white space ignored). Symlinks are not followed. Fails with a
+// sentence when the file cannot be read or does not hold one Z85 key.
+std::expected<std::string, std::string> ReadCurveKeyFile(const std::filesystem::path& file);
+
+// The public key of a secret key (zmq_curve_public).
+std::expected<std::string, std::string> CurvePublicOf(const std::string& secret_z85);
+
+// Client keys from a secret key file (its public key derived) and the server's public key file.
+std::expected<CurveKeys, std::string> LoadClientKeys(const std::filesystem::path& secret_file,
+                                                     const std::filesystem::path& server_file);
+
+// Makes `socket` a CURVE client with `keys` (before connect); nothing when keys are empty.
+void ApplyCurveClient(zmq::socket_t& socket, const CurveKeys& keys);
+
+}  // namespace certinbox::sdk
