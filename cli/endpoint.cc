@@ -50,25 +50,35 @@ std::expected<std::optional<std::string>, std::string> StringAt(const toml::tabl
                          " must be a string (line " + std::to_string(where.line) + ")");
 }
 
-}  // namespace
+// A config file read and parsed, with the folder its relative paths start from.
+struct ParsedConfig {
+  toml::table root;
+  fs::path dir;
+};
 
-std::expected<std::string, std::string> ControlEndpointFromConfig(const fs::path& file) {
+std::expected<ParsedConfig, std::string> ParseConfig(const fs::path& file) {
   std::error_code ec;
   fs::path absolute = fs::absolute(file, ec);
   if (ec) absolute = file;
   auto text = ReadFile(absolute);
   if (!text) return std::unexpected("cannot read config " + file.string() + ": " + text.error());
-
-  toml::table root;
   try {
-    root = toml::parse(*text, absolute.string());
+    return ParsedConfig{toml::parse(*text, absolute.string()), absolute.parent_path()};
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     return std::unexpected("cannot parse config " + file.string() + ":" +
                            std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
                            std::string(e.description()));
   }
-  const fs::path config_dir = absolute.parent_path();
+}
+
+}  // namespace
+
+std::expected<std::string, std::string> ControlEndpointFromConfig(const fs::path& file) {
+  auto parsed = ParseConfig(file);
+  if (!parsed) return std::unexpected(parsed.error());
+  const toml::table& root = parsed->root;
+  const fs::path& config_dir = parsed->dir;
   auto in_file = [&](std::string message) { return "config " + file.string() + ": " + message; };
 
   auto control = StringAt(root, "bus", "control");
@@ -89,21 +99,12 @@ std::expected<std::string, std::string> ControlEndpointFromConfig(const fs::path
 }
 
 std::expected<fs::path, std::string> ServerKeyFileFromConfig(const fs::path& file) {
-  std::error_code ec;
-  fs::path absolute = fs::absolute(file, ec);
-  if (ec) absolute = file;
-  auto text = ReadFile(absolute);
-  if (!text) return std::unexpected("cannot read config " + file.string() + ": " + text.error());
-  toml::table root;
-  try {
-    root = toml::parse(*text, absolute.string());
-  } catch (const toml::parse_error& e) {
-    return std::unexpected("cannot parse config " + file.string() + ": " +
-                           std::string(e.description()));
-  }
-  auto state_dir = StringAt(root, "daemon", "state_dir");
+  auto parsed = ParseConfig(file);
+  if (!parsed) return std::unexpected(parsed.error());
+  auto state_dir = StringAt(parsed->root, "daemon", "state_dir");
   if (!state_dir) return std::unexpected("config " + file.string() + ": " + state_dir.error());
-  fs::path dir = *state_dir ? Resolve(absolute.parent_path(), **state_dir) : kDefaultStateDir;
+  fs::path dir = *state_dir ? Resolve(parsed->dir, **state_dir) : kDefaultStateDir;
+  std::error_code ec;
   fs::path key = dir / "curve_server.pub";
   if (!fs::exists(key, ec)) return std::unexpected("no " + key.string());
   return key;
