@@ -15,6 +15,7 @@ namespace certinbox::daemon {
 namespace {
 
 constexpr int kRequestsPerTurn = 64;
+constexpr size_t kMaxFrames = 3;  // identity, empty delimiter (REQ clients), body
 
 // An error message names what was asked (an entry, an op); the ops cut what they echo, and this
 // bounds the whole sentence whatever a storage or pipeline message quoted.
@@ -135,14 +136,24 @@ void ControlServer::Drain() noexcept {
         return;
       }
       ++answered;
+      // A request is the ROUTER's identity, an optional empty delimiter and one body. Frames past
+      // kMaxFrames are read and dropped at once, and such a message gets no reply: each frame may
+      // be up to ZMQ_MAXMSGSIZE, so keeping or echoing them would let one message of hundreds of
+      // frames take hundreds of megabytes.
       std::vector<zmq::message_t> frames;
+      size_t received = 0;
       do {
         zmq::message_t frame;
         if (!socket_.recv(frame, zmq::recv_flags::dontwait)) break;
         bool more = frame.more();
-        frames.push_back(std::move(frame));
+        if (++received <= kMaxFrames) frames.push_back(std::move(frame));
         if (!more) break;
       } while (true);
+      if (received > kMaxFrames) {
+        spdlog::warn("control request of {} frames dropped unanswered (at most {})", received,
+                     kMaxFrames);
+        continue;
+      }
       if (!frames.empty()) Answer(frames);
     }
   } catch (const zmq::error_t& e) {

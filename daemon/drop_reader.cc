@@ -126,7 +126,13 @@ pipeline::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& dr
         if (auto error = bad_name(node, s->get(), kind)) return std::unexpected(*error);
       }
       if (name == "name") drop.meta.name = s->get();
-      if (name == "description") drop.meta.description = s->get();
+      if (name == "description") {
+        if (s->get().size() > storage::kMaxDescriptionBytes) {
+          return bad(node, "'description' is at most " +
+                               std::to_string(storage::kMaxDescriptionBytes) + " bytes");
+        }
+        drop.meta.description = s->get();
+      }
       if (name == "group") drop.meta.group = s->get();
       if (name == "password") drop.passwords.insert(drop.passwords.begin(), pipeline::SecretBytes(s->get()));
       if (name == "password_file") {
@@ -137,6 +143,10 @@ pipeline::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& dr
     } else if (name == "labels") {
       std::vector<std::string> labels;
       if (!string_list(node, labels)) return bad(node, "'labels' must be an array of strings");
+      if (labels.size() > storage::kMaxLabels) {
+        return bad(node, "'labels' holds at most " + std::to_string(storage::kMaxLabels) +
+                             " labels (an entry has no more)");
+      }
       for (const std::string& label : labels) {
         if (auto error = bad_name(node, label, pipeline::NameKind::kLabel)) {
           return std::unexpected(*error);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <optional>
 
+#include "pipeline/text.h"
 #include "pipeline/types.h"
 #include "storage/summary.h"
 
@@ -163,10 +164,13 @@ struct PluginSupervisor::Plugin {
     }
     ++lines;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // A plugin may run as another user: what it prints can neither forge log lines nor drive
+    // the terminal of whoever reads the log.
+    const std::string text = pipeline::Escape(line);
     if (is_stderr) {
-      spdlog::warn("plugin {}: {}", config.name, line);
+      spdlog::warn("plugin {}: {}", config.name, text);
     } else {
-      spdlog::info("plugin {}: {}", config.name, line);
+      spdlog::info("plugin {}: {}", config.name, text);
     }
   }
 };

@@ -48,6 +48,14 @@ size_t Utf8Sequence(std::string_view s, uint32_t& code_point) {
   return length;
 }
 
+// Characters that change how the text around them shows without being seen themselves: the
+// bidirectional controls (which can show "exe.gpj" as "jpg.exe"), zero-width characters, and the
+// line and paragraph separators.
+bool IsInvisibleFormat(uint32_t cp) {
+  return cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
+}
+
 void AppendHex(std::string& out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += "\\x";
@@ -82,6 +90,10 @@ std::string Escape(std::string_view text) {
       AppendHex(out, static_cast<unsigned char>(cp));
     } else if (cp >= 0x80 && cp <= 0x9F) {
       for (size_t i = 0; i < length; ++i) AppendHex(out, static_cast<unsigned char>(text[i]));
+    } else if (IsInvisibleFormat(cp)) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(cp >> shift) & 0xF];
     } else {
       out.append(text.substr(0, length));
     }
@@ -94,7 +106,10 @@ bool IsPrintableUtf8(std::string_view text) {
   while (!text.empty()) {
     uint32_t cp = 0;
     size_t length = Utf8Sequence(text, cp);
-    if (length == 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return false;
+    if (length == 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) ||
+        IsInvisibleFormat(cp)) {
+      return false;
+    }
     text.remove_prefix(length);
   }
   return true;

@@ -17,13 +17,14 @@ inline constexpr size_t kMaxEchoBytes = 256;
 std::string Shorten(std::string text, size_t max_bytes = kMaxEchoBytes);
 
 // `text` with every byte that could forge a line or drive a terminal written out: control
-// characters (C0, DEL, and the C1 range when UTF-8 encoded) as \n, \r, \t, \e or \xNN, a
-// backslash as \\, and bytes that are not valid UTF-8 as \xNN. Printable UTF-8 stays as it is,
-// so an ordinary name reads the same.
+// characters (C0, DEL, and the C1 range when UTF-8 encoded) as \n, \r, \t, \e or \xNN,
+// invisible format characters (bidirectional controls, zero-width characters, U+2028/2029,
+// U+FEFF) as \uXXXX, a backslash as \\, and bytes that are not valid UTF-8 as \xNN.
+// Printable UTF-8 stays as it is, so an ordinary name reads the same.
 std::string Escape(std::string_view text);
 
-// True when `text` is well-formed UTF-8 with no control character (C0, DEL, C1): the text
-// Escape leaves as it is, backslashes aside.
+// True when `text` is well-formed UTF-8 with no control character (C0, DEL, C1) and no
+// invisible format character: the text Escape leaves as it is, backslashes aside.
 bool IsPrintableUtf8(std::string_view text);
 
 }  // namespace certinbox::pipeline

@@ -25,6 +25,15 @@ bool DepthWithin(const nlohmann::json& value, int depth, int max_depth) {
 }
 
 Result<void> CheckChange(const MetaChange& change) {
+  // Counted before any work on them: a request may hold tens of thousands of names.
+  if (change.add_labels.size() > kMaxLabels || change.remove_labels.size() > kMaxLabels) {
+    return pipeline::Fail("bad_request", "a change adds or removes at most " +
+                                             std::to_string(kMaxLabels) + " labels");
+  }
+  if (change.unset.size() > kMaxMetadataKeys) {
+    return pipeline::Fail("bad_request", "a change unsets at most " +
+                                             std::to_string(kMaxMetadataKeys) + " metadata keys");
+  }
   for (const auto* labels : {&change.add_labels, &change.remove_labels}) {
     for (const std::string& label : *labels) {
       if (label.empty()) return pipeline::Fail("bad_request", "a label cannot be empty");

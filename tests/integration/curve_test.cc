@@ -216,6 +216,9 @@ TEST_F(CurveTest, EachRoleMayAskOnlyItsOps) {
 TEST_F(CurveTest, AReloadAppliesTheClientListToNewAndOpenConnections) {
   auto daemon = StartDaemon();
   ASSERT_TRUE(daemon);
+  // An event seen first: the harness's CURVE subscriber is joined, so config.reloaded cannot be
+  // published before its subscription arrives (PUB drops what no subscriber has asked for yet).
+  ImportWeb(*daemon);
   zmq::context_t context(1);
   sdk::ControlClient reader(context, control_), newcomer(context, control_);
   reader.SetCurve(KeysOf(reader_));

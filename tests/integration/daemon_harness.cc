@@ -27,10 +27,21 @@ std::string ReadAll(const fs::path& path) {
 }
 
 // Marks the SUB socket connected, so a test never races the daemon's first event.
+// Connected: over ipc:// once the connection is made; over tcp:// (CURVE) only once the handshake
+// has succeeded, since the subscription reaches the daemon only after it.
 class ConnectMonitor : public zmq::monitor_t {
  public:
-  void on_event_connected(const zmq_event_t&, const char*) override { connected = true; }
+  explicit ConnectMonitor(bool handshake) : handshake_(handshake) {}
+  void on_event_connected(const zmq_event_t&, const char*) override {
+    if (!handshake_) connected = true;
+  }
+  void on_event_handshake_succeeded(const zmq_event_t&, const char*) override {
+    connected = true;
+  }
   bool connected = false;
+
+ private:
+  bool handshake_;
 };
 
 }  // namespace
@@ -181,10 +192,11 @@ bool DaemonHarness::Start() {
     return false;
   }
   subscriber_ = std::make_unique<sdk::Subscriber>(zmq_);
-  ConnectMonitor monitor;
+  const bool curve = publish_endpoint().starts_with("tcp://");
+  ConnectMonitor monitor(curve);
   monitor.init(subscriber_->socket(), "inproc://harness-monitor-" + std::to_string(pid_),
-               ZMQ_EVENT_CONNECTED);
-  if (publish_endpoint().starts_with("tcp://")) subscriber_->SetCurve(curve_);
+               curve ? ZMQ_EVENT_HANDSHAKE_SUCCEEDED : ZMQ_EVENT_CONNECTED);
+  if (curve) subscriber_->SetCurve(curve_);
   subscriber_->Connect(publish_endpoint());
   while (!monitor.connected && Clock::now() < deadline) monitor.check_event(100);
   if (!monitor.connected) {

@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "plugins/sdk/limits.h"
 #include "tests/integration/daemon_harness.h"
@@ -281,11 +283,60 @@ TEST_F(RequestsTest, StoredMetadataHasABudget) {
   ExpectServing();
 }
 
+// Found by a hostile test: add_labels was deduplicated by a linear search per label before the
+// 256-label limit was checked, so 90,000 labels (under the 1 MiB frame) held the loop for minutes
+// and SIGTERM with it. Now the count is checked first: the reply is at once, and a status asked
+// right after it is answered.
+TEST_F(RequestsTest, ThousandsOfLabelsInOneChangeAreRefusedBeforeAnyWork) {
+  json many = json::array();
+  for (int i = 0; i < 60000; ++i) many.push_back("l" + std::to_string(i));
+  for (const char* key : {"add_labels", "remove_labels"}) {
+    json request = {{"op", "meta"}, {"entry", "web"}, {key, many}};
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(CodeOf(Raw(daemon_, request.dump(), milliseconds(60000))), "bad_request") << key;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << key;
+  }
+  json unset = json::array();
+  for (int i = 0; i < 257; ++i) unset.push_back("k" + std::to_string(i));
+  EXPECT_EQ(CodeOf(Raw(daemon_, json{{"op", "meta"}, {"entry", "web"}, {"unset", unset}}.dump())),
+            "bad_request");
+  ExpectServing();
+}
+
+// Found by a hostile test: ZMQ_MAXMSGSIZE bounds each frame, not a message, and the reply echoed
+// every frame before the body: 300 frames of 1 MB took the daemon to 512 MB and came back whole.
+// A request is at most identity, delimiter and body; more frames are dropped unanswered.
+TEST_F(RequestsTest, ARequestOfManyFramesIsDroppedUnanswered) {
+  zmq::context_t context;
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.connect(daemon_.control_endpoint());
+  const std::string filler(1000, 'f');
+  for (int i = 0; i < 20; ++i) socket.send(zmq::buffer(filler), zmq::send_flags::sndmore);
+  socket.send(zmq::buffer(std::string(R"({"op": "status"})")), zmq::send_flags::none);
+  // The daemon answers in order on one connection: a status sent after it is answered, and the
+  // many-frame request got nothing before that answer.
+  socket.send(zmq::buffer(std::string(R"({"op": "status"})")), zmq::send_flags::none);
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  ASSERT_GT(zmq::poll(&item, 1, milliseconds(10000)), 0);
+  std::vector<zmq::message_t> frames;
+  ASSERT_TRUE(zmq::recv_multipart(socket, std::back_inserter(frames)));
+  ASSERT_EQ(frames.size(), 1u) << "the reply to the many-frame request echoed its frames";
+  auto reply = json::parse(frames[0].to_string_view(), nullptr, false);
+  EXPECT_TRUE(reply.contains("pid")) << reply.dump();
+  EXPECT_EQ(zmq::poll(&item, 1, milliseconds(500)), 0) << "a second reply came";
+  ExpectServing();
+}
+
 TEST(RequestsSidecarTest, SidecarMetadataOverTheBudgetIsABadSidecar) {
   DaemonHarness daemon;
   ASSERT_TRUE(daemon.Start());
   std::string many_keys = "[metadata]\n";
   for (int i = 0; i < 300; ++i) many_keys += "k" + std::to_string(i) + " = 1\n";
+  // Found by a hostile test: a 46 KB sidecar stored 6,000 labels on one entry.
+  std::string many_labels = "labels = [";
+  for (int i = 0; i < 257; ++i) many_labels += "\"l" + std::to_string(i) + "\", ";
+  many_labels += "]\n";
   struct Case {
     std::string name;
     std::string sidecar;
@@ -294,6 +345,8 @@ TEST(RequestsSidecarTest, SidecarMetadataOverTheBudgetIsABadSidecar) {
   const std::vector<Case> cases = {
       {"deep", "[metadata]\nv = " + Nested(8) + "\n", "bad_sidecar"},
       {"keys", many_keys, "bad_sidecar"},
+      {"labels", many_labels, "bad_sidecar"},
+      {"description", "description = \"" + std::string(5000, 'd') + "\"\n", "bad_sidecar"},
       {"fine", "[metadata]\nv = " + Nested(6) + "\n", ""},
   };
   for (const Case& c : cases) {

@@ -39,6 +39,17 @@ TEST(EscapeTest, WritesOutWhatCouldForgeALineOrDriveATerminal) {
   EXPECT_EQ(Escape("back\\slash"), "back\\\\slash");
 }
 
+// Found by a hostile test: "invoice\u202Egpj.exe" showed as "invoiceexe.jpg" in `certinbox ls`.
+TEST(EscapeTest, WritesOutInvisibleFormatCharacters) {
+  // U+202E RIGHT-TO-LEFT OVERRIDE, U+2028 LINE SEPARATOR, U+FEFF BOM, U+200B ZERO WIDTH SPACE
+  EXPECT_EQ(Escape("invoice\xE2\x80\xAEgpj.exe"), "invoice\\u202egpj.exe");
+  EXPECT_EQ(Escape("a\xE2\x80\xA8" "b"), "a\\u2028b");
+  EXPECT_EQ(Escape("\xEF\xBB\xBFx"), "\\ufeffx");
+  EXPECT_EQ(Escape("a\xE2\x80\x8B" "b"), "a\\u200bb");
+  EXPECT_FALSE(IsPrintableUtf8("invoice\xE2\x80\xAEgpj.exe"));
+  EXPECT_TRUE(IsPrintableUtf8("caf\xC3\xA9 \xE2\x82\xAC"));
+}
+
 TEST(EscapeTest, WritesInvalidUtf8AsBytes) {
   EXPECT_EQ(Escape("\xFF"), "\\xff");
   EXPECT_EQ(Escape("\xC0\xAF"), "\\xc0\\xaf");          // overlong "/"
