@@ -1,5 +1,9 @@
 // certinboxd: the certinbox daemon.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -14,7 +18,30 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 
+namespace {
+
+// Descriptors the daemon inherited (from a shell, a service manager) are not for the plugins it
+// starts, which may run as other users: every one past stderr is closed on exec. close_range
+// (Linux 5.11) does it in one call; older kernels go through /proc/self/fd.
+void CloseInheritedOnExec() {
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return;
+  const int own = ::dirfd(dir);
+  while (const dirent* entry = ::readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    if (fd > 2 && fd != own) {
+      const int flags = ::fcntl(fd, F_GETFD);
+      if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+  }
+  ::closedir(dir);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  CloseInheritedOnExec();
   CLI::App app{
       "certinboxd: imports certificate files dropped into inbox folders, keeps them in SQLite\n"
       "(private keys encrypted), and announces every change on a ZeroMQ bus."};
