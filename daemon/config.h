@@ -34,7 +34,7 @@ struct InboxConfig {
   bool operator==(const InboxConfig&) const = default;
 };
 
-// [[binding]]: a binding the config declares, reconciled on start and reload (README).
+// [[binding]]: a binding the config declares, reconciled on start and reload (docs/bindings.md).
 struct BindingConfig {
   std::string entry;  // "NAME" or "GROUP/NAME"
   std::string resource;
@@ -117,7 +117,7 @@ struct Config {
 };
 
 // Reads and validates `file`, then the fragments conf.d/*.toml in the same folder (name order;
-// README "Configuration reference"). Relative paths in any of them are relative to the main
+// docs/configuration.md). Relative paths in any of them are relative to the main
 // file's folder.
 // On failure the error (code "config_invalid") lists every problem as FILE:LINE:COLUMN: reason,
 // one a line: syntax errors, unknown keys, wrong types, impossible values.
