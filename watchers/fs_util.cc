@@ -175,55 +175,10 @@ std::expected<void, FsError> MakeDirs(const fs::path& dir, mode_t mode) {
   return {};
 }
 
-int RenameNoReplace(const fs::path& from, const fs::path& to) {
-  if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
-  int err = errno;
-  if (err != EINVAL && err != ENOSYS && err != ENOTSUP) return err;
-  // The filesystem does not support RENAME_NOREPLACE (some network filesystems): check, then
-  // rename. Only this daemon writes into failed/ and processed/, so the window is harmless.
-  struct stat st;
-  if (lstat(to.c_str(), &st) == 0) return EEXIST;
-  if (errno != ENOENT) return errno;
-  return rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
-}
-
 std::string Suffixed(std::string_view base, int n) {
   std::string name(base);
   if (n > 0) name += "." + std::to_string(n);
   return name;
-}
-
-std::expected<std::string, FsError> MoveToUniqueName(const fs::path& from, const fs::path& to_dir,
-                                                     std::string_view base) {
-  for (int n = 0; n < kMaxSuffix; ++n) {
-    std::string name = Suffixed(base, n);
-    int err = RenameNoReplace(from, to_dir / name);
-    if (err == 0) return name;
-    if (err != EEXIST) {
-      return std::unexpected(
-          MakeError(err, "cannot move " + from.string() + " to " + (to_dir / name).string()));
-    }
-  }
-  return std::unexpected(FsError{EEXIST, "cannot move " + from.string() + " to " + to_dir.string() +
-                                             ": too many files named " + std::string(base)});
-}
-
-std::expected<fs::path, FsError> WriteTempFile(const fs::path& dir, std::string_view content,
-                                               mode_t mode) {
-  std::string pattern = (dir / ".certinbox.XXXXXX.tmp").string();
-  Fd fd(mkostemps(pattern.data(), 4, O_CLOEXEC));
-  if (fd.get() < 0)
-    return std::unexpected(MakeError(errno, "cannot create a file in " + dir.string()));
-  fs::path path(pattern);
-  int err = 0;
-  if (fchmod(fd.get(), mode) != 0 || !WriteAll(fd.get(), content) || fsync(fd.get()) != 0)
-    err = errno;
-  if (err == 0 && close(fd.Release()) != 0) err = errno;
-  if (err != 0) {
-    unlink(path.c_str());
-    return std::unexpected(MakeError(err, "cannot write " + path.string()));
-  }
-  return path;
 }
 
 std::expected<std::string, FsError> ReadSmallFile(const fs::path& path, uint64_t max_bytes) {

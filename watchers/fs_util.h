@@ -63,13 +63,14 @@ std::expected<Fd, int> OpenInDir(int dir_fd, const std::string& name);
 // Falls back to fstatat + renameat where the filesystem lacks RENAME_NOREPLACE.
 int RenameNoReplaceAt(int from_dir, const std::string& from, int to_dir, const std::string& to);
 
-// MoveToUniqueName relative to folder descriptors: `from` in `from_dir` becomes `base`,
-// base.1, ... in `to_dir`. Returns the name used. `shown` names the file in the error sentence.
+// Moves `from` in `from_dir` to `to_dir` as `base`, or base.1, base.2, ... when taken (never
+// replacing a file). Returns the name used. `shown` names the file in the error sentence.
 std::expected<std::string, FsError> MoveToUniqueNameAt(int from_dir, const std::string& from,
                                                        int to_dir, std::string_view base,
                                                        std::string_view shown);
 
-// WriteTempFile in the folder `dir_fd`: returns the new file's name in it.
+// Writes `content` to a new hidden temporary file in the folder `dir_fd` (mode `mode`, fsynced)
+// and returns its name there; the caller renames it into place or removes it.
 std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view content,
                                                     mode_t mode);
 
@@ -84,25 +85,11 @@ std::string HexBytes(std::string_view bytes);
 // folder is left as it is; an existing non-folder is an error.
 std::expected<void, FsError> MakeDirs(const std::filesystem::path& dir, mode_t mode);
 
-// rename(2) that never replaces `to`: returns 0, EEXIST when `to` is taken, or another errno.
-// Uses renameat2(RENAME_NOREPLACE); where the filesystem lacks it, falls back to lstat + rename.
-int RenameNoReplace(const std::filesystem::path& from, const std::filesystem::path& to);
-
 // "base" for n == 0, else "base.N".
 std::string Suffixed(std::string_view base, int n);
 
 // Probes at most this many suffixes before giving up.
 inline constexpr int kMaxSuffix = 10000;
-
-// Moves `from` into `to_dir` as `base`, or base.1, base.2, ... when taken. Returns the name used.
-std::expected<std::string, FsError> MoveToUniqueName(const std::filesystem::path& from,
-                                                     const std::filesystem::path& to_dir,
-                                                     std::string_view base);
-
-// Writes `content` to a new hidden temporary file in `dir` (mode `mode`, fsynced) and returns
-// its path; the caller renames it into place or removes it.
-std::expected<std::filesystem::path, FsError> WriteTempFile(const std::filesystem::path& dir,
-                                                            std::string_view content, mode_t mode);
 
 // Reads a regular file (never following a symlink, never blocking on a FIFO), at most
 // `max_bytes`, into a string.

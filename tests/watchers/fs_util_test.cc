@@ -1,6 +1,7 @@
 #include "watchers/fs_util.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,23 +102,29 @@ TEST(MakeDirsTest, RefusesAFileInTheWay) {
   EXPECT_EQ(made.error().code, ENOTDIR);
 }
 
+// The daemon moves files between folders it holds descriptors of; AT_FDCWD with absolute paths
+// here stands for any folder descriptor.
 TEST(RenameNoReplaceTest, NeverOverwrites) {
   TempDir tmp;
   WriteFile(tmp.path() / "a", "A");
   WriteFile(tmp.path() / "b", "B");
-  EXPECT_EQ(RenameNoReplace(tmp.path() / "a", tmp.path() / "b"), EEXIST);
+  auto at = [&](const char* name) { return (tmp.path() / name).string(); };
+  EXPECT_EQ(RenameNoReplaceAt(AT_FDCWD, at("a"), AT_FDCWD, at("b")), EEXIST);
   EXPECT_EQ(ReadFile(tmp.path() / "b"), "B");
-  EXPECT_EQ(RenameNoReplace(tmp.path() / "a", tmp.path() / "c"), 0);
+  EXPECT_EQ(RenameNoReplaceAt(AT_FDCWD, at("a"), AT_FDCWD, at("c")), 0);
   EXPECT_EQ(ReadFile(tmp.path() / "c"), "A");
-  EXPECT_EQ(RenameNoReplace(tmp.path() / "missing", tmp.path() / "d"), ENOENT);
+  EXPECT_EQ(RenameNoReplaceAt(AT_FDCWD, at("missing"), AT_FDCWD, at("d")), ENOENT);
 }
 
 TEST(MoveToUniqueNameTest, ProbesSuffixes) {
   TempDir tmp;
   fs::create_directory(tmp.path() / "out");
+  Fd out(open((tmp.path() / "out").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_GE(out.get(), 0);
   for (int i = 0; i < 3; ++i) {
     WriteFile(tmp.path() / "x.pem", std::to_string(i));
-    auto moved = MoveToUniqueName(tmp.path() / "x.pem", tmp.path() / "out", "x.pem");
+    auto moved = MoveToUniqueNameAt(AT_FDCWD, (tmp.path() / "x.pem").string(), out.get(), "x.pem",
+                                    "x.pem");
     ASSERT_TRUE(moved.has_value()) << moved.error().message;
     EXPECT_EQ(*moved, Suffixed("x.pem", i));
     EXPECT_EQ(ReadFile(tmp.path() / "out" / *moved), std::to_string(i));
@@ -126,13 +133,14 @@ TEST(MoveToUniqueNameTest, ProbesSuffixes) {
 
 TEST(WriteTempFileTest, WritesHiddenFileWithMode) {
   TempDir tmp;
-  auto temp = WriteTempFile(tmp.path(), "content", 0640);
+  Fd dir(open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_GE(dir.get(), 0);
+  auto temp = WriteTempFileAt(dir.get(), "content", 0640);
   ASSERT_TRUE(temp.has_value()) << temp.error().message;
-  EXPECT_EQ(temp->parent_path(), tmp.path());
-  EXPECT_EQ(temp->filename().string().front(), '.');
-  EXPECT_EQ(ReadFile(*temp), "content");
+  EXPECT_EQ(temp->front(), '.');
+  EXPECT_EQ(ReadFile(tmp.path() / *temp), "content");
   struct stat st;
-  ASSERT_EQ(stat(temp->c_str(), &st), 0);
+  ASSERT_EQ(stat((tmp.path() / *temp).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0640u);
 }
 
