@@ -75,9 +75,10 @@ size_t ThreadPoolSize() {
   return std::clamp<size_t>(size, 1, 1024);
 }
 
-// A key derivation at least this expensive (tens of milliseconds; OpenSSL's own default is 2048
-// iterations) makes its parse a slow one: at most max_parsing_ - 1 of those run at once, so one
-// parse slot always serves the other files.
+// Key derivations adding up to this many iterations in one file (tens of milliseconds; OpenSSL's
+// own default is 2048 per derivation) make its parse a slow one: at most max_slow_parses_ of those
+// run at once, so the other pool threads always serve the other files, control ops and WAL
+// checkpoints. Counted over the whole file, so many cheap password candidates add up.
 constexpr uint64_t kSlowDerivationIterations = 100'000;
 
 // The longest a prefetch waits for its file's mtime tick to pass (a file with an mtime further
@@ -186,15 +187,19 @@ struct ImportJob {
         }
         return std::nullopt;
       };
-      // Held from the first expensive derivation to the end of the parse.
+      // Held from the derivation that takes the file's total past kSlowDerivationIterations to
+      // the end of the parse.
       struct SlowSlot {
         std::atomic<size_t>* count = nullptr;
         ~SlowSlot() {
           if (count != nullptr) count->fetch_sub(1);
         }
       } slow_slot;
+      uint64_t derived = 0;  // iterations of the derivations allowed so far
       options.before_derivation = [&](uint64_t cost) -> std::optional<pipeline::Error> {
-        if (cost < kSlowDerivationIterations || slow_slot.count != nullptr || !slow_parses) {
+        if (slow_slot.count != nullptr || !slow_parses) return std::nullopt;
+        if (cost < kSlowDerivationIterations - std::min(derived, kSlowDerivationIterations)) {
+          derived += cost;
           return std::nullopt;
         }
         size_t n = slow_parses->load();
@@ -249,9 +254,9 @@ ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Pub
       inventory_(inventory),
       publisher_(publisher),
       system_trust_(system_trust),
-      // One pool thread is always left to control ops (csr create), WAL checkpoints and the
-      // like: slow parses never take them all.
-      max_parsing_(std::max<size_t>(1, ThreadPoolSize() - 1)),
+      // Two pool threads are always left to quick files, control ops (csr create), WAL
+      // checkpoints and the like: slow parses never take them.
+      max_slow_parses_(std::max<size_t>(1, ThreadPoolSize() - 2)),
       storage_faults_(loop) {
   auto* check = watchers::NewUvHandle<uv_check_t>();
   uv_check_init(loop_, check);
@@ -342,7 +347,7 @@ void ImportService::Enqueue(std::unique_ptr<ImportJob> job) {
 }
 
 void ImportService::StartQueued() {
-  while (running_ < kMaxRunning && running_ + prefetch_running_ < max_parsing_ &&
+  while (running_ + prefetch_running_ < kMaxOnPool &&
          completed_.size() < kMaxCompleted && !queue_.empty()) {
     ImportJob* job = queue_.front().release();
     queue_.pop_front();
@@ -358,7 +363,7 @@ void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(Import
   job->on_done = done;
   job->abandon = abandon_;
   job->slow_parses = slow_parses_;
-  job->max_slow_parses = std::max<size_t>(1, max_parsing_ - 1);
+  job->max_slow_parses = max_slow_parses_;
   job->config = job->inbox->config;
   job->work.data = job;
   on_pool_.insert(job);
@@ -420,11 +425,11 @@ void ImportService::DropPrefetch(PrefetchMap::iterator it) {
   prefetches_.erase(it);  // a queued key left in prefetch_queue_ is skipped when it comes up
 }
 
-// Up to kMaxPrefetchRunning at once: enough to keep the pool busy while the loop thread is
+// Up to kMaxOnPool, with the imports: enough to keep the pool busy while the loop thread is
 // taken up by a burst of folder events, but each import of a settled file queues behind them.
 void ImportService::StartPrefetches() {
   // Settled files first: a prefetch takes a parse slot only when none is waiting.
-  while (prefetch_running_ < kMaxPrefetchRunning && running_ + prefetch_running_ < max_parsing_ &&
+  while (running_ + prefetch_running_ < kMaxOnPool &&
          queue_.empty() && !prefetch_queue_.empty() && !draining_) {
     auto it = prefetches_.find(prefetch_queue_.front());
     prefetch_queue_.pop_front();

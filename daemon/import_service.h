@@ -92,11 +92,14 @@ class ImportService {
   uint64_t prefetches_redone() const { return prefetches_redone_; }
 
  private:
-  static constexpr size_t kMaxRunning = 256;    // imports on the thread pool at once
   static constexpr size_t kMaxCompleted = 4096;  // done, waiting to be stored (bounds memory)
   static constexpr size_t kMaxBatch = 256;       // files stored in one transaction at most
   static constexpr size_t kMaxPrefetches = 2048;    // files read ahead and kept (bounds memory)
-  static constexpr size_t kMaxPrefetchRunning = 256;  // prefetches on the pool at once
+  // Imports and prefetches on the pool at once. Deep enough that the pool keeps working while
+  // the loop thread stores a batch (and batches stay large: a few files per transaction cost a
+  // WAL checkpoint every few hundred imports), shallow enough that a control op queued behind
+  // them waits at most for 64 quick parses (a slow one holds one of max_slow_parses_ threads).
+  static constexpr size_t kMaxOnPool = 64;
   static constexpr uint64_t kPrefetchKeepMs = 60'000;  // an unclaimed prefetch is dropped after
   static constexpr uint64_t kAbandonGraceMs = 300;  // parses still running this long after Drain are left
 
@@ -136,8 +139,8 @@ class ImportService {
   uint64_t last_prefetch_sweep_ = 0;
   uint64_t prefetches_used_ = 0;
   uint64_t prefetches_redone_ = 0;
-  // Parses (imports and prefetches) on the pool at once: one fewer than its threads.
-  const size_t max_parsing_;
+  // Parses past kSlowDerivationIterations at once: two fewer than the pool's threads.
+  const size_t max_slow_parses_;
   std::shared_ptr<std::atomic<bool>> abandon_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<size_t>> slow_parses_ = std::make_shared<std::atomic<size_t>>(0);
   std::unordered_set<ImportJob*> on_pool_;  // queued to the pool, completion not yet run
