@@ -359,6 +359,30 @@ void ReadExpiry(Checker& check, const toml::table& root, Config& config) {
   if (auto v = check.Duration(*expiry, "scan_interval", 1)) config.scan_interval_s = *v;
 }
 
+// [[inbox]] groups: names by the rule for a group, the inbox's own group among them (a drop
+// without a sidecar group is put there).
+void ReadInboxGroups(Checker& check, const toml::table& table, InboxConfig& inbox) {
+  auto groups = check.Strings(table, "groups");
+  if (!groups) return;
+  const toml::source_region& where = table.get("groups")->source();
+  bool good = true;
+  for (const std::string& group : *groups) {
+    if (group.empty()) {
+      check.Problem(where, "'groups' must not hold an empty string");
+      good = false;
+    } else if (auto ok = storage::CheckEntryNames(std::nullopt, group, {}); !ok) {
+      check.Problem(where, "'groups': " + ok.error().message);
+      good = false;
+    }
+  }
+  if (good && std::find(groups->begin(), groups->end(), inbox.group) == groups->end()) {
+    check.Problem(where, "'groups' must hold this inbox's own group '" + inbox.group +
+                             "': drops without a sidecar group are put there");
+    good = false;
+  }
+  if (good) inbox.groups = std::move(*groups);
+}
+
 void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
   const toml::node* node = root.get("inbox");
   if (!node) return;
@@ -372,7 +396,7 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
   for (const auto& element : *array) {
     const auto& table = *element.as_table();
     check.OnlyKeys(table, "[[inbox]]",
-                   {"path", "name", "group", "labels", "settle_ms", "rescan_interval",
+                   {"path", "name", "group", "groups", "labels", "settle_ms", "rescan_interval",
                     "max_file_bytes", "archive", "accept_expired", "password_file",
                     "max_kdf_iterations", "max_scrypt_n", "max_file_kdf_iterations",
                     "parse_timeout"});
@@ -389,6 +413,7 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
     if (auto ok = storage::CheckEntryNames(std::nullopt, inbox.group, inbox.labels); !ok) {
       check.Problem(table.source(), "[[inbox]] " + ok.error().message);
     }
+    ReadInboxGroups(check, table, inbox);
     if (auto v = check.Integer(table, "settle_ms", 0, 600'000)) inbox.settle_ms = *v;
     if (auto v = check.Duration(table, "rescan_interval", 1)) inbox.rescan_ms = *v * 1000;
     if (auto v = check.Integer(table, "max_file_bytes", 1, int64_t{1} << 30)) {

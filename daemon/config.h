@@ -16,6 +16,9 @@ struct InboxConfig {
   std::string name;  // unique; default: the folder's base name
   std::filesystem::path path;
   std::string group = "default";
+  // The groups a drop here may put entries in or renew entries of (its sidecar's `group`); it
+  // holds `group`. None: any group.
+  std::optional<std::vector<std::string>> groups;
   std::vector<std::string> labels;
   uint64_t settle_ms = 500;
   uint64_t rescan_ms = 30'000;

@@ -178,6 +178,25 @@ pipeline::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& dr
   return {};
 }
 
+// An inbox with `groups` puts entries only in those groups and renews only their entries, so a
+// sidecar's `group` cannot reach entries that other inboxes feed (docs/security.md).
+pipeline::Result<void> CheckGroupAllowed(const std::string& group, const InboxConfig& inbox) {
+  if (!inbox.groups ||
+      std::find(inbox.groups->begin(), inbox.groups->end(), group) != inbox.groups->end()) {
+    return {};
+  }
+  std::string allowed;
+  for (const std::string& name : *inbox.groups) allowed += (allowed.empty() ? "" : ", ") + name;
+  return pipeline::Fail("group_not_allowed",
+                        "the sidecar names the group '" +
+                            pipeline::Shorten(pipeline::Escape(group), 64) +
+                            "', and a drop in inbox '" + inbox.name +
+                            "' may only put entries in or renew entries of its groups (" +
+                            pipeline::Shorten(allowed, 256) +
+                            "): drop it in an inbox for that group, or add the group to this "
+                            "inbox's 'groups'");
+}
+
 FileIdentity IdentityOfStat(const struct stat& st) {
   return FileIdentity{
       .dev = static_cast<uint64_t>(st.st_dev),
@@ -294,6 +313,9 @@ pipeline::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::pa
   if (sidecar) {
     if (auto read = ReadSidecar(dir.fd, *sidecar, drop); !read)
       return std::unexpected(read.error());
+  }
+  if (auto allowed = CheckGroupAllowed(drop.meta.group, inbox); !allowed) {
+    return std::unexpected(allowed.error());
   }
   if (inbox.password_file) {
     auto text = ReadRegularFile(*inbox.password_file, kMaxPasswordFileBytes);

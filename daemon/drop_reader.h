@@ -41,9 +41,10 @@ struct Drop {
 // The file, its sidecar and a sidecar's password_file are opened relative to the inbox's folder
 // (the file's parent) with O_NOFOLLOW and read through their descriptors; a sidecar's
 // password_file may only name a hidden file (".NAME") in that folder, and a sidecar's name, group
-// and labels follow pipeline::CheckName.
+// and labels follow pipeline::CheckName. A sidecar's group must be one of the inbox's `groups`
+// when it has them.
 // Reason codes: symlink, not_regular_file, hard_link (the file or its sidecar has another link),
-// file_too_large, unreadable, bad_sidecar.
+// file_too_large, unreadable, bad_sidecar, group_not_allowed.
 pipeline::Result<Drop> ReadDrop(const std::filesystem::path& file,
                                 const std::optional<std::filesystem::path>& sidecar,
                                 const InboxConfig& inbox);

@@ -1,6 +1,7 @@
 #include "watchers/fs_util.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc, _GNU_SOURCE)
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -102,9 +103,9 @@ int RenameNoReplaceAt(int from_dir, const std::string& from, int to_dir, const s
 
 std::expected<std::string, FsError> MoveToUniqueNameAt(int from_dir, const std::string& from,
                                                        int to_dir, std::string_view base,
-                                                       std::string_view shown) {
+                                                       std::string_view shown, size_t room) {
   for (int n = 0; n < kMaxSuffix; ++n) {
-    std::string name = Suffixed(base, n);
+    std::string name = OutcomeName(base, n, room);
     int err = RenameNoReplaceAt(from_dir, from, to_dir, name);
     if (err == 0) return name;
     if (err != EEXIST) return std::unexpected(MakeError(err, "cannot move " + std::string(shown)));
@@ -179,6 +180,34 @@ std::string Suffixed(std::string_view base, int n) {
   std::string name(base);
   if (n > 0) name += "." + std::to_string(n);
   return name;
+}
+
+std::string ShortenedName(std::string_view name) {
+  if (name.size() <= kMaxShortenedBytes) return std::string(name);
+  constexpr size_t kMaxExtensionBytes = 16;
+  constexpr size_t kHashBytes = 1 + 8;  // "~" and 8 hex digits
+  std::string_view extension;
+  if (size_t dot = name.rfind('.');
+      dot != std::string_view::npos && dot > 0 && name.size() - dot <= kMaxExtensionBytes) {
+    extension = name.substr(dot);
+  }
+  size_t keep = kMaxShortenedBytes - kHashBytes - extension.size();
+  // Back to the start of the character the cut would split (a UTF-8 continuation byte is
+  // 10xxxxxx), so the prefix stays readable text.
+  while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80) --keep;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_size = 0;
+  std::string hash = "00000000";
+  if (EVP_Digest(name.data(), name.size(), digest, &digest_size, EVP_sha256(), nullptr) == 1) {
+    hash = HexBytes(std::string_view(reinterpret_cast<const char*>(digest), 4));
+  }
+  return std::string(name.substr(0, keep)) + "~" + hash + std::string(extension);
+}
+
+std::string OutcomeName(std::string_view base, int n, size_t room) {
+  std::string name = Suffixed(base, n);
+  if (name.size() + room <= kMaxNameBytes) return name;
+  return Suffixed(ShortenedName(base), n);
 }
 
 std::expected<std::string, FsError> ReadSmallFile(const fs::path& path, uint64_t max_bytes) {

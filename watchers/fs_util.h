@@ -64,10 +64,11 @@ std::expected<Fd, int> OpenInDir(int dir_fd, const std::string& name);
 int RenameNoReplaceAt(int from_dir, const std::string& from, int to_dir, const std::string& to);
 
 // Moves `from` in `from_dir` to `to_dir` as `base`, or base.1, base.2, ... when taken (never
-// replacing a file). Returns the name used. `shown` names the file in the error sentence.
+// replacing a file), each shortened as OutcomeName says when it would leave less than `room`
+// bytes below kMaxNameBytes. Returns the name used. `shown` names the file in the error sentence.
 std::expected<std::string, FsError> MoveToUniqueNameAt(int from_dir, const std::string& from,
                                                        int to_dir, std::string_view base,
-                                                       std::string_view shown);
+                                                       std::string_view shown, size_t room = 0);
 
 // Writes `content` to a new hidden temporary file in the folder `dir_fd` (mode `mode`, fsynced)
 // and returns its name there; the caller renames it into place or removes it.
@@ -90,6 +91,23 @@ std::string Suffixed(std::string_view base, int n);
 
 // Probes at most this many suffixes before giving up.
 inline constexpr int kMaxSuffix = 10000;
+
+// The longest file name Linux filesystems take (NAME_MAX).
+inline constexpr size_t kMaxNameBytes = 255;
+// The longest name ShortenedName makes: room left for a suffix ".9999" and ".error.json".
+inline constexpr size_t kMaxShortenedBytes = kMaxNameBytes - 5 - 11;
+
+// A name of at most kMaxShortenedBytes standing for `name`: a prefix of it cut on a UTF-8
+// character boundary, "~", the first 8 hex digits of the SHA-256 of all of `name`, and its
+// extension (from its last '.') when that is at most 16 bytes. `name` itself when it is not
+// longer than kMaxShortenedBytes.
+std::string ShortenedName(std::string_view name);
+
+// The n-th name tried for `base` in an outcome folder (failed/, processed/): Suffixed(base, n)
+// when `room` more bytes (what goes after it there: ".error.json", ".toml") still fit within
+// kMaxNameBytes, else Suffixed(ShortenedName(base), n). `room` is at most 11 (".error.json"),
+// which a shortened name always leaves.
+std::string OutcomeName(std::string_view base, int n, size_t room);
 
 // Reads a regular file (never following a symlink, never blocking on a FIFO), at most
 // `max_bytes`, into a string.

@@ -10,6 +10,14 @@
 namespace certinbox::watchers {
 namespace fs = std::filesystem;
 
+namespace {
+
+constexpr std::string_view kErrorJsonSuffix = ".error.json";
+// What an archived file's sidecar adds to its name in processed/: ".toml", and ".N" when taken.
+constexpr size_t kSidecarSuffixBytes = std::string_view(".toml.9999").size();
+
+}  // namespace
+
 // Returns "" when `name` in flight is still the file that was handed over. If someone replaced
 // or rewrote it meanwhile, the new content has not been imported: it is tracked again (offered
 // after it settles) and the sentence says so.
@@ -83,7 +91,8 @@ std::string InboxWatcher::Impl::Finish(const std::string& name, std::optional<fs
       if (stat.is_regular()) {
         if (std::string failed = MakePrivate(name, &stat); !failed.empty()) return failed;
       }
-      auto moved = MoveToUniqueNameAt(dir_fd_.get(), name, processed.get(), name, path.string());
+      auto moved = MoveToUniqueNameAt(dir_fd_.get(), name, processed.get(), name, path.string(),
+                                      kSidecarSuffixBytes);
       if (!moved) return moved.error().message;
       final_name = *moved;
     } else if (unlinkat(dir_fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
@@ -137,14 +146,16 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
   std::string failed_name;
   std::string error;
   for (int n = 0; n < kMaxSuffix && failed_name.empty() && error.empty(); ++n) {
-    std::string candidate = Suffixed(name, n);
+    // A name too long to take ".error.json" goes under a shortened one; the reason's `file`
+    // and `file_hex` keep the name it had.
+    std::string candidate = OutcomeName(name, n, kErrorJsonSuffix.size());
     struct stat taken;
     if (fstatat(failed, candidate.c_str(), &taken, AT_SYMLINK_NOFOLLOW) == 0) continue;
     if (errno != ENOENT) {
       error = "cannot look into " + failed_dir_.string() + ": " + ErrnoText(errno);
       break;
     }
-    std::string json_name = candidate + ".error.json";
+    std::string json_name = candidate + std::string(kErrorJsonSuffix);
     int err = RenameNoReplaceAt(failed, *temp, failed, json_name);
     if (err == EEXIST) continue;
     if (err == 0) {

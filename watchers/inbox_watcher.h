@@ -108,7 +108,9 @@ class InboxWatcher {
   // Moves the file (untouched) and its sidecar to failed/ beside NAME.error.json
   // {"file", "file_hex", "reason", "message", "time"}: "file" is the name as a JSON string
   // (bytes that are not UTF-8 become U+FFFD), "file_hex" its exact bytes in hex. A name already
-  // taken in failed/ gets a ".N" suffix. Returns "" or an error sentence.
+  // taken in failed/ gets a ".N" suffix; one too long to take its suffixes (".N", ".error.json")
+  // is shortened (fs_util.h, ShortenedName), here and in processed/. Returns "" or an error
+  // sentence.
   std::string Fail(const std::string& name, std::string_view reason, std::string_view message);
   std::string Fail(const std::string& name, std::string_view reason, std::string_view message,
                    const std::optional<std::filesystem::path>& sidecar);

@@ -43,6 +43,7 @@ TEST_F(ConfigTest, DefaultsAndRelativePaths) {
   EXPECT_EQ(config->inboxes[0].max_scrypt_n, uint64_t{1} << 20);
   EXPECT_EQ(config->inboxes[0].max_file_kdf_iterations, 30'000'000u);
   EXPECT_EQ(config->inboxes[0].parse_timeout_s, 15u);
+  EXPECT_FALSE(config->inboxes[0].groups.has_value());  // any group
   EXPECT_EQ(config->expiring_soon_days, 90);
   EXPECT_EQ(config->max_versions, 50);
   EXPECT_EQ(config->notify_days, (std::vector<int>{90, 30, 14, 7, 1}));
@@ -71,6 +72,7 @@ scan_interval = "15m"
 path = "/srv/drop"
 name = "drop"
 group = "web"
+groups = ["web", "shared"]
 labels = ["prod"]
 settle_ms = 1000
 rescan_interval = "1m"
@@ -94,6 +96,7 @@ parse_timeout = "1m"
   EXPECT_EQ(config->scan_interval_s, 900u);
   const auto& inbox = config->inboxes.at(0);
   EXPECT_EQ(inbox.group, "web");
+  EXPECT_EQ(inbox.groups, (std::vector<std::string>{"web", "shared"}));
   EXPECT_EQ(inbox.labels, std::vector<std::string>{"prod"});
   EXPECT_EQ(inbox.rescan_ms, 60'000u);
   EXPECT_EQ(inbox.max_file_bytes, 65536u);
@@ -148,6 +151,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"[[inbox]]\npath = \"a\"\nparse_timeout = \"0s\"\n", "3:17", "at least 1"},
         BadConfig{"[[inbox]]\npath = \"a\"\nparse_timeout = \"2h\"\n", "3:17", "at most 1h"},
         BadConfig{"[[inbox]]\npath = \"a\"\n[[inbox]]\npath = \"a\"\n", "3:1", "two inboxes"},
+        // `groups` must hold the inbox's own group: drops without a sidecar group go there.
+        BadConfig{"[[inbox]]\npath = \"a\"\ngroups = [\"shared\"]\n", "3:10",
+                  "own group 'default'"},
+        BadConfig{"[[inbox]]\npath = \"a\"\ngroup = \"web\"\ngroups = []\n", "4:10",
+                  "own group 'web'"},
+        BadConfig{"[[inbox]]\npath = \"a\"\ngroups = [\"default\", \"a/b\"]\n", "3:10", "'groups'"},
+        BadConfig{"[[inbox]]\npath = \"a\"\ngroups = [\"default\", \"\"]\n", "3:10", "empty"},
+        BadConfig{"[[inbox]]\npath = \"a\"\ngroups = \"default\"\n", "3:10", "array of strings"},
         BadConfig{"[bus]\ncontrol = \"tcp://0.0.0.0:1\"\n", "2:11", "CURVE"},
         BadConfig{"[bus]\ncontrol = \"ipc://@cbx\"\n", "2:11", "abstract ipc sockets"},
         BadConfig{"[daemon\nstate_dir = 1\n", "1:8", "expected ']'"},

@@ -5,8 +5,10 @@
 
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/test_files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -110,6 +112,33 @@ TEST(BadInputTest, EachBadFileEndsInFailedWithItsReason) {
     return !daemon.EventsOfType("cert.imported").empty();
   });
   EXPECT_EQ(daemon.EventsOfType("cert.imported").size(), 1u);
+}
+
+// Finding: a rejected file whose name left no room for ".error.json" stayed in the inbox and
+// was parsed again at every start. It goes to failed/ under a shortened name (a prefix, "~", 8
+// hex digits of the SHA-256 of the name, its extension); its reason keeps the name it had.
+TEST(BadInputTest, ALongNameEndsInFailedUnderAShortenedName) {
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  const std::string name = std::string(246, 'a') + ".pem";  // 250 bytes
+  const std::string shortened = std::string(226, 'a') + "~5b75cefe.pem";
+  daemon.Drop(name, "garbage, not a certificate\n");
+  daemon.WaitForEvents(HasEvents("import.rejected"));
+  auto rejected = daemon.EventsOfType("import.rejected");
+  ASSERT_EQ(rejected.size(), 1u) << daemon.log();
+  EXPECT_EQ(rejected[0]["source"]["file"], name);
+  EXPECT_EQ(rejected[0]["reason"], "unrecognized_format");
+  auto names_in = [](const fs::path& dir) {
+    std::set<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename());
+    return names;
+  };
+  EXPECT_EQ(names_in(daemon.failed()),
+            (std::set<std::string>{shortened, shortened + ".error.json"}));
+  json error = json::parse(std::ifstream(daemon.failed() / (shortened + ".error.json")));
+  EXPECT_EQ(error["file"], name);
+  EXPECT_EQ(error["reason"], "unrecognized_format");
+  EXPECT_EQ(names_in(daemon.inbox()), std::set<std::string>{"failed"});
 }
 
 TEST(BadInputTest, ExpiredIsImportedWhereTheInboxAcceptsIt) {

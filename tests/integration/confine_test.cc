@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "tests/integration/daemon_harness.h"
+#include "tests/integration/test_files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -184,6 +185,70 @@ TEST(ConfineTest, SidecarNamesFollowTheOneRule) {
   auto imported = daemon.EventsOfType("cert.imported");
   ASSERT_EQ(imported.size(), 1u);
   EXPECT_EQ(imported[0]["certificate"]["name"], "caf\u00e9 \u2713");
+}
+
+// Finding: a sidecar's `group` and `name` let a drop in any inbox renew any entry, whichever
+// inbox fed it (its bindings follow, so a deploy plugin pushed the dropper's certificate). An
+// inbox with `groups` takes only those: a drop naming another group is group_not_allowed, and
+// the entry keeps its version. A reload that changes `groups` applies to the next drop.
+TEST(ConfineTest, AnInboxWithGroupsRenewsNoEntryOfAnotherGroup) {
+  DaemonHarness daemon({
+      .extra_inbox_toml = "group = \"shared\"\ngroups = [\"shared\"]\n",
+      .extra_toml = "[[inbox]]\npath = \"prod\"\nname = \"prod\"\ngroup = \"prod\"\n"
+                    "settle_ms = 100\nrescan_interval = \"2s\"\n",
+  });
+  ASSERT_TRUE(daemon.Start());
+  const int64_t now = NowUnix();
+  auto leaf_until = [&](int64_t not_after) {
+    CertSpec spec = LeafSpec("web.groups.test");
+    spec.not_before = now - 3600;
+    spec.not_after = not_after;
+    return Issue(spec);
+  };
+  auto drop_in = [](const fs::path& dir, const std::string& name, const std::string& bytes) {
+    WriteAll(dir / ("." + name + ".tmp"), bytes, 0644);
+    fs::rename(dir / ("." + name + ".tmp"), dir / name);
+  };
+  Issued v1 = leaf_until(now + 100 * 86400);
+  drop_in(daemon.root() / "prod", "web.toml", "name = \"web\"\n");
+  drop_in(daemon.root() / "prod", "web.pem", v1.CertPem() + v1.KeyPem());
+  daemon.WaitForEvents(HasEvents("cert.imported"));
+  auto imported = daemon.EventsOfType("cert.imported");
+  ASSERT_EQ(imported.size(), 1u) << daemon.log();
+  EXPECT_EQ(imported[0]["certificate"]["group"], "prod");
+
+  // The same name, a later expiry: a renewal, were the group allowed here.
+  Issued v2 = leaf_until(now + 400 * 86400);
+  const std::string sidecar = "group = \"prod\"\nname = \"web\"\n";
+  daemon.Drop("web.toml", sidecar);
+  daemon.Drop("web.pem", v2.CertPem() + v2.KeyPem());
+  daemon.WaitForEvents(HasEvents("import.rejected"));
+  auto rejected = RejectedByFile(daemon);
+  ASSERT_TRUE(rejected.contains("web.pem")) << daemon.log();
+  EXPECT_EQ(rejected["web.pem"]["reason"], "group_not_allowed");
+  json error = json::parse(ReadAll(daemon.failed() / "web.pem.error.json"));
+  EXPECT_EQ(error["reason"], "group_not_allowed");
+  EXPECT_TRUE(fs::exists(daemon.failed() / "web.pem.toml"));
+  EXPECT_TRUE(daemon.EventsOfType("cert.renewed").empty());
+  json shown = json::parse(daemon.Cli({"show", "prod/web", "--json"}).out);
+  EXPECT_EQ(shown["version"], 1);
+  EXPECT_EQ(shown["fingerprint_sha256"], v1.Fingerprint());
+
+  std::string config = ReadAll(daemon.config_file());
+  const std::string narrow = "groups = [\"shared\"]";
+  ASSERT_NE(config.find(narrow), std::string::npos);
+  config.replace(config.find(narrow), narrow.size(), "groups = [\"shared\", \"prod\"]");
+  WriteAll(daemon.root() / "config.tmp", config, 0644);
+  fs::rename(daemon.root() / "config.tmp", daemon.config_file());
+  daemon.Signal(SIGHUP);
+  daemon.WaitForEvents(HasEvents("config.reloaded"));
+  daemon.Drop("web2.toml", sidecar);
+  daemon.Drop("web2.pem", v2.CertPem() + v2.KeyPem());
+  daemon.WaitForEvents(HasEvents("cert.renewed"));
+  auto renewed = daemon.EventsOfType("cert.renewed");
+  ASSERT_EQ(renewed.size(), 1u) << daemon.log();
+  EXPECT_EQ(renewed[0]["certificate"]["id"], imported[0]["certificate"]["id"]);
+  EXPECT_EQ(renewed[0]["certificate"]["fingerprint_sha256"], v2.Fingerprint());
 }
 
 // The same rule where a request names an entry: csr create NAME/--group/--label and meta labels.

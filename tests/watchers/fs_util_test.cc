@@ -81,6 +81,38 @@ TEST(SuffixedTest, AddsNumberAfterFirst) {
   EXPECT_EQ(Suffixed("web.pem", 12), "web.pem.12");
 }
 
+// Expected digests: printf '%s' NAME | sha256sum | cut -c1-8.
+TEST(ShortenedNameTest, KeepsAPrefixTheHashAndAShortExtension) {
+  EXPECT_EQ(ShortenedName("web.pem"), "web.pem");
+  EXPECT_EQ(ShortenedName(std::string(kMaxShortenedBytes, 'a')),
+            std::string(kMaxShortenedBytes, 'a'));
+  const std::string long_pem = std::string(246, 'a') + ".pem";
+  EXPECT_EQ(ShortenedName(long_pem), std::string(226, 'a') + "~5b75cefe.pem");
+  EXPECT_EQ(ShortenedName(long_pem).size(), kMaxShortenedBytes);
+  // An extension over 16 bytes is not kept.
+  EXPECT_EQ(ShortenedName(std::string(250, 'a') + "." + std::string(20, 'b')),
+            std::string(230, 'a') + "~d4719c08");
+}
+
+TEST(ShortenedNameTest, CutsOnACharacterBoundary) {
+  std::string name = "x";
+  for (int i = 0; i < 130; ++i) name += "\xc3\xa9";  // é, two bytes
+  name += ".pem";
+  std::string expected = "x";
+  for (int i = 0; i < 112; ++i) expected += "\xc3\xa9";  // 226 bytes would split the 113th
+  EXPECT_EQ(ShortenedName(name), expected + "~49eb6904.pem");
+}
+
+TEST(OutcomeNameTest, ShortensOnlyWhatLeavesNoRoom) {
+  const std::string fits(244, 'a');  // 244 + ".error.json" = 255
+  EXPECT_EQ(OutcomeName("web.pem", 1, 11), "web.pem.1");
+  EXPECT_EQ(OutcomeName(fits, 0, 11), fits);
+  EXPECT_EQ(OutcomeName(fits, 1, 11), ShortenedName(fits) + ".1");
+  EXPECT_EQ(OutcomeName(fits + "a", 0, 11), std::string(230, 'a') + "~5553f055");
+  EXPECT_EQ(OutcomeName(fits + "a", 0, 0), fits + "a");
+  EXPECT_LE(OutcomeName(fits + "a", kMaxSuffix - 1, 11).size() + 11, kMaxNameBytes);
+}
+
 TEST(MakeDirsTest, CreatesMissingParentsWithMode) {
   TempDir tmp;
   mode_t old_umask = umask(022);

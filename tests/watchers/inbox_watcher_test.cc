@@ -604,6 +604,27 @@ TEST_F(InboxWatcherTest, FinishWithArchiveMovesToProcessedPrivately) {
   EXPECT_EQ(watcher_->Backlog(), 0u);
 }
 
+// In processed/ a name must leave room for its sidecar's ".toml" and a ".N": a longer one is
+// shortened as in failed/.
+TEST_F(InboxWatcherTest, FinishWithArchiveGivesALongNameRoomForItsSidecar) {
+  InboxOptions options = Options();
+  options.archive = true;
+  Start(options);
+  const std::string name = std::string(246, 'a') + ".pem";
+  const std::string shortened = std::string(226, 'a') + "~5b75cefe.pem";
+  for (int round = 0; round < 2; ++round) {
+    WriteFile(dir_ / name, "round " + std::to_string(round));
+    WriteFile(dir_ / (name + ".toml"), "name = 'long'");
+    ASSERT_TRUE(RunUntil([&] { return seen_.size() == size_t(round + 1); }));
+    EXPECT_EQ(watcher_->Finish(name), "");
+  }
+  EXPECT_EQ(Entries(dir_ / "processed"),
+            (std::set<std::string>{shortened, shortened + ".toml", shortened + ".1",
+                                   shortened + ".1.toml"}));
+  EXPECT_EQ(ReadFile(dir_ / "processed" / (shortened + ".1")), "round 1");
+  EXPECT_EQ(Entries(dir_), (std::set<std::string>{"failed", "processed"}));
+}
+
 // The archive step's chmod once went by path after an lstat: a name swapped for a symbolic link
 // in between (RENAME_EXCHANGE in a loop) had the link's target chmodded. on_archiving runs at
 // that moment, so the swap is made there, deterministically, for the file and for its sidecar.
@@ -682,6 +703,35 @@ TEST_F(InboxWatcherTest, FailRecordsTheExactBytesOfTheName) {
   EXPECT_EQ(json.at("file_hex"), "626164ff0a2e70656d");
   EXPECT_EQ(json.at("file"), "bad\xef\xbf\xbd\n.pem");
   EXPECT_EQ(ReadFile(dir_ / "failed" / name), "x");
+}
+
+// Finding: a rejected file whose name left no room for ".error.json" (over 244 bytes) could not
+// be moved to failed/: it stayed in the inbox and was parsed again at every start. It goes there
+// under a shortened name (fs_util.h, ShortenedName); the reason keeps the name it had.
+TEST_F(InboxWatcherTest, FailGivesALongNameAShortenedOneInFailed) {
+  Start(Options());
+  const std::string name = std::string(246, 'a') + ".pem";  // 250 bytes
+  const std::string shortened = std::string(226, 'a') + "~5b75cefe.pem";
+  for (int round = 0; round < 2; ++round) {
+    WriteFile(dir_ / name, "garbage " + std::to_string(round));
+    WriteFile(dir_ / (name + ".toml"), "name = 'long'");  // 255 bytes, the most a name may have
+    ASSERT_TRUE(RunUntil([&] { return seen_.size() == size_t(round + 1); }));
+    EXPECT_EQ(watcher_->Fail(name, "unrecognized_format", "x"), "");
+  }
+  const fs::path failed = dir_ / "failed";
+  EXPECT_EQ(Entries(failed),
+            (std::set<std::string>{shortened, shortened + ".error.json", shortened + ".toml",
+                                   shortened + ".1", shortened + ".1.error.json",
+                                   shortened + ".1.toml"}));
+  EXPECT_EQ(ReadFile(failed / shortened), "garbage 0");
+  EXPECT_EQ(ReadFile(failed / (shortened + ".1")), "garbage 1");
+  nlohmann::json json = nlohmann::json::parse(ReadFile(failed / (shortened + ".error.json")));
+  EXPECT_EQ(json.at("file"), name);
+  std::string hex;
+  for (int i = 0; i < 246; ++i) hex += "61";
+  EXPECT_EQ(json.at("file_hex"), hex + "2e70656d");
+  EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
+  EXPECT_EQ(watcher_->Backlog(), 0u);
 }
 
 TEST_F(InboxWatcherTest, FailMovesTheFileBesideItsReason) {
