@@ -111,7 +111,7 @@ std::string MachineLine(const fs::path& workdir) {
                 "  libraries %s, SQLite %s, ZeroMQ %d.%d.%d, UV_THREADPOOL_SIZE=%s\n",
                 UsableCpus(), CpuModel().c_str(), uts.release, FilesystemOf(workdir).c_str(),
                 LoadAverage().c_str(), OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion(),
-                major, minor, patch, pool ? pool : "unset (libuv default 4)");
+                major, minor, patch, pool ? pool : "unset (certinboxd: cores + 1, at least 5)");
   return buffer;
 }
 

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? config->log_level : log_level));
 
   // libuv's pool parses dropped files and runs control ops (csr create) and WAL checkpoints;
-  // the import service keeps one of its threads free of parses. Sized before its first use.
+  // the import service keeps two of its threads free of slow parses. Sized before its first use:
+  // one more than the cores, at least 5.
   if (std::getenv("UV_THREADPOOL_SIZE") == nullptr) {
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     std::string size = std::to_string(std::max(4u, cores) + 1);
