@@ -80,6 +80,8 @@ size_t ThreadPoolSize() {
 // run at once, so the other pool threads always serve the other files, control ops and WAL
 // checkpoints. Counted over the whole file, so many cheap password candidates add up.
 constexpr uint64_t kSlowDerivationIterations = 100'000;
+// A parse that has used this much CPU time is slow too, whatever it spent it on.
+constexpr int64_t kSlowParseCpuNs = 50'000'000;
 
 // The longest a prefetch waits for its file's mtime tick to pass (a file with an mtime further
 // in the future is read at once, and its prefetch is not used).
@@ -170,38 +172,16 @@ struct ImportJob {
       const int64_t cpu_deadline = ThreadCpuNs() + static_cast<int64_t>(config.parse_timeout_s) *
                                                        1'000'000'000;
       const uint64_t timeout_s = config.parse_timeout_s;
-      options.interrupt = [this, cpu_deadline, timeout_s]() -> std::optional<pipeline::Error> {
-        if (abandon && abandon->load(std::memory_order_relaxed)) {
-          return pipeline::Error{"parse_abandoned",
-                                 "certinboxd is stopping: the file stays in the inbox and is "
-                                 "imported on the next start"};
-        }
-        if (ThreadCpuNs() > cpu_deadline) {
-          return pipeline::Error{
-              "parse_timeout",
-              "reading the file took more than the inbox's parse_timeout (" +
-                  std::to_string(timeout_s) +
-                  " s of CPU time): it holds too many objects or password candidates that "
-                  "are expensive to try; split it, give the right password in its sidecar, or "
-                  "raise parse_timeout if the file is trusted"};
-        }
-        return std::nullopt;
-      };
-      // Held from the derivation that takes the file's total past kSlowDerivationIterations to
-      // the end of the parse.
+      // Held from the moment the parse becomes slow to its end.
       struct SlowSlot {
         std::atomic<size_t>* count = nullptr;
         ~SlowSlot() {
           if (count != nullptr) count->fetch_sub(1);
         }
       } slow_slot;
-      uint64_t derived = 0;  // iterations of the derivations allowed so far
-      options.before_derivation = [&](uint64_t cost) -> std::optional<pipeline::Error> {
+      // Takes a slow slot, or hands the file back to be offered again once it settles.
+      auto become_slow = [&]() -> std::optional<pipeline::Error> {
         if (slow_slot.count != nullptr || !slow_parses) return std::nullopt;
-        if (cost < kSlowDerivationIterations - std::min(derived, kSlowDerivationIterations)) {
-          derived += cost;
-          return std::nullopt;
-        }
         size_t n = slow_parses->load();
         while (n < max_slow_parses) {
           if (slow_parses->compare_exchange_weak(n, n + 1)) {
@@ -212,7 +192,40 @@ struct ImportJob {
         return pipeline::Error{"parse_deferred",
                                "other expensive files are being read: tried again later"};
       };
+      const int64_t slow_after = ThreadCpuNs() + kSlowParseCpuNs;
+      bool parsing = true;  // a parse that is done is not handed back for being slow
+      options.interrupt = [&, cpu_deadline, timeout_s]() -> std::optional<pipeline::Error> {
+        if (abandon && abandon->load(std::memory_order_relaxed)) {
+          return pipeline::Error{"parse_abandoned",
+                                 "certinboxd is stopping: the file stays in the inbox and is "
+                                 "imported on the next start"};
+        }
+        const int64_t cpu = ThreadCpuNs();
+        if (cpu > cpu_deadline) {
+          return pipeline::Error{
+              "parse_timeout",
+              "reading the file took more than the inbox's parse_timeout (" +
+                  std::to_string(timeout_s) +
+                  " s of CPU time): it holds too many objects or password candidates that "
+                  "are expensive to try; split it, give the right password in its sidecar, or "
+                  "raise parse_timeout if the file is trusted"};
+        }
+        // Work that is slow without any expensive derivation (many candidates, each a MAC
+        // over a large file) is slow all the same.
+        if (parsing && cpu > slow_after) return become_slow();
+        return std::nullopt;
+      };
+      uint64_t derived = 0;  // iterations of the derivations allowed so far
+      options.before_derivation = [&](uint64_t cost) -> std::optional<pipeline::Error> {
+        if (slow_slot.count != nullptr || !slow_parses) return std::nullopt;
+        if (cost < kSlowDerivationIterations - std::min(derived, kSlowDerivationIterations)) {
+          derived += cost;
+          return std::nullopt;
+        }
+        return become_slow();
+      };
       auto parsed_file = pipeline::ParseFile(drop.bytes, options);
+      parsing = false;
       if (parsed_file) {
         if (auto stop = options.interrupt()) parsed_file = std::unexpected(std::move(*stop));
       }
@@ -279,6 +292,9 @@ pipeline::Result<void> ImportService::Start() {
   auto cas = inventory_.CaCertificates();
   if (!cas) return std::unexpected(cas.error());
   trust_ = pipeline::TrustContext::Create(*cas, system_trust_);
+  // A pass over incomplete chains that a stop cut short (or a CA the system store has gained
+  // since) is finished now, in the background like any other.
+  RevisitIncompleteChains();
   return {};
 }
 
@@ -411,6 +427,10 @@ void ImportService::Prefetch(Inbox& inbox, const watchers::ReadyFile& file) {
     DropPrefetch(it);
   }
   if (prefetches_.size() >= kMaxPrefetches) return;
+  // Bytes too: files of the largest size allowed would otherwise keep gigabytes read ahead.
+  uint64_t kept = file.size;
+  for (const auto& [_, other] : prefetches_) kept += other->file.size;
+  if (kept > kMaxPrefetchBytes) return;
   auto job = NewJob(inbox, file);  // counted until it is done or dropped
   job->prefetch = ImportJob::Prefetch::kQueued;
   job->key = key;
@@ -664,17 +684,43 @@ void ImportService::Flush() {
   MaybeDrained();
 }
 
-// A CA certificate arrived: leaves stored with an incomplete chain may be complete now.
+// A CA certificate arrived: leaves stored with an incomplete chain may be complete now. They are
+// looked at again from the first, kRevisitSlice at a time, one slice per turn of the loop, so
+// requests, other inboxes and a stop are never held behind a large inventory. A CA arriving
+// meanwhile starts the pass over.
 void ImportService::RevisitIncompleteChains() {
-  auto pending = inventory_.IncompleteChains();
-  if (!pending) {
-    spdlog::error("cannot list incomplete chains: {}", pending.error().message);
+  revisit_after_ = 0;
+  if (!revisit_idle_) {
+    auto* idle = watchers::NewUvHandle<uv_idle_t>();
+    uv_idle_init(loop_, idle);
+    idle->data = this;
+    revisit_idle_.reset(idle);
+  }
+  // An idle handle runs once per turn of the loop, after its I/O (a 0 ms timer started from its
+  // own callback would run again in the same turn with libuv before 1.45).
+  uv_idle_start(revisit_idle_.get(),
+                [](uv_idle_t* idle) { static_cast<ImportService*>(idle->data)->RevisitSlice(); });
+}
+
+void ImportService::RevisitSlice() {
+  if (draining_ || revisit_after_ < 0) {
+    uv_idle_stop(revisit_idle_.get());
     return;
   }
-  if (pending->empty()) return;
+  auto pending = inventory_.IncompleteChains(revisit_after_, kRevisitSlice);
+  if (!pending) {
+    spdlog::error("cannot list incomplete chains: {}", pending.error().message);
+    revisit_after_ = -1;
+    return;
+  }
+  if (pending->empty()) {
+    revisit_after_ = -1;
+    return;
+  }
   std::vector<storage::Event> events;
   if (auto began = inventory_.Begin(); !began) {
     spdlog::error("cannot revisit chains: {}", began.error().message);
+    revisit_after_ = -1;
     return;
   }
   pipeline::UnixTime now = pipeline::UnixNow();
@@ -696,9 +742,15 @@ void ImportService::RevisitIncompleteChains() {
   if (auto committed = inventory_.Commit(); !committed) {
     inventory_.Rollback();
     spdlog::error("cannot store revisited chains: {}", committed.error().message);
+    revisit_after_ = -1;
     return;
   }
   for (const auto& event : events) publisher_.Publish(event);
+  if (pending->size() < static_cast<size_t>(kRevisitSlice)) {
+    revisit_after_ = -1;
+    return;
+  }
+  revisit_after_ = pending->back().first;  // the idle handle calls again next turn
 }
 
 void ImportService::Drain(std::function<void()> done) {

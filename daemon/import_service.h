@@ -95,11 +95,16 @@ class ImportService {
   static constexpr size_t kMaxCompleted = 4096;  // done, waiting to be stored (bounds memory)
   static constexpr size_t kMaxBatch = 256;       // files stored in one transaction at most
   static constexpr size_t kMaxPrefetches = 2048;    // files read ahead and kept (bounds memory)
+  // and their sizes together (a parsed file can take four times its size: 16 MiB is ~64 MiB)
+  static constexpr uint64_t kMaxPrefetchBytes = 16 << 20;
   // Imports and prefetches on the pool at once. Deep enough that the pool keeps working while
   // the loop thread stores a batch (and batches stay large: a few files per transaction cost a
   // WAL checkpoint every few hundred imports), shallow enough that a control op queued behind
   // them waits at most for 64 quick parses (a slow one holds one of max_slow_parses_ threads).
   static constexpr size_t kMaxOnPool = 64;
+  // Versions with an incomplete chain looked at again per turn of the loop once a CA arrived
+  // (each a parse and a validation on the loop thread: ~10 ms a slice).
+  static constexpr int64_t kRevisitSlice = 32;
   static constexpr uint64_t kPrefetchKeepMs = 60'000;  // an unclaimed prefetch is dropped after
   static constexpr uint64_t kAbandonGraceMs = 300;  // parses still running this long after Drain are left
 
@@ -110,7 +115,8 @@ class ImportService {
   void OnJobDone(ImportJob* job);
   void ArmFlush();
   void Flush();  // stores up to kMaxBatch completed jobs in one transaction, publishes, finishes
-  void RevisitIncompleteChains();
+  void RevisitIncompleteChains();  // starts (or starts over) the pass below
+  void RevisitSlice();  // the next kRevisitSlice versions with an incomplete chain
   void MaybeDrained();
   void OrphanRunning();
 
@@ -150,6 +156,8 @@ class ImportService {
   watchers::UvHandlePtr<uv_check_t> flush_check_;
   watchers::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due
   StorageFaults storage_faults_;
+  watchers::UvHandlePtr<uv_idle_t> revisit_idle_;
+  int64_t revisit_after_ = -1;  // the pass over incomplete chains: the last id done; -1: none
   bool draining_ = false;
   std::function<void()> drained_;
   std::function<void()> after_store_;

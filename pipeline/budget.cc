@@ -101,8 +101,11 @@ std::expected<uint64_t, Error> ParseBudget::Cost(const X509_ALGOR* algorithm,
                                         std::to_string(limits.max_scrypt_n) + " and N x r x p " +
                                         std::to_string(limits.max_scrypt_n * 8));
         }
-        if (most == 0) return 0;
-        return static_cast<uint64_t>((work * limits.max_iterations + most - 1) / most);
+        // Against a fixed reference, not the caps: a lower max_kdf_iterations must not make a
+        // scrypt look cheaper than it is (to the file's total and to the slow-parse mark).
+        constexpr uint64_t kWork = KdfLimits::kScryptReferenceWork;
+        return static_cast<uint64_t>(
+            (work * KdfLimits::kScryptReferenceIterations + kWork - 1) / kWork);
       }
 #endif
       default:

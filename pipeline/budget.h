@@ -40,8 +40,8 @@ class ParseBudget {
   std::expected<void, Error> ChargeMac(const PKCS12* p12);
 
  private:
-  // The cost of one derivation in PBKDF2 iterations (scrypt: a capped scrypt counts as a
-  // capped PBKDF2), or the error when it is above a cap.
+  // The cost of one derivation in PBKDF2 iterations (scrypt: by KdfLimits' fixed reference),
+  // or the error when it is above a cap.
   std::expected<uint64_t, Error> Cost(const X509_ALGOR* algorithm, std::string_view what) const;
   std::expected<uint64_t, Error> MacCost(const PKCS12* p12) const;
   std::expected<void, Error> Spend(uint64_t cost, std::string_view what);

@@ -17,6 +17,11 @@ namespace certinbox::pipeline {
 // one above a cap, or one that would take the file past its total, fails with
 // kdf_too_expensive.
 struct KdfLimits {
+  // What a scrypt costs in PBKDF2 iterations, fixed whatever the caps: N x r x p of
+  // kScryptReferenceWork (the default caps' largest, N 2^20 and r 8: seconds and 1 GiB) counts
+  // as kScryptReferenceIterations, which take about as long.
+  static constexpr uint64_t kScryptReferenceWork = uint64_t{8} << 20;
+  static constexpr uint64_t kScryptReferenceIterations = 10'000'000;
   // PBKDF2 and PKCS#12 KDF iterations of one derivation (MAC included). `openssl pkcs12
   // -iter 10000000` files stay within it.
   uint64_t max_iterations = 10'000'000;
@@ -24,7 +29,7 @@ struct KdfLimits {
   // at most).
   uint64_t max_scrypt_n = uint64_t{1} << 20;
   // Every derivation of one file together (each password candidate tried counts), in PBKDF2
-  // iterations; a capped scrypt counts as max_iterations.
+  // iterations (a scrypt as kScryptReferenceIterations x N x r x p / kScryptReferenceWork).
   uint64_t max_file_iterations = 30'000'000;
 };
 

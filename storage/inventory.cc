@@ -234,8 +234,10 @@ pipeline::Result<Event> Inventory::RecordRejection(const std::string& inbox,
                  [&] { return impl_->RecordRejection(inbox, file, reason, now); });
 }
 
-pipeline::Result<std::vector<std::pair<int64_t, std::string>>> Inventory::IncompleteChains() {
-  return Guarded("listing incomplete chains", [&] { return impl_->IncompleteChains(); });
+pipeline::Result<std::vector<std::pair<int64_t, std::string>>> Inventory::IncompleteChains(
+    int64_t after_id, int64_t limit) {
+  return Guarded("listing incomplete chains",
+                 [&] { return impl_->IncompleteChains(after_id, limit); });
 }
 
 pipeline::Result<std::optional<Event>> Inventory::UpdateChain(

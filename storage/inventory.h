@@ -269,8 +269,10 @@ class Inventory {
                                           const pipeline::Error& reason, pipeline::UnixTime now);
 
   // Certificates (leaves, and intermediates stored before their root) whose chain was
-  // incomplete when stored, as (version id, DER), to validate again after a CA certificate arrived.
-  pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();
+  // incomplete when stored, as (version id, DER), to validate again after a CA certificate
+  // arrived: those with an id above `after_id`, in id order, at most `limit` (-1: all).
+  pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(
+      int64_t after_id = 0, int64_t limit = -1);
   // Stores a chain and findings found again (findings as Validate gives them: the inventory
   // keeps `no_private_key` itself). Writes `cert.updated` (changed ["chain", "findings"]) and
   // returns it when something changed, std::nullopt otherwise.

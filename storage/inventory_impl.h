@@ -70,7 +70,8 @@ class Inventory::Impl {
                                            pipeline::UnixTime now);
 
   // queries.cc
-  pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains();
+  pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(
+      int64_t after_id, int64_t limit);
   pipeline::Result<std::vector<std::string>> CaCertificates();
   pipeline::Result<nlohmann::json> List(const ListFilter& filter, pipeline::UnixTime now);
   pipeline::Result<nlohmann::json> Show(const std::string& name_or_id, pipeline::UnixTime now);

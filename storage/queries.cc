@@ -30,12 +30,15 @@ std::optional<int64_t> ParseId(const std::string& text) {
 
 }  // namespace
 
-Result<std::vector<std::pair<int64_t, std::string>>> Inventory::Impl::IncompleteChains() {
+Result<std::vector<std::pair<int64_t, std::string>>> Inventory::Impl::IncompleteChains(
+    int64_t after_id, int64_t limit) {
   // Intermediates too: a CA stored before its root is as incomplete as a leaf.
   auto st = db_.Prepare(
-      "SELECT v.id, v.der FROM versions v WHERE EXISTS"
-      " (SELECT 1 FROM json_each(v.findings) f WHERE f.value = 'chain_incomplete') ORDER BY v.id");
+      "SELECT v.id, v.der FROM versions v WHERE v.id > ?1 AND EXISTS"
+      " (SELECT 1 FROM json_each(v.findings) f WHERE f.value = 'chain_incomplete')"
+      " ORDER BY v.id LIMIT ?2");
   if (!st) return std::unexpected(st.error());
+  st->Bind(1, after_id).Bind(2, limit);
   std::vector<std::pair<int64_t, std::string>> out;
   while (true) {
     auto row = st->Step();

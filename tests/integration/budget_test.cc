@@ -9,6 +9,7 @@
 
 #include "tests/integration/daemon_harness.h"
 #include "tests/testing/kdf_files.h"
+#include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -120,6 +121,21 @@ pid_t DaemonPid(const DaemonHarness& daemon) {
   return pid;
 }
 
+// The daemon's resident memory in KiB (VmRSS of /proc/PID/status).
+long RssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+// The end of the daemon's log, for a failure's message.
+std::string LogTail(const DaemonHarness& daemon) {
+  std::string log = daemon.log();
+  return log.substr(log.size() > 5000 ? log.size() - 5000 : 0);
+}
+
 // SIGTERM with slow but allowed parses in flight (encrypted keys at 200,000 PBKDF2 iterations
 // and a password_file of 150 wrong candidates: ~15 s of derivations each) stops the daemon in
 // well under 5 s; the files stay in the inbox, not in failed/, to be imported on the next start.
@@ -217,21 +233,19 @@ TEST(BudgetTest, SigtermDoesNotWaitForADerivationInFlight) {
   EXPECT_FALSE(fs::exists(daemon.failed() / "long.der"));
 }
 
-// Drops eight files of one encrypted key and 150 wrong candidate passwords, each candidate
-// costing `iterations` PBKDF2 rounds, waits until the daemon has spent a second of CPU on them,
+// Drops eight copies of `slow` (a file that tries each of `candidates` wrong candidate passwords
+// from the inbox's password file), waits until the daemon has spent a second of CPU on them,
 // then checks that a certificate dropped after them is imported at once and that SIGTERM stops
 // the daemon at once, leaving the slow files in the inbox.
-void SlowFilesLeaveThreadsForOthers(uint64_t iterations) {
-  TestPki pki = TestPki::Make();
+void SlowFilesLeaveThreadsForOthers(const TestPki& pki, const std::string& slow, int candidates) {
   HarnessOptions options;
   options.extra_inbox_toml = "password_file = \"passwords.txt\"\n";  // beside the config
   DaemonHarness daemon(options);
   {
     std::ofstream out(daemon.root() / "passwords.txt");
-    for (int i = 0; i < 150; ++i) out << "wrong-" << i << "\n";
+    for (int i = 0; i < candidates; ++i) out << i % 10 << "\n";  // 2 bytes a line: 64 KiB at most
   }
   ASSERT_TRUE(daemon.Start());
-  std::string slow = KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", iterations);
   for (int i = 0; i < 8; ++i) daemon.Drop("slow-" + std::to_string(i) + ".der", slow);
   pid_t pid = DaemonPid(daemon);
   ASSERT_GT(pid, 0);
@@ -247,7 +261,7 @@ void SlowFilesLeaveThreadsForOthers(uint64_t iterations) {
   const auto& events = daemon.WaitForEvents(
       [&](const std::vector<json>& seen) { return Imported(seen, "after-slow.pem"); },
       std::chrono::seconds(30));
-  ASSERT_TRUE(Imported(events, "after-slow.pem"));
+  ASSERT_TRUE(Imported(events, "after-slow.pem")) << LogTail(daemon);
   EXPECT_LT(Clock::now() - dropped, std::chrono::seconds(3));
   for (const json& event : events) EXPECT_NE(event.value("type", ""), "import.rejected") << event;
 
@@ -261,11 +275,118 @@ void SlowFilesLeaveThreadsForOthers(uint64_t iterations) {
 // Many slow but allowed files (more than the pool has threads) never take every pool thread:
 // at most all but two parses reach expensive key derivations at once, the others wait in the
 // inbox, and a certificate dropped after them is imported at once.
-TEST(BudgetTest, SlowFilesLeaveThreadsForOthers) { SlowFilesLeaveThreadsForOthers(200'000); }
+TEST(BudgetTest, SlowFilesLeaveThreadsForOthers) {
+  TestPki pki = TestPki::Make();
+  SlowFilesLeaveThreadsForOthers(pki, KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", 200'000),
+                                 150);
+}
 
 // The same with each derivation just under the slow mark: a parse is slow by the iterations of
 // all its candidates together, so 150 cheap ones count like one expensive one.
-TEST(BudgetTest, ManyCheapDerivationsCountAsASlowParse) { SlowFilesLeaveThreadsForOthers(99'999); }
+TEST(BudgetTest, ManyCheapDerivationsCountAsASlowParse) {
+  TestPki pki = TestPki::Make();
+  SlowFilesLeaveThreadsForOthers(pki, KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", 99'999),
+                                 150);
+}
+
+// The same with no expensive derivation at all: a PKCS#12 whose MAC takes one iteration but
+// covers ~700 KB, against 30,000 candidates (a MAC over the whole file each, ~1 ms). A parse
+// is slow by the CPU time it has used too (hostile test: five such files held every pool thread
+// for 50 s).
+TEST(BudgetTest, ParsesThatUseMuchCpuCountAsSlow) {
+  TestPki pki = TestPki::Make();
+  CertList filler(Scaled(1500, 600), &pki.intermediate);
+  std::string pfx = WithMacCount(MakePkcs12(pki.leaf, filler, "right"), 1);
+  ASSERT_LT(pfx.size(), 1'000'000u);
+  SlowFilesLeaveThreadsForOthers(pki, pfx, 30'000);
+}
+
+// A CA arriving after thousands of leaves stored with an incomplete chain: they are looked at
+// again in slices, so SIGTERM right then stops the daemon at once (the whole pass used to run
+// in one go on the loop thread: seconds per 10,000 leaves, holding requests and the stop), and
+// the next start finishes the pass.
+TEST(BudgetTest, ACaArrivingDoesNotHoldTheLoopForItsLeaves) {
+  TestPki pki = TestPki::Make();
+  const int files = static_cast<int>(Scaled(16, 3));
+  const int per_file = 500;
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  // Leaves of an intermediate that is not stored yet (one key for all: quick to issue).
+  for (int f = 0; f < files; ++f) {
+    std::string pem;
+    for (int i = 0; i < per_file; ++i) {
+      std::string cn = "f" + std::to_string(f) + "-" + std::to_string(i) + ".test";
+      pem += Issue(LeafSpec(cn), &pki.intermediate, pki.leaf.key.get()).CertPem();
+    }
+    daemon.Drop("leaves-" + std::to_string(f) + ".pem", pem);
+  }
+  const size_t expected = static_cast<size_t>(files * per_file);
+  auto imported = [&](const std::vector<json>& seen) {
+    size_t n = 0;
+    for (const json& e : seen) n += e.value("type", "") == "cert.imported";
+    return n >= expected;
+  };
+  ASSERT_TRUE(imported(daemon.WaitForEvents(imported, std::chrono::seconds(240))));
+
+  daemon.Drop("ca.pem", CertsPem({&pki.intermediate, &pki.root}));
+  ASSERT_TRUE(Imported(daemon.WaitForEvents(
+                           [](const std::vector<json>& seen) { return Imported(seen, "ca.pem"); },
+                           std::chrono::seconds(30)),
+                       "ca.pem"));
+  const auto stopping = Clock::now();
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+  EXPECT_LT(Clock::now() - stopping, std::chrono::milliseconds(1500)) << LogTail(daemon);
+
+  ASSERT_TRUE(daemon.Start());
+  auto complete = [&] {
+    json rows = daemon.LsJson();
+    size_t incomplete = 0;
+    for (const json& row : rows["entries"]) {
+      for (const json& finding : row["findings"]) incomplete += finding == "chain_incomplete";
+    }
+    return incomplete;
+  };
+  const auto until = Clock::now() + std::chrono::seconds(120);
+  size_t left = complete();
+  while (left > 0 && Clock::now() < until) {
+    daemon.WaitForEvents([](auto&) { return false; }, std::chrono::milliseconds(500));
+    left = complete();
+  }
+  EXPECT_EQ(left, 0u);
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+}
+
+// Files read ahead while they settle are kept up to 16 MiB together, whatever their count
+// (hostile test: 150 files of 1 MB, written and removed before they settled, held 190 MB; the
+// cap was 2048 files of up to max_file_bytes each).
+TEST(BudgetTest, ReadAheadIsBoundedInBytes) {
+  if (kSanitized) GTEST_SKIP() << "AddressSanitizer's own memory use hides the figure";
+  HarnessOptions options;
+  options.settle_ms = 20'000;  // every file waits, read ahead, for the whole test
+  DaemonHarness daemon(options);
+  ASSERT_TRUE(daemon.Start());
+  pid_t pid = DaemonPid(daemon);
+  ASSERT_GT(pid, 0);
+  const long before = RssKib(pid);
+  // A certificate of ~900 KB (20,000 names), kept parsed while its copies wait to settle.
+  CertSpec spec = LeafSpec("big.test");
+  for (int i = 0; i < 20'000; ++i) {
+    spec.sans.push_back("DNS:name-" + std::to_string(i) + ".a-rather-long-domain.example.test");
+  }
+  TestPki pki = TestPki::Make();
+  const std::string big = CertDer(Issue(spec, &pki.intermediate).cert.get());
+  ASSERT_GT(big.size(), 800'000u);
+  ASSERT_LT(big.size(), 1'000'000u);
+  for (int i = 0; i < 200; ++i) daemon.Drop("big-" + std::to_string(i) + ".der", big);
+  long most = 0;
+  const auto until = Clock::now() + std::chrono::seconds(4);
+  while (Clock::now() < until) {
+    most = std::max(most, RssKib(pid));
+    daemon.WaitForEvents([](auto&) { return false; }, std::chrono::milliseconds(100));
+  }
+  EXPECT_LT(most - before, 150 * 1024) << "200 files of 900 KB read ahead at once";
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0);
+}
 
 }  // namespace
 }  // namespace certinbox::testing

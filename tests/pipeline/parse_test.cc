@@ -666,6 +666,26 @@ TEST_F(ParseTest, KeyDerivationsAtTheCapParse) {
   EXPECT_EQ(KdfLimits{}.max_scrypt_n, uint64_t{1} << 20);
 }
 
+// A scrypt costs the same whatever the caps: lowering max_kdf_iterations must not make a
+// derivation of seconds look cheap to the slow-parse mark (issue 12, hostile finding: with the
+// cap at 50,000 a scrypt of N x r x p = 2^23 counted as 50,000 and was parsed as a quick file).
+TEST_F(ParseTest, AScryptCostsTheSameWhateverTheCaps) {
+  EVP_PKEY* key = pki().leaf.key.get();
+  const std::string der = testing::KeyScryptPkcs8Der(key, "pw", 1024, 8, 1);  // N x r x p 2^13
+  for (uint64_t cap : {uint64_t{50'000}, uint64_t{10'000'000}}) {
+    ParseOptions options = Options({"pw"});
+    options.kdf = Limits(cap, uint64_t{1} << 20, uint64_t{1} << 40);
+    std::vector<uint64_t> costs;
+    options.before_derivation = [&](uint64_t cost) -> std::optional<Error> {
+      costs.push_back(cost);
+      return std::nullopt;
+    };
+    MustParse(der, options);
+    ASSERT_EQ(costs.size(), 1u) << cap;
+    EXPECT_EQ(costs[0], (uint64_t{1} << 13) * 10'000'000 / (uint64_t{8} << 20) + 1) << cap;
+  }
+}
+
 // An echo of the file's text (a PEM label) is cut short in the reason's sentence.
 TEST_F(ParseTest, HugePemLabelsAreCutInTheReason) {
   const std::string label(900 * 1024, 'A');
