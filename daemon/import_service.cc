@@ -217,8 +217,7 @@ struct ImportJob {
       };
       uint64_t derived = 0;  // iterations of the derivations allowed so far
       options.before_derivation = [&](uint64_t cost) -> std::optional<pipeline::Error> {
-        if (slow_slot.count != nullptr || !slow_parses) return std::nullopt;
-        if (cost < kSlowDerivationIterations - std::min(derived, kSlowDerivationIterations)) {
+        if (slow_slot.count == nullptr && derived + cost < kSlowDerivationIterations) {
           derived += cost;
           return std::nullopt;
         }
@@ -703,25 +702,21 @@ void ImportService::RevisitIncompleteChains() {
 }
 
 void ImportService::RevisitSlice() {
-  if (draining_ || revisit_after_ < 0) {
+  auto finished = [this] {
+    revisit_after_ = -1;
     uv_idle_stop(revisit_idle_.get());
-    return;
-  }
+  };
+  if (draining_ || revisit_after_ < 0) return finished();
   auto pending = inventory_.IncompleteChains(revisit_after_, kRevisitSlice);
   if (!pending) {
     spdlog::error("cannot list incomplete chains: {}", pending.error().message);
-    revisit_after_ = -1;
-    return;
+    return finished();
   }
-  if (pending->empty()) {
-    revisit_after_ = -1;
-    return;
-  }
+  if (pending->empty()) return finished();
   std::vector<storage::Event> events;
   if (auto began = inventory_.Begin(); !began) {
     spdlog::error("cannot revisit chains: {}", began.error().message);
-    revisit_after_ = -1;
-    return;
+    return finished();
   }
   pipeline::UnixTime now = pipeline::UnixNow();
   for (const auto& [version_id, der] : *pending) {
@@ -742,14 +737,10 @@ void ImportService::RevisitSlice() {
   if (auto committed = inventory_.Commit(); !committed) {
     inventory_.Rollback();
     spdlog::error("cannot store revisited chains: {}", committed.error().message);
-    revisit_after_ = -1;
-    return;
+    return finished();
   }
   for (const auto& event : events) publisher_.Publish(event);
-  if (pending->size() < static_cast<size_t>(kRevisitSlice)) {
-    revisit_after_ = -1;
-    return;
-  }
+  if (pending->size() < static_cast<size_t>(kRevisitSlice)) return finished();
   revisit_after_ = pending->back().first;  // the idle handle calls again next turn
 }
 
