@@ -31,7 +31,6 @@ stable. Nothing the daemon orders is sorted; every step waits for its events wit
 """
 
 import argparse
-import base64
 import json
 import os
 import re
@@ -42,7 +41,10 @@ import sys
 import tempfile
 import time
 
-import zmq
+try:
+    import zmq
+except ImportError:
+    sys.exit("golden_run.py needs python3-zmq: run it with Debian's python3 (scripts/install-deps.sh)")
 
 STEP_DEADLINE = 20.0  # seconds one step may wait for its files and events
 CLI_TIMEOUT = 60.0
