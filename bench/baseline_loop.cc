@@ -1,3 +1,5 @@
+#include "base/time.h"
+#include "base/wire.h"
 #include "bench/baseline_loop.h"
 
 #include <openssl/evp.h>
@@ -88,15 +90,6 @@ double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-std::string NowRfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
-
 }  // namespace
 
 std::expected<BaselineResult, std::string> RunBaselineLoop(const std::vector<CorpusFile>& files,
@@ -126,7 +119,7 @@ std::expected<BaselineResult, std::string> RunBaselineLoop(const std::vector<Cor
     pub.bind(endpoint);
     sub.set(zmq::sockopt::rcvhwm, 0);
     sub.set(zmq::sockopt::linger, 0);
-    sub.set(zmq::sockopt::subscribe, "cert.imported");
+    sub.set(zmq::sockopt::subscribe, base::topic::kCertImported);
     ConnectMonitor monitor;
     monitor.init(sub, "inproc://baseline-monitor", ZMQ_EVENT_CONNECTED);
     sub.connect(endpoint);
@@ -142,7 +135,7 @@ std::expected<BaselineResult, std::string> RunBaselineLoop(const std::vector<Cor
     auto deadline = Clock::now() + std::chrono::seconds(10);
     bool probed = false;
     while (!probed && Clock::now() < deadline) {
-      pub.send(zmq::str_buffer("cert.imported"), zmq::send_flags::sndmore);
+      pub.send(zmq::str_buffer(base::topic::kCertImported), zmq::send_flags::sndmore);
       pub.send(zmq::str_buffer("{}"), zmq::send_flags::none);
       zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
       if (zmq::poll(&item, 1, std::chrono::milliseconds(50)) > 0) probed = true;
@@ -199,13 +192,13 @@ std::expected<BaselineResult, std::string> RunBaselineLoop(const std::vector<Cor
 
     auto t_publish = Clock::now();
     nlohmann::json event = {{"seq", ++seq},
-                            {"type", "cert.imported"},
-                            {"time", NowRfc3339()},
+                            {"type", base::topic::kCertImported},
+                            {"time", base::FormatRfc3339(base::UnixNow())},
                             {"certificate", {{"fingerprint_sha256", fingerprint}}},
                             {"source", {{"inbox", "baseline"}, {"file", file.name}}}};
     std::string text = event.dump();
     try {
-      pub.send(zmq::str_buffer("cert.imported"), zmq::send_flags::sndmore);
+      pub.send(zmq::str_buffer(base::topic::kCertImported), zmq::send_flags::sndmore);
       pub.send(zmq::buffer(text), zmq::send_flags::none);
     } catch (const zmq::error_t& e) {
       return std::unexpected(std::string("baseline: send: ") + e.what());

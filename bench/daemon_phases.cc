@@ -1,3 +1,4 @@
+#include "base/wire.h"
 #include "bench/daemon_phases.h"
 
 #include <fcntl.h>
@@ -72,7 +73,7 @@ void ImportCa(DaemonRunner& daemon, const testing::Issued& ca, const fs::path& s
     daemon.Pump(milliseconds(100), events);
     for (const auto& event : events) {
       if (event.fingerprint == ca.Fingerprint()) return;
-      if (event.type == "import.rejected") throw Fatal{"the CA was rejected: " + event.reason};
+      if (event.type == base::topic::kImportRejected) throw Fatal{"the CA was rejected: " + event.reason};
     }
     if (!daemon.Alive()) break;
   }
@@ -113,7 +114,7 @@ BurstResult RunBurst(DaemonRunner& daemon, const std::vector<CorpusFile>& staged
     daemon.Pump(milliseconds(100), events);
     for (; examined < events.size(); ++examined) {
       const auto& event = events[examined];
-      if (event.type == "import.rejected") {
+      if (event.type == base::topic::kImportRejected) {
         rejected.push_back(event.file + ": " + event.reason);
       } else if (wanted.contains(event.fingerprint) && seen.insert(event.fingerprint).second) {
         if (!first) first = event.at;
@@ -221,7 +222,7 @@ SteadyResult RunSteady(DaemonRunner& daemon, const std::vector<CorpusFile>& stag
       const auto& event = events[examined];
       auto it = dropped.find(event.file);
       if (it == dropped.end() || matched.contains(event.file)) continue;
-      if (event.type == "import.rejected") {
+      if (event.type == base::topic::kImportRejected) {
         problems.push_back(event.file + " rejected: " + event.reason);
       } else if (event.fingerprint != it->second.fingerprint) {
         problems.push_back(event.file + ": event fingerprint " + event.fingerprint +

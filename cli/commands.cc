@@ -18,7 +18,7 @@ int RunLs(const GlobalOptions& global, const LsOptions& options) {
   if (!options.expiring_within.empty()) {
     auto seconds = ParseDuration(options.expiring_within);
     if (!seconds) {
-      PrintError("--expiring-within: " + seconds.error());
+      PrintError("--expiring-within: " + seconds.error().message);
       return kExitUsage;
     }
     args["expiring_within"] = *seconds;

@@ -2,19 +2,21 @@
 
 #include <cctype>
 
+#include "base/error_codes.h"
+
 namespace certinbox::cli {
 namespace {
 
 constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
 
-std::expected<int64_t, std::string> Refuse(std::string_view text, std::string_view why) {
-  return std::unexpected("'" + std::string(text) + "' is not a duration (" + std::string(why) +
+base::Result<int64_t> Refuse(std::string_view text, std::string_view why) {
+  return base::Fail(base::code::kBadDuration, "'" + std::string(text) + "' is not a duration (" + std::string(why) +
                          "): use a whole number and a unit, e.g. 90s, 15m, 12h, 30d, 8w");
 }
 
 }  // namespace
 
-std::expected<int64_t, std::string> ParseDuration(std::string_view text) {
+base::Result<int64_t> ParseDuration(std::string_view text) {
   if (text.empty()) return Refuse(text, "empty");
   size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;

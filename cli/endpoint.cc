@@ -1,5 +1,7 @@
 #include "cli/endpoint.h"
 
+#include "base/error_codes.h"
+
 #include <toml++/toml.h>
 #include <unistd.h>
 
@@ -74,15 +76,15 @@ std::expected<ParsedConfig, std::string> ParseConfig(const fs::path& file) {
 
 }  // namespace
 
-std::expected<std::string, std::string> ControlEndpointFromConfig(const fs::path& file) {
+base::Result<std::string> ControlEndpointFromConfig(const fs::path& file) {
   auto parsed = ParseConfig(file);
-  if (!parsed) return std::unexpected(parsed.error());
+  if (!parsed) return base::Fail(base::code::kConfigUnreadable, parsed.error());
   const toml::table& root = parsed->root;
   const fs::path& config_dir = parsed->dir;
   auto in_file = [&](std::string message) { return "config " + file.string() + ": " + message; };
 
   auto control = StringAt(root, "bus", "control");
-  if (!control) return std::unexpected(in_file(control.error()));
+  if (!control) return base::Fail(base::code::kConfigInvalid, in_file(control.error()));
   if (*control) {
     const std::string& endpoint = **control;
     // As the daemon does: a relative ipc:// path is relative to the config file's folder.
@@ -93,26 +95,28 @@ std::expected<std::string, std::string> ControlEndpointFromConfig(const fs::path
     return endpoint;
   }
   auto state_dir = StringAt(root, "daemon", "state_dir");
-  if (!state_dir) return std::unexpected(in_file(state_dir.error()));
+  if (!state_dir) return base::Fail(base::code::kConfigInvalid, in_file(state_dir.error()));
   std::string dir = *state_dir ? Resolve(config_dir, **state_dir).string() : kDefaultStateDir;
   return sdk::DefaultControlEndpoint(dir);
 }
 
-std::expected<fs::path, std::string> ServerKeyFileFromConfig(const fs::path& file) {
+base::Result<fs::path> ServerKeyFileFromConfig(const fs::path& file) {
   auto parsed = ParseConfig(file);
-  if (!parsed) return std::unexpected(parsed.error());
+  if (!parsed) return base::Fail(base::code::kConfigUnreadable, parsed.error());
   auto state_dir = StringAt(parsed->root, "daemon", "state_dir");
-  if (!state_dir) return std::unexpected("config " + file.string() + ": " + state_dir.error());
+  if (!state_dir) {
+    return base::Fail(base::code::kConfigInvalid, "config " + file.string() + ": " + state_dir.error());
+  }
   fs::path dir = *state_dir ? Resolve(parsed->dir, **state_dir) : kDefaultStateDir;
   std::error_code ec;
   fs::path key = dir / "curve_server.pub";
-  if (!fs::exists(key, ec)) return std::unexpected("no " + key.string());
+  if (!fs::exists(key, ec)) return base::Fail(base::code::kCurveKeys, "no " + key.string());
   return key;
 }
 
-std::expected<ControlEndpoint, std::string> ResolveControlEndpoint(const std::string& control,
-                                                                   const std::string& config,
-                                                                   const fs::path& default_config) {
+base::Result<ControlEndpoint> ResolveControlEndpoint(const std::string& control,
+                                                     const std::string& config,
+                                                     const fs::path& default_config) {
   if (!control.empty()) return ControlEndpoint{control, "--control"};
   if (!config.empty()) {
     auto endpoint = ControlEndpointFromConfig(config);
@@ -123,7 +127,8 @@ std::expected<ControlEndpoint, std::string> ResolveControlEndpoint(const std::st
   if (fs::exists(default_config, ec)) {
     auto endpoint = ControlEndpointFromConfig(default_config);
     if (!endpoint) {
-      return std::unexpected(endpoint.error() + " (or give the endpoint with --control ENDPOINT)");
+      return base::Fail(endpoint.error().code,
+                        endpoint.error().message + " (or give the endpoint with --control ENDPOINT)");
     }
     return ControlEndpoint{*endpoint, "config " + default_config.string()};
   }

@@ -1,5 +1,5 @@
 // Where the daemon's control socket is: --control, else the config file's [bus] control, else
-// the default for the config's [daemon] state_dir (DESIGN.md "Control socket and CLI").
+// the default for the config's [daemon] state_dir (docs/cli.md).
 #pragma once
 
 #include <expected>
@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "base/error.h"
 
 namespace certinbox::cli {
 
@@ -20,22 +22,22 @@ struct ControlEndpoint {
 
 // `control` and `config` are the values of --control and --config (or their environment
 // variables), "" when not given. With neither, `default_config` is read if it exists; if it
-// does not, the built-in default is used. Fails with a sentence when a config cannot be read
-// or parsed, or its two keys have the wrong type.
-std::expected<ControlEndpoint, std::string> ResolveControlEndpoint(
+// does not, the built-in default is used. Fails with config_unreadable when a config cannot be
+// read or parsed, config_invalid when its two keys have the wrong type.
+base::Result<ControlEndpoint> ResolveControlEndpoint(
     const std::string& control, const std::string& config,
     const std::filesystem::path& default_config = kDefaultConfigFile);
 
 // Reads only [bus] control and [daemon] state_dir from a certinboxd config (other keys are the
 // daemon's to validate). Relative paths are relative to the config file's folder, as the daemon
 // resolves them.
-std::expected<std::string, std::string> ControlEndpointFromConfig(
+base::Result<std::string> ControlEndpointFromConfig(
     const std::filesystem::path& file);
 
 // The daemon's CURVE public key file named by a certinboxd config: STATE_DIR/curve_server.pub
-// of its [daemon] state_dir (default /var/lib/certinbox). Fails with a sentence when the config
-// cannot be read or the file is not there.
-std::expected<std::filesystem::path, std::string> ServerKeyFileFromConfig(
+// of its [daemon] state_dir (default /var/lib/certinbox). Fails with config_unreadable or
+// config_invalid when the config cannot be used, curve_keys when the file is not there.
+base::Result<std::filesystem::path> ServerKeyFileFromConfig(
     const std::filesystem::path& file);
 
 // An endpoint the daemon binds may name every interface (tcp://*:5556, tcp://0.0.0.0:5556):

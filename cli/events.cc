@@ -10,6 +10,7 @@
 #include <iostream>
 #include <optional>
 
+#include "base/error.h"
 #include "cli/commands.h"
 #include "cli/endpoint.h"
 #include "cli/exit_codes.h"
@@ -51,7 +52,7 @@ void WarnPruned(const std::optional<std::pair<int64_t, int64_t>>& pruned) {
 }
 
 // Where the replay starts: --since, or the named cursor's position.
-std::expected<int64_t, sdk::ClientError> StartSeq(Session& session, const EventsOptions& options) {
+base::Result<int64_t> StartSeq(Session& session, const EventsOptions& options) {
   if (options.cursor.empty()) return options.since;
   auto position = sdk::CursorPosition(session.control(), options.cursor);
   if (!position) return std::unexpected(position.error());
@@ -64,7 +65,7 @@ class Follower {
       : session_(session), options_(options), cursor_(start), acked_(start) {}
 
   // Prints every matching event with seq above the cursor; the cursor then covers them.
-  std::optional<sdk::ClientError> Replay() {
+  std::optional<base::Error> Replay() {
     auto replay = sdk::ReplaySince(session_.control(), cursor_, options_.type);
     if (!replay) return replay.error();
     WarnPruned(replay->pruned);

@@ -32,7 +32,7 @@ CLI::Validator Duration() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
         auto seconds = ParseDuration(text);
-        return seconds ? std::string() : seconds.error();
+        return seconds ? std::string() : seconds.error().message;
       },
       "", "duration");
 }

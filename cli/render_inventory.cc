@@ -7,7 +7,7 @@
 
 #include "cli/render.h"
 #include "cli/table.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::cli {
 namespace {
@@ -156,7 +156,7 @@ std::string RenderEntry(const Json& entry, bool versions) {
   std::string out;
   for (const auto& [label, value] : lines) {
     out +=
-        label + ":" + std::string(width - label.size() + 1, ' ') + pipeline::Escape(value) + "\n";
+        label + ":" + std::string(width - label.size() + 1, ' ') + base::Escape(value) + "\n";
   }
   if (std::string bindings = RenderBindings(entry); !bindings.empty()) out += "\n" + bindings;
   if (versions) out += "\n" + VersionsTable(entry);

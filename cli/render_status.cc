@@ -2,9 +2,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/wire.h"
 #include "cli/render.h"
 #include "cli/table.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::cli {
 namespace {
@@ -76,36 +77,36 @@ std::string DetailOf(const Json& event) {
   const std::string type = TextOf(FieldOf(event, "type"));
   const Json& certificate = FieldOf(event, "certificate");
   const std::string version = "v" + TextOf(FieldOf(certificate, "version"));
-  if (type == "cert.imported") {
+  if (type == base::topic::kCertImported) {
     std::string text = version + ", " + Expires(certificate);
     std::string findings = FindingsOf(FieldOf(event, "findings"));
     if (findings != "-") text += ", findings " + findings;
     return text;
   }
-  if (type == "cert.renewed") {
+  if (type == base::topic::kCertRenewed) {
     const Json& previous = FieldOf(FieldOf(event, "previous"), "version");
     std::string text = (previous.is_null() ? "" : "v" + TextOf(previous) + " -> ") + version +
                        ", " + Expires(certificate);
     if (FieldOf(event, "rollback") == true) text += " (rollback)";
     return text;
   }
-  if (type == "cert.activated") return version + ", " + Expires(certificate);
-  if (type == "cert.updated") return "changed " + TextOf(FieldOf(event, "changed"));
-  if (type == "cert.expiring") {
+  if (type == base::topic::kCertActivated) return version + ", " + Expires(certificate);
+  if (type == base::topic::kCertUpdated) return "changed " + TextOf(FieldOf(event, "changed"));
+  if (type == base::topic::kCertExpiring) {
     return TextOf(FieldOf(event, "days_left")) + " days left (threshold " +
            TextOf(FieldOf(event, "threshold_days")) + "d)";
   }
-  if (type == "cert.expired") return "expired " + DateOf(FieldOf(certificate, "not_after"));
-  if (type == "cert.bound") return "bound to " + ResourceOf(event);
-  if (type == "cert.unbound") return "unbound from " + ResourceOf(event);
-  if (type == "cert.deleted") return "";
-  if (type == "csr.created") return "CSR for " + TextOf(FieldOf(certificate, "subject"));
-  if (type == "import.rejected") {
+  if (type == base::topic::kCertExpired) return "expired " + DateOf(FieldOf(certificate, "not_after"));
+  if (type == base::topic::kCertBound) return "bound to " + ResourceOf(event);
+  if (type == base::topic::kCertUnbound) return "unbound from " + ResourceOf(event);
+  if (type == base::topic::kCertDeleted) return "";
+  if (type == base::topic::kCsrCreated) return "CSR for " + TextOf(FieldOf(certificate, "subject"));
+  if (type == base::topic::kImportRejected) {
     return TextOf(FieldOf(event, "reason")) + ": " + OneLine(TextOf(FieldOf(event, "message")));
   }
-  if (type == "config.reloaded") return "changed " + TextOf(FieldOf(event, "changed"));
-  if (type == "config.rejected") return OneLine(TextOf(FieldOf(event, "errors")));
-  if (type == "push.succeeded" || type == "push.failed") {
+  if (type == base::topic::kConfigReloaded) return "changed " + TextOf(FieldOf(event, "changed"));
+  if (type == base::topic::kConfigRejected) return OneLine(TextOf(FieldOf(event, "errors")));
+  if (type == base::topic::kPushSucceeded || type == base::topic::kPushFailed) {
     std::string text = ResourceOf(event) + ", v" + TextOf(FieldOf(event, "version"));
     const Json& message = FieldOf(event, "message");
     if (message.is_string() && !message.get<std::string>().empty()) {
@@ -128,7 +129,7 @@ std::string RenderStatus(const Json& status) {
   };
   std::string out;
   for (const auto& [label, value] : lines) {
-    out += label + ":" + std::string(9 - label.size(), ' ') + pipeline::Escape(value) + "\n";
+    out += label + ":" + std::string(9 - label.size(), ' ') + base::Escape(value) + "\n";
   }
   const Json& inboxes = FieldOf(status, "inboxes");
   if (inboxes.is_array() && !inboxes.empty()) {
@@ -180,7 +181,7 @@ std::string RenderEvent(const Json& event) {
                      type + " " + SubjectOf(event);
   std::string detail = DetailOf(event);
   if (!detail.empty()) line += "  " + detail;
-  return pipeline::Escape(line);
+  return base::Escape(line);
 }
 
 }  // namespace certinbox::cli

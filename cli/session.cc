@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "cli/session.h"
 
 #include <iostream>
@@ -38,11 +40,13 @@ std::expected<sdk::CurveKeys, std::string> CurveKeysFor(const GlobalOptions& opt
         std::filesystem::path(options.config.empty() ? kDefaultConfigFile : options.config));
     if (!from_config) {
       return std::unexpected("give the daemon's public key with --server-key FILE (" +
-                             from_config.error() + ")");
+                             from_config.error().message + ")");
     }
     server_key = from_config->string();
   }
-  return sdk::LoadClientKeys(options.curve_key, server_key);
+  auto keys = sdk::LoadClientKeys(options.curve_key, server_key);
+  if (!keys) return std::unexpected(keys.error().message);
+  return std::move(*keys);
 }
 
 }  // namespace
@@ -50,7 +54,7 @@ std::expected<sdk::CurveKeys, std::string> CurveKeysFor(const GlobalOptions& opt
 std::expected<std::unique_ptr<Session>, int> Session::Open(const GlobalOptions& options) {
   auto endpoint = ResolveControlEndpoint(options.control, options.config);
   if (!endpoint) {
-    PrintError(endpoint.error());
+    PrintError(endpoint.error().message);
     return std::unexpected(kExitUsage);
   }
   // Fail at once rather than after the timeout when the socket file says no daemon listens.
@@ -68,21 +72,21 @@ std::expected<std::unique_ptr<Session>, int> Session::Open(const GlobalOptions& 
                                               std::move(*curve)));
 }
 
-sdk::ClientResult<Json> Session::Request(const std::string& op, Json args) {
+base::Result<Json> Session::Request(const std::string& op, Json args) {
   return control_.Request(op, std::move(args), timeout_);
 }
 
-sdk::ClientResult<Json> Session::Request(const std::string& op, Json args,
+base::Result<Json> Session::Request(const std::string& op, Json args,
                                          std::chrono::milliseconds timeout) {
   return control_.Request(op, std::move(args), timeout);
 }
 
-int Session::Fail(const sdk::ClientError& error) const {
-  if (error.code == "unreachable") {
+int Session::Fail(const base::Error& error) const {
+  if (error.code == base::code::kUnreachable) {
     PrintError(error.message + " (control endpoint from " + origin_ + ")");
     return kExitUnreachable;
   }
-  if (error.code == "bad_reply") {
+  if (error.code == base::code::kBadReply) {
     PrintError(error.message + ": is " + control_.endpoint() + " a certinboxd control socket?");
     return kExitDaemonError;
   }

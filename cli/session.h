@@ -9,6 +9,7 @@
 #include <string_view>
 #include <zmq.hpp>
 
+#include "base/error.h"
 #include "cli/json_text.h"
 #include "plugins/sdk/client.h"
 
@@ -35,13 +36,13 @@ class Session {
   static std::expected<std::unique_ptr<Session>, int> Open(const GlobalOptions& options);
 
   // One control request with the --timeout.
-  sdk::ClientResult<Json> Request(const std::string& op, Json args = Json::object());
-  sdk::ClientResult<Json> Request(const std::string& op, Json args,
+  base::Result<Json> Request(const std::string& op, Json args = Json::object());
+  base::Result<Json> Request(const std::string& op, Json args,
                                   std::chrono::milliseconds timeout);
 
   // Prints the failure and returns its exit code: kExitUnreachable when no daemon answered,
   // kExitDaemonError when it answered with an error (or an unusable reply).
-  int Fail(const sdk::ClientError& error) const;
+  int Fail(const base::Error& error) const;
 
   sdk::ControlClient& control() { return control_; }
   zmq::context_t& context() { return context_; }

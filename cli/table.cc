@@ -4,7 +4,7 @@
 #include <cctype>
 #include <iterator>
 
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::cli {
 
@@ -13,7 +13,7 @@ Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
 void Table::AddRow(std::vector<std::string> cells) {
   // Cells come from the inventory, which strangers named: no cell may drive the terminal or
   // start a new row.
-  for (std::string& cell : cells) cell = pipeline::Escape(cell);
+  for (std::string& cell : cells) cell = base::Escape(cell);
   cells.resize(std::max(cells.size(), headers_.size()));
   rows_.push_back(std::move(cells));
 }

@@ -10,7 +10,7 @@
 namespace certinbox::cli {
 
 // Columns left-aligned, two spaces apart, headers in the first line. Every cell is written
-// through pipeline::Escape (control characters, invalid UTF-8 and backslashes spelled out). The
+// through base::Escape (control characters, invalid UTF-8 and backslashes spelled out). The
 // last column is not padded, so no line ends in spaces. Rows shorter than the header get empty
 // cells.
 class Table {

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "daemon/config.h"
 
 #include <grp.h>
@@ -761,13 +763,13 @@ std::optional<uint64_t> ParseDuration(std::string_view text) {
   return number * scale;
 }
 
-pipeline::Result<Config> LoadConfig(const std::filesystem::path& file) {
+base::Result<Config> LoadConfig(const std::filesystem::path& file) {
   Config config;
   config.file = fs::absolute(file).lexically_normal();
   Checker check(config.file);
   std::error_code ec;
   if (!fs::is_regular_file(config.file, ec)) {
-    return pipeline::Fail("config_unreadable",
+    return base::Fail(base::code::kConfigUnreadable,
                           config.file.string() + ": no such config file (or not a regular file)");
   }
   toml::table root;
@@ -775,7 +777,7 @@ pipeline::Result<Config> LoadConfig(const std::filesystem::path& file) {
     root = toml::parse_file(config.file.string());
   } catch (const toml::parse_error& e) {
     check.Problem(e.source(), std::string(e.description()));
-    return pipeline::Fail("config_invalid", check.Report());
+    return base::Fail(base::code::kConfigInvalid, check.Report());
   }
   for (const fs::path& fragment_file : Fragments(config.file)) {
     try {
@@ -793,7 +795,7 @@ pipeline::Result<Config> LoadConfig(const std::filesystem::path& file) {
   std::set<std::string> plugin_names = ReadPlugins(check, root, config);
   ReadBindings(check, root, config, plugin_names);
   CheckClientRoles(check, root, config, plugin_names);
-  if (!check.ok()) return pipeline::Fail("config_invalid", check.Report());
+  if (!check.ok()) return base::Fail(base::code::kConfigInvalid, check.Report());
 
   if (config.database.empty()) config.database = config.state_dir / "certinbox.db";
   if (config.master_key_file.empty()) config.master_key_file = config.state_dir / "master.key";

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 
 namespace certinbox::daemon {
@@ -124,7 +125,7 @@ struct Config {
 // file's folder.
 // On failure the error (code "config_invalid") lists every problem as FILE:LINE:COLUMN: reason,
 // one a line: syntax errors, unknown keys, wrong types, impossible values.
-pipeline::Result<Config> LoadConfig(const std::filesystem::path& file);
+base::Result<Config> LoadConfig(const std::filesystem::path& file);
 
 // The conf.d fragments LoadConfig(file) reads, in order.
 std::vector<std::filesystem::path> ConfigFragments(const std::filesystem::path& file);

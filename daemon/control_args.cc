@@ -1,3 +1,4 @@
+#include "base/error.h"
 #include "daemon/control_args.h"
 
 #include <stdexcept>
@@ -13,7 +14,7 @@ std::invalid_argument WrongType(const char* key, const char* what) {
 
 }  // namespace
 
-nlohmann::json Failure(const pipeline::Error& error) {
+nlohmann::json Failure(const base::Error& error) {
   return ControlServer::ErrorReply(error.code, error.message);
 }
 

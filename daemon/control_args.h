@@ -8,13 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "pipeline/error.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::daemon {
 
 // {"error": {"code", "message"}} for a failed storage or pipeline call.
-nlohmann::json Failure(const pipeline::Error& error);
+nlohmann::json Failure(const base::Error& error);
 
 std::optional<std::string> StringArg(const nlohmann::json& request, const char* key);
 // A whole number from `min` to `max` (docs/protocol.md gives each argument's range). A number out
@@ -33,12 +34,12 @@ std::optional<std::vector<std::string>> StringsArg(const nlohmann::json& request
 // StringArg that must be present and non-empty.
 std::string RequiredString(const nlohmann::json& request, const char* key);
 
-using pipeline::Shorten;
+using base::Shorten;
 
 // Request content for a log line: cut to `max_bytes` and escaped, so it can neither flood the
 // log nor forge a line (a newline) or drive a terminal (an escape sequence).
-inline std::string ForLog(std::string text, size_t max_bytes = pipeline::kMaxEchoBytes) {
-  return pipeline::Escape(Shorten(std::move(text), max_bytes));
+inline std::string ForLog(std::string text, size_t max_bytes = base::kMaxEchoBytes) {
+  return base::Escape(Shorten(std::move(text), max_bytes));
 }
 
 }  // namespace certinbox::daemon

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "daemon/control_server.h"
 
 #include <openssl/crypto.h>
@@ -8,7 +10,7 @@
 
 #include "daemon/publisher.h"
 #include "daemon/wipe.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 #include "plugins/sdk/limits.h"
 
 namespace certinbox::daemon {
@@ -59,7 +61,7 @@ std::string ControlServer::Peer::Who() const {
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
   return {
-      {"error", {{"code", code}, {"message", pipeline::Shorten(message, kMaxErrorMessageBytes)}}}};
+      {"error", {{"code", code}, {"message", base::Shorten(message, kMaxErrorMessageBytes)}}}};
 }
 
 ControlServer::ControlServer(zmq::socket_t socket, RequestHandler handler)
@@ -69,7 +71,7 @@ ControlServer::~ControlServer() {
   if (poll_) uv_poll_stop(poll_.get());
 }
 
-pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* loop,
+base::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* loop,
                                                                      zmq::context_t& context,
                                                                      const std::string& endpoint,
                                                                      Handler handler) {
@@ -78,7 +80,7 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* 
                                                   Reply reply) { reply(handler(request)); });
 }
 
-pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
+base::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
     uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler,
     const SocketAccess& access) {
   std::unique_ptr<ControlServer> server;
@@ -96,20 +98,20 @@ pipeline::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
     }
     server.reset(new ControlServer(std::move(socket), std::move(handler)));
     int fd = server->socket_.get(zmq::sockopt::fd);
-    auto* poll = watchers::NewUvHandle<uv_poll_t>();
+    auto* poll = base::NewUvHandle<uv_poll_t>();
     if (int rc = uv_poll_init(loop, poll, fd); rc != 0) {
       delete poll;
-      return pipeline::Fail("bind_failed", std::string("uv_poll_init: ") + uv_strerror(rc));
+      return base::Fail(base::code::kBindFailed, std::string("uv_poll_init: ") + uv_strerror(rc));
     }
     server->poll_.reset(poll);
-    auto* resume = watchers::NewUvHandle<uv_idle_t>();
+    auto* resume = base::NewUvHandle<uv_idle_t>();
     uv_idle_init(loop, resume);
     resume->data = server.get();
     server->resume_.reset(resume);
     poll->data = server.get();
     uv_poll_start(poll, UV_READABLE, &ControlServer::OnReadable);
   } catch (const zmq::error_t& e) {
-    return pipeline::Fail("bind_failed",
+    return base::Fail(base::code::kBindFailed,
                           "cannot bind the control socket " + endpoint + ": " + e.what());
   }
   // ZMQ_FD is edge-triggered: requests that arrived before the poll started are read now.
@@ -185,18 +187,18 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
       WipeJson(answer);  // key bytes (export, material) do not outlive the reply
     };
     if (!shallow) {
-      reply(ErrorReply("bad_request", "a request nests arrays and objects at most " +
+      reply(ErrorReply(base::code::kBadRequest, "a request nests arrays and objects at most " +
                                           std::to_string(sdk::kMaxRequestDepth) + " deep"));
       return;
     }
     if (request.is_discarded() || !request.is_object()) {
-      reply(ErrorReply("bad_request", "a request is one JSON object, e.g. {\"op\": \"status\"}"));
+      reply(ErrorReply(base::code::kBadRequest, "a request is one JSON object, e.g. {\"op\": \"status\"}"));
       return;
     }
     try {
       handler_(request, peer, reply);
     } catch (const std::exception& e) {
-      reply(ErrorReply("internal_error", e.what()));
+      reply(ErrorReply(base::code::kInternalError, e.what()));
     }
     WipeJson(request);
   } catch (const std::exception& e) {

@@ -11,9 +11,10 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "base/error.h"
 #include "daemon/curve_auth.h"
 #include "pipeline/error.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -47,14 +48,14 @@ class ControlServer {
       std::function<void(const nlohmann::json& request, const Peer& peer, Reply reply)>;
 
   // Binds `endpoint` (ipc:// files mode 0660) and watches it with a uv_poll on ZMQ_FD.
-  static pipeline::Result<std::unique_ptr<ControlServer>> Bind(uv_loop_t* loop,
+  static base::Result<std::unique_ptr<ControlServer>> Bind(uv_loop_t* loop,
                                                                zmq::context_t& context,
                                                                const std::string& endpoint,
                                                                Handler handler);
   // The same with a handler that may reply later. A tcp:// endpoint is bound only with
   // `access.curve` (clients are admitted by the ZAP handler, daemon/curve_auth.h); an ipc://
   // one with `access`'s uid/gid filters when it has any.
-  static pipeline::Result<std::unique_ptr<ControlServer>> BindAsync(
+  static base::Result<std::unique_ptr<ControlServer>> BindAsync(
       uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint,
       RequestHandler handler, const SocketAccess& access = {});
   ~ControlServer();
@@ -72,11 +73,11 @@ class ControlServer {
   RequestHandler handler_;
   // Replies pending past this server's life hold a weak reference to it and are dropped.
   std::shared_ptr<ControlServer*> self_ = std::make_shared<ControlServer*>(this);
-  watchers::UvHandlePtr<uv_poll_t> poll_;
+  base::UvHandlePtr<uv_poll_t> poll_;
   // Drain() answers a bounded number of requests per loop turn and continues on the next one
   // (this idle handle), so that a client flooding the socket cannot starve imports and timers.
   // Not a zero timer: a timer restarted from its own callback runs again in the same turn.
-  watchers::UvHandlePtr<uv_idle_t> resume_;
+  base::UvHandlePtr<uv_idle_t> resume_;
 };
 
 }  // namespace certinbox::daemon

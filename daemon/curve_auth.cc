@@ -1,3 +1,6 @@
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "daemon/curve_auth.h"
 
 #include <fcntl.h>
@@ -10,7 +13,7 @@
 #include <cstring>
 
 #include "pipeline/types.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 #include "plugins/sdk/curve.h"
 
 namespace certinbox::daemon {
@@ -20,10 +23,10 @@ namespace fs = std::filesystem;
 
 constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
 
-pipeline::Result<void> WriteNew(const fs::path& file, const std::string& text, mode_t mode) {
+base::Result<void> WriteNew(const fs::path& file, const std::string& text, mode_t mode) {
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) {
-    return pipeline::Fail("curve_keys", "cannot create " + file.string() + ": " +
+    return base::Fail(base::code::kCurveKeys, "cannot create " + file.string() + ": " +
                                             std::strerror(errno));
   }
   bool ok = ::fchmod(fd, mode) == 0 &&
@@ -32,7 +35,7 @@ pipeline::Result<void> WriteNew(const fs::path& file, const std::string& text, m
   int saved = errno;
   ::close(fd);
   if (!ok) {
-    return pipeline::Fail("curve_keys",
+    return base::Fail(base::code::kCurveKeys,
                           "cannot write " + file.string() + ": " + std::strerror(saved));
   }
   return {};
@@ -42,7 +45,7 @@ pipeline::Result<void> WriteNew(const fs::path& file, const std::string& text, m
 
 CurveServerKeys::~CurveServerKeys() { OPENSSL_cleanse(secret_z85.data(), secret_z85.size()); }
 
-pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_dir) {
+base::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_dir) {
   const fs::path secret_file = state_dir / "curve_server.key";
   const fs::path public_file = state_dir / "curve_server.pub";
   CurveServerKeys keys;
@@ -50,7 +53,7 @@ pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_d
   if (!fs::exists(fs::symlink_status(secret_file, ec))) {
     char public_key[41] = {}, secret_key[41] = {};
     if (zmq_curve_keypair(public_key, secret_key) != 0) {
-      return pipeline::Fail("curve_keys", std::string("zmq_curve_keypair: ") +
+      return base::Fail(base::code::kCurveKeys, std::string("zmq_curve_keypair: ") +
                                               zmq_strerror(zmq_errno()) +
                                               " (is libzmq built with CURVE?)");
     }
@@ -69,10 +72,10 @@ pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_d
     return keys;
   }
   auto secret = sdk::ReadCurveKeyFile(secret_file);
-  if (!secret) return pipeline::Fail("curve_keys", secret.error());
+  if (!secret) return std::unexpected(secret.error());
   keys.secret_z85 = std::move(*secret);
   auto derived = sdk::CurvePublicOf(keys.secret_z85);
-  if (!derived) return pipeline::Fail("curve_keys", secret_file.string() + ": " + derived.error());
+  if (!derived) return base::Fail(base::code::kCurveKeys, secret_file.string() + ": " + derived.error().message);
   keys.public_z85 = *derived;
   // The public file is a copy for clients; one that is missing or stale is written again.
   auto written = sdk::ReadCurveKeyFile(public_file);
@@ -85,11 +88,11 @@ pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_d
   return keys;
 }
 
-pipeline::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& endpoint,
+base::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& endpoint,
                                          const SocketAccess& access, const std::string& domain) {
   if (endpoint.starts_with("tcp://")) {
     if (!access.curve) {
-      return pipeline::Fail("bind_failed", "a tcp:// endpoint needs CURVE: " + endpoint);
+      return base::Fail(base::code::kBindFailed, "a tcp:// endpoint needs CURVE: " + endpoint);
     }
     socket.set(zmq::sockopt::curve_server, true);
     socket.set(zmq::sockopt::curve_secretkey, access.curve->secret_z85);
@@ -114,7 +117,7 @@ pipeline::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::strin
   return {};
 }
 
-pipeline::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(
+base::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(
     uv_loop_t* loop, zmq::context_t& context, const std::vector<BusClient>& clients) {
   std::unique_ptr<ZapHandler> handler;
   try {
@@ -126,10 +129,10 @@ pipeline::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(
     handler->loop_ = loop;
     handler->SetClients(clients);
     int fd = handler->socket_.get(zmq::sockopt::fd);
-    auto* poll = watchers::NewUvHandle<uv_poll_t>();
+    auto* poll = base::NewUvHandle<uv_poll_t>();
     if (int rc = uv_poll_init(loop, poll, fd); rc != 0) {
       delete poll;
-      return pipeline::Fail("bind_failed", std::string("uv_poll_init: ") + uv_strerror(rc));
+      return base::Fail(base::code::kBindFailed, std::string("uv_poll_init: ") + uv_strerror(rc));
     }
     poll->data = handler.get();
     handler->poll_.reset(poll);
@@ -137,7 +140,7 @@ pipeline::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(
       static_cast<ZapHandler*>(p->data)->Drain();
     });
   } catch (const zmq::error_t& e) {
-    return pipeline::Fail("bind_failed",
+    return base::Fail(base::code::kBindFailed,
                           std::string("cannot bind the ZAP handler ") + kZapEndpoint + ": " +
                               e.what());
   }
@@ -165,7 +168,7 @@ void ZapHandler::WatchHandshakes(zmq::socket_t& socket, const std::string& domai
       Watch{this, domain, zmq::socket_t(*context_, zmq::socket_type::pair), nullptr});
   watch->pair.set(zmq::sockopt::linger, 0);
   watch->pair.connect(endpoint);
-  auto* poll = watchers::NewUvHandle<uv_poll_t>();
+  auto* poll = base::NewUvHandle<uv_poll_t>();
   if (uv_poll_init(loop_, poll, watch->pair.get(zmq::sockopt::fd)) != 0) {
     delete poll;
     return;  // only the log line is lost
@@ -197,7 +200,7 @@ void ZapHandler::DrainWatch(Watch& watch) noexcept {
         }
         if (!frame.more()) break;
       }
-      const int64_t now = pipeline::UnixNow();
+      const int64_t now = base::UnixNow();
       if (counted && now - last_handshake_log_ >= 60) {
         last_handshake_log_ = now;
         spdlog::warn("refused a {} connection whose CURVE handshake failed (a client without "
@@ -258,9 +261,9 @@ void ZapHandler::Answer(std::vector<zmq::message_t>& frames) {
   } else {
     ++refused_;
     LogRefusal(key.empty() ? "(" + mechanism + ")" : key,
-               domain + " connection from " + pipeline::Escape(pipeline::Shorten(address)) +
+               domain + " connection from " + base::Escape(base::Shorten(address)) +
                    (key.empty() ? " without CURVE (mechanism " +
-                                      pipeline::Escape(pipeline::Shorten(mechanism)) + ")"
+                                      base::Escape(base::Shorten(mechanism)) + ")"
                                 : " with unknown CURVE key " + key));
   }
   // The reply: version, request id, status code, status text, user id, metadata.
@@ -279,7 +282,7 @@ void ZapHandler::LogRefusal(const std::string& key, const std::string& what) {
     spdlog::warn("refused a {} (logged once per key; allow a key with [[bus.client]])", what);
     return;
   }
-  const int64_t now = pipeline::UnixNow();
+  const int64_t now = base::UnixNow();
   if (now - last_overflow_log_ >= 60) {
     last_overflow_log_ = now;
     spdlog::warn("refused a {} ({} connections refused so far; no longer logged per key)", what,

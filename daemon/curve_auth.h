@@ -13,9 +13,10 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "base/error.h"
 #include "daemon/config.h"
 #include "pipeline/error.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -29,7 +30,7 @@ struct CurveServerKeys {
 // STATE_DIR/curve_server.pub (the public key, 0644, for clients), each one line of Z85 text.
 // Made with zmq_curve_keypair on first start; read (without following symlinks) afterwards.
 // Fails with "curve_keys" when they cannot be made or read, or do not form a pair.
-pipeline::Result<CurveServerKeys> LoadOrCreateServerKeys(const std::filesystem::path& state_dir);
+base::Result<CurveServerKeys> LoadOrCreateServerKeys(const std::filesystem::path& state_dir);
 
 // Who may connect to a socket the daemon binds, besides what its transport allows.
 class ZapHandler;
@@ -47,7 +48,7 @@ struct SocketAccess {
 
 // Applies `access` to `socket` before it binds `endpoint`; `domain` is the ZAP domain
 // ("control" or "events"). Throws zmq::error_t; fails ("bind_failed") for tcp:// without CURVE.
-pipeline::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& endpoint,
+base::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& endpoint,
                                          const SocketAccess& access, const std::string& domain);
 
 // The ZAP handler (RFC 27): a ZMQ_REP socket bound at inproc://zeromq.zap.01 in the daemon's
@@ -60,7 +61,7 @@ class ZapHandler {
  public:
   static constexpr size_t kLoggedKeys = 1024;
 
-  static pipeline::Result<std::unique_ptr<ZapHandler>> Bind(uv_loop_t* loop,
+  static base::Result<std::unique_ptr<ZapHandler>> Bind(uv_loop_t* loop,
                                                             zmq::context_t& context,
                                                             const std::vector<BusClient>& clients);
   ~ZapHandler();
@@ -89,7 +90,7 @@ class ZapHandler {
     ZapHandler* handler;
     std::string domain;
     zmq::socket_t pair;  // the monitor's events
-    watchers::UvHandlePtr<uv_poll_t> poll;
+    base::UvHandlePtr<uv_poll_t> poll;
   };
   static void OnHandshakeEvent(uv_poll_t* poll, int status, int events) noexcept;
   void DrainWatch(Watch& watch) noexcept;
@@ -99,7 +100,7 @@ class ZapHandler {
   std::set<std::string> logged_;              // refused keys already logged
   int64_t last_overflow_log_ = 0;
   uint64_t admitted_ = 0, refused_ = 0;
-  watchers::UvHandlePtr<uv_poll_t> poll_;
+  base::UvHandlePtr<uv_poll_t> poll_;
   uv_loop_t* loop_ = nullptr;
   zmq::context_t* context_ = nullptr;
   std::vector<std::unique_ptr<Watch>> watches_;  // one monitor per tcp:// socket

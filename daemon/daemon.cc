@@ -1,3 +1,6 @@
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "daemon/daemon.h"
 
 #include <fcntl.h>
@@ -15,7 +18,7 @@
 
 #include "daemon/control_args.h"
 #include "pipeline/ossl.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 #include "storage/actor.h"
 #include "storage/vault.h"
 
@@ -56,23 +59,23 @@ Daemon::~Daemon() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-pipeline::Result<void> Daemon::LockStateDir() {
+base::Result<void> Daemon::LockStateDir() {
   std::error_code ec;
   fs::create_directories(config_.state_dir, ec);
   if (ec) {
-    return pipeline::Fail("state_dir", "cannot create the state directory " +
+    return base::Fail(base::code::kStateDir, "cannot create the state directory " +
                                            config_.state_dir.string() + ": " + ec.message());
   }
   ::chmod(config_.state_dir.c_str(), 0750);
   fs::path lock = config_.state_dir / "certinboxd.lock";
   lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock_fd_ < 0) {
-    return pipeline::Fail("state_dir",
+    return base::Fail(base::code::kStateDir,
                           "cannot open " + lock.string() + ": " + std::strerror(errno));
   }
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return pipeline::Fail(
-        "already_running",
+    return base::Fail(
+        base::code::kAlreadyRunning,
         "another certinboxd already uses the state directory " + config_.state_dir.string());
   }
   std::string pid = std::to_string(::getpid()) + "\n";
@@ -80,17 +83,17 @@ pipeline::Result<void> Daemon::LockStateDir() {
   return {};
 }
 
-pipeline::Result<void> Daemon::Start() {
-  started_at_ = pipeline::UnixNow();
+base::Result<void> Daemon::Start() {
+  started_at_ = base::UnixNow();
   // Before the master key is read: no core dump holds it, and a process of the daemon's user
   // without CAP_SYS_PTRACE cannot ptrace it or read its /proc/PID/mem and environ.
   if (!config_.dumpable && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-    return pipeline::Fail("internal_error",
+    return base::Fail(base::code::kInternalError,
                           std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
   }
   if (auto locked = LockStateDir(); !locked) return locked;
   if (int rc = uv_loop_init(&loop_); rc != 0) {
-    return pipeline::Fail("internal_error", std::string("uv_loop_init: ") + uv_strerror(rc));
+    return base::Fail(base::code::kInternalError, std::string("uv_loop_init: ") + uv_strerror(rc));
   }
   loop_ready_ = true;
 
@@ -155,7 +158,7 @@ pipeline::Result<void> Daemon::Start() {
   ReconcileBindings();
 
   for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
-    auto* handle = watchers::NewUvHandle<uv_signal_t>();
+    auto* handle = base::NewUvHandle<uv_signal_t>();
     uv_signal_init(&loop_, handle);
     handle->data = this;
     uv_signal_start(
@@ -188,7 +191,7 @@ pipeline::Result<void> Daemon::Start() {
 }
 
 // Events committed before the last stop but not published then are published now.
-pipeline::Result<void> Daemon::PublishBacklog() {
+base::Result<void> Daemon::PublishBacklog() {
   auto published = inventory_->PublishedSeq();
   if (!published) return std::unexpected(published.error());
   int64_t since = *published;
@@ -223,26 +226,24 @@ void Daemon::StartInbox(const InboxConfig& inbox_config) {
       .archive = inbox_config.archive,
       .on_warning =
           [name = inbox_config.name](const std::string& warning) {
-            spdlog::warn("inbox {}: {}", name, pipeline::Escape(warning));  // names files
+            spdlog::warn("inbox {}: {}", name, base::Escape(warning));  // names files
           },
   };
   Inbox* raw = inbox.get();
   options.on_settling = [this, raw](const watchers::ReadyFile& file) {
     if (!raw->retired) imports_->Prefetch(*raw, file);
   };
-  std::string error;
-  inbox->watcher = watchers::InboxWatcher::Start(
-      &loop_, options,
-      [this, raw](const watchers::ReadyFile& file) {
+  auto watcher = watchers::InboxWatcher::Start(
+      &loop_, options, [this, raw](const watchers::ReadyFile& file) {
         // A retired inbox (removed by a reload) takes nothing new; the file stays where it is.
         if (!raw->retired) imports_->Submit(*raw, file);
-      },
-      &error);
-  if (!inbox->watcher) {
+      });
+  if (!watcher) {
     spdlog::error("inbox {} ({}) is not watched: {}", inbox_config.name, inbox_config.path.string(),
-                  error);
+                  watcher.error().message);
     return;
   }
+  inbox->watcher = std::move(*watcher);
   spdlog::info("watching inbox {} at {}", inbox_config.name, inbox_config.path.string());
   inboxes_.push_back(std::move(inbox));
 }
@@ -292,8 +293,8 @@ void Daemon::RegisterOps() {
   AddOp("ls", [this](const json& request) { return HandleLs(request); });
   AddOp("show", [this](const json& request) {
     auto entry = StringArg(request, "entry");
-    if (!entry) return ControlServer::ErrorReply("bad_request", "'entry' (name or id) is required");
-    auto shown = inventory_->Show(*entry, pipeline::UnixNow());
+    if (!entry) return ControlServer::ErrorReply(base::code::kBadRequest, "'entry' (name or id) is required");
+    auto shown = inventory_->Show(*entry, base::UnixNow());
     if (!shown) return Failure(shown.error());
     // The key export audit log of this entry (daemon/ops_export.cc).
     if (auto exports = inventory_->KeyExports(shown->value("id", int64_t{0}))) {
@@ -329,7 +330,7 @@ void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
     if (it == async_ops_.end()) return reply(Handle(request));
     it->second(request, reply);
   } catch (const std::invalid_argument& e) {
-    reply(ControlServer::ErrorReply("bad_request", e.what()));
+    reply(ControlServer::ErrorReply(base::code::kBadRequest, e.what()));
   }
 }
 
@@ -342,7 +343,7 @@ json Daemon::Handle(const json& request) {
   try {
     op = OpName(request);
   } catch (const std::invalid_argument& e) {
-    return ControlServer::ErrorReply("bad_request", e.what());
+    return ControlServer::ErrorReply(base::code::kBadRequest, e.what());
   }
   auto it = ops_.find(op);
   if (it == ops_.end()) {
@@ -351,13 +352,13 @@ json Daemon::Handle(const json& request) {
     for (const auto& [name, handler] : ops_) names.insert(name);
     for (const auto& [name, handler] : async_ops_) names.insert(name);
     for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
-    return ControlServer::ErrorReply("bad_request",
+    return ControlServer::ErrorReply(base::code::kBadRequest,
                                      "unknown op '" + Shorten(op) + "' (known: " + known + ")");
   }
   try {
     return it->second(request);
   } catch (const std::invalid_argument& e) {
-    return ControlServer::ErrorReply("bad_request", e.what());
+    return ControlServer::ErrorReply(base::code::kBadRequest, e.what());
   }
 }
 
@@ -369,7 +370,7 @@ json Daemon::HandleLs(const json& request) {
   filter.expiring_within_seconds = IntArg(request, "expiring_within", 0, kMaxSeconds);
   if (auto sort = StringArg(request, "sort")) {
     if (*sort != "name" && *sort != "expiry") {
-      return ControlServer::ErrorReply("bad_request", "'sort' is name or expiry");
+      return ControlServer::ErrorReply(base::code::kBadRequest, "'sort' is name or expiry");
     }
     filter.sort = *sort;
   }
@@ -377,9 +378,9 @@ json Daemon::HandleLs(const json& request) {
                                                   "pre_activation"};
   if (filter.status && !kStatuses.contains(*filter.status)) {
     return ControlServer::ErrorReply(
-        "bad_request", "'status' is one of valid, expiring_soon, expired, pre_activation");
+        base::code::kBadRequest, "'status' is one of valid, expiring_soon, expired, pre_activation");
   }
-  auto entries = inventory_->List(filter, pipeline::UnixNow());
+  auto entries = inventory_->List(filter, base::UnixNow());
   if (!entries) return Failure(entries.error());
   auto keys = inventory_->UnmatchedKeys();
   if (!keys) return Failure(keys.error());
@@ -396,7 +397,7 @@ json Daemon::HandleStatus() {
                        {"backlog", inbox->watcher->Backlog()}});
   }
   json counts = json::object();
-  if (auto c = inventory_->Count(pipeline::UnixNow())) {
+  if (auto c = inventory_->Count(base::UnixNow())) {
     counts = {{"entries", c->entries},
               {"leaf", c->leaf},
               {"ca", c->ca},
@@ -410,7 +411,7 @@ json Daemon::HandleStatus() {
   }
   return {{"version", kVersion},
           {"pid", ::getpid()},
-          {"uptime_seconds", pipeline::UnixNow() - started_at_},
+          {"uptime_seconds", base::UnixNow() - started_at_},
           {"state", stopping_ ? "stopping" : "running"},
           {"publish_endpoint", config_.publish_endpoint},
           {"control_endpoint", config_.control_endpoint},

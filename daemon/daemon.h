@@ -13,6 +13,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "base/error.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
 #include "daemon/curve_auth.h"
@@ -23,7 +24,7 @@
 #include "daemon/publisher.h"
 #include "daemon/wal_checkpoints.h"
 #include "storage/inventory.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -33,7 +34,7 @@ class Daemon {
   ~Daemon();
 
   // Opens state, binds sockets, publishes events left unpublished, starts the inboxes.
-  pipeline::Result<void> Start();
+  base::Result<void> Start();
   // Runs the loop until SIGINT/SIGTERM (then drains in-flight imports) and closes everything.
   int Run();
   // After Run: parses left behind on libuv's pool at shutdown (inside a key derivation). When
@@ -47,8 +48,8 @@ class Daemon {
   void ReconcileBindings();
 
  private:
-  pipeline::Result<void> LockStateDir();
-  pipeline::Result<void> PublishBacklog();
+  base::Result<void> LockStateDir();
+  base::Result<void> PublishBacklog();
   void StartInboxes();
   void StartInbox(const InboxConfig& inbox_config);
 
@@ -88,15 +89,15 @@ class Daemon {
   std::optional<nlohmann::json> RefusedForRole(const nlohmann::json& request) const;
   void LogWhoAsked(const nlohmann::json& request) const;
   // Binds the ZAP handler and loads the CURVE key pair when an endpoint is tcp://.
-  pipeline::Result<void> StartCurve();
+  base::Result<void> StartCurve();
   // Who may connect to the bus sockets: CURVE on tcp://, [bus] ipc_users/ipc_groups on ipc://
   // (with root, the daemon's user and the plugins' users).
   SocketAccess BusAccess() const;
   // status's "curve": null without a tcp:// endpoint.
   nlohmann::json CurveStatus() const;
-  // The config's [[plugin]] of that name, or an unknown_plugin reply that lists the configured
-  // ones (ops_supervisor.cc). Used by every op that names a plugin.
-  std::expected<const PluginConfig*, nlohmann::json> ConfiguredPlugin(const std::string& name) const;
+  // The config's [[plugin]] of that name, or unknown_plugin with a message that lists the
+  // configured ones (ops_supervisor.cc). Used by every op that names a plugin.
+  base::Result<const PluginConfig*> ConfiguredPlugin(const std::string& name) const;
   void ReconcilePendingBindings();  // after imports, when a declaration waits for its entry
 
   // Publishes events a control op committed, in seq order.
@@ -124,14 +125,14 @@ class Daemon {
   std::vector<std::unique_ptr<Inbox>> retiring_;
   // To start once no retiring inbox watches their folder.
   std::vector<InboxConfig> waiting_inboxes_;
-  watchers::UvHandlePtr<uv_fs_event_t> config_watch_;     // the config file's folder
-  watchers::UvHandlePtr<uv_fs_event_t> fragments_watch_;  // its conf.d/, if there is one
-  watchers::UvHandlePtr<uv_timer_t> config_settle_;
-  watchers::UvHandlePtr<uv_timer_t> inbox_reaper_;
+  base::UvHandlePtr<uv_fs_event_t> config_watch_;     // the config file's folder
+  base::UvHandlePtr<uv_fs_event_t> fragments_watch_;  // its conf.d/, if there is one
+  base::UvHandlePtr<uv_timer_t> config_settle_;
+  base::UvHandlePtr<uv_timer_t> inbox_reaper_;
   std::string config_bytes_;  // the config file as last loaded
   Config loaded_config_;      // as last loaded, before ApplicableConfig
   nlohmann::json last_reload_ = nullptr;
-  std::vector<watchers::UvHandlePtr<uv_signal_t>> signals_;
+  std::vector<base::UvHandlePtr<uv_signal_t>> signals_;
   std::map<std::string, ControlServer::Handler> ops_;
   std::map<std::string, ControlServer::AsyncHandler> async_ops_;
   bool stopping_ = false;

@@ -1,3 +1,6 @@
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/fd.h"
 #include "daemon/drop_reader.h"
 
 #include <fcntl.h>
@@ -11,7 +14,7 @@
 #include <toml++/toml.h>
 
 #include "pipeline/names.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 #include "storage/metadata.h"
 
 namespace certinbox::daemon {
@@ -23,21 +26,13 @@ constexpr uint64_t kMaxSidecarBytes = 64 * 1024;
 constexpr uint64_t kMaxPasswordFileBytes = 64 * 1024;
 
 // A path as it may appear in a message or a log line: escaped (a file name is a stranger's).
-std::string Shown(const fs::path& path) { return pipeline::Escape(path.native()); }
+std::string Shown(const fs::path& path) { return base::Escape(path.native()); }
 
-// Closes a descriptor on scope exit.
-struct FdCloser {
-  int fd = -1;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
+base::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
                                      FileIdentity* seen, bool refuse_hard_links);
 
 // One candidate password a line; a trailing "\r" (files written on Windows) is not part of it.
-pipeline::Result<void> AddPasswordLines(pipeline::Result<std::string> text,
+base::Result<void> AddPasswordLines(base::Result<std::string> text,
                                         std::vector<pipeline::SecretBytes>& out) {
   if (!text) return std::unexpected(text.error());
   pipeline::SecretBytes secret(*text);
@@ -61,44 +56,44 @@ std::string Where(const fs::path& file, const toml::source_region& region) {
 // A sidecar's password_file: a hidden file directly in the inbox (".NAME"), read through the
 // inbox's descriptor like the drop itself. Nothing outside the inbox is opened, so no answer
 // (missing, unreadable, how many lines) says anything about a file elsewhere.
-pipeline::Result<void> AddSidecarPasswordFile(int dir_fd, std::string_view name,
+base::Result<void> AddSidecarPasswordFile(int dir_fd, std::string_view name,
                                               std::vector<pipeline::SecretBytes>& out) {
   if (name.size() < 2 || name.front() != '.' || name == ".." ||
       name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos) {
-    return pipeline::Fail("bad_sidecar",
+    return base::Fail(base::code::kBadSidecar,
                           "a sidecar's password_file must name a hidden file (\".NAME\") in the "
                           "same inbox, with no folder part: \"" +
-                              pipeline::Shorten(pipeline::Escape(name), 64) + "\" is not one");
+                              base::Shorten(base::Escape(name), 64) + "\" is not one");
   }
   auto text = ReadAt(dir_fd, std::string(name), kMaxPasswordFileBytes, nullptr, true);
   if (!text) {
-    return pipeline::Fail("bad_sidecar", "its password_file " + Shown(std::string(name)) +
+    return base::Fail(base::code::kBadSidecar, "its password_file " + Shown(std::string(name)) +
                                              " cannot be used (" + text.error().code + ")");
   }
   return AddPasswordLines(std::move(text), out);
 }
 
-pipeline::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& drop) {
+base::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& drop) {
   auto text = ReadAt(dir_fd, sidecar.filename(), kMaxSidecarBytes, &drop.sidecar.emplace(), true);
   if (!text) {
-    if (text.error().code == "hard_link") {
-      return pipeline::Fail("hard_link", "the sidecar " + text.error().message);
+    if (text.error().code == base::code::kHardLink) {
+      return base::Fail(base::code::kHardLink, "the sidecar " + text.error().message);
     }
-    return pipeline::Fail("bad_sidecar", "the sidecar " + Shown(sidecar) +
+    return base::Fail(base::code::kBadSidecar, "the sidecar " + Shown(sidecar) +
                                              " cannot be read: " + text.error().message);
   }
   toml::table table;
   try {
     table = toml::parse(*text, Shown(sidecar));
   } catch (const toml::parse_error& e) {
-    return pipeline::Fail("bad_sidecar", Where(sidecar, e.source()) + ": " +
+    return base::Fail(base::code::kBadSidecar, Where(sidecar, e.source()) + ": " +
                                              std::string(e.description()));
   }
   auto bad = [&](const toml::node& node, const std::string& what) {
-    return pipeline::Fail("bad_sidecar", Where(sidecar, node.source()) + ": " + what);
+    return base::Fail(base::code::kBadSidecar, Where(sidecar, node.source()) + ": " + what);
   };
   auto bad_name = [&](const toml::node& node, std::string_view text,
-                      pipeline::NameKind kind) -> std::optional<pipeline::Error> {
+                      pipeline::NameKind kind) -> std::optional<base::Error> {
     if (auto ok = pipeline::CheckName(text, kind); !ok) {
       return bad(node, ok.error().message).error();
     }
@@ -180,19 +175,19 @@ pipeline::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& dr
 
 // An inbox with `groups` puts entries only in those groups and renews only their entries, so a
 // sidecar's `group` cannot reach entries that other inboxes feed (docs/security.md).
-pipeline::Result<void> CheckGroupAllowed(const std::string& group, const InboxConfig& inbox) {
+base::Result<void> CheckGroupAllowed(const std::string& group, const InboxConfig& inbox) {
   if (!inbox.groups ||
       std::find(inbox.groups->begin(), inbox.groups->end(), group) != inbox.groups->end()) {
     return {};
   }
   std::string allowed;
   for (const std::string& name : *inbox.groups) allowed += (allowed.empty() ? "" : ", ") + name;
-  return pipeline::Fail("group_not_allowed",
+  return base::Fail(base::code::kGroupNotAllowed,
                         "the sidecar names the group '" +
-                            pipeline::Shorten(pipeline::Escape(group), 64) +
+                            base::Shorten(base::Escape(group), 64) +
                             "', and a drop in inbox '" + inbox.name +
                             "' may only put entries in or renew entries of its groups (" +
-                            pipeline::Shorten(allowed, 256) +
+                            base::Shorten(allowed, 256) +
                             "): drop it in an inbox for that group, or add the group to this "
                             "inbox's 'groups'");
 }
@@ -211,40 +206,40 @@ FileIdentity IdentityOfStat(const struct stat& st) {
 // blocking on a FIFO, then everything through that descriptor (fstat, read). With
 // `refuse_hard_links`, a file with another link ("hard_link") is not read: its other name may be
 // anywhere on the filesystem, and what is done to this one (a chmod on archiving) reaches it.
-pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
+base::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
                                      FileIdentity* seen, bool refuse_hard_links) {
   int fd =
       ::openat(dir_fd, file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     int err = errno;
     if (err == ELOOP) {
-      return pipeline::Fail("symlink", Shown(file) +
+      return base::Fail(base::code::kSymlink, Shown(file) +
                                            " is a symbolic link; certinbox does not "
                                            "follow links: drop the file itself");
     }
     if (err == ENXIO) {
-      return pipeline::Fail("not_regular_file", Shown(file) + " is not a regular file");
+      return base::Fail(base::code::kNotRegularFile, Shown(file) + " is not a regular file");
     }
-    return pipeline::Fail("unreadable", "cannot open " + Shown(file) + ": " + std::strerror(err) +
+    return base::Fail(base::code::kUnreadable, "cannot open " + Shown(file) + ": " + std::strerror(err) +
                                             "; check its permissions");
   }
   struct stat st {};
   std::string bytes;
-  pipeline::Result<std::string> result;
+  base::Result<std::string> result;
   if (::fstat(fd, &st) != 0) {
     result =
-        pipeline::Fail("unreadable", "cannot stat " + Shown(file) + ": " + std::strerror(errno));
+        base::Fail(base::code::kUnreadable, "cannot stat " + Shown(file) + ": " + std::strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
     result =
-        pipeline::Fail("not_regular_file", Shown(file) +
+        base::Fail(base::code::kNotRegularFile, Shown(file) +
                                                " is not a regular file (a FIFO, device or socket); "
                                                "only regular files are imported");
   } else if (refuse_hard_links && st.st_nlink > 1) {
-    result = pipeline::Fail("hard_link", Shown(file) + " has " + std::to_string(st.st_nlink) +
+    result = base::Fail(base::code::kHardLink, Shown(file) + " has " + std::to_string(st.st_nlink) +
                                              " hard links; certinbox takes only a file with one "
                                              "name: drop a copy, not a link");
   } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    result = pipeline::Fail("file_too_large",
+    result = base::Fail(base::code::kFileTooLarge,
                             Shown(file) + " has " + std::to_string(st.st_size) +
                                 " bytes, more than max_file_bytes = " + std::to_string(max_bytes) +
                                 "; certificate files are far smaller: check it "
@@ -259,7 +254,7 @@ pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t 
       ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        result = pipeline::Fail("unreadable",
+        result = base::Fail(base::code::kUnreadable,
                                 "cannot read " + Shown(file) + ": " + std::strerror(errno));
         break;
       }
@@ -271,7 +266,7 @@ pipeline::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t 
       done += static_cast<size_t>(n);
       if (done > max_bytes) {
         result =
-            pipeline::Fail("file_too_large", Shown(file) + " grew past max_file_bytes = " +
+            base::Fail(base::code::kFileTooLarge, Shown(file) + " grew past max_file_bytes = " +
                                                  std::to_string(max_bytes) + " while it was read");
         break;
       }
@@ -290,28 +285,28 @@ std::optional<FileIdentity> IdentityOf(const fs::path& path) {
   return IdentityOfStat(st);
 }
 
-pipeline::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes,
+base::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes,
                                               FileIdentity* seen) {
   return ReadAt(AT_FDCWD, file, max_bytes, seen, false);
 }
 
-pipeline::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>& sidecar,
+base::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>& sidecar,
                                 const InboxConfig& inbox) {
   Drop drop;
   // The drop, its sidecar and a sidecar's password_file are opened relative to the inbox.
-  FdCloser dir{::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (dir.fd < 0) {
-    return pipeline::Fail("unreadable", "cannot open the inbox " + Shown(file.parent_path()) +
+  base::Fd dir(::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) {
+    return base::Fail(base::code::kUnreadable, "cannot open the inbox " + Shown(file.parent_path()) +
                                             ": " + std::strerror(errno));
   }
-  auto bytes = ReadAt(dir.fd, file.filename(), inbox.max_file_bytes, &drop.file, true);
+  auto bytes = ReadAt(dir.get(), file.filename(), inbox.max_file_bytes, &drop.file, true);
   if (!bytes) return std::unexpected(bytes.error());
   drop.bytes = std::move(*bytes);
   drop.sha256 = pipeline::Sha256Hex(drop.bytes);
   drop.meta.group = inbox.group;
   drop.meta.labels = inbox.labels;
   if (sidecar) {
-    if (auto read = ReadSidecar(dir.fd, *sidecar, drop); !read)
+    if (auto read = ReadSidecar(dir.get(), *sidecar, drop); !read)
       return std::unexpected(read.error());
   }
   if (auto allowed = CheckGroupAllowed(drop.meta.group, inbox); !allowed) {
@@ -320,7 +315,7 @@ pipeline::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::pa
   if (inbox.password_file) {
     auto text = ReadRegularFile(*inbox.password_file, kMaxPasswordFileBytes);
     if (auto added = AddPasswordLines(std::move(text), drop.passwords); !added) {
-      return pipeline::Fail("unreadable", "the inbox's password_file " +
+      return base::Fail(base::code::kUnreadable, "the inbox's password_file " +
                                               inbox.password_file->string() + " cannot be read: " +
                                               added.error().message);
     }

@@ -1,3 +1,4 @@
+#include "base/time.h"
 #include "daemon/expiry_scheduler.h"
 
 #include <spdlog/spdlog.h>
@@ -11,7 +12,7 @@ ExpiryScheduler::ExpiryScheduler(uv_loop_t* loop, storage::Inventory& inventory,
       publisher_(publisher),
       notify_days_(std::move(notify_days)),
       interval_ms_(scan_interval_s * 1000),
-      timer_(watchers::NewUvTimer(loop, this)) {}
+      timer_(base::NewUvTimer(loop, this)) {}
 
 void ExpiryScheduler::Start() { ScanSoon(); }
 
@@ -36,7 +37,7 @@ void ExpiryScheduler::Stop() {
 }
 
 void ExpiryScheduler::Scan() {
-  auto events = inventory_.ScanExpiry(notify_days_, pipeline::UnixNow());
+  auto events = inventory_.ScanExpiry(notify_days_, base::UnixNow());
   if (!events) {
     spdlog::error("expiry scan failed, will retry at the next one: {}", events.error().message);
     return;

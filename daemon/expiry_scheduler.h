@@ -10,7 +10,7 @@
 
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -38,7 +38,7 @@ class ExpiryScheduler {
   Publisher& publisher_;
   std::vector<int> notify_days_;
   uint64_t interval_ms_;
-  watchers::UvHandlePtr<uv_timer_t> timer_;
+  base::UvHandlePtr<uv_timer_t> timer_;
   bool stopped_ = false;
 };
 

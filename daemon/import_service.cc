@@ -1,3 +1,6 @@
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "daemon/import_service.h"
 
 #include <spdlog/spdlog.h>
@@ -13,12 +16,12 @@
 
 #include "daemon/drop_reader.h"
 #include "pipeline/parse.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::daemon {
 namespace {
 
-pipeline::Error ProblemError(const watchers::ReadyFile& file) {
+base::Error ProblemError(const watchers::ReadyFile& file) {
   std::string code(watchers::ReasonCode(file.problem));
   std::string path = file.path.string();
   switch (file.problem) {
@@ -36,7 +39,7 @@ pipeline::Error ProblemError(const watchers::ReadyFile& file) {
     case watchers::FileProblem::kNone:
       break;
   }
-  return {"internal_error", "no problem"};
+  return {base::code::kInternalError, "no problem"};
 }
 
 int64_t WallClockNs() {
@@ -114,7 +117,7 @@ struct ImportJob {
   // StillCurrent).
   int64_t read_after_ns = 0;
   std::shared_ptr<const pipeline::TrustContext> trust;
-  pipeline::UnixTime now = 0;
+  base::UnixTime now = 0;
   // Set when the daemon stops: the parse gives up at its next step (parse_abandoned) and the
   // file stays in its inbox.
   std::shared_ptr<const std::atomic<bool>> abandon;
@@ -128,7 +131,7 @@ struct ImportJob {
   // its completion only frees it.
   bool orphaned = false;
   // Results, written on the pool thread, read on the loop thread after the job is done.
-  std::optional<pipeline::Error> error;
+  std::optional<base::Error> error;
   bool looked_for_sidecar = false;
   std::optional<std::filesystem::path> sidecar;  // the one read: the only one Finish/Fail move
   Drop drop;
@@ -180,7 +183,7 @@ struct ImportJob {
         }
       } slow_slot;
       // Takes a slow slot, or hands the file back to be offered again once it settles.
-      auto become_slow = [&]() -> std::optional<pipeline::Error> {
+      auto become_slow = [&]() -> std::optional<base::Error> {
         if (slow_slot.count != nullptr || !slow_parses) return std::nullopt;
         size_t n = slow_parses->load();
         while (n < max_slow_parses) {
@@ -189,21 +192,21 @@ struct ImportJob {
             return std::nullopt;
           }
         }
-        return pipeline::Error{"parse_deferred",
+        return base::Error{base::code::kParseDeferred,
                                "other expensive files are being read: tried again later"};
       };
       const int64_t slow_after = ThreadCpuNs() + kSlowParseCpuNs;
       bool parsing = true;  // a parse that is done is not handed back for being slow
-      options.interrupt = [&, cpu_deadline, timeout_s]() -> std::optional<pipeline::Error> {
+      options.interrupt = [&, cpu_deadline, timeout_s]() -> std::optional<base::Error> {
         if (abandon && abandon->load(std::memory_order_relaxed)) {
-          return pipeline::Error{"parse_abandoned",
+          return base::Error{base::code::kParseAbandoned,
                                  "certinboxd is stopping: the file stays in the inbox and is "
                                  "imported on the next start"};
         }
         const int64_t cpu = ThreadCpuNs();
         if (cpu > cpu_deadline) {
-          return pipeline::Error{
-              "parse_timeout",
+          return base::Error{
+              base::code::kParseTimeout,
               "reading the file took more than the inbox's parse_timeout (" +
                   std::to_string(timeout_s) +
                   " s of CPU time): it holds too many objects or password candidates that "
@@ -216,7 +219,7 @@ struct ImportJob {
         return std::nullopt;
       };
       uint64_t derived = 0;  // iterations of the derivations allowed so far
-      options.before_derivation = [&](uint64_t cost) -> std::optional<pipeline::Error> {
+      options.before_derivation = [&](uint64_t cost) -> std::optional<base::Error> {
         if (slow_slot.count == nullptr && derived + cost < kSlowDerivationIterations) {
           derived += cost;
           return std::nullopt;
@@ -235,8 +238,8 @@ struct ImportJob {
       parsed = std::move(*parsed_file);
       if (parsed.certificates.empty() && parsed.keys.empty()) {
         // Only CSRs: nothing here can be stored yet, and a file is never silently dropped.
-        error = pipeline::Error{
-            "unsupported_object",
+        error = base::Error{
+            base::code::kUnsupportedObject,
             "the file holds only a certificate signing request; certinbox does not store CSRs "
             "made elsewhere: drop the signed certificate (with its key) once the CA has issued it"};
         return;
@@ -255,7 +258,7 @@ struct ImportJob {
       for (auto& key : parsed.keys) key.pkey.reset();
       for (auto& request : parsed.requests) request.req.reset();
     } catch (const std::exception& e) {
-      error = pipeline::Error{"internal_error", std::string("import failed: ") + e.what()};
+      error = base::Error{base::code::kInternalError, std::string("import failed: ") + e.what()};
     }
   }
 };
@@ -270,11 +273,11 @@ ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Pub
       // checkpoints and the like: slow parses never take them.
       max_slow_parses_(std::max<size_t>(1, ThreadPoolSize() - 2)),
       storage_faults_(loop) {
-  auto* check = watchers::NewUvHandle<uv_check_t>();
+  auto* check = base::NewUvHandle<uv_check_t>();
   uv_check_init(loop_, check);
   check->data = this;
   flush_check_.reset(check);
-  auto* idle = watchers::NewUvHandle<uv_idle_t>();
+  auto* idle = base::NewUvHandle<uv_idle_t>();
   uv_idle_init(loop_, idle);
   flush_soon_.reset(idle);
   // The kernel stamps mtime from its coarse clock, up to one tick behind the write itself.
@@ -287,7 +290,7 @@ ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Pub
 
 ImportService::~ImportService() = default;
 
-pipeline::Result<void> ImportService::Start() {
+base::Result<void> ImportService::Start() {
   auto cas = inventory_.CaCertificates();
   if (!cas) return std::unexpected(cas.error());
   trust_ = pipeline::TrustContext::Create(*cas, system_trust_);
@@ -374,7 +377,7 @@ void ImportService::StartQueued() {
 // Runs job->Run() on the pool with the current trust store and time, then `done` on the loop.
 void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(ImportJob*)) {
   job->trust = trust_;
-  job->now = pipeline::UnixNow();
+  job->now = base::UnixNow();
   job->on_done = done;
   job->abandon = abandon_;
   job->slow_parses = slow_parses_;
@@ -484,7 +487,7 @@ void ImportService::OnPrefetchDone(ImportJob* job) {
 }
 
 void ImportService::ContinueClaimed(std::unique_ptr<ImportJob> job) {
-  const pipeline::UnixTime now = pipeline::UnixNow();
+  const base::UnixTime now = base::UnixNow();
   const bool current = StillCurrent(*job, now);
   job->file = *job->settled;  // off the pool for good: the settled file is the one finished
   if (current) {
@@ -509,7 +512,7 @@ void ImportService::ContinueClaimed(std::unique_ptr<ImportJob> job) {
 
 // Whether a prefetch is what importing the settled file now would give. Only successes are
 // used: a failure (a half-written file, a password file changed meanwhile) is tried again.
-bool ImportService::StillCurrent(const ImportJob& job, pipeline::UnixTime now) const {
+bool ImportService::StillCurrent(const ImportJob& job, base::UnixTime now) const {
   if (job.error || job.trust != trust_ || !job.settled) return false;
   const watchers::ReadyFile& file = *job.settled;
   const FileIdentity settled{file.dev, file.ino, file.size, file.mtime_ns, file.ctime_ns};
@@ -571,11 +574,11 @@ void ImportService::Flush() {
 
   struct Outcome {
     bool stored = false;
-    std::optional<pipeline::Error> rejection;
+    std::optional<base::Error> rejection;
   };
   // A storage fault (a full disk, a read-only database) says nothing about the file: it and
   // the rest of the batch stay in their inboxes, to be tried again after a pause.
-  std::optional<pipeline::Error> fault;
+  std::optional<base::Error> fault;
   std::vector<Outcome> outcomes(jobs.size());
   std::vector<storage::Event> events;
   bool stored_ca = false;
@@ -586,7 +589,7 @@ void ImportService::Flush() {
     ImportJob& job = *jobs[i];
     // Released below, to be offered again: the daemon is stopping, or the file waits for a
     // slow parse slot (it settles again first).
-    if (job.error && (job.error->code == "parse_abandoned" || job.error->code == "parse_deferred")) {
+    if (job.error && (job.error->code == base::code::kParseAbandoned || job.error->code == base::code::kParseDeferred)) {
       continue;
     }
     if (!job.error) {
@@ -611,7 +614,7 @@ void ImportService::Flush() {
       }
       job.error = imported.error();
     }
-    auto recorded = inventory_.RecordRejection(job.inbox->config.name, job.file.name, *job.error, pipeline::UnixNow());
+    auto recorded = inventory_.RecordRejection(job.inbox->config.name, job.file.name, *job.error, base::UnixNow());
     if (!recorded && StorageFaults::IsStorageFault(recorded.error())) {
       fault = recorded.error();
     } else if (recorded) {
@@ -619,10 +622,10 @@ void ImportService::Flush() {
       events.push_back(std::move(*recorded));
     } else {
       spdlog::error("cannot record the rejection of {}: {}",
-                    pipeline::Escape(job.file.path.native()), recorded.error().message);
+                    base::Escape(job.file.path.native()), recorded.error().message);
     }
   }
-  auto committed = began ? inventory_.Commit() : pipeline::Result<void>(std::unexpected(began.error()));
+  auto committed = began ? inventory_.Commit() : base::Result<void>(std::unexpected(began.error()));
   if (!committed) {
     // Nothing was stored: the files stay in their inboxes and are offered again after a pause.
     inventory_.Rollback();
@@ -648,13 +651,13 @@ void ImportService::Flush() {
     }
     if (outcomes[i].stored) {
       if (spdlog::should_log(spdlog::level::debug)) {
-        spdlog::debug("imported {}", pipeline::Escape(job.file.path.native()));
+        spdlog::debug("imported {}", base::Escape(job.file.path.native()));
       }
       problem = job.looked_for_sidecar ? watcher.Finish(job.file.name, job.sidecar)
                                        : watcher.Finish(job.file.name);
     } else if (outcomes[i].rejection) {
-      spdlog::info("rejected {}: {} ({})", pipeline::Escape(job.file.path.native()),
-                   outcomes[i].rejection->code, pipeline::Escape(outcomes[i].rejection->message));
+      spdlog::info("rejected {}: {} ({})", base::Escape(job.file.path.native()),
+                   outcomes[i].rejection->code, base::Escape(outcomes[i].rejection->message));
       const auto& rejection = *outcomes[i].rejection;
       problem = job.looked_for_sidecar
                     ? watcher.Fail(job.file.name, rejection.code, rejection.message, job.sidecar)
@@ -663,7 +666,7 @@ void ImportService::Flush() {
       watcher.Release(job.file.name);
     }
     if (!problem.empty()) {
-      spdlog::error("{}: {}", pipeline::Escape(job.file.path.native()), pipeline::Escape(problem));
+      spdlog::error("{}: {}", base::Escape(job.file.path.native()), base::Escape(problem));
     }
     --job.inbox->jobs;
   }
@@ -690,7 +693,7 @@ void ImportService::Flush() {
 void ImportService::RevisitIncompleteChains() {
   revisit_after_ = 0;
   if (!revisit_idle_) {
-    auto* idle = watchers::NewUvHandle<uv_idle_t>();
+    auto* idle = base::NewUvHandle<uv_idle_t>();
     uv_idle_init(loop_, idle);
     idle->data = this;
     revisit_idle_.reset(idle);
@@ -718,7 +721,7 @@ void ImportService::RevisitSlice() {
     spdlog::error("cannot revisit chains: {}", began.error().message);
     return finished();
   }
-  pipeline::UnixTime now = pipeline::UnixNow();
+  base::UnixTime now = base::UnixNow();
   for (const auto& [version_id, der] : *pending) {
     auto parsed = pipeline::ParseFile(der, {});
     if (!parsed || parsed->certificates.size() != 1) continue;
@@ -763,7 +766,7 @@ void ImportService::Drain(std::function<void()> done) {
   // Parses give up at their next step; one inside a key derivation finishes it first (up to
   // seconds at the caps). Those still running after a short grace are left behind.
   if (running_ + prefetch_running_ > 0) {
-    auto* timer = watchers::NewUvHandle<uv_timer_t>();
+    auto* timer = base::NewUvHandle<uv_timer_t>();
     uv_timer_init(loop_, timer);
     timer->data = this;
     orphan_timer_.reset(timer);

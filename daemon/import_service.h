@@ -19,10 +19,12 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/error.h"
+#include "base/time.h"
 #include "daemon/config.h"
 #include "daemon/publisher.h"
 #include "daemon/storage_faults.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 #include "pipeline/validate.h"
 #include "storage/inventory.h"
 #include "watchers/inbox_watcher.h"
@@ -57,7 +59,7 @@ class ImportService {
   ~ImportService();
 
   // Loads the trust context (system store + stored CAs). Call once before Submit.
-  pipeline::Result<void> Start();
+  base::Result<void> Start();
 
   // A watcher handed over a settled file (loop thread).
   void Submit(Inbox& inbox, const watchers::ReadyFile& file);
@@ -124,7 +126,7 @@ class ImportService {
   void OnPrefetchDone(ImportJob* job);
   // A settled file whose prefetch is done: stored as it is, or imported again when it is stale.
   void ContinueClaimed(std::unique_ptr<ImportJob> job);
-  bool StillCurrent(const ImportJob& job, pipeline::UnixTime now) const;
+  bool StillCurrent(const ImportJob& job, base::UnixTime now) const;
   using PrefetchMap = std::unordered_map<std::string, std::unique_ptr<ImportJob>>;
   void DropPrefetch(PrefetchMap::iterator it);
   void DropStalePrefetches();
@@ -150,13 +152,13 @@ class ImportService {
   std::shared_ptr<std::atomic<bool>> abandon_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<size_t>> slow_parses_ = std::make_shared<std::atomic<size_t>>(0);
   std::unordered_set<ImportJob*> on_pool_;  // queued to the pool, completion not yet run
-  watchers::UvHandlePtr<uv_timer_t> orphan_timer_;
+  base::UvHandlePtr<uv_timer_t> orphan_timer_;
   size_t orphaned_ = 0;
   int64_t mtime_tick_ns_ = 0;  // how far an mtime may lag its write (the coarse clock's tick)
-  watchers::UvHandlePtr<uv_check_t> flush_check_;
-  watchers::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due
+  base::UvHandlePtr<uv_check_t> flush_check_;
+  base::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due
   StorageFaults storage_faults_;
-  watchers::UvHandlePtr<uv_idle_t> revisit_idle_;
+  base::UvHandlePtr<uv_idle_t> revisit_idle_;
   int64_t revisit_after_ = -1;  // the pass over incomplete chains: the last id done; -1: none
   bool draining_ = false;
   std::function<void()> drained_;

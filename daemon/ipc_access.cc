@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "daemon/ipc_access.h"
 
 #include <endian.h>
@@ -27,13 +29,13 @@ void Append(std::vector<char>& out, uint16_t tag, uint16_t perm, uint32_t id) {
 
 }  // namespace
 
-pipeline::Result<void> GrantIpcUsers(const std::string& endpoint, const std::set<uint32_t>& uids) {
+base::Result<void> GrantIpcUsers(const std::string& endpoint, const std::set<uint32_t>& uids) {
   if (!endpoint.starts_with("ipc://")) return {};
   const std::string path = endpoint.substr(6);
   constexpr const char* kName = "system.posix_acl_access";
   if (uids.empty()) {
     if (::removexattr(path.c_str(), kName) != 0 && errno != ENODATA && errno != EOPNOTSUPP) {
-      return pipeline::Fail("ipc_access",
+      return base::Fail(base::code::kIpcAccess,
                             "cannot remove the ACL of " + path + ": " + std::strerror(errno));
     }
     return {};
@@ -52,7 +54,7 @@ pipeline::Result<void> GrantIpcUsers(const std::string& endpoint, const std::set
                           ? "its file system has no POSIX ACLs (mount it with acl, or put the "
                             "socket on one that has them)"
                           : std::strerror(errno);
-    return pipeline::Fail("ipc_access",
+    return base::Fail(base::code::kIpcAccess,
                           "cannot let plugins' users connect to " + path + ": " + why);
   }
   return {};

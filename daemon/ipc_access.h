@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 
 namespace certinbox::daemon {
@@ -14,6 +15,6 @@ namespace certinbox::daemon {
 // group and each of `uids`, and by nobody else: the file's mode stays 0660 and the ACL names
 // the extra users. No uids: the ACL is removed (plain 0660). A tcp:// endpoint is left alone.
 // Fails (code "ipc_access") when the file system has no POSIX ACLs or the file is not there.
-pipeline::Result<void> GrantIpcUsers(const std::string& endpoint, const std::set<uint32_t>& uids);
+base::Result<void> GrantIpcUsers(const std::string& endpoint, const std::set<uint32_t>& uids);
 
 }  // namespace certinbox::daemon

@@ -5,9 +5,11 @@
 
 #include <set>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "daemon/daemon.h"
 #include "daemon/roles.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::daemon {
 
@@ -19,12 +21,12 @@ namespace {
 std::string OpText(const json& request) {
   auto it = request.find("op");
   if (it == request.end() || !it->is_string()) return "";
-  return pipeline::Escape(pipeline::Shorten(it->get<std::string>()));
+  return base::Escape(base::Shorten(it->get<std::string>()));
 }
 
 }  // namespace
 
-pipeline::Result<void> Daemon::StartCurve() {
+base::Result<void> Daemon::StartCurve() {
   const bool tcp = config_.control_endpoint.starts_with("tcp://") ||
                    config_.publish_endpoint.starts_with("tcp://");
   if (!tcp) return {};
@@ -73,7 +75,7 @@ std::optional<json> Daemon::RefusedForRole(const json& request) const {
   spdlog::warn("control request '{}' from {} (role {}) refused", op, peer_.Who(),
                peer_.role.empty() ? "none: not in [[bus.client]]" : peer_.role);
   return ControlServer::ErrorReply(
-      "forbidden", "'" + op + "' is not allowed to client '" + peer_.name + "' (role " +
+      base::code::kForbidden, "'" + op + "' is not allowed to client '" + peer_.name + "' (role " +
                        (peer_.role.empty() ? "none" : peer_.role) +
                        "): read may only read; admin may change but not export keys; keys may "
                        "read and export keys; plugin:NAME may ask only that plugin's ops");
@@ -84,7 +86,7 @@ void Daemon::LogWhoAsked(const json& request) const {
   if (kind != OpKind::kChange && kind != OpKind::kKeyMaterial) return;
   std::string entry;
   if (auto it = request.find("entry"); it != request.end() && it->is_string()) {
-    entry = " " + pipeline::Escape(pipeline::Shorten(it->get<std::string>()));
+    entry = " " + base::Escape(base::Shorten(it->get<std::string>()));
   }
   spdlog::info("control {}{} asked by {}", OpText(request), entry, peer_.Who());
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 
@@ -29,9 +31,9 @@ void Daemon::RegisterBindingOps() {
     std::string resource = RequiredString(request, "resource");
     auto plugin = StringArg(request, "plugin");
     if (plugin) {
-      if (auto configured = ConfiguredPlugin(*plugin); !configured) return configured.error();
+      if (auto configured = ConfiguredPlugin(*plugin); !configured) return Failure(configured.error());
     }
-    auto bound = inventory_->Bind(entry, resource, plugin, pipeline::UnixNow());
+    auto bound = inventory_->Bind(entry, resource, plugin, base::UnixNow());
     if (!bound) return Failure(bound.error());
     const bool changed = bound->event.has_value();
     if (changed) PublishAll({*bound->event});
@@ -40,7 +42,7 @@ void Daemon::RegisterBindingOps() {
   AddOp("unbind", [this](const json& request) {
     std::string entry = RequiredString(request, "entry");
     std::string resource = RequiredString(request, "resource");
-    auto unbound = inventory_->Unbind(entry, resource, pipeline::UnixNow());
+    auto unbound = inventory_->Unbind(entry, resource, base::UnixNow());
     if (!unbound) return Failure(unbound.error());
     PublishAll({*unbound});
     json event = json::parse(unbound->json, nullptr, false);
@@ -58,13 +60,13 @@ void Daemon::RegisterBindingOps() {
   AddOp("rm", [this](const json& request) {
     auto entries = StringsArg(request, "entries");
     if (!entries || entries->empty()) {
-      return ControlServer::ErrorReply("bad_request", "'entries' (names or ids) is required");
+      return ControlServer::ErrorReply(base::code::kBadRequest, "'entries' (names or ids) is required");
     }
     if (entries->size() > kMaxEntriesPerRm) {
       return ControlServer::ErrorReply(
-          "bad_request", "at most " + std::to_string(kMaxEntriesPerRm) + " entries per rm");
+          base::code::kBadRequest, "at most " + std::to_string(kMaxEntriesPerRm) + " entries per rm");
     }
-    auto deleted = inventory_->Delete(*entries, pipeline::UnixNow());
+    auto deleted = inventory_->Delete(*entries, base::UnixNow());
     if (!deleted) return Failure(deleted.error());
     PublishAll(deleted->events);
     // New drops must not chain to a CA that is gone.
@@ -81,7 +83,7 @@ void Daemon::ReconcileBindings() {
   for (const BindingConfig& b : config_.bindings) {
     declared.push_back({.entry = b.entry, .resource = b.resource, .plugin = b.plugin});
   }
-  auto done = inventory_->ReconcileBindings(declared, pipeline::UnixNow());
+  auto done = inventory_->ReconcileBindings(declared, base::UnixNow());
   if (!done) {
     spdlog::error("cannot reconcile the config's [[binding]] declarations: {}",
                   done.error().message);

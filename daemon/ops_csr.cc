@@ -4,6 +4,9 @@
 
 #include <exception>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 #include "pipeline/csr.h"
@@ -19,7 +22,7 @@ using nlohmann::json;
 struct CsrJob {
   uv_work_t work{};
   pipeline::CheckedCsrSpec spec;
-  pipeline::Result<pipeline::GeneratedCsr> result = pipeline::Fail("csr_keygen_failed", "not run");
+  base::Result<pipeline::GeneratedCsr> result = base::Fail(base::code::kCsrKeygenFailed, "not run");
   std::function<void(CsrJob&)> done;  // loop thread; stores and replies
 };
 
@@ -62,10 +65,10 @@ void Daemon::RegisterCsrOps() {
       return reply(Failure(ok.error()));
     }
     // A taken name is refused before seconds of key generation; CreateCsr checks again.
-    if (auto found = inventory_->Show(entry.group + "/" + name, pipeline::UnixNow())) {
+    if (auto found = inventory_->Show(entry.group + "/" + name, base::UnixNow())) {
       if (found->value("name", "") == name && found->value("group", "") == entry.group) {
         return reply(ControlServer::ErrorReply(
-            "name_taken", "the group " + entry.group + " already has an entry named \"" + name +
+            base::code::kNameTaken, "the group " + entry.group + " already has an entry named \"" + name +
                               "\": choose another name or --group"));
       }
     }
@@ -75,12 +78,12 @@ void Daemon::RegisterCsrOps() {
     job->work.data = job;
     job->done = [this, entry = std::move(entry), reply](CsrJob& finished) mutable {
       if (stopping_) {
-        reply(ControlServer::ErrorReply("stopping", "the daemon is stopping: nothing was stored"));
+        reply(ControlServer::ErrorReply(base::code::kStopping, "the daemon is stopping: nothing was stored"));
         return;
       }
       if (!finished.result) return reply(Failure(finished.result.error()));
       entry.csr = &*finished.result;
-      entry.now = pipeline::UnixNow();
+      entry.now = base::UnixNow();
       auto event = inventory_->CreateCsr(entry);
       if (!event) return reply(Failure(event.error()));
       PublishAll({*event});
@@ -99,13 +102,13 @@ void Daemon::RegisterCsrOps() {
           try {
             job->result = pipeline::GenerateCsr(job->spec);
           } catch (const std::exception& e) {
-            job->result = pipeline::Fail("csr_keygen_failed", e.what());
+            job->result = base::Fail(base::code::kCsrKeygenFailed, e.what());
           }
         },
         [](uv_work_t* work, int status) {
           std::unique_ptr<CsrJob> job(static_cast<CsrJob*>(work->data));
           if (status == UV_ECANCELED) {
-            job->result = pipeline::Fail("stopping", "the daemon is stopping: nothing was stored");
+            job->result = base::Fail(base::code::kStopping, "the daemon is stopping: nothing was stored");
           }
           try {
             job->done(*job);
@@ -115,13 +118,13 @@ void Daemon::RegisterCsrOps() {
         });
     if (rc != 0) {
       std::unique_ptr<CsrJob> failed(job);
-      reply(ControlServer::ErrorReply("internal_error",
+      reply(ControlServer::ErrorReply(base::code::kInternalError,
                                       std::string("uv_queue_work: ") + uv_strerror(rc)));
     }
   });
 
   AddOp("csr.show", [this](const json& request) {
-    auto shown = inventory_->CsrOf(RequiredString(request, "entry"), pipeline::UnixNow());
+    auto shown = inventory_->CsrOf(RequiredString(request, "entry"), base::UnixNow());
     if (!shown) return Failure(shown.error());
     return std::move(*shown);
   });

@@ -1,6 +1,8 @@
 // Control ops of the event outbox: events (replay), ack, cursors, cursor.delete.
 #include <algorithm>
 
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 #include "plugins/sdk/limits.h"
@@ -34,7 +36,7 @@ void Daemon::RegisterEventOps() {
     std::string name = CursorName(request);
     auto seq = IntArg(request, "seq", 0, kMaxSeq);
     if (!seq) throw std::invalid_argument("'seq' (the last event handled) is required");
-    auto acked = inventory_->AckCursor(name, *seq, pipeline::UnixNow());
+    auto acked = inventory_->AckCursor(name, *seq, base::UnixNow());
     if (!acked) return Failure(acked.error());
     return {{"cursor", name}, {"seq", *acked}};
   });
@@ -45,7 +47,7 @@ void Daemon::RegisterEventOps() {
     std::string name = CursorName(request);
     auto deleted = inventory_->DeleteCursor(name);
     if (!deleted) return Failure(deleted.error());
-    if (!*deleted) return ControlServer::ErrorReply("not_found", "no cursor named '" + name + "'");
+    if (!*deleted) return ControlServer::ErrorReply(base::code::kNotFound, "no cursor named '" + name + "'");
     return {{"deleted", name}};
   });
 }
@@ -59,8 +61,8 @@ json Daemon::CursorsJson() {
     list.push_back({{"name", cursor.name},
                     {"seq", cursor.seq},
                     {"behind", std::max<int64_t>(0, last - cursor.seq)},
-                    {"created_at", storage::Rfc3339(cursor.created_at)},
-                    {"updated_at", storage::Rfc3339(cursor.updated_at)}});
+                    {"created_at", base::FormatRfc3339(cursor.created_at)},
+                    {"updated_at", base::FormatRfc3339(cursor.updated_at)}});
   }
   return list;
 }

@@ -11,6 +11,9 @@
 // (shown by `certinbox show NAME --json` as "key_exports") and a line in the daemon's log.
 #include <spdlog/spdlog.h>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 #include "daemon/material_pem.h"
@@ -33,9 +36,9 @@ void Daemon::RegisterExportOps() {
     const std::optional<std::string> password = StringArg(request, "password");
     if (want_pfx && (!password || password->empty())) {
       return ControlServer::ErrorReply(
-          "bad_request", "a PKCS#12 needs a non-empty 'password' (it protects the private key)");
+          base::code::kBadRequest, "a PKCS#12 needs a non-empty 'password' (it protects the private key)");
     }
-    const pipeline::UnixTime now = pipeline::UnixNow();
+    const base::UnixTime now = base::UnixNow();
     auto material = inventory_->ExportMaterialFor(entry, /*with_key=*/false, now);
     if (!material) return Failure(material.error());
 
@@ -63,20 +66,20 @@ void Daemon::RegisterExportOps() {
     };
 
     if (!what.empty()) {
-      std::optional<pipeline::Error> refusal;
+      std::optional<base::Error> refusal;
       if (request.contains("plugin")) {
         // docs/plugins.md: a plugin gets a key only for a resource bound to it.
-        refusal = pipeline::Error{"forbidden",
+        refusal = base::Error{base::code::kForbidden,
                                   "plugins fetch keys with `material`, only for resources bound "
                                   "to them"};
       } else if (!config_.allow_key_export) {
-        refusal = pipeline::Error{"key_export_disabled",
+        refusal = base::Error{base::code::kKeyExportDisabled,
                                   "private keys may not be exported: [bus] allow_key_export is "
                                   "false in the daemon's config"};
       } else if (!config_.control_endpoint.starts_with("ipc://") && peer_.role != "keys") {
         // The role check refused this already (daemon/roles.h); kept so that no path to a
         // key over tcp:// depends on one check alone.
-        refusal = pipeline::Error{"key_export_forbidden",
+        refusal = base::Error{base::code::kKeyExportForbidden,
                                   "over tcp:// private keys are exported only to a client "
                                   "whose [[bus.client]] role is keys"};
       }

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <expected>
 
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 #include "daemon/material_pem.h"
@@ -41,13 +43,13 @@ void Daemon::RegisterPluginOps() {
     auto plugin = ConfiguredPlugin(name);
     if (!plugin) {
       spdlog::warn("plugin request {} refused: no [[plugin]] is named '{}'", op, ForLog(name));
-      return std::unexpected(std::move(plugin.error()));
+      return std::unexpected(Failure(plugin.error()));
     }
     const std::string token = StringArg(request, "token").value_or("");
     if (!SameSecret(inventory_->Tag("plugin:" + name), token)) {
       spdlog::warn("plugin request {} refused: wrong or missing token for plugin {}", op, name);
       return std::unexpected(ControlServer::ErrorReply(
-          "unauthenticated", "the token of plugin '" + name +
+          base::code::kUnauthenticated, "the token of plugin '" + name +
                                  "' is wrong or missing (a supervised plugin gets it in "
                                  "CERTINBOX_PLUGIN_TOKEN; `certinbox plugin env " +
                                  name + "` prints it)"));
@@ -66,7 +68,7 @@ void Daemon::RegisterPluginOps() {
       // The supervisor makes the cursor when the plugin is configured; one run by hand before
       // that starts from now, as a new plugin does.
       auto made =
-          inventory_->AckCursor(cursor, publisher_->last_published_seq(), pipeline::UnixNow());
+          inventory_->AckCursor(cursor, publisher_->last_published_seq(), base::UnixNow());
       if (!made) return Failure(made.error());
       *seq = *made;
     }
@@ -82,7 +84,7 @@ void Daemon::RegisterPluginOps() {
   AddOp("plugin.bindings", [this, authenticate](const json& request) -> json {
     auto plugin = authenticate(request);
     if (!plugin) return plugin.error();
-    auto bindings = inventory_->PluginBindings((*plugin)->name, pipeline::UnixNow());
+    auto bindings = inventory_->PluginBindings((*plugin)->name, base::UnixNow());
     if (!bindings) return Failure(bindings.error());
     return {{"bindings", std::move(*bindings)}};
   });
@@ -93,7 +95,7 @@ void Daemon::RegisterPluginOps() {
     const std::string& name = (*plugin)->name;
     const std::string resource = RequiredString(request, "resource");
     const bool want_key = BoolArg(request, "key").value_or(false);
-    const pipeline::UnixTime now = pipeline::UnixNow();
+    const base::UnixTime now = base::UnixNow();
     auto binding = inventory_->BindingOfResource(resource);
     if (!binding) return Failure(binding.error());
 
@@ -132,13 +134,13 @@ void Daemon::RegisterPluginOps() {
           auto current = inventory_->ExportMaterialFor(std::to_string((*binding)->entry_id),
                                                        /*with_key=*/false, now);
           audit((*binding)->entry_id, (*binding)->entry, current ? current->version : 0, "refused",
-                "forbidden");
+                base::code::kForbidden);
         } else {
-          audit(0, "(no entry: " + resource + " is not bound)", 0, "refused", "forbidden");
+          audit(0, "(no entry: " + resource + " is not bound)", 0, "refused", base::code::kForbidden);
         }
       }
       return ControlServer::ErrorReply(
-          "forbidden", why + ": plugin " + name + " gets material only for resources bound to it");
+          base::code::kForbidden, why + ": plugin " + name + " gets material only for resources bound to it");
     }
 
     const storage::ResourceBinding& bound = **binding;
@@ -179,7 +181,7 @@ void Daemon::RegisterPluginOps() {
     record.message = StringArg(request, "message").value_or("");
     record.exit_status = IntArg(request, "exit_status", INT32_MIN, INT32_MAX);
     record.output = StringArg(request, "output").value_or("");
-    record.now = pipeline::UnixNow();
+    record.now = base::UnixNow();
     auto event = inventory_->RecordPush(record);
     if (!event) return Failure(event.error());
     if (record.ok) {

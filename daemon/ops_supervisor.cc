@@ -4,24 +4,25 @@
 
 #include <set>
 
+#include "base/error_codes.h"
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 #include "daemon/ipc_access.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::daemon {
 
 using nlohmann::json;
 
-std::expected<const PluginConfig*, json> Daemon::ConfiguredPlugin(const std::string& name) const {
+base::Result<const PluginConfig*> Daemon::ConfiguredPlugin(const std::string& name) const {
   auto plugin = std::find_if(config_.plugins.begin(), config_.plugins.end(),
                              [&](const PluginConfig& p) { return p.name == name; });
   if (plugin != config_.plugins.end()) return &*plugin;
   std::string known;
   for (const PluginConfig& p : config_.plugins) known += (known.empty() ? "" : ", ") + p.name;
-  return std::unexpected(ControlServer::ErrorReply(
-      "unknown_plugin", "no [[plugin]] named '" + Shorten(name) + "' is configured (configured: " +
-                            (known.empty() ? "none" : known) + ")"));
+  return base::Fail(
+      base::code::kUnknownPlugin, "no [[plugin]] named '" + Shorten(name) + "' is configured (configured: " +
+                            (known.empty() ? "none" : known) + ")");
 }
 
 void Daemon::GrantPluginUsers() {
@@ -60,9 +61,9 @@ std::optional<json> Daemon::RefusedForPeer(const json& request) const {
   std::string names;
   for (const auto& name : own) names += (names.empty() ? "" : ", ") + name;
   spdlog::warn("control request '{}' from uid {} (the user of plugin {}) refused",
-               pipeline::Escape(Shorten(op)), *peer_.uid, names);
+               base::Escape(Shorten(op)), *peer_.uid, names);
   return ControlServer::ErrorReply(
-      "forbidden", "uid " + std::to_string(*peer_.uid) + " runs plugin " + names +
+      base::code::kForbidden, "uid " + std::to_string(*peer_.uid) + " runs plugin " + names +
                        ": it may ask only its plugins' ops (plugin.hello, plugin.bindings, "
                        "material, push.report, plugin.report), events, and ack of their cursors");
 }
@@ -78,14 +79,14 @@ void Daemon::RegisterSupervisorOps() {
     // Over tcp:// a CURVE client with the role `keys` may ask too (daemon/roles.h).
     if (peer_.role != "keys" && (!peer_.uid || (*peer_.uid != 0 && *peer_.uid != ::geteuid()))) {
       return ControlServer::ErrorReply(
-          "forbidden",
+          base::code::kForbidden,
           "plugin.env hands out a plugin's token: it answers only root and certinboxd's user "
           "(uid " +
               std::to_string(::geteuid()) + "), and this request came from " +
               (peer_.uid ? "uid " + std::to_string(*peer_.uid) : "a peer of unknown uid"));
     }
     std::string name = RequiredString(request, "plugin");
-    if (auto plugin = ConfiguredPlugin(name); !plugin) return plugin.error();
+    if (auto plugin = ConfiguredPlugin(name); !plugin) return Failure(plugin.error());
     auto env = plugins_->Environment(name);
     // A plugin run by hand has no supervisor: with this variable it would see a parent that is
     // not the daemon and exit at once.

@@ -1,6 +1,7 @@
 // Control ops on an entry's versions and metadata: rollback, meta (docs/protocol.md).
 #include <stdexcept>
 
+#include "base/time.h"
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 
@@ -14,7 +15,7 @@ void Daemon::RegisterVersionOps() {
     const std::string entry = RequiredString(request, "entry");
     auto to = IntArg(request, "to", 1, kMaxSeq);
     if (!to) throw std::invalid_argument("'to' (a version number, 1 or more) is required");
-    auto event = inventory_->RollbackTo(entry, *to, pipeline::UnixNow());
+    auto event = inventory_->RollbackTo(entry, *to, base::UnixNow());
     if (!event) return Failure(event.error());
     PublishAll({*event});
     json payload = json::parse(event->json, nullptr, false);
@@ -39,7 +40,7 @@ void Daemon::RegisterVersionOps() {
       change.set = *it;
     }
     change.version = IntArg(request, "version", 1, kMaxSeq);
-    auto outcome = inventory_->UpdateMeta(entry, change, pipeline::UnixNow());
+    auto outcome = inventory_->UpdateMeta(entry, change, base::UnixNow());
     if (!outcome) return Failure(outcome.error());
     json reply = {{"changed", outcome->changed}};
     if (outcome->event) {

@@ -1,3 +1,4 @@
+#include "base/time.h"
 #include "daemon/outbox_pruner.h"
 
 #include <spdlog/spdlog.h>
@@ -19,7 +20,7 @@ OutboxPruner::OutboxPruner(uv_loop_t* loop, storage::Inventory& inventory,
     : inventory_(inventory),
       publisher_(publisher),
       retention_s_(retention_s),
-      timer_(watchers::NewUvTimer(loop, this)) {}
+      timer_(base::NewUvTimer(loop, this)) {}
 
 uint64_t OutboxPruner::IntervalMs() const {
   return std::clamp<uint64_t>(retention_s_ * 1000 / 4, 1000, 3'600'000);
@@ -45,7 +46,7 @@ void OutboxPruner::Reconfigure(uint64_t retention_s) {
 
 int64_t OutboxPruner::Prune() {
   if (retention_s_ == 0) return 0;
-  const pipeline::UnixTime before = pipeline::UnixNow() - static_cast<int64_t>(retention_s_);
+  const base::UnixTime before = base::UnixNow() - static_cast<int64_t>(retention_s_);
   int64_t total = 0;
   for (int i = 0; i < kBatchesPerRun; ++i) {
     auto pruned = inventory_.PruneEvents(before, publisher_.last_published_seq(), kBatch);

@@ -8,7 +8,7 @@
 
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -34,7 +34,7 @@ class OutboxPruner {
   storage::Inventory& inventory_;
   const Publisher& publisher_;
   uint64_t retention_s_;
-  watchers::UvHandlePtr<uv_timer_t> timer_;
+  base::UvHandlePtr<uv_timer_t> timer_;
   bool stopped_ = false;
 };
 

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/time.h"
 #include "daemon/plugin_supervisor.h"
 
 #include <fcntl.h>
@@ -12,7 +14,7 @@
 #include <cstring>
 #include <optional>
 
-#include "pipeline/text.h"
+#include "base/text.h"
 #include "pipeline/types.h"
 #include "storage/summary.h"
 
@@ -127,12 +129,12 @@ struct PluginSupervisor::Plugin {
   int pid = 0;
   bool terminating = false;
   int64_t restarts = 0;
-  pipeline::UnixTime started_at = 0;
+  base::UnixTime started_at = 0;
   uint64_t started_ms = 0;
   std::string last_exit, last_error, kill_reason;
   uint64_t backoff_ms = kFirstBackoffMs;
-  watchers::UvHandlePtr<uv_timer_t> restart_timer;
-  watchers::UvHandlePtr<uv_timer_t> kill_timer;
+  base::UvHandlePtr<uv_timer_t> restart_timer;
+  base::UvHandlePtr<uv_timer_t> kill_timer;
   // Hang detection.
   std::optional<int64_t> cursor;
   uint64_t moved_ms = 0;
@@ -166,7 +168,7 @@ struct PluginSupervisor::Plugin {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     // A plugin may run as another user: what it prints can neither forge log lines nor drive
     // the terminal of whoever reads the log.
-    const std::string text = pipeline::Escape(line);
+    const std::string text = base::Escape(line);
     if (is_stderr) {
       spdlog::warn("plugin {}: {}", config.name, text);
     } else {
@@ -267,7 +269,7 @@ struct PluginSupervisor::Run {
 
 PluginSupervisor::PluginSupervisor(uv_loop_t* loop, storage::Inventory& inventory, Options options)
     : loop_(loop), inventory_(inventory), options_(std::move(options)) {
-  tick_ = watchers::NewUvTimer(loop_, this);
+  tick_ = base::NewUvTimer(loop_, this);
   uv_timer_start(
       tick_.get(), [](uv_timer_t* timer) { static_cast<PluginSupervisor*>(timer->data)->Tick(); },
       kTickMs, kTickMs);
@@ -313,9 +315,9 @@ std::map<std::string, std::string> PluginSupervisor::Environment(const std::stri
 void PluginSupervisor::EnsureCursor(const std::string& name) {
   auto seq = inventory_.CursorSeq(CursorOf(name));
   if (seq && *seq) return;
-  pipeline::Error error;
+  base::Error error;
   if (seq) {
-    auto created = inventory_.AckCursor(CursorOf(name), options_.last_seq(), pipeline::UnixNow());
+    auto created = inventory_.AckCursor(CursorOf(name), options_.last_seq(), base::UnixNow());
     if (created) return;
     error = created.error();
   } else {
@@ -376,8 +378,8 @@ void PluginSupervisor::Apply(const std::vector<PluginConfig>& wanted) {
       auto plugin = std::make_shared<Plugin>();
       plugin->owner = this;
       plugin->config = config;
-      plugin->restart_timer = watchers::NewUvTimer(loop_, plugin.get());
-      plugin->kill_timer = watchers::NewUvTimer(loop_, plugin.get());
+      plugin->restart_timer = base::NewUvTimer(loop_, plugin.get());
+      plugin->kill_timer = base::NewUvTimer(loop_, plugin.get());
       plugins_[config.name] = plugin;
       WarnIfRoot(config);
       if (config.enabled) {
@@ -511,7 +513,7 @@ void PluginSupervisor::Start(const std::shared_ptr<Plugin>& plugin) {
   plugin->run = run;
   plugin->pid = run->process.pid;
   plugin->terminating = false;
-  plugin->started_at = pipeline::UnixNow();
+  plugin->started_at = base::UnixNow();
   plugin->started_ms = uv_now(loop_);
   plugin->moved_ms = plugin->started_ms;
   plugin->pending_ms.reset();
@@ -701,7 +703,7 @@ json PluginSupervisor::StatusJson() const {
                     {"state", state},
                     {"pid", running ? json(plugin->pid) : json(nullptr)},
                     {"restarts", plugin->restarts},
-                    {"started_at", plugin->started_at ? json(storage::Rfc3339(plugin->started_at))
+                    {"started_at", plugin->started_at ? json(base::FormatRfc3339(plugin->started_at))
                                                       : json(nullptr)},
                     {"last_exit", or_null(plugin->last_exit)},
                     {"last_error", or_null(plugin->last_error)},

@@ -18,7 +18,7 @@
 
 #include "daemon/config.h"
 #include "storage/inventory.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -74,7 +74,7 @@ class PluginSupervisor {
   storage::Inventory& inventory_;
   Options options_;
   std::map<std::string, std::shared_ptr<Plugin>> plugins_;
-  watchers::UvHandlePtr<uv_timer_t> tick_;  // every second: hang checks, log windows
+  base::UvHandlePtr<uv_timer_t> tick_;  // every second: hang checks, log windows
   bool applied_ = false;
   bool stopping_ = false;
   std::function<void()> stopped_;

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "daemon/publisher.h"
 
 #include <spdlog/spdlog.h>
@@ -8,16 +10,16 @@
 
 namespace certinbox::daemon {
 
-pipeline::Result<void> RestrictIpcEndpoint(const std::string& endpoint) {
+base::Result<void> RestrictIpcEndpoint(const std::string& endpoint) {
   if (!endpoint.starts_with("ipc://")) return {};
   std::string path = endpoint.substr(6);
   if (::chmod(path.c_str(), 0660) != 0) {
-    return pipeline::Fail("bind_failed", "cannot restrict " + path + ": " + std::strerror(errno));
+    return base::Fail(base::code::kBindFailed, "cannot restrict " + path + ": " + std::strerror(errno));
   }
   return {};
 }
 
-pipeline::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context,
+base::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context,
                                                              const std::string& endpoint, int hwm,
                                                              const SocketAccess& access) {
   try {
@@ -35,7 +37,7 @@ pipeline::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& con
     }
     return std::unique_ptr<Publisher>(new Publisher(std::move(socket), endpoint));
   } catch (const zmq::error_t& e) {
-    return pipeline::Fail("bind_failed", "cannot bind the publish socket " + endpoint + ": " +
+    return base::Fail(base::code::kBindFailed, "cannot bind the publish socket " + endpoint + ": " +
                                              e.what());
   }
 }

@@ -8,6 +8,7 @@
 
 #include <zmq.hpp>
 
+#include "base/error.h"
 #include "daemon/curve_auth.h"
 #include "pipeline/error.h"
 #include "storage/inventory.h"
@@ -19,7 +20,7 @@ class Publisher {
   // Binds `endpoint`; an ipc:// socket file is made mode 0660.
   // A tcp:// endpoint is bound only with `access.curve` (subscribers admitted by the ZAP
   // handler); an ipc:// one with `access`'s uid/gid filters when it has any.
-  static pipeline::Result<std::unique_ptr<Publisher>> Bind(zmq::context_t& context,
+  static base::Result<std::unique_ptr<Publisher>> Bind(zmq::context_t& context,
                                                            const std::string& endpoint, int hwm,
                                                            const SocketAccess& access = {});
 
@@ -41,6 +42,6 @@ class Publisher {
 };
 
 // Restricts an ipc:// endpoint's socket file to the daemon's user and group (0660).
-pipeline::Result<void> RestrictIpcEndpoint(const std::string& endpoint);
+base::Result<void> RestrictIpcEndpoint(const std::string& endpoint);
 
 }  // namespace certinbox::daemon

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/time.h"
+#include "base/wire.h"
 #include "daemon/daemon.h"
 #include "pipeline/ossl.h"
 
@@ -53,12 +55,12 @@ std::vector<std::string> Lines(const std::string& text) {
 void Daemon::WatchConfigFile() {
   config_bytes_ = ReadConfigBytes(config_.file);
   loaded_config_ = config_;
-  config_settle_ = watchers::NewUvTimer(&loop_, this);
-  inbox_reaper_ = watchers::NewUvTimer(&loop_, this);
+  config_settle_ = base::NewUvTimer(&loop_, this);
+  inbox_reaper_ = base::NewUvTimer(&loop_, this);
   // Folders, not files: an editor's save or a tool's rename replaces the file's inode. In the
   // config's folder only the config file counts; in conf.d/, every file.
   auto watch = [this](const fs::path& dir, bool only_config) {
-    auto* handle = watchers::NewUvHandle<uv_fs_event_t>();
+    auto* handle = base::NewUvHandle<uv_fs_event_t>();
     uv_fs_event_init(&loop_, handle);
     handle->data = this;
     auto on_change = [](uv_fs_event_t* h, const char* filename, int, int status) {
@@ -95,7 +97,7 @@ void Daemon::WatchConfigFile() {
 void Daemon::Reload(const std::string& why) {
   if (stopping_) return;
   config_bytes_ = ReadConfigBytes(config_.file);
-  const pipeline::UnixTime now = pipeline::UnixNow();
+  const base::UnixTime now = base::UnixNow();
   auto loaded = LoadConfig(config_.file);
   if (!loaded) {
     std::vector<std::string> errors = Lines(loaded.error().message);
@@ -103,7 +105,7 @@ void Daemon::Reload(const std::string& why) {
                   loaded.error().message);
     last_reload_ = {{"time", now}, {"outcome", "rejected"}, {"errors", errors}};
     auto event = inventory_->AppendEvent(
-        "config.rejected", {{"file", config_.file.string()}, {"errors", std::move(errors)}}, now);
+        base::topic::kConfigRejected, {{"file", config_.file.string()}, {"errors", std::move(errors)}}, now);
     if (event) {
       publisher_->Publish(*event);
     } else {
@@ -151,7 +153,7 @@ void Daemon::Reload(const std::string& why) {
                   {"outcome", "reloaded"},
                   {"changed", changes.applied},
                   {"restart_required", changes.restart_required}};
-  auto event = inventory_->AppendEvent("config.reloaded",
+  auto event = inventory_->AppendEvent(base::topic::kConfigReloaded,
                                        {{"file", config_.file.string()},
                                         {"changed", changes.applied},
                                         {"restart_required", changes.restart_required}},

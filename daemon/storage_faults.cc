@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/time.h"
 #include "daemon/storage_faults.h"
 
 #include <spdlog/spdlog.h>
@@ -5,21 +7,21 @@
 #include <algorithm>
 
 #include "daemon/import_service.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::daemon {
 
-StorageFaults::StorageFaults(uv_loop_t* loop) : timer_(watchers::NewUvTimer(loop, this)) {}
+StorageFaults::StorageFaults(uv_loop_t* loop) : timer_(base::NewUvTimer(loop, this)) {}
 
-bool StorageFaults::IsStorageFault(const pipeline::Error& error) {
+bool StorageFaults::IsStorageFault(const base::Error& error) {
   return error.code.starts_with("storage_");
 }
 
-void StorageFaults::Hold(const pipeline::Error& error, Inbox& inbox, std::string file) {
+void StorageFaults::Hold(const base::Error& error, Inbox& inbox, std::string file) {
   if (!fault_) {
-    fault_ = Fault{error, pipeline::UnixNow(), 0};
+    fault_ = Fault{error, base::UnixNow(), 0};
     spdlog::error("storage fault ({}): {}; files stay in their inboxes and are tried again",
-                  error.code, pipeline::Shorten(error.message));
+                  error.code, base::Shorten(error.message));
   } else {
     fault_->error = error;
   }
@@ -62,7 +64,7 @@ void StorageFaults::ReleaseAll() {
 nlohmann::json StorageFaults::StatusJson() const {
   if (!fault_) return nullptr;
   return {{"code", fault_->error.code},
-          {"message", pipeline::Shorten(fault_->error.message)},
+          {"message", base::Shorten(fault_->error.message)},
           {"since", fault_->since},
           {"retries", fault_->retries},
           {"files_waiting", held_.size()}};

@@ -14,8 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "pipeline/error.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -26,11 +27,11 @@ class StorageFaults {
   explicit StorageFaults(uv_loop_t* loop);
 
   // An error of the storage layer (code storage_*), which says nothing about the file.
-  static bool IsStorageFault(const pipeline::Error& error);
+  static bool IsStorageFault(const base::Error& error);
 
   // Storing failed with `error`: `file` of `inbox` (which counts it in inbox.jobs) goes back to
   // the inbox's watcher after the pause. Loop thread.
-  void Hold(const pipeline::Error& error, Inbox& inbox, std::string file);
+  void Hold(const base::Error& error, Inbox& inbox, std::string file);
   // A batch was stored and synced: the fault, if any, is over.
   void Cleared();
   // Hands every held file back now (the import service drains before the inboxes go).
@@ -49,14 +50,14 @@ class StorageFaults {
     std::string file;
   };
   struct Fault {
-    pipeline::Error error;
+    base::Error error;
     int64_t since = 0;  // unix seconds
     uint64_t retries = 0;
   };
 
   void ArmRetry();
 
-  watchers::UvHandlePtr<uv_timer_t> timer_;
+  base::UvHandlePtr<uv_timer_t> timer_;
   std::vector<Held> held_;
   std::optional<Fault> fault_;
   uint64_t pause_ms_ = kFirstPauseMs;

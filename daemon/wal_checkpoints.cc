@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "daemon/wal_checkpoints.h"
 
 #include <spdlog/spdlog.h>
@@ -23,15 +25,15 @@ WalCheckpoints::~WalCheckpoints() {
   inventory_.HandOverCheckpoints(nullptr);
 }
 
-pipeline::Result<std::unique_ptr<WalCheckpoints>> WalCheckpoints::Start(
+base::Result<std::unique_ptr<WalCheckpoints>> WalCheckpoints::Start(
     uv_loop_t* loop, storage::Inventory& inventory, const std::filesystem::path& database) {
   auto checkpointer = storage::Checkpointer::Open(database);
   if (!checkpointer) return std::unexpected(checkpointer.error());
   struct Job {
     uv_work_t work{};
     std::shared_ptr<State> state;
-    pipeline::Result<storage::Checkpointer::Progress> result =
-        pipeline::Fail("internal_error", "the checkpoint did not run");
+    base::Result<storage::Checkpointer::Progress> result =
+        base::Fail(base::code::kInternalError, "the checkpoint did not run");
   };
   auto state = std::make_shared<State>();
   state->loop = loop;
@@ -50,7 +52,7 @@ pipeline::Result<std::unique_ptr<WalCheckpoints>> WalCheckpoints::Start(
           try {
             job->result = job->state->checkpointer->Run();
           } catch (const std::exception& e) {
-            job->result = pipeline::Fail("storage_error", e.what());
+            job->result = base::Fail(base::code::kStorageError, e.what());
           }
         },
         [](uv_work_t* work, int) {
@@ -59,7 +61,7 @@ pipeline::Result<std::unique_ptr<WalCheckpoints>> WalCheckpoints::Start(
           state.running = false;
           if (!job->result) {
             ++state.incomplete;
-            if (job->result.error().code != "storage_busy") {
+            if (job->result.error().code != base::code::kStorageBusy) {
               spdlog::warn("WAL checkpoint failed (the WAL grows until one works): {}",
                            job->result.error().message);
             }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 #include "storage/inventory.h"
 
@@ -22,7 +23,7 @@ class WalCheckpoints {
 
   // Takes over `inventory`'s checkpoints (Inventory::HandOverCheckpoints); `database` is its
   // file. `inventory` must outlive the returned object.
-  static pipeline::Result<std::unique_ptr<WalCheckpoints>> Start(
+  static base::Result<std::unique_ptr<WalCheckpoints>> Start(
       uv_loop_t* loop, storage::Inventory& inventory, const std::filesystem::path& database);
   // Stops queueing checkpoints. One already queued still runs (it holds what it needs); the
   // last connection to close checkpoints the rest.

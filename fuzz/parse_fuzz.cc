@@ -10,6 +10,7 @@
 #include <memory>
 #include <string_view>
 
+#include "base/time.h"
 #include "fuzz/fuzz_passwords.h"
 #include "pipeline/ossl.h"
 #include "pipeline/parse.h"
@@ -19,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace certinbox;
   static const bool providers = pipeline::LoadOpensslProviders();
   // "Now" is taken once: the seed corpus's certificates are made valid from the real clock.
-  static const pipeline::UnixTime now = pipeline::UnixNow();
+  static const base::UnixTime now = base::UnixNow();
   static const std::shared_ptr<const pipeline::TrustContext> trust =
       pipeline::TrustContext::Create({}, /*use_system_store=*/false);
   (void)providers;

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/budget.h"
 
 #include <openssl/asn1t.h>
@@ -45,8 +47,8 @@ std::string Number(std::optional<uint64_t> n) {
   return n ? std::to_string(*n) : std::string("out of range");
 }
 
-std::unexpected<Error> TooExpensive(std::string_view what, const std::string& detail) {
-  return Fail("kdf_too_expensive",
+std::unexpected<base::Error> TooExpensive(std::string_view what, const std::string& detail) {
+  return base::Fail(base::code::kKdfTooExpensive,
               std::string(what) +
                   " is protected by a key derivation that costs too much: " + detail +
                   "; re-export it with a lower count, or raise the inbox's limit if the file "
@@ -55,18 +57,18 @@ std::unexpected<Error> TooExpensive(std::string_view what, const std::string& de
 
 }  // namespace
 
-std::expected<void, Error> ParseBudget::Check() const {
+base::Result<void> ParseBudget::Check() const {
   if (!options_.interrupt) return {};
-  if (std::optional<Error> stop = options_.interrupt()) return std::unexpected(std::move(*stop));
+  if (std::optional<base::Error> stop = options_.interrupt()) return std::unexpected(std::move(*stop));
   return {};
 }
 
-std::expected<uint64_t, Error> ParseBudget::Cost(const X509_ALGOR* algorithm,
+base::Result<uint64_t> ParseBudget::Cost(const X509_ALGOR* algorithm,
                                                  std::string_view what) const {
   if (algorithm == nullptr) return 0;
   const KdfLimits& limits = options_.kdf;
   int nid = OBJ_obj2nid(algorithm->algorithm);
-  auto iterations = [&](std::optional<uint64_t> count) -> std::expected<uint64_t, Error> {
+  auto iterations = [&](std::optional<uint64_t> count) -> base::Result<uint64_t> {
     if (!count || *count > limits.max_iterations) {
       return TooExpensive(what, "its iteration count is " + Number(count) + ", the limit " +
                                     std::to_string(limits.max_iterations));
@@ -122,7 +124,7 @@ std::expected<uint64_t, Error> ParseBudget::Cost(const X509_ALGOR* algorithm,
   return 0;
 }
 
-std::expected<uint64_t, Error> ParseBudget::MacCost(const PKCS12* p12) const {
+base::Result<uint64_t> ParseBudget::MacCost(const PKCS12* p12) const {
   const ASN1_INTEGER* iter = nullptr;
   PKCS12_get0_mac(nullptr, nullptr, nullptr, &iter, p12);
   std::optional<uint64_t> count = CountOf(iter, 1);  // DEFAULT 1
@@ -134,23 +136,23 @@ std::expected<uint64_t, Error> ParseBudget::MacCost(const PKCS12* p12) const {
   return *count;
 }
 
-std::expected<void, Error> ParseBudget::Admit(const X509_ALGOR* algorithm,
+base::Result<void> ParseBudget::Admit(const X509_ALGOR* algorithm,
                                               std::string_view what) const {
   auto cost = Cost(algorithm, what);
   if (!cost) return std::unexpected(cost.error());
   return {};
 }
 
-std::expected<void, Error> ParseBudget::AdmitMac(const PKCS12* p12) const {
+base::Result<void> ParseBudget::AdmitMac(const PKCS12* p12) const {
   auto cost = MacCost(p12);
   if (!cost) return std::unexpected(cost.error());
   return {};
 }
 
-std::expected<void, Error> ParseBudget::Spend(uint64_t cost, std::string_view what) {
+base::Result<void> ParseBudget::Spend(uint64_t cost, std::string_view what) {
   const uint64_t total = options_.kdf.max_file_iterations;
   if (cost > total || spent_ > total - cost) {
-    return Fail("kdf_too_expensive",
+    return base::Fail(base::code::kKdfTooExpensive,
                 std::string(what) +
                     ": the key derivations this file needs (each password "
                     "candidate tried counts) pass its limit of " +
@@ -159,7 +161,7 @@ std::expected<void, Error> ParseBudget::Spend(uint64_t cost, std::string_view wh
                     "password), or use a lower iteration count");
   }
   if (options_.before_derivation) {
-    if (std::optional<Error> stop = options_.before_derivation(cost)) {
+    if (std::optional<base::Error> stop = options_.before_derivation(cost)) {
       return std::unexpected(std::move(*stop));
     }
   }
@@ -167,13 +169,13 @@ std::expected<void, Error> ParseBudget::Spend(uint64_t cost, std::string_view wh
   return Check();
 }
 
-std::expected<void, Error> ParseBudget::Charge(const X509_ALGOR* algorithm, std::string_view what) {
+base::Result<void> ParseBudget::Charge(const X509_ALGOR* algorithm, std::string_view what) {
   auto cost = Cost(algorithm, what);
   if (!cost) return std::unexpected(cost.error());
   return Spend(*cost, what);
 }
 
-std::expected<void, Error> ParseBudget::ChargeMac(const PKCS12* p12) {
+base::Result<void> ParseBudget::ChargeMac(const PKCS12* p12) {
   auto cost = MacCost(p12);
   if (!cost) return std::unexpected(cost.error());
   return Spend(*cost, "the PKCS#12 file's integrity check (MAC)");

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 #include "pipeline/ossl.h"
 #include "pipeline/parse.h"
@@ -23,28 +24,28 @@ class ParseBudget {
 
   // Between steps (each object, PEM block, password candidate, bag): the error the caller's
   // interrupt returns, if any.
-  std::expected<void, Error> Check() const;
+  base::Result<void> Check() const;
 
   // Whether `algorithm` (a password-based encryption AlgorithmIdentifier: PKCS#12 PBE, PKCS#5
   // v1 PBE, or PBES2 with PBKDF2 or scrypt) is within the caps. Does not count it. Fails with
   // kdf_too_expensive. Algorithms it does not know cost nothing here (OpenSSL refuses them
   // without deriving a key). `what` names the object in the sentence.
-  std::expected<void, Error> Admit(const X509_ALGOR* algorithm, std::string_view what) const;
+  base::Result<void> Admit(const X509_ALGOR* algorithm, std::string_view what) const;
   // The same for a PKCS#12 MAC (its iteration count).
-  std::expected<void, Error> AdmitMac(const PKCS12* p12) const;
+  base::Result<void> AdmitMac(const PKCS12* p12) const;
 
   // Admit, then counts one derivation of `algorithm` (or of the MAC) towards the file's total:
   // kdf_too_expensive when the total would pass max_file_kdf_iterations. Then Check(). Call
   // right before the OpenSSL call that derives the key.
-  std::expected<void, Error> Charge(const X509_ALGOR* algorithm, std::string_view what);
-  std::expected<void, Error> ChargeMac(const PKCS12* p12);
+  base::Result<void> Charge(const X509_ALGOR* algorithm, std::string_view what);
+  base::Result<void> ChargeMac(const PKCS12* p12);
 
  private:
   // The cost of one derivation in PBKDF2 iterations (scrypt: by KdfLimits' fixed reference),
   // or the error when it is above a cap.
-  std::expected<uint64_t, Error> Cost(const X509_ALGOR* algorithm, std::string_view what) const;
-  std::expected<uint64_t, Error> MacCost(const PKCS12* p12) const;
-  std::expected<void, Error> Spend(uint64_t cost, std::string_view what);
+  base::Result<uint64_t> Cost(const X509_ALGOR* algorithm, std::string_view what) const;
+  base::Result<uint64_t> MacCost(const PKCS12* p12) const;
+  base::Result<void> Spend(uint64_t cost, std::string_view what);
 
   const ParseOptions& options_;
   uint64_t spent_ = 0;  // PBKDF2 iterations of every derivation charged so far

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/collector.h"
 
 #include <openssl/x509v3.h>
@@ -14,7 +16,6 @@ struct ExtensionsFree {
   }
 };
 using ExtensionsPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), ExtensionsFree>;
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Free<GENERAL_NAMES_free>>;
 
 const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
@@ -36,7 +37,7 @@ std::vector<std::string> RequestSans(X509_REQ* req) {
 Status Collector::Reserve(size_t n) {
   if (auto ok = budget_.Check(); !ok) return ok;
   if (count_ + n > options_.max_objects) {
-    return Fail("too_many_objects",
+    return base::Fail(base::code::kTooManyObjects,
                 "the file holds more than " + std::to_string(options_.max_objects) +
                     " objects (certificates, keys, requests): split it into smaller files");
   }
@@ -56,7 +57,7 @@ Status Collector::AddCertificateDer(std::string der, std::string_view where) {
   X509Ptr cert = DecodeCertificateDer(der);
   if (!cert) {
     std::string detail = DrainOpensslErrors();
-    return Fail("bad_certificate", std::string(where) + " is not a valid X.509 certificate" +
+    return base::Fail(base::code::kBadCertificate, std::string(where) + " is not a valid X.509 certificate" +
                                        (detail.empty() ? "" : ": " + detail));
   }
   Record(std::move(cert), std::move(der), std::move(fingerprint));
@@ -71,7 +72,7 @@ Status Collector::AddCertificate(X509Ptr cert, std::string der, std::string_view
     unsigned char* buf = nullptr;
     int len = i2d_X509(cert.get(), &buf);
     if (len <= 0) {
-      return Fail("bad_certificate",
+      return base::Fail(base::code::kBadCertificate,
                   std::string(where) + " could not be re-encoded: " + DrainOpensslErrors());
     }
     der.assign(reinterpret_cast<char*>(buf), static_cast<size_t>(len));
@@ -96,7 +97,7 @@ Status Collector::AddRequestDer(std::string_view der, std::string_view where) {
   const unsigned char* p = Bytes(der);
   X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
   if (!req || p != Bytes(der) + der.size()) {
-    return Fail("bad_csr", std::string(where) +
+    return base::Fail(base::code::kBadCsr, std::string(where) +
                                " is not a valid certificate request: " + DrainOpensslErrors());
   }
   return AddRequest(std::move(req), der, where);
@@ -106,7 +107,7 @@ Status Collector::AddRequest(X509ReqPtr req, std::string_view der, std::string_v
   if (auto ok = Reserve(1); !ok) return ok;
   EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
   if (key == nullptr || X509_REQ_verify(req.get(), key) != 1) {
-    return Fail("bad_csr", std::string(where) +
+    return base::Fail(base::code::kBadCsr, std::string(where) +
                                " is not signed by its own key (corrupt or tampered request): " +
                                DrainOpensslErrors());
   }
@@ -114,7 +115,7 @@ Status Collector::AddRequest(X509ReqPtr req, std::string_view der, std::string_v
   unsigned char* spki = nullptr;
   int spki_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req.get()), &spki);
   if (spki_len <= 0) {
-    return Fail("bad_csr",
+    return base::Fail(base::code::kBadCsr,
                 std::string(where) + " has an unreadable public key: " + DrainOpensslErrors());
   }
   out.spki_sha256 = Sha256Hex({reinterpret_cast<char*>(spki), static_cast<size_t>(spki_len)});
@@ -133,7 +134,7 @@ Status Collector::AddKey(EvpPkeyPtr key, SecretBytes pkcs8_der, std::string_view
   if (auto ok = Reserve(1); !ok) return ok;
   auto made = MakePrivateKey(std::move(key), std::move(pkcs8_der));
   if (!made) {
-    return Fail(made.error().code, std::string(where) + ": " + made.error().message);
+    return base::Fail(made.error().code, std::string(where) + ": " + made.error().message);
   }
   file_.keys.push_back(std::move(*made));
   ++count_;
@@ -144,7 +145,7 @@ Status Collector::AddPkcs8Der(SecretBytes der, std::string_view where) {
   if (auto ok = Reserve(1); !ok) return ok;
   EvpPkeyPtr key = DecodePrivateKeyDer(der.view(), KeyStructure::kPkcs8);
   if (!key) {
-    return Fail("bad_key", std::string(where) + " is not a valid PKCS#8 private key");
+    return base::Fail(base::code::kBadKey, std::string(where) + " is not a valid PKCS#8 private key");
   }
   return AddKey(std::move(key), std::move(der), where);
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
 #include "pipeline/budget.h"
 #include "pipeline/error.h"
 #include "pipeline/keys.h"
@@ -13,7 +14,7 @@
 
 namespace certinbox::pipeline {
 
-using Status = std::expected<void, Error>;
+using Status = base::Result<void>;
 
 class Collector {
  public:

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/containers.h"
 
 #include <openssl/err.h>
@@ -180,22 +182,22 @@ class Pkcs12Reader {
     if (auto ok = out_.Reserve(1); !ok) return ok;
     X509Ptr cert(PKCS12_SAFEBAG_get1_cert(bag));
     if (!cert) {
-      return Fail("bad_certificate",
+      return base::Fail(base::code::kBadCertificate,
                   "a certificate of the PKCS#12 file cannot be decoded: " + DrainOpensslErrors());
     }
     return out_.AddCertificate(std::move(cert), std::string(), "a certificate of the PKCS#12 file");
   }
 
-  static std::unexpected<Error> Malformed(const std::string& what) {
+  static std::unexpected<base::Error> Malformed(const std::string& what) {
     std::string detail = DrainOpensslErrors();
     if (!LoadOpensslProviders() && detail.find("unsupported") != std::string::npos) {
-      return Fail("unsupported_object",
+      return base::Fail(base::code::kUnsupportedObject,
                   "the PKCS#12 file uses old encryption (RC2 or 3DES, as in Windows and Java "
                   "exports) and OpenSSL's legacy provider is not installed on this host: "
                   "re-export it with AES, or install the provider (" +
                       detail + ")");
     }
-    return Fail("pkcs12_malformed",
+    return base::Fail(base::code::kPkcs12Malformed,
                 "the PKCS#12 file opened, but " + what + (detail.empty() ? "" : ": " + detail));
   }
 
@@ -209,12 +211,12 @@ Status ReadWith(PKCS12* p12, P12Password password, Collector& out) {
   return out.Append(std::move(attempt));
 }
 
-Error BadPassword(const std::vector<SecretBytes>& passwords) {
+base::Error BadPassword(const std::vector<SecretBytes>& passwords) {
   std::string tried = passwords.empty()
                           ? "no password was given and the empty password does not open it"
                           : "none of the " + std::to_string(passwords.size()) +
                                 " candidate passwords (nor the empty one) opens it";
-  return Error{"pkcs12_bad_password",
+  return base::Error{base::code::kPkcs12BadPassword,
                "the PKCS#12 password is wrong: " + tried +
                    "; give it in the file's sidecar (password or password_file) or the "
                    "inbox's password_file"};
@@ -242,7 +244,7 @@ Status ReadPkcs12(PKCS12* p12, Collector& out) {
       mac_error = DrainOpensslErrors();
     }
     if (!mac_error.empty()) {  // even the absent password, always valid, failed that way
-      return Fail("pkcs12_malformed",
+      return base::Fail(base::code::kPkcs12Malformed,
                   "the PKCS#12 integrity check (MAC) cannot be computed: " + mac_error);
     }
     return std::unexpected(BadPassword(passwords));
@@ -251,7 +253,7 @@ Status ReadPkcs12(PKCS12* p12, Collector& out) {
   // No MAC: the only test of a password is whether the contents decrypt.
   for (const P12Password& password : candidates) {
     Status ok = ReadWith(p12, password, out);
-    if (ok || ok.error().code != "pkcs12_malformed") return ok;
+    if (ok || ok.error().code != base::code::kPkcs12Malformed) return ok;
   }
   ERR_clear_error();
   return std::unexpected(BadPassword(passwords));
@@ -267,7 +269,7 @@ Status ReadPkcs7(PKCS7* p7, std::string_view where, Collector& out) {
       certs = p7->d.signed_and_enveloped != nullptr ? p7->d.signed_and_enveloped->cert : nullptr;
       break;
     default:
-      return Fail("pkcs7_malformed", std::string(where) +
+      return base::Fail(base::code::kPkcs7Malformed, std::string(where) +
                                          " is not a SignedData bundle of certificates (type " +
                                          OBJ_nid2sn(OBJ_obj2nid(p7->type)) + ")");
   }

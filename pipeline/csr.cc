@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/csr.h"
 
 #include <arpa/inet.h>
@@ -38,7 +40,6 @@ const KeyType* FindKeyType(std::string_view name) {
 }
 
 using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, Free<GENERAL_NAME_free>>;
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Free<GENERAL_NAMES_free>>;
 using X509NamePtr = std::unique_ptr<X509_NAME, Free<X509_NAME_free>>;
 using ExtensionPtr = std::unique_ptr<X509_EXTENSION, Free<X509_EXTENSION_free>>;
 
@@ -62,7 +63,7 @@ bool IsHostName(std::string_view text) {
 
 // "DNS:x", "IP:x", "URI:x", "email:x" (type case-insensitive) or a bare DNS name -> typed,
 // checked and canonical.
-Result<std::string> CheckSan(const std::string& san) {
+base::Result<std::string> CheckSan(const std::string& san) {
   std::string type = "DNS";
   std::string value = san;
   if (size_t colon = san.find(':'); colon != std::string::npos) {
@@ -74,17 +75,17 @@ Result<std::string> CheckSan(const std::string& san) {
       type = lower == "dns" ? "DNS" : lower == "ip" ? "IP" : lower == "uri" ? "URI" : "email";
       value = san.substr(colon + 1);
     } else if (san.find("://") == std::string::npos && !prefix.empty()) {
-      return Fail("csr_bad_san", "the SAN \"" + san + "\" has an unknown type \"" + prefix +
+      return base::Fail(base::code::kCsrBadSan, "the SAN \"" + san + "\" has an unknown type \"" + prefix +
                                      "\": use DNS:, IP:, URI: or email: (a bare name is DNS)");
     }
   }
-  if (value.empty()) return Fail("csr_bad_san", "the SAN \"" + san + "\" has no value");
+  if (value.empty()) return base::Fail(base::code::kCsrBadSan, "the SAN \"" + san + "\" has no value");
   if (value.size() > kMaxSan || HasControl(value)) {
-    return Fail("csr_bad_san", "the SAN \"" + san + "\" is too long or holds control characters");
+    return base::Fail(base::code::kCsrBadSan, "the SAN \"" + san + "\" is too long or holds control characters");
   }
   if (type == "DNS") {
     if (!IsHostName(value)) {
-      return Fail("csr_bad_san", "\"" + value +
+      return base::Fail(base::code::kCsrBadSan, "\"" + value +
                                      "\" is not a DNS name (letters, digits, '-', '.', '*'): "
                                      "for an address write IP:, for a URI write URI:");
     }
@@ -98,7 +99,7 @@ Result<std::string> CheckSan(const std::string& san) {
     } else if (inet_pton(AF_INET6, value.c_str(), bytes) == 1) {
       inet_ntop(AF_INET6, bytes, text, sizeof text);
     } else {
-      return Fail("csr_bad_san",
+      return base::Fail(base::code::kCsrBadSan,
                   "\"" + value + "\" is not an IPv4 or IPv6 address (IP:" + value + ")");
     }
     return std::string("IP:") + text;
@@ -106,7 +107,7 @@ Result<std::string> CheckSan(const std::string& san) {
   if (type == "URI") {
     size_t scheme = value.find(':');
     if (scheme == std::string::npos || scheme == 0 || value.find(' ') != std::string::npos) {
-      return Fail("csr_bad_san", "\"" + value +
+      return base::Fail(base::code::kCsrBadSan, "\"" + value +
                                      "\" is not a URI: it needs a scheme, e.g. "
                                      "URI:spiffe://example.org/web or URI:https://a.example/");
     }
@@ -115,30 +116,30 @@ Result<std::string> CheckSan(const std::string& san) {
   size_t at = value.find('@');
   if (at == std::string::npos || at == 0 || at + 1 == value.size() ||
       value.find(' ') != std::string::npos) {
-    return Fail("csr_bad_san", "\"" + value + "\" is not an email address (email:" + value + ")");
+    return base::Fail(base::code::kCsrBadSan, "\"" + value + "\" is not an email address (email:" + value + ")");
   }
   return "email:" + value;
 }
 
-Result<void> CheckField(const char* what, const std::string& value) {
+base::Result<void> CheckField(const char* what, const std::string& value) {
   if (value.size() > kMaxField || HasControl(value)) {
-    return Fail("csr_bad_subject", std::string("the subject's ") + what +
+    return base::Fail(base::code::kCsrBadSubject, std::string("the subject's ") + what +
                                        " must be at most 64 characters, without control "
                                        "characters");
   }
   return {};
 }
 
-Result<GeneralNamePtr> MakeGeneralName(const std::string& san) {
+base::Result<GeneralNamePtr> MakeGeneralName(const std::string& san) {
   size_t colon = san.find(':');
   std::string type = san.substr(0, colon);
   std::string value = san.substr(colon + 1);
   GeneralNamePtr name(GENERAL_NAME_new());
-  if (!name) return Fail("csr_build_failed", "GENERAL_NAME_new: " + DrainOpensslErrors());
+  if (!name) return base::Fail(base::code::kCsrBuildFailed, "GENERAL_NAME_new: " + DrainOpensslErrors());
   if (type == "IP") {
     ASN1_OCTET_STRING* ip = a2i_IPADDRESS(value.c_str());
     if (ip == nullptr) {
-      return Fail("csr_bad_san", "\"" + value + "\" is not an IP address: " + DrainOpensslErrors());
+      return base::Fail(base::code::kCsrBadSan, "\"" + value + "\" is not an IP address: " + DrainOpensslErrors());
     }
     GENERAL_NAME_set0_value(name.get(), GEN_IPADD, ip);
     return name;
@@ -146,19 +147,19 @@ Result<GeneralNamePtr> MakeGeneralName(const std::string& san) {
   ASN1_IA5STRING* text = ASN1_IA5STRING_new();
   if (text == nullptr || ASN1_STRING_set(text, value.data(), static_cast<int>(value.size())) != 1) {
     ASN1_IA5STRING_free(text);
-    return Fail("csr_build_failed", "ASN1_STRING_set: " + DrainOpensslErrors());
+    return base::Fail(base::code::kCsrBuildFailed, "ASN1_STRING_set: " + DrainOpensslErrors());
   }
   int kind = type == "DNS" ? GEN_DNS : type == "URI" ? GEN_URI : GEN_EMAIL;
   GENERAL_NAME_set0_value(name.get(), kind, text);
   return name;
 }
 
-Result<void> AddNameEntry(X509_NAME* name, const char* field, const std::string& value) {
+base::Result<void> AddNameEntry(X509_NAME* name, const char* field, const std::string& value) {
   if (value.empty()) return {};
   if (X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(value.data()),
                                  static_cast<int>(value.size()), -1, 0) != 1) {
-    return Fail("csr_bad_subject", std::string("the subject's ") + field + " \"" + value +
+    return base::Fail(base::code::kCsrBadSubject, std::string("the subject's ") + field + " \"" + value +
                                        "\" was refused: " + DrainOpensslErrors());
   }
   return {};
@@ -168,15 +169,15 @@ Result<void> AddNameEntry(X509_NAME* name, const char* field, const std::string&
 
 bool IsCsrKeyType(std::string_view text) { return FindKeyType(text) != nullptr; }
 
-Result<CheckedCsrSpec> CheckCsrSpec(CsrSpec spec) {
+base::Result<CheckedCsrSpec> CheckCsrSpec(CsrSpec spec) {
   if (spec.key_type.empty()) spec.key_type = "rsa-2048";
   if (!IsCsrKeyType(spec.key_type)) {
-    return Fail("csr_bad_key_type", "unknown key type \"" + spec.key_type +
+    return base::Fail(base::code::kCsrBadKeyType, "unknown key type \"" + spec.key_type +
                                         "\": use rsa-2048 (the default), rsa-3072, rsa-4096, "
                                         "ec-p256 or ec-p384");
   }
   if (spec.common_name.empty()) {
-    return Fail("csr_bad_subject",
+    return base::Fail(base::code::kCsrBadSubject,
                 "the CN is empty: give the certificate's main name, e.g. "
                 "--cn www.example.com");
   }
@@ -191,16 +192,16 @@ Result<CheckedCsrSpec> CheckCsrSpec(CsrSpec spec) {
   if (!spec.country.empty() &&
       (spec.country.size() != 2 || !std::isalpha(static_cast<unsigned char>(spec.country[0])) ||
        !std::isalpha(static_cast<unsigned char>(spec.country[1])))) {
-    return Fail("csr_bad_subject", "the country \"" + spec.country +
+    return base::Fail(base::code::kCsrBadSubject, "the country \"" + spec.country +
                                        "\" must be a two-letter ISO 3166 code, e.g. DE or US");
   }
   std::transform(spec.country.begin(), spec.country.end(), spec.country.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   if (!spec.email.empty() && spec.email.find('@') == std::string::npos) {
-    return Fail("csr_bad_subject", "the email \"" + spec.email + "\" has no '@'");
+    return base::Fail(base::code::kCsrBadSubject, "the email \"" + spec.email + "\" has no '@'");
   }
   if (spec.sans.size() > kMaxSans) {
-    return Fail("csr_bad_san", "at most 100 SANs fit in one request");
+    return base::Fail(base::code::kCsrBadSan, "at most 100 SANs fit in one request");
   }
 
   CheckedCsrSpec out;
@@ -218,23 +219,23 @@ Result<CheckedCsrSpec> CheckCsrSpec(CsrSpec spec) {
   return out;
 }
 
-Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
+base::Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
   const CsrSpec& spec = checked.spec;
   const KeyType* type = FindKeyType(spec.key_type);
   if (type == nullptr)
-    return Fail("csr_bad_key_type", "unknown key type \"" + spec.key_type + "\"");
+    return base::Fail(base::code::kCsrBadKeyType, "unknown key type \"" + spec.key_type + "\"");
 
   EvpPkeyPtr pkey(type->curve != nullptr
                       ? EVP_PKEY_Q_keygen(nullptr, nullptr, type->algorithm, type->curve)
                       : EVP_PKEY_Q_keygen(nullptr, nullptr, type->algorithm, type->rsa_bits));
   if (!pkey) {
-    return Fail("csr_keygen_failed", "generating the " + std::string(type->name) +
+    return base::Fail(base::code::kCsrKeygenFailed, "generating the " + std::string(type->name) +
                                          " key failed: " + DrainOpensslErrors());
   }
 
   X509ReqPtr req(X509_REQ_new());
   X509NamePtr name(X509_NAME_new());
-  if (!req || !name) return Fail("csr_build_failed", "X509_REQ_new: " + DrainOpensslErrors());
+  if (!req || !name) return base::Fail(base::code::kCsrBuildFailed, "X509_REQ_new: " + DrainOpensslErrors());
   for (auto [field, value] : {std::pair{"C", &spec.country},
                               {"ST", &spec.state},
                               {"L", &spec.locality},
@@ -247,16 +248,16 @@ Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
   if (X509_REQ_set_version(req.get(), X509_REQ_VERSION_1) != 1 ||
       X509_REQ_set_subject_name(req.get(), name.get()) != 1 ||
       X509_REQ_set_pubkey(req.get(), pkey.get()) != 1) {
-    return Fail("csr_build_failed", "setting the request's fields: " + DrainOpensslErrors());
+    return base::Fail(base::code::kCsrBuildFailed, "setting the request's fields: " + DrainOpensslErrors());
   }
   if (!checked.sans.empty()) {
     GeneralNamesPtr names(GENERAL_NAMES_new());
-    if (!names) return Fail("csr_build_failed", "GENERAL_NAMES_new: " + DrainOpensslErrors());
+    if (!names) return base::Fail(base::code::kCsrBuildFailed, "GENERAL_NAMES_new: " + DrainOpensslErrors());
     for (const std::string& san : checked.sans) {
       auto general = MakeGeneralName(san);
       if (!general) return std::unexpected(general.error());
       if (sk_GENERAL_NAME_push(names.get(), general->get()) <= 0) {
-        return Fail("csr_build_failed", "sk_GENERAL_NAME_push: " + DrainOpensslErrors());
+        return base::Fail(base::code::kCsrBuildFailed, "sk_GENERAL_NAME_push: " + DrainOpensslErrors());
       }
       (void)general->release();  // owned by `names` now
     }
@@ -266,17 +267,17 @@ Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
               X509_REQ_add_extensions(req.get(), exts) == 1;
     sk_X509_EXTENSION_free(exts);  // the extension itself stays owned by `ext`
     if (!ok) {
-      return Fail("csr_build_failed", "adding the subjectAltName: " + DrainOpensslErrors());
+      return base::Fail(base::code::kCsrBuildFailed, "adding the subjectAltName: " + DrainOpensslErrors());
     }
   }
   if (X509_REQ_sign(req.get(), pkey.get(), EVP_sha256()) <= 0) {
-    return Fail("csr_build_failed", "signing the request: " + DrainOpensslErrors());
+    return base::Fail(base::code::kCsrBuildFailed, "signing the request: " + DrainOpensslErrors());
   }
 
   GeneratedCsr out;
   unsigned char* buf = nullptr;
   int len = i2d_X509_REQ(req.get(), &buf);
-  if (len <= 0) return Fail("csr_build_failed", "encoding the request: " + DrainOpensslErrors());
+  if (len <= 0) return base::Fail(base::code::kCsrBuildFailed, "encoding the request: " + DrainOpensslErrors());
   out.der.assign(reinterpret_cast<char*>(buf), static_cast<size_t>(len));
   OPENSSL_free(buf);
   out.pem = CsrPem(out.der);
@@ -284,7 +285,7 @@ Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
   out.subject_cn = spec.common_name;
   out.sans = checked.sans;
   auto key = MakePrivateKey(std::move(pkey), SecretBytes());
-  if (!key) return Fail("csr_keygen_failed", key.error().message);
+  if (!key) return base::Fail(base::code::kCsrKeygenFailed, key.error().message);
   out.key = std::move(*key);
   return out;
 }

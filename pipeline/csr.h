@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 #include "pipeline/types.h"
 
@@ -35,7 +36,7 @@ struct CheckedCsrSpec {
 //                     64 characters, control characters
 //   csr_bad_san       unknown SAN type, empty value, an IP that is not IPv4/IPv6, a URI without
 //                     a scheme, an email without '@', a DNS name with spaces
-Result<CheckedCsrSpec> CheckCsrSpec(CsrSpec spec);
+base::Result<CheckedCsrSpec> CheckCsrSpec(CsrSpec spec);
 
 // Whether `text` names a key type CheckCsrSpec accepts.
 bool IsCsrKeyType(std::string_view text);
@@ -52,7 +53,7 @@ struct GeneratedCsr {
 // Generates the key of spec.key_type and the CSR signed with it (SHA-256). CPU work (RSA-4096
 // takes seconds): the daemon runs it on libuv's thread pool. Thread-safe. Fails with
 // csr_keygen_failed or csr_build_failed (OpenSSL's reasons in the sentence).
-Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked);
+base::Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked);
 
 // PEM of a CSR's DER ("CERTIFICATE REQUEST").
 std::string CsrPem(std::string_view der);

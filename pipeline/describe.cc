@@ -1,3 +1,5 @@
+#include "base/hex.h"
+#include "base/time.h"
 #include "pipeline/describe.h"
 
 #include <arpa/inet.h>
@@ -16,7 +18,6 @@
 namespace certinbox::pipeline {
 namespace {
 
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Free<GENERAL_NAMES_free>>;
 using BignumPtr = std::unique_ptr<BIGNUM, Free<BN_free>>;
 
 std::string Utf8(const ASN1_STRING* s) {
@@ -42,10 +43,10 @@ std::string IpText(const ASN1_OCTET_STRING* ip) {
   int len = ASN1_STRING_length(ip);
   if (len == 4 && inet_ntop(AF_INET, bytes, text, sizeof text) != nullptr) return text;
   if (len == 16 && inet_ntop(AF_INET6, bytes, text, sizeof text) != nullptr) return text;
-  return "#" + HexLower(bytes, static_cast<size_t>(len));  // not an address: show the bytes
+  return "#" + base::HexLower(bytes, static_cast<size_t>(len));  // not an address: show the bytes
 }
 
-UnixTime ToUnix(const ASN1_TIME* t) {
+base::UnixTime ToUnix(const ASN1_TIME* t) {
   struct tm tm = {};
   if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
     DrainOpensslErrors();
@@ -78,16 +79,6 @@ std::string FirstCommonName(const X509_NAME* name) {
 
 }  // namespace
 
-std::string HexLower(const unsigned char* data, size_t len) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(len * 2, '0');
-  for (size_t i = 0; i < len; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0xf];
-  }
-  return out;
-}
-
 std::string Sha256Hex(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -95,7 +86,7 @@ std::string Sha256Hex(std::string_view bytes) {
     DrainOpensslErrors();
     return {};
   }
-  return HexLower(md, len);
+  return base::HexLower(md, len);
 }
 
 std::string NameToString(const X509_NAME* name) {
@@ -145,15 +136,6 @@ std::string KeyAlgorithmName(const EVP_PKEY* key) {
   std::string out = type;
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
-}
-
-std::string FormatUnixTime(UnixTime t) {
-  time_t seconds = static_cast<time_t>(t);
-  struct tm tm = {};
-  if (gmtime_r(&seconds, &tm) == nullptr) return std::to_string(t);
-  char text[32];
-  strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 std::string DisplayName(const CertificateInfo& info) {

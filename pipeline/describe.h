@@ -7,7 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/ossl.h"  // HexLower, Sha256Hex
+#include "base/time.h"
+#include "pipeline/ossl.h"  // Sha256Hex
 #include "pipeline/types.h"
 
 namespace certinbox::pipeline {
@@ -25,9 +26,6 @@ std::vector<std::string> DescribeGeneralNames(const GENERAL_NAMES* names);
 
 // "RSA", "RSA-PSS", "EC", "ED25519", "ED448", "DSA", ... (OpenSSL's name, upper case).
 std::string KeyAlgorithmName(const EVP_PKEY* key);
-
-// "2024-01-31T12:00:00Z".
-std::string FormatUnixTime(UnixTime t);
 
 // A short human name for a certificate in sentences: its subject, or its CN when it has one.
 std::string DisplayName(const CertificateInfo& info);

@@ -2,7 +2,7 @@
 
 #include <openssl/err.h>
 
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::pipeline {
 namespace {
@@ -29,11 +29,11 @@ std::string DrainOpensslErrors() {
     out += text;
     if (data != nullptr && (flags & ERR_TXT_STRING) != 0 && *data != '\0') {
       out += " (";
-      out += Escape(Shorten(data, kMaxDataEcho));
+      out += base::Escape(base::Shorten(data, kMaxDataEcho));
       out += ")";
     }
   }
-  return Shorten(std::move(out), kMaxErrorsEcho);
+  return base::Shorten(std::move(out), kMaxErrorsEcho);
 }
 
 }  // namespace certinbox::pipeline

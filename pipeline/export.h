@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 #include "pipeline/types.h"
 
@@ -24,7 +25,7 @@ SecretBytes PrivateKeyPem(std::string_view pkcs8_der);
 // protected by `password` with OpenSSL 3's defaults (PBES2 AES-256-CBC, PBKDF2, HMAC-SHA256
 // MAC). `friendly_name` labels the key and certificate. Fails with pkcs12_build_failed
 // (bad DER, a key that does not match the certificate, or OpenSSL's reason).
-Result<std::string> BuildPkcs12(std::string_view cert_der,
+base::Result<std::string> BuildPkcs12(std::string_view cert_der,
                                 const std::vector<std::string>& chain_der,
                                 std::string_view key_pkcs8_der, std::string_view password,
                                 const std::string& friendly_name);

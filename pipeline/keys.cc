@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/keys.h"
 
 #include <openssl/core_names.h>
@@ -105,13 +107,13 @@ std::vector<std::string_view> Candidates(const std::vector<SecretBytes>& passwor
   return out;
 }
 
-Error PasswordFailure(const std::vector<SecretBytes>& passwords) {
+base::Error PasswordFailure(const std::vector<SecretBytes>& passwords) {
   if (passwords.empty()) {
-    return Error{"key_password_required",
+    return base::Error{base::code::kKeyPasswordRequired,
                  "the private key is encrypted and no password was given: put it in the "
                  "file's sidecar (password or password_file) or the inbox's password_file"};
   }
-  return Error{"key_bad_password",
+  return base::Error{base::code::kKeyBadPassword,
                "none of the " + std::to_string(passwords.size()) +
                    " candidate passwords (nor the empty one) decrypts the private key: check "
                    "the sidecar's password or the inbox's password_file"};
@@ -320,12 +322,12 @@ bool IsPkcs8(std::string_view der) {
   return whole;
 }
 
-Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretBytes>& passwords,
+base::Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretBytes>& passwords,
                                  ParseBudget& budget) {
   const unsigned char* p = Bytes(der);
   X509SigPtr sig(d2i_X509_SIG(nullptr, &p, static_cast<long>(der.size())));
   if (!sig) {
-    return Fail("bad_key", "the encrypted private key is not a valid PKCS#8 structure: " +
+    return base::Fail(base::code::kBadKey, "the encrypted private key is not a valid PKCS#8 structure: " +
                                DrainOpensslErrors());
   }
   const X509_ALGOR* algorithm = nullptr;
@@ -348,7 +350,7 @@ Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretB
   return std::unexpected(PasswordFailure(passwords));
 }
 
-Result<EvpPkeyPtr> DecryptLegacyPemKey(std::string_view pem_text,
+base::Result<EvpPkeyPtr> DecryptLegacyPemKey(std::string_view pem_text,
                                        const std::vector<SecretBytes>& passwords,
                                        ParseBudget& budget) {
   for (std::string_view password : Candidates(passwords)) {
@@ -366,11 +368,11 @@ Result<EvpPkeyPtr> DecryptLegacyPemKey(std::string_view pem_text,
   return std::unexpected(PasswordFailure(passwords));
 }
 
-Result<PrivateKey> MakePrivateKey(EvpPkeyPtr key, SecretBytes pkcs8_der) {
+base::Result<PrivateKey> MakePrivateKey(EvpPkeyPtr key, SecretBytes pkcs8_der) {
   PrivateKey out;
   std::string spki = SpkiDer(key.get());
   if (spki.empty()) {
-    return Fail("bad_key",
+    return base::Fail(base::code::kBadKey,
                 "the public half of the private key could not be encoded: " + DrainOpensslErrors());
   }
   out.spki_sha256 = Sha256Hex(spki);
@@ -378,7 +380,7 @@ Result<PrivateKey> MakePrivateKey(EvpPkeyPtr key, SecretBytes pkcs8_der) {
   out.bits = EVP_PKEY_get_bits(key.get());
   out.pkcs8_der = pkcs8_der.empty() ? EncodePkcs8(key.get()) : std::move(pkcs8_der);
   if (out.pkcs8_der.empty()) {
-    return Fail("bad_key",
+    return base::Fail(base::code::kBadKey,
                 "the " + out.algorithm +
                     " private key could not be written as PKCS#8: " + DrainOpensslErrors());
   }

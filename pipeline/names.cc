@@ -1,8 +1,10 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/names.h"
 
 #include <string>
 
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::pipeline {
 namespace {
@@ -23,21 +25,21 @@ std::string_view WhatOf(NameKind kind) {
 
 }  // namespace
 
-Result<void> CheckName(std::string_view text, NameKind kind) {
-  const char* code = kind == NameKind::kResource ? "bad_resource" : "bad_name";
+base::Result<void> CheckName(std::string_view text, NameKind kind) {
+  const char* code = kind == NameKind::kResource ? base::code::kBadResource : base::code::kBadName;
   const std::string what(WhatOf(kind));
-  const std::string shown = "\"" + Shorten(Escape(text), 64) + "\"";
+  const std::string shown = "\"" + base::Shorten(base::Escape(text), 64) + "\"";
   if (text.empty() || text.size() > kMaxNameBytes) {
-    return Fail(code, what + " must be 1 to " + std::to_string(kMaxNameBytes) +
+    return base::Fail(code, what + " must be 1 to " + std::to_string(kMaxNameBytes) +
                           " bytes long (this one has " + std::to_string(text.size()) + ")");
   }
-  if (!IsPrintableUtf8(text)) {
-    return Fail(code, what + " must be UTF-8 without control characters: " + shown);
+  if (!base::IsPrintableUtf8(text)) {
+    return base::Fail(code, what + " must be UTF-8 without control characters: " + shown);
   }
-  if (text == "." || text == "..") return Fail(code, what + " cannot be " + shown);
+  if (text == "." || text == "..") return base::Fail(code, what + " cannot be " + shown);
   if ((kind == NameKind::kEntryName || kind == NameKind::kGroup) &&
       text.find('/') != std::string_view::npos) {
-    return Fail(code, what + " must not hold \"/\" (GROUP/NAME names an entry): " + shown);
+    return base::Fail(code, what + " must not hold \"/\" (GROUP/NAME names an entry): " + shown);
   }
   return {};
 }

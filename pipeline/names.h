@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string_view>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 
 namespace certinbox::pipeline {
@@ -22,6 +23,6 @@ enum class NameKind {
 // characters (C0, DEL, C1), not "." or "..", and for entry names and groups no "/" (GROUP/NAME
 // must find it). Error code "bad_name" ("bad_resource" for kResource); the message shows the
 // text escaped and shortened, never raw.
-Result<void> CheckName(std::string_view text, NameKind kind);
+base::Result<void> CheckName(std::string_view text, NameKind kind);
 
 }  // namespace certinbox::pipeline

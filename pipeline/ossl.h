@@ -6,6 +6,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <openssl/x509_vfy.h>
 
 #include <memory>
@@ -34,6 +35,7 @@ using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Free<EVP_PKEY_CTX_free>>;
 using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Free<EVP_CIPHER_CTX_free>>;
 using Pkcs12Ptr = std::unique_ptr<PKCS12, Free<PKCS12_free>>;
 using Pkcs7Ptr = std::unique_ptr<PKCS7, Free<PKCS7_free>>;
+using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Free<GENERAL_NAMES_free>>;
 
 // Loads OpenSSL's "default" and "legacy" providers into the default library context, once
 // per process (thread-safe; later calls return the first answer). Returns whether "legacy"
@@ -71,8 +73,6 @@ X509Ptr DecodeCertificateDer(std::string_view der);
 // fetch failed, so never null.
 const EVP_MD* ThreadSha256();
 
-// Lowercase hex of `len` bytes.
-std::string HexLower(const unsigned char* data, size_t len);
 // Lowercase hex SHA-256 of `bytes` (with ThreadSha256); "" if OpenSSL fails.
 std::string Sha256Hex(std::string_view bytes);
 

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/parse.h"
 
 #include <openssl/err.h>
@@ -10,7 +12,7 @@
 #include "pipeline/containers.h"
 #include "pipeline/keys.h"
 #include "pipeline/pem.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 // What a file with nothing usable gets: a PEM file whose blocks are all of kinds certinbox
 // does not import (PUBLIC KEY, X509 CRL, DH PARAMETERS, ...) and a PKCS#7/PKCS#12 that holds
@@ -70,8 +72,8 @@ PemKind KindOf(std::string_view label) {
   return PemKind::kOther;
 }
 
-std::unexpected<Error> BadBase64(std::string_view where) {
-  return Fail("malformed_pem", std::string(where) +
+std::unexpected<base::Error> BadBase64(std::string_view where) {
+  return base::Fail(base::code::kMalformedPem, std::string(where) +
                                    " is corrupt: its base64 text has characters that do not "
                                    "belong there or is cut short");
 }
@@ -100,7 +102,7 @@ class PemReader {
         if (!DecodeBase64(block.body, der)) return BadBase64(where);
         auto plain = DecryptPkcs8(der.view(), out_.options().passwords, out_.budget());
         if (!plain)
-          return Fail(plain.error().code, std::string(where) + ": " + plain.error().message);
+          return base::Fail(plain.error().code, std::string(where) + ": " + plain.error().message);
         return out_.AddPkcs8Der(std::move(*plain), where);
       }
       case PemKind::kRequest: {
@@ -112,7 +114,7 @@ class PemReader {
         std::string der;
         if (!DecodeBase64(block.body, der)) return BadBase64(where);
         auto p7 = DecodeWholeAs<Pkcs7Ptr>(der, d2i_PKCS7);
-        if (!p7) return Fail("pkcs7_malformed", std::string(where) + " is not a valid PKCS#7");
+        if (!p7) return base::Fail(base::code::kPkcs7Malformed, std::string(where) + " is not a valid PKCS#7");
         return ReadPkcs7(p7.get(), where, out_);
       }
       case PemKind::kOther:
@@ -128,7 +130,7 @@ class PemReader {
     // X509_AUX: the certificate followed by OpenSSL's trust settings, which certinbox drops.
     auto cert = DecodeWholeAs<X509Ptr>(der, d2i_X509_AUX);
     if (!cert) {
-      return Fail("bad_certificate", std::string(where) + " is not a valid certificate");
+      return base::Fail(base::code::kBadCertificate, std::string(where) + " is not a valid certificate");
     }
     return out_.AddCertificate(std::move(cert), std::string(), where);
   }
@@ -136,14 +138,14 @@ class PemReader {
   Status ReadKey(const PemBlock& block, KeyStructure structure, std::string_view where) {
     if (block.encrypted) {  // "Proc-Type: 4,ENCRYPTED": OpenSSL's legacy PEM encryption
       auto key = DecryptLegacyPemKey(block.text, out_.options().passwords, out_.budget());
-      if (!key) return Fail(key.error().code, std::string(where) + ": " + key.error().message);
+      if (!key) return base::Fail(key.error().code, std::string(where) + ": " + key.error().message);
       return out_.AddKey(std::move(*key), SecretBytes(), where);
     }
     SecretBytes der;
     if (!DecodeBase64(block.body, der)) return BadBase64(where);
     bool whole_pkcs8 = false;
     EvpPkeyPtr key = DecodePrivateKeyDer(der.view(), structure, &whole_pkcs8);
-    if (!key) return Fail("bad_key", std::string(where) + " is not a valid private key");
+    if (!key) return base::Fail(base::code::kBadKey, std::string(where) + " is not a valid private key");
     // PKCS#8 input is kept as it came (it is what the vault stores); others are re-encoded.
     bool keep = structure == KeyStructure::kPkcs8 && whole_pkcs8;
     return out_.AddKey(std::move(key), keep ? std::move(der) : SecretBytes(), where);
@@ -152,12 +154,12 @@ class PemReader {
   Collector& out_;
 };
 
-Result<ParsedFile> ParsePem(std::string_view bytes, const ParseOptions& options,
+base::Result<ParsedFile> ParsePem(std::string_view bytes, const ParseOptions& options,
                             ParseBudget& budget) {
   auto blocks = ScanPem(bytes);
   if (!blocks) return std::unexpected(blocks.error());
   if (blocks->empty()) {
-    return Fail("unrecognized_format",
+    return base::Fail(base::code::kUnrecognizedFormat,
                 "the file has a \"-----BEGIN \" marker but no complete PEM block");
   }
   Collector out(options, budget);
@@ -190,10 +192,10 @@ Result<ParsedFile> ParsePem(std::string_view bytes, const ParseOptions& options,
   if (out.empty()) {
     std::string kinds;
     for (std::string_view label : ignored) {
-      kinds += (kinds.empty() ? "" : ", ") + Escape(Shorten(std::string(label), kMaxLabelEcho));
+      kinds += (kinds.empty() ? "" : ", ") + base::Escape(base::Shorten(std::string(label), kMaxLabelEcho));
     }
     if (more_kinds) kinds += " and other";
-    return Fail("unsupported_object",
+    return base::Fail(base::code::kUnsupportedObject,
                 "the file holds only " + kinds +
                     " blocks, which certinbox does not import: drop certificates, private "
                     "keys, certificate requests, PKCS#7 or PKCS#12 files");
@@ -231,44 +233,44 @@ std::string Shape(std::string_view der, int depth) {
   return tags;
 }
 
-Error DamagedDer(std::string_view der) {
+base::Error DamagedDer(std::string_view der) {
   std::string shape = Shape(der, 3);
   std::string_view s = shape;
   if (s.starts_with("\x30\x30\xa0")) {
-    return {"bad_certificate",
+    return {base::code::kBadCertificate,
             "the file looks like a DER certificate but cannot be decoded (truncated or corrupt)"};
   }
   if (s == std::string_view("\x30\x02\x03", 3)) {
-    return {"pkcs12_malformed",
+    return {base::code::kPkcs12Malformed,
             "the file looks like a PKCS#12 (.pfx/.p12) but cannot be decoded (truncated or "
             "corrupt)"};
   }
   if (s.starts_with("\x30\x06")) {
-    return {"pkcs7_malformed",
+    return {base::code::kPkcs7Malformed,
             "the file looks like a PKCS#7 but cannot be decoded (truncated or corrupt)"};
   }
   if (s == std::string_view("\x30\x02\x00", 3) || s == std::string_view("\x30\x02\x01", 3) ||
       s == std::string_view("\x30\x30\x06", 3)) {
-    return {"bad_key",
+    return {base::code::kBadKey,
             "the file looks like a DER private key but cannot be decoded (truncated or corrupt)"};
   }
   if (s.starts_with(std::string_view("\x30\x30\x02", 3))) {
-    return {"bad_csr",
+    return {base::code::kBadCsr,
             "the file looks like a DER certificate request but cannot be decoded (truncated or "
             "corrupt)"};
   }
-  return {"unrecognized_format",
+  return {base::code::kUnrecognizedFormat,
           "the file is neither PEM nor a DER certificate, private key, certificate request, "
           "PKCS#7 or PKCS#12"};
 }
 
-Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options,
+base::Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options,
                             ParseBudget& budget) {
   Collector out(options, budget);
-  auto done = [&](Status ok, const char* format) -> Result<ParsedFile> {
+  auto done = [&](Status ok, const char* format) -> base::Result<ParsedFile> {
     if (!ok) return std::unexpected(ok.error());
     if (out.empty()) {
-      return Fail("unsupported_object",
+      return base::Fail(base::code::kUnsupportedObject,
                   std::string("the ") + format +
                       " file holds no certificate, private key or certificate request");
     }
@@ -303,12 +305,12 @@ Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options,
   }
   // Well-formed DER of kinds certinbox does not import get the reason their PEM forms get.
   if (DecodeWholeAs<X509CrlPtr>(der, d2i_X509_CRL)) {
-    return Fail("unsupported_object",
+    return base::Fail(base::code::kUnsupportedObject,
                 "the file is a DER certificate revocation list (CRL), which certinbox does not "
                 "import: drop certificates, private keys, PKCS#7 or PKCS#12 files");
   }
   if (DecodeWholeAs<X509PubkeyPtr>(der, d2i_X509_PUBKEY)) {
-    return Fail("unsupported_object",
+    return base::Fail(base::code::kUnsupportedObject,
                 "the file is a DER public key (SubjectPublicKeyInfo), which certinbox does not "
                 "import: drop the certificate, or the private key");
   }
@@ -323,18 +325,18 @@ bool IsBlank(std::string_view bytes) {
 
 }  // namespace
 
-Result<ParsedFile> ParseFile(std::string_view bytes, const ParseOptions& options) {
+base::Result<ParsedFile> ParseFile(std::string_view bytes, const ParseOptions& options) {
   LoadOpensslProviders();
   ERR_clear_error();  // nothing from an earlier caller on this thread may leak into sentences
-  if (IsBlank(bytes)) return Fail("empty_file", "the file is empty");
+  if (IsBlank(bytes)) return base::Fail(base::code::kEmptyFile, "the file is empty");
   ParseBudget budget(options);
-  Result<ParsedFile> result;
+  base::Result<ParsedFile> result;
   if (LooksLikePem(bytes)) {
     result = ParsePem(bytes, options, budget);
   } else if (static_cast<unsigned char>(bytes[0]) == 0x30) {  // DER: a SEQUENCE
     result = ParseDer(bytes, options, budget);
   } else {
-    result = Fail("unrecognized_format",
+    result = base::Fail(base::code::kUnrecognizedFormat,
                   "the file is neither PEM (no \"-----BEGIN\" line) nor DER: certinbox imports "
                   "certificates, private keys, certificate requests, PKCS#7 and PKCS#12");
   }

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 #include "pipeline/types.h"
 
@@ -43,12 +44,12 @@ struct ParseOptions {
   // Asked between steps (each PEM block, object, password candidate, bag and key derivation);
   // an error it returns ends the parse with that error (the caller's deadline or shutdown). It
   // runs on the parsing thread. Empty: never interrupted.
-  std::function<std::optional<Error>()> interrupt;
+  std::function<std::optional<base::Error>()> interrupt;
   // Asked before each key derivation, once the caps and the file's total allowed it, with its
   // cost in PBKDF2 iterations (a scrypt as KdfLimits says); an error it returns ends the parse
   // with that error (the caller may hold expensive parses to a number at once). It runs on the
   // parsing thread. Empty: nothing is asked.
-  std::function<std::optional<Error>(uint64_t iterations)> before_derivation;
+  std::function<std::optional<base::Error>(uint64_t iterations)> before_derivation;
 };
 
 // Finds the format from the content (PEM, DER certificate/key/CSR, PKCS#12, PKCS#7) and
@@ -57,7 +58,7 @@ struct ParseOptions {
 // bad_key, bad_csr, pkcs12_bad_password, pkcs12_malformed, pkcs7_malformed,
 // key_password_required, key_bad_password, too_many_objects, unsupported_object,
 // kdf_too_expensive, and whatever code options.interrupt returns.
-Result<ParsedFile> ParseFile(std::string_view bytes, const ParseOptions& options);
+base::Result<ParsedFile> ParseFile(std::string_view bytes, const ParseOptions& options);
 
 // Summary of one X509 (fingerprints, names, SANs, dates, key, signature algorithm).
 CertificateInfo DescribeCertificate(X509* cert);

@@ -1,9 +1,11 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/pem.h"
 
 #include <array>
 #include <cstdint>
 
-#include "pipeline/text.h"
+#include "base/text.h"
 
 namespace certinbox::pipeline {
 namespace {
@@ -134,7 +136,7 @@ std::string_view MarkerLabel(std::string_view line, std::string_view marker) {
 
 bool LooksLikePem(std::string_view bytes) { return bytes.find(kBegin) != std::string_view::npos; }
 
-Result<std::vector<PemBlock>> ScanPem(std::string_view bytes) {
+base::Result<std::vector<PemBlock>> ScanPem(std::string_view bytes) {
   std::vector<PemBlock> blocks;
   LineReader lines(bytes);
   std::string_view line;
@@ -152,10 +154,10 @@ Result<std::vector<PemBlock>> ScanPem(std::string_view bytes) {
       std::string_view trimmed = TrimSpace(line);
       if (trimmed.starts_with(kEnd)) {
         if (MarkerLabel(trimmed, kEnd) != label) {
-          return Fail("malformed_pem",
-                      "the PEM block " + Escape(Shorten(std::string(label), kMaxLabelEcho)) +
+          return base::Fail(base::code::kMalformedPem,
+                      "the PEM block " + base::Escape(base::Shorten(std::string(label), kMaxLabelEcho)) +
                           " ends with a different END line: " +
-                          Escape(Shorten(std::string(trimmed), kMaxLabelEcho)));
+                          base::Escape(base::Shorten(std::string(trimmed), kMaxLabelEcho)));
         }
         block.body = bytes.substr(body_start, line_start - body_start);
         block.text = bytes.substr(block_start, lines.pos() - block_start);
@@ -176,8 +178,8 @@ Result<std::vector<PemBlock>> ScanPem(std::string_view bytes) {
       in_headers = false;
     }
     if (!ended) {
-      return Fail("malformed_pem", "the PEM block " +
-                                       Escape(Shorten(std::string(label), kMaxLabelEcho)) +
+      return base::Fail(base::code::kMalformedPem, "the PEM block " +
+                                       base::Escape(base::Shorten(std::string(label), kMaxLabelEcho)) +
                                        " has a BEGIN line but no matching END line: the file "
                                        "is truncated or two files were mixed");
     }

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 #include "pipeline/ossl.h"
 
@@ -22,7 +23,7 @@ bool LooksLikePem(std::string_view bytes);
 
 // Every block of `bytes`, in file order; text outside blocks is skipped. Views point into
 // `bytes`. Fails with "malformed_pem" on a BEGIN without its END.
-Result<std::vector<PemBlock>> ScanPem(std::string_view bytes);
+base::Result<std::vector<PemBlock>> ScanPem(std::string_view bytes);
 
 // Decodes base64 `body`, skipping whitespace. False on any other character or bad padding.
 bool DecodeBase64(std::string_view body, std::string& out);

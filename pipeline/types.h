@@ -1,25 +1,15 @@
 // The domain types that flow through parse -> validate -> match and into storage.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/time.h"
 #include "pipeline/ossl.h"
 
 namespace certinbox::pipeline {
-
-// Seconds since the Unix epoch. The pipeline has no clock: callers pass "now" in.
-using UnixTime = int64_t;
-
-// Seconds since the epoch, now (the system clock).
-inline UnixTime UnixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Stable finding codes (DESIGN.md, "What an import does").
 inline constexpr const char* kChainIncomplete = "chain_incomplete";
@@ -39,8 +29,8 @@ struct CertificateInfo {
   std::string issuer;              // RFC 2253 one line
   std::string subject_cn;          // "" when the subject has no CN
   std::vector<std::string> sans;   // "DNS:a.example", "IP:192.0.2.1", "URI:...", "email:..."
-  UnixTime not_before = 0;
-  UnixTime not_after = 0;
+  base::UnixTime not_before = 0;
+  base::UnixTime not_after = 0;
   std::string key_algorithm;        // "RSA", "EC", "ED25519", ...
   int key_bits = 0;
   std::string signature_algorithm;  // OpenSSL long name, e.g. "sha256WithRSAEncryption"

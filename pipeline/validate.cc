@@ -1,3 +1,7 @@
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/hex.h"
+#include "base/time.h"
 #include "pipeline/validate.h"
 
 #include <openssl/err.h>
@@ -10,7 +14,7 @@
 
 #include "pipeline/describe.h"
 #include "pipeline/signature_memo.h"
-#include "pipeline/text.h"
+#include "base/text.h"
 
 // Findings about the chain, as decided here:
 // - self_signed: the certificate itself is self-signed and not a trust anchor, whether it is
@@ -27,7 +31,7 @@
 
 namespace certinbox::pipeline {
 
-using Status = std::expected<void, Error>;
+using Status = base::Result<void>;
 
 namespace {
 
@@ -158,7 +162,7 @@ std::string ChainFingerprint(X509* cert, const KnownCertificates& known) {
     DrainOpensslErrors();
     return {};
   }
-  return HexLower(md, len);
+  return base::HexLower(md, len);
 }
 
 class ChainChecker {
@@ -185,7 +189,7 @@ class ChainChecker {
     X509* cert = file_.certificates[index].x509.get();
     X509StoreCtxPtr ctx(X509_STORE_CTX_new());
     if (!ctx || X509_STORE_CTX_init(ctx.get(), trust_.anchors(), cert, untrusted_.get()) != 1) {
-      return Fail("internal_error", "chain building could not start: " + DrainOpensslErrors());
+      return base::Fail(base::code::kInternalError, "chain building could not start: " + DrainOpensslErrors());
     }
     VerifyRecord record;
     record.known = &known_;
@@ -212,9 +216,9 @@ class ChainChecker {
           break;
         case X509_V_ERR_CERT_SIGNATURE_FAILURE: {
           std::string name = problem.cert != nullptr
-                                 ? Escape(Shorten(CertName(problem.cert), kMaxNameEcho))
+                                 ? base::Escape(base::Shorten(CertName(problem.cert), kMaxNameEcho))
                                  : "a certificate";
-          return Fail("bad_signature",
+          return base::Fail(base::code::kBadSignature,
                       "the signature of " + name +
                           " does not verify with the key of the issuer it names: the file is "
                           "corrupt, or the certificate was not issued by that CA");
@@ -248,9 +252,9 @@ Status CheckDates(const CertificateInfo& info, const ValidationOptions& options,
                   ValidatedCertificate& out) {
   if (options.now > info.not_after) {
     if (!options.accept_expired) {
-      return Fail("expired", "the certificate " +
-                                 Escape(Shorten(DisplayName(info), kMaxNameEcho)) + " (" +
-                                 Escape(Shorten(info.subject, kMaxNameEcho)) + ") expired on " + FormatUnixTime(info.not_after) +
+      return base::Fail(base::code::kExpired, "the certificate " +
+                                 base::Escape(base::Shorten(DisplayName(info), kMaxNameEcho)) + " (" +
+                                 base::Escape(base::Shorten(info.subject, kMaxNameEcho)) + ") expired on " + base::FormatRfc3339(info.not_after) +
                                  ": drop its renewal, or set accept_expired = true on the inbox "
                                  "to keep expired certificates");
     }
@@ -277,12 +281,12 @@ Status MatchKeys(const ParsedFile& file, Validation& result) {
       std::string names;
       for (size_t i = 0; i < file.certificates.size() && i < kMaxNamesEchoed; ++i) {
         names += (names.empty() ? "" : ", ") +
-                 Escape(Shorten(DisplayName(file.certificates[i].info), kMaxNameEcho));
+                 base::Escape(base::Shorten(DisplayName(file.certificates[i].info), kMaxNameEcho));
       }
       if (file.certificates.size() > kMaxNamesEchoed) {
         names += " and " + std::to_string(file.certificates.size() - kMaxNamesEchoed) + " more";
       }
-      return Fail("key_mismatch",
+      return base::Fail(base::code::kKeyMismatch,
                   "the " + key.algorithm + " " + std::to_string(key.bits) +
                       "-bit private key (public key sha256 " + key.spki_sha256.substr(0, 16) +
                       "...) belongs to none of the certificates in the file (" + names +
@@ -334,7 +338,7 @@ TrustContext::Digests DigestsOf(X509* cert) {
     return {};
   }
   TrustContext::Digests digests;
-  digests.sha256 = HexLower(md, len);
+  digests.sha256 = base::HexLower(md, len);
   digests.spki_sha256 = Sha256Hex({reinterpret_cast<char*>(spki), static_cast<size_t>(spki_len)});
   OPENSSL_free(spki);
   if (digests.spki_sha256.empty()) return {};
@@ -387,7 +391,7 @@ const TrustContext::Digests* TrustContext::StoredCaDigests(const X509* cert) con
 
 TrustContext::~TrustContext() { sk_X509_pop_free(stored_cas_, X509_free); }
 
-Result<Validation> Validate(const ParsedFile& file, const TrustContext& trust,
+base::Result<Validation> Validate(const ParsedFile& file, const TrustContext& trust,
                             const ValidationOptions& options) {
   ERR_clear_error();
   Validation result;

@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/error.h"
+#include "base/time.h"
 #include "pipeline/error.h"
 #include "pipeline/types.h"
 
@@ -50,7 +52,7 @@ class TrustContext {
 };
 
 struct ValidationOptions {
-  UnixTime now = 0;
+  base::UnixTime now = 0;
   bool accept_expired = false;
 };
 
@@ -72,7 +74,7 @@ struct Validation {
 // certificates and a key that belongs to none of them), bad_signature (a certificate whose
 // issuer is known but whose signature does not verify).
 // `no_private_key` is not decided here: whether a key is stored is the inventory's knowledge.
-Result<Validation> Validate(const ParsedFile& file, const TrustContext& trust,
+base::Result<Validation> Validate(const ParsedFile& file, const TrustContext& trust,
                             const ValidationOptions& options);
 
 }  // namespace certinbox::pipeline

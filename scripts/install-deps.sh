@@ -3,7 +3,8 @@
 set -euo pipefail
 
 packages=(
-  cmake g++ make pkg-config
+  cmake g++ ninja-build pkg-config
+  clang-format  # scripts/check_format.sh, run by scripts/test.sh
   libuv1-dev libssl-dev openssl libzmq3-dev cppzmq-dev libsqlite3-dev sqlite3
   libtomlplusplus-dev libgtest-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libcurl4-openssl-dev ca-certificates

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=${JOBS:-2}
+scripts/check_format.sh
 
 # Optimized as RelWithDebInfo but without debug info: a fifth less compile time, which keeps
 # both passes within CI's 30 minutes on 2 cores (gdb users: rebuild with scripts/build.sh).

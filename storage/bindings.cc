@@ -3,6 +3,10 @@
 // reconciliation. A resource is bound to one entry at most (migration 004).
 #include <set>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
+#include "base/wire.h"
 #include "pipeline/names.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
@@ -12,7 +16,6 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 
 struct BindingRow {
   int64_t id = 0;
@@ -37,7 +40,7 @@ BindingRow RowOf(const sqlite::Statement& st) {
   return row;
 }
 
-Result<std::optional<BindingRow>> FindBinding(sqlite::Connection& db, const std::string& resource) {
+base::Result<std::optional<BindingRow>> FindBinding(sqlite::Connection& db, const std::string& resource) {
   auto st = db.Prepare(std::string(kBindingSelect) + " WHERE b.resource = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, resource);
@@ -47,7 +50,7 @@ Result<std::optional<BindingRow>> FindBinding(sqlite::Connection& db, const std:
   return std::optional<BindingRow>(RowOf(*st));
 }
 
-Result<std::vector<BindingRow>> ConfigBindings(sqlite::Connection& db) {
+base::Result<std::vector<BindingRow>> ConfigBindings(sqlite::Connection& db) {
   auto st =
       db.Prepare(std::string(kBindingSelect) + " WHERE b.source = 'config' ORDER BY b.resource");
   if (!st) return std::unexpected(st.error());
@@ -60,9 +63,9 @@ Result<std::vector<BindingRow>> ConfigBindings(sqlite::Connection& db) {
   }
 }
 
-Result<void> InsertBinding(sqlite::Connection& db, int64_t entry_id, const std::string& resource,
+base::Result<void> InsertBinding(sqlite::Connection& db, int64_t entry_id, const std::string& resource,
                            const std::optional<std::string>& plugin, std::string_view source,
-                           pipeline::UnixTime now) {
+                           base::UnixTime now) {
   auto st = db.Prepare(
       "INSERT INTO bindings (entry_id, resource, plugin, source, created_at)"
       " VALUES (?1, ?2, ?3, ?4, ?5)");
@@ -78,7 +81,7 @@ Result<void> InsertBinding(sqlite::Connection& db, int64_t entry_id, const std::
 }
 
 // A new plugin means a new consumer: the push record starts again.
-Result<void> UpdateBinding(sqlite::Connection& db, int64_t id,
+base::Result<void> UpdateBinding(sqlite::Connection& db, int64_t id,
                            const std::optional<std::string>& plugin, std::string_view source,
                            bool plugin_changed) {
   auto st = db.Prepare(plugin_changed
@@ -97,7 +100,7 @@ Result<void> UpdateBinding(sqlite::Connection& db, int64_t id,
   return st->Run();
 }
 
-Result<void> DeleteBinding(sqlite::Connection& db, int64_t id) {
+base::Result<void> DeleteBinding(sqlite::Connection& db, int64_t id) {
   auto st = db.Prepare("DELETE FROM bindings WHERE id = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, id);
@@ -105,17 +108,17 @@ Result<void> DeleteBinding(sqlite::Connection& db, int64_t id) {
 }
 
 // Printable, bounded names: they end up in tables, logs and plugins' arguments.
-Result<void> CheckName(std::string_view text, std::string_view what, const char* code) {
+base::Result<void> CheckName(std::string_view text, std::string_view what, const char* code) {
   if (text.empty() || text.size() > 255) {
-    return pipeline::Fail(code, std::string(what) + " must be 1 to 255 bytes long");
+    return base::Fail(code, std::string(what) + " must be 1 to 255 bytes long");
   }
   for (unsigned char c : text) {
     if (c < 0x20 || c == 0x7f) {
-      return pipeline::Fail(code, std::string(what) + " must not hold control characters");
+      return base::Fail(code, std::string(what) + " must not hold control characters");
     }
   }
   if (text.front() == ' ' || text.back() == ' ') {
-    return pipeline::Fail(code, std::string(what) + " \"" + std::string(text) +
+    return base::Fail(code, std::string(what) + " \"" + std::string(text) +
                                     "\" must not start or end with a space");
   }
   return {};
@@ -133,26 +136,26 @@ nlohmann::json PluginJson(const std::optional<std::string>& plugin) {
 
 }  // namespace
 
-Result<void> CheckResourceName(std::string_view resource) {
+base::Result<void> CheckResourceName(std::string_view resource) {
   if (auto ok = pipeline::CheckName(resource, pipeline::NameKind::kResource); !ok) return ok;
-  return CheckName(resource, "a resource name", "bad_resource");
+  return CheckName(resource, "a resource name", base::code::kBadResource);
 }
 
-Result<Event> Inventory::Impl::BindingEvent(const char* type, int64_t entry_id,
+base::Result<Event> Inventory::Impl::BindingEvent(const char* type, int64_t entry_id,
                                             const std::string& resource,
                                             const std::optional<std::string>& plugin,
-                                            pipeline::UnixTime now) {
+                                            base::UnixTime now) {
   return EntryEvent(entry_id, type, {{"resource", resource}, {"plugin", PluginJson(plugin)}}, now);
 }
 
-Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,
+base::Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,
                                                          const std::string& resource,
                                                          const std::optional<std::string>& plugin,
                                                          std::string_view source,
-                                                         pipeline::UnixTime now) {
+                                                         base::UnixTime now) {
   if (auto ok = CheckResourceName(resource); !ok) return std::unexpected(ok.error());
   if (plugin) {
-    if (auto ok = CheckName(*plugin, "a plugin name", "bad_plugin"); !ok) {
+    if (auto ok = CheckName(*plugin, "a plugin name", base::code::kBadPlugin); !ok) {
       return std::unexpected(ok.error());
     }
   }
@@ -161,7 +164,7 @@ Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,
   if (*existing) {
     const BindingRow& row = **existing;
     if (row.entry_id != entry_id) {
-      return pipeline::Fail("resource_bound",
+      return base::Fail(base::code::kResourceBound,
                             resource + " is already bound to " + row.holder + " (by " +
                                 ByWhom(row.source) + "); a resource serves one certificate: " +
                                 (row.source == "config" ? "change the config's [[binding]] for it"
@@ -170,7 +173,7 @@ Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,
     }
     if (row.plugin == plugin) return std::optional<Event>();  // already so: nothing to announce
     if (row.source == "config" && source != "config") {
-      return pipeline::Fail("declared", row.holder + " is bound to " + resource +
+      return base::Fail(base::code::kDeclared, row.holder + " is bound to " + resource +
                                             " by the config's [[binding]]: change its plugin there "
                                             "and reload");
     }
@@ -181,14 +184,14 @@ Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,
   } else if (auto done = InsertBinding(db_, entry_id, resource, plugin, source, now); !done) {
     return std::unexpected(done.error());
   }
-  auto event = BindingEvent("cert.bound", entry_id, resource, plugin, now);
+  auto event = BindingEvent(base::topic::kCertBound, entry_id, resource, plugin, now);
   if (!event) return std::unexpected(event.error());
   return std::optional<Event>(std::move(*event));
 }
 
-Result<BindOutcome> Inventory::Impl::Bind(const std::string& entry, const std::string& resource,
+base::Result<BindOutcome> Inventory::Impl::Bind(const std::string& entry, const std::string& resource,
                                           const std::optional<std::string>& plugin,
-                                          pipeline::UnixTime now) {
+                                          base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -198,7 +201,7 @@ Result<BindOutcome> Inventory::Impl::Bind(const std::string& entry, const std::s
   if (!event) return std::unexpected(event.error());
   auto row = FindBinding(db_, resource);
   if (!row) return std::unexpected(row.error());
-  if (!*row) return pipeline::Fail("storage_error", "the binding of " + resource + " vanished");
+  if (!*row) return base::Fail(base::code::kStorageError, "the binding of " + resource + " vanished");
   BindOutcome outcome;
   outcome.event = std::move(*event);
   outcome.binding = {{"entry", (*row)->holder},
@@ -210,8 +213,8 @@ Result<BindOutcome> Inventory::Impl::Bind(const std::string& entry, const std::s
   return outcome;
 }
 
-Result<Event> Inventory::Impl::Unbind(const std::string& entry, const std::string& resource,
-                                      pipeline::UnixTime now) {
+base::Result<Event> Inventory::Impl::Unbind(const std::string& entry, const std::string& resource,
+                                      base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -220,29 +223,29 @@ Result<Event> Inventory::Impl::Unbind(const std::string& entry, const std::strin
   auto existing = FindBinding(db_, resource);
   if (!existing) return std::unexpected(existing.error());
   if (!*existing) {
-    return pipeline::Fail("not_found", "nothing is bound to " + resource + ": `certinbox show " +
+    return base::Fail(base::code::kNotFound, "nothing is bound to " + resource + ": `certinbox show " +
                                            entry + "` lists the entry's bindings");
   }
   const BindingRow& row = **existing;
   if (row.entry_id != *entry_id) {
-    return pipeline::Fail("not_found",
+    return base::Fail(base::code::kNotFound,
                           resource + " is bound to " + row.holder + ", not to " + entry);
   }
   if (row.source == "config") {
-    return pipeline::Fail("declared", row.holder + " is bound to " + resource +
+    return base::Fail(base::code::kDeclared, row.holder + " is bound to " + resource +
                                           " by the config's [[binding]]: remove it there and "
                                           "reload (an unbind here would be undone by the next "
                                           "reload)");
   }
   if (auto done = DeleteBinding(db_, row.id); !done) return std::unexpected(done.error());
-  auto event = BindingEvent("cert.unbound", row.entry_id, row.resource, row.plugin, now);
+  auto event = BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
   if (!event) return std::unexpected(event.error());
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return std::move(*event);
 }
 
-Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
-    const std::vector<DeclaredBinding>& declared, pipeline::UnixTime now) {
+base::Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
+    const std::vector<DeclaredBinding>& declared, base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -265,7 +268,7 @@ Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
       continue;
     }
     if (d.plugin) {
-      if (auto ok = CheckName(*d.plugin, "a plugin name", "bad_plugin"); !ok) {
+      if (auto ok = CheckName(*d.plugin, "a plugin name", base::code::kBadPlugin); !ok) {
         problem(d, "invalid", ok.error().message);
         continue;
       }
@@ -273,11 +276,11 @@ Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
     auto entry_id = ResolveEntry(d.entry, /*allow_id=*/false);
     if (entry_id) {
       resolved.emplace_back(&d, *entry_id);
-    } else if (entry_id.error().code == "not_found") {
+    } else if (entry_id.error().code == base::code::kNotFound) {
       problem(d, "pending",
               "no entry is named " + d.entry + " yet: " + d.resource +
                   " is bound to it when it is imported or made by `certinbox csr create`");
-    } else if (entry_id.error().code == "ambiguous") {
+    } else if (entry_id.error().code == base::code::kAmbiguous) {
       problem(d, "ambiguous", entry_id.error().message);
     } else {
       return std::unexpected(entry_id.error());
@@ -291,7 +294,7 @@ Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
   for (const BindingRow& row : *config_rows) {
     if (declared_resources.contains(row.resource)) continue;
     if (auto done = DeleteBinding(db_, row.id); !done) return std::unexpected(done.error());
-    auto event = BindingEvent("cert.unbound", row.entry_id, row.resource, row.plugin, now);
+    auto event = BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
   }
@@ -309,7 +312,7 @@ Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
         return std::unexpected(done.error());
       }
       if (!plugin_changed) continue;
-      auto event = BindingEvent("cert.bound", entry_id, d->resource, d->plugin, now);
+      auto event = BindingEvent(base::topic::kCertBound, entry_id, d->resource, d->plugin, now);
       if (!event) return std::unexpected(event.error());
       outcome.events.push_back(std::move(*event));
       continue;
@@ -325,14 +328,14 @@ Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
       }
       // The config moved the resource to another entry.
       if (auto done = DeleteBinding(db_, row.id); !done) return std::unexpected(done.error());
-      auto event = BindingEvent("cert.unbound", row.entry_id, row.resource, row.plugin, now);
+      auto event = BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
       if (!event) return std::unexpected(event.error());
       outcome.events.push_back(std::move(*event));
     }
     if (auto done = InsertBinding(db_, entry_id, d->resource, d->plugin, "config", now); !done) {
       return std::unexpected(done.error());
     }
-    auto event = BindingEvent("cert.bound", entry_id, d->resource, d->plugin, now);
+    auto event = BindingEvent(base::topic::kCertBound, entry_id, d->resource, d->plugin, now);
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
   }
@@ -340,7 +343,7 @@ Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
   return outcome;
 }
 
-Result<nlohmann::json> Inventory::Impl::BindingDetails(int64_t entry_id) {
+base::Result<nlohmann::json> Inventory::Impl::BindingDetails(int64_t entry_id) {
   auto st = db_.Prepare(
       "SELECT resource, plugin, source, created_at, pushed_version, pushed_at, last_push_at,"
       " last_push_result, last_push_message FROM bindings WHERE entry_id = ?1"
@@ -348,7 +351,7 @@ Result<nlohmann::json> Inventory::Impl::BindingDetails(int64_t entry_id) {
   if (!st) return std::unexpected(st.error());
   st->Bind(1, entry_id);
   auto time_or_null = [&](int column) {
-    return st->IsNull(column) ? nlohmann::json(nullptr) : nlohmann::json(Rfc3339(st->Int(column)));
+    return st->IsNull(column) ? nlohmann::json(nullptr) : nlohmann::json(base::FormatRfc3339(st->Int(column)));
   };
   auto text_or_null = [&](int column) {
     return st->IsNull(column) ? nlohmann::json(nullptr) : nlohmann::json(st->Text(column));
@@ -362,7 +365,7 @@ Result<nlohmann::json> Inventory::Impl::BindingDetails(int64_t entry_id) {
         {{"resource", st->Text(0)},
          {"plugin", text_or_null(1)},
          {"source", st->Text(2)},
-         {"created_at", Rfc3339(st->Int(3))},
+         {"created_at", base::FormatRfc3339(st->Int(3))},
          {"pushed_version", st->IsNull(4) ? nlohmann::json(nullptr) : nlohmann::json(st->Int(4))},
          {"pushed_at", time_or_null(5)},
          {"last_push_at", time_or_null(6)},

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "storage/checkpointer.h"
 
 #include "storage/sqlite.h"
@@ -11,7 +13,7 @@ struct Checkpointer::Impl {
 Checkpointer::Checkpointer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Checkpointer::~Checkpointer() = default;
 
-pipeline::Result<std::unique_ptr<Checkpointer>> Checkpointer::Open(
+base::Result<std::unique_ptr<Checkpointer>> Checkpointer::Open(
     const std::filesystem::path& db_file) {
   auto db = sqlite::Connection::Open(db_file);
   if (!db) return std::unexpected(db.error());
@@ -28,16 +30,16 @@ pipeline::Result<std::unique_ptr<Checkpointer>> Checkpointer::Open(
       new Checkpointer(std::make_unique<Impl>(Impl{std::move(*db)})));
 }
 
-pipeline::Result<Checkpointer::Progress> Checkpointer::Run() {
+base::Result<Checkpointer::Progress> Checkpointer::Run() {
   Progress progress;
   int rc = sqlite3_wal_checkpoint_v2(impl_->db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                      &progress.wal_frames, &progress.copied_frames);
   if ((rc & 0xff) == SQLITE_BUSY) {
-    return pipeline::Fail("storage_busy", "another checkpoint of the database is running");
+    return base::Fail(base::code::kStorageBusy, "another checkpoint of the database is running");
   }
   if (rc != SQLITE_OK) return std::unexpected(sqlite::StorageError(impl_->db.get(), "checkpoint"));
   if (progress.wal_frames < 0) {
-    return pipeline::Fail("storage_error", "checkpoint: the database is not in WAL mode");
+    return base::Fail(base::code::kStorageError, "checkpoint: the database is not in WAL mode");
   }
   return progress;
 }

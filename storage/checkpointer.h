@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 
 namespace certinbox::storage {
@@ -12,7 +13,7 @@ namespace certinbox::storage {
 class Checkpointer {
  public:
   // Opens a second connection to `db_file`, an inventory's database (already in WAL mode).
-  static pipeline::Result<std::unique_ptr<Checkpointer>> Open(const std::filesystem::path& db_file);
+  static base::Result<std::unique_ptr<Checkpointer>> Open(const std::filesystem::path& db_file);
 
   struct Progress {
     int wal_frames = 0;     // frames in the WAL when the checkpoint ran
@@ -24,7 +25,7 @@ class Checkpointer {
   // When all were copied and nothing was committed meanwhile, the next commit starts the WAL
   // over from its beginning. Blocking; any thread, but one at a time. "storage_busy" when
   // another checkpoint was running (try again later).
-  pipeline::Result<Progress> Run();
+  base::Result<Progress> Run();
 
   ~Checkpointer();
 

@@ -2,6 +2,10 @@
 // dropped, and what `export` reads: the certificate, its chain, its key, and the key export log.
 #include <algorithm>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
+#include "base/wire.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -10,21 +14,20 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 
 // The id of the entry Show() resolves `name_or_id` to (not_found, ambiguous as Show).
-Result<int64_t> EntryIdOf(const nlohmann::json& shown) {
+base::Result<int64_t> EntryIdOf(const nlohmann::json& shown) {
   if (!shown.contains("id") || !shown["id"].is_number_integer()) {
-    return pipeline::Fail("storage_error", "an entry summary without id");
+    return base::Fail(base::code::kStorageError, "an entry summary without id");
   }
   return shown["id"].get<int64_t>();
 }
 
 }  // namespace
 
-Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
+base::Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
   if (request.csr == nullptr || request.name.empty()) {
-    return pipeline::Fail("bad_request", "a CSR needs a name and a generated request");
+    return base::Fail(base::code::kBadRequest, "a CSR needs a name and a generated request");
   }
   if (auto ok = CheckEntryNames(request.name, request.group, request.labels); !ok) {
     return std::unexpected(ok.error());
@@ -38,7 +41,7 @@ Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
   auto taken = NameTaken(group, request.name);
   if (!taken) return std::unexpected(taken.error());
   if (*taken) {
-    return pipeline::Fail("name_taken", "the group " + group + " already has an entry named \"" +
+    return base::Fail(base::code::kNameTaken, "the group " + group + " already has an entry named \"" +
                                             request.name + "\": choose another name or --group");
   }
 
@@ -77,15 +80,15 @@ Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
 
   auto summary = SummaryOfEntry(entry_id, request.now);
   if (!summary) return std::unexpected(summary.error());
-  auto event = outbox::Append(db_, "csr.created", request.now,
+  auto event = outbox::Append(db_, base::topic::kCsrCreated, request.now,
                               {{"certificate", std::move(*summary)}, {"csr_pem", csr.pem}});
   if (!event) return std::unexpected(event.error());
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return std::move(*event);
 }
 
-Result<nlohmann::json> Inventory::Impl::CsrOf(const std::string& name_or_id,
-                                              pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::Impl::CsrOf(const std::string& name_or_id,
+                                              base::UnixTime now) {
   auto shown = Show(name_or_id, now);
   if (!shown) return std::unexpected(shown.error());
   auto entry_id = EntryIdOf(*shown);
@@ -97,20 +100,20 @@ Result<nlohmann::json> Inventory::Impl::CsrOf(const std::string& name_or_id,
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
   if (!*row) {
-    return pipeline::Fail("no_csr", "\"" + name_or_id +
+    return base::Fail(base::code::kNoCsr, "\"" + name_or_id +
                                         "\" was imported, not made by `certinbox csr create`: it "
                                         "has no CSR");
   }
   nlohmann::json out = {{"entry", std::move(*shown)},
                         {"csr_pem", pipeline::CsrPem(st->Blob(0))},
                         {"key_type", st->Text(1)},
-                        {"created_at", Rfc3339(st->Int(2))},
+                        {"created_at", base::FormatRfc3339(st->Int(2))},
                         {"activated_at", nullptr}};
-  if (!st->IsNull(3)) out["activated_at"] = Rfc3339(st->Int(3));
+  if (!st->IsNull(3)) out["activated_at"] = base::FormatRfc3339(st->Int(3));
   return out;
 }
 
-Result<std::optional<int64_t>> Inventory::Impl::PendingCsrEntry(const std::string& spki_sha256) {
+base::Result<std::optional<int64_t>> Inventory::Impl::PendingCsrEntry(const std::string& spki_sha256) {
   auto st = db_.Prepare(
       "SELECT c.entry_id FROM csrs c JOIN entries e ON e.id = c.entry_id"
       " WHERE c.spki_sha256 = ?1 AND c.activated_at IS NULL AND e.current_version_id IS NULL"
@@ -123,7 +126,7 @@ Result<std::optional<int64_t>> Inventory::Impl::PendingCsrEntry(const std::strin
   return std::optional<int64_t>(st->Int(0));
 }
 
-Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipeline::Certificate& cert,
+base::Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipeline::Certificate& cert,
                                            const std::vector<std::string>& chain,
                                            const std::vector<std::string>& findings,
                                            std::optional<int64_t> key_id,
@@ -138,11 +141,11 @@ Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipeline::Cer
   activated->Bind(1, request.now).Bind(2, entry_id);
   if (auto done = activated->Run(); !done) return std::unexpected(done.error());
 
-  return EntryEvent(entry_id, "cert.activated", nlohmann::json::object(), request.now);
+  return EntryEvent(entry_id, base::topic::kCertActivated, nlohmann::json::object(), request.now);
 }
 
-Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::string& name_or_id,
-                                                          bool with_key, pipeline::UnixTime now) {
+base::Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::string& name_or_id,
+                                                          bool with_key, base::UnixTime now) {
   auto shown = Show(name_or_id, now);
   if (!shown) return std::unexpected(shown.error());
   auto entry_id = EntryIdOf(*shown);
@@ -163,7 +166,7 @@ Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::string& nam
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row) {
-      return pipeline::Fail("not_activated",
+      return base::Fail(base::code::kNotActivated,
                             "\"" + out.name +
                                 "\" is a CSR whose signed certificate has not arrived: drop the "
                                 "certificate into an inbox first (`certinbox csr show` prints "
@@ -188,7 +191,7 @@ Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::string& nam
   }
   if (with_key) {
     if (!spki) {
-      return pipeline::Fail("no_private_key", "no private key is stored for \"" + out.name +
+      return base::Fail(base::code::kNoPrivateKey, "no private key is stored for \"" + out.name +
                                                   "\": drop it into an inbox to export it");
     }
     auto key = PrivateKeyFor(*spki);
@@ -198,7 +201,7 @@ Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::string& nam
   return out;
 }
 
-Result<void> Inventory::Impl::RecordKeyExport(const KeyExportRecord& record) {
+base::Result<void> Inventory::Impl::RecordKeyExport(const KeyExportRecord& record) {
   if (auto ok = CheckBatch(); !ok) return ok;
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -229,7 +232,7 @@ Result<void> Inventory::Impl::RecordKeyExport(const KeyExportRecord& record) {
   return tx->Commit();
 }
 
-Result<nlohmann::json> Inventory::Impl::KeyExports(int64_t entry_id) {
+base::Result<nlohmann::json> Inventory::Impl::KeyExports(int64_t entry_id) {
   auto st = db_.Prepare(
       "SELECT time, version, what, outcome, reason, endpoint FROM key_exports WHERE entry_id = ?1"
       " ORDER BY id");
@@ -241,7 +244,7 @@ Result<nlohmann::json> Inventory::Impl::KeyExports(int64_t entry_id) {
     if (!row) return std::unexpected(row.error());
     if (!*row) return out;
     nlohmann::json item = {
-        {"time", Rfc3339(st->Int(0))},
+        {"time", base::FormatRfc3339(st->Int(0))},
         {"version", st->IsNull(1) ? nlohmann::json() : nlohmann::json(st->Int(1))},
         {"what", st->Text(2)},
         {"outcome", st->Text(3)},

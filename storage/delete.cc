@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
+#include "base/wire.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -11,7 +15,6 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 
 constexpr size_t kNamesInMessage = 5;
 
@@ -20,7 +23,7 @@ struct Target {
   std::string kind, group, name, holder;  // holder: GROUP/NAME
   std::vector<std::string> resources;
   bool deletable = true;
-  std::optional<pipeline::Error> refusal;
+  std::optional<base::Error> refusal;
   nlohmann::json chained_by = nlohmann::json::array();
 };
 
@@ -35,7 +38,7 @@ std::string NameList(const std::vector<std::string>& names) {
   return out;
 }
 
-Result<void> Describe(sqlite::Connection& db, Target& target) {
+base::Result<void> Describe(sqlite::Connection& db, Target& target) {
   {
     auto st = db.Prepare("SELECT kind, grp, name FROM entries WHERE id = ?1");
     if (!st) return std::unexpected(st.error());
@@ -43,7 +46,7 @@ Result<void> Describe(sqlite::Connection& db, Target& target) {
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row)
-      return pipeline::Fail("storage_error", "entry " + std::to_string(target.id) + " vanished");
+      return base::Fail(base::code::kStorageError, "entry " + std::to_string(target.id) + " vanished");
     target.kind = st->Text(0);
     target.group = st->Text(1);
     target.name = st->Text(2);
@@ -62,7 +65,7 @@ Result<void> Describe(sqlite::Connection& db, Target& target) {
 
 // Entries other than `ca_id` with a version (current or not: rollback may need it) whose chain
 // holds a certificate of `ca_id`. Walks every version's chain: deleting a CA is rare.
-Result<std::vector<std::pair<int64_t, std::string>>> ChainedBy(sqlite::Connection& db,
+base::Result<std::vector<std::pair<int64_t, std::string>>> ChainedBy(sqlite::Connection& db,
                                                                int64_t ca_id) {
   auto st = db.Prepare(
       "SELECT DISTINCT e.id, e.grp || '/' || e.name FROM versions v, json_each(v.chain) c"
@@ -85,7 +88,7 @@ Result<std::vector<std::pair<int64_t, std::string>>> ChainedBy(sqlite::Connectio
 // create`) follow by ON DELETE CASCADE. Keys that only its versions or its CSR used go too, or
 // they would be listed as keys waiting for a certificate (a pending CSR has no version: its
 // key is known only from its csrs row).
-Result<void> DeleteEntry(sqlite::Connection& db, int64_t entry_id) {
+base::Result<void> DeleteEntry(sqlite::Connection& db, int64_t entry_id) {
   std::vector<int64_t> key_ids;
   {
     auto st = db.Prepare(
@@ -112,7 +115,7 @@ Result<void> DeleteEntry(sqlite::Connection& db, int64_t entry_id) {
 
 }  // namespace
 
-Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id) {
+base::Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id) {
   auto key = db.Prepare(
       "DELETE FROM keys WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM versions WHERE key_id = ?1)"
       " AND NOT EXISTS (SELECT 1 FROM csrs WHERE key_id = ?1)");
@@ -121,8 +124,8 @@ Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id) {
   return key->Run();
 }
 
-Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::string>& entries,
-                                              pipeline::UnixTime now) {
+base::Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::string>& entries,
+                                              base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -130,11 +133,11 @@ Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::string>& en
   // 1. Each name's entry. Targets are kept in the order first asked.
   std::vector<Target> targets;
   std::unordered_map<int64_t, size_t> target_of;
-  std::vector<Result<size_t>> asked;
+  std::vector<base::Result<size_t>> asked;
   for (const std::string& name : entries) {
     auto entry_id = ResolveEntry(name);
     if (!entry_id) {
-      if (entry_id.error().code != "not_found" && entry_id.error().code != "ambiguous") {
+      if (entry_id.error().code != base::code::kNotFound && entry_id.error().code != base::code::kAmbiguous) {
         return std::unexpected(entry_id.error());
       }
       asked.emplace_back(std::unexpected(entry_id.error()));
@@ -156,8 +159,8 @@ Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::string>& en
   for (Target& target : targets) {
     if (target.resources.empty()) continue;
     target.deletable = false;
-    target.refusal = pipeline::Error{
-        "bound", target.holder + " is bound to " + NameList(target.resources) +
+    target.refusal = base::Error{
+        base::code::kBound, target.holder + " is bound to " + NameList(target.resources) +
                      ": unbind it first (certinbox unbind " + target.holder + " RESOURCE)"};
   }
   for (bool changed = true; changed;) {
@@ -174,8 +177,8 @@ Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::string>& en
       if (staying.empty()) continue;
       target.deletable = false;
       target.chained_by = staying;
-      target.refusal = pipeline::Error{
-          "ca_in_use", target.holder + " is the CA of " + NameList(staying) +
+      target.refusal = base::Error{
+          base::code::kCaInUse, target.holder + " is the CA of " + NameList(staying) +
                            ": their chains would lose it; delete them first, or in the same "
                            "command"};
       changed = true;
@@ -189,7 +192,7 @@ Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::string>& en
     auto summary = SummaryOfEntry(target.id, now);
     if (!summary) return std::unexpected(summary.error());
     if (auto done = DeleteEntry(db_, target.id); !done) return std::unexpected(done.error());
-    auto event = outbox::Append(db_, "cert.deleted", now, {{"certificate", std::move(*summary)}});
+    auto event = outbox::Append(db_, base::topic::kCertDeleted, now, {{"certificate", std::move(*summary)}});
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
     outcome.deleted_ca = outcome.deleted_ca || target.kind == "ca";

@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <functional>
 
+#include "base/error.h"
+#include "base/time.h"
+#include "base/wire.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -10,7 +13,6 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 
 constexpr int64_t kDay = 86400;
 constexpr int64_t kExpiredMarker = -1;  // expiry_notices.threshold_days for "expired"
@@ -18,7 +20,7 @@ constexpr int kBatchRows = 256;         // due versions read at a time
 // A scan that found nothing due still raises the floor, at most this often (it is a write).
 constexpr int64_t kFloorRefreshSeconds = 3600;
 
-Result<int64_t> ReadFloor(sqlite::Connection& db) {
+base::Result<int64_t> ReadFloor(sqlite::Connection& db) {
   auto st = db.Prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'expiry_floor'");
   if (!st) return std::unexpected(st.error());
   auto row = st->Step();
@@ -28,7 +30,7 @@ Result<int64_t> ReadFloor(sqlite::Connection& db) {
 
 // Only ever called after a complete scan at `now`: every current version that expired by then
 // has been announced.
-Result<void> RaiseFloor(sqlite::Connection& db, pipeline::UnixTime now) {
+base::Result<void> RaiseFloor(sqlite::Connection& db, base::UnixTime now) {
   auto st = db.Prepare(
       "INSERT INTO meta (key, value) VALUES ('expiry_floor', CAST(?1 AS TEXT))"
       " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -43,7 +45,7 @@ Result<void> RaiseFloor(sqlite::Connection& db, pipeline::UnixTime now) {
 struct Due {
   int64_t version_id = 0;
   int64_t entry_id = 0;
-  pipeline::UnixTime not_after = 0;
+  base::UnixTime not_after = 0;
   int64_t marker = 0;
 };
 
@@ -67,8 +69,8 @@ constexpr const char* kDueSql =
 
 }  // namespace
 
-Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& notify_days,
-                                                       pipeline::UnixTime now) {
+base::Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& notify_days,
+                                                       base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   std::vector<int64_t> thresholds;
   for (int days : notify_days) {
@@ -81,7 +83,7 @@ Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& n
 
   auto floor = ReadFloor(db_);
   if (!floor) return std::unexpected(floor.error());
-  auto read_due = [&]() -> Result<std::vector<Due>> {
+  auto read_due = [&]() -> base::Result<std::vector<Due>> {
     auto st = db_.Prepare(kDueSql);
     if (!st) return std::unexpected(st.error());
     st->Bind(1, now).Bind(2, thresholds_json).Bind(3, largest).Bind(4, kBatchRows).Bind(5, *floor);
@@ -94,7 +96,7 @@ Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& n
     }
   };
   auto record = [&](int64_t version_id, int64_t threshold,
-                    std::optional<int64_t> seq) -> Result<void> {
+                    std::optional<int64_t> seq) -> base::Result<void> {
     auto st = db_.Prepare(
         "INSERT OR IGNORE INTO expiry_notices (version_id, threshold_days, noticed_at, event_seq)"
         " VALUES (?1, ?2, ?3, ?4)");
@@ -135,7 +137,7 @@ Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& n
         fields["threshold_days"] = d.marker;
       }
       auto event =
-          outbox::Append(db_, expired ? "cert.expired" : "cert.expiring", now, std::move(fields));
+          outbox::Append(db_, expired ? base::topic::kCertExpired : base::topic::kCertExpiring, now, std::move(fields));
       if (!event) return std::unexpected(event.error());
       if (auto ok = record(d.version_id, d.marker, event->seq); !ok) {
         return std::unexpected(ok.error());
@@ -159,7 +161,7 @@ Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& n
   return events;
 }
 
-Result<void> Inventory::Impl::LowerExpiryFloor(pipeline::UnixTime not_after) {
+base::Result<void> Inventory::Impl::LowerExpiryFloor(base::UnixTime not_after) {
   auto st = db_.Prepare(
       "UPDATE meta SET value = CAST(?1 AS TEXT)"
       " WHERE key = 'expiry_floor' AND CAST(value AS INTEGER) > ?1");

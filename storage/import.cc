@@ -3,6 +3,10 @@
 #include <set>
 #include <unordered_set>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
+#include "base/wire.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -11,7 +15,6 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 
 // Sorted, unique; `no_private_key` is the inventory's to decide, so it is set from `has_key`.
 std::vector<std::string> NormalizeFindings(std::vector<std::string> findings, bool is_leaf,
@@ -40,21 +43,21 @@ nlohmann::json Source(const ImportRequest& request) {
   return {{"inbox", request.inbox}, {"file", request.file}};
 }
 
-Result<void> CheckRequest(const ImportRequest& request) {
+base::Result<void> CheckRequest(const ImportRequest& request) {
   if (request.parsed == nullptr || request.validation == nullptr) {
-    return pipeline::Fail("storage_error", "Import needs the parsed file and its validation");
+    return base::Fail(base::code::kStorageError, "Import needs the parsed file and its validation");
   }
   const auto& certs = request.parsed->certificates;
   const auto& keys = request.parsed->keys;
   for (const pipeline::ValidatedCertificate& vc : request.validation->certificates) {
     if (vc.index >= certs.size() || (vc.key_index && *vc.key_index >= keys.size()) ||
         (vc.key_index && keys[*vc.key_index].spki_sha256 != certs[vc.index].info.spki_sha256)) {
-      return pipeline::Fail("storage_error", "the validation does not belong to the parsed file");
+      return base::Fail(base::code::kStorageError, "the validation does not belong to the parsed file");
     }
   }
   for (size_t k : request.validation->unmatched_keys) {
     if (k >= keys.size()) {
-      return pipeline::Fail("storage_error", "the validation does not belong to the parsed file");
+      return base::Fail(base::code::kStorageError, "the validation does not belong to the parsed file");
     }
   }
   return {};
@@ -62,7 +65,7 @@ Result<void> CheckRequest(const ImportRequest& request) {
 
 }  // namespace
 
-Result<std::optional<int64_t>> Inventory::Impl::FindKey(const std::string& spki_sha256) {
+base::Result<std::optional<int64_t>> Inventory::Impl::FindKey(const std::string& spki_sha256) {
   auto st = db_.Prepare("SELECT id FROM keys WHERE spki_sha256 = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, spki_sha256);
@@ -72,7 +75,7 @@ Result<std::optional<int64_t>> Inventory::Impl::FindKey(const std::string& spki_
   return std::optional<int64_t>(st->Int(0));
 }
 
-Result<int64_t> Inventory::Impl::StoreKey(const pipeline::PrivateKey& key,
+base::Result<int64_t> Inventory::Impl::StoreKey(const pipeline::PrivateKey& key,
                                           const ImportRequest& request) {
   // The AAD binds the sealed blob to its public key: a blob moved to another row does not open.
   auto sealed = vault_.Seal(key.pkcs8_der.view(), key.spki_sha256);
@@ -87,14 +90,14 @@ Result<int64_t> Inventory::Impl::StoreKey(const pipeline::PrivateKey& key,
   return db_.LastInsertRowid();
 }
 
-Result<bool> Inventory::Impl::FingerprintStored(const std::string& fingerprint) {
+base::Result<bool> Inventory::Impl::FingerprintStored(const std::string& fingerprint) {
   auto st = db_.Prepare("SELECT 1 FROM versions WHERE fingerprint_sha256 = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, fingerprint);
   return st->Step();
 }
 
-Result<bool> Inventory::Impl::NameTaken(const std::string& group, const std::string& name) {
+base::Result<bool> Inventory::Impl::NameTaken(const std::string& group, const std::string& name) {
   auto st = db_.Prepare("SELECT 1 FROM entries WHERE grp = ?1 AND name = ?2");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, group).Bind(2, name);
@@ -103,7 +106,7 @@ Result<bool> Inventory::Impl::NameTaken(const std::string& group, const std::str
 
 // A name taken by another entry of the group gets the fingerprint's start appended (a sidecar
 // name taken by an entry the certificate does not renew never gets here: see FindRenewal).
-Result<std::string> Inventory::Impl::FreeName(const std::string& group, const std::string& base,
+base::Result<std::string> Inventory::Impl::FreeName(const std::string& group, const std::string& base,
                                               const std::string& fingerprint) {
   for (std::string candidate :
        {base, base + " (" + fingerprint.substr(0, 8) + ")", base + " (" + fingerprint + ")"}) {
@@ -111,11 +114,11 @@ Result<std::string> Inventory::Impl::FreeName(const std::string& group, const st
     if (!taken) return std::unexpected(taken.error());
     if (!*taken) return candidate;
   }
-  return pipeline::Fail("storage_error", "no free name for " + base + " in group " + group);
+  return base::Fail(base::code::kStorageError, "no free name for " + base + " in group " + group);
 }
 
-Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_sha256,
-                                       pipeline::UnixTime now, ImportOutcome& outcome,
+base::Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_sha256,
+                                       base::UnixTime now, ImportOutcome& outcome,
                                        std::vector<int64_t>& entry_ids) {
   struct Waiting {
     int64_t version_id, entry_id;
@@ -165,7 +168,7 @@ Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_s
 }
 
 // Stores a certificate as version `number` of an entry and makes it the entry's current version.
-Result<int64_t> Inventory::Impl::InsertVersion(
+base::Result<int64_t> Inventory::Impl::InsertVersion(
     int64_t entry_id, int64_t number, const pipeline::Certificate& cert,
     const std::vector<std::string>& chain, const std::vector<std::string>& findings,
     std::optional<int64_t> key_id, const std::string& metadata, const ImportRequest& request) {
@@ -202,8 +205,8 @@ Result<int64_t> Inventory::Impl::InsertVersion(
 }
 
 // Marks the entry updated and writes an event about it: its summary as `certificate`, and `fields`.
-Result<Event> Inventory::Impl::EntryEvent(int64_t entry_id, const std::string& type,
-                                          nlohmann::json fields, pipeline::UnixTime now) {
+base::Result<Event> Inventory::Impl::EntryEvent(int64_t entry_id, const std::string& type,
+                                          nlohmann::json fields, base::UnixTime now) {
   auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
   if (!touch) return std::unexpected(touch.error());
   touch->Bind(1, now).Bind(2, entry_id);
@@ -215,22 +218,22 @@ Result<Event> Inventory::Impl::EntryEvent(int64_t entry_id, const std::string& t
 }
 
 // cert.updated (`changed`: what changed).
-Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
+base::Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
                                             const std::vector<std::string>& changed,
-                                            pipeline::UnixTime now) {
-  return EntryEvent(entry_id, "cert.updated", {{"changed", changed}}, now);
+                                            base::UnixTime now) {
+  return EntryEvent(entry_id, base::topic::kCertUpdated, {{"changed", changed}}, now);
 }
 
 // The sidecar's `bind`: resources for the one certificate it describes (a new entry, a renewal
 // or a CSR's activation). Written after that entry's cert.imported / cert.renewed /
 // cert.activated, in the same transaction; a failure fails the import (the file goes to
 // failed/ with the reason), so a drop is never stored with half of what its sidecar said.
-Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64_t>& described_entries,
+base::Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64_t>& described_entries,
                                                    const ImportRequest& request,
                                                    ImportOutcome& outcome) {
   if (request.meta.bind.empty() || described_entries.empty()) return {};
   if (described_entries.size() > 1) {
-    return pipeline::Fail("bind_ambiguous",
+    return base::Fail(base::code::kBindAmbiguous,
                           "the sidecar's bind names resources for one certificate, but " +
                               request.file + " holds " + std::to_string(described_entries.size()) +
                               " new certificates it describes: drop them in separate files");
@@ -244,7 +247,7 @@ Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64_t>& d
   return {};
 }
 
-Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
+base::Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
   if (auto ok = CheckRequest(request); !ok) return std::unexpected(ok.error());
   if (auto ok = CheckEntryNames(request.meta.name, request.meta.group, request.meta.labels); !ok) {
     return std::unexpected(ok.error());
@@ -411,7 +414,7 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
         },
         request.now, options_.expiring_soon_days);
     auto event = outbox::Append(
-        db_, "cert.imported", request.now,
+        db_, base::topic::kCertImported, request.now,
         {{"certificate", std::move(summary)}, {"source", Source(request)}, {"findings", findings}});
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
@@ -449,9 +452,9 @@ Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
   return outcome;
 }
 
-Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox, const std::string& file,
-                                               const pipeline::Error& reason,
-                                               pipeline::UnixTime now) {
+base::Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox, const std::string& file,
+                                               const base::Error& reason,
+                                               base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -461,7 +464,7 @@ Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox, const s
   if (!log) return std::unexpected(log.error());
   log->Bind(1, now).Bind(2, inbox).Bind(3, file).Bind(4, reason.code).Bind(5, reason.message);
   if (auto done = log->Run(); !done) return std::unexpected(done.error());
-  auto event = outbox::Append(db_, "import.rejected", now,
+  auto event = outbox::Append(db_, base::topic::kImportRejected, now,
                               {{"source", {{"inbox", inbox}, {"file", file}}},
                                {"reason", reason.code},
                                {"message", reason.message}});
@@ -470,10 +473,10 @@ Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox, const s
   return std::move(*event);
 }
 
-Result<std::optional<Event>> Inventory::Impl::UpdateChain(int64_t version_id,
+base::Result<std::optional<Event>> Inventory::Impl::UpdateChain(int64_t version_id,
                                                           const std::vector<std::string>& chain,
                                                           const std::vector<std::string>& findings,
-                                                          pipeline::UnixTime now) {
+                                                          base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -489,7 +492,7 @@ Result<std::optional<Event>> Inventory::Impl::UpdateChain(int64_t version_id,
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row) {
-      return pipeline::Fail("not_found",
+      return base::Fail(base::code::kNotFound,
                             "no certificate version has id " + std::to_string(version_id));
     }
     entry_id = st->Int(0);

@@ -1,3 +1,6 @@
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "storage/inventory.h"
 
 #include <fcntl.h>
@@ -24,25 +27,25 @@ auto Guarded(const char* what, F&& body) noexcept -> decltype(body()) {
   try {
     return body();
   } catch (const std::exception& e) {
-    return pipeline::Fail("storage_error", std::string(what) + " failed: " + e.what());
+    return base::Fail(base::code::kStorageError, std::string(what) + " failed: " + e.what());
   } catch (...) {
-    return pipeline::Fail("storage_error", std::string(what) + " failed");
+    return base::Fail(base::code::kStorageError, std::string(what) + " failed");
   }
 }
 
 // SQLite creates files with mode 0644; the database holds the inventory (keys only sealed, but
 // names, hosts and metadata in clear), so it is created 0600 and its -wal/-shm files inherit that.
-pipeline::Result<void> CreatePrivateFile(const std::filesystem::path& file) {
+base::Result<void> CreatePrivateFile(const std::filesystem::path& file) {
   int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return pipeline::Fail("storage_error",
+    return base::Fail(base::code::kStorageError,
                           "cannot create database " + file.string() + ": " + std::strerror(errno));
   }
   ::close(fd);
   return {};
 }
 
-pipeline::Result<void> Configure(sqlite::Connection& db) {
+base::Result<void> Configure(sqlite::Connection& db) {
   if (int rc = sqlite3_busy_timeout(db.get(), 5000); rc != SQLITE_OK) {
     return std::unexpected(sqlite::StorageError(db.get(), "busy_timeout"));
   }
@@ -51,7 +54,7 @@ pipeline::Result<void> Configure(sqlite::Connection& db) {
   auto row = wal->Step();
   if (!row) return std::unexpected(row.error());
   if (!*row || wal->Text(0) != "wal") {
-    return pipeline::Fail("storage_error", "the database cannot use WAL mode (journal_mode is " +
+    return base::Fail(base::code::kStorageError, "the database cannot use WAL mode (journal_mode is " +
                                                (*row ? wal->Text(0) : std::string("unknown")) +
                                                "): put state_dir on a local filesystem");
   }
@@ -69,10 +72,10 @@ pipeline::Result<void> Configure(sqlite::Connection& db) {
 
 }  // namespace
 
-pipeline::Result<std::unique_ptr<Inventory>> Inventory::Open(const std::filesystem::path& db_file,
+base::Result<std::unique_ptr<Inventory>> Inventory::Open(const std::filesystem::path& db_file,
                                                              Vault vault,
                                                              InventoryOptions options) {
-  return Guarded("opening the inventory", [&]() -> pipeline::Result<std::unique_ptr<Inventory>> {
+  return Guarded("opening the inventory", [&]() -> base::Result<std::unique_ptr<Inventory>> {
     if (!std::filesystem::exists(db_file)) {
       if (auto made = CreatePrivateFile(db_file); !made) return std::unexpected(made.error());
     }
@@ -93,9 +96,9 @@ Inventory::~Inventory() {
   if (impl_) impl_->Rollback();
 }
 
-pipeline::Result<void> Inventory::Impl::Begin() {
+base::Result<void> Inventory::Impl::Begin() {
   if (in_batch_ || !db_.Autocommit()) {
-    return pipeline::Fail("storage_error", "Begin() while a batch is already open");
+    return base::Fail(base::code::kStorageError, "Begin() while a batch is already open");
   }
   auto begin = db_.Prepare("BEGIN IMMEDIATE");
   if (!begin) return std::unexpected(begin.error());
@@ -104,8 +107,8 @@ pipeline::Result<void> Inventory::Impl::Begin() {
   return {};
 }
 
-pipeline::Result<void> Inventory::Impl::Commit() {
-  if (!in_batch_) return pipeline::Fail("storage_error", "Commit() without Begin()");
+base::Result<void> Inventory::Impl::Commit() {
+  if (!in_batch_) return base::Fail(base::code::kStorageError, "Commit() without Begin()");
   if (auto ok = CheckBatch(); !ok) {
     in_batch_ = false;
     return ok;
@@ -125,13 +128,13 @@ pipeline::Result<void> Inventory::Impl::Commit() {
   return {};
 }
 
-pipeline::Result<void> Inventory::Impl::SyncToDisk() {
+base::Result<void> Inventory::Impl::SyncToDisk() {
   // SQLite's own handle of the WAL: its sync also syncs the directory once after the WAL was
   // created, which a descriptor of our own would not.
   sqlite3_file* wal = nullptr;
   if (int rc = sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
       rc != SQLITE_OK) {
-    return pipeline::Fail("storage_error",
+    return base::Fail(base::code::kStorageError,
                           std::string("cannot find the WAL to sync: ") + sqlite3_errstr(rc));
   }
   // Not open yet: this connection has written nothing.
@@ -139,7 +142,7 @@ pipeline::Result<void> Inventory::Impl::SyncToDisk() {
   errno = 0;
   if (int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
     const int os_error = errno;
-    return pipeline::Fail("storage_error", std::string("cannot sync the WAL to disk: ") +
+    return base::Fail(base::code::kStorageError, std::string("cannot sync the WAL to disk: ") +
                                                sqlite3_errstr(rc) +
                                                (os_error != 0 ? std::string(" (") +
                                                                     std::strerror(os_error) + ")"
@@ -153,23 +156,23 @@ void Inventory::Impl::Rollback() noexcept {
   if (!db_.Autocommit()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
-pipeline::Result<void> Inventory::Impl::CheckBatch() const {
+base::Result<void> Inventory::Impl::CheckBatch() const {
   if (in_batch_ && db_.Autocommit()) {
-    return pipeline::Fail("storage_error",
+    return base::Fail(base::code::kStorageError,
                           "the batch was rolled back by SQLite after an earlier error: nothing "
                           "since Begin() is stored; call Rollback() and start again");
   }
   return {};
 }
 
-pipeline::Result<nlohmann::json> Inventory::Impl::SummaryOfEntry(int64_t entry_id,
-                                                                 pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::Impl::SummaryOfEntry(int64_t entry_id,
+                                                                 base::UnixTime now) {
   auto st = db_.Prepare(std::string(kSummarySelect) + " WHERE e.id = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, entry_id);
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
-  if (!*row) return pipeline::Fail("not_found", "no entry has id " + std::to_string(entry_id));
+  if (!*row) return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(entry_id));
   return SummaryFromRow(*st, now, options_.expiring_soon_days);
 }
 
@@ -208,97 +211,97 @@ void Inventory::Impl::HandOverCheckpoints(std::function<void(int wal_pages)> aft
       this);
 }
 
-pipeline::Result<void> Inventory::Begin() {
+base::Result<void> Inventory::Begin() {
   return Guarded("Begin", [&] { return impl_->Begin(); });
 }
 
-pipeline::Result<void> Inventory::Commit() {
+base::Result<void> Inventory::Commit() {
   return Guarded("Commit", [&] { return impl_->Commit(); });
 }
 
 void Inventory::Rollback() { impl_->Rollback(); }
 
-pipeline::Result<void> Inventory::SyncToDisk() {
+base::Result<void> Inventory::SyncToDisk() {
   return Guarded("SyncToDisk", [&] { return impl_->SyncToDisk(); });
 }
 
-pipeline::Result<ImportOutcome> Inventory::Import(const ImportRequest& request) {
+base::Result<ImportOutcome> Inventory::Import(const ImportRequest& request) {
   return Guarded("import", [&] { return impl_->Import(request); });
 }
 
-pipeline::Result<Event> Inventory::RecordRejection(const std::string& inbox,
+base::Result<Event> Inventory::RecordRejection(const std::string& inbox,
                                                    const std::string& file,
-                                                   const pipeline::Error& reason,
-                                                   pipeline::UnixTime now) {
+                                                   const base::Error& reason,
+                                                   base::UnixTime now) {
   return Guarded("recording a rejection",
                  [&] { return impl_->RecordRejection(inbox, file, reason, now); });
 }
 
-pipeline::Result<std::vector<std::pair<int64_t, std::string>>> Inventory::IncompleteChains(
+base::Result<std::vector<std::pair<int64_t, std::string>>> Inventory::IncompleteChains(
     int64_t after_id, int64_t limit) {
   return Guarded("listing incomplete chains",
                  [&] { return impl_->IncompleteChains(after_id, limit); });
 }
 
-pipeline::Result<std::optional<Event>> Inventory::UpdateChain(
+base::Result<std::optional<Event>> Inventory::UpdateChain(
     int64_t version_id, const std::vector<std::string>& chain,
-    const std::vector<std::string>& findings, pipeline::UnixTime now) {
+    const std::vector<std::string>& findings, base::UnixTime now) {
   return Guarded("updating a chain",
                  [&] { return impl_->UpdateChain(version_id, chain, findings, now); });
 }
 
-pipeline::Result<Event> Inventory::RollbackTo(const std::string& entry, int64_t to,
-                                              pipeline::UnixTime now) {
+base::Result<Event> Inventory::RollbackTo(const std::string& entry, int64_t to,
+                                              base::UnixTime now) {
   return Guarded("rollback", [&] { return impl_->RollbackTo(entry, to, now); });
 }
 
-pipeline::Result<MetaOutcome> Inventory::UpdateMeta(const std::string& entry,
+base::Result<MetaOutcome> Inventory::UpdateMeta(const std::string& entry,
                                                     const MetaChange& change,
-                                                    pipeline::UnixTime now) {
+                                                    base::UnixTime now) {
   return Guarded("updating metadata", [&] { return impl_->UpdateMeta(entry, change, now); });
 }
 
-pipeline::Result<std::vector<std::string>> Inventory::CaCertificates() {
+base::Result<std::vector<std::string>> Inventory::CaCertificates() {
   return Guarded("listing CA certificates", [&] { return impl_->CaCertificates(); });
 }
 
-pipeline::Result<nlohmann::json> Inventory::List(const ListFilter& filter, pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::List(const ListFilter& filter, base::UnixTime now) {
   return Guarded("listing", [&] { return impl_->List(filter, now); });
 }
 
-pipeline::Result<nlohmann::json> Inventory::Show(const std::string& name_or_id,
-                                                 pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::Show(const std::string& name_or_id,
+                                                 base::UnixTime now) {
   return Guarded("show", [&] { return impl_->Show(name_or_id, now); });
 }
 
-pipeline::Result<BindOutcome> Inventory::Bind(const std::string& entry, const std::string& resource,
+base::Result<BindOutcome> Inventory::Bind(const std::string& entry, const std::string& resource,
                                               const std::optional<std::string>& plugin,
-                                              pipeline::UnixTime now) {
+                                              base::UnixTime now) {
   return Guarded("binding", [&] { return impl_->Bind(entry, resource, plugin, now); });
 }
 
-pipeline::Result<Event> Inventory::Unbind(const std::string& entry, const std::string& resource,
-                                          pipeline::UnixTime now) {
+base::Result<Event> Inventory::Unbind(const std::string& entry, const std::string& resource,
+                                          base::UnixTime now) {
   return Guarded("unbinding", [&] { return impl_->Unbind(entry, resource, now); });
 }
 
-pipeline::Result<DeleteOutcome> Inventory::Delete(const std::vector<std::string>& entries,
-                                                  pipeline::UnixTime now) {
+base::Result<DeleteOutcome> Inventory::Delete(const std::vector<std::string>& entries,
+                                                  base::UnixTime now) {
   return Guarded("deleting", [&] { return impl_->Delete(entries, now); });
 }
 
-pipeline::Result<ReconcileOutcome> Inventory::ReconcileBindings(
-    const std::vector<DeclaredBinding>& declared, pipeline::UnixTime now) {
+base::Result<ReconcileOutcome> Inventory::ReconcileBindings(
+    const std::vector<DeclaredBinding>& declared, base::UnixTime now) {
   return Guarded("reconciling bindings", [&] { return impl_->ReconcileBindings(declared, now); });
 }
 
-pipeline::Result<nlohmann::json> Inventory::UnmatchedKeys() {
+base::Result<nlohmann::json> Inventory::UnmatchedKeys() {
   return Guarded("listing unmatched keys", [&] { return impl_->UnmatchedKeys(); });
 }
 
-pipeline::Result<Event> Inventory::AppendEvent(const std::string& type, nlohmann::json fields,
-                                               pipeline::UnixTime now) {
-  return Guarded("writing an event", [&]() -> pipeline::Result<Event> {
+base::Result<Event> Inventory::AppendEvent(const std::string& type, nlohmann::json fields,
+                                               base::UnixTime now) {
+  return Guarded("writing an event", [&]() -> base::Result<Event> {
     if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
     auto tx = sqlite::Transaction::Start(impl_->db());
     if (!tx) return std::unexpected(tx.error());
@@ -309,22 +312,22 @@ pipeline::Result<Event> Inventory::AppendEvent(const std::string& type, nlohmann
   });
 }
 
-pipeline::Result<std::vector<Event>> Inventory::EventsSince(int64_t since, int limit) {
+base::Result<std::vector<Event>> Inventory::EventsSince(int64_t since, int limit) {
   return Guarded("reading events", [&] { return outbox::Since(impl_->db(), since, limit); });
 }
 
-pipeline::Result<int64_t> Inventory::FirstSeq() {
+base::Result<int64_t> Inventory::FirstSeq() {
   return Guarded("reading the outbox", [&] { return outbox::FirstSeq(impl_->db()); });
 }
 
-pipeline::Result<int64_t> Inventory::AckCursor(const std::string& name, int64_t seq,
-                                               pipeline::UnixTime now) {
-  return Guarded("moving a cursor", [&]() -> pipeline::Result<int64_t> {
+base::Result<int64_t> Inventory::AckCursor(const std::string& name, int64_t seq,
+                                               base::UnixTime now) {
+  return Guarded("moving a cursor", [&]() -> base::Result<int64_t> {
     if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
     auto last = outbox::LastSeq(impl_->db());
     if (!last) return last;
     if (seq < 0 || seq > *last) {
-      return pipeline::Fail("bad_request", "seq " + std::to_string(seq) +
+      return base::Fail(base::code::kBadRequest, "seq " + std::to_string(seq) +
                                                " is not an event seq (the last one is " +
                                                std::to_string(*last) + ")");
     }
@@ -332,95 +335,95 @@ pipeline::Result<int64_t> Inventory::AckCursor(const std::string& name, int64_t 
   });
 }
 
-pipeline::Result<std::optional<int64_t>> Inventory::CursorSeq(const std::string& name) {
+base::Result<std::optional<int64_t>> Inventory::CursorSeq(const std::string& name) {
   return Guarded("reading a cursor", [&] { return outbox::CursorSeq(impl_->db(), name); });
 }
 
-pipeline::Result<std::optional<int64_t>> Inventory::FirstEventMatching(
+base::Result<std::optional<int64_t>> Inventory::FirstEventMatching(
     int64_t after, const std::vector<std::string>& prefixes) {
   return Guarded("reading the outbox",
                  [&] { return outbox::FirstMatching(impl_->db(), after, prefixes); });
 }
 
-pipeline::Result<std::vector<Cursor>> Inventory::Cursors() {
+base::Result<std::vector<Cursor>> Inventory::Cursors() {
   return Guarded("listing cursors", [&] { return outbox::Cursors(impl_->db()); });
 }
 
-pipeline::Result<bool> Inventory::DeleteCursor(const std::string& name) {
-  return Guarded("deleting a cursor", [&]() -> pipeline::Result<bool> {
+base::Result<bool> Inventory::DeleteCursor(const std::string& name) {
+  return Guarded("deleting a cursor", [&]() -> base::Result<bool> {
     if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
     return outbox::DeleteCursor(impl_->db(), name);
   });
 }
 
-pipeline::Result<int64_t> Inventory::PruneEvents(pipeline::UnixTime before, int64_t published_seq,
+base::Result<int64_t> Inventory::PruneEvents(base::UnixTime before, int64_t published_seq,
                                                  int limit) {
-  return Guarded("pruning events", [&]() -> pipeline::Result<int64_t> {
+  return Guarded("pruning events", [&]() -> base::Result<int64_t> {
     if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
     return outbox::Prune(impl_->db(), before, published_seq, limit);
   });
 }
 
-pipeline::Result<int64_t> Inventory::PublishedSeq() {
+base::Result<int64_t> Inventory::PublishedSeq() {
   return Guarded("reading the publish cursor", [&] { return outbox::PublishedSeq(impl_->db()); });
 }
 
-pipeline::Result<void> Inventory::SetPublishedSeq(int64_t seq) {
-  return Guarded("moving the publish cursor", [&]() -> pipeline::Result<void> {
+base::Result<void> Inventory::SetPublishedSeq(int64_t seq) {
+  return Guarded("moving the publish cursor", [&]() -> base::Result<void> {
     if (auto ok = impl_->CheckBatch(); !ok) return ok;
     return outbox::SetPublishedSeq(impl_->db(), seq);
   });
 }
 
-pipeline::Result<Counts> Inventory::Count(pipeline::UnixTime now) {
+base::Result<Counts> Inventory::Count(base::UnixTime now) {
   return Guarded("counting", [&] { return impl_->Count(now); });
 }
 
-pipeline::Result<std::vector<Event>> Inventory::ScanExpiry(const std::vector<int>& notify_days,
-                                                           pipeline::UnixTime now) {
+base::Result<std::vector<Event>> Inventory::ScanExpiry(const std::vector<int>& notify_days,
+                                                           base::UnixTime now) {
   return Guarded("the expiry scan", [&] { return impl_->ScanExpiry(notify_days, now); });
 }
 
-pipeline::Result<Event> Inventory::CreateCsr(const NewCsr& request) {
+base::Result<Event> Inventory::CreateCsr(const NewCsr& request) {
   return Guarded("storing a CSR", [&] { return impl_->CreateCsr(request); });
 }
 
-pipeline::Result<nlohmann::json> Inventory::CsrOf(const std::string& name_or_id,
-                                                  pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::CsrOf(const std::string& name_or_id,
+                                                  base::UnixTime now) {
   return Guarded("reading a CSR", [&] { return impl_->CsrOf(name_or_id, now); });
 }
 
-pipeline::Result<ExportMaterial> Inventory::ExportMaterialFor(const std::string& name_or_id,
+base::Result<ExportMaterial> Inventory::ExportMaterialFor(const std::string& name_or_id,
                                                               bool with_key,
-                                                              pipeline::UnixTime now) {
+                                                              base::UnixTime now) {
   return Guarded("export", [&] { return impl_->ExportMaterialFor(name_or_id, with_key, now); });
 }
 
-pipeline::Result<void> Inventory::RecordKeyExport(const KeyExportRecord& record) {
+base::Result<void> Inventory::RecordKeyExport(const KeyExportRecord& record) {
   return Guarded("recording a key export", [&] { return impl_->RecordKeyExport(record); });
 }
 
-pipeline::Result<nlohmann::json> Inventory::KeyExports(int64_t entry_id) {
+base::Result<nlohmann::json> Inventory::KeyExports(int64_t entry_id) {
   return Guarded("listing key exports", [&] { return impl_->KeyExports(entry_id); });
 }
 
 std::string Inventory::Tag(std::string_view message) const { return impl_->Tag(message); }
 
-pipeline::Result<std::optional<ResourceBinding>> Inventory::BindingOfResource(
+base::Result<std::optional<ResourceBinding>> Inventory::BindingOfResource(
     const std::string& resource) {
   return Guarded("finding a binding", [&] { return impl_->BindingOfResource(resource); });
 }
 
-pipeline::Result<nlohmann::json> Inventory::PluginBindings(const std::string& plugin,
-                                                           pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::PluginBindings(const std::string& plugin,
+                                                           base::UnixTime now) {
   return Guarded("listing a plugin's bindings", [&] { return impl_->PluginBindings(plugin, now); });
 }
 
-pipeline::Result<Event> Inventory::RecordPush(const PushRecord& record) {
+base::Result<Event> Inventory::RecordPush(const PushRecord& record) {
   return Guarded("recording a push", [&] { return impl_->RecordPush(record); });
 }
 
-pipeline::Result<pipeline::SecretBytes> Inventory::PrivateKeyFor(const std::string& spki_sha256) {
+base::Result<pipeline::SecretBytes> Inventory::PrivateKeyFor(const std::string& spki_sha256) {
   return Guarded("reading a private key", [&] { return impl_->PrivateKeyFor(spki_sha256); });
 }
 

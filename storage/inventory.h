@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/error.h"
+#include "base/time.h"
 #include "pipeline/csr.h"
 #include "pipeline/error.h"
 #include "pipeline/types.h"
@@ -31,7 +33,7 @@ struct Event {
 struct Cursor {
   std::string name;
   int64_t seq = 0;
-  pipeline::UnixTime created_at = 0, updated_at = 0;
+  base::UnixTime created_at = 0, updated_at = 0;
 };
 
 // What the user said about a drop (sidecar TOML), already validated by the daemon.
@@ -52,7 +54,7 @@ struct ImportRequest {
   DropMetadata meta;
   const pipeline::ParsedFile* parsed = nullptr;
   const pipeline::Validation* validation = nullptr;
-  pipeline::UnixTime now = 0;
+  base::UnixTime now = 0;
 };
 
 struct ImportOutcome {
@@ -100,11 +102,11 @@ struct ReconcileOutcome {
 
 // A resource name: 1 to 255 bytes, no control characters, no leading or trailing space.
 // Error code "bad_resource".
-pipeline::Result<void> CheckResourceName(std::string_view resource);
+base::Result<void> CheckResourceName(std::string_view resource);
 
 // What a sidecar, a request or the config names an entry with, by pipeline::CheckName: the
 // name (when given), the group (when not empty) and each label. Error code "bad_name".
-pipeline::Result<void> CheckEntryNames(const std::optional<std::string>& name,
+base::Result<void> CheckEntryNames(const std::optional<std::string>& name,
                                        std::string_view group,
                                        const std::vector<std::string>& labels);
 
@@ -124,7 +126,7 @@ struct NewCsr {
   std::vector<std::string> labels;
   std::string key_type;  // rsa-2048, ec-p256, ...
   const pipeline::GeneratedCsr* csr = nullptr;
-  pipeline::UnixTime now = 0;
+  base::UnixTime now = 0;
 };
 
 // What `export` hands out for an entry's current version.
@@ -146,7 +148,7 @@ struct KeyExportRecord {
   std::string outcome;  // "exported" | "refused"
   std::string reason;   // the error code when refused
   std::string endpoint;
-  pipeline::UnixTime now = 0;
+  base::UnixTime now = 0;
 };
 
 // Which entry a resource serves and which plugin handles it (plugins' requests).
@@ -165,7 +167,7 @@ struct PushRecord {
   std::string message;
   std::optional<int64_t> exit_status;
   std::string output;  // the tail of a command's output; the last 4 KiB are kept
-  pipeline::UnixTime now = 0;
+  base::UnixTime now = 0;
 };
 
 struct InventoryOptions {
@@ -198,7 +200,7 @@ struct Counts {
 class Inventory {
  public:
   // Opens (creating) the database in WAL mode and applies storage/migrations/NNN_*.sql in order.
-  static pipeline::Result<std::unique_ptr<Inventory>> Open(const std::filesystem::path& db_file,
+  static base::Result<std::unique_ptr<Inventory>> Open(const std::filesystem::path& db_file,
                                                            Vault vault, InventoryOptions options);
   ~Inventory();
 
@@ -209,8 +211,8 @@ class Inventory {
   // A reloaded config: new expiring_soon_days / max_versions from the next operation on.
   void SetOptions(InventoryOptions options);
 
-  pipeline::Result<void> Begin();
-  pipeline::Result<void> Commit();
+  base::Result<void> Begin();
+  base::Result<void> Commit();
   void Rollback();
 
   // Makes every commit so far durable: one sync (fdatasync) of the WAL for all the commits
@@ -219,7 +221,7 @@ class Inventory {
   // acting on it outside the database (a dropped file leaving its inbox). On the thread that
   // commits; storage_error (with the OS's reason) if the sync fails, and then nothing since the
   // last successful sync may be counted on.
-  pipeline::Result<void> SyncToDisk();
+  base::Result<void> SyncToDisk();
 
   // Hands the WAL's checkpoints to the caller. By default SQLite copies the WAL back into the
   // database inside the COMMIT that takes it past 1000 pages, fsyncs included, on the thread
@@ -262,49 +264,49 @@ class Inventory {
   // as it is. Versions beyond max_versions are pruned, oldest first (never the current one; a CA
   // version some stored chain names is kept, and so is a version a binding's pushed_version names),
   // with their expiry notices and keys no version or CSR uses any more.
-  pipeline::Result<ImportOutcome> Import(const ImportRequest& request);
+  base::Result<ImportOutcome> Import(const ImportRequest& request);
 
   // Records a rejected drop in the import log and writes `import.rejected`.
-  pipeline::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
-                                          const pipeline::Error& reason, pipeline::UnixTime now);
+  base::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
+                                          const base::Error& reason, base::UnixTime now);
 
   // Certificates (leaves, and intermediates stored before their root) whose chain was
   // incomplete when stored, as (version id, DER), to validate again after a CA certificate
   // arrived: those with an id above `after_id`, in id order, at most `limit` (-1: all).
-  pipeline::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(
+  base::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(
       int64_t after_id = 0, int64_t limit = -1);
   // Stores a chain and findings found again (findings as Validate gives them: the inventory
   // keeps `no_private_key` itself). Writes `cert.updated` (changed ["chain", "findings"]) and
   // returns it when something changed, std::nullopt otherwise.
-  pipeline::Result<std::optional<Event>> UpdateChain(int64_t version_id,
+  base::Result<std::optional<Event>> UpdateChain(int64_t version_id,
                                                      const std::vector<std::string>& chain,
                                                      const std::vector<std::string>& findings,
-                                                     pipeline::UnixTime now);
+                                                     base::UnixTime now);
 
   // Makes version `to` of an entry (name, group/name or id, as Show) its current version again
   // and writes one `cert.renewed` {certificate, previous, rollback: true}. Bindings stay.
   // Errors: not_found (no such entry or version), already_current, version_expired (its
   // not_after has passed: an expired certificate is never made current again), ambiguous,
   // not_activated (a CSR entry without certificate).
-  pipeline::Result<Event> RollbackTo(const std::string& entry, int64_t to, pipeline::UnixTime now);
+  base::Result<Event> RollbackTo(const std::string& entry, int64_t to, base::UnixTime now);
 
   // Changes an entry's description, labels and metadata, or one version's metadata, and
   // writes one `cert.updated` {certificate, changed} when something changed (no event, and an
   // empty `changed`, when nothing did). Errors: not_found, ambiguous, bad_request (an empty
   // label or key).
-  pipeline::Result<MetaOutcome> UpdateMeta(const std::string& entry, const MetaChange& change,
-                                           pipeline::UnixTime now);
+  base::Result<MetaOutcome> UpdateMeta(const std::string& entry, const MetaChange& change,
+                                           base::UnixTime now);
 
   // DER of every stored CA certificate (for the trust context).
-  pipeline::Result<std::vector<std::string>> CaCertificates();
+  base::Result<std::vector<std::string>> CaCertificates();
 
   // Certificate summaries (DESIGN.md "certificate") for `ls` and `show`.
-  pipeline::Result<nlohmann::json> List(const ListFilter& filter, pipeline::UnixTime now);
+  base::Result<nlohmann::json> List(const ListFilter& filter, base::UnixTime now);
   // By name (optionally "group/name") or numeric id; error code "not_found".
   // Several groups holding the name: error code "ambiguous". The summary gains "description",
   // "metadata", "created_at", "updated_at" and "versions" [{version, current, status,
   // fingerprint_sha256, not_before, not_after, imported_at, source, metadata}], oldest first.
-  pipeline::Result<nlohmann::json> Show(const std::string& name_or_id, pipeline::UnixTime now);
+  base::Result<nlohmann::json> Show(const std::string& name_or_id, base::UnixTime now);
 
   // Bindings (bindings.cc). Entries are named as Show names them (name, GROUP/NAME or id).
   //
@@ -313,22 +315,22 @@ class Inventory {
   // the plugin is replaced and cert.bound is written again. Error codes: not_found, ambiguous,
   // bad_resource, resource_bound (the resource is bound to another entry; the message names it),
   // declared (the binding is the config's: change its [[binding]] instead).
-  pipeline::Result<BindOutcome> Bind(const std::string& entry, const std::string& resource,
+  base::Result<BindOutcome> Bind(const std::string& entry, const std::string& resource,
                                      const std::optional<std::string>& plugin,
-                                     pipeline::UnixTime now);
+                                     base::UnixTime now);
   // Removes a binding and writes cert.unbound. Error codes: not_found (no such entry, or the
   // entry is not bound to that resource), ambiguous, declared (made by the config: remove its
   // [[binding]] and reload).
-  pipeline::Result<Event> Unbind(const std::string& entry, const std::string& resource,
-                                 pipeline::UnixTime now);
+  base::Result<Event> Unbind(const std::string& entry, const std::string& resource,
+                                 base::UnixTime now);
   // Deletes entries: each with its versions, their expiry notices, its CSR and the keys no
   // remaining version or CSR uses, and one cert.deleted {certificate as it was}, all in one
   // transaction (a storage error deletes nothing and fails the whole call). Per name, refused when
   // the entry is bound (code "bound", every resource named) or is a CA that entries not deleted in
   // the same call chain to (code "ca_in_use"); failed when the name finds no entry (not_found,
   // ambiguous). A name given twice, or two names of one entry, are one deletion.
-  pipeline::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries,
-                                         pipeline::UnixTime now);
+  base::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries,
+                                         base::UnixTime now);
   // Makes the stored `config` bindings what `declared` says, in one transaction:
   // - a `config` binding whose resource is no longer declared is removed (cert.unbound);
   // - a declared binding whose entry exists is made (cert.bound) or, when the resource is the
@@ -338,46 +340,46 @@ class Inventory {
   // - a declaration whose entry does not exist (yet) or is ambiguous changes nothing, so what
   //   the config bound earlier stays bound until the declaration can be applied.
   // Declarations must have distinct resources (the config checks it). Works inside a batch.
-  pipeline::Result<ReconcileOutcome> ReconcileBindings(const std::vector<DeclaredBinding>& declared,
-                                                       pipeline::UnixTime now);
+  base::Result<ReconcileOutcome> ReconcileBindings(const std::vector<DeclaredBinding>& declared,
+                                                       base::UnixTime now);
 
   // Keys waiting for their certificate: [{spki_sha256, algorithm, bits, created_at, source}],
   // never key bytes.
-  pipeline::Result<nlohmann::json> UnmatchedKeys();
+  base::Result<nlohmann::json> UnmatchedKeys();
 
   // Writes one event that reports no inventory change of its own (config.reloaded, say) to
   // the outbox; inside a batch, as part of it.
-  pipeline::Result<Event> AppendEvent(const std::string& type, nlohmann::json fields,
-                                      pipeline::UnixTime now);
+  base::Result<Event> AppendEvent(const std::string& type, nlohmann::json fields,
+                                      base::UnixTime now);
 
   // Events with seq > since, oldest first, at most `limit` (limit <= 0: all of them).
-  pipeline::Result<std::vector<Event>> EventsSince(int64_t since, int limit);
+  base::Result<std::vector<Event>> EventsSince(int64_t since, int limit);
   // The oldest event seq still in the outbox (last seq + 1 when it is empty): a client that
   // asks for events since a seq below FirstSeq() - 1 has lost the ones in between to retention.
-  pipeline::Result<int64_t> FirstSeq();
+  base::Result<int64_t> FirstSeq();
 
   // Subscriber cursors (docs/protocol.md "Cursors"). AckCursor creates the cursor or moves it
   // forward (never back) and returns its seq; a seq above the last event is "bad_request".
-  pipeline::Result<int64_t> AckCursor(const std::string& name, int64_t seq, pipeline::UnixTime now);
-  pipeline::Result<std::optional<int64_t>> CursorSeq(const std::string& name);
-  pipeline::Result<std::vector<Cursor>> Cursors();
-  pipeline::Result<bool> DeleteCursor(const std::string& name);
+  base::Result<int64_t> AckCursor(const std::string& name, int64_t seq, base::UnixTime now);
+  base::Result<std::optional<int64_t>> CursorSeq(const std::string& name);
+  base::Result<std::vector<Cursor>> Cursors();
+  base::Result<bool> DeleteCursor(const std::string& name);
   // The first event seq above `after` of a type starting with one of `prefixes` ("" = any), if
   // there is one: a plugin's events waiting above its cursor (the supervisor's hang check).
-  pipeline::Result<std::optional<int64_t>> FirstEventMatching(
+  base::Result<std::optional<int64_t>> FirstEventMatching(
       int64_t after, const std::vector<std::string>& prefixes);
 
   // Retention: deletes events older than `before` with seq <= `published_seq` (never one not
   // published yet) that every cursor has acknowledged, at most `limit` in one transaction.
   // Returns how many were deleted.
-  pipeline::Result<int64_t> PruneEvents(pipeline::UnixTime before, int64_t published_seq,
+  base::Result<int64_t> PruneEvents(base::UnixTime before, int64_t published_seq,
                                         int limit);
 
   // The outbox's publish cursor: events above it were committed but maybe not yet published.
-  pipeline::Result<int64_t> PublishedSeq();
-  pipeline::Result<void> SetPublishedSeq(int64_t seq);
+  base::Result<int64_t> PublishedSeq();
+  base::Result<void> SetPublishedSeq(int64_t seq);
 
-  pipeline::Result<Counts> Count(pipeline::UnixTime now);
+  base::Result<Counts> Count(base::UnixTime now);
 
   // The expiry scan. Walks versions.not_after from the oldest up to now + max(notify_days)
   // (the index, a bounded batch at a time: never the whole inventory) and, for each entry's
@@ -391,8 +393,8 @@ class Inventory {
   // Each announcement is recorded (expiry_notices) with its event in one transaction, so it is
   // made once per version and threshold, across restarts. Writes nothing when nothing is due.
   // Works inside a batch (Begin/Commit) or as its own transaction. Returns the events written.
-  pipeline::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
-                                                  pipeline::UnixTime now);
+  base::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
+                                                  base::UnixTime now);
 
   // --- CSRs made here, and exports (storage/csr.cc) ---
   // Stores a generated CSR in one transaction: its key sealed (like an imported key), the entry
@@ -400,37 +402,37 @@ class Inventory {
   // csr_pem}. Errors: name_taken (the group has an entry of that name), bad_request.
   // A certificate for the CSR's key dropped later (any inbox, any time) activates the entry:
   // Import makes it version 1 of this entry and writes `cert.activated` {certificate}.
-  pipeline::Result<Event> CreateCsr(const NewCsr& request);
+  base::Result<Event> CreateCsr(const NewCsr& request);
   // The CSR of an entry (name, group/name or id): {"entry": summary, "csr_pem", "key_type",
   // "created_at", "activated_at" (null while pending)}. Errors: not_found, ambiguous, no_csr.
-  pipeline::Result<nlohmann::json> CsrOf(const std::string& name_or_id, pipeline::UnixTime now);
+  base::Result<nlohmann::json> CsrOf(const std::string& name_or_id, base::UnixTime now);
   // The current certificate of an entry, its chain and (with_key) its private key, unsealed.
   // Errors: not_found, ambiguous, not_activated (a CSR without certificate), no_private_key.
-  pipeline::Result<ExportMaterial> ExportMaterialFor(const std::string& name_or_id, bool with_key,
-                                                     pipeline::UnixTime now);
+  base::Result<ExportMaterial> ExportMaterialFor(const std::string& name_or_id, bool with_key,
+                                                     base::UnixTime now);
   // Appends to the key export audit log (key_exports).
-  pipeline::Result<void> RecordKeyExport(const KeyExportRecord& record);
+  base::Result<void> RecordKeyExport(const KeyExportRecord& record);
   // An entry's key exports, oldest first: [{time, version, what, outcome, reason, endpoint}].
-  pipeline::Result<nlohmann::json> KeyExports(int64_t entry_id);
+  base::Result<nlohmann::json> KeyExports(int64_t entry_id);
   // Vault::Tag: a stable secret derived from the master key (plugin tokens).
   std::string Tag(std::string_view message) const;
 
   // --- Plugins (storage/push.cc) ---
   // The binding of a resource, std::nullopt when nothing is bound to it.
-  pipeline::Result<std::optional<ResourceBinding>> BindingOfResource(const std::string& resource);
+  base::Result<std::optional<ResourceBinding>> BindingOfResource(const std::string& resource);
   // The resources bound to `plugin`, by resource: [{resource, entry (GROUP/NAME), id, version
   // (the entry's current; 0 for a CSR without certificate), fingerprint_sha256, not_after,
   // has_private_key, pushed_version, pushed_at, last_push_result, last_push_message}].
-  pipeline::Result<nlohmann::json> PluginBindings(const std::string& plugin,
-                                                  pipeline::UnixTime now);
+  base::Result<nlohmann::json> PluginBindings(const std::string& plugin,
+                                                  base::UnixTime now);
   // Records a push on the binding (last_push_at/_result/_message; on success pushed_version and
   // pushed_at) and writes push.succeeded / push.failed {certificate, resource, plugin, version,
   // message, exit_status, output} in one transaction. Errors: forbidden (the resource is not
   // bound to record.plugin), not_found (the entry has no such version).
-  pipeline::Result<Event> RecordPush(const PushRecord& record);
+  base::Result<Event> RecordPush(const PushRecord& record);
 
   // Stored sealed keys, for tests and export (unseals through the vault).
-  pipeline::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);
+  base::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);
 
  private:
   class Impl;

@@ -1,4 +1,7 @@
 // `certinbox meta`: an entry's description, labels and metadata, or one version's metadata.
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "storage/metadata.h"
 
 #include <algorithm>
@@ -11,7 +14,6 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 
 // Whether no array or object in `value` is deeper than `max_depth` (`value` itself at `depth`).
 // Recurses at most max_depth - depth + 1 levels.
@@ -24,33 +26,33 @@ bool DepthWithin(const nlohmann::json& value, int depth, int max_depth) {
   return true;
 }
 
-Result<void> CheckChange(const MetaChange& change) {
+base::Result<void> CheckChange(const MetaChange& change) {
   // Counted before any work on them: a request may hold tens of thousands of names.
   if (change.add_labels.size() > kMaxLabels || change.remove_labels.size() > kMaxLabels) {
-    return pipeline::Fail("bad_request", "a change adds or removes at most " +
+    return base::Fail(base::code::kBadRequest, "a change adds or removes at most " +
                                              std::to_string(kMaxLabels) + " labels");
   }
   if (change.unset.size() > kMaxMetadataKeys) {
-    return pipeline::Fail("bad_request", "a change unsets at most " +
+    return base::Fail(base::code::kBadRequest, "a change unsets at most " +
                                              std::to_string(kMaxMetadataKeys) + " metadata keys");
   }
   for (const auto* labels : {&change.add_labels, &change.remove_labels}) {
     for (const std::string& label : *labels) {
-      if (label.empty()) return pipeline::Fail("bad_request", "a label cannot be empty");
+      if (label.empty()) return base::Fail(base::code::kBadRequest, "a label cannot be empty");
     }
   }
   if (auto ok = CheckEntryNames(std::nullopt, "", change.add_labels); !ok) return ok;
   if (!change.set.is_object()) {
-    return pipeline::Fail("bad_request", "the metadata to set must be an object of key = value");
+    return base::Fail(base::code::kBadRequest, "the metadata to set must be an object of key = value");
   }
   for (const auto& [key, value] : change.set.items()) {
-    if (key.empty()) return pipeline::Fail("bad_request", "a metadata key cannot be empty");
+    if (key.empty()) return base::Fail(base::code::kBadRequest, "a metadata key cannot be empty");
   }
   for (const std::string& key : change.unset) {
-    if (key.empty()) return pipeline::Fail("bad_request", "a metadata key cannot be empty");
+    if (key.empty()) return base::Fail(base::code::kBadRequest, "a metadata key cannot be empty");
   }
   if (change.description && change.description->size() > kMaxDescriptionBytes) {
-    return pipeline::Fail("bad_request", "a description is at most " +
+    return base::Fail(base::code::kBadRequest, "a description is at most " +
                                              std::to_string(kMaxDescriptionBytes) + " bytes");
   }
   return {};
@@ -67,25 +69,25 @@ nlohmann::json Applied(nlohmann::json metadata, const MetaChange& change) {
 
 }  // namespace
 
-Result<void> CheckMetadata(const nlohmann::json& metadata) {
-  if (!metadata.is_object()) return pipeline::Fail("bad_request", "metadata is an object");
+base::Result<void> CheckMetadata(const nlohmann::json& metadata) {
+  if (!metadata.is_object()) return base::Fail(base::code::kBadRequest, "metadata is an object");
   if (metadata.size() > kMaxMetadataKeys) {
-    return pipeline::Fail("bad_request",
+    return base::Fail(base::code::kBadRequest,
                           "metadata holds at most " + std::to_string(kMaxMetadataKeys) + " keys");
   }
   if (!DepthWithin(metadata, 1, kMaxMetadataDepth)) {
-    return pipeline::Fail("bad_request", "metadata nests arrays and tables at most " +
+    return base::Fail(base::code::kBadRequest, "metadata nests arrays and tables at most " +
                                              std::to_string(kMaxMetadataDepth) + " deep");
   }
   if (metadata.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size() >
       kMaxMetadataBytes) {
-    return pipeline::Fail("bad_request", "metadata takes at most " +
+    return base::Fail(base::code::kBadRequest, "metadata takes at most " +
                                              std::to_string(kMaxMetadataBytes) + " bytes as JSON");
   }
   return {};
 }
 
-Result<void> CheckEntryNames(const std::optional<std::string>& name, std::string_view group,
+base::Result<void> CheckEntryNames(const std::optional<std::string>& name, std::string_view group,
                              const std::vector<std::string>& labels) {
   using pipeline::NameKind;
   if (name) {
@@ -104,15 +106,15 @@ namespace {
 
 // Only a change that sets keys can take metadata past its budget; one that only unsets keys, or
 // changes the description or labels, still works on an entry stored before the budget existed.
-Result<void> CheckSetMetadata(const nlohmann::json& metadata, const MetaChange& change) {
+base::Result<void> CheckSetMetadata(const nlohmann::json& metadata, const MetaChange& change) {
   if (change.set.empty()) return {};
   return CheckMetadata(metadata);
 }
 
 }  // namespace
 
-Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const MetaChange& change,
-                                                pipeline::UnixTime now) {
+base::Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const MetaChange& change,
+                                                base::UnixTime now) {
   if (auto ok = CheckChange(change); !ok) return std::unexpected(ok.error());
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
@@ -128,7 +130,7 @@ Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const 
     st->Bind(1, *entry_id);
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
-    if (!*row) return pipeline::Fail("not_found", "no entry has id " + std::to_string(*entry_id));
+    if (!*row) return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(*entry_id));
     description = st->Text(0);
     labels = ParseJsonOr(st->Text(1), nlohmann::json::array());
     metadata = ParseJsonOr(st->Text(2), nlohmann::json::object());
@@ -150,7 +152,7 @@ Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const 
   }
   if (new_labels != labels) outcome.changed.emplace_back("labels");
   if (new_labels.size() > kMaxLabels && new_labels.size() > labels.size()) {
-    return pipeline::Fail("bad_request",
+    return base::Fail(base::code::kBadRequest,
                           "an entry has at most " + std::to_string(kMaxLabels) + " labels");
   }
 
@@ -164,7 +166,7 @@ Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const 
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row) {
-      return pipeline::Fail("not_found",
+      return base::Fail(base::code::kNotFound,
                             "\"" + entry + "\" has no version " + std::to_string(*change.version) +
                                 ": `certinbox show " + entry + " --versions` lists its versions");
     }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 
 namespace certinbox::storage {
@@ -18,6 +19,6 @@ inline constexpr size_t kMaxLabels = 256;  // labels of one entry
 // Whether `metadata` (an object) stays within the limits above; "bad_request" saying which one
 // when not. Looks at most kMaxMetadataDepth levels down, so a deeper value is refused without
 // being walked or dumped.
-pipeline::Result<void> CheckMetadata(const nlohmann::json& metadata);
+base::Result<void> CheckMetadata(const nlohmann::json& metadata);
 
 }  // namespace certinbox::storage

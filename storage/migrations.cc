@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "storage/migrations.h"
 
 #include <string>
@@ -6,7 +8,7 @@ namespace certinbox::storage {
 
 namespace {
 
-pipeline::Result<int64_t> LatestApplied(sqlite::Connection& db) {
+base::Result<int64_t> LatestApplied(sqlite::Connection& db) {
   auto st = db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   if (!st) return std::unexpected(st.error());
   auto row = st->Step();
@@ -14,11 +16,11 @@ pipeline::Result<int64_t> LatestApplied(sqlite::Connection& db) {
   return *row ? st->Int(0) : 0;
 }
 
-pipeline::Result<void> CheckNotNewer(sqlite::Connection& db, int newest_known) {
+base::Result<void> CheckNotNewer(sqlite::Connection& db, int newest_known) {
   auto latest = LatestApplied(db);
   if (!latest) return std::unexpected(latest.error());
   if (*latest > newest_known) {
-    return pipeline::Fail("storage_schema_too_new",
+    return base::Fail(base::code::kStorageSchemaTooNew,
                           "the database has schema version " + std::to_string(*latest) +
                               " but this certinbox knows only up to " +
                               std::to_string(newest_known) +
@@ -29,12 +31,12 @@ pipeline::Result<void> CheckNotNewer(sqlite::Connection& db, int newest_known) {
 
 }  // namespace
 
-pipeline::Result<void> ApplyMigrations(sqlite::Connection& db,
+base::Result<void> ApplyMigrations(sqlite::Connection& db,
                                        std::span<const Migration> migrations, int64_t now) {
   int newest_known = 0;
   for (const Migration& m : migrations) {
     if (m.version <= newest_known) {
-      return pipeline::Fail("storage_error", "embedded migrations are not in increasing order at " +
+      return base::Fail(base::code::kStorageError, "embedded migrations are not in increasing order at " +
                                                  std::to_string(m.version));
     }
     newest_known = m.version;
@@ -59,7 +61,7 @@ pipeline::Result<void> ApplyMigrations(sqlite::Connection& db,
     if (!applied) return std::unexpected(applied.error());
     if (*applied) continue;  // tx rolls back: nothing was written
     if (auto done = db.Exec(std::string(m.sql)); !done) {
-      return pipeline::Fail("storage_error", "migration " + std::to_string(m.version) + "_" +
+      return base::Fail(base::code::kStorageError, "migration " + std::to_string(m.version) + "_" +
                                                  std::string(m.name) +
                                                  " failed: " + done.error().message);
     }

@@ -1,3 +1,6 @@
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "storage/outbox.h"
 
 #include <charconv>
@@ -7,8 +10,8 @@
 
 namespace certinbox::storage::outbox {
 
-pipeline::Result<Event> Append(sqlite::Connection& db, const std::string& type,
-                               pipeline::UnixTime now, nlohmann::json fields) {
+base::Result<Event> Append(sqlite::Connection& db, const std::string& type,
+                               base::UnixTime now, nlohmann::json fields) {
   // The payload carries its own seq, so the seq is chosen first: the one AUTOINCREMENT would
   // pick (above the high-water mark in sqlite_sequence and above every row), read inside the
   // caller's transaction, which holds the write lock. Then one INSERT writes the whole row.
@@ -20,13 +23,13 @@ pipeline::Result<Event> Append(sqlite::Connection& db, const std::string& type,
     if (!next) return std::unexpected(next.error());
     auto row = next->Step();
     if (!row) return std::unexpected(row.error());
-    if (!*row) return pipeline::Fail("storage_error", "no next event seq");
+    if (!*row) return base::Fail(base::code::kStorageError, "no next event seq");
     event.seq = next->Int(0);
   }
   event.type = type;
   fields["seq"] = event.seq;
   fields["type"] = type;
-  fields["time"] = Rfc3339(now);
+  fields["time"] = base::FormatRfc3339(now);
   if (const std::string& who = ScopedActor::Current(); !who.empty() && !fields.contains("by")) {
     fields["by"] = who;
   }
@@ -38,7 +41,7 @@ pipeline::Result<Event> Append(sqlite::Connection& db, const std::string& type,
   return event;
 }
 
-pipeline::Result<std::vector<Event>> Since(sqlite::Connection& db, int64_t since, int limit) {
+base::Result<std::vector<Event>> Since(sqlite::Connection& db, int64_t since, int limit) {
   auto st =
       db.Prepare("SELECT seq, type, payload FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   if (!st) return std::unexpected(st.error());
@@ -53,7 +56,7 @@ pipeline::Result<std::vector<Event>> Since(sqlite::Connection& db, int64_t since
   return events;
 }
 
-pipeline::Result<int64_t> LastSeq(sqlite::Connection& db) {
+base::Result<int64_t> LastSeq(sqlite::Connection& db) {
   // sqlite_sequence keeps the high-water mark of an AUTOINCREMENT table.
   auto st = db.Prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'");
   if (!st) return std::unexpected(st.error());
@@ -62,7 +65,7 @@ pipeline::Result<int64_t> LastSeq(sqlite::Connection& db) {
   return *row ? st->Int(0) : 0;
 }
 
-pipeline::Result<int64_t> FirstSeq(sqlite::Connection& db) {
+base::Result<int64_t> FirstSeq(sqlite::Connection& db) {
   auto st = db.Prepare("SELECT min(seq) FROM events");
   if (!st) return std::unexpected(st.error());
   auto row = st->Step();
@@ -73,7 +76,7 @@ pipeline::Result<int64_t> FirstSeq(sqlite::Connection& db) {
   return *last + 1;
 }
 
-pipeline::Result<int64_t> PublishedSeq(sqlite::Connection& db) {
+base::Result<int64_t> PublishedSeq(sqlite::Connection& db) {
   auto st = db.Prepare("SELECT value FROM meta WHERE key = 'published_seq'");
   if (!st) return std::unexpected(st.error());
   auto row = st->Step();
@@ -83,12 +86,12 @@ pipeline::Result<int64_t> PublishedSeq(sqlite::Connection& db) {
   int64_t seq = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
   if (ec != std::errc() || end != text.data() + text.size()) {
-    return pipeline::Fail("storage_error", "meta.published_seq is not a number: " + text);
+    return base::Fail(base::code::kStorageError, "meta.published_seq is not a number: " + text);
   }
   return seq;
 }
 
-pipeline::Result<void> SetPublishedSeq(sqlite::Connection& db, int64_t seq) {
+base::Result<void> SetPublishedSeq(sqlite::Connection& db, int64_t seq) {
   auto st = db.Prepare(
       "INSERT INTO meta (key, value) VALUES ('published_seq', ?1)"
       " ON CONFLICT (key) DO UPDATE SET value = excluded.value");
@@ -97,8 +100,8 @@ pipeline::Result<void> SetPublishedSeq(sqlite::Connection& db, int64_t seq) {
   return st->Run();
 }
 
-pipeline::Result<int64_t> AckCursor(sqlite::Connection& db, const std::string& name, int64_t seq,
-                                    pipeline::UnixTime now) {
+base::Result<int64_t> AckCursor(sqlite::Connection& db, const std::string& name, int64_t seq,
+                                    base::UnixTime now) {
   auto st = db.Prepare(
       "INSERT INTO event_cursors (name, seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)"
       " ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = "
@@ -108,11 +111,11 @@ pipeline::Result<int64_t> AckCursor(sqlite::Connection& db, const std::string& n
   st->Bind(1, name).Bind(2, seq).Bind(3, now);
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
-  if (!*row) return pipeline::Fail("storage_error", "no cursor row after the ack");
+  if (!*row) return base::Fail(base::code::kStorageError, "no cursor row after the ack");
   return st->Int(0);
 }
 
-pipeline::Result<std::optional<int64_t>> FirstMatching(sqlite::Connection& db, int64_t after,
+base::Result<std::optional<int64_t>> FirstMatching(sqlite::Connection& db, int64_t after,
                                                        const std::vector<std::string>& prefixes) {
   if (prefixes.empty()) return std::optional<int64_t>();
   // The prefixes as a JSON array, so one statement serves any number of them.
@@ -127,7 +130,7 @@ pipeline::Result<std::optional<int64_t>> FirstMatching(sqlite::Connection& db, i
   return std::optional<int64_t>(st->Int(0));
 }
 
-pipeline::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db,
+base::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db,
                                                    const std::string& name) {
   auto st = db.Prepare("SELECT seq FROM event_cursors WHERE name = ?1");
   if (!st) return std::unexpected(st.error());
@@ -138,7 +141,7 @@ pipeline::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db,
   return std::optional<int64_t>(st->Int(0));
 }
 
-pipeline::Result<std::vector<Cursor>> Cursors(sqlite::Connection& db) {
+base::Result<std::vector<Cursor>> Cursors(sqlite::Connection& db) {
   auto st = db.Prepare("SELECT name, seq, created_at, updated_at FROM event_cursors ORDER BY name");
   if (!st) return std::unexpected(st.error());
   std::vector<Cursor> out;
@@ -150,7 +153,7 @@ pipeline::Result<std::vector<Cursor>> Cursors(sqlite::Connection& db) {
   }
 }
 
-pipeline::Result<bool> DeleteCursor(sqlite::Connection& db, const std::string& name) {
+base::Result<bool> DeleteCursor(sqlite::Connection& db, const std::string& name) {
   auto st = db.Prepare("DELETE FROM event_cursors WHERE name = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, name);
@@ -158,7 +161,7 @@ pipeline::Result<bool> DeleteCursor(sqlite::Connection& db, const std::string& n
   return db.Changes() > 0;
 }
 
-pipeline::Result<int64_t> Prune(sqlite::Connection& db, pipeline::UnixTime before, int64_t max_seq,
+base::Result<int64_t> Prune(sqlite::Connection& db, base::UnixTime before, int64_t max_seq,
                                 int limit) {
   // Acknowledged by every cursor (none: no cursor holds anything back).
   auto st = db.Prepare(

@@ -1,5 +1,9 @@
 // What plugins see of the inventory: the resources bound to them, and the push reports they
 // make about those resources (docs/plugins.md "Control requests of plugins").
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
+#include "base/wire.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -8,7 +12,6 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 
 constexpr size_t kOutputKept = 4096;
 constexpr size_t kMessageKept = 1024;
@@ -36,7 +39,7 @@ nlohmann::json OrNull(const nlohmann::json& object, const char* key) {
 
 }  // namespace
 
-Result<std::optional<ResourceBinding>> Inventory::Impl::BindingOfResource(
+base::Result<std::optional<ResourceBinding>> Inventory::Impl::BindingOfResource(
     const std::string& resource) {
   auto st = db_.Prepare(
       "SELECT b.entry_id, e.grp || '/' || e.name, b.plugin FROM bindings b"
@@ -51,8 +54,8 @@ Result<std::optional<ResourceBinding>> Inventory::Impl::BindingOfResource(
   return std::optional<ResourceBinding>(std::move(binding));
 }
 
-Result<nlohmann::json> Inventory::Impl::PluginBindings(const std::string& plugin,
-                                                       pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::Impl::PluginBindings(const std::string& plugin,
+                                                       base::UnixTime now) {
   auto st = db_.Prepare(
       "SELECT resource, entry_id, pushed_version, pushed_at, last_push_result, last_push_message"
       " FROM bindings WHERE plugin = ?1 ORDER BY resource");
@@ -72,7 +75,7 @@ Result<nlohmann::json> Inventory::Impl::PluginBindings(const std::string& plugin
     if (!row) return std::unexpected(row.error());
     if (!*row) break;
     rows.push_back({st->Text(0), st->Int(1), json_or_null(2, st->Int(2)),
-                    st->IsNull(3) ? nlohmann::json(nullptr) : nlohmann::json(Rfc3339(st->Int(3))),
+                    st->IsNull(3) ? nlohmann::json(nullptr) : nlohmann::json(base::FormatRfc3339(st->Int(3))),
                     json_or_null(4, st->Text(4)), json_or_null(5, st->Text(5))});
   }
   nlohmann::json out = nlohmann::json::array();
@@ -96,7 +99,7 @@ Result<nlohmann::json> Inventory::Impl::PluginBindings(const std::string& plugin
   return out;
 }
 
-Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
+base::Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -107,7 +110,7 @@ Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
   auto found = find->Step();
   if (!found) return std::unexpected(found.error());
   if (!*found || find->IsNull(2) || find->Text(2) != record.plugin) {
-    return pipeline::Fail("forbidden", "resource " + record.resource + " is not bound to plugin " +
+    return base::Fail(base::code::kForbidden, "resource " + record.resource + " is not bound to plugin " +
                                            record.plugin +
                                            ": a plugin reports pushes of its own bindings only");
   }
@@ -120,7 +123,7 @@ Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
   auto has_version = version->Step();
   if (!has_version) return std::unexpected(has_version.error());
   if (!*has_version) {
-    return pipeline::Fail("not_found", "the entry bound to " + record.resource +
+    return base::Fail(base::code::kNotFound, "the entry bound to " + record.resource +
                                            " has no version " + std::to_string(record.version));
   }
 
@@ -138,7 +141,7 @@ Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
   auto summary = SummaryOfEntry(entry_id, record.now);
   if (!summary) return std::unexpected(summary.error());
   auto event =
-      outbox::Append(db_, record.ok ? "push.succeeded" : "push.failed", record.now,
+      outbox::Append(db_, record.ok ? base::topic::kPushSucceeded : base::topic::kPushFailed, record.now,
                      {{"certificate", std::move(*summary)},
                       {"resource", record.resource},
                       {"plugin", record.plugin},

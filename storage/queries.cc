@@ -3,7 +3,10 @@
 #include <charconv>
 #include <variant>
 
-#include "pipeline/text.h"
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
+#include "base/text.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -12,7 +15,6 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 using BindValue = std::variant<int64_t, std::string>;
 
 constexpr int64_t kDay = 86400;
@@ -30,7 +32,7 @@ std::optional<int64_t> ParseId(const std::string& text) {
 
 }  // namespace
 
-Result<std::vector<std::pair<int64_t, std::string>>> Inventory::Impl::IncompleteChains(
+base::Result<std::vector<std::pair<int64_t, std::string>>> Inventory::Impl::IncompleteChains(
     int64_t after_id, int64_t limit) {
   // Intermediates too: a CA stored before its root is as incomplete as a leaf.
   auto st = db_.Prepare(
@@ -48,7 +50,7 @@ Result<std::vector<std::pair<int64_t, std::string>>> Inventory::Impl::Incomplete
   }
 }
 
-Result<std::vector<std::string>> Inventory::Impl::CaCertificates() {
+base::Result<std::vector<std::string>> Inventory::Impl::CaCertificates() {
   auto st = db_.Prepare(
       "SELECT v.der FROM versions v JOIN entries e ON e.id = v.entry_id WHERE e.kind = 'ca'"
       " ORDER BY v.id");
@@ -63,7 +65,7 @@ Result<std::vector<std::string>> Inventory::Impl::CaCertificates() {
 }
 
 // Status and expiry filters become ranges on versions.not_after, so SQLite can use its index.
-Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, base::UnixTime now) {
   const int64_t soon = now + static_cast<int64_t>(options_.expiring_soon_days) * kDay;
   std::string sql = kSummarySelect;
   std::vector<std::string> where;
@@ -83,7 +85,7 @@ Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline:
     } else if (s == "pre_activation") {
       where.push_back("e.current_version_id IS NULL");  // CSR entries without a certificate
     } else {
-      return pipeline::Fail("bad_filter", "unknown status \"" + s +
+      return base::Fail(base::code::kBadFilter, "unknown status \"" + s +
                                               "\": use valid, expiring_soon, expired or "
                                               "pre_activation");
     }
@@ -102,7 +104,7 @@ Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline:
   } else if (filter.sort == "expiry") {
     sql += " ORDER BY v.not_after IS NULL, v.not_after, e.name, e.id";  // CSRs last
   } else {
-    return pipeline::Fail("bad_filter", "unknown sort \"" + filter.sort + "\": use name or expiry");
+    return base::Fail(base::code::kBadFilter, "unknown sort \"" + filter.sort + "\": use name or expiry");
   }
 
   // One text per combination of filters: the statement cache stays small.
@@ -120,7 +122,7 @@ Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, pipeline:
   }
 }
 
-Result<int64_t> Inventory::Impl::ResolveEntry(const std::string& name_or_id, bool allow_id) {
+base::Result<int64_t> Inventory::Impl::ResolveEntry(const std::string& name_or_id, bool allow_id) {
   if (auto id = allow_id ? ParseId(name_or_id) : std::nullopt) {
     auto st = db_.Prepare("SELECT id FROM entries WHERE id = ?1");
     if (!st) return std::unexpected(st.error());
@@ -149,21 +151,21 @@ Result<int64_t> Inventory::Impl::ResolveEntry(const std::string& name_or_id, boo
     found.emplace_back(st->Int(0), st->Text(1));
   }
   if (found.empty()) {
-    return pipeline::Fail("not_found", "no certificate is named or numbered \"" +
-                                           pipeline::Shorten(name_or_id) +
+    return base::Fail(base::code::kNotFound, "no certificate is named or numbered \"" +
+                                           base::Shorten(name_or_id) +
                                            "\": `certinbox ls` lists them");
   }
   if (found.size() > 1) {
     std::string groups;
     for (const auto& [id, grp] : found) groups += (groups.empty() ? "" : ", ") + grp;
-    return pipeline::Fail("ambiguous", "\"" + name_or_id + "\" is a name in the groups " + groups +
+    return base::Fail(base::code::kAmbiguous, "\"" + name_or_id + "\" is a name in the groups " + groups +
                                            ": say GROUP/" + name_or_id + " or use the id");
   }
   return found.front().first;
 }
 
-Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
-                                             pipeline::UnixTime now) {
+base::Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
+                                             base::UnixTime now) {
   auto entry_id = ResolveEntry(name_or_id);
   if (!entry_id) return std::unexpected(entry_id.error());
   auto summary = SummaryOfEntry(*entry_id, now);
@@ -179,8 +181,8 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
     if (*row) {
       out["description"] = st->Text(0);
       out["metadata"] = ParseJsonOr(st->Text(1), nlohmann::json::object());
-      out["created_at"] = Rfc3339(st->Int(2));
-      out["updated_at"] = Rfc3339(st->Int(3));
+      out["created_at"] = base::FormatRfc3339(st->Int(2));
+      out["updated_at"] = base::FormatRfc3339(st->Int(3));
     }
   }
   {
@@ -210,9 +212,9 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
                         {"current", st->Int(7) != 0},
                         {"status", Status(st->Int(2), now, options_.expiring_soon_days)},
                         {"fingerprint_sha256", st->Text(1)},
-                        {"not_before", Rfc3339(st->Int(6))},
-                        {"not_after", Rfc3339(st->Int(2))},
-                        {"imported_at", Rfc3339(st->Int(3))},
+                        {"not_before", base::FormatRfc3339(st->Int(6))},
+                        {"not_after", base::FormatRfc3339(st->Int(2))},
+                        {"imported_at", base::FormatRfc3339(st->Int(3))},
                         {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}},
                         {"metadata", ParseJsonOr(st->Text(8), nlohmann::json::object())}});
   }
@@ -224,7 +226,7 @@ Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
   return out;
 }
 
-Result<nlohmann::json> Inventory::Impl::UnmatchedKeys() {
+base::Result<nlohmann::json> Inventory::Impl::UnmatchedKeys() {
   auto st = db_.Prepare(
       "SELECT spki_sha256, algorithm, bits, created_at, source_inbox, source_file FROM keys k"
       " WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.key_id = k.id)"
@@ -238,14 +240,14 @@ Result<nlohmann::json> Inventory::Impl::UnmatchedKeys() {
     out.push_back({{"spki_sha256", st->Text(0)},
                    {"algorithm", st->Text(1)},
                    {"bits", st->Int(2)},
-                   {"created_at", Rfc3339(st->Int(3))},
+                   {"created_at", base::FormatRfc3339(st->Int(3))},
                    {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}}});
   }
 }
 
-Result<Counts> Inventory::Impl::Count(pipeline::UnixTime now) {
+base::Result<Counts> Inventory::Impl::Count(base::UnixTime now) {
   Counts counts;
-  auto one_row = [&](const char* sql, auto&& bind, auto&& read) -> Result<void> {
+  auto one_row = [&](const char* sql, auto&& bind, auto&& read) -> base::Result<void> {
     auto st = db_.Prepare(sql);
     if (!st) return std::unexpected(st.error());
     bind(*st);
@@ -312,7 +314,7 @@ Result<Counts> Inventory::Impl::Count(pipeline::UnixTime now) {
   return counts;
 }
 
-Result<pipeline::SecretBytes> Inventory::Impl::PrivateKeyFor(const std::string& spki_sha256) {
+base::Result<pipeline::SecretBytes> Inventory::Impl::PrivateKeyFor(const std::string& spki_sha256) {
   std::string sealed;
   {
     auto st = db_.Prepare("SELECT sealed FROM keys WHERE spki_sha256 = ?1");
@@ -320,7 +322,7 @@ Result<pipeline::SecretBytes> Inventory::Impl::PrivateKeyFor(const std::string& 
     st->Bind(1, spki_sha256);
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
-    if (!*row) return pipeline::Fail("not_found", "no private key is stored for " + spki_sha256);
+    if (!*row) return base::Fail(base::code::kNotFound, "no private key is stored for " + spki_sha256);
     sealed = st->Blob(0);
   }
   return vault_.Open(sealed, spki_sha256);

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "storage/sqlite.h"
 
 #include <cerrno>
@@ -11,19 +13,19 @@ namespace {
 // A full disk, a read-only and a failing one are conditions of the host that pass: their own
 // codes let callers keep the data that caused the write and try again later.
 std::string CodeOf(int rc, int os_error) {
-  if (os_error == ENOSPC || os_error == EDQUOT || (rc & 0xff) == SQLITE_FULL) return "storage_full";
-  if (os_error == EROFS || (rc & 0xff) == SQLITE_READONLY) return "storage_read_only";
-  if ((rc & 0xff) == SQLITE_IOERR) return "storage_io";
-  return "storage_error";
+  if (os_error == ENOSPC || os_error == EDQUOT || (rc & 0xff) == SQLITE_FULL) return base::code::kStorageFull;
+  if (os_error == EROFS || (rc & 0xff) == SQLITE_READONLY) return base::code::kStorageReadOnly;
+  if ((rc & 0xff) == SQLITE_IOERR) return base::code::kStorageIo;
+  return base::code::kStorageError;
 }
 
 }  // namespace
 
-pipeline::Error StorageError(sqlite3* db, std::string_view what) {
+base::Error StorageError(sqlite3* db, std::string_view what) {
   std::string message(what);
   message += ": ";
   message += db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-  if (db == nullptr) return pipeline::Error{"storage_error", std::move(message)};
+  if (db == nullptr) return base::Error{base::code::kStorageError, std::move(message)};
   const int rc = sqlite3_extended_errcode(db);
   // The OS's errno only where SQLite failed at the OS: otherwise it may be an earlier one's.
   const int primary = rc & 0xff;
@@ -35,16 +37,16 @@ pipeline::Error StorageError(sqlite3* db, std::string_view what) {
     message += std::strerror(os_error);
     message += ")";
   }
-  return pipeline::Error{CodeOf(rc, os_error), std::move(message)};
+  return base::Error{CodeOf(rc, os_error), std::move(message)};
 }
 
 namespace {
 
-pipeline::Error StorageErrorCode(int rc, std::string_view what) {
+base::Error StorageErrorCode(int rc, std::string_view what) {
   std::string message(what);
   message += ": ";
   message += sqlite3_errstr(rc);
-  return pipeline::Error{CodeOf(rc, 0), std::move(message)};
+  return base::Error{CodeOf(rc, 0), std::move(message)};
 }
 
 bool FitsInt(size_t n) { return n <= static_cast<size_t>(INT_MAX); }
@@ -88,7 +90,7 @@ Statement& Statement::BindBlob(int index, std::string_view bytes) {
   return *this;
 }
 
-pipeline::Result<bool> Statement::Step() {
+base::Result<bool> Statement::Step() {
   if (bind_rc_ != SQLITE_OK) {
     return std::unexpected(
         StorageErrorCode(bind_rc_, std::string("binding ") + sqlite3_sql(stmt_)));
@@ -99,7 +101,7 @@ pipeline::Result<bool> Statement::Step() {
   return std::unexpected(StorageError(db_, sqlite3_sql(stmt_)));
 }
 
-pipeline::Result<void> Statement::Run() {
+base::Result<void> Statement::Run() {
   while (true) {
     auto row = Step();
     if (!row) return std::unexpected(row.error());
@@ -127,7 +129,7 @@ std::string Statement::Blob(int column) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
-pipeline::Result<Connection> Connection::Open(const std::filesystem::path& file) {
+base::Result<Connection> Connection::Open(const std::filesystem::path& file) {
   // SQLite's memory statistics put a global mutex around every allocation (several per
   // statement); nothing here reads them. sqlite3_config only works before SQLite initializes,
   // so this is tried once, before the first connection, and a refusal is harmless.
@@ -148,7 +150,7 @@ pipeline::Result<Connection> Connection::Open(const std::filesystem::path& file)
   return Connection(std::move(db));
 }
 
-pipeline::Result<Statement> Connection::Prepare(std::string_view sql) {
+base::Result<Statement> Connection::Prepare(std::string_view sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {
     sqlite3_stmt* raw = nullptr;
@@ -159,24 +161,24 @@ pipeline::Result<Statement> Connection::Prepare(std::string_view sql) {
     if (rc != SQLITE_OK) {
       return std::unexpected(StorageError(db_.get(), "cannot prepare " + std::string(sql)));
     }
-    if (!stmt) return std::unexpected(pipeline::Error{"storage_error", "empty SQL statement"});
+    if (!stmt) return std::unexpected(base::Error{base::code::kStorageError, "empty SQL statement"});
     it = cache_.emplace(std::string(sql), std::move(stmt)).first;
   }
   return Statement(db_.get(), it->second.get());
 }
 
-pipeline::Result<void> Connection::Exec(const std::string& sql) {
+base::Result<void> Connection::Exec(const std::string& sql) {
   char* message = nullptr;
   int rc = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &message);
   if (rc != SQLITE_OK) {
     std::string text = message != nullptr ? message : sqlite3_errstr(rc);
     sqlite3_free(message);
-    return std::unexpected(pipeline::Error{"storage_error", "SQL failed: " + text});
+    return std::unexpected(base::Error{base::code::kStorageError, "SQL failed: " + text});
   }
   return {};
 }
 
-pipeline::Result<Transaction> Transaction::Start(Connection& db) {
+base::Result<Transaction> Transaction::Start(Connection& db) {
   // A transaction already open means the caller is batching: nest with a savepoint.
   bool savepoint = !db.Autocommit();
   auto begin = db.Prepare(savepoint ? "SAVEPOINT certinbox_op" : "BEGIN IMMEDIATE");
@@ -187,9 +189,9 @@ pipeline::Result<Transaction> Transaction::Start(Connection& db) {
 
 Transaction::~Transaction() { RollbackNoThrow(); }
 
-pipeline::Result<void> Transaction::Commit() {
+base::Result<void> Transaction::Commit() {
   Connection* db = std::exchange(db_, nullptr);
-  if (db == nullptr) return std::unexpected(pipeline::Error{"storage_error", "transaction closed"});
+  if (db == nullptr) return std::unexpected(base::Error{base::code::kStorageError, "transaction closed"});
   auto commit = db->Prepare(savepoint_ ? "RELEASE certinbox_op" : "COMMIT");
   if (!commit) {
     db_ = db;

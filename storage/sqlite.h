@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/error.h"
 
 namespace certinbox::storage::sqlite {
@@ -27,8 +29,8 @@ struct FinalizeStmt {
 using DbPtr = std::unique_ptr<sqlite3, CloseDb>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
 
-// Error{"storage_error", "<what>: <sqlite3_errmsg>"}.
-pipeline::Error StorageError(sqlite3* db, std::string_view what);
+// Error{base::code::kStorageError, "<what>: <sqlite3_errmsg>"}.
+base::Error StorageError(sqlite3* db, std::string_view what);
 
 // A prepared statement borrowed from a Connection's cache. Binding is 1-based, columns 0-based.
 // The destructor resets the statement and clears its bindings, so no cached statement keeps a
@@ -54,9 +56,9 @@ class Statement {
   Statement& BindBlob(int index, std::string_view bytes);
 
   // true: a row is available; false: the statement is done.
-  pipeline::Result<bool> Step();
+  base::Result<bool> Step();
   // Steps a statement that returns no rows (or whose rows are not wanted) to completion.
-  pipeline::Result<void> Run();
+  base::Result<void> Run();
 
   bool IsNull(int column) const;
   int64_t Int(int column) const;
@@ -72,16 +74,16 @@ class Statement {
 class Connection {
  public:
   // Opens or creates the database file read-write. No pragmas are applied here.
-  static pipeline::Result<Connection> Open(const std::filesystem::path& file);
+  static base::Result<Connection> Open(const std::filesystem::path& file);
 
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;
 
   // Returns the cached prepared statement for `sql` (preparing it on first use). The SQL text
   // is the cache key, so the set of distinct texts must stay bounded.
-  pipeline::Result<Statement> Prepare(std::string_view sql);
+  base::Result<Statement> Prepare(std::string_view sql);
   // Runs one or more statements without caching (schema, pragmas).
-  pipeline::Result<void> Exec(const std::string& sql);
+  base::Result<void> Exec(const std::string& sql);
 
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_.get()); }
   int Changes() const { return sqlite3_changes(db_.get()); }
@@ -108,13 +110,13 @@ class Connection {
 // only itself. Destroyed without Commit(), it rolls back.
 class Transaction {
  public:
-  static pipeline::Result<Transaction> Start(Connection& db);
+  static base::Result<Transaction> Start(Connection& db);
   Transaction(Transaction&& other) noexcept
       : db_(std::exchange(other.db_, nullptr)), savepoint_(other.savepoint_) {}
   Transaction& operator=(Transaction&&) = delete;
   ~Transaction();
 
-  pipeline::Result<void> Commit();
+  base::Result<void> Commit();
 
  private:
   Transaction(Connection* db, bool savepoint) : db_(db), savepoint_(savepoint) {}

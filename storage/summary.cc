@@ -1,3 +1,4 @@
+#include "base/time.h"
 #include "storage/summary.h"
 
 #include <openssl/evp.h>
@@ -9,18 +10,7 @@
 
 namespace certinbox::storage {
 
-std::string Rfc3339(pipeline::UnixTime t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  char buf[64];
-  if (gmtime_r(&tt, &tm) == nullptr ||
-      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-    return "1970-01-01T00:00:00Z";  // only for times no certificate can carry
-  }
-  return buf;
-}
-
-int64_t DaysLeft(pipeline::UnixTime not_after, pipeline::UnixTime now) {
+int64_t DaysLeft(base::UnixTime not_after, base::UnixTime now) {
   constexpr int64_t kDay = 86400;
   int64_t diff = not_after - now;
   int64_t days = diff / kDay;
@@ -28,7 +18,7 @@ int64_t DaysLeft(pipeline::UnixTime not_after, pipeline::UnixTime now) {
   return days;
 }
 
-std::string_view Status(pipeline::UnixTime not_after, pipeline::UnixTime now,
+std::string_view Status(base::UnixTime not_after, base::UnixTime now,
                         int expiring_soon_days) {
   if (now >= not_after) return "expired";
   if (not_after - now < static_cast<int64_t>(expiring_soon_days) * 86400) return "expiring_soon";
@@ -59,7 +49,7 @@ const char* const kSummarySelect =
     " FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
     " LEFT JOIN csrs c ON c.entry_id = e.id AND e.current_version_id IS NULL";
 
-nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime now,
+nlohmann::json SummaryFromRow(const sqlite::Statement& row, base::UnixTime now,
                               int expiring_soon_days) {
   const auto array = nlohmann::json::array();
   return SummaryJson(
@@ -89,7 +79,7 @@ nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime n
       now, expiring_soon_days);
 }
 
-nlohmann::json SummaryJson(SummaryFields f, pipeline::UnixTime now, int expiring_soon_days) {
+nlohmann::json SummaryJson(SummaryFields f, base::UnixTime now, int expiring_soon_days) {
   nlohmann::json s = nlohmann::json::object();
   s["id"] = f.id;
   s["name"] = std::move(f.name);
@@ -102,8 +92,8 @@ nlohmann::json SummaryJson(SummaryFields f, pipeline::UnixTime now, int expiring
   s["subject"] = std::move(f.subject);
   s["issuer"] = std::move(f.issuer);
   s["sans"] = std::move(f.sans);
-  s["not_before"] = Rfc3339(f.not_before);
-  s["not_after"] = Rfc3339(f.not_after);
+  s["not_before"] = base::FormatRfc3339(f.not_before);
+  s["not_after"] = base::FormatRfc3339(f.not_after);
   s["days_left"] = DaysLeft(f.not_after, now);
   s["has_private_key"] = f.has_private_key;
   s["findings"] = std::move(f.findings);

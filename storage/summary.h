@@ -6,21 +6,19 @@
 #include <string>
 #include <string_view>
 
+#include "base/time.h"
 #include "pipeline/types.h"
 #include "storage/sqlite.h"
 
 namespace certinbox::storage {
 
-// "2026-11-23T09:00:00Z".
-std::string Rfc3339(pipeline::UnixTime t);
-
 // floor((not_after - now) / 86400): negative once expired.
-int64_t DaysLeft(pipeline::UnixTime not_after, pipeline::UnixTime now);
+int64_t DaysLeft(base::UnixTime not_after, base::UnixTime now);
 
 // valid | expiring_soon | expired. A certificate that is not valid yet is "valid" (its finding
 // not_yet_valid says so); pre_activation belongs to CSR entries, which have no certificate
 // (SummaryFields::pre_activation).
-std::string_view Status(pipeline::UnixTime not_after, pipeline::UnixTime now,
+std::string_view Status(base::UnixTime not_after, base::UnixTime now,
                         int expiring_soon_days);
 
 // Serializes without throwing on invalid UTF-8 (subjects come from untrusted certificates).
@@ -38,7 +36,7 @@ extern const char* const kSummarySelect;
 // The number of columns kSummarySelect yields; extra columns may follow from this index on.
 inline constexpr int kSummaryColumnCount = 20;
 
-nlohmann::json SummaryFromRow(const sqlite::Statement& row, pipeline::UnixTime now,
+nlohmann::json SummaryFromRow(const sqlite::Statement& row, base::UnixTime now,
                               int expiring_soon_days);
 
 // What a summary holds besides the fields derived from `now` (status, days_left). The JSON
@@ -50,7 +48,7 @@ struct SummaryFields {
   int64_t version = 0;
   std::string fingerprint_sha256, subject, issuer;
   nlohmann::json sans = nlohmann::json::array();
-  pipeline::UnixTime not_before = 0, not_after = 0;
+  base::UnixTime not_before = 0, not_after = 0;
   bool has_private_key = false;
   nlohmann::json findings = nlohmann::json::array();
   std::string key_algorithm;
@@ -66,6 +64,6 @@ struct SummaryFields {
 
 // The summary SummaryFromRow gives for a row holding these values. Lets a writer that has just
 // stored an entry describe it without reading it back.
-nlohmann::json SummaryJson(SummaryFields fields, pipeline::UnixTime now, int expiring_soon_days);
+nlohmann::json SummaryJson(SummaryFields fields, base::UnixTime now, int expiring_soon_days);
 
 }  // namespace certinbox::storage

@@ -1,3 +1,7 @@
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/fd.h"
+#include "base/hex.h"
 #include "storage/vault.h"
 
 #include <fcntl.h>
@@ -20,26 +24,6 @@ constexpr size_t kKeyBytes = 32;
 constexpr size_t kNonceBytes = 12;
 constexpr size_t kTagBytes = 16;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // close() can report a failed write-back; the caller decides what that means.
-  int Close() {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
-
 // Fetched once: EVP_aes_256_gcm() makes OpenSSL 3 look the cipher up in its providers on
 // every init, a noticeable share of sealing a key. Never freed: it lives as long as the process.
 const EVP_CIPHER* AesGcm() {
@@ -49,21 +33,21 @@ const EVP_CIPHER* AesGcm() {
 
 std::string Errno(int err) { return std::strerror(err); }
 
-pipeline::Error KeyFileError(const std::filesystem::path& file, const std::string& what, int err) {
-  return pipeline::Error{"master_key_unreadable",
+base::Error KeyFileError(const std::filesystem::path& file, const std::string& what, int err) {
+  return base::Error{base::code::kMasterKeyUnreadable,
                          "the master key file " + file.string() + " " + what + ": " + Errno(err)};
 }
 
-pipeline::Error CryptoError(std::string code, std::string what) {
+base::Error CryptoError(std::string code, std::string what) {
   std::string detail = pipeline::DrainOpensslErrors();
   if (!detail.empty()) what += " (" + detail + ")";
-  return pipeline::Error{std::move(code), std::move(what)};
+  return base::Error{std::move(code), std::move(what)};
 }
 
 // The key file is created once and every sealed key depends on it, so its creation is made
 // durable (file and directory entry) before anything is sealed with it.
-pipeline::Result<bool> CreateKeyFile(const std::filesystem::path& file) {
-  Fd fd(::open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600));
+base::Result<bool> CreateKeyFile(const std::filesystem::path& file) {
+  base::Fd fd(::open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (fd.get() < 0) {
     if (errno == EEXIST) return false;  // someone else made it first: read theirs
     return std::unexpected(KeyFileError(file, "cannot be created", errno));
@@ -73,7 +57,7 @@ pipeline::Result<bool> CreateKeyFile(const std::filesystem::path& file) {
   if (RAND_priv_bytes(key.data(), static_cast<int>(key.size())) != 1) {
     ::unlink(file.c_str());
     return std::unexpected(
-        CryptoError("master_key_unreadable", "no random bytes for the master key"));
+        CryptoError(base::code::kMasterKeyUnreadable, "no random bytes for the master key"));
   }
   size_t written = 0;
   while (written < key.size()) {
@@ -93,16 +77,16 @@ pipeline::Result<bool> CreateKeyFile(const std::filesystem::path& file) {
   }
   std::filesystem::path dir = file.parent_path();
   if (dir.empty()) dir = ".";
-  Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  base::Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.get() >= 0) ::fsync(dir_fd.get());
   return true;
 }
 
-pipeline::Result<pipeline::SecretBytes> ReadKeyFile(const std::filesystem::path& file) {
-  Fd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+base::Result<pipeline::SecretBytes> ReadKeyFile(const std::filesystem::path& file) {
+  base::Fd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ELOOP) {
-      return pipeline::Fail("master_key_insecure",
+      return base::Fail(base::code::kMasterKeyInsecure,
                             "the master key file " + file.string() +
                                 " is a symbolic link: replace it with the file itself, mode 0600");
     }
@@ -112,22 +96,22 @@ pipeline::Result<pipeline::SecretBytes> ReadKeyFile(const std::filesystem::path&
   if (::fstat(fd.get(), &st) != 0)
     return std::unexpected(KeyFileError(file, "cannot be read", errno));
   if (!S_ISREG(st.st_mode)) {
-    return pipeline::Fail("master_key_insecure",
+    return base::Fail(base::code::kMasterKeyInsecure,
                           "the master key file " + file.string() + " is not a regular file");
   }
   if ((st.st_mode & 077) != 0) {
-    return pipeline::Fail("master_key_insecure",
+    return base::Fail(base::code::kMasterKeyInsecure,
                           "the master key file " + file.string() +
                               " can be read or written by group or others: run `chmod 600 " +
                               file.string() + "`");
   }
   if (st.st_uid != ::geteuid()) {
-    return pipeline::Fail("master_key_insecure",
+    return base::Fail(base::code::kMasterKeyInsecure,
                           "the master key file " + file.string() +
                               " belongs to another user: chown it to the daemon's user");
   }
   if (st.st_size != static_cast<off_t>(kKeyBytes)) {
-    return pipeline::Fail("master_key_bad_size",
+    return base::Fail(base::code::kMasterKeyBadSize,
                           "the master key file " + file.string() + " has " +
                               std::to_string(st.st_size) +
                               " bytes, not 32: restore the right file "
@@ -141,7 +125,7 @@ pipeline::Result<pipeline::SecretBytes> ReadKeyFile(const std::filesystem::path&
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return std::unexpected(KeyFileError(file, "cannot be read", errno));
     if (n == 0) {
-      return pipeline::Fail("master_key_bad_size",
+      return base::Fail(base::code::kMasterKeyBadSize,
                             "the master key file " + file.string() + " shrank while being read");
     }
     got += static_cast<size_t>(n);
@@ -151,7 +135,7 @@ pipeline::Result<pipeline::SecretBytes> ReadKeyFile(const std::filesystem::path&
 
 }  // namespace
 
-pipeline::Result<Vault> Vault::OpenOrCreate(const std::filesystem::path& key_file) {
+base::Result<Vault> Vault::OpenOrCreate(const std::filesystem::path& key_file) {
   struct stat st {};
   if (::lstat(key_file.c_str(), &st) != 0) {
     if (errno != ENOENT)
@@ -164,15 +148,15 @@ pipeline::Result<Vault> Vault::OpenOrCreate(const std::filesystem::path& key_fil
   return Vault(std::move(*key));
 }
 
-pipeline::Result<std::string> Vault::Seal(std::string_view plaintext, std::string_view aad) const {
+base::Result<std::string> Vault::Seal(std::string_view plaintext, std::string_view aad) const {
   constexpr size_t kMaxInt = static_cast<size_t>(std::numeric_limits<int>::max());
   if (plaintext.size() > kMaxInt - kNonceBytes - kTagBytes || aad.size() > kMaxInt) {
-    return pipeline::Fail("vault_error", "the data to seal is too large");
+    return base::Fail(base::code::kVaultError, "the data to seal is too large");
   }
   std::string sealed(kNonceBytes + plaintext.size() + kTagBytes, '\0');
   auto* out = reinterpret_cast<unsigned char*>(sealed.data());
   if (RAND_bytes(out, static_cast<int>(kNonceBytes)) != 1) {
-    return std::unexpected(CryptoError("vault_error", "no random bytes for a nonce"));
+    return std::unexpected(CryptoError(base::code::kVaultError, "no random bytes for a nonce"));
   }
   pipeline::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
@@ -188,17 +172,17 @@ pipeline::Result<std::string> Vault::Seal(std::string_view plaintext, std::strin
       EVP_EncryptFinal_ex(ctx.get(), out + kNonceBytes + len, &final_len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
                           out + kNonceBytes + plaintext.size()) != 1) {
-    return std::unexpected(CryptoError("vault_error", "AES-256-GCM sealing failed"));
+    return std::unexpected(CryptoError(base::code::kVaultError, "AES-256-GCM sealing failed"));
   }
   return sealed;
 }
 
-pipeline::Result<pipeline::SecretBytes> Vault::Open(std::string_view sealed,
+base::Result<pipeline::SecretBytes> Vault::Open(std::string_view sealed,
                                                     std::string_view aad) const {
   if (sealed.size() < kNonceBytes + kTagBytes ||
       sealed.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
       aad.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
-    return pipeline::Fail("vault_open_failed",
+    return base::Fail(base::code::kVaultOpenFailed,
                           "a sealed key has an impossible size: the "
                           "database is damaged");
   }
@@ -222,7 +206,7 @@ pipeline::Result<pipeline::SecretBytes> Vault::Open(std::string_view sealed,
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes), tag) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), plain.data() + len, &final_len) != 1) {
     return std::unexpected(CryptoError(
-        "vault_open_failed",
+        base::code::kVaultOpenFailed,
         "a sealed key does not open with this master key: the master key file was replaced or "
         "the database was altered"));
   }
@@ -246,7 +230,7 @@ std::string Vault::Tag(std::string_view message) const {
     return {};
   }
   OPENSSL_cleanse(derived, sizeof derived);
-  return pipeline::HexLower(tag, tag_len);
+  return base::HexLower(tag, tag_len);
 }
 
 }  // namespace certinbox::storage

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
 #include "pipeline/error.h"
 #include "pipeline/ossl.h"
 
@@ -15,12 +16,12 @@ class Vault {
   // Reads the master key file, or creates it (32 random bytes, mode 0600, O_EXCL) when it does
   // not exist. Refuses (master_key_insecure) a file that group or others can read or write, a
   // symlink, or one of the wrong size (master_key_bad_size).
-  static pipeline::Result<Vault> OpenOrCreate(const std::filesystem::path& key_file);
+  static base::Result<Vault> OpenOrCreate(const std::filesystem::path& key_file);
 
   // Returns nonce(12) || ciphertext || tag(16). `aad` binds the blob to its row (e.g. the SPKI
   // hash), so a sealed key cannot be swapped between rows unnoticed.
-  pipeline::Result<std::string> Seal(std::string_view plaintext, std::string_view aad) const;
-  pipeline::Result<pipeline::SecretBytes> Open(std::string_view sealed, std::string_view aad) const;
+  base::Result<std::string> Seal(std::string_view plaintext, std::string_view aad) const;
+  base::Result<pipeline::SecretBytes> Open(std::string_view sealed, std::string_view aad) const;
 
   // HMAC-SHA256 of `message` under a key derived from the master key, as 64 lowercase hex
   // digits: secrets that must stay the same across restarts (plugin tokens, docs/plugins.md).

@@ -2,6 +2,10 @@
 // rollback to an earlier version. The contract is Inventory::Import's and Inventory::RollbackTo's.
 #include <algorithm>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
+#include "base/wire.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -10,7 +14,6 @@ namespace certinbox::storage {
 
 namespace {
 
-using pipeline::Result;
 
 // SANs compare as sets: a CA may reorder them from one issuance to the next.
 std::vector<std::string> SanSet(std::vector<std::string> sans) {
@@ -20,9 +23,9 @@ std::vector<std::string> SanSet(std::vector<std::string> sans) {
 }
 
 nlohmann::json Previous(int64_t version, const std::string& fingerprint,
-                        pipeline::UnixTime not_after) {
+                        base::UnixTime not_after) {
   return {
-      {"version", version}, {"fingerprint_sha256", fingerprint}, {"not_after", Rfc3339(not_after)}};
+      {"version", version}, {"fingerprint_sha256", fingerprint}, {"not_after", base::FormatRfc3339(not_after)}};
 }
 
 std::string Quoted(const std::string& group, const std::string& name) {
@@ -31,7 +34,7 @@ std::string Quoted(const std::string& group, const std::string& name) {
 
 }  // namespace
 
-Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
+base::Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
     const std::string& group, const pipeline::CertificateInfo& info,
     const std::optional<std::string>& sidecar_name) {
   const std::string kind = info.is_ca ? "ca" : "leaf";
@@ -49,7 +52,7 @@ Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
     // A CSR entry waiting for its certificate: its certificate is found by the CSR's key (Import
     // activates it before looking for a renewal), so this one is not it.
     if (st->IsNull(2)) {
-      return pipeline::Fail("not_a_renewal",
+      return base::Fail(base::code::kNotARenewal,
                             "the sidecar names " + Quoted(group, *sidecar_name) +
                                 ", a CSR waiting for its signed certificate, but this certificate "
                                 "is not for the CSR's key: give it another name in its sidecar, or "
@@ -58,18 +61,18 @@ Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
     // The sidecar says "this is NAME": a certificate that cannot be NAME's next version is
     // refused rather than replacing a newer one or becoming another entry under another name.
     if (st->Text(1) != kind) {
-      return pipeline::Fail("not_a_renewal",
+      return base::Fail(base::code::kNotARenewal,
                             "the sidecar names " + Quoted(group, *sidecar_name) + ", a " +
                                 st->Text(1) + " entry, but this is a " + kind +
                                 " certificate: give it another name in its sidecar");
     }
-    const pipeline::UnixTime current_not_after = st->Int(4);
+    const base::UnixTime current_not_after = st->Int(4);
     if (info.not_after <= current_not_after) {
-      return pipeline::Fail(
-          "not_a_renewal",
+      return base::Fail(
+          base::code::kNotARenewal,
           "the sidecar names " + Quoted(group, *sidecar_name) +
               ", whose current certificate (version " + std::to_string(st->Int(2)) + ") expires " +
-              Rfc3339(current_not_after) + "; this one expires " + Rfc3339(info.not_after) +
+              base::FormatRfc3339(current_not_after) + "; this one expires " + base::FormatRfc3339(info.not_after) +
               ", not later, so it is not a renewal: give it another name in its sidecar to keep "
               "it as an entry of its own, or `certinbox rollback` to return to an older version");
     }
@@ -113,7 +116,7 @@ Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
   }
 }
 
-Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {
+base::Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {
   const int64_t keep = std::max(1, options_.max_versions);
   int64_t count = 0;
   {
@@ -183,22 +186,22 @@ Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {
   return pruned;
 }
 
-Result<Event> Inventory::Impl::EntryRenewed(int64_t entry_id, nlohmann::json previous,
-                                            bool rollback, pipeline::UnixTime now) {
+base::Result<Event> Inventory::Impl::EntryRenewed(int64_t entry_id, nlohmann::json previous,
+                                            bool rollback, base::UnixTime now) {
   auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
   if (!touch) return std::unexpected(touch.error());
   touch->Bind(1, now).Bind(2, entry_id);
   if (auto done = touch->Run(); !done) return std::unexpected(done.error());
   auto summary = SummaryOfEntry(entry_id, now);
   if (!summary) return std::unexpected(summary.error());
-  return outbox::Append(db_, "cert.renewed", now,
+  return outbox::Append(db_, base::topic::kCertRenewed, now,
                         {{"certificate", std::move(*summary)},
                          {"previous", std::move(previous)},
                          {"rollback", rollback}});
 }
 
-Result<Event> Inventory::Impl::RollbackTo(const std::string& entry, int64_t to,
-                                          pipeline::UnixTime now) {
+base::Result<Event> Inventory::Impl::RollbackTo(const std::string& entry, int64_t to,
+                                          base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -216,28 +219,28 @@ Result<Event> Inventory::Impl::RollbackTo(const std::string& entry, int64_t to,
   if (!*row) {
     // The entry exists (ResolveEntry found it): only a CSR waiting for its certificate has no
     // current version.
-    return pipeline::Fail("not_activated", "\"" + entry +
+    return base::Fail(base::code::kNotActivated, "\"" + entry +
                                                "\" is a CSR whose signed certificate has not "
                                                "arrived: it has no version to roll back to");
   }
   const std::string name = st->Text(0);
   if (st->IsNull(2)) {
-    return pipeline::Fail("not_found", "\"" + name + "\" has no version " + std::to_string(to) +
+    return base::Fail(base::code::kNotFound, "\"" + name + "\" has no version " + std::to_string(to) +
                                            ": `certinbox show " + name +
                                            " --versions` lists its versions");
   }
   const int64_t target_id = st->Int(2);
-  const pipeline::UnixTime target_not_after = st->Int(3);
+  const base::UnixTime target_not_after = st->Int(3);
   if (target_id == st->Int(4)) {
-    return pipeline::Fail("already_current", "version " + std::to_string(to) +
+    return base::Fail(base::code::kAlreadyCurrent, "version " + std::to_string(to) +
                                                  " is already the "
                                                  "current version of \"" +
                                                  name + "\"");
   }
   if (target_not_after <= now) {
-    return pipeline::Fail("version_expired",
+    return base::Fail(base::code::kVersionExpired,
                           "version " + std::to_string(to) + " of \"" + name + "\" expired at " +
-                              Rfc3339(target_not_after) +
+                              base::FormatRfc3339(target_not_after) +
                               ": an expired certificate is not made current again");
   }
   nlohmann::json previous = Previous(st->Int(5), st->Text(6), st->Int(7));

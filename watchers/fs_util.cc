@@ -1,3 +1,6 @@
+#include "base/fd.h"
+#include "base/hex.h"
+#include "base/time.h"
 #include "watchers/fs_util.h"
 
 #include <fcntl.h>
@@ -63,16 +66,12 @@ size_t Utf8SequenceLength(std::string_view s) {
 
 }  // namespace
 
-void Fd::Reset() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-}
 
-std::expected<Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_t mode) {
+std::expected<base::Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_t mode) {
   if (mkdirat(dir_fd, name.c_str(), mode) != 0 && errno != EEXIST) {
     return std::unexpected(MakeError(errno, "cannot create the folder " + name + "/"));
   }
-  Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  base::Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
     if (err == ENOTDIR || err == ELOOP) {
@@ -85,8 +84,8 @@ std::expected<Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_
   return fd;
 }
 
-std::expected<Fd, int> OpenInDir(int dir_fd, const std::string& name) {
-  Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+std::expected<base::Fd, int> OpenInDir(int dir_fd, const std::string& name) {
+  base::Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   if (!fd.valid()) return std::unexpected(errno);
   return fd;
 }
@@ -120,7 +119,7 @@ std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view
   for (int attempt = 0; attempt < 100; ++attempt) {
     char name[48];
     snprintf(name, sizeof name, ".certinbox.%08x%08x.tmp", random(), random());
-    Fd fd(openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    base::Fd fd(openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd.valid()) {
       if (errno == EEXIST) continue;
       return std::unexpected(MakeError(errno, "cannot create a file"));
@@ -136,17 +135,6 @@ std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view
     return std::string(name);
   }
   return std::unexpected(FsError{EEXIST, "cannot find a free temporary name"});
-}
-
-std::string HexBytes(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kHex[c >> 4];
-    out += kHex[c & 0xF];
-  }
-  return out;
 }
 
 std::string ErrnoText(int err) {
@@ -199,7 +187,7 @@ std::string ShortenedName(std::string_view name) {
   unsigned int digest_size = 0;
   std::string hash = "00000000";
   if (EVP_Digest(name.data(), name.size(), digest, &digest_size, EVP_sha256(), nullptr) == 1) {
-    hash = HexBytes(std::string_view(reinterpret_cast<const char*>(digest), 4));
+    hash = base::HexLower(std::string_view(reinterpret_cast<const char*>(digest), 4));
   }
   return std::string(name.substr(0, keep)) + "~" + hash + std::string(extension);
 }
@@ -217,7 +205,7 @@ std::expected<std::string, FsError> ReadSmallFile(const fs::path& path, uint64_t
 std::expected<std::string, FsError> ReadSmallFileAt(int dir_fd, const std::string& name,
                                                     uint64_t max_bytes) {
   const fs::path path(name);
-  Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  base::Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) return std::unexpected(MakeError(errno, "cannot open " + path.string()));
   struct stat st;
   if (fstat(fd.get(), &st) != 0)
@@ -265,7 +253,7 @@ bool OnNetworkFilesystem(const std::filesystem::path& dir) {
 }
 
 int SyncDir(const fs::path& dir) {
-  Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  base::Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errno;
   return fsync(fd.get()) == 0 ? 0 : errno;
 }
@@ -310,15 +298,6 @@ std::string JsonString(std::string_view text) {
   }
   out += '"';
   return out;
-}
-
-std::string Rfc3339Utc(std::chrono::system_clock::time_point time) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(time);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return std::string(buffer, n);
 }
 
 }  // namespace certinbox::watchers

@@ -11,6 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/fd.h"
+#include "base/time.h"
+
 namespace certinbox::watchers {
 
 struct FsError {
@@ -21,43 +24,14 @@ struct FsError {
 // strerror_r as a std::string.
 std::string ErrnoText(int err);
 
-// Owns a file descriptor: closes it on scope exit.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(Fd&& other) noexcept : fd_(other.Release()) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = other.Release();
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void Reset();
-
- private:
-  int fd_ = -1;
-};
-
 // The folder `name` directly in `dir_fd`, created (mode `mode`) when missing, opened without
 // following a symlink: a folder someone replaced with a link elsewhere is an error (ENOTDIR or
 // ELOOP), never a way out of `dir_fd`.
-std::expected<Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_t mode);
+std::expected<base::Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_t mode);
 
 // `name` directly in `dir_fd`, opened read-only with O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC (never
 // a symlink's target, never blocking on a FIFO). Returns the descriptor or errno.
-std::expected<Fd, int> OpenInDir(int dir_fd, const std::string& name);
+std::expected<base::Fd, int> OpenInDir(int dir_fd, const std::string& name);
 
 // renameat2(RENAME_NOREPLACE) between two folders given by descriptors: 0, EEXIST or errno.
 // Falls back to fstatat + renameat where the filesystem lacks RENAME_NOREPLACE.
@@ -78,9 +52,6 @@ std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view
 // ReadSmallFile of `name` in `dir_fd`.
 std::expected<std::string, FsError> ReadSmallFileAt(int dir_fd, const std::string& name,
                                                     uint64_t max_bytes);
-
-// Lowercase hex of every byte of `bytes`.
-std::string HexBytes(std::string_view bytes);
 
 // mkdir -p: creates the missing folders of `dir` with `mode` (the umask applies). An existing
 // folder is left as it is; an existing non-folder is an error.
@@ -124,8 +95,5 @@ bool OnNetworkFilesystem(const std::filesystem::path& dir);
 // `text` as a quoted JSON string: quotes, backslashes and control characters escaped; bytes
 // that are not valid UTF-8 become U+FFFD so the result is always valid JSON.
 std::string JsonString(std::string_view text);
-
-// RFC 3339 UTC with seconds, e.g. "2024-05-01T12:34:56Z".
-std::string Rfc3339Utc(std::chrono::system_clock::time_point time);
 
 }  // namespace certinbox::watchers

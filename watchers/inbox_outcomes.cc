@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <chrono>
 
+#include "base/fd.h"
+#include "base/hex.h"
+#include "base/time.h"
 #include "watchers/inbox_watcher_impl.h"
 
 namespace certinbox::watchers {
@@ -41,7 +44,7 @@ bool InboxWatcher::Impl::SidecarShared(const fs::path& sidecar, const std::strin
   return others > 0;
 }
 
-std::expected<Fd, std::string> InboxWatcher::Impl::OpenOutcomeDir(const char* name) const {
+std::expected<base::Fd, std::string> InboxWatcher::Impl::OpenOutcomeDir(const char* name) const {
   auto dir = OpenSubdir(dir_fd_.get(), name, kDirMode);
   if (!dir) return std::unexpected(options_.dir.string() + ": " + dir.error().message);
   return std::move(*dir);
@@ -79,7 +82,7 @@ std::string InboxWatcher::Impl::Finish(const std::string& name, std::optional<fs
   if (sidecar && !Lstat(*sidecar).is_regular()) sidecar.reset();  // gone, or replaced oddly
   bool keep_sidecar = sidecar && SidecarShared(*sidecar, name);
   std::string final_name = name;
-  Fd processed;
+  base::Fd processed;
   if (options_.archive && (!stat.missing() || (sidecar && !keep_sidecar))) {
     auto dir = OpenOutcomeDir("processed");
     if (!dir) return dir.error();
@@ -136,9 +139,9 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
   // A hard link is moved like any file: a rename within the inbox's filesystem changes neither
   // the other link nor its mode, and nothing here writes through it.
   std::string json =
-      "{\"file\": " + JsonString(name) + ", \"file_hex\": " + JsonString(HexBytes(name)) +
+      "{\"file\": " + JsonString(name) + ", \"file_hex\": " + JsonString(base::HexLower(name)) +
       ", \"reason\": " + JsonString(reason) + ", \"message\": " + JsonString(message) +
-      ", \"time\": " + JsonString(Rfc3339Utc(std::chrono::system_clock::now())) + "}\n";
+      ", \"time\": " + JsonString(base::FormatRfc3339(std::chrono::system_clock::now())) + "}\n";
   auto temp = WriteTempFileAt(failed, json, kErrorJsonMode);
   if (!temp) return failed_dir_.string() + ": " + temp.error().message;
   // The reason is in failed/ (durably) before the file moves: a crash in between leaves the

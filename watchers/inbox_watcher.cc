@@ -1,3 +1,5 @@
+#include "base/error_codes.h"
+#include "base/fd.h"
 #include "watchers/inbox_watcher.h"
 
 #include <dirent.h>
@@ -19,13 +21,13 @@ std::string_view ReasonCode(FileProblem problem) {
     case FileProblem::kNone:
       return "";
     case FileProblem::kSymlink:
-      return "symlink";
+      return base::code::kSymlink;
     case FileProblem::kNotRegular:
-      return "not_regular_file";
+      return base::code::kNotRegularFile;
     case FileProblem::kTooLarge:
-      return "file_too_large";
+      return base::code::kFileTooLarge;
     case FileProblem::kUnreadable:
-      return "unreadable";
+      return base::code::kUnreadable;
   }
   return "";
 }
@@ -45,9 +47,9 @@ std::string InboxWatcher::Impl::Start() {
          " is on a network filesystem, whose mtimes come from another clock: every file waits "
          "settle_ms, however old its mtime");
   }
-  settle_timer_ = NewUvTimer(loop_, this);
-  scan_soon_timer_ = NewUvTimer(loop_, this);
-  rescan_timer_ = NewUvTimer(loop_, this);
+  settle_timer_ = base::NewUvTimer(loop_, this);
+  scan_soon_timer_ = base::NewUvTimer(loop_, this);
+  rescan_timer_ = base::NewUvTimer(loop_, this);
   if (std::string error = OpenDir(); !error.empty()) return error;
   if (std::string error = StartWatch(); !error.empty()) return error;
   if (options_.rescan_ms > 0) {
@@ -66,7 +68,7 @@ std::string InboxWatcher::Impl::MakeFolders() const {
 }
 
 std::string InboxWatcher::Impl::OpenDir() {
-  dir_fd_ = Fd(open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  dir_fd_ = base::Fd(open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir_fd_.valid()) return "cannot open " + options_.dir.string() + ": " + ErrnoText(errno);
   return "";
 }
@@ -360,12 +362,12 @@ void InboxWatcher::Impl::OnRescanCb(uv_timer_t* timer) noexcept {
 
 // --- InboxWatcher ----------------------------------------------------------------------------
 
-std::unique_ptr<InboxWatcher> InboxWatcher::Start(uv_loop_t* loop, InboxOptions options,
-                                                  ReadyCallback on_ready, std::string* error) {
+base::Result<std::unique_ptr<InboxWatcher>> InboxWatcher::Start(uv_loop_t* loop,
+                                                                InboxOptions options,
+                                                                ReadyCallback on_ready) {
   auto impl = std::make_unique<Impl>(loop, std::move(options), std::move(on_ready));
   if (std::string failure = impl->Start(); !failure.empty()) {
-    if (error != nullptr) *error = std::move(failure);
-    return nullptr;
+    return base::Fail(base::code::kInboxNotWatched, std::move(failure));
   }
   return std::unique_ptr<InboxWatcher>(new InboxWatcher(std::move(impl)));
 }

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
+
 namespace certinbox::watchers {
 
 // What the watcher learned of a file before handing it over. A file with a problem is still
@@ -82,10 +84,10 @@ class InboxWatcher {
   // A file first seen with an mtime at least settle_ms in the past has settled already: it is
   // handed over on the next loop iteration. A released or rewritten file always waits settle_ms.
   // Names starting with "." or ending in .tmp, .part, .swp, ~ and sidecars (*.toml) are left alone.
-  // Returns nullptr and fills *error on failure (folder cannot be created or watched).
+  // Fails with inbox_not_watched when the folder cannot be created or watched.
   // on_ready runs on the loop thread and may call Finish/Fail/Release, or destroy the watcher.
-  static std::unique_ptr<InboxWatcher> Start(uv_loop_t* loop, InboxOptions options,
-                                             ReadyCallback on_ready, std::string* error);
+  static base::Result<std::unique_ptr<InboxWatcher>> Start(uv_loop_t* loop, InboxOptions options,
+                                                           ReadyCallback on_ready);
   ~InboxWatcher();  // stops watching; handles are closed through the loop
 
   // The import committed: remove the file and its sidecar, or move them to processed/ (0600).

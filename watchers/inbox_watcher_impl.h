@@ -16,9 +16,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/fd.h"
 #include "watchers/fs_util.h"
 #include "watchers/inbox_watcher.h"
-#include "watchers/uv_handle.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::watchers {
 namespace detail {
@@ -156,14 +157,14 @@ class InboxWatcher::Impl {
 
   // The inbox, failed/ and processed/ (opened without following a link), for the *at calls.
   std::string OpenDir();
-  std::expected<Fd, std::string> OpenOutcomeDir(const char* name) const;
+  std::expected<base::Fd, std::string> OpenOutcomeDir(const char* name) const;
   // Makes `name` in the inbox private (0600) through a descriptor opened with O_NOFOLLOW, only
   // when it is a regular file with one link (`expect`: the dev and ino it must still have).
   std::string MakePrivate(const std::string& name, const FileStat* expect) const;
 
   uv_loop_t* loop_;
   InboxOptions options_;
-  Fd dir_fd_;
+  base::Fd dir_fd_;
   ReadyCallback on_ready_;
   fs::path failed_dir_;
   fs::path processed_dir_;
@@ -178,10 +179,10 @@ class InboxWatcher::Impl {
   bool mtime_trusted_ = true;   // false on network filesystems: no taking files by mtime age
   bool scan_soon_pending_ = false;
 
-  UvHandlePtr<uv_fs_event_t> fs_event_;
-  UvHandlePtr<uv_timer_t> settle_timer_;
-  UvHandlePtr<uv_timer_t> scan_soon_timer_;
-  UvHandlePtr<uv_timer_t> rescan_timer_;
+  base::UvHandlePtr<uv_fs_event_t> fs_event_;
+  base::UvHandlePtr<uv_timer_t> settle_timer_;
+  base::UvHandlePtr<uv_timer_t> scan_soon_timer_;
+  base::UvHandlePtr<uv_timer_t> rescan_timer_;
 };
 
 }  // namespace certinbox::watchers

@@ -1,3 +1,5 @@
+#include "base/error_codes.h"
+#include "base/wire.h"
 #include "plugins/deploy/deployer.h"
 
 #include <algorithm>
@@ -13,8 +15,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-const std::set<std::string> kPushEvents = {"cert.bound", "cert.imported", "cert.renewed",
-                                           "cert.activated", "cert.updated"};
+const std::set<std::string> kPushEvents = {base::topic::kCertBound, base::topic::kCertImported, base::topic::kCertRenewed,
+                                           base::topic::kCertActivated, base::topic::kCertUpdated};
 constexpr const char* kFiles[] = {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"};
 
 std::chrono::milliseconds Backoff(const DeployOptions& options, int failures) {
@@ -38,7 +40,7 @@ Deployer::Deployer(sdk::Plugin& plugin, DeployOptions options)
 
 void Deployer::HandleEvent(const json& event) {
   const std::string type = event.value("type", "");
-  if (type == "cert.unbound") {
+  if (type == base::topic::kCertUnbound) {
     Unbound(event);
     return;
   }
@@ -99,20 +101,20 @@ bool Deployer::Push(const sdk::BoundResource& binding) {
   report.version = binding.version;
   const std::string what = binding.entry + " version ";
 
-  auto written = [&]() -> std::expected<void, std::string> {
+  auto written = [&]() -> base::Result<void> {
     if (!binding.has_private_key) {
-      return std::unexpected(binding.entry + " version " + std::to_string(binding.version) +
+      return base::Fail(base::code::kDeployFailed, binding.entry + " version " + std::to_string(binding.version) +
                              " has no private key in certinbox: nothing written to " +
                              where.folder);
     }
     auto material = plugin_.FetchMaterial(binding.resource, /*with_key=*/true);
     if (!material) {
-      return std::unexpected("cannot fetch the certificate and key: " + material.error().code +
+      return base::Fail(base::code::kDeployFailed, "cannot fetch the certificate and key: " + material.error().code +
                              ": " + material.error().message);
     }
     report.version = material->version;
     if (material->key_pem.empty()) {
-      return std::unexpected(binding.entry + " version " + std::to_string(material->version) +
+      return base::Fail(base::code::kDeployFailed, binding.entry + " version " + std::to_string(material->version) +
                              " has no private key in certinbox: nothing written to " +
                              where.folder);
     }
@@ -133,7 +135,7 @@ bool Deployer::Push(const sdk::BoundResource& binding) {
 
   if (!written) {
     report.ok = false;
-    report.message = written.error();
+    report.message = written.error().message;
   } else if (!where.reload) {
     report.ok = true;
     report.message = "wrote version " + std::to_string(report.version) + " to " + where.folder +
@@ -215,7 +217,7 @@ void Deployer::Unbound(const json& event) {
   }
   std::string problems;
   for (const char* file : kFiles) {
-    if (auto removed = RemoveFile(where.folder, file); !removed) problems += "; " + removed.error();
+    if (auto removed = RemoveFile(where.folder, file); !removed) problems += "; " + removed.error().message;
   }
   Log(resource + ": unbound: removed the files in " + where.folder + problems);
   if (!problems.empty()) plugin_.ReportProblem("error", resource + ": " + problems.substr(2));

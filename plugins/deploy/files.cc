@@ -1,3 +1,4 @@
+#include "base/error_codes.h"
 #include "plugins/deploy/files.h"
 
 #include <errno.h>
@@ -35,17 +36,17 @@ bool WriteAll(int fd, const std::string& bytes) {
 
 }  // namespace
 
-std::expected<void, std::string> EnsureFolder(const std::string& folder) {
+base::Result<void> EnsureFolder(const std::string& folder) {
   std::error_code ec;
   std::filesystem::create_directories(folder, ec);
-  if (ec) return std::unexpected("cannot create the folder " + folder + ": " + ec.message());
+  if (ec) return base::Fail(base::code::kDeployFailed, "cannot create the folder " + folder + ": " + ec.message());
   if (!std::filesystem::is_directory(folder, ec)) {
-    return std::unexpected(folder + " is not a folder");
+    return base::Fail(base::code::kDeployFailed, folder + " is not a folder");
   }
   return {};
 }
 
-std::expected<void, std::string> WriteFileAtomically(const std::string& folder,
+base::Result<void> WriteFileAtomically(const std::string& folder,
                                                      const std::string& name,
                                                      const std::string& bytes, mode_t mode) {
   const std::string target = folder + "/" + name;
@@ -57,12 +58,12 @@ std::expected<void, std::string> WriteFileAtomically(const std::string& folder,
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0)
-    return std::unexpected("cannot create a temporary file in " + folder + ": " + Cause(errno));
+    return base::Fail(base::code::kDeployFailed, "cannot create a temporary file in " + folder + ": " + Cause(errno));
   auto fail = [&](const std::string& what) {
     int error = errno;
     ::close(fd);
     ::unlink(temp.c_str());
-    return std::unexpected("cannot " + what + " " + target + ": " + Cause(error));
+    return base::Fail(base::code::kDeployFailed, "cannot " + what + " " + target + ": " + Cause(error));
   };
   // The umask may have narrowed `mode` at creation; set it exactly (never wider than asked).
   if (::fchmod(fd, mode) != 0) return fail("set the mode of");
@@ -71,26 +72,26 @@ std::expected<void, std::string> WriteFileAtomically(const std::string& folder,
   if (::close(fd) != 0) {
     int error = errno;
     ::unlink(temp.c_str());
-    return std::unexpected("cannot write " + target + ": " + Cause(error));
+    return base::Fail(base::code::kDeployFailed, "cannot write " + target + ": " + Cause(error));
   }
   if (::rename(temp.c_str(), target.c_str()) != 0) {
     int error = errno;
     ::unlink(temp.c_str());
-    return std::unexpected("cannot rename a temporary file to " + target + ": " + Cause(error));
+    return base::Fail(base::code::kDeployFailed, "cannot rename a temporary file to " + target + ": " + Cause(error));
   }
   int dir_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return std::unexpected("cannot open the folder " + folder + ": " + Cause(errno));
+  if (dir_fd < 0) return base::Fail(base::code::kDeployFailed, "cannot open the folder " + folder + ": " + Cause(errno));
   int synced = ::fsync(dir_fd);
   int error = errno;
   ::close(dir_fd);
-  if (synced != 0) return std::unexpected("cannot sync the folder " + folder + ": " + Cause(error));
+  if (synced != 0) return base::Fail(base::code::kDeployFailed, "cannot sync the folder " + folder + ": " + Cause(error));
   return {};
 }
 
-std::expected<void, std::string> RemoveFile(const std::string& folder, const std::string& name) {
+base::Result<void> RemoveFile(const std::string& folder, const std::string& name) {
   const std::string target = folder + "/" + name;
   if (::unlink(target.c_str()) != 0 && errno != ENOENT) {
-    return std::unexpected("cannot remove " + target + ": " + Cause(errno));
+    return base::Fail(base::code::kDeployFailed, "cannot remove " + target + ": " + Cause(errno));
   }
   return {};
 }

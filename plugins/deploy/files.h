@@ -6,6 +6,8 @@
 #include <expected>
 #include <string>
 
+#include "base/error.h"
+
 namespace certinbox::deploy {
 
 // Replaces `folder`/`name` with `bytes` so that a reader sees the old file or the new one, never a
@@ -13,14 +15,14 @@ namespace certinbox::deploy {
 // key: never readable by others, not even for a moment), written, fsynced, renamed over `name`,
 // and the folder is fsynced. The final mode is exactly `mode` (not reduced by the umask). The
 // temporary file is removed on failure. The error is a sentence naming the file and the cause.
-std::expected<void, std::string> WriteFileAtomically(const std::string& folder,
+base::Result<void> WriteFileAtomically(const std::string& folder,
                                                      const std::string& name,
                                                      const std::string& bytes, mode_t mode);
 
 // Creates `folder` and its missing parents (0755; the files carry their own modes).
-std::expected<void, std::string> EnsureFolder(const std::string& folder);
+base::Result<void> EnsureFolder(const std::string& folder);
 
 // Removes `folder`/`name` if it exists; a missing file is not an error.
-std::expected<void, std::string> RemoveFile(const std::string& folder, const std::string& name);
+base::Result<void> RemoveFile(const std::string& folder, const std::string& name);
 
 }  // namespace certinbox::deploy

@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
   sdk::Plugin plugin(*env);
   auto options = deploy::ParseOptions(env->options, env->dir);
   if (!options) {
-    std::cerr << "certinbox-deploy: " << options.error() << std::endl;
-    plugin.ReportProblem("error", "bad [plugin.options]: " + options.error());
+    std::cerr << "certinbox-deploy: " << options.error().message << std::endl;
+    plugin.ReportProblem("error", "bad [plugin.options]: " + options.error().message);
     return 1;
   }
   std::cerr << "certinbox-deploy: folders under " << options->dir << ", "

@@ -1,3 +1,4 @@
+#include "base/error_codes.h"
 #include "plugins/deploy/options.h"
 
 #include "plugins/sdk/command.h"
@@ -11,7 +12,7 @@ std::string Where(const std::string& prefix, const std::string& key) {
   return prefix.empty() ? "option \"" + key + "\"" : "option " + prefix + "\"" + key + "\"";
 }
 
-std::expected<std::optional<ReloadCommand>, std::string> ReadReload(const json& value,
+base::Result<std::optional<ReloadCommand>> ReadReload(const json& value,
                                                                     const std::string& where) {
   if (value.is_string()) {
     std::string text = value.get<std::string>();
@@ -26,12 +27,12 @@ std::expected<std::optional<ReloadCommand>, std::string> ReadReload(const json& 
     }
     if (argv.size() == value.size() && !argv[0].empty()) return ReloadCommand(argv);
   }
-  return std::unexpected(where +
+  return base::Fail(base::code::kBadOption, where +
                          " must be a command line (run with /bin/sh -c), \"\" for none, or a "
                          "non-empty array of strings (argv)");
 }
 
-std::expected<std::chrono::milliseconds, std::string> ReadDuration(const json& value,
+base::Result<std::chrono::milliseconds> ReadDuration(const json& value,
                                                                    const std::string& where,
                                                                    bool allow_zero) {
   std::optional<std::chrono::milliseconds> parsed;
@@ -43,27 +44,27 @@ std::expected<std::chrono::milliseconds, std::string> ReadDuration(const json& v
     parsed = sdk::ParseDurationMs(value.get<std::string>());
   }
   if (!parsed || (!allow_zero && parsed->count() == 0)) {
-    return std::unexpected(where + " must be a duration such as \"500ms\", \"30s\", \"5m\"" +
+    return base::Fail(base::code::kBadOption, where + " must be a duration such as \"500ms\", \"30s\", \"5m\"" +
                            (allow_zero ? "" : " (more than 0)"));
   }
   return *parsed;
 }
 
-std::expected<std::string, std::string> ReadDir(const json& value, const std::string& where) {
+base::Result<std::string> ReadDir(const json& value, const std::string& where) {
   if (!value.is_string() || value.get<std::string>().empty()) {
-    return std::unexpected(where + " must be a non-empty folder path");
+    return base::Fail(base::code::kBadOption, where + " must be a non-empty folder path");
   }
   return value.get<std::string>();
 }
 
 }  // namespace
 
-std::expected<DeployOptions, std::string> ParseOptions(const json& options,
+base::Result<DeployOptions> ParseOptions(const json& options,
                                                        const std::string& default_dir) {
   DeployOptions out;
   out.dir = default_dir.empty() ? "." : default_dir;
   if (options.is_null()) return out;
-  if (!options.is_object()) return std::unexpected("the options must be a table (JSON object)");
+  if (!options.is_object()) return base::Fail(base::code::kBadOption, "the options must be a table (JSON object)");
   for (const auto& [key, value] : options.items()) {
     std::string where = Where("", key);
     if (key == "dir") {
@@ -79,16 +80,16 @@ std::expected<DeployOptions, std::string> ParseOptions(const json& options,
       if (!duration) return std::unexpected(duration.error());
       (key == "timeout" ? out.timeout : out.retry) = *duration;
     } else if (key == "remove_on_unbind") {
-      if (!value.is_boolean()) return std::unexpected(where + " must be true or false");
+      if (!value.is_boolean()) return base::Fail(base::code::kBadOption, where + " must be true or false");
       out.remove_on_unbind = value.get<bool>();
     } else if (key == "resources") {
       if (!value.is_object()) {
-        return std::unexpected(where + " must be a table of resource names");
+        return base::Fail(base::code::kBadOption, where + " must be a table of resource names");
       }
       for (const auto& [resource, table] : value.items()) {
         std::string prefix = "resources.\"" + resource + "\".";
         if (!table.is_object()) {
-          return std::unexpected("option resources.\"" + resource +
+          return base::Fail(base::code::kBadOption, "option resources.\"" + resource +
                                  "\" must be a table (dir, reload, timeout)");
         }
         ResourceOptions& r = out.resources[resource];
@@ -107,12 +108,12 @@ std::expected<DeployOptions, std::string> ParseOptions(const json& options,
             if (!duration) return std::unexpected(duration.error());
             r.timeout = *duration;
           } else {
-            return std::unexpected("unknown " + rwhere + " (a resource has dir, reload, timeout)");
+            return base::Fail(base::code::kUnknownOption, "unknown " + rwhere + " (a resource has dir, reload, timeout)");
           }
         }
       }
     } else {
-      return std::unexpected("unknown " + where +
+      return base::Fail(base::code::kUnknownOption, "unknown " + where +
                              " (certinbox-deploy knows dir, reload, timeout, remove_on_unbind, "
                              "resources)");
     }

@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "base/error.h"
+
 namespace certinbox::deploy {
 
 // A reload command: a string for /bin/sh -c, or an argv.
@@ -43,7 +45,7 @@ struct ResolvedResource {
 // Validates `options` (an object; unknown keys are errors, so a typo is not silently ignored).
 // `default_dir` is the plugin's own folder (CERTINBOX_PLUGIN_DIR), used when "dir" is not given.
 // The error is one sentence naming the option.
-std::expected<DeployOptions, std::string> ParseOptions(const nlohmann::json& options,
+base::Result<DeployOptions> ParseOptions(const nlohmann::json& options,
                                                        const std::string& default_dir);
 
 ResolvedResource Resolve(const DeployOptions& options, const std::string& resource);

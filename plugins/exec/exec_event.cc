@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "plugins/exec/exec_event.h"
 
 namespace certinbox::exec {
@@ -5,8 +7,8 @@ namespace {
 
 using nlohmann::json;
 
-std::unexpected<OptionError> Fail(std::string code, std::string message) {
-  return std::unexpected(OptionError{std::move(code), std::move(message)});
+std::unexpected<base::Error> Fail(std::string code, std::string message) {
+  return std::unexpected(base::Error{std::move(code), std::move(message)});
 }
 
 // A JSON scalar as an environment value; std::nullopt for null, objects and arrays.
@@ -30,16 +32,16 @@ void AddIfPresent(std::vector<std::pair<std::string, std::string>>& env, const j
 
 }  // namespace
 
-std::expected<ExecOptions, OptionError> ParseExecOptions(const json& options) {
-  if (!options.is_object()) return Fail("bad_option", "the exec plugin's options are not a table");
+base::Result<ExecOptions> ParseExecOptions(const json& options) {
+  if (!options.is_object()) return Fail(base::code::kBadOption, "the exec plugin's options are not a table");
   for (const auto& [key, value] : options.items()) {
     if (key != "command" && key != "timeout") {
-      return Fail("unknown_option", "unknown exec option '" + key + "' (known: command, timeout)");
+      return Fail(base::code::kUnknownOption, "unknown exec option '" + key + "' (known: command, timeout)");
     }
   }
   ExecOptions out;
   if (!options.contains("command")) {
-    return Fail("missing_option",
+    return Fail(base::code::kMissingOption,
                 "the exec plugin needs option command (an argv array, or a string for /bin/sh -c)");
   }
   const json& command = options["command"];
@@ -49,15 +51,15 @@ std::expected<ExecOptions, OptionError> ParseExecOptions(const json& options) {
     std::vector<std::string> argv;
     for (const auto& arg : command) {
       if (!arg.is_string()) {
-        return Fail("bad_option", "exec option command = " + command.dump() +
+        return Fail(base::code::kBadOption, "exec option command = " + command.dump() +
                                       ": every item of the array must be a string");
       }
       argv.push_back(arg.get<std::string>());
     }
-    if (argv[0].empty()) return Fail("bad_option", "exec option command: the program is empty");
+    if (argv[0].empty()) return Fail(base::code::kBadOption, "exec option command: the program is empty");
     out.program = std::move(argv);
   } else {
-    return Fail("bad_option", "exec option command = " + command.dump() +
+    return Fail(base::code::kBadOption, "exec option command = " + command.dump() +
                                   " must be a non-empty array of strings (argv) or a string");
   }
   if (options.contains("timeout")) {
@@ -69,7 +71,7 @@ std::expected<ExecOptions, OptionError> ParseExecOptions(const json& options) {
       parsed = std::chrono::milliseconds(static_cast<int64_t>(timeout.get<double>() * 1000));
     }
     if (!parsed || parsed->count() <= 0) {
-      return Fail("bad_option", "exec option timeout = " + timeout.dump() +
+      return Fail(base::code::kBadOption, "exec option timeout = " + timeout.dump() +
                                     " is not a duration above 0 (\"30s\", \"500ms\", \"2m\")");
     }
     out.timeout = *parsed;

@@ -10,14 +10,10 @@
 #include <variant>
 #include <vector>
 
+#include "base/error.h"
 #include "plugins/sdk/command.h"
 
 namespace certinbox::exec {
-
-struct OptionError {
-  std::string code;  // unknown_option, missing_option, bad_option
-  std::string message;
-};
 
 struct ExecOptions {
   // argv (argv[0] searched in PATH), or a string for /bin/sh -c.
@@ -27,7 +23,7 @@ struct ExecOptions {
 
 // Reads [plugin.options]: `command` (a non-empty array of strings, or a non-empty string) and
 // `timeout` (a duration, default 30 s). Unknown keys are errors.
-std::expected<ExecOptions, OptionError> ParseExecOptions(const nlohmann::json& options);
+base::Result<ExecOptions> ParseExecOptions(const nlohmann::json& options);
 
 // The variables for one event: CERTINBOX_EVENT_TYPE/_SEQ/_TIME, and those of the event's
 // certificate summary and resource that it has (a missing or null field gives no variable).

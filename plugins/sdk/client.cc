@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "plugins/sdk/client.h"
 
 #include <string.h>
@@ -26,7 +28,7 @@ void ControlClient::Connect() {
   socket_->connect(endpoint_);
 }
 
-ClientResult<nlohmann::json> ControlClient::Request(const std::string& op, nlohmann::json args,
+base::Result<nlohmann::json> ControlClient::Request(const std::string& op, nlohmann::json args,
                                                     std::chrono::milliseconds timeout) {
   try {
     if (!socket_) Connect();
@@ -34,7 +36,7 @@ ClientResult<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
     std::string text = args.dump();
     if (text.size() > kMaxRequestBytes) {
       // The daemon would drop the connection without a reply: say why here instead of waiting.
-      return std::unexpected(ClientError{"request_too_large",
+      return std::unexpected(base::Error{base::code::kRequestTooLarge,
                                          op + ": the request takes " + std::to_string(text.size()) +
                                              " bytes; the daemon reads at most " +
                                              std::to_string(kMaxRequestBytes)});
@@ -53,36 +55,36 @@ ClientResult<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
       }
       if (cancelled_ && cancelled_()) {
         socket_.reset();
-        return std::unexpected(ClientError{"cancelled", op + ": abandoned (stopping)"});
+        return std::unexpected(base::Error{base::code::kCancelled, op + ": abandoned (stopping)"});
       }
     }
     if ((item.revents & ZMQ_POLLIN) == 0) {
       // A REQ socket that got no reply cannot send again: start over with a new one.
       socket_.reset();
-      return std::unexpected(ClientError{
-          "unreachable", "no reply from the certinbox daemon at " + endpoint_ + " within " +
+      return std::unexpected(base::Error{
+          base::code::kUnreachable, "no reply from the certinbox daemon at " + endpoint_ + " within " +
                              std::to_string(timeout.count()) + " ms: is certinboxd running?"});
     }
     zmq::message_t reply;
     if (!socket_->recv(reply, zmq::recv_flags::none)) {
       socket_.reset();
-      return std::unexpected(ClientError{"bad_reply", "empty reply from " + endpoint_});
+      return std::unexpected(base::Error{base::code::kBadReply, "empty reply from " + endpoint_});
     }
     auto json = nlohmann::json::parse(reply.to_string_view(), nullptr, false);
     // A reply may carry a private key (material): the received bytes go once parsed; the
     // caller wipes its copy (Plugin::FetchMaterial).
     explicit_bzero(reply.data(), reply.size());
     if (json.is_discarded() || !json.is_object()) {
-      return std::unexpected(ClientError{"bad_reply", "reply from " + endpoint_ + " is not JSON"});
+      return std::unexpected(base::Error{base::code::kBadReply, "reply from " + endpoint_ + " is not JSON"});
     }
     if (json.contains("error")) {
       const auto& error = json["error"];
-      return std::unexpected(ClientError{error.value("code", "error"), error.value("message", "")});
+      return std::unexpected(base::Error{error.value("code", "error"), error.value("message", "")});
     }
     return json;
   } catch (const zmq::error_t& e) {
     socket_.reset();
-    return std::unexpected(ClientError{"unreachable", endpoint_ + ": " + e.what()});
+    return std::unexpected(base::Error{base::code::kUnreachable, endpoint_ + ": " + e.what()});
   }
 }
 
@@ -133,7 +135,7 @@ int64_t EventSeq(const nlohmann::json& event) {
   return 0;
 }
 
-ClientResult<Replay> ReplaySince(ControlClient& control, int64_t since,
+base::Result<Replay> ReplaySince(ControlClient& control, int64_t since,
                                  const std::string& type_prefix, int page) {
   Replay replay;
   replay.scanned_to = since;
@@ -156,20 +158,20 @@ ClientResult<Replay> ReplaySince(ControlClient& control, int64_t since,
   return replay;
 }
 
-ClientResult<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
+base::Result<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
                                                       const std::string& type_prefix, int page) {
   auto replay = ReplaySince(control, since, type_prefix, page);
   if (!replay) return std::unexpected(replay.error());
   return std::move(replay->events);
 }
 
-ClientResult<int64_t> CursorPosition(ControlClient& control, const std::string& cursor) {
+base::Result<int64_t> CursorPosition(ControlClient& control, const std::string& cursor) {
   auto reply = control.Request("events", {{"cursor", cursor}, {"limit", 1}, {"type", "-"}});
   if (!reply) return std::unexpected(reply.error());
   return reply->value("since", int64_t{0});
 }
 
-ClientResult<int64_t> Ack(ControlClient& control, const std::string& cursor, int64_t seq) {
+base::Result<int64_t> Ack(ControlClient& control, const std::string& cursor, int64_t seq) {
   auto reply = control.Request("ack", {{"cursor", cursor}, {"seq", seq}});
   if (!reply) return std::unexpected(reply.error());
   return reply->value("seq", int64_t{0});

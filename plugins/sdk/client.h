@@ -13,18 +13,10 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "base/error.h"
 #include "plugins/sdk/curve.h"
 
 namespace certinbox::sdk {
-
-struct ClientError {
-  // the daemon's error code, or "unreachable", "bad_reply", "request_too_large"
-  std::string code;
-  std::string message;
-};
-
-template <class T>
-using ClientResult = std::expected<T, ClientError>;
 
 // The control endpoint a daemon uses when [bus] control is not set: ipc://STATE_DIR/control.sock.
 std::string DefaultControlEndpoint(const std::string& state_dir);
@@ -38,8 +30,8 @@ class ControlClient {
   ControlClient(zmq::context_t& context, std::string endpoint);
 
   // Sends {"op": op, ...args} and returns the reply object; a reply {"error": {...}} becomes
-  // ClientError with the daemon's code and message.
-  ClientResult<nlohmann::json> Request(
+  // base::Error with the daemon's code and message.
+  base::Result<nlohmann::json> Request(
       const std::string& op, nlohmann::json args = nlohmann::json::object(),
       std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
@@ -107,17 +99,17 @@ struct Replay {
 
 // Replays the outbox: every event with seq > since, oldest first, paging through the control
 // socket `page` events at a time. `type_prefix` filters by type ("" = all).
-ClientResult<Replay> ReplaySince(ControlClient& control, int64_t since,
+base::Result<Replay> ReplaySince(ControlClient& control, int64_t since,
                                  const std::string& type_prefix = "", int page = 1000);
 // ReplaySince's events only.
-ClientResult<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
+base::Result<std::vector<nlohmann::json>> EventsSince(ControlClient& control, int64_t since,
                                                       const std::string& type_prefix = "",
                                                       int page = 1000);
 
 // Named cursors (docs/protocol.md "Cursors"): where the cursor stands (0 for a new one), and
 // acknowledging every event up to `seq` (the daemon keeps them until then). Ack returns the
 // cursor's seq afterwards (it never moves back).
-ClientResult<int64_t> CursorPosition(ControlClient& control, const std::string& cursor);
-ClientResult<int64_t> Ack(ControlClient& control, const std::string& cursor, int64_t seq);
+base::Result<int64_t> CursorPosition(ControlClient& control, const std::string& cursor);
+base::Result<int64_t> Ack(ControlClient& control, const std::string& cursor, int64_t seq);
 
 }  // namespace certinbox::sdk

@@ -1,3 +1,4 @@
+#include "base/fd.h"
 #include "plugins/sdk/command.h"
 
 #include <errno.h>
@@ -20,38 +21,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A file descriptor closed by its destructor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Close();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Close(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-bool MakePipe(Fd& read_end, Fd& write_end) {
+bool MakePipe(base::Fd& read_end, base::Fd& write_end) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-  read_end = Fd(fds[0]);
-  write_end = Fd(fds[1]);
+  read_end = base::Fd(fds[0]);
+  write_end = base::Fd(fds[1]);
   return true;
 }
 
@@ -92,15 +66,15 @@ void KeepTail(std::string& output, size_t tail_bytes) {
 
 // A pidfd makes the child's exit pollable next to its pipes; without one (old kernels) the loop
 // polls with a short timeout and checks waitpid.
-Fd OpenPidFd(pid_t pid) {
+base::Fd OpenPidFd(pid_t pid) {
 #ifdef SYS_pidfd_open
   long fd = ::syscall(SYS_pidfd_open, pid, 0);
   if (fd >= 0) {
     ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-    return Fd(static_cast<int>(fd));
+    return base::Fd(static_cast<int>(fd));
   }
 #endif
-  return Fd();
+  return base::Fd();
 }
 
 // SIGPIPE is blocked in this thread while we write the child's stdin (a child that exits without
@@ -156,7 +130,7 @@ CommandResult RunCommand(const Command& command) {
   std::vector<char*> c_args = CStrings(args);
   std::vector<char*> c_env = CStrings(env);
 
-  Fd stdin_read, stdin_write, out_read, out_write;
+  base::Fd stdin_read, stdin_write, out_read, out_write;
   if (!MakePipe(stdin_read, stdin_write) || !MakePipe(out_read, out_write)) {
     result.message = std::string("cannot create a pipe: ") + std::strerror(errno);
     return result;
@@ -207,7 +181,7 @@ CommandResult RunCommand(const Command& command) {
     SetNonBlocking(stdin_write.get());
   }
   SetNonBlocking(out_read.get());
-  Fd pidfd = OpenPidFd(pid);
+  base::Fd pidfd = OpenPidFd(pid);
 
   const auto deadline = Clock::now() + command.timeout;
   bool exited = false, deadline_hit = false;

@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "plugins/sdk/plugin.h"
 
 #include <signal.h>
@@ -69,7 +71,7 @@ std::optional<int64_t> OptionalInt(const json& object, const char* key) {
 
 }  // namespace
 
-ClientResult<PluginEnv> PluginEnv::FromEnvironment() {
+base::Result<PluginEnv> PluginEnv::FromEnvironment() {
   PluginEnv env;
   std::vector<std::string> problems;
   auto required = [&](const char* name, std::string& into) {
@@ -114,7 +116,7 @@ ClientResult<PluginEnv> PluginEnv::FromEnvironment() {
     if (keys) {
       env.curve = std::move(*keys);
     } else {
-      problems.push_back("CERTINBOX_CURVE_KEY/CERTINBOX_SERVER_KEY: " + keys.error());
+      problems.push_back("CERTINBOX_CURVE_KEY/CERTINBOX_SERVER_KEY: " + keys.error().message);
     }
   } else if (env.control.starts_with("tcp://") || env.publish.starts_with("tcp://")) {
     problems.push_back(
@@ -136,7 +138,7 @@ ClientResult<PluginEnv> PluginEnv::FromEnvironment() {
     message +=
         " (a supervised plugin gets these from certinboxd; to run one by hand: eval \"$(certinbox "
         "plugin env NAME)\")";
-    return std::unexpected(ClientError{"bad_environment", message});
+    return std::unexpected(base::Error{base::code::kBadEnvironment, message});
   }
   return env;
 }
@@ -191,31 +193,31 @@ namespace {
 
 // The request with the plugin's identity; "unreachable" marks the daemon as gone, so Run says
 // hello again (the daemon may have restarted) before it goes on.
-ClientResult<json> IdentifiedRequest(const PluginEnv& env, ControlClient& control, bool& connected,
+base::Result<json> IdentifiedRequest(const PluginEnv& env, ControlClient& control, bool& connected,
                                      const std::string& op, json args,
                                      std::chrono::milliseconds timeout) {
   if (!args.is_object()) args = json::object();
   args["plugin"] = env.name;
   args["token"] = env.token;
   auto reply = control.Request(op, std::move(args), timeout);
-  if (!reply && reply.error().code == "unreachable") connected = false;
+  if (!reply && reply.error().code == base::code::kUnreachable) connected = false;
   return reply;
 }
 
 }  // namespace
 
-ClientResult<json> Plugin::Request(const std::string& op, json args) {
+base::Result<json> Plugin::Request(const std::string& op, json args) {
   return IdentifiedRequest(env_, state_->control, state_->connected, op, std::move(args),
                            kControlTimeout);
 }
 
-ClientResult<std::vector<BoundResource>> Plugin::Bindings() {
+base::Result<std::vector<BoundResource>> Plugin::Bindings() {
   auto reply = Request("plugin.bindings");
   if (!reply) return std::unexpected(reply.error());
   std::vector<BoundResource> out;
   auto list = reply->find("bindings");
   if (list == reply->end() || !list->is_array()) {
-    return std::unexpected(ClientError{"bad_reply", "plugin.bindings: no 'bindings' array"});
+    return std::unexpected(base::Error{base::code::kBadReply, "plugin.bindings: no 'bindings' array"});
   }
   for (const auto& item : *list) {
     BoundResource bound;
@@ -234,7 +236,7 @@ ClientResult<std::vector<BoundResource>> Plugin::Bindings() {
   return out;
 }
 
-ClientResult<Material> Plugin::FetchMaterial(const std::string& resource, bool with_key) {
+base::Result<Material> Plugin::FetchMaterial(const std::string& resource, bool with_key) {
   auto reply = Request("material", {{"resource", resource}, {"key", with_key}});
   if (!reply) return std::unexpected(reply.error());
   Material material;
@@ -250,7 +252,7 @@ ClientResult<Material> Plugin::FetchMaterial(const std::string& resource, bool w
   if (with_key) {
     auto key = reply->find("key_pem");
     if (key == reply->end() || !key->is_string()) {
-      return std::unexpected(ClientError{"bad_reply", "material: no key_pem in the reply"});
+      return std::unexpected(base::Error{base::code::kBadReply, "material: no key_pem in the reply"});
     }
     material.key_pem = key->get<std::string>();
     // The reply's copy of the key is wiped too.
@@ -260,7 +262,7 @@ ClientResult<Material> Plugin::FetchMaterial(const std::string& resource, bool w
   return material;
 }
 
-ClientResult<int64_t> Plugin::ReportPush(const PushReport& report) {
+base::Result<int64_t> Plugin::ReportPush(const PushReport& report) {
   json args = {{"resource", report.resource},
                {"version", report.version},
                {"ok", report.ok},
@@ -373,8 +375,8 @@ class Plugin::State::Loop {
         Connected(*reply);
         return std::nullopt;
       }
-      const ClientError& error = reply.error();
-      if (error.code == "unauthenticated" || error.code == "unknown_plugin") {
+      const base::Error& error = reply.error();
+      if (error.code == base::code::kUnauthenticated || error.code == base::code::kUnknownPlugin) {
         Log("the daemon refused plugin '" + plugin_.env().name + "' (" + error.code +
             "): " + error.message);
         return 1;
@@ -439,7 +441,7 @@ class Plugin::State::Loop {
           "events", {{"since", since}, {"limit", kReplayPage}, {"type", server_prefix}},
           kControlTimeout);
       if (!reply) {
-        if (reply.error().code == "unreachable") {
+        if (reply.error().code == base::code::kUnreachable) {
           state_.connected = false;
         } else {
           Log("replaying events: " + reply.error().code + ": " + reply.error().message);
@@ -494,7 +496,7 @@ class Plugin::State::Loop {
     auto acked = Ack(state_.control, plugin_.env().cursor(), seq);
     if (acked) {
       state_.acked = std::max(state_.acked, *acked);
-    } else if (acked.error().code == "unreachable") {
+    } else if (acked.error().code == base::code::kUnreachable) {
       state_.connected = false;  // acked after the next hello
     } else {
       Log("ack " + std::to_string(seq) + ": " + acked.error().code + ": " + acked.error().message);

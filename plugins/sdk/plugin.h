@@ -14,6 +14,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "base/error.h"
 #include "plugins/sdk/client.h"
 
 namespace certinbox::sdk {
@@ -35,7 +36,7 @@ struct PluginEnv {
 
   // Reads the variables; a missing CERTINBOX_PLUGIN, _TOKEN, _CONTROL or _PUBLISH, or malformed
   // JSON, is an error ("bad_environment") whose message names the variable.
-  static ClientResult<PluginEnv> FromEnvironment();
+  static base::Result<PluginEnv> FromEnvironment();
   std::string cursor() const { return "plugin:" + name; }
 };
 
@@ -104,11 +105,11 @@ class Plugin {
 
   // Requests of docs/plugins.md "Control requests of plugins" (call them from the handler or a
   // tick, i.e. Run's thread; they carry plugin and token).
-  ClientResult<nlohmann::json> Request(const std::string& op,
+  base::Result<nlohmann::json> Request(const std::string& op,
                                        nlohmann::json args = nlohmann::json::object());
-  ClientResult<std::vector<BoundResource>> Bindings();
-  ClientResult<Material> FetchMaterial(const std::string& resource, bool with_key);
-  ClientResult<int64_t> ReportPush(const PushReport& report);  // the event's seq
+  base::Result<std::vector<BoundResource>> Bindings();
+  base::Result<Material> FetchMaterial(const std::string& resource, bool with_key);
+  base::Result<int64_t> ReportPush(const PushReport& report);  // the event's seq
   void ReportProblem(const std::string& level, const std::string& message);  // best effort
 
   const PluginEnv& env() const { return env_; }

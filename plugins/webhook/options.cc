@@ -1,3 +1,5 @@
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "plugins/webhook/options.h"
 
 #include <fstream>
@@ -11,12 +13,12 @@ namespace {
 
 using nlohmann::json;
 
-std::unexpected<OptionError> Fail(std::string code, std::string message) {
-  return std::unexpected(OptionError{std::move(code), std::move(message)});
+std::unexpected<base::Error> Fail(std::string code, std::string message) {
+  return std::unexpected(base::Error{std::move(code), std::move(message)});
 }
 
 // A duration is "10s", "250ms", "5m", … or a number of seconds.
-std::expected<std::chrono::milliseconds, OptionError> Duration(const json& value,
+base::Result<std::chrono::milliseconds> Duration(const json& value,
                                                                const std::string& key) {
   std::optional<std::chrono::milliseconds> parsed;
   if (value.is_string()) {
@@ -25,7 +27,7 @@ std::expected<std::chrono::milliseconds, OptionError> Duration(const json& value
     parsed = std::chrono::milliseconds(static_cast<int64_t>(value.get<double>() * 1000));
   }
   if (!parsed || parsed->count() < 0) {
-    return Fail("bad_option", "webhook option " + key + " = " + value.dump() +
+    return Fail(base::code::kBadOption, "webhook option " + key + " = " + value.dump() +
                                   " is not a duration (\"10s\", \"250ms\", \"5m\")");
   }
   return *parsed;
@@ -39,49 +41,49 @@ std::chrono::milliseconds RetryDelay(std::chrono::milliseconds backoff, int retr
   return std::min(delay, kMaxBackoff);
 }
 
-std::expected<WebhookOptions, OptionError> ParseWebhookOptions(const json& options) {
-  if (!options.is_object()) return Fail("bad_option", "the webhook's options are not a table");
+base::Result<WebhookOptions> ParseWebhookOptions(const json& options) {
+  if (!options.is_object()) return Fail(base::code::kBadOption, "the webhook's options are not a table");
   static const std::set<std::string> kKnown = {"url",     "secret",   "secret_file",
                                                "timeout", "attempts", "backoff"};
   for (const auto& [key, value] : options.items()) {
     if (!kKnown.contains(key)) {
-      return Fail("unknown_option", "unknown webhook option '" + key +
+      return Fail(base::code::kUnknownOption, "unknown webhook option '" + key +
                                         "' (known: url, secret, secret_file, timeout, "
                                         "attempts, backoff)");
     }
   }
   WebhookOptions out;
   if (!options.contains("url")) {
-    return Fail("missing_option", "the webhook needs option url (the address to POST events to)");
+    return Fail(base::code::kMissingOption, "the webhook needs option url (the address to POST events to)");
   }
   const json& url = options["url"];
   if (!url.is_string() || !(url.get<std::string>().starts_with("http://") ||
                             url.get<std::string>().starts_with("https://"))) {
-    return Fail("bad_option",
+    return Fail(base::code::kBadOption,
                 "webhook option url = " + url.dump() + " is not an http:// or https:// address");
   }
   out.url = url.get<std::string>();
 
   if (options.contains("secret") && options.contains("secret_file")) {
-    return Fail("bad_option", "give the webhook's secret or secret_file, not both");
+    return Fail(base::code::kBadOption, "give the webhook's secret or secret_file, not both");
   }
   if (options.contains("secret")) {
     const json& secret = options["secret"];
     if (!secret.is_string() || secret.get<std::string>().empty()) {
-      return Fail("bad_option", "webhook option secret must be a non-empty string");
+      return Fail(base::code::kBadOption, "webhook option secret must be a non-empty string");
     }
     out.secret = secret.get<std::string>();
   }
   if (options.contains("secret_file")) {
     const json& file = options["secret_file"];
     if (!file.is_string() || file.get<std::string>().empty()) {
-      return Fail("bad_option", "webhook option secret_file must be a file name");
+      return Fail(base::code::kBadOption, "webhook option secret_file must be a file name");
     }
     std::ifstream in(file.get<std::string>(), std::ios::binary);
     std::ostringstream text;
     if (in) text << in.rdbuf();
     if (!in) {
-      return Fail("secret_unreadable", "cannot read the webhook's secret_file " +
+      return Fail(base::code::kSecretUnreadable, "cannot read the webhook's secret_file " +
                                            file.get<std::string>() + " (missing or unreadable)");
     }
     out.secret = text.str();
@@ -89,7 +91,7 @@ std::expected<WebhookOptions, OptionError> ParseWebhookOptions(const json& optio
       out.secret.pop_back();
     }
     if (out.secret.empty()) {
-      return Fail("secret_unreadable",
+      return Fail(base::code::kSecretUnreadable,
                   "the webhook's secret_file " + file.get<std::string>() + " is empty");
     }
   }
@@ -97,7 +99,7 @@ std::expected<WebhookOptions, OptionError> ParseWebhookOptions(const json& optio
   if (options.contains("timeout")) {
     auto timeout = Duration(options["timeout"], "timeout");
     if (!timeout) return std::unexpected(timeout.error());
-    if (timeout->count() <= 0) return Fail("bad_option", "webhook option timeout must be above 0");
+    if (timeout->count() <= 0) return Fail(base::code::kBadOption, "webhook option timeout must be above 0");
     out.timeout = *timeout;
   }
   if (options.contains("backoff")) {
@@ -109,7 +111,7 @@ std::expected<WebhookOptions, OptionError> ParseWebhookOptions(const json& optio
     const json& attempts = options["attempts"];
     if (!attempts.is_number_integer() || attempts.get<int64_t>() < 1 ||
         attempts.get<int64_t>() > 1000) {
-      return Fail("bad_option", "webhook option attempts = " + attempts.dump() +
+      return Fail(base::code::kBadOption, "webhook option attempts = " + attempts.dump() +
                                     " must be a whole number from 1 to 1000");
     }
     out.attempts = attempts.get<int>();

@@ -7,13 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace certinbox::webhook {
+#include "base/error.h"
 
-struct OptionError {
-  // unknown_option, missing_option, bad_option, secret_unreadable
-  std::string code;
-  std::string message;  // names the option
-};
+namespace certinbox::webhook {
 
 struct WebhookOptions {
   std::string url;
@@ -28,7 +24,7 @@ inline constexpr std::chrono::milliseconds kMaxBackoff{5 * 60 * 1000};
 // Reads the options object. `secret_file` is read here (relative to the working directory, the
 // plugin's folder); its trailing line break is not part of the secret. A file that is missing,
 // unreadable or empty is an error, as are `secret` and `secret_file` together.
-std::expected<WebhookOptions, OptionError> ParseWebhookOptions(const nlohmann::json& options);
+base::Result<WebhookOptions> ParseWebhookOptions(const nlohmann::json& options);
 
 // The wait before retry number `retry` (1 = the first retry): backoff · 2^(retry-1), at most
 // kMaxBackoff.

@@ -26,7 +26,7 @@ TEST(DurationTest, AcceptsEachUnit) {
   for (const Case& c : {Case{"90s", 90}, Case{"15m", 900}, Case{"12h", 43'200},
                         Case{"30d", 2'592'000}, Case{"2w", 1'209'600}, Case{"0d", 0}}) {
     auto seconds = ParseDuration(c.text);
-    ASSERT_TRUE(seconds.has_value()) << c.text << ": " << seconds.error();
+    ASSERT_TRUE(seconds.has_value()) << c.text << ": " << seconds.error().message;
     EXPECT_EQ(*seconds, c.seconds) << c.text;
   }
 }

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "base/error.h"
 #include "daemon/config.h"
 
 namespace certinbox::daemon {
@@ -19,7 +20,7 @@ class ConfigBindingsTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  pipeline::Result<Config> Load(const std::string& text) {
+  base::Result<Config> Load(const std::string& text) {
     std::ofstream(file()) << text;
     return LoadConfig(file());
   }

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "base/error.h"
 #include "daemon/config.h"
 
 namespace certinbox::daemon {
@@ -22,7 +23,7 @@ class ConfigCurveTest : public ::testing::Test {
     dir_ = ::mkdtemp(pattern);
   }
   void TearDown() override { fs::remove_all(dir_); }
-  pipeline::Result<Config> Load(const std::string& text) {
+  base::Result<Config> Load(const std::string& text) {
     std::ofstream(dir_ / "certinbox.toml") << text;
     return LoadConfig(dir_ / "certinbox.toml");
   }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
 #include "daemon/config.h"
 
 namespace certinbox::daemon {
@@ -21,7 +22,7 @@ class ConfigPluginsTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  pipeline::Result<Config> Load(const std::string& text) {
+  base::Result<Config> Load(const std::string& text) {
     std::ofstream(file()) << text;
     return LoadConfig(file());
   }

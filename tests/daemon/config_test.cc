@@ -1,3 +1,4 @@
+#include "base/error.h"
 #include "daemon/config.h"
 
 #include <gtest/gtest.h>
@@ -18,7 +19,7 @@ class ConfigTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  pipeline::Result<Config> Load(const std::string& text) {
+  base::Result<Config> Load(const std::string& text) {
     fs::path file = dir_ / "certinbox.toml";
     std::ofstream(file) << text;
     return LoadConfig(file);

@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "base/error.h"
 #include "tests/integration/daemon_harness.h"
 #include "tests/integration/test_files.h"
 #include "tests/testing/test_ca.h"
@@ -39,7 +40,7 @@ std::string TokenOf(DaemonHarness& daemon, const std::string& plugin) {
 }
 
 // A plugin's request with its identity.
-sdk::ClientResult<json> As(DaemonHarness& daemon, const std::string& plugin,
+base::Result<json> As(DaemonHarness& daemon, const std::string& plugin,
                            const std::string& token, const std::string& op,
                            json args = json::object()) {
   args["plugin"] = plugin;
@@ -47,7 +48,7 @@ sdk::ClientResult<json> As(DaemonHarness& daemon, const std::string& plugin,
   return daemon.control().Request(op, std::move(args));
 }
 
-std::string ErrorCode(const sdk::ClientResult<json>& reply) {
+std::string ErrorCode(const base::Result<json>& reply) {
   return reply ? "(no error)" : reply.error().code;
 }
 

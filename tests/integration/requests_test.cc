@@ -178,7 +178,7 @@ TEST_F(RequestsTest, ErrorRepliesEchoAShortenedRequest) {
   for (const Case& c : cases) {
     auto reply = Raw(daemon_, c.request.dump());
     ASSERT_EQ(CodeOf(reply), c.code) << c.what;
-    // The echo is cut to pipeline::kMaxEchoBytes (256) plus the sentence around it.
+    // The echo is cut to base::kMaxEchoBytes (256) plus the sentence around it.
     EXPECT_LE((*reply)["error"]["message"].get<std::string>().size(), 600u) << c.what;
   }
   EXPECT_LE(daemon_.log().size(), 64u * 1024) << "the log echoed a request whole";

@@ -1,3 +1,4 @@
+#include "base/error.h"
 #include "pipeline/parse.h"
 
 #include <gtest/gtest.h>
@@ -372,7 +373,7 @@ struct BadInput {
   std::vector<std::string> passwords = {};
   size_t max_objects = 1000;
   KdfLimits kdf = {};
-  std::function<std::optional<Error>()> interrupt = {};
+  std::function<std::optional<base::Error>()> interrupt = {};
 };
 
 // A DER CRL (v2, no entries) issued by `issuer`.
@@ -592,15 +593,15 @@ TEST_F(ParseTest, BadInputsGetTheirReasonCode) {
        {},
        1000,
        {},
-       [] { return std::optional<Error>(Error{"parse_timeout", "out of time"}); }},
+       [] { return std::optional<base::Error>(base::Error{"parse_timeout", "out of time"}); }},
       {"interrupted between candidates",
        [&] { return testing::KeyPbkdf2Pkcs8Der(p.leaf.key.get(), "pw", 1000); },
        "parse_abandoned",
        {"a", "b", "c", "pw"},
        1000,
        {},
-       [calls = std::make_shared<int>(0)]() -> std::optional<Error> {
-         if (++*calls > 2) return Error{"parse_abandoned", "stopping"};
+       [calls = std::make_shared<int>(0)]() -> std::optional<base::Error> {
+         if (++*calls > 2) return base::Error{"parse_abandoned", "stopping"};
          return std::nullopt;
        }},
       {"empty pkcs7", [] { return testing::Pkcs7Der({}); }, "unsupported_object"},
@@ -676,7 +677,7 @@ TEST_F(ParseTest, AScryptCostsTheSameWhateverTheCaps) {
     ParseOptions options = Options({"pw"});
     options.kdf = Limits(cap, uint64_t{1} << 20, uint64_t{1} << 40);
     std::vector<uint64_t> costs;
-    options.before_derivation = [&](uint64_t cost) -> std::optional<Error> {
+    options.before_derivation = [&](uint64_t cost) -> std::optional<base::Error> {
       costs.push_back(cost);
       return std::nullopt;
     };

@@ -1,3 +1,4 @@
+#include "base/error.h"
 #include "pipeline/validate.h"
 
 #include <gtest/gtest.h>
@@ -54,7 +55,7 @@ class ValidateTest : public ::testing::Test {
     return std::move(*result);
   }
 
-  Error MustReject(const ParsedFile& file, const TrustContext& trust) {
+  base::Error MustReject(const ParsedFile& file, const TrustContext& trust) {
     auto result = Validate(file, trust, {.now = now_});
     if (result) {
       ADD_FAILURE() << "validated, expected a rejection";
@@ -183,7 +184,7 @@ TEST_F(ValidateTest, ExpiredIsRejectedUnlessAccepted) {
   Issued old = testing::Issue(spec, &pki().intermediate);
   ParsedFile file = MustParse(Pem({&old, &pki().intermediate, &pki().root}));
 
-  Error error = MustReject(file, *NoTrust());
+  base::Error error = MustReject(file, *NoTrust());
   EXPECT_EQ(error.code, "expired");
   EXPECT_NE(error.message.find("old.test"), std::string::npos) << error.message;
 
@@ -269,7 +270,7 @@ TEST_F(ValidateTest, RejectionsTable) {
     SCOPED_TRACE(c.name);
     ParsedFile file = MustParse(c.bytes);
     ASSERT_FALSE(file.certificates.empty());
-    Error error = MustReject(file, *NoTrust());
+    base::Error error = MustReject(file, *NoTrust());
     EXPECT_EQ(error.code, c.code) << error.message;
     EXPECT_FALSE(error.message.empty());
   }

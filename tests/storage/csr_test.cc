@@ -1,5 +1,6 @@
 // CSRs in the inventory: a pre_activation entry, its activation by a certificate for its key
 // (across a reopen), the export material and the key export audit log.
+#include "base/time.h"
 #include "pipeline/csr.h"
 
 #include <gtest/gtest.h>
@@ -157,7 +158,7 @@ TEST_F(CsrStorageTest, CertificateForTheKeyActivatesTheEntryAfterAReopen) {
   EXPECT_EQ(counts->leaf, 1);
   auto csr_of = inventory_->CsrOf("web", kNow);
   ASSERT_TRUE(csr_of);
-  EXPECT_EQ((*csr_of)["activated_at"], Rfc3339(kNow + 3 * kDay));
+  EXPECT_EQ((*csr_of)["activated_at"], base::FormatRfc3339(kNow + 3 * kDay));
 
   // Export: the certificate, the intermediate (not the root), the CSR's key.
   auto material = inventory_->ExportMaterialFor("web", true, kNow);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/time.h"
 #include "storage/inventory.h"
 #include "storage/vault.h"
 #include "tests/testing/test_ca.h"
@@ -22,7 +23,7 @@
 namespace certinbox::storage::test {
 
 // 2026-11-23T09:00:00Z: the "now" every storage test passes in.
-inline constexpr pipeline::UnixTime kNow = 1795424400;
+inline constexpr base::UnixTime kNow = 1795424400;
 inline constexpr int64_t kDay = 86400;
 
 class TempDir {
@@ -68,7 +69,7 @@ inline std::string NameLine(X509_NAME* name) {
   return std::string(data, static_cast<size_t>(n));
 }
 
-inline pipeline::UnixTime ToUnix(const ASN1_TIME* t) {
+inline base::UnixTime ToUnix(const ASN1_TIME* t) {
   std::tm tm{};
   ASN1_TIME_to_tm(t, &tm);
   return ::timegm(&tm);
@@ -156,7 +157,7 @@ struct Drop {
   pipeline::CertificateInfo& LastInfo() { return parsed.certificates.back().info; }
 
   ImportRequest Request(std::string file, DropMetadata meta = {},
-                        pipeline::UnixTime now = kNow) const {
+                        base::UnixTime now = kNow) const {
     ImportRequest r;
     r.inbox = "main";
     r.file = std::move(file);

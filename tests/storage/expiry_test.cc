@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "base/time.h"
 #include "storage/inventory.h"
 #include "tests/storage/drop_fixture.h"
 
@@ -31,7 +32,7 @@ class ExpiryTest : public test::InventoryTest {
     return leaf.Fingerprint();
   }
 
-  std::vector<Event> Scan(pipeline::UnixTime now, const std::vector<int>& days = kDefaultDays) {
+  std::vector<Event> Scan(base::UnixTime now, const std::vector<int>& days = kDefaultDays) {
     auto events = inventory_->ScanExpiry(days, now);
     EXPECT_TRUE(events) << events.error().code << ": " << events.error().message;
     return events ? *events : std::vector<Event>{};

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "base/error.h"
 #include "tests/storage/drop_fixture.h"
 
 namespace certinbox::storage {
@@ -303,7 +304,7 @@ TEST_F(ImportTest, NameFallsBackToSanThenFingerprint) {
 
 TEST_F(ImportTest, RejectionIsLoggedAndPublished) {
   auto event = inventory_->RecordRejection(
-      "main", "bad.pfx", pipeline::Error{"pkcs12_bad_password", "the password did not open it"},
+      "main", "bad.pfx", base::Error{"pkcs12_bad_password", "the password did not open it"},
       kNow);
   ASSERT_TRUE(event) << event.error().message;
   EXPECT_EQ(event->type, "import.rejected");

@@ -2,6 +2,7 @@
 // against a real SQLite inventory.
 #include <gtest/gtest.h>
 
+#include "base/time.h"
 #include "storage/sqlite.h"
 #include "storage/summary.h"
 #include "tests/storage/drop_fixture.h"
@@ -103,7 +104,7 @@ TEST_F(VersionsTest, RenewalBySidecarNameKeepsTheEntryAndItsBindings) {
   EXPECT_EQ(event["certificate"]["bindings"][0]["resource"], "lb-prod:443");
   EXPECT_EQ(event["previous"]["version"], 1);
   EXPECT_EQ(event["previous"]["fingerprint_sha256"], v1.Fingerprint());
-  EXPECT_EQ(event["previous"]["not_after"], Rfc3339(kNow + 100 * kDay));
+  EXPECT_EQ(event["previous"]["not_after"], base::FormatRfc3339(kNow + 100 * kDay));
   EXPECT_EQ(event["rollback"], false);
 
   EXPECT_EQ(Scalar("SELECT COUNT(*) FROM bindings WHERE entry_id = " + std::to_string(id) +
@@ -285,7 +286,7 @@ TEST_F(VersionsTest, RollbackRefusals) {
   struct Case {
     std::string entry;
     int64_t to;
-    pipeline::UnixTime now;
+    base::UnixTime now;
     std::string code;
   };
   for (const Case& c : std::vector<Case>{
@@ -301,7 +302,7 @@ TEST_F(VersionsTest, RollbackRefusals) {
     EXPECT_EQ(out.error().code, c.code);
   }
   auto expired = inventory_->RollbackTo("web", 1, kNow + 200 * kDay);
-  EXPECT_NE(expired.error().message.find(Rfc3339(kNow + 100 * kDay)), std::string::npos)
+  EXPECT_NE(expired.error().message.find(base::FormatRfc3339(kNow + 100 * kDay)), std::string::npos)
       << expired.error().message;
   EXPECT_EQ(MustShow("web")["version"], 2);
   EXPECT_EQ(inventory_->Count(kNow)->last_seq, 2);  // the two imports' events only

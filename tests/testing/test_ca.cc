@@ -20,7 +20,6 @@ using pipeline::BioPtr;
 using pipeline::EvpPkeyPtr;
 using pipeline::X509Ptr;
 using pipeline::X509ReqPtr;
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, pipeline::Free<GENERAL_NAMES_free>>;
 using ExtensionPtr = std::unique_ptr<X509_EXTENSION, pipeline::Free<X509_EXTENSION_free>>;
 using X509NamePtr = std::unique_ptr<X509_NAME, pipeline::Free<X509_NAME_free>>;
 using BignumPtr = std::unique_ptr<BIGNUM, pipeline::Free<BN_free>>;
@@ -109,8 +108,8 @@ const EVP_MD* DigestFor(Digest digest, EVP_PKEY* signing_key) {
   return EVP_sha256();
 }
 
-GeneralNamesPtr MakeGeneralNames(const std::vector<std::string>& sans) {
-  GeneralNamesPtr names(Checked(sk_GENERAL_NAME_new_null(), "sk_GENERAL_NAME_new_null"));
+pipeline::GeneralNamesPtr MakeGeneralNames(const std::vector<std::string>& sans) {
+  pipeline::GeneralNamesPtr names(Checked(sk_GENERAL_NAME_new_null(), "sk_GENERAL_NAME_new_null"));
   for (const std::string& san : sans) {
     size_t colon = san.find(':');
     if (colon == std::string::npos) throw std::runtime_error("test CA: bad SAN " + san);
@@ -192,7 +191,7 @@ void AddCertExtensions(X509* cert, const CertSpec& spec, X509* issuer_cert) {
     AddConfExtension(cert, &ctx, NID_authority_key_identifier, "keyid:always");
   }
   if (!spec.sans.empty()) {
-    GeneralNamesPtr names = MakeGeneralNames(spec.sans);
+    pipeline::GeneralNamesPtr names = MakeGeneralNames(spec.sans);
     Check(X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) == 1,
           "add subjectAltName");
   }
@@ -447,7 +446,7 @@ IssuedCsr MakeCsr(const CsrSpec& spec) {
   SetName(X509_REQ_get_subject_name(csr.req.get()), spec.cn, "");
   Check(X509_REQ_set_pubkey(csr.req.get(), csr.key.get()) == 1, "X509_REQ_set_pubkey");
   if (!spec.sans.empty()) {
-    GeneralNamesPtr names = MakeGeneralNames(spec.sans);
+    pipeline::GeneralNamesPtr names = MakeGeneralNames(spec.sans);
     ExtensionPtr san(Checked(X509V3_EXT_i2d(NID_subject_alt_name, 0, names.get()), "SAN"));
     STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
     sk_X509_EXTENSION_push(exts, san.get());

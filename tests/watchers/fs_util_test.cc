@@ -1,3 +1,4 @@
+#include "base/fd.h"
 #include "watchers/fs_util.h"
 
 #include <gtest/gtest.h>
@@ -66,13 +67,6 @@ TEST(JsonStringTest, EscapesQuotesBackslashesAndControls) {
 TEST(JsonStringTest, RoundTripsValidText) {
   std::string text = "a \"b\" \\ c\n\x02 caf\xc3\xa9";
   EXPECT_EQ(nlohmann::json::parse(JsonString(text)).get<std::string>(), text);
-}
-
-TEST(Rfc3339UtcTest, FormatsUtcSeconds) {
-  EXPECT_EQ(Rfc3339Utc(std::chrono::system_clock::time_point(std::chrono::seconds(0))),
-            "1970-01-01T00:00:00Z");
-  EXPECT_EQ(Rfc3339Utc(std::chrono::system_clock::time_point(std::chrono::seconds(1714566896))),
-            "2024-05-01T12:34:56Z");
 }
 
 TEST(SuffixedTest, AddsNumberAfterFirst) {
@@ -151,7 +145,7 @@ TEST(RenameNoReplaceTest, NeverOverwrites) {
 TEST(MoveToUniqueNameTest, ProbesSuffixes) {
   TempDir tmp;
   fs::create_directory(tmp.path() / "out");
-  Fd out(open((tmp.path() / "out").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  base::Fd out(open((tmp.path() / "out").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   ASSERT_GE(out.get(), 0);
   for (int i = 0; i < 3; ++i) {
     WriteFile(tmp.path() / "x.pem", std::to_string(i));
@@ -165,7 +159,7 @@ TEST(MoveToUniqueNameTest, ProbesSuffixes) {
 
 TEST(WriteTempFileTest, WritesHiddenFileWithMode) {
   TempDir tmp;
-  Fd dir(open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  base::Fd dir(open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   ASSERT_GE(dir.get(), 0);
   auto temp = WriteTempFileAt(dir.get(), "content", 0640);
   ASSERT_TRUE(temp.has_value()) << temp.error().message;

@@ -118,15 +118,12 @@ class InboxWatcherTest : public ::testing::Test {
   }
 
   void Start(InboxOptions options) {
-    std::string error;
-    watcher_ = InboxWatcher::Start(
-        &loop_, std::move(options),
-        [this](const ReadyFile& file) {
-          seen_.push_back({file, Clock::now()});
-          if (on_ready_) on_ready_(file);
-        },
-        &error);
-    ASSERT_NE(watcher_, nullptr) << error;
+    auto watcher = InboxWatcher::Start(&loop_, std::move(options), [this](const ReadyFile& file) {
+      seen_.push_back({file, Clock::now()});
+      if (on_ready_) on_ready_(file);
+    });
+    ASSERT_TRUE(watcher) << watcher.error().message;
+    watcher_ = std::move(*watcher);
   }
 
   // Runs the loop until `done` or `timeout`; returns whether `done` held.
@@ -187,11 +184,10 @@ TEST_F(InboxWatcherTest, StartFailsWhenTheFolderCannotBeMade) {
   WriteFile(root_ / "a-file", "x");
   InboxOptions options = Options();
   options.dir = root_ / "a-file" / "inbox";
-  std::string error;
-  auto watcher = InboxWatcher::Start(
-      &loop_, options, [](const ReadyFile&) {}, &error);
-  EXPECT_EQ(watcher, nullptr);
-  EXPECT_FALSE(error.empty());
+  auto watcher = InboxWatcher::Start(&loop_, options, [](const ReadyFile&) {});
+  ASSERT_FALSE(watcher);
+  EXPECT_EQ(watcher.error().code, "inbox_not_watched");
+  EXPECT_FALSE(watcher.error().message.empty());
 }
 
 TEST_F(InboxWatcherTest, FilePresentAtStartIsHandedOver) {

@@ -98,14 +98,14 @@ TEST(WriteFileAtomically, FailuresAreSentencesAndLeaveNothing) {
   TempDir dir;
   auto missing = WriteFileAtomically((dir.path / "no-such-folder").string(), "cert.pem", "x", 0644);
   ASSERT_FALSE(missing.has_value());
-  EXPECT_NE(missing.error().find("no-such-folder"), std::string::npos) << missing.error();
+  EXPECT_NE(missing.error().message.find("no-such-folder"), std::string::npos) << missing.error().message;
 
   // The target is a folder: the rename fails and the temporary file is removed.
   fs::create_directory(dir.path / "cert.pem");
   fs::create_directory(dir.path / "cert.pem" / "inside");
   auto onto_folder = WriteFileAtomically(dir.path, "cert.pem", "x", 0644);
   ASSERT_FALSE(onto_folder.has_value());
-  EXPECT_NE(onto_folder.error().find("cert.pem"), std::string::npos) << onto_folder.error();
+  EXPECT_NE(onto_folder.error().message.find("cert.pem"), std::string::npos) << onto_folder.error().message;
   EXPECT_EQ(EntriesIn(dir.path), 1u);
 }
 

@@ -11,7 +11,7 @@ using namespace std::chrono_literals;
 
 TEST(DeployOptions, Defaults) {
   auto options = ParseOptions(json::object(), "/state/plugins/deploy");
-  ASSERT_TRUE(options.has_value()) << options.error();
+  ASSERT_TRUE(options.has_value()) << options.error().message;
   EXPECT_EQ(options->dir, "/state/plugins/deploy");
   EXPECT_FALSE(options->reload.has_value());
   EXPECT_EQ(options->timeout, 60s);
@@ -40,7 +40,7 @@ TEST(DeployOptions, EverythingAndPerResourceOverrides) {
     }
   })");
   auto parsed = ParseOptions(options, "/unused");
-  ASSERT_TRUE(parsed.has_value()) << parsed.error();
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message;
   EXPECT_EQ(parsed->dir, "/etc/certinbox/live");
   EXPECT_TRUE(parsed->remove_on_unbind);
   EXPECT_EQ(parsed->retry, 1s);
@@ -95,18 +95,18 @@ TEST(DeployOptions, BadOptionsNameTheOption) {
   for (const auto& c : cases) {
     auto parsed = ParseOptions(json::parse(c.options), "/d");
     ASSERT_FALSE(parsed.has_value()) << c.options;
-    EXPECT_NE(parsed.error().find(c.named), std::string::npos)
-        << c.options << " -> " << parsed.error();
+    EXPECT_NE(parsed.error().message.find(c.named), std::string::npos)
+        << c.options << " -> " << parsed.error().message;
   }
 }
 
 TEST(DeployOptions, WholeSecondsAsSignedOrUnsignedIntegers) {
   // The daemon converts TOML integers to signed JSON numbers; parsed JSON text gives unsigned.
   auto is_signed = ParseOptions(json{{"timeout", int64_t{7}}}, "/d");
-  ASSERT_TRUE(is_signed.has_value()) << is_signed.error();
+  ASSERT_TRUE(is_signed.has_value()) << is_signed.error().message;
   EXPECT_EQ(is_signed->timeout, 7s);
   auto is_unsigned = ParseOptions(json::parse(R"({"timeout": 8})"), "/d");
-  ASSERT_TRUE(is_unsigned.has_value()) << is_unsigned.error();
+  ASSERT_TRUE(is_unsigned.has_value()) << is_unsigned.error().message;
   EXPECT_EQ(is_unsigned->timeout, 8s);
   EXPECT_FALSE(ParseOptions(json{{"timeout", 1.5}}, "/d").has_value());
 }

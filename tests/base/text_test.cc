@@ -1,10 +1,10 @@
-#include "pipeline/text.h"
+#include "base/text.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace certinbox::pipeline {
+namespace certinbox::base {
 namespace {
 
 TEST(ShortenTest, KeepsTextThatFits) {
@@ -58,4 +58,4 @@ TEST(EscapeTest, WritesInvalidUtf8AsBytes) {
 }
 
 }  // namespace
-}  // namespace certinbox::pipeline
+}  // namespace certinbox::base

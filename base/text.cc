@@ -1,8 +1,8 @@
-#include "pipeline/text.h"
+#include "base/text.h"
 
 #include <cstdint>
 
-namespace certinbox::pipeline {
+namespace certinbox::base {
 
 std::string Shorten(std::string text, size_t max_bytes) {
   if (text.size() <= max_bytes) return text;
@@ -115,4 +115,4 @@ bool IsPrintableUtf8(std::string_view text) {
   return true;
 }
 
-}  // namespace certinbox::pipeline
+}  // namespace certinbox::base

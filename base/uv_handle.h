@@ -7,7 +7,7 @@
 
 #include <memory>
 
-namespace certinbox::watchers {
+namespace certinbox::base {
 
 template <typename T>
 struct UvHandleDeleter {
@@ -34,4 +34,4 @@ inline UvHandlePtr<uv_timer_t> NewUvTimer(uv_loop_t* loop, void* data) {
   return UvHandlePtr<uv_timer_t>(timer);
 }
 
-}  // namespace certinbox::watchers
+}  // namespace certinbox::base

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace certinbox::pipeline {
+namespace certinbox::base {
 
 // What an echo of untrusted text (a PEM label, a name, a request value) may take in a log line,
 // an error message, an .error.json or an event.
@@ -27,4 +27,4 @@ std::string Escape(std::string_view text);
 // invisible format character: the text Escape leaves as it is, backslashes aside.
 bool IsPrintableUtf8(std::string_view text);
 
-}  // namespace certinbox::pipeline
+}  // namespace certinbox::base
