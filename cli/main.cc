@@ -166,7 +166,7 @@ CLI::App* AddCursors(CLI::App& app, CursorsOptions& options) {
                    "Forget this cursor: the events it still held back become subject to the\n"
                    "daemon's event_retention again")
       ->type_name("NAME");
-  cursors->add_flag("--json", options.json, "Print the cursors as a JSON array");
+  cursors->add_flag("--json", options.json, "Print {\"cursors\": [...]} as JSON");
   cursors->footer(
       "A cursor is created by the first acknowledgement ('certinbox events --cursor NAME', or a\n"
       "plugin's ack). The daemon never prunes an event a cursor has not acknowledged, so a\n"
