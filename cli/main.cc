@@ -100,7 +100,8 @@ CLI::App* AddShow(CLI::App& app, ShowOptions& options) {
       ->type_name("NAME|ID");
   auto* versions = show->add_flag("--versions", options.versions, "Also list every version");
   auto* json = show->add_flag("--json", options.json, "Print the entry object as JSON");
-  show->add_flag("--pem", options.pem, "Print only the current certificate, as PEM")
+  show->add_flag("--pem", options.pem,
+                 "Print only the current certificate as PEM (for a pending CSR: the request)")
       ->excludes(versions)
       ->excludes(json);
   show->footer(
