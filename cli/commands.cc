@@ -62,8 +62,7 @@ int RunShow(const GlobalOptions& global, const ShowOptions& options) {
   if (options.pem) {
     std::string pem = StringField(entry, "pem");
     const Json& id = FieldOf(entry, "id");
-    if (pem.empty() && StringField(entry, "status") == "pre_activation" &&
-        id.is_number_integer()) {
+    if (pem.empty() && StringField(entry, "status") == "pre_activation" && id.is_number_integer()) {
       // A CSR made by `csr create` still waiting for its certificate: its PEM is the request's,
       // which the daemon sends with csr.show. The id names this very entry.
       auto csr = (*session)->Request("csr.show", {{"entry", std::to_string(id.get<int64_t>())}});
