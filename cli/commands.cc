@@ -8,6 +8,15 @@
 #include "cli/render.h"
 
 namespace certinbox::cli {
+namespace {
+
+// A string field of the daemon's reply, "" when it is missing or not a string.
+std::string StringField(const Json& obj, std::string_view key) {
+  const Json& value = FieldOf(obj, key);
+  return value.is_string() ? value.get<std::string>() : "";
+}
+
+}  // namespace
 
 int RunLs(const GlobalOptions& global, const LsOptions& options) {
   Json args = Json::object();
@@ -51,13 +60,20 @@ int RunShow(const GlobalOptions& global, const ShowOptions& options) {
   }
 
   if (options.pem) {
-    const Json& pem = entry.contains("pem") ? entry["pem"] : FieldOf(*reply, "pem");
-    if (!pem.is_string() || pem.get<std::string>().empty()) {
-      PrintError("this daemon does not send certificates' PEM yet");
+    std::string pem = StringField(entry, "pem");
+    const Json& id = FieldOf(entry, "id");
+    if (pem.empty() && StringField(entry, "status") == "pre_activation" && id.is_number_integer()) {
+      // A CSR made by `csr create` still waiting for its certificate: its PEM is the request's,
+      // which the daemon sends with csr.show. The id names this very entry.
+      auto csr = (*session)->Request("csr.show", {{"entry", std::to_string(id.get<int64_t>())}});
+      if (!csr) return (*session)->Fail(csr.error());
+      pem = StringField(*csr, "csr_pem");
+    }
+    if (pem.empty()) {
+      PrintError("the daemon's reply holds no PEM for this entry");
       return kExitDaemonError;
     }
-    const auto& text = pem.get_ref<const std::string&>();
-    std::cout << text << (text.ends_with('\n') ? "" : "\n");
+    std::cout << pem << (pem.ends_with('\n') ? "" : "\n");
   } else if (options.json) {
     std::cout << DumpJson(entry, 2) << "\n";
   } else {

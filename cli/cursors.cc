@@ -25,7 +25,9 @@ int RunCursors(const GlobalOptions& global, const CursorsOptions& options) {
   if (!reply) return (*session)->Fail(reply.error());
   const Json& cursors = FieldOf(*reply, "cursors");
   if (options.json) {
-    std::cout << DumpJson(cursors.is_array() ? cursors : Json::array(), 2) << "\n";
+    // An object, as every other --json prints, so a field can be added without breaking readers.
+    Json out = {{"cursors", cursors.is_array() ? cursors : Json::array()}};
+    std::cout << DumpJson(out, 2) << "\n";
   } else if (!cursors.is_array() || cursors.empty()) {
     std::cout << "no cursors\n";
   } else {

@@ -1,5 +1,5 @@
 // Where the daemon's control socket is: --control, else the config file's [bus] control, else
-// the default for the config's [daemon] state_dir (docs/cli.md).
+// the default for the config's [daemon] state_dir (docs/cli.md, "Finding the daemon").
 #pragma once
 
 #include <expected>

@@ -100,7 +100,8 @@ CLI::App* AddShow(CLI::App& app, ShowOptions& options) {
       ->type_name("NAME|ID");
   auto* versions = show->add_flag("--versions", options.versions, "Also list every version");
   auto* json = show->add_flag("--json", options.json, "Print the entry object as JSON");
-  show->add_flag("--pem", options.pem, "Print only the current certificate, as PEM")
+  show->add_flag("--pem", options.pem,
+                 "Print only the current certificate as PEM (for a pending CSR: the request)")
       ->excludes(versions)
       ->excludes(json);
   show->footer(
@@ -166,7 +167,7 @@ CLI::App* AddCursors(CLI::App& app, CursorsOptions& options) {
                    "Forget this cursor: the events it still held back become subject to the\n"
                    "daemon's event_retention again")
       ->type_name("NAME");
-  cursors->add_flag("--json", options.json, "Print the cursors as a JSON array");
+  cursors->add_flag("--json", options.json, "Print {\"cursors\": [...]} as JSON");
   cursors->footer(
       "A cursor is created by the first acknowledgement ('certinbox events --cursor NAME', or a\n"
       "plugin's ack). The daemon never prunes an event a cursor has not acknowledged, so a\n"

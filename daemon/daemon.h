@@ -55,6 +55,7 @@ class Daemon {
 
   // reload.cc: SIGHUP and changes of the config file reload it.
   void WatchConfigFile();
+  void WatchConfigFolder(bool fragments);  // the config's folder, or its conf.d/ (again)
   void Reload(const std::string& why);
   void ApplyInboxes();
   void ReapRetiredInboxes();

@@ -57,41 +57,53 @@ void Daemon::WatchConfigFile() {
   loaded_config_ = config_;
   config_settle_ = base::NewUvTimer(&loop_, this);
   inbox_reaper_ = base::NewUvTimer(&loop_, this);
-  // Folders, not files: an editor's save or a tool's rename replaces the file's inode. In the
-  // config's folder only the config file counts; in conf.d/, every file.
-  auto watch = [this](const fs::path& dir, bool only_config) {
-    auto* handle = base::NewUvHandle<uv_fs_event_t>();
-    uv_fs_event_init(&loop_, handle);
-    handle->data = this;
-    auto on_change = [](uv_fs_event_t* h, const char* filename, int, int status) {
-      auto* self = static_cast<Daemon*>(h->data);
-      if (status < 0 || self->stopping_) return;
-      bool config_dir = h == self->config_watch_.get();
-      if (config_dir && filename && self->config_.file.filename() != filename &&
-          std::string_view(filename) != "conf.d") {
-        return;
-      }
-      uv_timer_start(
-          self->config_settle_.get(),
-          [](uv_timer_t* timer) {
-            auto* daemon = static_cast<Daemon*>(timer->data);
-            if (ReadConfigBytes(daemon->config_.file) != daemon->config_bytes_) {
-              daemon->Reload("the config changed");
-            }
-          },
-          kSettleMs, 0);
-    };
-    int rc = uv_fs_event_start(handle, on_change, dir.c_str(), 0);
-    if (rc != 0) {
-      spdlog::warn("cannot watch {} for changes ({}): reload with SIGHUP", dir.string(),
-                   uv_strerror(rc));
+  WatchConfigFolder(false);
+  WatchConfigFolder(true);
+}
+
+// Folders, not files: an editor's save or a tool's rename replaces the file's inode. In the
+// config's folder only the config file and conf.d count; in conf.d/, every file. conf.d/ may be
+// made, removed or replaced while the daemon runs, so each change of that name in the config's
+// folder watches it again: every fragment written into it is then seen, not only the ones whose
+// writing the folder's own event happened to cover.
+void Daemon::WatchConfigFolder(bool fragments) {
+  fs::path dir = config_.file.parent_path();
+  if (fragments) {
+    dir /= "conf.d";
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      fragments_watch_.reset();
+      return;
     }
-    (only_config ? config_watch_ : fragments_watch_).reset(handle);
+  }
+  auto* handle = base::NewUvHandle<uv_fs_event_t>();
+  uv_fs_event_init(&loop_, handle);
+  handle->data = this;
+  auto on_change = [](uv_fs_event_t* h, const char* filename, int, int status) {
+    auto* self = static_cast<Daemon*>(h->data);
+    if (status < 0 || self->stopping_) return;
+    if (h == self->config_watch_.get()) {
+      bool fragments_folder = filename == nullptr || std::string_view(filename) == "conf.d";
+      if (filename && !fragments_folder && self->config_.file.filename() != filename) return;
+      if (fragments_folder) self->WatchConfigFolder(true);
+    }
+    uv_timer_start(
+        self->config_settle_.get(),
+        [](uv_timer_t* timer) {
+          auto* daemon = static_cast<Daemon*>(timer->data);
+          if (ReadConfigBytes(daemon->config_.file) != daemon->config_bytes_) {
+            daemon->Reload("the config changed");
+          }
+        },
+        kSettleMs, 0);
   };
-  watch(config_.file.parent_path(), true);
-  std::error_code ec;
-  fs::path fragments = config_.file.parent_path() / "conf.d";
-  if (fs::is_directory(fragments, ec)) watch(fragments, false);
+  int rc = uv_fs_event_start(handle, on_change, dir.c_str(), 0);
+  if (rc != 0) {
+    spdlog::warn("cannot watch {} for changes ({}): reload with SIGHUP", dir.string(),
+                 uv_strerror(rc));
+  }
+  // The new watch starts before the old one closes, so no change falls between them.
+  (fragments ? fragments_watch_ : config_watch_).reset(handle);
 }
 
 void Daemon::Reload(const std::string& why) {

@@ -94,7 +94,8 @@ const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
-// The candidates in the order DESIGN.md gives: the caller's, then the empty password.
+// The candidates in the documented order (docs/inbox.md, "Passwords"): the caller's, then the
+// empty password.
 std::vector<std::string_view> Candidates(const std::vector<SecretBytes>& passwords) {
   std::vector<std::string_view> out;
   out.reserve(passwords.size() + 1);

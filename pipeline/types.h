@@ -11,7 +11,7 @@
 
 namespace certinbox::pipeline {
 
-// Stable finding codes (DESIGN.md, "What an import does").
+// Stable finding codes (docs/inbox.md, "Findings"): stored, published and tested.
 inline constexpr const char* kChainIncomplete = "chain_incomplete";
 inline constexpr const char* kUntrustedRoot = "untrusted_root";
 inline constexpr const char* kSelfSigned = "self_signed";

@@ -300,7 +300,7 @@ class Inventory {
   // DER of every stored CA certificate (for the trust context).
   base::Result<std::vector<std::string>> CaCertificates();
 
-  // Certificate summaries (DESIGN.md "certificate") for `ls` and `show`.
+  // Certificate summaries (docs/events.md, "The certificate summary") for `ls` and `show`.
   base::Result<nlohmann::json> List(const ListFilter& filter, base::UnixTime now);
   // By name (optionally "group/name") or numeric id; error code "not_found".
   // Several groups holding the name: error code "ambiguous". The summary gains "description",

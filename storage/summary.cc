@@ -85,6 +85,9 @@ nlohmann::json SummaryJson(SummaryFields f, base::UnixTime now, int expiring_soo
   s["name"] = std::move(f.name);
   s["group"] = std::move(f.group);
   s["kind"] = std::move(f.kind);
+  // Sorted however they were stored (a sidecar's are sorted on import, `meta` appends, `csr
+  // create` keeps its order), so every summary lists them the same way.
+  if (f.labels.is_array()) std::sort(f.labels.begin(), f.labels.end());
   s["labels"] = std::move(f.labels);
   s["status"] = Status(f.not_after, now, expiring_soon_days);
   s["version"] = f.version;

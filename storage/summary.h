@@ -1,4 +1,4 @@
-// The certificate summary (DESIGN.md "certificate"): one SELECT column list and the JSON built
+// The certificate summary (docs/events.md): one SELECT column list and the JSON built
 // from it, shared by events, `ls` and `show`. Internal to storage/.
 #pragma once
 

@@ -38,10 +38,10 @@ TEST(ClockTest, TheSystemClockIsNow) {
 }
 
 TEST(HexTest, LowercaseTwoDigitsPerByte) {
-  EXPECT_EQ(HexLower(std::string_view("\x00\x0f\xab\xff", 4)), "000fabff");
+  EXPECT_EQ(base::HexLower(std::string_view("\x00\x0f\xab\xff", 4)), "000fabff");
   const unsigned char bytes[] = {0x12, 0x9a};
-  EXPECT_EQ(HexLower(bytes, sizeof bytes), "129a");
-  EXPECT_EQ(HexLower(std::string_view()), "");
+  EXPECT_EQ(base::HexLower(bytes, sizeof bytes), "129a");
+  EXPECT_EQ(base::HexLower(std::string_view()), "");
 }
 
 TEST(FdTest, ClosesOnScopeExitAndMoves) {

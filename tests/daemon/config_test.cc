@@ -269,6 +269,19 @@ TEST_F(ConfigFragmentsTest, AKeySetTwiceAndAFragmentsOwnErrorsNameTheirFileAndLi
   EXPECT_NE(config.error().message.find(a + ":1:"), std::string::npos) << config.error().message;
 }
 
+// A fragment may say anything the main file may: [[plugin]] too, and a binding naming it.
+TEST_F(ConfigFragmentsTest, FragmentsMayDeclarePlugins) {
+  Fragment("deploy.toml",
+           "[[plugin]]\nname = \"deploy\"\ncommand = \"certinbox-deploy\"\n"
+           "[[binding]]\nentry = \"web\"\nresource = \"lb:443\"\nplugin = \"deploy\"\n");
+  auto config = Load("[daemon]\nstate_dir = \"state\"\n");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  ASSERT_EQ(config->plugins.size(), 1u);
+  EXPECT_EQ(config->plugins[0].name, "deploy");
+  ASSERT_EQ(config->bindings.size(), 1u);
+  EXPECT_EQ(config->bindings[0].plugin, "deploy");
+}
+
 // [daemon] dumpable: certinboxd is not dumpable unless the config says so.
 TEST_F(ConfigTest, DumpableIsOffUnlessSet) {
   struct Case {

@@ -77,6 +77,10 @@ TEST(CsrTest, RoundTripCreateRestartSignDropActivateExport) {
   CommandResult shown = daemon.Cli({"csr", "show", "web"});
   ASSERT_EQ(shown.exit_code, 0) << Describe(shown);
   EXPECT_EQ(shown.out, csr_pem);
+  // `show --pem` of the entry before its certificate arrives prints the request.
+  CommandResult shown_pem = daemon.Cli({"show", "web", "--pem"});
+  ASSERT_EQ(shown_pem.exit_code, 0) << Describe(shown_pem);
+  EXPECT_EQ(shown_pem.out, csr_pem);
   CommandResult early = daemon.Cli({"export", "web", "--out", (daemon.root() / "early").string()});
   EXPECT_EQ(early.exit_code, 1) << Describe(early);
   EXPECT_NE(early.err.find("not_activated"), std::string::npos) << early.err;
@@ -106,6 +110,7 @@ TEST(CsrTest, RoundTripCreateRestartSignDropActivateExport) {
   }
   json ls = daemon.LsJson();
   ASSERT_EQ(ls["entries"].size(), 3u) << ls.dump(2);  // web, intermediate, root
+  EXPECT_EQ(daemon.Cli({"show", "web", "--pem"}).out, signed_cert.CertPem());  // no longer the CSR
 
   // 3. Export with the key: OpenSSL says key and certificate match.
   fs::path out = daemon.root() / "export";

@@ -59,7 +59,7 @@ class DaemonHarness {
   // Sends `signal` (SIGHUP, say) to the running daemon.
   void Signal(int signal) const;
 
-  // Writes `bytes` to a temporary name and renames it into the inbox, as docs/dropping.md recommends.
+  // Writes `bytes` to a temporary name and renames it into the inbox, as docs/inbox.md recommends.
   void Drop(const std::string& name, const std::string& bytes);
   // Writes in place (no rename), for tests of settling and odd files.
   void WriteInPlace(const std::string& name, const std::string& bytes);

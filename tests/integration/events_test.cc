@@ -271,7 +271,9 @@ TEST(EventsTest, RetentionPrunesOnlyWhatEveryCursorHasAcknowledged) {
   EXPECT_EQ(Retained(daemon).size(), 2u) << "pruned although cursor 'slow' still needs them";
   auto cursors = daemon.Cli({"cursors", "--json"});
   ASSERT_EQ(cursors.exit_code, 0) << cursors.err;
-  auto list = json::parse(cursors.out, nullptr, false);
+  auto printed = json::parse(cursors.out, nullptr, false);
+  ASSERT_TRUE(printed.is_object()) << cursors.out;  // an object, like every other --json
+  const json& list = printed["cursors"];
   ASSERT_TRUE(list.is_array()) << cursors.out;
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0]["name"], "keeper");

@@ -102,7 +102,7 @@ TEST(ImportTest, Pkcs12WithPasswordInSidecar) {
   TestPki pki = TestPki::Make(WebSpec(now));
   DaemonHarness daemon;
   ASSERT_TRUE(daemon.Start());
-  // The sidecar first, then the file, as docs/dropping.md says.
+  // The sidecar first, then the file, as docs/inbox.md says.
   daemon.Drop("web.pfx.toml",
               "name = \"web-prod\"\npassword = \"s3cret pass\"\nlabels = [\"prod\", \"web\"]\n"
               "description = \"front door\"\n[metadata]\nowner = \"team-web\"\n");

@@ -193,5 +193,45 @@ TEST(ReloadTest, AFragmentWrittenIntoConfDIsApplied) {
   EXPECT_EQ((*status)["inboxes"].size(), 2u);
 }
 
+// conf.d/ made after the start: the config's folder sees the folder appear, and from then on
+// every fragment written into it reloads, the second as well as the first.
+TEST(ReloadTest, EveryFragmentOfAConfDMadeWhileRunningIsApplied) {
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  fs::path fragments = daemon.root() / "conf.d";
+  auto write_fragment = [&](const std::string& name) {
+    fs::path tmp = fragments / ("." + name + ".toml.tmp");
+    std::ofstream(tmp) << InboxToml(name);
+    fs::rename(tmp, fragments / (name + ".toml"));
+  };
+  fs::create_directories(fragments);
+  write_fragment("first");
+  daemon.WaitForEvents(HasEvents("config.reloaded"));
+  ASSERT_EQ(daemon.EventsOfType("config.reloaded").size(), 1u) << daemon.log();
+
+  for (const std::string name : {"second", "third"}) {
+    size_t before = daemon.EventsOfType("config.reloaded").size();
+    write_fragment(name);
+    daemon.WaitForEvents(HasEvents("config.reloaded", before + 1));
+    auto reloaded = daemon.EventsOfType("config.reloaded");
+    ASSERT_EQ(reloaded.size(), before + 1) << name << "\n" << daemon.log();
+    EXPECT_TRUE(Contains(reloaded.back()["changed"], "inbox " + name + " added"))
+        << reloaded.back().dump();
+  }
+
+  // Replaced by another folder of that name: its fragments count too.
+  fs::remove_all(fragments);
+  daemon.WaitForEvents(HasEvents("config.reloaded", 4));
+  fs::create_directories(fragments);
+  write_fragment("fourth");
+  daemon.WaitForEvents([&](const Events&) {
+    auto reloaded = daemon.EventsOfType("config.reloaded");
+    return !reloaded.empty() && Contains(reloaded.back()["changed"], "inbox fourth added");
+  });
+  auto reloaded = daemon.EventsOfType("config.reloaded");
+  ASSERT_FALSE(reloaded.empty());
+  EXPECT_TRUE(Contains(reloaded.back()["changed"], "inbox fourth added")) << daemon.log();
+}
+
 }  // namespace
 }  // namespace certinbox::testing

@@ -363,9 +363,10 @@ TEST_F(VersionsTest, MetaChangesEntryAndVersionMetadataWithOneEventPerCall) {
   EXPECT_EQ(out->event->type, "cert.updated");
   json event = Payload(*out->event);
   EXPECT_EQ(event["changed"], json({"description", "labels", "metadata"}));
-  EXPECT_EQ(event["certificate"]["labels"], json({"prod", "edge"}));
+  EXPECT_EQ(event["certificate"]["labels"], json({"edge", "prod"}));  // sorted, as shown
   json shown = MustShow("web");
   EXPECT_EQ(shown["description"], "front door");
+  EXPECT_EQ(shown["labels"], json({"edge", "prod"}));
   EXPECT_EQ(shown["metadata"], json({{"owner", "team-edge"}}));
 
   // The same again changes nothing: no event.
