@@ -5,6 +5,8 @@
 
 #include <fstream>
 
+#include "tests/testing/config_dir.h"
+
 namespace certinbox::daemon {
 namespace {
 
@@ -12,19 +14,10 @@ namespace fs = std::filesystem;
 
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/cbx-config-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  pipeline::Result<Config> Load(const std::string& text) { return LoadConfig(config_.Write(text)); }
 
-  pipeline::Result<Config> Load(const std::string& text) {
-    fs::path file = dir_ / "certinbox.toml";
-    std::ofstream(file) << text;
-    return LoadConfig(file);
-  }
-
-  fs::path dir_;
+  testing::ConfigDir config_;
+  const fs::path dir_ = config_.dir();
 };
 
 TEST_F(ConfigTest, DefaultsAndRelativePaths) {
@@ -224,8 +217,7 @@ namespace {
 class ConfigFragmentsTest : public ConfigTest {
  protected:
   void Fragment(const std::string& name, const std::string& text) {
-    fs::create_directories(dir_ / "conf.d");
-    std::ofstream(dir_ / "conf.d" / name) << text;
+    config_.WriteFragment(name, text);
   }
 };
 

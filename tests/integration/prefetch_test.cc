@@ -1,8 +1,7 @@
 // Files read ahead while they settle (prefetches): the work done early is used only when it is
 // still what importing the settled file would give; otherwise the file is imported again.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <csignal>
@@ -10,8 +9,8 @@
 #include <set>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"
 
@@ -132,10 +131,9 @@ TEST(PrefetchTest, ReloadWhileFilesAreReadAheadLosesNothing) {
   for (int i = 0; i < kFiles; ++i) {
     daemon.Drop("r" + std::to_string(i) + ".pem", leaves[i].CertPem() + leaves[i].KeyPem());
   }
-  fs::path tmp = daemon.root() / "new-config.toml";
-  std::ofstream(tmp) << "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n"
-                     << "[[inbox]]\npath = \"inbox\"\nname = \"inbox\"\nsettle_ms = 300\n";
-  fs::rename(tmp, daemon.config_file());
+  daemon.ReplaceConfig(
+      "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n"
+      "[[inbox]]\npath = \"inbox\"\nname = \"inbox\"\nsettle_ms = 300\n");
   daemon.Signal(SIGHUP);
 
   daemon.WaitForEvents(HasEvents("cert.imported", kFiles), std::chrono::seconds(90));

@@ -10,7 +10,9 @@
 #include "plugins/webhook/delivery.h"
 #include "plugins/webhook/options.h"
 #include "plugins/webhook/signature.h"
+#include "tests/testing/files.h"
 #include "tests/testing/http_receiver.h"
+#include "tests/testing/temp_dir.h"
 
 namespace certinbox::webhook {
 namespace {
@@ -19,6 +21,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 using testing::HttpReceiver;
+using testing::TempDir;
+using testing::WriteFile;
 
 TEST(WebhookSignatureTest, Rfc4231TestCase2) {
   // RFC 4231 section 4.3: key "Jefe", data "what do ya want for nothing?".
@@ -61,17 +65,18 @@ TEST(WebhookOptionsTest, AllKeys) {
 }
 
 TEST(WebhookOptionsTest, SecretFileIsReadAndItsLineBreakDropped) {
-  fs::path file = fs::temp_directory_path() / ("webhook-secret-" + std::to_string(::getpid()));
-  std::ofstream(file) << "top secret\n";
+  TempDir dir("webhook-");
+  const fs::path file = dir / "secret";
+  WriteFile(file, "top secret\n");
   auto options = ParseWebhookOptions({{"url", "http://x.test/"}, {"secret_file", file.string()}});
-  fs::remove(file);
   ASSERT_TRUE(options) << options.error().message;
   EXPECT_EQ(options->secret, "top secret");
 }
 
 TEST(WebhookOptionsTest, BadOptionsAreRefusedWithAReason) {
-  fs::path empty = fs::temp_directory_path() / ("webhook-empty-" + std::to_string(::getpid()));
-  std::ofstream(empty) << "\n";
+  TempDir dir("webhook-");
+  const fs::path empty = dir / "empty";
+  WriteFile(empty, "\n");
   struct Case {
     json options;
     std::string code;
@@ -98,7 +103,6 @@ TEST(WebhookOptionsTest, BadOptionsAreRefusedWithAReason) {
     ASSERT_FALSE(options) << c.options.dump();
     EXPECT_EQ(options.error().code, c.code) << c.options.dump() << ": " << options.error().message;
   }
-  fs::remove(empty);
 }
 
 TEST(WebhookOptionsTest, RetryDelayDoublesUpToFiveMinutes) {
