@@ -13,6 +13,7 @@
 #include "tests/testing/files.h"
 #include "tests/testing/http_receiver.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::webhook {
 namespace {
@@ -22,6 +23,7 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 using testing::HttpReceiver;
 using testing::TempDir;
+using testing::WaitUntil;
 using testing::WriteFile;
 
 TEST(WebhookSignatureTest, Rfc4231TestCase2) {
@@ -211,14 +213,15 @@ TEST(WebhookDeliveryTest, AStopDuringTheBackoffEndsTheDeliveryPromptly) {
   options.backoff = 60s;
   Poster poster(options);
   std::atomic<bool> stop{false};
+  std::atomic<bool> backing_off{false};  // the failed attempt is logged as the backoff begins
   std::thread stopper([&] {
-    receiver.WaitForRequests(1, 10s);
-    std::this_thread::sleep_for(100ms);
+    WaitUntil([&] { return backing_off.load(); }, 10s, 5ms);
     stop = true;
   });
   auto started = std::chrono::steady_clock::now();
   DeliveryResult result = Deliver(
-      poster, options, Event(9), [&] { return stop.load(); }, [](const std::string&) {});
+      poster, options, Event(9), [&] { return stop.load(); },
+      [&](const std::string&) { backing_off = true; });
   auto took = std::chrono::steady_clock::now() - started;
   stopper.join();
   EXPECT_EQ(result.outcome, Outcome::kStopped);
