@@ -12,6 +12,8 @@
 #include "cli/endpoint.h"
 #include "cli/render.h"
 #include "cli/table.h"
+#include "tests/testing/files.h"
+#include "tests/testing/temp_dir.h"
 
 namespace certinbox::cli {
 namespace {
@@ -211,19 +213,12 @@ TEST(RenderTest, StatusSummary) {
 
 class EndpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("certinbox_cli_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   fs::path Write(const std::string& name, const std::string& text) {
-    fs::path file = dir_ / name;
-    std::ofstream(file) << text;
-    return file;
+    testing::WriteFile(dir_ / name, text);
+    return dir_ / name;
   }
 
-  fs::path dir_;
+  testing::TempDir dir_{"certinbox-cli-"};
 };
 
 TEST_F(EndpointTest, ExplicitControlWins) {

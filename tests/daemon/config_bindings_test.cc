@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "daemon/config.h"
+#include "tests/testing/config_dir.h"
 
 namespace certinbox::daemon {
 namespace {
@@ -14,19 +15,11 @@ namespace fs = std::filesystem;
 
 class ConfigBindingsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/cbx-config-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  base::Result<Config> Load(const std::string& text) { return LoadConfig(config_.Write(text)); }
+  fs::path file() const { return config_.file(); }
 
-  base::Result<Config> Load(const std::string& text) {
-    std::ofstream(file()) << text;
-    return LoadConfig(file());
-  }
-  fs::path file() const { return dir_ / "certinbox.toml"; }
-
-  fs::path dir_;
+  testing::ConfigDir config_;
+  const fs::path dir_ = config_.dir();
 };
 
 TEST_F(ConfigBindingsTest, DeclaredBindingsAreRead) {

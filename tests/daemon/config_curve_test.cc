@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "daemon/config.h"
+#include "tests/testing/config_dir.h"
 
 namespace certinbox::daemon {
 namespace {
@@ -18,20 +19,13 @@ constexpr const char* kKeyB = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
 
 class ConfigCurveTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/cbx-config-curve-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  base::Result<Config> Load(const std::string& text) {
-    std::ofstream(dir_ / "certinbox.toml") << text;
-    return LoadConfig(dir_ / "certinbox.toml");
-  }
+  base::Result<Config> Load(const std::string& text) { return LoadConfig(config_.Write(text)); }
   void Fragment(const std::string& name, const std::string& text) {
-    fs::create_directories(dir_ / "conf.d");
-    std::ofstream(dir_ / "conf.d" / name) << text;
+    config_.WriteFragment(name, text);
   }
-  fs::path dir_;
+
+  testing::ConfigDir config_;
+  const fs::path dir_ = config_.dir();
 };
 
 std::string Client(const std::string& name, const std::string& key, const std::string& role) {

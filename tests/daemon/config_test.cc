@@ -6,6 +6,8 @@
 
 #include <fstream>
 
+#include "tests/testing/config_dir.h"
+
 namespace certinbox::daemon {
 namespace {
 
@@ -13,19 +15,10 @@ namespace fs = std::filesystem;
 
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/cbx-config-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  base::Result<Config> Load(const std::string& text) { return LoadConfig(config_.Write(text)); }
 
-  base::Result<Config> Load(const std::string& text) {
-    fs::path file = dir_ / "certinbox.toml";
-    std::ofstream(file) << text;
-    return LoadConfig(file);
-  }
-
-  fs::path dir_;
+  testing::ConfigDir config_;
+  const fs::path dir_ = config_.dir();
 };
 
 TEST_F(ConfigTest, DefaultsAndRelativePaths) {
@@ -225,8 +218,7 @@ namespace {
 class ConfigFragmentsTest : public ConfigTest {
  protected:
   void Fragment(const std::string& name, const std::string& text) {
-    fs::create_directories(dir_ / "conf.d");
-    std::ofstream(dir_ / "conf.d" / name) << text;
+    config_.WriteFragment(name, text);
   }
 };
 
@@ -267,19 +259,6 @@ TEST_F(ConfigFragmentsTest, AKeySetTwiceAndAFragmentsOwnErrorsNameTheirFileAndLi
   config = Load("[daemon]\n");
   ASSERT_FALSE(config.has_value());
   EXPECT_NE(config.error().message.find(a + ":1:"), std::string::npos) << config.error().message;
-}
-
-// A fragment may say anything the main file may: [[plugin]] too, and a binding naming it.
-TEST_F(ConfigFragmentsTest, FragmentsMayDeclarePlugins) {
-  Fragment("deploy.toml",
-           "[[plugin]]\nname = \"deploy\"\ncommand = \"certinbox-deploy\"\n"
-           "[[binding]]\nentry = \"web\"\nresource = \"lb:443\"\nplugin = \"deploy\"\n");
-  auto config = Load("[daemon]\nstate_dir = \"state\"\n");
-  ASSERT_TRUE(config.has_value()) << config.error().message;
-  ASSERT_EQ(config->plugins.size(), 1u);
-  EXPECT_EQ(config->plugins[0].name, "deploy");
-  ASSERT_EQ(config->bindings.size(), 1u);
-  EXPECT_EQ(config->bindings[0].plugin, "deploy");
 }
 
 // [daemon] dumpable: certinboxd is not dumpable unless the config says so.

@@ -7,8 +7,8 @@
 #include <random>
 #include <set>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {

@@ -7,9 +7,11 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -17,10 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Events = std::vector<json>;
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // The events of `type` about `name` (with `resource`, when given) received so far.
 auto Has(const std::string& type, const std::string& name, const std::string& resource = "") {
@@ -64,13 +62,6 @@ std::vector<json> Replay(DaemonHarness& daemon) {
 // Bindings name a configured plugin; this one is known but never started.
 constexpr const char* kDeployPlugin =
     "[[plugin]]\nname = \"deploy\"\ncommand = \"/bin/true\"\nenabled = false\n";
-
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 TEST(BindingsTest, BoundEntriesAreNotDeletedAndBatchRmReportsEachEntry) {
   DaemonHarness daemon({.extra_toml = kDeployPlugin});
@@ -253,12 +244,7 @@ TEST(BindingsTest, SidecarBindBindsTheImportedEntry) {
   EXPECT_EQ(rejected[0]["reason"], "resource_bound");
   EXPECT_TRUE(Contains(rejected[0]["message"].get<std::string>(), "default/web"));
   EXPECT_EQ(daemon.LsJson()["entries"].size(), 1u);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!fs::exists(daemon.failed() / "other.pem") &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_TRUE(fs::exists(daemon.failed() / "other.pem"));
+  EXPECT_TRUE(WaitUntil([&] { return fs::exists(daemon.failed() / "other.pem"); }));
 }
 
 }  // namespace

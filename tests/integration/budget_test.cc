@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/integration/daemon_harness.h"
+#include "tests/testing/daemon_harness.h"
 #include "tests/testing/kdf_files.h"
 #include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"

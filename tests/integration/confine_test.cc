@@ -7,8 +7,9 @@
 
 #include <fstream>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -21,11 +22,6 @@ unsigned ModeOf(const fs::path& file) {
   struct stat st {};
   EXPECT_EQ(::lstat(file.c_str(), &st), 0) << file;
   return st.st_mode & 07777;
-}
-
-std::string ReadAll(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 void WriteAll(const fs::path& file, const std::string& bytes, unsigned mode) {
@@ -71,9 +67,9 @@ TEST(ConfineTest, HardLinksAreRefusedAndTheirOtherNamesKeepTheirMode) {
   }
   EXPECT_TRUE(daemon.EventsOfType("cert.imported").empty());
   EXPECT_EQ(ModeOf(victim), 0644u);
-  EXPECT_EQ(ReadAll(victim), pem);
+  EXPECT_EQ(ReadFile(victim), pem);
   EXPECT_EQ(ModeOf(victim_toml), 0644u);
-  EXPECT_EQ(ReadAll(victim_toml), "name = \"linked\"\n");
+  EXPECT_EQ(ReadFile(victim_toml), "name = \"linked\"\n");
 }
 
 // Finding: password_file = "/etc/shadow" in a sidecar made the root daemon read any file. Now
@@ -226,7 +222,7 @@ TEST(ConfineTest, AnInboxWithGroupsRenewsNoEntryOfAnotherGroup) {
   auto rejected = RejectedByFile(daemon);
   ASSERT_TRUE(rejected.contains("web.pem")) << daemon.log();
   EXPECT_EQ(rejected["web.pem"]["reason"], "group_not_allowed");
-  json error = json::parse(ReadAll(daemon.failed() / "web.pem.error.json"));
+  json error = json::parse(ReadFile(daemon.failed() / "web.pem.error.json"));
   EXPECT_EQ(error["reason"], "group_not_allowed");
   EXPECT_TRUE(fs::exists(daemon.failed() / "web.pem.toml"));
   EXPECT_TRUE(daemon.EventsOfType("cert.renewed").empty());
@@ -234,12 +230,11 @@ TEST(ConfineTest, AnInboxWithGroupsRenewsNoEntryOfAnotherGroup) {
   EXPECT_EQ(shown["version"], 1);
   EXPECT_EQ(shown["fingerprint_sha256"], v1.Fingerprint());
 
-  std::string config = ReadAll(daemon.config_file());
+  std::string config = ReadFile(daemon.config_file());
   const std::string narrow = "groups = [\"shared\"]";
   ASSERT_NE(config.find(narrow), std::string::npos);
   config.replace(config.find(narrow), narrow.size(), "groups = [\"shared\", \"prod\"]");
-  WriteAll(daemon.root() / "config.tmp", config, 0644);
-  fs::rename(daemon.root() / "config.tmp", daemon.config_file());
+  daemon.ReplaceConfig(config);
   daemon.Signal(SIGHUP);
   daemon.WaitForEvents(HasEvents("config.reloaded"));
   daemon.Drop("web2.toml", sidecar);
@@ -314,7 +309,7 @@ TEST(ConfineTest, FileNamesAreEscapedInTheLogAndExactInTheErrorJson) {
   for (const std::string& name : names) {
     SCOPED_TRACE(hex(name));
     ASSERT_TRUE(fs::exists(daemon.failed() / name));
-    json error = json::parse(ReadAll(daemon.failed() / (name + ".error.json")));
+    json error = json::parse(ReadFile(daemon.failed() / (name + ".error.json")));
     EXPECT_EQ(error["file_hex"], hex(name));
     EXPECT_EQ(error["reason"], "unrecognized_format");
   }

@@ -7,8 +7,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -22,13 +23,6 @@ constexpr int64_t kDay = 86400;
 
 std::string Describe(const CommandResult& r) {
   return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 Issued LeafUntil(const std::string& cn, int64_t not_after) {

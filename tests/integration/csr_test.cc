@@ -9,8 +9,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -19,13 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Events = std::vector<json>;
-
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 pipeline::X509Ptr ReadCert(const std::string& pem) {
   pipeline::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));

@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "plugins/sdk/curve.h"
-#include "tests/integration/daemon_harness.h"
+#include "tests/testing/daemon_harness.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {

@@ -9,9 +9,11 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -20,25 +22,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/cbx-deploy-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!::testing::Test::HasFailure()) fs::remove_all(path, ec);
-  }
-};
 
 std::vector<json> PushEvents(const std::vector<json>& events, const std::string& type,
                              const std::string& resource) {
@@ -76,12 +59,12 @@ Issued Leaf(const std::string& cn) {
 }
 
 TEST(DeployTest, AFailingReloadIsReportedWithItsExitStatusAndOutputAndRetried) {
-  TempDir live;
+  TempDir live("cbx-deploy-", TempDir::Keep::kOnFailure);
   HarnessOptions options;
   options.extra_toml =
       "[[plugin]]\nname = \"deploy\"\ncommand = \"certinbox-deploy\"\n"
       "events = [\"cert.\"]\n[plugin.options]\ndir = " +
-      json(live.path.string()).dump() +
+      json(live.path().string()).dump() +
       "\nretry = \"1s\"\n"
       // The reload command is the operator's: it never sees the plugin's token.
       "reload = \"echo reloading $CERTINBOX_RESOURCE token=${CERTINBOX_PLUGIN_TOKEN-unset}; "
@@ -114,7 +97,7 @@ TEST(DeployTest, AFailingReloadIsReportedWithItsExitStatusAndOutputAndRetried) {
   EXPECT_EQ(binding["last_push_result"], "failed") << binding.dump();
 
   // The files were written before the reload ran (the folder name has ':' replaced).
-  const fs::path folder = live.path / "lb_443";
+  const fs::path folder = live.path() / "lb_443";
   EXPECT_EQ(ReadFile(folder / "cert.pem"), cert.CertPem());
   struct stat st {};
   ASSERT_EQ(::stat((folder / "privkey.pem").c_str(), &st), 0);
@@ -123,11 +106,7 @@ TEST(DeployTest, AFailingReloadIsReportedWithItsExitStatusAndOutputAndRetried) {
 
   // Unbound, without remove_on_unbind: the plugin says so, and the files stay.
   ASSERT_EQ(daemon.Cli({"unbind", "broken", "lb:443"}).exit_code, 0);
-  auto deadline = Clock::now() + 20s;
-  while (daemon.log().find("lb:443: unbound: files left in") == std::string::npos &&
-         Clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
+  WaitUntil([&] { return Contains(daemon.log(), "lb:443: unbound: files left in"); });
   EXPECT_NE(daemon.log().find("lb:443: unbound: files left in " + folder.string()),
             std::string::npos)
       << daemon.log();
@@ -137,17 +116,17 @@ TEST(DeployTest, AFailingReloadIsReportedWithItsExitStatusAndOutputAndRetried) {
 }
 
 TEST(DeployTest, NoKeyMeansNothingWrittenAndRemoveOnUnbind) {
-  TempDir live;
-  TempDir reload_marks;
+  TempDir live("cbx-deploy-", TempDir::Keep::kOnFailure);
+  TempDir reload_marks("cbx-deploy-", TempDir::Keep::kOnFailure);
   HarnessOptions options;
   // Each reload leaves a mark, so the test sees how often it ran.
   options.extra_toml =
       "[[plugin]]\nname = \"deploy\"\ncommand = \"certinbox-deploy\"\n"
       "events = [\"cert.\"]\n[plugin.options]\ndir = " +
-      json(live.path.string()).dump() +
+      json(live.path().string()).dump() +
       "\nretry = \"1s\"\nremove_on_unbind = true\n"
       "reload = \"touch " +
-      reload_marks.path.string() + "/$CERTINBOX_RESOURCE-$CERTINBOX_CERT_VERSION\"\n";
+      reload_marks.path().string() + "/$CERTINBOX_RESOURCE-$CERTINBOX_CERT_VERSION\"\n";
   DaemonHarness daemon(options);
   ASSERT_TRUE(daemon.Start());
 
@@ -172,35 +151,32 @@ TEST(DeployTest, NoKeyMeansNothingWrittenAndRemoveOnUnbind) {
   ASSERT_GE(failed.size(), 1u) << daemon.log();
   EXPECT_NE(failed[0].value("message", "").find("no private key"), std::string::npos)
       << failed[0].dump();
-  EXPECT_FALSE(fs::exists(live.path / "nokey")) << "nothing is written for an entry without key";
-  EXPECT_FALSE(fs::exists(reload_marks.path / "nokey-1")) << "no reload without a push";
+  EXPECT_FALSE(fs::exists(live.path() / "nokey")) << "nothing is written for an entry without key";
+  EXPECT_FALSE(fs::exists(reload_marks.path() / "nokey-1")) << "no reload without a push";
 
   ASSERT_EQ(PushEvents(daemon.EventsOfType("push.succeeded"), "push.succeeded", "site").size(), 1u)
       << daemon.log();
-  EXPECT_EQ(ReadFile(live.path / "site" / "cert.pem"), keyed.CertPem());
-  EXPECT_EQ(ReadFile(live.path / "site" / "privkey.pem"), keyed.KeyPem());
-  EXPECT_TRUE(fs::exists(reload_marks.path / "site-1"));
+  EXPECT_EQ(ReadFile(live.path() / "site" / "cert.pem"), keyed.CertPem());
+  EXPECT_EQ(ReadFile(live.path() / "site" / "privkey.pem"), keyed.KeyPem());
+  EXPECT_TRUE(fs::exists(reload_marks.path() / "site-1"));
 
   // The key arrives later: cert.updated pushes at once, without waiting for the retry.
   daemon.Drop("keyless.key", keyless.KeyPem());
   daemon.WaitForEvents(HasPushes("push.succeeded", "nokey", 1), 30s);
   ASSERT_EQ(PushEvents(daemon.EventsOfType("push.succeeded"), "push.succeeded", "nokey").size(), 1u)
       << daemon.log();
-  EXPECT_EQ(ReadFile(live.path / "nokey" / "cert.pem"), keyless.CertPem());
+  EXPECT_EQ(ReadFile(live.path() / "nokey" / "cert.pem"), keyless.CertPem());
 
   // Unbinding removes the four files (remove_on_unbind); the folder stays.
   ASSERT_EQ(daemon.Cli({"unbind", "keyed", "site"}).exit_code, 0);
   daemon.WaitForEvents(HasEvents("cert.unbound", 1));
-  auto deadline = Clock::now() + 20s;
-  while (fs::exists(live.path / "site" / "privkey.pem") && Clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
+  WaitUntil([&] { return !fs::exists(live.path() / "site" / "privkey.pem"); });
   for (const char* file : {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"}) {
-    EXPECT_FALSE(fs::exists(live.path / "site" / file)) << file << "\n" << daemon.log();
+    EXPECT_FALSE(fs::exists(live.path() / "site" / file)) << file << "\n" << daemon.log();
   }
-  EXPECT_TRUE(fs::is_directory(live.path / "site"));
+  EXPECT_TRUE(fs::is_directory(live.path() / "site"));
   // nokey's files are not touched by site's unbind, and there was one push of each.
-  EXPECT_TRUE(fs::exists(live.path / "nokey" / "privkey.pem"));
+  EXPECT_TRUE(fs::exists(live.path() / "nokey" / "privkey.pem"));
   EXPECT_EQ(PushEvents(daemon.EventsOfType("push.succeeded"), "push.succeeded", "site").size(), 1u);
 }
 
@@ -212,10 +188,7 @@ TEST(DeployTest, AnUnknownOptionIsNamedInTheDaemonsLog) {
   DaemonHarness daemon(options);
   ASSERT_TRUE(daemon.Start());
   const std::string expected = "plugin deploy: certinbox-deploy: unknown option \"relaod\"";
-  auto deadline = Clock::now() + 20s;
-  while (daemon.log().find(expected) == std::string::npos && Clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
+  WaitUntil([&] { return Contains(daemon.log(), expected); });
   EXPECT_NE(daemon.log().find(expected), std::string::npos) << daemon.log();
 }
 

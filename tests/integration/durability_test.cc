@@ -2,11 +2,8 @@
 // that holds its import is synced to disk, with one sync per batch, not per file. Shown with a
 // syscall trace of the real daemon: strace, attached to every thread, logs the writes and syncs
 // of the WAL and the unlinks and renames of the dropped files in the order they happened.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -16,11 +13,11 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
-
-extern char** environ;
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -29,13 +26,6 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
-
-std::string ReadAll(const fs::path& file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // `strace -f -p PID` with its trace in a file, detached (SIGTERM) when this object goes.
 class Strace {
@@ -49,45 +39,31 @@ class Strace {
     }
     if (binary_.empty()) return;
     // -y: descriptors with their paths, so the WAL's writes and syncs can be told apart.
-    std::vector<std::string> args = {
-        binary_, "-f", "-y", "-e",
-        "trace=fsync,fdatasync,unlink,unlinkat,rename,renameat,renameat2,write,pwrite64", "-o",
-        trace.string(), "-p", std::to_string(traced)};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
+    process_.emplace(
+        std::vector<std::string>{
+            binary_, "-f", "-y", "-e",
+            "trace=fsync,fdatasync,unlink,unlinkat,rename,renameat,renameat2,write,pwrite64", "-o",
+            trace.string(), "-p", std::to_string(traced)},
+        SpawnOptions{.stderr_file = err_.string()});
   }
   ~Strace() { Detach(); }
 
   bool found() const { return !binary_.empty(); }
   // Waits (bounded) until strace says it attached to the process and its threads.
-  bool WaitAttached(steady_clock::duration limit) const {
-    auto deadline = steady_clock::now() + limit;
-    while (steady_clock::now() < deadline) {
-      if (ReadAll(err_).find("attached") != std::string::npos) return true;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return false;
+  bool WaitAttached(std::chrono::milliseconds limit) const {
+    return WaitUntil([&] { return Contains(ReadFile(err_), "attached"); }, limit, milliseconds(20));
   }
   // Detaches from the daemon (which goes on running) and waits for strace to end.
   void Detach() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
+    if (process_) process_->Stop(SIGTERM);
+    process_.reset();
   }
-  std::string Stderr() const { return ReadAll(err_); }
+  std::string Stderr() const { return ReadFile(err_); }
 
  private:
   std::string binary_;
   fs::path err_;
-  pid_t pid_ = -1;
+  std::optional<ChildProcess> process_;
 };
 
 struct TraceCheck {
@@ -185,7 +161,7 @@ void DropTracedAndCheck(bool archive) {
       << daemon.log();
   strace.Detach();
 
-  const TraceCheck check = CheckTrace(ReadAll(trace), std::regex(R"([/"]durable-\d+\.pem")"));
+  const TraceCheck check = CheckTrace(ReadFile(trace), std::regex(R"([/"]durable-\d+\.pem")"));
   EXPECT_EQ(check.files_left, kFiles) << "every imported file left the inbox, traced";
   EXPECT_GT(check.wal_writes, 0) << "the trace shows the WAL's writes (strace -y)";
   EXPECT_EQ(check.left_unsynced, 0)

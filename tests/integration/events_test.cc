@@ -1,12 +1,8 @@
 // Events are never lost: a subscriber that was too slow for the PUB socket's high-water mark
 // recovers every event from the outbox, and the outbox's retention never prunes an event a
 // registered cursor still needs. The real daemon, real SUB sockets, the real CLI.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -14,11 +10,11 @@
 #include <thread>
 #include <zmq_addon.hpp>
 
-#include "tests/integration/daemon_harness.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/files.h"
 #include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"
-
-extern char** environ;
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -37,36 +33,14 @@ constexpr int64_t kEvents = Scaled(50'000, 2'000);
 // `certinbox ARGS...` running in the background with stdout to a file.
 class BackgroundCli {
  public:
-  BackgroundCli(const std::vector<std::string>& args, const fs::path& out) : out_(out) {
-    std::vector<std::string> argv_strings = {CERTINBOX_CLI_BIN};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& arg : argv_strings) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string err = out.string() + ".err";
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~BackgroundCli() { Stop(SIGKILL); }
+  BackgroundCli(const std::vector<std::string>& args, const fs::path& out)
+      : out_(out),
+        process_(Argv(args), {.stdout_file = out.string(), .stderr_file = out.string() + ".err"}) {}
 
-  bool running() const { return pid_ > 0; }
-  void Signal(int signal) const {
-    if (pid_ > 0) ::kill(pid_, signal);
-  }
-  // Ends the process (SIGCONT first, in case it is stopped) and returns its exit status.
-  int Stop(int signal = SIGTERM) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, signal);
-    ::kill(pid_, SIGCONT);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
+  bool running() const { return process_.running(); }
+  void Signal(int signal) const { process_.Signal(signal); }
+  // Ends the process (SIGCONT too, in case it is stopped) and returns its exit status.
+  int Stop(int signal = SIGTERM) { return process_.Stop(signal); }
 
   // The seq of every JSON line printed so far.
   std::vector<int64_t> Seqs() const {
@@ -80,32 +54,18 @@ class BackgroundCli {
     return seqs;
   }
 
-  std::string Stderr() const {
-    std::ifstream in(out_.string() + ".err");
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
+  std::string Stderr() const { return ReadFile(out_.string() + ".err"); }
 
  private:
-  fs::path out_;
-  pid_t pid_ = -1;
-};
-
-int64_t LastSeq(DaemonHarness& daemon) {
-  auto status = daemon.control().Request("status", {}, milliseconds(2000));
-  return status ? status->value("last_seq", int64_t{0}) : -1;
-}
-
-// Polls `done` every 100 ms until it holds or `limit` passes.
-bool WaitUntil(const std::function<bool()>& done, steady_clock::duration limit) {
-  auto deadline = steady_clock::now() + limit;
-  while (steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(100));
+  static std::vector<std::string> Argv(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {CERTINBOX_CLI_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
   }
-  return done();
-}
+
+  fs::path out_;
+  ChildProcess process_;
+};
 
 // Every seq from 1 to `last`, each exactly once.
 ::testing::AssertionResult EachSeqOnce(const std::vector<int64_t>& seqs, int64_t last) {
@@ -166,10 +126,10 @@ TEST(EventsTest, PausedSubscribersRecoverEverySeqOfABurstFromTheOutbox) {
     ASSERT_TRUE(changed.has_value()) << i << ": " << changed.error().message;
   }
   const int64_t last = 1 + kEvents;
-  ASSERT_TRUE(WaitUntil([&] { return LastSeq(daemon) >= last; }, seconds(600)))
-      << "published up to " << LastSeq(daemon) << " of " << last << "\n"
+  ASSERT_TRUE(WaitUntil([&] { return daemon.LastSeq(milliseconds(2000)) >= last; }, seconds(600)))
+      << "published up to " << daemon.LastSeq(milliseconds(2000)) << " of " << last << "\n"
       << daemon.log();
-  EXPECT_EQ(LastSeq(daemon), last);
+  EXPECT_EQ(daemon.LastSeq(milliseconds(2000)), last);
 
   // The raw subscriber wakes up: what the sockets kept, then the rest from the outbox, in the
   // order docs/protocol.md gives (live events above the replayed ones are new).
@@ -238,7 +198,8 @@ TEST(EventsTest, RetentionPrunesOnlyWhatEveryCursorHasAcknowledged) {
   }
   daemon.WaitForEvents([](const auto& events) { return events.size() >= 3; });
   ASSERT_EQ(Retained(daemon).size(), 3u);
-  // Well past the retention (1 s, pruned every second): still all there.
+  // Well past the retention (1 s, pruned every second): still all there. A sleep, since it is
+  // the absence of a pruning that is shown.
   std::this_thread::sleep_for(milliseconds(3500));
   ASSERT_EQ(Retained(daemon).size(), 3u) << daemon.log();
 
@@ -267,6 +228,7 @@ TEST(EventsTest, RetentionPrunesOnlyWhatEveryCursorHasAcknowledged) {
   }
   daemon.WaitForEvents([](const auto& events) { return events.size() >= 5; });
   ASSERT_TRUE(daemon.Cli({"events", "--cursor", "keeper"}).exit_code == 0);
+  // Nothing is to happen here: well past the retention, the slow cursor still holds them.
   std::this_thread::sleep_for(milliseconds(3500));
   EXPECT_EQ(Retained(daemon).size(), 2u) << "pruned although cursor 'slow' still needs them";
   auto cursors = daemon.Cli({"cursors", "--json"});

@@ -8,9 +8,11 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -19,32 +21,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-// A folder of the test's own for the script and what it records (the daemon's folder is made by
-// the harness, after the config that names the script is written).
-class ScratchDir {
- public:
-  ScratchDir() {
-    char pattern[] = "/tmp/cbx-exec-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    path_ = made ? fs::path(made) : fs::path();
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!::testing::Test::HasFailure()) fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Records stdin and the CERTINBOX_* variables of each event, each file renamed into place whole.
 // For the certificate named slow.example.test it first waits on a background sleep (same process
@@ -78,9 +54,7 @@ HarnessOptions WithExec(const fs::path& dir, const std::string& timeout) {
 }
 
 bool WaitForFile(const fs::path& file, std::chrono::seconds deadline = 30s) {
-  auto until = Clock::now() + deadline;
-  while (!fs::exists(file) && Clock::now() < until) std::this_thread::sleep_for(20ms);
-  return fs::exists(file);
+  return WaitUntil([&] { return fs::exists(file); }, deadline, 20ms);
 }
 
 std::map<std::string, std::string> ParseEnv(const std::string& text) {
@@ -111,7 +85,7 @@ bool ProcessEnded(pid_t pid) {
 }
 
 TEST(ExecPluginTest, TheCommandGetsTheEventOnStdinAndItsFieldsInTheEnvironment) {
-  ScratchDir scratch;
+  TempDir scratch("cbx-exec-", TempDir::Keep::kOnFailure);
   WriteHookScript(scratch.path());
   DaemonHarness daemon(WithExec(scratch.path(), "30s"));
   ASSERT_TRUE(daemon.Start());
@@ -149,18 +123,16 @@ TEST(ExecPluginTest, TheCommandGetsTheEventOnStdinAndItsFieldsInTheEnvironment) 
   EXPECT_FALSE(env.contains("CERTINBOX_PLUGIN_TOKEN"));
 
   // Acknowledged: the plugin's cursor moves past the event.
-  auto until = Clock::now() + 20s;
   int64_t cursor = 0;
-  while (Clock::now() < until) {
+  WaitUntil([&] {
     if (auto at = sdk::CursorPosition(daemon.control(), "plugin:runner")) cursor = *at;
-    if (cursor >= imported["seq"].get<int64_t>()) break;
-    std::this_thread::sleep_for(50ms);
-  }
+    return cursor >= imported["seq"].get<int64_t>();
+  });
   EXPECT_GE(cursor, imported["seq"].get<int64_t>());
 }
 
 TEST(ExecPluginTest, ACommandPastItsTimeoutIsKilledReportedAndTheNextEventRuns) {
-  ScratchDir scratch;
+  TempDir scratch("cbx-exec-", TempDir::Keep::kOnFailure);
   WriteHookScript(scratch.path());
   DaemonHarness daemon(WithExec(scratch.path(), "1s"));
   ASSERT_TRUE(daemon.Start());
@@ -179,26 +151,17 @@ TEST(ExecPluginTest, ACommandPastItsTimeoutIsKilledReportedAndTheNextEventRuns) 
   // The whole process group went, the background sleep too.
   ASSERT_TRUE(fs::exists(scratch.path() / "sleep.pid"));
   pid_t sleep_pid = std::stoi(ReadFile(scratch.path() / "sleep.pid"));
-  auto until = Clock::now() + 10s;
-  while (!ProcessEnded(sleep_pid) && Clock::now() < until) std::this_thread::sleep_for(20ms);
-  EXPECT_TRUE(ProcessEnded(sleep_pid)) << "the command's background sleep survived the timeout";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessEnded(sleep_pid); }, 10s, 20ms))
+      << "the command's background sleep survived the timeout";
 
   // Reported: in the daemon's log and as the plugin's last_error.
   std::string expected = "event " + slow_seq + " (cert.imported): the command failed: timed out";
   json plugin_status;
-  until = Clock::now() + 20s;
-  while (Clock::now() < until) {
-    if (auto status = daemon.control().Request("status")) {
-      for (const auto& plugin : status->value("plugins", json::array())) {
-        if (plugin.value("name", "") == "runner") plugin_status = plugin;
-      }
-    }
-    if (plugin_status.value("last_error", json()).is_string() &&
-        daemon.log().find(expected) != std::string::npos) {
-      break;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
+  WaitUntil([&] {
+    plugin_status = daemon.PluginStatus("runner");
+    return plugin_status.is_object() && plugin_status.value("last_error", json()).is_string() &&
+           Contains(daemon.log(), expected);
+  });
   EXPECT_NE(daemon.log().find(expected), std::string::npos) << daemon.log();
   ASSERT_TRUE(plugin_status.value("last_error", json()).is_string()) << plugin_status.dump(2);
   EXPECT_NE(plugin_status["last_error"].get<std::string>().find(expected), std::string::npos)

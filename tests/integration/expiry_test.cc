@@ -4,9 +4,10 @@
 
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -108,16 +109,13 @@ TEST(ExpiryTest, WhatExpiredWhileTheDaemonWasDownIsAnnouncedAtStart) {
   EXPECT_TRUE(daemon.EventsOfType("cert.expired").empty());
   // Down past the expiry (the wall clock has to pass it: a bounded wait, not a synchronisation).
   // The hourly scan is far off, so only the scan at start can announce it.
-  while (NowUnix() <= not_after + 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(WaitUntil([&] { return NowUnix() > not_after + 1; }, std::chrono::seconds(30),
+                        std::chrono::milliseconds(100)));
   ASSERT_TRUE(daemon.Start());
   // The scan at start may publish before the harness's SUB socket is connected (a subscriber
   // that joins late replays what it missed), so the outbox is read, with a deadline.
   std::vector<json> replayed;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (OfType(replayed = ReplayAll(daemon), "cert.expired").empty() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  WaitUntil([&] { return !OfType(replayed = ReplayAll(daemon), "cert.expired").empty(); });
   auto expired = OfType(replayed, "cert.expired");
   ASSERT_EQ(expired.size(), 1u) << daemon.log();
   EXPECT_EQ(expired[0]["certificate"]["fingerprint_sha256"], leaf.Fingerprint());

@@ -3,9 +3,10 @@
 
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -18,11 +19,8 @@ constexpr int64_t kDay = 86400;
 
 // Waits (bounded) until the inbox holds no file of that name: its import committed.
 bool WaitGone(const fs::path& file) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (fs::exists(fs::symlink_status(file)) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return !fs::exists(fs::symlink_status(file));
+  return WaitUntil([&] { return !fs::exists(fs::symlink_status(file)); }, std::chrono::seconds(20),
+                   std::chrono::milliseconds(20));
 }
 
 std::vector<std::string> Strings(const json& array) {

@@ -8,7 +8,8 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -16,13 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // Every window of `width` bytes of `secret`, at a stride, must be absent from `haystack`.
 bool ContainsAnyWindow(const std::string& haystack, const std::string& secret, size_t width) {

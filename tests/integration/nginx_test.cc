@@ -7,10 +7,8 @@
 #include <netinet/in.h>
 #include <openssl/pem.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -19,11 +17,11 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
-
-extern char** environ;
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -35,17 +33,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kNginx = "/usr/sbin/nginx";
 constexpr int64_t kDay = 86400;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void WriteFile(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
 
 // A loopback port nobody listens on now (the kernel's pick; nginx binds it a moment later).
 int FreeLoopbackPort() {
@@ -81,14 +68,12 @@ bool Accepts(int port) {
 // failed half way.
 class Nginx {
  public:
-  Nginx() {
-    char pattern[] = "/tmp/cbx-nginx-XXXXXX";
-    prefix_ = ::mkdtemp(pattern);
+  Nginx() : prefix_("cbx-nginx-", TempDir::Keep::kOnFailure) {
     fs::create_directories(prefix_ / "tmp");
     fs::create_directories(deploy_dir());
     port_ = FreeLoopbackPort();
     std::ofstream conf(conf_file());
-    std::string p = prefix_.string();
+    std::string p = prefix_.path().string();
     conf << "worker_processes 1;\n"
          << "pid " << p << "/nginx.pid;\n"
          << "error_log " << error_log() << " info;\n"
@@ -112,12 +97,7 @@ class Nginx {
 
   ~Nginx() {
     Stop();
-    if (::testing::Test::HasFailure()) {
-      std::cerr << "nginx error log:\n" << ReadFile(error_log()) << "\n(kept " << prefix_ << ")\n";
-    } else {
-      std::error_code ec;
-      fs::remove_all(prefix_, ec);
-    }
+    if (::testing::Test::HasFailure()) std::cerr << "nginx error log:\n" << ReadFile(error_log());
   }
 
   // A placeholder self-signed certificate so nginx can start before anything is deployed.
@@ -131,40 +111,21 @@ class Nginx {
 
   // Starts nginx and waits (bounded) until the port accepts connections.
   bool Start() {
-    std::vector<std::string> args = {kNginx,      "-p", prefix_.string(), "-c", conf_file(), "-e",
-                                     error_log(), "-g", "daemon off;"};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    std::string out = (prefix_ / "stdout.log").string();
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    int rc = ::posix_spawn(&pid_, kNginx, &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-      pid_ = -1;
-      ADD_FAILURE() << "cannot start " << kNginx << ": " << std::strerror(rc);
+    process_.emplace(std::vector<std::string>{kNginx, "-p", prefix_.path().string(), "-c",
+                                              conf_file(), "-e", error_log(), "-g", "daemon off;"},
+                     SpawnOptions{.stdout_file = (prefix_ / "stdout.log").string(),
+                                  .stderr_to_stdout = true,
+                                  .own_process_group = true});
+    if (!process_->running()) {
+      ADD_FAILURE() << "cannot start " << kNginx;
       return false;
     }
-    auto deadline = Clock::now() + 20s;
-    while (Clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        ADD_FAILURE() << "nginx exited at start:\n"
-                      << ReadFile(prefix_ / "stdout.log") << ReadFile(error_log());
-        return false;
-      }
-      if (Accepts(port_)) return true;
-      std::this_thread::sleep_for(50ms);
+    bool exited = false;
+    if (WaitUntil([&] { return (exited = process_->Wait(0ms).has_value()) || Accepts(port_); })) {
+      if (!exited) return true;
+      ADD_FAILURE() << "nginx exited at start:\n"
+                    << ReadFile(prefix_ / "stdout.log") << ReadFile(error_log());
+      return false;
     }
     ADD_FAILURE() << "nginx did not listen on 127.0.0.1:" << port_ << ":\n"
                   << ReadFile(error_log());
@@ -172,22 +133,14 @@ class Nginx {
   }
 
   void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGTERM);  // fast shutdown of the master and its workers
-    auto deadline = Clock::now() + 10s;
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0 && Clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ::kill(-pid_, SIGKILL);  // whatever is left of the group (nothing, normally)
-    ::waitpid(pid_, &status, WNOHANG);
-    pid_ = -1;
+    // Fast shutdown of the master and its workers; whatever is left of the group is killed.
+    if (process_) process_->Stop(SIGTERM, 10s);
   }
 
   // The command line that makes this nginx reload its config and certificates.
   std::string ReloadCommand() const {
-    return std::string(kNginx) + " -p '" + prefix_.string() + "' -c '" + conf_file() + "' -e '" +
-           error_log() + "' -s reload";
+    return std::string(kNginx) + " -p '" + prefix_.path().string() + "' -c '" + conf_file() +
+           "' -e '" + error_log() + "' -s reload";
   }
 
   int port() const { return port_; }
@@ -197,9 +150,9 @@ class Nginx {
   const std::string& placeholder_fingerprint() const { return placeholder_fingerprint_; }
 
  private:
-  fs::path prefix_;
+  TempDir prefix_;
   int port_ = -1;
-  pid_t pid_ = -1;
+  std::optional<ChildProcess> process_;
   std::string placeholder_fingerprint_;
 };
 
@@ -225,12 +178,11 @@ std::string ServedFingerprint(int port, const std::string& server_name, std::str
 // old ones finish), so the first connections after it may still get the old certificate.
 bool WaitUntilServed(int port, const std::string& fingerprint, std::string* last,
                      std::chrono::seconds within = 20s) {
-  auto deadline = Clock::now() + within;
   std::string detail;
-  while (Clock::now() < deadline) {
-    *last = ServedFingerprint(port, "web.example", &detail);
-    if (*last == fingerprint) return true;
-    std::this_thread::sleep_for(200ms);
+  if (WaitUntil(
+          [&] { return (*last = ServedFingerprint(port, "web.example", &detail)) == fingerprint; },
+          within, 200ms)) {
+    return true;
   }
   *last += "\n" + detail;
   return false;
@@ -266,13 +218,13 @@ auto HasPush(const std::string& type, const std::string& resource, int64_t versi
 // Polls `show --json` (bounded) until the binding records `version` as pushed.
 json WaitForPushedVersion(const DaemonHarness& daemon, const std::string& entry,
                           const std::string& resource, int64_t version) {
-  auto deadline = Clock::now() + 20s;
   json binding;
-  while (Clock::now() < deadline) {
-    binding = BindingOf(ShowJson(daemon, entry), resource);
-    if (binding.is_object() && binding["pushed_version"] == version) return binding;
-    std::this_thread::sleep_for(100ms);
-  }
+  WaitUntil(
+      [&] {
+        binding = BindingOf(ShowJson(daemon, entry), resource);
+        return binding.is_object() && binding["pushed_version"] == version;
+      },
+      20s, 100ms);
   return binding;
 }
 

@@ -9,8 +9,9 @@
 #include <openssl/x509.h>
 
 #include "base/error.h"
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -18,10 +19,6 @@ namespace {
 
 using nlohmann::json;
 using Events = std::vector<json>;
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // Two plugins the daemon knows but does not start.
 HarnessOptions TwoPlugins() {

@@ -6,9 +6,10 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -20,24 +21,6 @@ using std::chrono::seconds;
 using std::chrono::steady_clock;
 
 constexpr const char* kPython = "/usr/bin/python3";
-
-bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
-  auto until = steady_clock::now() + deadline;
-  while (steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return done();
-}
-
-int64_t CursorOf(DaemonHarness& daemon, const std::string& name) {
-  auto reply = daemon.control().Request("cursors");
-  if (!reply) return -1;
-  for (const auto& cursor : (*reply)["cursors"]) {
-    if (cursor.value("name", "") == name) return cursor.value("seq", int64_t{0});
-  }
-  return -1;
-}
 
 std::vector<json> Lines(const fs::path& file) {
   std::vector<json> out;
@@ -52,16 +35,16 @@ TEST(PluginPythonTest, ExampleReceivesAndAcknowledgesEvents) {
   ASSERT_TRUE(fs::exists(kPython) &&
               RunCommand({kPython, "-c", "import zmq"}, seconds(30)).exit_code == 0)
       << kPython << " with python3-zmq is needed (scripts/install-deps.sh installs it)";
-  fs::path out = fs::temp_directory_path() / ("certinbox-py-" + std::to_string(::getpid()));
-  fs::remove(out);
+  TempDir scratch("cbx-py-");
+  const fs::path out = scratch / "out";
   HarnessOptions options;
   options.extra_toml = std::string("[[plugin]]\nname = \"py\"\ncommand = \"") + kPython +
                        "\"\nargs = [\"" + CERTINBOX_SOURCE_DIR + "/docs/examples/plugin.py\"]\n" +
                        "events = [\"cert.\"]\n[plugin.options]\nout = \"" + out.string() + "\"\n";
   DaemonHarness daemon(options);
   ASSERT_TRUE(daemon.Start());
-  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon, "plugin:py") >= 0; }, seconds(30)));
-  const int64_t start = CursorOf(daemon, "plugin:py");
+  ASSERT_TRUE(WaitUntil([&] { return daemon.CursorOf("plugin:py") >= 0; }, seconds(30)));
+  const int64_t start = daemon.CursorOf("plugin:py");
 
   Issued leaf = Issue(LeafSpec("py.example.test"));
   daemon.Drop("py.pem", leaf.CertPem() + leaf.KeyPem());
@@ -84,8 +67,8 @@ TEST(PluginPythonTest, ExampleReceivesAndAcknowledgesEvents) {
   }
   ASSERT_EQ(wanted.size(), 21u);
 
-  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon, "plugin:py") >= last; }, seconds(60)))
-      << "cursor at " << CursorOf(daemon, "plugin:py") << " of " << last << "\n"
+  ASSERT_TRUE(WaitUntil([&] { return daemon.CursorOf("plugin:py") >= last; }, seconds(60)))
+      << "cursor at " << daemon.CursorOf("plugin:py") << " of " << last << "\n"
       << daemon.log();
   std::vector<int64_t> got;
   for (const auto& line : Lines(out)) {
@@ -94,7 +77,6 @@ TEST(PluginPythonTest, ExampleReceivesAndAcknowledgesEvents) {
     got.push_back(line.value("seq", int64_t{0}));
   }
   EXPECT_EQ(got, wanted);  // each once, in seq order
-  fs::remove(out);
 }
 
 }  // namespace

@@ -13,9 +13,11 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/plugin_fixtures.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -26,63 +28,21 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
-  auto until = steady_clock::now() + deadline;
-  while (steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return done();
-}
-
-HarnessOptions RecorderConfig(const fs::path& out, int delay_ms) {
-  HarnessOptions options;
-  options.extra_toml = "[[plugin]]\nname = \"rec\"\ncommand = \"" +
-                       std::string(CERTINBOX_RECORDER_BIN) +
-                       "\"\nevents = [\"\"]\n[plugin.options]\nout = \"" + out.string() +
-                       "\"\ndelay_ms = " + std::to_string(delay_ms) + "\n";
-  return options;
-}
-
-// The seqs the recorder wrote, each line "SEQ TYPE".
+// The seqs the recorder wrote.
 std::multiset<int64_t> Recorded(const fs::path& out) {
   std::multiset<int64_t> seqs;
-  std::ifstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    int64_t seq = 0;
-    if (fields >> seq) seqs.insert(seq);
-  }
+  for (const auto& line : ReadRecorded(out)) seqs.insert(line.seq);
   return seqs;
 }
 
-int64_t CursorOf(DaemonHarness& daemon, const std::string& name) {
-  auto reply = daemon.control().Request("cursors");
-  if (!reply) return -1;
-  for (const auto& cursor : (*reply)["cursors"]) {
-    if (cursor.value("name", "") == name) return cursor.value("seq", int64_t{0});
-  }
-  return -1;
-}
-
-int64_t LastSeq(DaemonHarness& daemon) {
-  auto status = daemon.control().Request("status");
-  return status ? status->value("last_seq", int64_t{0}) : -1;
-}
-
-// The plugin's entry of `status`, or null.
-json PluginStatus(DaemonHarness& daemon, const std::string& name) {
-  auto status = daemon.control().Request("status");
-  if (!status) return nullptr;
-  for (const auto& plugin : status->value("plugins", json::array())) {
-    if (plugin.value("name", "") == name) return plugin;
-  }
-  return nullptr;
+// Runs the recorder, which appends what it handles to `out`.
+HarnessOptions RecorderConfig(const fs::path& out, int delay_ms) {
+  return {.extra_toml =
+              RecorderToml({.events = "[\"\"]", .out = out.string(), .delay_ms = delay_ms})};
 }
 
 long RunningPid(DaemonHarness& daemon, const std::string& name) {
-  json plugin = PluginStatus(daemon, name);
+  json plugin = daemon.PluginStatus(name);
   if (plugin.is_null() || plugin.value("state", "") != "running") return 0;
   return plugin.value("pid", 0L);
 }
@@ -141,13 +101,13 @@ std::string Missing(const std::multiset<int64_t>& recorded, int64_t after, int64
 }
 
 TEST(PluginRecoveryTest, KilledPluginIsRestartedAndMissesNoEvent) {
-  fs::path out = fs::temp_directory_path() / ("certinbox-rec-" + std::to_string(::getpid()));
-  fs::remove(out);
+  TempDir scratch("cbx-rec-");
+  const fs::path out = scratch / "recorded";
   DaemonHarness daemon(RecorderConfig(out, 0));
   ASSERT_TRUE(daemon.Start());
   ASSERT_TRUE(WaitUntil([&] { return RunningPid(daemon, "rec") > 0; }, seconds(30)))
-      << PluginStatus(daemon, "rec").dump() << daemon.log();
-  const int64_t start = CursorOf(daemon, "plugin:rec");
+      << daemon.PluginStatus("rec").dump() << daemon.log();
+  const int64_t start = daemon.CursorOf("plugin:rec");
   ASSERT_GE(start, 0) << "the supervisor makes the plugin's cursor";
 
   DropLeaf(daemon, "web");
@@ -169,7 +129,7 @@ TEST(PluginRecoveryTest, KilledPluginIsRestartedAndMissesNoEvent) {
         return pid > 0 && pid != first_pid;
       },
       seconds(30)))
-      << PluginStatus(daemon, "rec").dump() << daemon.log();
+      << daemon.PluginStatus("rec").dump() << daemon.log();
   flow.StopAfter(150);
   flow.Join();
   ASSERT_TRUE(flow.error().empty()) << flow.error();
@@ -177,25 +137,24 @@ TEST(PluginRecoveryTest, KilledPluginIsRestartedAndMissesNoEvent) {
   ASSERT_GT(kEvents, sent_at_kill + 100) << "events flowed after the kill";
   ASSERT_GE(kEvents, 300);
 
-  const int64_t last = LastSeq(daemon);
+  const int64_t last = daemon.LastSeq();
   ASSERT_GE(last, start + 1 + kEvents);
-  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon, "plugin:rec") >= last; }, seconds(60)))
-      << "cursor at " << CursorOf(daemon, "plugin:rec") << " of " << last << "\n"
+  ASSERT_TRUE(WaitUntil([&] { return daemon.CursorOf("plugin:rec") >= last; }, seconds(60)))
+      << "cursor at " << daemon.CursorOf("plugin:rec") << " of " << last << "\n"
       << daemon.log();
   auto recorded = Recorded(out);
   EXPECT_EQ(Missing(recorded, start, last), "");
-  EXPECT_GE(PluginStatus(daemon, "rec").value("restarts", 0), 1);
-  fs::remove(out);
+  EXPECT_GE(daemon.PluginStatus("rec").value("restarts", 0), 1);
 }
 
 TEST(PluginRecoveryTest, PluginBehindWhenTheDaemonStopsResumesFromItsCursor) {
-  fs::path out = fs::temp_directory_path() / ("certinbox-rec-slow-" + std::to_string(::getpid()));
-  fs::remove(out);
+  TempDir scratch("cbx-rec-slow-");
+  const fs::path out = scratch / "recorded";
   DaemonHarness daemon(RecorderConfig(out, 20));
   ASSERT_TRUE(daemon.Start());
   ASSERT_TRUE(WaitUntil([&] { return RunningPid(daemon, "rec") > 0; }, seconds(30)))
       << daemon.log();
-  const int64_t start = CursorOf(daemon, "plugin:rec");
+  const int64_t start = daemon.CursorOf("plugin:rec");
   ASSERT_GE(start, 0);
 
   DropLeaf(daemon, "web");
@@ -205,18 +164,18 @@ TEST(PluginRecoveryTest, PluginBehindWhenTheDaemonStopsResumesFromItsCursor) {
     flow.Join();
     ASSERT_TRUE(flow.error().empty()) << flow.error();
   }
-  const int64_t last = LastSeq(daemon);
+  const int64_t last = daemon.LastSeq();
   ASSERT_GE(last, start + 1 + kEvents);
   // Behind, but under way.
-  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon, "plugin:rec") > start + 5; }, seconds(30)))
+  ASSERT_TRUE(WaitUntil([&] { return daemon.CursorOf("plugin:rec") > start + 5; }, seconds(30)))
       << daemon.log();
-  const int64_t before_stop = CursorOf(daemon, "plugin:rec");
+  const int64_t before_stop = daemon.CursorOf("plugin:rec");
   ASSERT_LT(before_stop, last) << "the recorder caught up before the stop: slow it down";
 
   EXPECT_EQ(daemon.Stop(SIGTERM), 0);
   ASSERT_TRUE(daemon.Start());
-  ASSERT_TRUE(WaitUntil([&] { return CursorOf(daemon, "plugin:rec") >= last; }, seconds(90)))
-      << "cursor at " << CursorOf(daemon, "plugin:rec") << " of " << last << "\n"
+  ASSERT_TRUE(WaitUntil([&] { return daemon.CursorOf("plugin:rec") >= last; }, seconds(90)))
+      << "cursor at " << daemon.CursorOf("plugin:rec") << " of " << last << "\n"
       << daemon.log();
   auto recorded = Recorded(out);
   EXPECT_EQ(Missing(recorded, start, last), "");
@@ -224,7 +183,6 @@ TEST(PluginRecoveryTest, PluginBehindWhenTheDaemonStopsResumesFromItsCursor) {
   for (int64_t seq = start + 1; seq <= before_stop; ++seq) {
     EXPECT_EQ(recorded.count(seq), 1u) << "seq " << seq << " (cursor was " << before_stop << ")";
   }
-  fs::remove(out);
 }
 
 }  // namespace

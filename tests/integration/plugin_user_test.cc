@@ -12,9 +12,12 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
+#include "tests/testing/plugin_fixtures.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -26,24 +29,6 @@ using Clock = std::chrono::steady_clock;
 constexpr uint32_t kNobody = 65534;  // Debian's nobody and nogroup
 constexpr const char* kSetpriv = "/usr/bin/setpriv";
 
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-// Polls `done` every 100 ms until it holds or `deadline` passes.
-bool WaitUntil(const std::function<bool()>& done,
-               std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
-  auto end = Clock::now() + deadline;
-  while (Clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
-
 std::map<std::string, std::string> KeyValues(const std::string& text) {
   std::map<std::string, std::string> out;
   std::istringstream in(text);
@@ -52,13 +37,6 @@ std::map<std::string, std::string> KeyValues(const std::string& text) {
     if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
   }
   return out;
-}
-
-// A [[plugin]] running `script` with /bin/sh -c (a TOML literal string: no ' in it).
-std::string ShellPlugin(const std::string& name, const std::string& script,
-                        const std::string& more = "") {
-  return "\n[[plugin]]\nname = \"" + name + "\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", '" +
-         script + "']\n" + more + "\n";
 }
 
 // Runs `command` as the plugin's user and writes NAME=done or NAME=refused.
@@ -86,8 +64,8 @@ TEST(PluginUserTest, APluginWithUserNobodyRunsAsNobodyAndReadsNoSecret) {
       "echo own_environ=$(grep -la CERTINBOX_PLUGIN=confined /proc/self/environ | wc -l); "
       "echo fds=$(readlink /proc/self/fd/* | tr -s \"\\n\" \" \"); "
       "} > report.tmp && mv report.tmp report; exec sleep 1000";
-  DaemonHarness daemon({.extra_toml = ShellPlugin("other", "exec sleep 1000") +
-                                      ShellPlugin("confined", script, "user = \"nobody\"\n")});
+  DaemonHarness daemon({.extra_toml = ShellPluginToml("other", "exec sleep 1000") +
+                                      ShellPluginToml("confined", script, "user = \"nobody\"\n")});
   const fs::path state = daemon.state();
   // The temporary folder is 0700; a real state folder's parent (/var/lib) lets users through.
   fs::permissions(daemon.root(), fs::perms(0711));
@@ -134,10 +112,8 @@ TEST(PluginUserTest, APluginWithUserNobodyRunsAsNobodyAndReadsNoSecret) {
 // stays 0660), it says hello, gets the events, and acknowledges them on its own cursor.
 TEST(PluginUserTest, APluginRunningAsNobodyGetsAndAcknowledgesItsEvents) {
   DaemonHarness daemon(
-      {.extra_toml = "[[plugin]]\nname = \"rec\"\ncommand = \"" +
-                     std::string(CERTINBOX_RECORDER_BIN) +
-                     "\"\nuser = \"nobody\"\nevents = [\"cert.\"]\n"
-                     "[plugin.options]\nout = \"recorded\"\n"});  // in its own folder
+      {.extra_toml = RecorderToml(
+           {.events = "[\"cert.\"]", .user = "nobody", .out = "recorded"})});  // in its own folder
   fs::permissions(daemon.root(), fs::perms(0711));  // as /var/lib would: see above
   ASSERT_TRUE(daemon.Start());
   Issued leaf = Issue(LeafSpec("nobody.plugin.test"));
@@ -147,18 +123,12 @@ TEST(PluginUserTest, APluginRunningAsNobodyGetsAndAcknowledgesItsEvents) {
   const int64_t seq = daemon.EventsOfType("cert.imported")[0]["seq"].get<int64_t>();
   const fs::path recorded = daemon.state() / "plugins" / "rec" / "recorded";
   ASSERT_TRUE(WaitUntil([&] {
-    return ReadFile(recorded).find(std::to_string(seq) + " cert.imported") != std::string::npos;
-  })) << daemon.log();
-  ASSERT_TRUE(WaitUntil([&] {
-    auto cursors = daemon.control().Request("cursors");
-    if (!cursors) return false;
-    for (const auto& cursor : (*cursors)["cursors"]) {
-      if (cursor.value("name", "") == "plugin:rec" && cursor.value("seq", int64_t{0}) >= seq) {
-        return true;
-      }
+    for (const auto& line : ReadRecorded(recorded)) {
+      if (line.seq == seq && line.type == "cert.imported") return true;
     }
     return false;
   })) << daemon.log();
+  ASSERT_TRUE(WaitUntil([&] { return daemon.CursorOf("plugin:rec") >= seq; })) << daemon.log();
   struct stat st {};
   ASSERT_EQ(::stat((daemon.state() / "control.sock").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u) << "no other user than the plugin's gets in";
@@ -168,8 +138,8 @@ TEST(PluginUserTest, APluginRunningAsNobodyGetsAndAcknowledgesItsEvents) {
 // ops, `events` and `ack` of its own cursor, and `forbidden` for everything else.
 TEST(PluginUserTest, APluginsUserGetsOnlyItsPluginsOps) {
   DaemonHarness daemon(
-      {.extra_toml = ShellPlugin("mine", "exec sleep 1000", "user = \"nobody\"\n") +
-                     ShellPlugin("theirs", "exec sleep 1000")});
+      {.extra_toml = ShellPluginToml("mine", "exec sleep 1000", "user = \"nobody\"\n") +
+                     ShellPluginToml("theirs", "exec sleep 1000")});
   ASSERT_TRUE(daemon.Start());
   Issued leaf = Issue(LeafSpec("roles.plugin.test"));
   daemon.Drop("roles.pem", leaf.CertPem() + leaf.KeyPem());
@@ -211,7 +181,7 @@ TEST(PluginUserTest, APluginsUserGetsOnlyItsPluginsOps) {
 // plugin.env hands out a plugin's token: a client that is neither root nor the daemon's user
 // gets `forbidden`, even when the socket's mode (group root) lets it connect.
 TEST(PluginUserTest, PluginEnvAnswersOnlyRootAndTheDaemonsUser) {
-  DaemonHarness daemon({.extra_toml = ShellPlugin("held", "exec sleep 1000")});
+  DaemonHarness daemon({.extra_toml = ShellPluginToml("held", "exec sleep 1000")});
   ASSERT_TRUE(daemon.Start());
   // The temporary folder is 0700: let the root group through to the state folder (0750) and
   // the socket (0660), as an operator group would be.

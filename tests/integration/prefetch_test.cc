@@ -1,19 +1,20 @@
 // Files read ahead while they settle (prefetches): the work done early is used only when it is
 // still what importing the settled file would give; otherwise the file is imported again.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <fstream>
 #include <set>
-#include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -23,7 +24,47 @@ using nlohmann::json;
 
 // Long enough that a prefetch (about a millisecond) is done well before the file settles.
 constexpr int kSettleMs = 800;
-constexpr auto kAfterPrefetch = std::chrono::milliseconds(250);
+
+// Tells when the daemon has read a file of the inbox. A prefetch opens the file read-only and
+// closes it once read (inotify's IN_CLOSE_NOWRITE); nothing else opens a file that is still
+// settling, and the test's own writes close files opened for writing.
+class ReadWatch {
+ public:
+  explicit ReadWatch(const fs::path& dir) : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+    EXPECT_GE(fd_, 0);
+    EXPECT_GE(::inotify_add_watch(fd_, dir.c_str(), IN_CLOSE_NOWRITE), 0);
+  }
+  ~ReadWatch() { ::close(fd_); }
+  ReadWatch(const ReadWatch&) = delete;
+  ReadWatch& operator=(const ReadWatch&) = delete;
+
+  // Waits (bounded) until `name` has been read since the watch began: its prefetch has seen
+  // the bytes, the sidecar and the trust store as they are now.
+  bool WaitRead(const std::string& name) {
+    return WaitUntil(
+        [&] {
+          Drain();
+          return read_.contains(name);
+        },
+        std::chrono::seconds(10), std::chrono::milliseconds(5));
+  }
+
+ private:
+  void Drain() {
+    alignas(inotify_event) char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd_, buffer, sizeof buffer)) > 0) {
+      for (ssize_t at = 0; at < n;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
+        if (event->len > 0) read_.insert(event->name);
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      }
+    }
+  }
+
+  int fd_;
+  std::set<std::string> read_;
+};
 
 HarnessOptions Options() {
   HarnessOptions options;
@@ -45,7 +86,8 @@ void DropSettled(DaemonHarness& daemon, const std::string& name, const std::stri
   fs::rename(staged, daemon.inbox() / name);
 }
 
-// Collects events for a while after the expected ones, so a second, wrong import would be seen.
+// Collects events for a while after the expected ones, so a second, wrong import would be seen
+// (a wait for nothing to happen: it runs to its end when all is well).
 void SettleAndWait(DaemonHarness& daemon, size_t imported) {
   daemon.WaitForEvents(HasEvents("cert.imported", imported));
   daemon.WaitForEvents([](const std::vector<json>&) { return false; },
@@ -75,9 +117,11 @@ TEST(PrefetchTest, FileChangedWhileSettlingIsImportedAsItEnds) {
 
   // One replaced by a rename (a new inode), one rewritten in place (same inode). Both are
   // renamed in first, so that they are first seen whole (an empty file is not read ahead).
+  ReadWatch reads(daemon.inbox());
   daemon.Drop("renamed.pem", first.leaf.CertPem() + first.leaf.KeyPem());
   daemon.Drop("rewritten.pem", third.leaf.CertPem() + third.leaf.KeyPem());
-  std::this_thread::sleep_for(kAfterPrefetch);
+  ASSERT_TRUE(reads.WaitRead("renamed.pem"));
+  ASSERT_TRUE(reads.WaitRead("rewritten.pem"));
   daemon.Drop("renamed.pem", second.leaf.CertPem() + second.leaf.KeyPem());
   daemon.WriteInPlace("rewritten.pem", fourth.leaf.CertPem() + fourth.leaf.KeyPem());
 
@@ -104,10 +148,11 @@ TEST(PrefetchTest, SameSizeRewriteWithItsMtimePutBackIsSeen) {
   ASSERT_TRUE(daemon.Start());
 
   const fs::path file = daemon.inbox() / "web.pem";
+  ReadWatch reads(daemon.inbox());
   daemon.Drop("web.pem", before);
   struct stat st {};
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
-  std::this_thread::sleep_for(kAfterPrefetch);
+  ASSERT_TRUE(reads.WaitRead("web.pem"));
   daemon.WriteInPlace("web.pem", after);
   const timespec times[2] = {st.st_atim, st.st_mtim};
   ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
@@ -132,10 +177,9 @@ TEST(PrefetchTest, ReloadWhileFilesAreReadAheadLosesNothing) {
   for (int i = 0; i < kFiles; ++i) {
     daemon.Drop("r" + std::to_string(i) + ".pem", leaves[i].CertPem() + leaves[i].KeyPem());
   }
-  fs::path tmp = daemon.root() / "new-config.toml";
-  std::ofstream(tmp) << "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n"
-                     << "[[inbox]]\npath = \"inbox\"\nname = \"inbox\"\nsettle_ms = 300\n";
-  fs::rename(tmp, daemon.config_file());
+  daemon.ReplaceConfig(
+      "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n"
+      "[[inbox]]\npath = \"inbox\"\nname = \"inbox\"\nsettle_ms = 300\n");
   daemon.Signal(SIGHUP);
 
   daemon.WaitForEvents(HasEvents("cert.imported", kFiles), std::chrono::seconds(90));
@@ -155,8 +199,9 @@ TEST(PrefetchTest, SidecarWrittenWhileSettlingIsRead) {
   DaemonHarness daemon(Options());
   ASSERT_TRUE(daemon.Start());
 
+  ReadWatch reads(daemon.inbox());
   daemon.Drop("app.pem", pki.leaf.CertPem() + pki.leaf.KeyPem());
-  std::this_thread::sleep_for(kAfterPrefetch);
+  ASSERT_TRUE(reads.WaitRead("app.pem"));
   daemon.Drop("app.toml", "name = \"read-ahead\"\n");
 
   SettleAndWait(daemon, 1);
@@ -172,8 +217,9 @@ TEST(PrefetchTest, IssuerStoredWhileSettlingCompletesTheChain) {
   ASSERT_TRUE(daemon.Start());
 
   // Read ahead while its issuers are unknown: the chain is incomplete then.
+  ReadWatch reads(daemon.inbox());
   daemon.Drop("leaf.pem", pki.leaf.CertPem() + pki.leaf.KeyPem());
-  std::this_thread::sleep_for(kAfterPrefetch);
+  ASSERT_TRUE(reads.WaitRead("leaf.pem"));
   DropSettled(daemon, "cas.pem", pki.intermediate.CertPem() + pki.root.CertPem());
   daemon.WaitForEvents(HasEvents("cert.imported", 2));
 

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -25,14 +25,6 @@ std::string ConfigText(const std::string& inboxes, const std::string& rest = "")
 std::string InboxToml(const std::string& name) {
   return "[[inbox]]\npath = \"" + name + "\"\nname = \"" + name +
          "\"\nsettle_ms = 100\nrescan_interval = \"2s\"\n";
-}
-
-// Written to a temporary name and renamed over the config, as configuration tools do.
-void WriteConfig(DaemonHarness& daemon, const std::string& text) {
-  fs::path tmp = daemon.config_file();
-  tmp += ".tmp";
-  std::ofstream(tmp) << text;
-  fs::rename(tmp, daemon.config_file());
 }
 
 bool Contains(const json& lines, const std::string& part) {
@@ -66,7 +58,7 @@ TEST(ReloadTest, BadConfigIsRefusedWithLineAndColumnAndTheRunningOneKeepsServing
   std::string bad = ConfigText(InboxToml("inbox"), "[expiry]\nnotify_dayz = [1]\n");
   std::string before = bad.substr(0, bad.find("notify_dayz"));
   int line = 1 + static_cast<int>(std::count(before.begin(), before.end(), '\n'));
-  WriteConfig(daemon, bad);
+  daemon.ReplaceConfig(bad);
   daemon.Signal(SIGHUP);
   daemon.WaitForEvents(HasEvents("config.rejected"));
   auto rejected = daemon.EventsOfType("config.rejected");
@@ -94,10 +86,10 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
   daemon.WaitForEvents(HasEvents("cert.imported"));
 
   // No signal: the file changing is enough. A second inbox, new thresholds, a binding.
-  WriteConfig(daemon,
-              ConfigText(InboxToml("inbox") + "\n" + InboxToml("second"),
-                         "[expiry]\nnotify_days = [30, 7]\n\n"
-                         "[[binding]]\nentry = \"web.reload.test\"\nresource = \"lb:443\"\n"));
+  daemon.ReplaceConfig(
+      ConfigText(InboxToml("inbox") + "\n" + InboxToml("second"),
+                 "[expiry]\nnotify_days = [30, 7]\n\n"
+                 "[[binding]]\nentry = \"web.reload.test\"\nresource = \"lb:443\"\n"));
   daemon.WaitForEvents(HasEvents("config.reloaded"));
   auto reloaded = daemon.EventsOfType("config.reloaded");
   ASSERT_EQ(reloaded.size(), 1u) << daemon.log();
@@ -122,7 +114,7 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
   EXPECT_EQ(second["source"]["inbox"], "second");
 
   // The first inbox removed, the binding dropped, and a setting that needs a restart.
-  WriteConfig(daemon, ConfigText(InboxToml("second"), "[bus]\npublish_hwm = 5000\n"));
+  daemon.ReplaceConfig(ConfigText(InboxToml("second"), "[bus]\npublish_hwm = 5000\n"));
   daemon.WaitForEvents(HasEvents("config.reloaded", 2));
   reloaded = daemon.EventsOfType("config.reloaded");
   ASSERT_EQ(reloaded.size(), 2u) << daemon.log();
@@ -150,8 +142,8 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
   EXPECT_EQ(daemon.EventsOfType("config.reloaded").size(), 2u);
 
   // A changed inbox is watched again with its new settings, and still imports.
-  WriteConfig(daemon, ConfigText(InboxToml("second") + "accept_expired = true\n",
-                                 "[bus]\npublish_hwm = 5000\n"));
+  daemon.ReplaceConfig(
+      ConfigText(InboxToml("second") + "accept_expired = true\n", "[bus]\npublish_hwm = 5000\n"));
   daemon.WaitForEvents(HasEvents("config.reloaded", 3));
   reloaded = daemon.EventsOfType("config.reloaded");
   ASSERT_EQ(reloaded.size(), 3u) << daemon.log();

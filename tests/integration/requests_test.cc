@@ -15,8 +15,8 @@
 #include <zmq_addon.hpp>
 
 #include "plugins/sdk/limits.h"
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {

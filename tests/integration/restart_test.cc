@@ -4,10 +4,11 @@
 #include <random>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/scale.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -25,11 +26,7 @@ size_t FilesWaiting(const fs::path& inbox) {
 }
 
 bool WaitInboxEmpty(const fs::path& inbox, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (FilesWaiting(inbox) > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return FilesWaiting(inbox) == 0;
+  return WaitUntil([&] { return FilesWaiting(inbox) == 0; }, limit);
 }
 
 std::vector<json> ReplayAll(DaemonHarness& daemon) {

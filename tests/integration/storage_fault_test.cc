@@ -15,9 +15,10 @@
 #include <set>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -76,20 +77,6 @@ size_t FilesIn(const fs::path& dir) {
   return n;
 }
 
-json Status(DaemonHarness& daemon) {
-  auto status = daemon.control().Request("status", {}, milliseconds(5000));
-  return status ? *status : json();
-}
-
-bool WaitUntil(const std::function<bool()>& done, steady_clock::duration limit) {
-  auto deadline = steady_clock::now() + limit;
-  while (steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return done();
-}
-
 // No room for the database to grow: the small filesystem filled up, or (without a mount) a file
 // size limit on the daemon at its database's present size. Room() gives it back.
 class NoRoom {
@@ -130,11 +117,11 @@ json WaitForFault(DaemonHarness& daemon) {
   json fault;
   bool seen = WaitUntil(
       [&] {
-        fault = Status(daemon).value("storage_fault", json());
+        fault = daemon.Status(milliseconds(5000)).value("storage_fault", json());
         return fault.is_object() && fault.value("retries", 0) >= 1;
       },
       seconds(30));
-  EXPECT_TRUE(seen) << Status(daemon).dump() << "\n" << daemon.log();
+  EXPECT_TRUE(seen) << daemon.Status(milliseconds(5000)).dump() << "\n" << daemon.log();
   return fault;
 }
 
@@ -176,7 +163,8 @@ TEST(StorageFaultTest, FullDiskKeepsFilesInTheInboxSaysWhyAndImportsThemOnceTher
       << daemon.log();
   EXPECT_TRUE(WaitUntil([&] { return FilesIn(daemon.inbox()) == 0; }, seconds(10)));
   EXPECT_EQ(FilesIn(daemon.failed()), 0u);
-  EXPECT_TRUE(Status(daemon)["storage_fault"].is_null()) << Status(daemon).dump();
+  EXPECT_TRUE(daemon.Status(milliseconds(5000))["storage_fault"].is_null())
+      << daemon.Status(milliseconds(5000)).dump();
   for (const auto& leaf : leaves) {
     EXPECT_EQ(CountByFingerprint(daemon.EventsOfType("cert.imported"), leaf.Fingerprint()), 1);
   }

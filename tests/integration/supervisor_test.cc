@@ -13,9 +13,12 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
+#include "tests/testing/plugin_fixtures.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -24,50 +27,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// A [[plugin]] running `script` with /bin/sh -c (a TOML literal string: no ' in it).
-std::string ShellPlugin(const std::string& name, const std::string& script,
-                        const std::string& more = "") {
-  return "\n[[plugin]]\nname = \"" + name + "\"\ncommand = \"/bin/sh\"\nargs = [\"-c\", '" +
-         script + "']\n" + more + "\n";
-}
-
-std::string ReadFile(const fs::path& file) {
-  std::ifstream in(file);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// Polls `done` every 100 ms until it holds or `deadline` passes.
-bool WaitUntil(const std::function<bool()>& done,
-               std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
-  auto end = Clock::now() + deadline;
-  while (Clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
-
-json Status(DaemonHarness& daemon) {
-  auto status = daemon.control().Request("status");
-  EXPECT_TRUE(status.has_value()) << (status ? "" : status.error().message);
-  return status ? *status : json::object();
-}
-
-json PluginStatus(DaemonHarness& daemon, const std::string& name) {
-  for (const auto& plugin : Status(daemon).value("plugins", json::array())) {
-    if (plugin.value("name", "") == name) return plugin;
-  }
-  return nullptr;
-}
-
 int PidOf(DaemonHarness& daemon, const std::string& name) {
-  json plugin = PluginStatus(daemon, name);
+  json plugin = daemon.PluginStatus(name);
   return plugin.is_object() && plugin["pid"].is_number() ? plugin["pid"].get<int>() : 0;
 }
 
@@ -115,12 +76,12 @@ std::map<std::string, std::string> EnvFile(const fs::path& file) {
 }
 
 TEST(SupervisorTest, APluginGetsItsEnvironmentFolderAndCursor) {
-  DaemonHarness daemon(
-      {.extra_toml = ShellPlugin("envtest",
-                                 "readlink /proc/self/fd/0 > stdin; env > env.tmp; mv env.tmp env; "
-                                 "exec sleep 1000",
-                                 "env = { GREETING = \"hello world\" }\nevents = [\"cert.\"]\n"
-                                 "[plugin.options]\ndir = \"/srv/x\"\nretries = 3\n")});
+  DaemonHarness daemon({.extra_toml = ShellPluginToml(
+                            "envtest",
+                            "readlink /proc/self/fd/0 > stdin; env > env.tmp; mv env.tmp env; "
+                            "exec sleep 1000",
+                            "env = { GREETING = \"hello world\" }\nevents = [\"cert.\"]\n"
+                            "[plugin.options]\ndir = \"/srv/x\"\nretries = 3\n")});
   ASSERT_TRUE(daemon.Start());
   const fs::path dir = daemon.state() / "plugins" / "envtest";
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(dir / "env"); })) << daemon.log();
@@ -140,7 +101,7 @@ TEST(SupervisorTest, APluginGetsItsEnvironmentFolderAndCursor) {
   EXPECT_EQ(json::parse(env["CERTINBOX_PLUGIN_OPTIONS"]),
             (json{{"dir", "/srv/x"}, {"retries", 3}}));
   EXPECT_EQ(fs::path(env["CERTINBOX_PLUGIN_DIR"]), dir);
-  EXPECT_EQ(env["CERTINBOX_SUPERVISOR_PID"], std::to_string(Status(daemon)["pid"].get<int>()));
+  EXPECT_EQ(env["CERTINBOX_SUPERVISOR_PID"], std::to_string(daemon.Status()["pid"].get<int>()));
   EXPECT_EQ(env["GREETING"], "hello world");
   EXPECT_FALSE(env["PATH"].empty());  // the daemon's own environment is there too
   for (const auto& [var, value] : told.items()) EXPECT_EQ(env[var], value) << var;
@@ -156,7 +117,7 @@ TEST(SupervisorTest, APluginGetsItsEnvironmentFolderAndCursor) {
   EXPECT_EQ(st.st_mode & 0777, 0711u);
   EXPECT_TRUE(CursorExists(daemon, "plugin:envtest"));
 
-  json plugin = PluginStatus(daemon, "envtest");
+  json plugin = daemon.PluginStatus("envtest");
   EXPECT_EQ(plugin["state"], "running");
   EXPECT_EQ(plugin["restarts"], 0);
   EXPECT_TRUE(plugin["started_at"].is_string());
@@ -181,12 +142,12 @@ TEST(SupervisorTest, APluginGetsItsEnvironmentFolderAndCursor) {
 }
 
 TEST(SupervisorTest, ACrashingPluginIsRestartedWithBackoff) {
-  DaemonHarness daemon({.extra_toml = ShellPlugin("crash", "echo about to fail; exit 3")});
+  DaemonHarness daemon({.extra_toml = ShellPluginToml("crash", "echo about to fail; exit 3")});
   ASSERT_TRUE(daemon.Start());
   const auto start = Clock::now();
   json plugin;
   ASSERT_TRUE(WaitUntil([&] {
-    plugin = PluginStatus(daemon, "crash");
+    plugin = daemon.PluginStatus("crash");
     return plugin.is_object() && plugin["restarts"].get<int>() >= 2;
   })) << plugin.dump();
   // Backoff 1 s, then 2 s: the second restart is 3 s after the first start at the earliest.
@@ -198,10 +159,10 @@ TEST(SupervisorTest, ACrashingPluginIsRestartedWithBackoff) {
 }
 
 TEST(SupervisorTest, ALongLineIsCutAndTheNextOneLogged) {
-  DaemonHarness daemon(
-      {.extra_toml = ShellPlugin("longline",
-                                 "head -c 100000 /dev/zero | tr \"\\000\" a; echo; echo after it; "
-                                 "printf \"no newline at the end\"; exec sleep 1000")});
+  DaemonHarness daemon({.extra_toml = ShellPluginToml(
+                            "longline",
+                            "head -c 100000 /dev/zero | tr \"\\000\" a; echo; echo after it; "
+                            "printf \"no newline at the end\"; exec sleep 1000")});
   ASSERT_TRUE(daemon.Start());
   ASSERT_TRUE(WaitUntil([&] { return Contains(daemon.log(), "plugin longline: after it"); }))
       << daemon.log().substr(0, 3000);
@@ -220,7 +181,7 @@ TEST(SupervisorTest, AMissingCommandIsRetriedAndSaysWhy) {
   ASSERT_TRUE(daemon.Start());
   json plugin;
   ASSERT_TRUE(WaitUntil([&] {
-    plugin = PluginStatus(daemon, "ghost");
+    plugin = daemon.PluginStatus("ghost");
     return plugin.is_object() && plugin["restarts"].get<int>() >= 1;
   })) << plugin.dump();
   EXPECT_EQ(plugin["state"], "backoff");
@@ -230,9 +191,9 @@ TEST(SupervisorTest, AMissingCommandIsRetriedAndSaysWhy) {
 
 TEST(SupervisorTest, AHungPluginIsKilledOnlyWhenEventsWait) {
   DaemonHarness daemon(
-      {.extra_toml = ShellPlugin("hung", "exec sleep 1000", "ack_timeout = \"2s\"\n") +
-                     ShellPlugin("idle", "exec sleep 1000",
-                                 "ack_timeout = \"2s\"\nevents = [\"nothing.\"]\n")});
+      {.extra_toml = ShellPluginToml("hung", "exec sleep 1000", "ack_timeout = \"2s\"\n") +
+                     ShellPluginToml("idle", "exec sleep 1000",
+                                     "ack_timeout = \"2s\"\nevents = [\"nothing.\"]\n")});
   ASSERT_TRUE(daemon.Start());
   ASSERT_TRUE(WaitUntil([&] { return PidOf(daemon, "hung") && PidOf(daemon, "idle"); }));
   const int hung_pid = PidOf(daemon, "hung");
@@ -240,13 +201,13 @@ TEST(SupervisorTest, AHungPluginIsKilledOnlyWhenEventsWait) {
   // No event waits: neither is hung, however long it is silent.
   std::this_thread::sleep_for(std::chrono::milliseconds(3500));
   EXPECT_EQ(PidOf(daemon, "hung"), hung_pid) << daemon.log();
-  EXPECT_EQ(PluginStatus(daemon, "hung")["restarts"], 0);
+  EXPECT_EQ(daemon.PluginStatus("hung")["restarts"], 0);
 
   DropLeaf(daemon, "hang.supervisor.test");
   daemon.WaitForEvents(HasEvents("cert.imported"));
   json plugin;
   ASSERT_TRUE(WaitUntil([&] {
-    plugin = PluginStatus(daemon, "hung");
+    plugin = daemon.PluginStatus("hung");
     return plugin.is_object() && plugin["restarts"].get<int>() >= 1 && plugin["pid"].is_number();
   })) << plugin.dump()
       << daemon.log();
@@ -259,12 +220,12 @@ TEST(SupervisorTest, AHungPluginIsKilledOnlyWhenEventsWait) {
   EXPECT_TRUE(GroupMembers(hung_pid).empty());
   // The other plugin does not want cert. events: nothing waits for it.
   EXPECT_EQ(PidOf(daemon, "idle"), idle_pid);
-  EXPECT_EQ(PluginStatus(daemon, "idle")["restarts"], 0);
+  EXPECT_EQ(daemon.PluginStatus("idle")["restarts"], 0);
   daemon.Stop();
 }
 
 TEST(SupervisorTest, AFloodingPluginAndClientDoNotStopImports) {
-  DaemonHarness daemon({.extra_toml = ShellPlugin("flood", "yes flood >&2")});
+  DaemonHarness daemon({.extra_toml = ShellPluginToml("flood", "yes flood >&2")});
   ASSERT_TRUE(daemon.Start());
   ASSERT_TRUE(WaitUntil([&] { return PidOf(daemon, "flood") != 0; }));
   const auto start = Clock::now();
@@ -310,7 +271,7 @@ TEST(SupervisorTest, AFloodingPluginAndClientDoNotStopImports) {
   const auto windows =
       std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count() / 10 + 2;
   EXPECT_LE(lines, static_cast<size_t>(200 * windows));
-  EXPECT_EQ(PluginStatus(daemon, "flood")["state"], "running");
+  EXPECT_EQ(daemon.PluginStatus("flood")["state"], "running");
   daemon.Stop();
 }
 
@@ -319,13 +280,10 @@ TEST(SupervisorTest, ReloadAddsChangesAndRemovesPlugins) {
   const std::string base = ReadFile(daemon.config_file());
   ASSERT_TRUE(daemon.Start());
   auto rewrite = [&](const std::string& text) {
-    fs::path tmp = daemon.config_file();
-    tmp += ".tmp";
-    std::ofstream(tmp) << text;
-    fs::rename(tmp, daemon.config_file());
+    daemon.ReplaceConfig(text);
     daemon.Signal(SIGHUP);
   };
-  rewrite(base + ShellPlugin("reloaded", "echo running $0 $1; exec sleep 1000"));
+  rewrite(base + ShellPluginToml("reloaded", "echo running $0 $1; exec sleep 1000"));
   ASSERT_TRUE(WaitUntil([&] { return PidOf(daemon, "reloaded") != 0; })) << daemon.log();
   const int first = PidOf(daemon, "reloaded");
   EXPECT_TRUE(CursorExists(daemon, "plugin:reloaded"));
@@ -340,11 +298,10 @@ TEST(SupervisorTest, ReloadAddsChangesAndRemovesPlugins) {
   const int second = PidOf(daemon, "reloaded");
   EXPECT_TRUE(WaitUntil([&] { return GroupMembers(first).empty(); }));
   EXPECT_TRUE(WaitUntil([&] { return Contains(daemon.log(), "running version two"); }));
-  EXPECT_EQ(PluginStatus(daemon, "reloaded")["restarts"], 0);  // a change is not a crash
+  EXPECT_EQ(daemon.PluginStatus("reloaded")["restarts"], 0);  // a change is not a crash
 
   rewrite(base);
-  ASSERT_TRUE(WaitUntil([&] { return PluginStatus(daemon, "reloaded").is_null(); }))
-      << daemon.log();
+  ASSERT_TRUE(WaitUntil([&] { return daemon.PluginStatus("reloaded").is_null(); })) << daemon.log();
   EXPECT_TRUE(WaitUntil([&] { return GroupMembers(second).empty(); }));
   EXPECT_FALSE(CursorExists(daemon, "plugin:reloaded"));
   daemon.Stop();
@@ -352,8 +309,8 @@ TEST(SupervisorTest, ReloadAddsChangesAndRemovesPlugins) {
 
 TEST(SupervisorTest, StoppingTheDaemonEndsEveryPluginEvenOneIgnoringSigterm) {
   DaemonHarness daemon(
-      {.extra_toml = ShellPlugin("polite", "exec sleep 1000") +
-                     ShellPlugin("stubborn", "trap \"\" TERM; while :; do sleep 1; done")});
+      {.extra_toml = ShellPluginToml("polite", "exec sleep 1000") +
+                     ShellPluginToml("stubborn", "trap \"\" TERM; while :; do sleep 1; done")});
   ASSERT_TRUE(daemon.Start());
   ASSERT_TRUE(WaitUntil([&] { return PidOf(daemon, "polite") && PidOf(daemon, "stubborn"); }));
   const int polite = PidOf(daemon, "polite");
@@ -380,7 +337,7 @@ TEST(SupervisorTest, ADaemonStartForgetsCursorsOfPluginsNoLongerConfigured) {
   EXPECT_FALSE(CursorExists(daemon, "plugin:gone"));
   EXPECT_TRUE(CursorExists(daemon, "plugin:kept"));  // disabled plugins keep theirs
   EXPECT_TRUE(CursorExists(daemon, "report"));       // not a plugin's
-  EXPECT_EQ(PluginStatus(daemon, "kept")["state"], "disabled");
+  EXPECT_EQ(daemon.PluginStatus("kept")["state"], "disabled");
   daemon.Stop();
 }
 

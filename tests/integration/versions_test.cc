@@ -4,9 +4,11 @@
 
 #include <thread>
 
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -28,10 +30,6 @@ Issued LeafUntil(const std::string& cn, int64_t not_after) {
   spec.not_before = NowUnix() - 3600;
   spec.not_after = not_after;
   return Issue(spec);
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 TEST(VersionsTest, RenewalKeepsTheEntryThenRollbackAndMetaThroughTheCli) {
@@ -149,10 +147,8 @@ TEST(VersionsTest, RollbackToAnExpiredVersionIsRefused) {
   ASSERT_EQ(daemon.EventsOfType("cert.renewed").size(), 1u) << daemon.log();
 
   // The wall clock has to pass v1's expiry (a bounded wait, not a synchronisation).
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (NowUnix() <= v1_not_after && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitUntil([&] { return NowUnix() > v1_not_after; }, std::chrono::seconds(30),
+            std::chrono::milliseconds(100));
   CommandResult refused = daemon.Cli({"rollback", "short.versions.test", "--to", "1"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(Contains(refused.err, "version_expired")) << refused.err;

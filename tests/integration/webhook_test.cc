@@ -7,10 +7,12 @@
 #include <thread>
 
 #include "plugins/webhook/signature.h"
-#include "tests/integration/daemon_harness.h"
-#include "tests/integration/test_files.h"
+#include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/http_receiver.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -35,14 +37,13 @@ HarnessOptions WithWebhook(const HttpReceiver& receiver, int attempts,
 
 // Waits (bounded) until the plugin's cursor has reached `seq`; returns where it stands.
 int64_t WaitForCursor(DaemonHarness& daemon, int64_t seq, std::chrono::seconds deadline = 30s) {
-  auto until = Clock::now() + deadline;
   int64_t position = -1;
-  while (Clock::now() < until) {
-    auto at = sdk::CursorPosition(daemon.control(), "plugin:hook");
-    if (at) position = *at;
-    if (position >= seq) break;
-    std::this_thread::sleep_for(50ms);
-  }
+  WaitUntil(
+      [&] {
+        if (auto at = sdk::CursorPosition(daemon.control(), "plugin:hook")) position = *at;
+        return position >= seq;
+      },
+      deadline);
   return position;
 }
 
@@ -98,7 +99,7 @@ TEST(WebhookPluginTest, DeliversTheEventSignedOnceTheReceiverRecovers) {
     EXPECT_NE(request.header("x-certinbox-signature"),
               "sha256=" + *webhook::HmacSha256Hex("another secret", request.body));
   }
-  // Acknowledged: no more POSTs of that event.
+  // Acknowledged: no more POSTs of that event (nothing is to come, so a sleep shows it).
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(RequestsForSeq(receiver, seq).size(), 3u);
 }
@@ -118,21 +119,12 @@ TEST(WebhookPluginTest, AReceiverThatKeepsFailingIsReportedAndTheNextEventStillG
 
   // The failure is reported: the plugin's last_error in `status`, and the daemon's log.
   std::string expected = "event " + std::to_string(first_seq) + " (cert.imported) not delivered";
-  auto until = Clock::now() + 20s;
   json plugin_status;
-  while (Clock::now() < until) {
-    auto status = daemon.control().Request("status");
-    if (status) {
-      for (const auto& plugin : status->value("plugins", json::array())) {
-        if (plugin.value("name", "") == "hook") plugin_status = plugin;
-      }
-    }
-    if (plugin_status.value("last_error", json()).is_string() &&
-        daemon.log().find(expected) != std::string::npos) {
-      break;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
+  WaitUntil([&] {
+    plugin_status = daemon.PluginStatus("hook");
+    return plugin_status.is_object() && plugin_status.value("last_error", json()).is_string() &&
+           Contains(daemon.log(), expected);
+  });
   ASSERT_TRUE(plugin_status.value("last_error", json()).is_string()) << plugin_status.dump(2);
   std::string last_error = plugin_status["last_error"].get<std::string>();
   EXPECT_NE(last_error.find(expected), std::string::npos) << last_error;
@@ -194,16 +186,10 @@ TEST(WebhookPluginTest, AMissingSecretFileIsAnErrorAtStart) {
   ASSERT_TRUE(daemon.Start());
   // It says why and exits (1); the supervisor restarts it with its backoff.
   json plugin_status;
-  auto until = Clock::now() + 20s;
-  while (Clock::now() < until) {
-    if (auto status = daemon.control().Request("status")) {
-      for (const auto& plugin : status->value("plugins", json::array())) {
-        if (plugin.value("name", "") == "hook") plugin_status = plugin;
-      }
-    }
-    if (plugin_status.value("last_exit", json()).is_string()) break;
-    std::this_thread::sleep_for(100ms);
-  }
+  WaitUntil([&] {
+    plugin_status = daemon.PluginStatus("hook");
+    return plugin_status.is_object() && plugin_status.value("last_exit", json()).is_string();
+  });
   EXPECT_EQ(plugin_status.value("last_exit", json()), "exit 1") << plugin_status.dump(2);
   EXPECT_NE(daemon.log().find("cannot read the webhook's secret_file /nonexistent/webhook.secret"),
             std::string::npos)

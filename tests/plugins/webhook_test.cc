@@ -10,7 +10,10 @@
 #include "plugins/webhook/delivery.h"
 #include "plugins/webhook/options.h"
 #include "plugins/webhook/signature.h"
+#include "tests/testing/files.h"
 #include "tests/testing/http_receiver.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::webhook {
 namespace {
@@ -19,6 +22,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 using testing::HttpReceiver;
+using testing::TempDir;
+using testing::WaitUntil;
+using testing::WriteFile;
 
 TEST(WebhookSignatureTest, Rfc4231TestCase2) {
   // RFC 4231 section 4.3: key "Jefe", data "what do ya want for nothing?".
@@ -61,17 +67,18 @@ TEST(WebhookOptionsTest, AllKeys) {
 }
 
 TEST(WebhookOptionsTest, SecretFileIsReadAndItsLineBreakDropped) {
-  fs::path file = fs::temp_directory_path() / ("webhook-secret-" + std::to_string(::getpid()));
-  std::ofstream(file) << "top secret\n";
+  TempDir dir("webhook-");
+  const fs::path file = dir / "secret";
+  WriteFile(file, "top secret\n");
   auto options = ParseWebhookOptions({{"url", "http://x.test/"}, {"secret_file", file.string()}});
-  fs::remove(file);
   ASSERT_TRUE(options) << options.error().message;
   EXPECT_EQ(options->secret, "top secret");
 }
 
 TEST(WebhookOptionsTest, BadOptionsAreRefusedWithAReason) {
-  fs::path empty = fs::temp_directory_path() / ("webhook-empty-" + std::to_string(::getpid()));
-  std::ofstream(empty) << "\n";
+  TempDir dir("webhook-");
+  const fs::path empty = dir / "empty";
+  WriteFile(empty, "\n");
   struct Case {
     json options;
     std::string code;
@@ -98,7 +105,6 @@ TEST(WebhookOptionsTest, BadOptionsAreRefusedWithAReason) {
     ASSERT_FALSE(options) << c.options.dump();
     EXPECT_EQ(options.error().code, c.code) << c.options.dump() << ": " << options.error().message;
   }
-  fs::remove(empty);
 }
 
 TEST(WebhookOptionsTest, RetryDelayDoublesUpToFiveMinutes) {
@@ -207,14 +213,15 @@ TEST(WebhookDeliveryTest, AStopDuringTheBackoffEndsTheDeliveryPromptly) {
   options.backoff = 60s;
   Poster poster(options);
   std::atomic<bool> stop{false};
+  std::atomic<bool> backing_off{false};  // the failed attempt is logged as the backoff begins
   std::thread stopper([&] {
-    receiver.WaitForRequests(1, 10s);
-    std::this_thread::sleep_for(100ms);
+    WaitUntil([&] { return backing_off.load(); }, 10s, 5ms);
     stop = true;
   });
   auto started = std::chrono::steady_clock::now();
   DeliveryResult result = Deliver(
-      poster, options, Event(9), [&] { return stop.load(); }, [](const std::string&) {});
+      poster, options, Event(9), [&] { return stop.load(); },
+      [&](const std::string&) { backing_off = true; });
   auto took = std::chrono::steady_clock::now() - started;
   stopper.join();
   EXPECT_EQ(result.outcome, Outcome::kStopped);

@@ -11,33 +11,23 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/testing/files.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/wait.h"
+
 namespace certinbox::sdk {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WaitUntil;
 
 Command Shell(const std::string& script, std::chrono::milliseconds timeout = 20s) {
   Command command;
   command.program = script;
   command.timeout = timeout;
   return command;
-}
-
-// A temporary folder removed at the end of the test.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/certinbox-command-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Gone, or a zombie waiting for whoever adopted it: either way no longer running.
@@ -140,16 +130,16 @@ TEST(RunCommand, ThePluginsTokenIsNeverPassedOn) {
 }
 
 TEST(RunCommand, WorkingDirectory) {
-  TempDir dir;
+  TempDir dir("certinbox-command-");
   Command command = Shell("pwd");
-  command.cwd = dir.path.string();
+  command.cwd = dir.path().string();
   auto result = RunCommand(command);
-  EXPECT_EQ(result.output, dir.path.string() + "\n");
+  EXPECT_EQ(result.output, dir.path().string() + "\n");
 }
 
 TEST(RunCommand, TimeoutKillsTheWholeProcessGroup) {
-  TempDir dir;
-  auto pid_file = dir.path / "background.pid";
+  TempDir dir("certinbox-command-");
+  auto pid_file = dir.path() / "background.pid";
   Command command =
       Shell("sleep 30 & echo $! > '" + pid_file.string() + "'; echo started; wait", 500ms);
   auto start = std::chrono::steady_clock::now();
@@ -167,16 +157,13 @@ TEST(RunCommand, TimeoutKillsTheWholeProcessGroup) {
 
   pid_t background = std::stoi(ReadFile(pid_file));
   ASSERT_GT(background, 0);
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!ProcessGone(background) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
-  EXPECT_TRUE(ProcessGone(background)) << "the background sleep " << background << " survived";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(background); }, 10s, 20ms))
+      << "the background sleep " << background << " survived";
 }
 
 TEST(RunCommand, LeftoversHoldingTheOutputAreKilledAtTheTimeoutButTheExitStatusStands) {
-  TempDir dir;
-  auto pid_file = dir.path / "leftover.pid";
+  TempDir dir("certinbox-command-");
+  auto pid_file = dir.path() / "leftover.pid";
   // The shell exits at once; its background child keeps the output pipe open.
   auto result =
       RunCommand(Shell("sleep 30 & echo $! > '" + pid_file.string() + "'; exit 0", 500ms));
@@ -184,11 +171,7 @@ TEST(RunCommand, LeftoversHoldingTheOutputAreKilledAtTheTimeoutButTheExitStatusS
   EXPECT_FALSE(result.timed_out);
   EXPECT_EQ(result.exit_status, 0);
   pid_t leftover = std::stoi(ReadFile(pid_file));
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!ProcessGone(leftover) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
-  EXPECT_TRUE(ProcessGone(leftover));
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(leftover); }, 10s, 20ms));
 }
 
 TEST(RunCommand, NotFound) {
@@ -216,8 +199,8 @@ TEST(RunCommand, NotFound) {
 }
 
 TEST(RunCommand, NotExecutable) {
-  TempDir dir;
-  auto file = dir.path / "script.sh";
+  TempDir dir("certinbox-command-");
+  auto file = dir.path() / "script.sh";
   std::ofstream(file) << "#!/bin/sh\necho hi\n";
   std::filesystem::permissions(
       file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);

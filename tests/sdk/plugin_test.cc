@@ -12,6 +12,8 @@
 #include <map>
 #include <thread>
 
+#include "tests/testing/temp_dir.h"
+
 namespace certinbox::sdk {
 namespace {
 
@@ -117,10 +119,7 @@ TEST_F(PluginEnvTest, SeveralProblemsAreAllNamed) {
 }
 
 // An environment whose daemon does not exist: a socket path in an empty folder.
-PluginEnv Unreachable(const std::string& tag) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("certinbox-sdk-test-" + std::to_string(getpid()) + "-" + tag);
-  std::filesystem::create_directories(dir);
+PluginEnv Unreachable(const testing::TempDir& dir) {
   PluginEnv env;
   env.name = "p";
   env.token = std::string(64, '0');
@@ -130,7 +129,8 @@ PluginEnv Unreachable(const std::string& tag) {
 }
 
 TEST(PluginRunTest, WaitsForAnUnreachableDaemonUntilStopped) {
-  Plugin plugin(Unreachable("stop"));
+  testing::TempDir dir("certinbox-sdk-test-");
+  Plugin plugin(Unreachable(dir));
   auto run =
       std::async(std::launch::async, [&] { return plugin.Run([](const nlohmann::json&) {}); });
   // Still waiting (not exited) after a while.
@@ -144,7 +144,8 @@ TEST(PluginRunTest, WaitsForAnUnreachableDaemonUntilStopped) {
 }
 
 TEST(PluginRunTest, ExitsWhenTheSupervisorIsGone) {
-  PluginEnv env = Unreachable("parent");
+  testing::TempDir dir("certinbox-sdk-test-");
+  PluginEnv env = Unreachable(dir);
   env.supervisor_pid = static_cast<long>(getppid()) + 1;  // not our parent
   Plugin plugin(env);
   auto run =

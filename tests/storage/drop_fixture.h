@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <openssl/bn.h>
 #include <openssl/x509v3.h>
-#include <stdlib.h>
 
 #include <cstdint>
 #include <ctime>
@@ -18,6 +17,7 @@
 #include "base/time.h"
 #include "storage/inventory.h"
 #include "storage/vault.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::storage::test {
@@ -26,24 +26,7 @@ namespace certinbox::storage::test {
 inline constexpr base::UnixTime kNow = 1795424400;
 inline constexpr int64_t kDay = 86400;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "certinbox-storage-XXXXXX");
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using testing::TempDir;  // a test's state folder
 
 // A leaf that expires `days` days after kNow (negative: expired that long ago), valid since
 // a day before kNow (or, for an expired one, since 30 days before it expired).

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "tests/testing/wait.h"
+
 namespace certinbox::testing {
 namespace {
 
@@ -75,16 +77,12 @@ std::vector<HttpRequest> HttpReceiver::requests() const {
 }
 
 bool HttpReceiver::WaitForRequests(size_t n, std::chrono::milliseconds deadline) {
-  auto until = Clock::now() + deadline;
-  while (Clock::now() < until) {
-    {
-      std::lock_guard lock(mutex_);
-      if (requests_.size() >= n) return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  std::lock_guard lock(mutex_);
-  return requests_.size() >= n;
+  return WaitUntil(
+      [&] {
+        std::lock_guard lock(mutex_);
+        return requests_.size() >= n;
+      },
+      deadline, std::chrono::milliseconds(20));
 }
 
 void HttpReceiver::Serve() {

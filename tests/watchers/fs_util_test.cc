@@ -1,8 +1,8 @@
 #include "base/fd.h"
 #include "watchers/fs_util.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,32 +11,15 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/testing/files.h"
+#include "tests/testing/temp_dir.h"
+
 namespace certinbox::watchers {
 namespace {
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "certinbox-fsutil-XXXXXX").string();
-    EXPECT_NE(mkdtemp(pattern.data()), nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void WriteFile(const fs::path& path, const std::string& content) {
-  std::ofstream(path, std::ios::binary) << content;
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
 
 TEST(JsonStringTest, EscapesQuotesBackslashesAndControls) {
   struct Case {
@@ -108,7 +91,7 @@ TEST(OutcomeNameTest, ShortensOnlyWhatLeavesNoRoom) {
 }
 
 TEST(MakeDirsTest, CreatesMissingParentsWithMode) {
-  TempDir tmp;
+  TempDir tmp("certinbox-fsutil-");
   mode_t old_umask = umask(022);
   fs::path deep = tmp.path() / "a" / "b" / "c";
   EXPECT_TRUE(MakeDirs(deep, 0750).has_value());
@@ -121,7 +104,7 @@ TEST(MakeDirsTest, CreatesMissingParentsWithMode) {
 }
 
 TEST(MakeDirsTest, RefusesAFileInTheWay) {
-  TempDir tmp;
+  TempDir tmp("certinbox-fsutil-");
   WriteFile(tmp.path() / "file", "x");
   auto made = MakeDirs(tmp.path() / "file" / "sub", 0750);
   ASSERT_FALSE(made.has_value());
@@ -131,7 +114,7 @@ TEST(MakeDirsTest, RefusesAFileInTheWay) {
 // The daemon moves files between folders it holds descriptors of; AT_FDCWD with absolute paths
 // here stands for any folder descriptor.
 TEST(RenameNoReplaceTest, NeverOverwrites) {
-  TempDir tmp;
+  TempDir tmp("certinbox-fsutil-");
   WriteFile(tmp.path() / "a", "A");
   WriteFile(tmp.path() / "b", "B");
   auto at = [&](const char* name) { return (tmp.path() / name).string(); };
@@ -143,7 +126,7 @@ TEST(RenameNoReplaceTest, NeverOverwrites) {
 }
 
 TEST(MoveToUniqueNameTest, ProbesSuffixes) {
-  TempDir tmp;
+  TempDir tmp("certinbox-fsutil-");
   fs::create_directory(tmp.path() / "out");
   base::Fd out(open((tmp.path() / "out").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   ASSERT_GE(out.get(), 0);
@@ -158,7 +141,7 @@ TEST(MoveToUniqueNameTest, ProbesSuffixes) {
 }
 
 TEST(WriteTempFileTest, WritesHiddenFileWithMode) {
-  TempDir tmp;
+  TempDir tmp("certinbox-fsutil-");
   base::Fd dir(open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   ASSERT_GE(dir.get(), 0);
   auto temp = WriteTempFileAt(dir.get(), "content", 0640);
@@ -171,7 +154,7 @@ TEST(WriteTempFileTest, WritesHiddenFileWithMode) {
 }
 
 TEST(ReadSmallFileTest, RefusesSymlinksFifosAndLargeFiles) {
-  TempDir tmp;
+  TempDir tmp("certinbox-fsutil-");
   WriteFile(tmp.path() / "small", "12345");
   EXPECT_EQ(ReadSmallFile(tmp.path() / "small", 5).value(), "12345");
   EXPECT_FALSE(ReadSmallFile(tmp.path() / "small", 4).has_value());

@@ -18,23 +18,22 @@
 #include <set>
 #include <vector>
 
+#include "tests/testing/files.h"
 #include "tests/testing/scale.h"
+#include "tests/testing/temp_dir.h"
 
 namespace certinbox::watchers {
 namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using testing::ReadFile;
+using testing::WriteFile;
 
 struct Seen {
   ReadyFile file;
   Clock::time_point at;
 };
-
-void WriteFile(const fs::path& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-}
 
 void AppendFile(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::app);
@@ -50,11 +49,6 @@ void SetMtimeAgo(const fs::path& path, std::chrono::nanoseconds age) {
                       static_cast<long>(ns % 1'000'000'000)};
   const timespec times[2] = {then, then};
   ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 mode_t ModeOf(const fs::path& path) {
@@ -92,9 +86,6 @@ class InboxWatcherTest : public ::testing::Test {
   void SetUp() override {
     old_umask_ = umask(022);
     ASSERT_EQ(uv_loop_init(&loop_), 0);
-    std::string pattern = (fs::temp_directory_path() / "certinbox-inbox-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
     dir_ = root_ / "inbox";
     uv_timer_init(&loop_, &guard_);
   }
@@ -104,7 +95,6 @@ class InboxWatcherTest : public ::testing::Test {
     uv_close(reinterpret_cast<uv_handle_t*>(&guard_), nullptr);
     for (int i = 0; i < 100 && uv_loop_alive(&loop_); ++i) uv_run(&loop_, UV_RUN_NOWAIT);
     EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle was not closed";
-    fs::remove_all(root_);
     umask(old_umask_);
   }
 
@@ -154,7 +144,7 @@ class InboxWatcherTest : public ::testing::Test {
   mode_t old_umask_ = 0;
   uv_loop_t loop_;
   uv_timer_t guard_;
-  fs::path root_;
+  testing::TempDir root_{"certinbox-inbox-"};
   fs::path dir_;
   std::unique_ptr<InboxWatcher> watcher_;
   std::vector<Seen> seen_;

@@ -1,30 +1,17 @@
-#include "tests/integration/daemon_harness.h"
+#include "tests/testing/daemon_harness.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 
-extern char** environ;
+#include "tests/testing/files.h"
 
 namespace certinbox::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // Marks the SUB socket connected, so a test never races the daemon's first event.
 // Connected: over ipc:// once the connection is made; over tcp:// (CURVE) only once the handshake
@@ -35,9 +22,7 @@ class ConnectMonitor : public zmq::monitor_t {
   void on_event_connected(const zmq_event_t&, const char*) override {
     if (!handshake_) connected = true;
   }
-  void on_event_handshake_succeeded(const zmq_event_t&, const char*) override {
-    connected = true;
-  }
+  void on_event_handshake_succeeded(const zmq_event_t&, const char*) override { connected = true; }
   bool connected = false;
 
  private:
@@ -46,67 +31,8 @@ class ConnectMonitor : public zmq::monitor_t {
 
 }  // namespace
 
-CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  CommandResult result;
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return result;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  std::vector<char*> args;
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    result.err = "cannot start " + argv[0];
-    return result;
-  }
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
-  auto deadline = Clock::now() + timeout;
-  while (open_fds > 0 && Clock::now() < deadline) {
-    if (::poll(fds, 2, 100) <= 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char buffer[65536];
-      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n > 0) {
-        sinks[i]->append(buffer, static_cast<size_t>(n));
-      } else {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& fd : fds) {
-    if (fd.fd >= 0) ::close(fd.fd);
-  }
-  int status = 0;
-  if (open_fds > 0) ::kill(pid, SIGKILL);  // timed out
-  ::waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  return result;
-}
-
-fs::path MakeTempRoot() {
-  // Short, because ipc:// socket paths are limited to 107 bytes.
-  char pattern[] = "/tmp/cbx-XXXXXX";
-  const char* made = ::mkdtemp(pattern);
-  return made ? fs::path(made) : fs::path();
-}
-
 DaemonHarness::DaemonHarness(HarnessOptions options)
-    : root_(MakeTempRoot()),
+    : root_("cbx-", TempDir::Keep::kOnFailure),
       control_override_(options.control_endpoint),
       publish_override_(options.publish_endpoint),
       curve_(options.curve),
@@ -120,14 +46,9 @@ DaemonHarness::DaemonHarness(HarnessOptions options)
 }
 
 DaemonHarness::~DaemonHarness() {
-  if (pid_ > 0) Stop(SIGTERM);
+  if (running()) Stop(SIGTERM);
   subscriber_.reset();
-  std::error_code ec;
-  if (::testing::Test::HasFailure()) {
-    std::cerr << "daemon log:\n" << log() << "\n(kept " << root_ << ")\n";
-  } else {
-    fs::remove_all(root_, ec);
-  }
+  if (::testing::Test::HasFailure()) std::cerr << "daemon log:\n" << log() << "\n";
 }
 
 void DaemonHarness::WriteConfig(const HarnessOptions& options) {
@@ -147,38 +68,26 @@ void DaemonHarness::WriteConfig(const HarnessOptions& options) {
 }
 
 void DaemonHarness::Signal(int signal) const {
-  if (pid_ > 0) ::kill(pid_, signal);
+  if (running()) process_->Signal(signal);
 }
 
-std::string DaemonHarness::log() const { return ReadAll(root_ / "daemon.log"); }
+std::string DaemonHarness::log() const { return ReadFile(root_ / "daemon.log"); }
 
 bool DaemonHarness::Start() {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  std::string log_file = (root_ / "daemon.log").string();
-  posix_spawn_file_actions_addopen(&actions, 2, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  std::string binary = CERTINBOXD_BIN;
-  std::string config = config_file().string();
   std::vector<std::string> args = launcher_;
-  args.insert(args.end(), {binary, "--config", config});
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    ADD_FAILURE() << "cannot start " << binary;
-    pid_ = -1;
+  args.insert(args.end(), {CERTINBOXD_BIN, "--config", config_file().string()});
+  process_ = std::make_unique<ChildProcess>(
+      args, SpawnOptions{.stderr_file = (root_ / "daemon.log").string()});
+  if (!process_->running()) {
+    ADD_FAILURE() << "cannot start " << CERTINBOXD_BIN;
+    process_.reset();
     return false;
   }
   auto deadline = Clock::now() + std::chrono::seconds(20);
   bool answered = false;
   while (Clock::now() < deadline) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (process_->Wait(std::chrono::milliseconds(0))) {
+      process_.reset();
       ADD_FAILURE() << "certinboxd exited at start:\n" << log();
       return false;
     }
@@ -194,7 +103,7 @@ bool DaemonHarness::Start() {
   subscriber_ = std::make_unique<sdk::Subscriber>(zmq_);
   const bool curve = publish_endpoint().starts_with("tcp://");
   ConnectMonitor monitor(curve);
-  monitor.init(subscriber_->socket(), "inproc://harness-monitor-" + std::to_string(pid_),
+  monitor.init(subscriber_->socket(), "inproc://harness-monitor-" + std::to_string(pid()),
                curve ? ZMQ_EVENT_HANDSHAKE_SUCCEEDED : ZMQ_EVENT_CONNECTED);
   if (curve) subscriber_->SetCurve(curve_);
   subscriber_->Connect(publish_endpoint());
@@ -207,26 +116,21 @@ bool DaemonHarness::Start() {
 }
 
 int DaemonHarness::Stop(int signal) {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, signal);
-  int status = 0;
-  auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (Clock::now() > deadline) {
-      ADD_FAILURE() << "certinboxd did not stop on signal " << signal;
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    ::poll(nullptr, 0, 10);  // bounded wait for the process to exit
+  if (!running()) return -1;
+  process_->Signal(signal);
+  std::optional<int> exited = process_->Wait(std::chrono::seconds(20));
+  if (!exited) {
+    ADD_FAILURE() << "certinboxd did not stop on signal " << signal;
+    exited = process_->Stop(SIGKILL);
   }
-  pid_ = -1;
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  process_.reset();
+  const int code = *exited;
   // A sanitizer report in the daemon fails the test like a failed assertion.
   std::string log_text = log();
   for (const char* marker : {"Sanitizer", "runtime error:"}) {
     EXPECT_EQ(log_text.find(marker), std::string::npos)
-        << "certinboxd reported a sanitizer error (" << marker << "):\n" << log_text;
+        << "certinboxd reported a sanitizer error (" << marker << "):\n"
+        << log_text;
   }
   if (signal == SIGTERM || signal == SIGINT) {
     EXPECT_EQ(code, 0) << "certinboxd did not exit cleanly on signal " << signal;
@@ -246,6 +150,10 @@ void DaemonHarness::Drop(const std::string& name, const std::string& bytes) {
 void DaemonHarness::WriteInPlace(const std::string& name, const std::string& bytes) {
   std::ofstream out(inbox() / name, std::ios::binary);
   out << bytes;
+}
+
+void DaemonHarness::ReplaceConfig(const std::string& text) const {
+  ReplaceFile(config_file(), text);
 }
 
 void DaemonHarness::Pump(std::chrono::milliseconds timeout) {
@@ -278,6 +186,34 @@ CommandResult DaemonHarness::Cli(const std::vector<std::string>& args) const {
   argv.insert(argv.end(), cli_args_.begin(), cli_args_.end());
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv);
+}
+
+nlohmann::json DaemonHarness::Status(std::chrono::milliseconds timeout) {
+  auto status = control_.Request("status", {}, timeout);
+  return status ? *status : nlohmann::json();
+}
+
+nlohmann::json DaemonHarness::PluginStatus(const std::string& name) {
+  nlohmann::json status = Status();
+  if (!status.is_object()) return nullptr;
+  for (const auto& plugin : status.value("plugins", nlohmann::json::array())) {
+    if (plugin.value("name", "") == name) return plugin;
+  }
+  return nullptr;
+}
+
+int64_t DaemonHarness::LastSeq(std::chrono::milliseconds timeout) {
+  nlohmann::json status = Status(timeout);
+  return status.is_object() ? status.value("last_seq", int64_t{0}) : -1;
+}
+
+int64_t DaemonHarness::CursorOf(const std::string& name) {
+  auto reply = control_.Request("cursors");
+  if (!reply) return -1;
+  for (const auto& cursor : (*reply)["cursors"]) {
+    if (cursor.value("name", "") == name) return cursor.value("seq", int64_t{0});
+  }
+  return -1;
 }
 
 nlohmann::json DaemonHarness::LsJson() const {

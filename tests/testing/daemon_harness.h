@@ -8,14 +8,16 @@
 #include <csignal>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "plugins/sdk/client.h"
+#include "tests/testing/process.h"
+#include "tests/testing/temp_dir.h"
 
 namespace certinbox::testing {
 
@@ -38,24 +40,20 @@ struct HarnessOptions {
   std::vector<std::string> cli_args;
 };
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
 class DaemonHarness {
  public:
   explicit DaemonHarness(HarnessOptions options = {});
-  ~DaemonHarness();  // stops the daemon (SIGKILL if SIGTERM is not enough) and removes the folder
+  // Stops the daemon (SIGKILL if SIGTERM is not enough) and removes the folder; after a failed
+  // test, prints the daemon's log and keeps the folder.
+  ~DaemonHarness();
 
   // Starts certinboxd and waits (bounded) until its control socket answers and the SUB socket
   // is connected. Fails the test (ADD_FAILURE) and returns false on timeout.
   bool Start();
   // Sends `signal` and waits for the process to end; returns its exit status (or -signal).
   int Stop(int signal = SIGTERM);
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return process_ && process_->running(); }
+  pid_t pid() const { return running() ? process_->pid() : -1; }
   // Sends `signal` (SIGHUP, say) to the running daemon.
   void Signal(int signal) const;
 
@@ -63,6 +61,9 @@ class DaemonHarness {
   void Drop(const std::string& name, const std::string& bytes);
   // Writes in place (no rename), for tests of settling and odd files.
   void WriteInPlace(const std::string& name, const std::string& bytes);
+  // Replaces the config file whole: written beside it, then renamed over it, as a configuration
+  // manager does. The daemon reloads it when it sees the change (or on SIGHUP).
+  void ReplaceConfig(const std::string& text) const;
 
   // Collects events from the SUB socket until `done(events so far)` is true or the deadline
   // passes. Returns every event received (also those received by earlier calls).
@@ -77,8 +78,16 @@ class DaemonHarness {
   // `certinbox ls --json`, parsed.
   nlohmann::json LsJson() const;
 
+  // The `status` reply (null when the daemon did not answer), and the entry of one plugin in it.
+  nlohmann::json Status(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  nlohmann::json PluginStatus(const std::string& name);
+  // `status`'s last_seq; -1 when the daemon did not answer.
+  int64_t LastSeq(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Where the named cursor stands, from `cursors`; -1 when there is no such cursor (or no answer).
+  int64_t CursorOf(const std::string& name);
+
   sdk::ControlClient& control() { return control_; }
-  const std::filesystem::path& root() const { return root_; }
+  const std::filesystem::path& root() const { return root_.path(); }
   std::filesystem::path inbox() const { return root_ / "inbox"; }
   std::filesystem::path failed() const { return root_ / "inbox" / "failed"; }
   std::filesystem::path state() const { return root_ / "state"; }
@@ -97,20 +106,16 @@ class DaemonHarness {
   void WriteConfig(const HarnessOptions& options);
   void Pump(std::chrono::milliseconds timeout);
 
-  std::filesystem::path root_;
+  TempDir root_;
   std::string control_override_, publish_override_;  // before control_
   sdk::CurveKeys curve_;
   std::vector<std::string> cli_args_;
   std::vector<std::string> launcher_;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> process_;  // certinboxd while it runs
   zmq::context_t zmq_;
   std::unique_ptr<sdk::Subscriber> subscriber_;
   sdk::ControlClient control_;
   std::vector<nlohmann::json> events_;
 };
-
-// Runs a program with arguments; captures stdout and stderr; bounded by `timeout`.
-CommandResult RunCommand(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace certinbox::testing
