@@ -1,6 +1,6 @@
 // Inventory::Impl, the SQLite inventory behind storage/inventory.h. Its methods are spread over
-// inventory.cc (opening, batching), import.cc (writes), queries.cc (reads), expiry.cc,
-// bindings.cc and delete.cc. Internal.
+// inventory.cc (opening, batching), import.cc and chains.cc (writes), queries.cc (reads),
+// expiry.cc, bindings.cc and delete.cc. Internal.
 #pragma once
 
 
@@ -22,6 +22,11 @@ namespace certinbox::storage {
 // as a key waiting for its certificate.
 pipeline::Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id);
 
+// import.cc: a version's findings, sorted and unique; `no_private_key` is the inventory's to
+// decide, so it is set from `has_key` (a leaf without a key has it).
+std::vector<std::string> NormalizeFindings(std::vector<std::string> findings, bool is_leaf,
+                                           bool has_key);
+
 class Inventory::Impl {
  public:
   Impl(sqlite::Connection db, Vault vault, InventoryOptions options)
@@ -36,6 +41,7 @@ class Inventory::Impl {
   pipeline::Result<ImportOutcome> Import(const ImportRequest& request);
   pipeline::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
                                           const pipeline::Error& reason, pipeline::UnixTime now);
+  // chains.cc
   pipeline::Result<std::optional<Event>> UpdateChain(int64_t version_id,
                                                      const std::vector<std::string>& chain,
                                                      const std::vector<std::string>& findings,
@@ -153,7 +159,7 @@ class Inventory::Impl {
     int64_t id = 0;
     bool new_in_this_drop = false;
   };
-  class ImportRun;  // import.cc: the state of one Import()
+  class ImportRun;  // import.cc: the state of one Import() between its steps
 
   pipeline::Result<std::optional<int64_t>> FindKey(const std::string& spki_sha256);
   pipeline::Result<int64_t> StoreKey(const pipeline::PrivateKey& key, const ImportRequest& request);
@@ -168,6 +174,9 @@ class Inventory::Impl {
   // beside `fields`.
   pipeline::Result<Event> EntryEvent(int64_t entry_id, const std::string& type,
                                      nlohmann::json fields, pipeline::UnixTime now);
+  // bindings.cc: step 3 of ReconcileBindings, for one declaration naming entry `entry_id`.
+  pipeline::Result<void> ApplyDeclaredBinding(const DeclaredBinding& d, int64_t entry_id,
+                                              pipeline::UnixTime now, ReconcileOutcome& outcome);
   pipeline::Result<std::string> FreeName(const std::string& group, const std::string& base,
                                          const std::string& fingerprint);
   // Attaches a stored key to every version of its public key that has none, dropping
