@@ -48,6 +48,8 @@ class Daemon {
 
  private:
   pipeline::Result<void> LockStateDir();
+  pipeline::Result<void> OpenStorage();
+  void WatchSignals();
   pipeline::Result<void> PublishBacklog();
   void StartInboxes();
   void StartInbox(const InboxConfig& inbox_config);
