@@ -2,8 +2,8 @@
 # Prints the source files over 600 lines and the functions over 80 lines in the code that ships
 # (every top-level folder with a CMakeLists.txt except tests/, bench/ and fuzz/). A size that has
 # a reason is written down beside it and then not printed:
-#   - a function: `// size: <reason>` on the line before its signature (or before its template
-#     line);
+#   - a function: `// size: <reason>` in the comment just above its signature (the reason runs
+#     to the end of that comment);
 #   - a file: `// size: <reason>` in its first 20 lines.
 # --all also lists the excused items with their reasons. It only reports: the exit status is 0
 # whatever it finds (2 only for a bad argument).
@@ -240,13 +240,14 @@ def match_brace(clean, open_at):
 
 
 def reason_before(lines, first_line):
-    """The `// size:` reason on the line before first_line (1-based), if any; a template line
-    or attribute line just above the signature may stand between."""
+    """The `// size:` reason in the comment just above first_line (1-based), if any: from the
+    tag to the end of that comment."""
     k = first_line - 2
     while k >= 0:
         m = SIZE_TAG.search(lines[k])
         if m:
-            return m.group(1)
+            more = [line.strip()[2:].strip() for line in lines[k + 1:first_line - 1]]
+            return " ".join([m.group(1)] + [text for text in more if text])
         if lines[k].strip().startswith("//"):
             k -= 1  # the tag may be on any line of the comment above the signature
             continue
