@@ -238,6 +238,36 @@ static std::string Pkcs12FileName(const std::string& entry) {
   return base + ".p12";
 }
 
+// One file `export` writes.
+struct ExportFile {
+  std::string name;
+  std::string bytes;
+  unsigned mode;
+};
+
+// `dir` is a folder, or is not there yet, and (without --force) none of `files` is in it:
+// kExitOk, or kExitUsage once the reason is printed.
+static int CheckExportFolder(const fs::path& dir, const std::vector<ExportFile>& files,
+                             bool force) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    PrintError(dir.string() + " is not a folder");
+    return kExitUsage;
+  }
+  if (force) return kExitOk;
+  std::string existing;
+  for (const ExportFile& f : files) {
+    if (fs::exists(fs::symlink_status(dir / f.name, ec))) {
+      existing += (existing.empty() ? "" : ", ") + (dir / f.name).string();
+    }
+  }
+  if (!existing.empty()) {
+    PrintError(existing + " already exist(s): use --force to replace");
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
 int RunExport(const GlobalOptions& global, const ExportOptions& o) {
   std::string password;
   if (o.pfx) {
@@ -248,12 +278,7 @@ int RunExport(const GlobalOptions& global, const ExportOptions& o) {
       return kExitUsage;
     }
   }
-  struct File {
-    std::string name;
-    std::string bytes;
-    unsigned mode;
-  };
-  std::vector<File> files = {
+  std::vector<ExportFile> files = {
       {"cert.pem", "", 0644}, {"chain.pem", "", 0644}, {"fullchain.pem", "", 0644}};
   if (o.key) files.push_back({"privkey.pem", "", 0600});
   if (o.pfx) files.push_back({Pkcs12FileName(o.entry), "", 0600});
@@ -262,22 +287,7 @@ int RunExport(const GlobalOptions& global, const ExportOptions& o) {
   // records no export).
   const fs::path dir = o.out;
   std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
-    PrintError(dir.string() + " is not a folder");
-    return kExitUsage;
-  }
-  if (!o.force) {
-    std::string existing;
-    for (const File& f : files) {
-      if (fs::exists(fs::symlink_status(dir / f.name, ec))) {
-        existing += (existing.empty() ? "" : ", ") + (dir / f.name).string();
-      }
-    }
-    if (!existing.empty()) {
-      PrintError(existing + " already exist(s): use --force to replace");
-      return kExitUsage;
-    }
-  }
+  if (int refused = CheckExportFolder(dir, files, o.force); refused != kExitOk) return refused;
 
   auto session = Session::Open(global);
   if (!session) return session.error();
@@ -319,7 +329,7 @@ int RunExport(const GlobalOptions& global, const ExportOptions& o) {
     PrintError("cannot create " + dir.string() + ": " + std::strerror(errno));
     return kExitDaemonError;
   }
-  for (const File& f : files) {
+  for (const ExportFile& f : files) {
     if (std::string error = WriteFileAtomically(dir / f.name, f.bytes, f.mode, o.force);
         !error.empty()) {
       PrintError(error);

@@ -198,6 +198,24 @@ std::string FailureMessage(const CLI::App* app, const CLI::Error& e) {
   return "certinbox: " + message + "\nRun '" + command + " --help' for usage.\n";
 }
 
+// The end of `certinbox --help`, before the exit codes.
+constexpr std::string_view kFooter =
+    "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
+    "Examples:\n"
+    "  certinbox ls --expiring-within 30d\n"
+    "  certinbox show web --versions\n"
+    "  certinbox bind web lb-prod:443 --plugin deploy\n"
+    "  certinbox events --follow --type cert.\n"
+    "  certinbox rollback web --to 2\n"
+    "  certinbox csr create web --cn www.example.com > web.csr\n"
+    "  certinbox export web --out ./web --key\n"
+    "  eval \"$(certinbox plugin env deploy)\"; certinbox-deploy\n"
+    "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
+    "Control socket: --control if given; else, from the config, [bus] control or\n"
+    "ipc://STATE_DIR/control.sock for its [daemon] state_dir; with no config,\n"
+    "ipc:///var/lib/certinbox/control.sock. A tcp:// endpoint takes CURVE clients only:\n"
+    "--curve-key FILE (certinbox keygen) and --server-key FILE.\n\n";
+
 int Main(int argc, char** argv) {
   CLI::App app(
       "certinbox: the command-line client of certinboxd, the TLS certificate inventory.\n"
@@ -238,23 +256,7 @@ int Main(int argc, char** argv) {
   CLI::App* plugin = AddPlugin(app, plugin_command);
   KeygenOptions keygen_options;
   CLI::App* keygen = AddKeygen(app, keygen_options);
-  app.footer(
-      "Run 'certinbox COMMAND --help' for a command's options and examples.\n\n"
-      "Examples:\n"
-      "  certinbox ls --expiring-within 30d\n"
-      "  certinbox show web --versions\n"
-      "  certinbox bind web lb-prod:443 --plugin deploy\n"
-      "  certinbox events --follow --type cert.\n"
-      "  certinbox rollback web --to 2\n"
-      "  certinbox csr create web --cn www.example.com > web.csr\n"
-      "  certinbox export web --out ./web --key\n"
-      "  eval \"$(certinbox plugin env deploy)\"; certinbox-deploy\n"
-      "  certinbox --control ipc:///srv/certinbox/state/control.sock status\n\n"
-      "Control socket: --control if given; else, from the config, [bus] control or\n"
-      "ipc://STATE_DIR/control.sock for its [daemon] state_dir; with no config,\n"
-      "ipc:///var/lib/certinbox/control.sock. A tcp:// endpoint takes CURVE clients only:\n"
-      "--curve-key FILE (certinbox keygen) and --server-key FILE.\n\n" +
-      std::string(kExitCodes));
+  app.footer(std::string(kFooter) + std::string(kExitCodes));
 
   if (argc <= 1) {
     std::cout << app.help();

@@ -13,6 +13,9 @@
 #include <set>
 #include <sstream>
 
+#include "daemon/config_checker.h"
+#include "daemon/config_fragments.h"
+#include "daemon/config_plugins.h"
 #include "plugins/sdk/client.h"
 #include "storage/inventory.h"
 
@@ -22,144 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using group_t = struct group;  // `group` is also a local name below
 
-// Collects every problem of one file with its position, so an operator fixes them in one pass.
-class Checker {
- public:
-  explicit Checker(fs::path file) : file_(std::move(file)) {}
-
-  void Problem(const toml::source_region& where, const std::string& what) {
-    std::ostringstream line;
-    // A conf.d fragment's nodes carry their own file.
-    line << (where.path ? *where.path : file_.string()) << ":" << where.begin.line << ":"
-         << where.begin.column << ": " << what;
-    problems_.push_back(line.str());
-  }
-
-  // Unknown keys are errors, not silence.
-  void OnlyKeys(const toml::table& table, std::string_view section,
-                std::initializer_list<std::string_view> allowed) {
-    for (auto&& [key, node] : table) {
-      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
-        std::string known;
-        for (auto name : allowed) known += (known.empty() ? "" : ", ") + std::string(name);
-        Problem(key.source(), "unknown key '" + std::string(key.str()) + "' in " +
-                                  std::string(section) + " (known keys: " + known + ")");
-      }
-    }
-  }
-
-  const toml::table* Table(const toml::table& parent, std::string_view key) {
-    const toml::node* node = parent.get(key);
-    if (!node) return nullptr;
-    if (const auto* table = node->as_table()) return table;
-    Problem(node->source(),
-            "'" + std::string(key) + "' must be a table ([" + std::string(key) + "])");
-    return nullptr;
-  }
-
-  std::optional<std::string> String(const toml::table& table, std::string_view key) {
-    const toml::node* node = table.get(key);
-    if (!node) return std::nullopt;
-    if (const auto* value = node->as_string()) {
-      if (value->get().empty()) {
-        Problem(node->source(), "'" + std::string(key) + "' must not be empty");
-        return std::nullopt;
-      }
-      return value->get();
-    }
-    Problem(node->source(), "'" + std::string(key) + "' must be a string");
-    return std::nullopt;
-  }
-
-  std::optional<bool> Bool(const toml::table& table, std::string_view key) {
-    const toml::node* node = table.get(key);
-    if (!node) return std::nullopt;
-    if (const auto* value = node->as_boolean()) return value->get();
-    Problem(node->source(), "'" + std::string(key) + "' must be true or false");
-    return std::nullopt;
-  }
-
-  std::optional<int64_t> Integer(const toml::table& table, std::string_view key, int64_t min,
-                                 int64_t max) {
-    const toml::node* node = table.get(key);
-    if (!node) return std::nullopt;
-    const auto* value = node->as_integer();
-    if (!value) {
-      Problem(node->source(), "'" + std::string(key) + "' must be a whole number");
-      return std::nullopt;
-    }
-    if (value->get() < min || value->get() > max) {
-      Problem(node->source(), "'" + std::string(key) + "' must be between " + std::to_string(min) +
-                                  " and " + std::to_string(max));
-      return std::nullopt;
-    }
-    return value->get();
-  }
-
-  // A duration: "90s", "15m", "1h", "7d", "2w", or a whole number of seconds.
-  std::optional<uint64_t> Duration(const toml::table& table, std::string_view key, uint64_t min_s) {
-    const toml::node* node = table.get(key);
-    if (!node) return std::nullopt;
-    std::optional<uint64_t> seconds;
-    if (const auto* value = node->as_integer()) {
-      if (value->get() >= 0) seconds = static_cast<uint64_t>(value->get());
-    } else if (const auto* text = node->as_string()) {
-      seconds = ParseDuration(text->get());
-    }
-    if (!seconds) {
-      Problem(node->source(), "'" + std::string(key) +
-                                  "' must be a duration such as \"90s\", \"15m\", \"1h\", \"7d\"");
-      return std::nullopt;
-    }
-    if (*seconds < min_s) {
-      Problem(node->source(),
-              "'" + std::string(key) + "' must be at least " + std::to_string(min_s) + " seconds");
-      return std::nullopt;
-    }
-    return seconds;
-  }
-
-  std::optional<std::vector<std::string>> Strings(const toml::table& table, std::string_view key) {
-    const toml::node* node = table.get(key);
-    if (!node) return std::nullopt;
-    const auto* array = node->as_array();
-    std::vector<std::string> out;
-    if (array) {
-      for (const auto& element : *array) {
-        if (const auto* text = element.as_string()) {
-          out.push_back(text->get());
-        } else {
-          array = nullptr;
-          break;
-        }
-      }
-    }
-    if (!array) {
-      Problem(node->source(), "'" + std::string(key) + "' must be an array of strings");
-      return std::nullopt;
-    }
-    return out;
-  }
-
-  fs::path Path(const std::string& text) const {
-    fs::path path(text);
-    if (path.is_relative()) path = file_.parent_path() / path;
-    return path.lexically_normal();
-  }
-
-  bool ok() const { return problems_.empty(); }
-  std::string Report() const {
-    std::string out;
-    for (const auto& line : problems_) out += (out.empty() ? "" : "\n") + line;
-    return out;
-  }
-
- private:
-  fs::path file_;
-  std::vector<std::string> problems_;
-};
-
-void ReadDaemon(Checker& check, const toml::table& root, Config& config) {
+void ReadDaemon(ConfigChecker& check, const toml::table& root, Config& config) {
   const toml::table* daemon = check.Table(root, "daemon");
   if (!daemon) return;
   check.OnlyKeys(*daemon, "[daemon]",
@@ -192,7 +58,7 @@ bool ClientNameOk(std::string_view name) {
 }
 
 // [[bus.client]]; a role "plugin:NAME" is checked against the [[plugin]]s by CheckClientRoles.
-void ReadBusClients(Checker& check, const toml::table& bus, Config& config) {
+void ReadBusClients(ConfigChecker& check, const toml::table& bus, Config& config) {
   const toml::node* node = bus.get("client");
   if (!node) return;
   const auto* array = node->as_array();
@@ -243,7 +109,7 @@ void ReadBusClients(Checker& check, const toml::table& bus, Config& config) {
 }
 
 // [bus] ipc_users and ipc_groups, looked up now (names that do not exist are errors).
-void ReadIpcFilters(Checker& check, const toml::table& bus, Config& config) {
+void ReadIpcFilters(ConfigChecker& check, const toml::table& bus, Config& config) {
   std::vector<char> buffer(16384);
   if (auto users = check.Strings(bus, "ipc_users")) {
     for (const std::string& user : *users) {
@@ -272,7 +138,7 @@ void ReadIpcFilters(Checker& check, const toml::table& bus, Config& config) {
   }
 }
 
-void ReadBus(Checker& check, const toml::table& root, Config& config) {
+void ReadBus(ConfigChecker& check, const toml::table& root, Config& config) {
   const toml::table* bus = check.Table(root, "bus");
   if (!bus) return;
   check.OnlyKeys(*bus, "[bus]",
@@ -328,7 +194,7 @@ void ReadBus(Checker& check, const toml::table& root, Config& config) {
   ReadIpcFilters(check, *bus, config);
 }
 
-void ReadExpiry(Checker& check, const toml::table& root, Config& config) {
+void ReadExpiry(ConfigChecker& check, const toml::table& root, Config& config) {
   const toml::table* expiry = check.Table(root, "expiry");
   if (!expiry) return;
   check.OnlyKeys(*expiry, "[expiry]", {"expiring_soon_days", "notify_days", "scan_interval"});
@@ -363,7 +229,7 @@ void ReadExpiry(Checker& check, const toml::table& root, Config& config) {
 
 // [[inbox]] groups: names by the rule for a group, the inbox's own group among them (a drop
 // without a sidecar group is put there).
-void ReadInboxGroups(Checker& check, const toml::table& table, InboxConfig& inbox) {
+void ReadInboxGroups(ConfigChecker& check, const toml::table& table, InboxConfig& inbox) {
   auto groups = check.Strings(table, "groups");
   if (!groups) return;
   const toml::source_region& where = table.get("groups")->source();
@@ -385,7 +251,7 @@ void ReadInboxGroups(Checker& check, const toml::table& table, InboxConfig& inbo
   if (good) inbox.groups = std::move(*groups);
 }
 
-void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
+void ReadInboxes(ConfigChecker& check, const toml::table& root, Config& config) {
   const toml::node* node = root.get("inbox");
   if (!node) return;
   const auto* array = node->as_array();
@@ -451,7 +317,7 @@ void ReadInboxes(Checker& check, const toml::table& root, Config& config) {
   }
 }
 
-void ReadBindings(Checker& check, const toml::table& root, Config& config,
+void ReadBindings(ConfigChecker& check, const toml::table& root, Config& config,
                   const std::set<std::string>& plugin_names) {
   const toml::node* node = root.get("binding");
   if (!node) return;
@@ -495,250 +361,7 @@ void ReadBindings(Checker& check, const toml::table& root, Config& config,
   }
 }
 
-// [plugin.options] as JSON: strings, numbers, booleans, arrays and tables as themselves; dates
-// and times as their TOML text.
-nlohmann::json TomlToJson(const toml::node& node) {
-  if (const auto* table = node.as_table()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto&& [key, value] : *table) out[std::string(key.str())] = TomlToJson(value);
-    return out;
-  }
-  if (const auto* array = node.as_array()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& element : *array) out.push_back(TomlToJson(element));
-    return out;
-  }
-  if (const auto* v = node.as_string()) return v->get();
-  if (const auto* v = node.as_integer()) return v->get();
-  if (const auto* v = node.as_floating_point()) return v->get();
-  if (const auto* v = node.as_boolean()) return v->get();
-  std::ostringstream text;
-  if (const auto* v = node.as_date()) text << v->get();
-  if (const auto* v = node.as_time()) text << v->get();
-  if (const auto* v = node.as_date_time()) text << v->get();
-  return text.str();
-}
-
-bool PluginNameOk(std::string_view name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-  });
-}
-
-bool EnvNameOk(std::string_view name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-// `user` and `group` of a [[plugin]], looked up now: the supervisor's child drops to the ids
-// between fork and exec, where a name lookup is not safe. False after a problem.
-bool ReadPluginUser(Checker& check, const toml::table& table, PluginConfig& plugin) {
-  auto user = check.String(table, "user");
-  auto group = check.String(table, "group");
-  if (!user) {
-    if (table.get("user")) return false;
-    if (table.get("group")) {
-      check.Problem(table.get("group")->source(),
-                    "'group' needs a 'user': a plugin without one runs as the daemon's user");
-      return false;
-    }
-    return true;
-  }
-  std::vector<char> buffer(16384);
-  passwd pw{};
-  passwd* found = nullptr;
-  if (::getpwnam_r(user->c_str(), &pw, buffer.data(), buffer.size(), &found) != 0 || !found) {
-    check.Problem(table.get("user")->source(), "'user': no such user '" + *user + "'");
-    return false;
-  }
-  plugin.user = *user;
-  plugin.uid = found->pw_uid;
-  plugin.gid = found->pw_gid;
-  if (group) {
-    group_t gr{};
-    group_t* found_group = nullptr;
-    if (::getgrnam_r(group->c_str(), &gr, buffer.data(), buffer.size(), &found_group) != 0 ||
-        !found_group) {
-      check.Problem(table.get("group")->source(), "'group': no such group '" + *group + "'");
-      return false;
-    }
-    plugin.gid = found_group->gr_gid;
-    plugin.group = *group;
-  } else if (table.get("group")) {
-    return false;
-  }
-  return true;
-}
-
-// [[plugin]] (docs/plugins.md). Returns every name written, valid or not, so that a binding
-// naming a plugin with another problem is not reported twice.
-std::set<std::string> ReadPlugins(Checker& check, const toml::table& root, Config& config) {
-  std::set<std::string> written;
-  const toml::node* node = root.get("plugin");
-  if (!node) return written;
-  const auto* array = node->as_array();
-  if (!array || !array->is_array_of_tables()) {
-    check.Problem(node->source(), "'plugin' must be an array of tables: write [[plugin]]");
-    return written;
-  }
-  std::set<std::string> names;
-  for (const auto& element : *array) {
-    const auto& table = *element.as_table();
-    check.OnlyKeys(table, "[[plugin]]",
-                   {"name", "command", "args", "env", "events", "enabled", "ack_timeout", "options",
-                    "user", "group"});
-    PluginConfig plugin;
-    bool good = true;
-    auto name = check.String(table, "name");
-    if (!table.get("name")) check.Problem(table.source(), "[[plugin]] needs a 'name'");
-    if (name) {
-      written.insert(*name);
-      if (!PluginNameOk(*name)) {
-        check.Problem(table.get("name")->source(),
-                      "'name' must be 1 to 64 letters, digits, '-' or '_': '" + *name + "'");
-        good = false;
-      } else if (!names.insert(*name).second) {
-        check.Problem(table.get("name")->source(),
-                      "two plugins are named '" + *name + "': plugin names are unique");
-        good = false;
-      }
-    }
-    auto command = check.String(table, "command");
-    if (!table.get("command")) check.Problem(table.source(), "[[plugin]] needs a 'command'");
-    if (command) {
-      // A path is relative to the config's folder; a bare name is looked up when it starts.
-      plugin.command =
-          command->find('/') == std::string::npos ? *command : check.Path(*command).string();
-    }
-    if (auto v = check.Strings(table, "args")) plugin.args = *v;
-    if (const toml::node* env = table.get("env")) {
-      if (const auto* vars = env->as_table()) {
-        for (auto&& [key, value] : *vars) {
-          std::string var(key.str());
-          if (!EnvNameOk(var)) {
-            check.Problem(key.source(),
-                          "'env': '" + var + "' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)");
-            good = false;
-          } else if (const auto* text = value.as_string()) {
-            plugin.env.emplace_back(var, text->get());
-          } else {
-            check.Problem(value.source(), "'env." + var + "' must be a string");
-            good = false;
-          }
-        }
-      } else {
-        check.Problem(env->source(),
-                      "'env' must be a table of strings, e.g. { LANG = \"C.UTF-8\" }");
-        good = false;
-      }
-    }
-    if (auto v = check.Strings(table, "events")) plugin.events = *v;
-    if (auto v = check.Bool(table, "enabled")) plugin.enabled = *v;
-    if (auto v = check.Duration(table, "ack_timeout", 0)) plugin.ack_timeout_s = *v;
-    if (const toml::node* options = table.get("options")) {
-      if (options->as_table()) {
-        plugin.options_json = TomlToJson(*options).dump();
-      } else {
-        check.Problem(options->source(), "'options' must be a table ([plugin.options])");
-        good = false;
-      }
-    }
-    good = ReadPluginUser(check, table, plugin) && good;
-    if (!name || !command || !good) continue;
-    plugin.name = *name;
-    config.plugins.push_back(std::move(plugin));
-  }
-  return written;
-}
-
-// A [[bus.client]] role "plugin:NAME" must name a [[plugin]].
-void CheckClientRoles(Checker& check, const toml::table& root, const Config& config,
-                      const std::set<std::string>& plugin_names) {
-  const toml::node* clients = root.at_path("bus.client").node();
-  const toml::array* array = clients ? clients->as_array() : nullptr;
-  if (!array) return;
-  for (const auto& element : *array) {
-    const toml::table* table = element.as_table();
-    const toml::node* role = table ? table->get("role") : nullptr;
-    const auto* text = role ? role->as_string() : nullptr;
-    if (!text || !text->get().starts_with("plugin:")) continue;
-    std::string plugin = text->get().substr(7);
-    if (!plugin_names.contains(plugin)) {
-      check.Problem(role->source(), "'role' names no [[plugin]]: '" + plugin + "'");
-    }
-  }
-}
-
-// Where a node was written, for "already set in FILE:LINE".
-std::string Where(const toml::source_region& where, const fs::path& fallback) {
-  return (where.path ? *where.path : fallback.string()) + ":" + std::to_string(where.begin.line);
-}
-
-// Moves what `fragment` says into `root`: tables merge key by key, arrays of tables ([[inbox]],
-// [[binding]]) grow, and a key set in two files is an error naming both places.
-void MergeFragment(Checker& check, toml::table& root, toml::table& fragment,
-                   const fs::path& main_file) {
-  for (auto&& [key, node] : fragment) {
-    toml::node* existing = root.get(key);
-    if (!existing) {
-      root.insert(key, std::move(node));
-      continue;
-    }
-    toml::table* have_table = existing->as_table();
-    toml::table* add_table = node.as_table();
-    toml::array* have_array = existing->as_array();
-    toml::array* add_array = node.as_array();
-    if (have_table && add_table) {
-      for (auto&& [inner_key, inner] : *add_table) {
-        toml::array* have_inner = have_table->get_as<toml::array>(inner_key);
-        toml::array* add_inner = inner.as_array();
-        if (have_inner && add_inner && have_inner->is_array_of_tables() &&
-            add_inner->is_array_of_tables()) {
-          // [[bus.client]] in several files: each fragment adds its clients.
-          for (auto& element : *add_inner) have_inner->push_back(std::move(*element.as_table()));
-          continue;
-        }
-        if (const toml::node* set = have_table->get(inner_key)) {
-          check.Problem(inner_key.source(),
-                        "'" + std::string(key.str()) + "." + std::string(inner_key.str()) +
-                            "' is already set in " + Where(set->source(), main_file));
-          continue;
-        }
-        have_table->insert(inner_key, std::move(inner));
-      }
-    } else if (have_array && add_array && have_array->is_array_of_tables() &&
-               add_array->is_array_of_tables()) {
-      for (auto& element : *add_array) have_array->push_back(std::move(*element.as_table()));
-    } else {
-      check.Problem(key.source(), "'" + std::string(key.str()) + "' is already set in " +
-                                      Where(existing->source(), main_file));
-    }
-  }
-}
-
-// conf.d/*.toml beside the main file, in name order; hidden files and others are ignored.
-std::vector<fs::path> Fragments(const fs::path& main_file) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  fs::path dir = main_file.parent_path() / "conf.d";
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.starts_with('.') || !name.ends_with(".toml")) continue;
-    if (!entry.is_regular_file(ec)) continue;
-    out.push_back(entry.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace
-
-std::vector<std::filesystem::path> ConfigFragments(const std::filesystem::path& file) {
-  return Fragments(fs::absolute(file).lexically_normal());
-}
 
 std::optional<uint64_t> ParseDuration(std::string_view text) {
   if (text.empty()) return std::nullopt;
@@ -766,7 +389,7 @@ std::optional<uint64_t> ParseDuration(std::string_view text) {
 base::Result<Config> LoadConfig(const std::filesystem::path& file) {
   Config config;
   config.file = fs::absolute(file).lexically_normal();
-  Checker check(config.file);
+  ConfigChecker check(config.file);
   std::error_code ec;
   if (!fs::is_regular_file(config.file, ec)) {
     return base::Fail(base::code::kConfigUnreadable,
@@ -779,10 +402,10 @@ base::Result<Config> LoadConfig(const std::filesystem::path& file) {
     check.Problem(e.source(), std::string(e.description()));
     return base::Fail(base::code::kConfigInvalid, check.Report());
   }
-  for (const fs::path& fragment_file : Fragments(config.file)) {
+  for (const fs::path& fragment_file : ConfigFragments(config.file)) {
     try {
       toml::table fragment = toml::parse_file(fragment_file.string());
-      MergeFragment(check, root, fragment, config.file);
+      MergeConfigFragment(check, root, fragment, config.file);
     } catch (const toml::parse_error& e) {
       check.Problem(e.source(), std::string(e.description()));
     }

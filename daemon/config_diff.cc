@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 #include <sstream>
+#include <string_view>
 
 #include "daemon/config.h"
 
@@ -26,6 +27,30 @@ void Compare(std::vector<std::string>& out, const char* key, const T& before, co
 
 std::string BindingText(const BindingConfig& b) {
   return b.entry + " -> " + b.resource + (b.plugin ? " (plugin " + *b.plugin + ")" : "");
+}
+
+constexpr std::string_view kRemoved = "removed";
+
+// The items of two lists matched by `name`, in name order: each removed or changed one, then
+// each added one, as `say(name, item, how)` words it (`item` as it is in `next`, or as it was
+// when removed; `how` is "removed", "changed" or "added").
+template <class T, class Say>
+void DiffByName(std::vector<std::string>& out, const std::vector<T>& running,
+                const std::vector<T>& next, Say say) {
+  std::map<std::string, const T*> before, after;
+  for (const auto& item : running) before[item.name] = &item;
+  for (const auto& item : next) after[item.name] = &item;
+  for (const auto& [name, item] : before) {
+    auto it = after.find(name);
+    if (it == after.end()) {
+      out.push_back(say(name, *item, kRemoved));
+    } else if (!(*it->second == *item)) {
+      out.push_back(say(name, *it->second, "changed"));
+    }
+  }
+  for (const auto& [name, item] : after) {
+    if (!before.contains(name)) out.push_back(say(name, *item, "added"));
+  }
 }
 
 }  // namespace
@@ -60,22 +85,10 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare(applied, "expiry.notify_days", Days(running.notify_days), Days(next.notify_days));
   Compare(applied, "expiry.scan_interval", running.scan_interval_s, next.scan_interval_s);
 
-  std::map<std::string, const InboxConfig*> before, after;
-  for (const auto& inbox : running.inboxes) before[inbox.name] = &inbox;
-  for (const auto& inbox : next.inboxes) after[inbox.name] = &inbox;
-  for (const auto& [name, inbox] : before) {
-    auto it = after.find(name);
-    if (it == after.end()) {
-      applied.push_back("inbox " + name + " removed (" + inbox->path.string() + ")");
-    } else if (!(*it->second == *inbox)) {
-      applied.push_back("inbox " + name + " changed (" + it->second->path.string() + ")");
-    }
-  }
-  for (const auto& [name, inbox] : after) {
-    if (!before.contains(name)) {
-      applied.push_back("inbox " + name + " added (" + inbox->path.string() + ")");
-    }
-  }
+  DiffByName(applied, running.inboxes, next.inboxes,
+             [](const std::string& name, const InboxConfig& inbox, std::string_view how) {
+               return "inbox " + name + " " + std::string(how) + " (" + inbox.path.string() + ")";
+             });
 
   for (const auto& b : running.bindings) {
     if (std::find(next.bindings.begin(), next.bindings.end(), b) == next.bindings.end()) {
@@ -90,37 +103,16 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
 
   // [[bus.client]]: the ZAP handler checks new connections against the new list at once, and
   // each request's role is looked up by its client's name when it arrives.
-  std::map<std::string, const BusClient*> clients_before, clients_after;
-  for (const auto& client : running.clients) clients_before[client.name] = &client;
-  for (const auto& client : next.clients) clients_after[client.name] = &client;
-  for (const auto& [name, client] : clients_before) {
-    auto it = clients_after.find(name);
-    if (it == clients_after.end()) {
-      applied.push_back("bus client " + name + " removed");
-    } else if (!(*it->second == *client)) {
-      applied.push_back("bus client " + name + " changed (role " + it->second->role + ")");
-    }
-  }
-  for (const auto& [name, client] : clients_after) {
-    if (!clients_before.contains(name)) {
-      applied.push_back("bus client " + name + " added (role " + client->role + ")");
-    }
-  }
+  DiffByName(applied, running.clients, next.clients,
+             [](const std::string& name, const BusClient& client, std::string_view how) {
+               return "bus client " + name + " " + std::string(how) +
+                      (how == kRemoved ? "" : " (role " + client.role + ")");
+             });
 
-  std::map<std::string, const PluginConfig*> plugins_before, plugins_after;
-  for (const auto& plugin : running.plugins) plugins_before[plugin.name] = &plugin;
-  for (const auto& plugin : next.plugins) plugins_after[plugin.name] = &plugin;
-  for (const auto& [name, plugin] : plugins_before) {
-    auto it = plugins_after.find(name);
-    if (it == plugins_after.end()) {
-      applied.push_back("plugin " + name + " removed");
-    } else if (!(*it->second == *plugin)) {
-      applied.push_back("plugin " + name + " changed");
-    }
-  }
-  for (const auto& [name, plugin] : plugins_after) {
-    if (!plugins_before.contains(name)) applied.push_back("plugin " + name + " added");
-  }
+  DiffByName(applied, running.plugins, next.plugins,
+             [](const std::string& name, const PluginConfig&, std::string_view how) {
+               return "plugin " + name + " " + std::string(how);
+             });
   return changes;
 }
 

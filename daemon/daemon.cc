@@ -104,16 +104,7 @@ base::Result<void> Daemon::Start() {
         "3DES will be rejected (install the ossl-modules of libssl3)");
   }
 
-  auto vault = storage::Vault::OpenOrCreate(config_.master_key_file);
-  if (!vault) return std::unexpected(vault.error());
-  auto inventory = storage::Inventory::Open(
-      config_.database, std::move(*vault),
-      {.expiring_soon_days = config_.expiring_soon_days, .max_versions = config_.max_versions});
-  if (!inventory) return std::unexpected(inventory.error());
-  inventory_ = std::move(*inventory);
-  auto checkpoints = WalCheckpoints::Start(&loop_, *inventory_, config_.database);
-  if (!checkpoints) return std::unexpected(checkpoints.error());
-  wal_checkpoints_ = std::move(*checkpoints);
+  if (auto opened = OpenStorage(); !opened) return opened;
 
   if (auto curve = StartCurve(); !curve) return curve;
   const SocketAccess access = BusAccess();
@@ -157,6 +148,39 @@ base::Result<void> Daemon::Start() {
   pruner_->Start();
   ReconcileBindings();
 
+  WatchSignals();
+  StartInboxes();
+  WatchConfigFile();
+  plugins_ = std::make_unique<PluginSupervisor>(
+      &loop_, *inventory_,
+      PluginSupervisor::Options{.state_dir = config_.state_dir,
+                                .control_endpoint = config_.control_endpoint,
+                                .publish_endpoint = config_.publish_endpoint,
+                                .last_seq = [this] { return publisher_->last_published_seq(); }});
+  GrantPluginUsers();
+  plugins_->Apply(config_.plugins);
+  spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", kVersion,
+               inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
+  return {};
+}
+
+// The master key, the inventory it opens, and the WAL checkpoints of its database.
+base::Result<void> Daemon::OpenStorage() {
+  auto vault = storage::Vault::OpenOrCreate(config_.master_key_file);
+  if (!vault) return std::unexpected(vault.error());
+  auto inventory = storage::Inventory::Open(
+      config_.database, std::move(*vault),
+      {.expiring_soon_days = config_.expiring_soon_days, .max_versions = config_.max_versions});
+  if (!inventory) return std::unexpected(inventory.error());
+  inventory_ = std::move(*inventory);
+  auto checkpoints = WalCheckpoints::Start(&loop_, *inventory_, config_.database);
+  if (!checkpoints) return std::unexpected(checkpoints.error());
+  wal_checkpoints_ = std::move(*checkpoints);
+  return {};
+}
+
+// SIGINT and SIGTERM stop the daemon; SIGHUP reloads the config.
+void Daemon::WatchSignals() {
   for (int signum : {SIGINT, SIGTERM, SIGHUP}) {
     auto* handle = base::NewUvHandle<uv_signal_t>();
     uv_signal_init(&loop_, handle);
@@ -175,19 +199,6 @@ base::Result<void> Daemon::Start() {
         signum);
     signals_.emplace_back(handle);
   }
-  StartInboxes();
-  WatchConfigFile();
-  plugins_ = std::make_unique<PluginSupervisor>(
-      &loop_, *inventory_,
-      PluginSupervisor::Options{.state_dir = config_.state_dir,
-                                .control_endpoint = config_.control_endpoint,
-                                .publish_endpoint = config_.publish_endpoint,
-                                .last_seq = [this] { return publisher_->last_published_seq(); }});
-  GrantPluginUsers();
-  plugins_->Apply(config_.plugins);
-  spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", kVersion,
-               inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
-  return {};
 }
 
 // Events committed before the last stop but not published then are published now.

@@ -49,6 +49,8 @@ class Daemon {
 
  private:
   base::Result<void> LockStateDir();
+  base::Result<void> OpenStorage();
+  void WatchSignals();
   base::Result<void> PublishBacklog();
   void StartInboxes();
   void StartInbox(const InboxConfig& inbox_config);

@@ -73,6 +73,103 @@ base::Result<void> AddSidecarPasswordFile(int dir_fd, std::string_view name,
   return AddPasswordLines(std::move(text), out);
 }
 
+std::unexpected<base::Error> Bad(const fs::path& sidecar, const toml::node& node,
+                                     const std::string& what) {
+  return base::Fail(base::code::kBadSidecar, Where(sidecar, node.source()) + ": " + what);
+}
+
+std::optional<base::Error> BadName(const fs::path& sidecar, const toml::node& node,
+                                       std::string_view text, pipeline::NameKind kind) {
+  if (auto ok = pipeline::CheckName(text, kind); !ok) {
+    return Bad(sidecar, node, ok.error().message).error();
+  }
+  return std::nullopt;
+}
+
+// An array of strings into `out`; false when it is something else.
+bool StringList(const toml::node& node, std::vector<std::string>& out) {
+  const auto* array = node.as_array();
+  if (!array) return false;
+  for (const auto& element : *array) {
+    const auto* s = element.as_string();
+    if (!s) return false;
+    out.push_back(s->get());
+  }
+  return true;
+}
+
+// One key of a sidecar into `drop`.
+base::Result<void> ReadSidecarKey(int dir_fd, const fs::path& sidecar, std::string_view name,
+                                      const toml::node& node, Drop& drop) {
+  if (name == "name" || name == "description" || name == "group" || name == "password" ||
+      name == "password_file") {
+    const auto* s = node.as_string();
+    if (!s || s->get().empty())
+      return Bad(sidecar, node, "'" + std::string(name) + "' must be a non-empty string");
+    using pipeline::NameKind;
+    if (name == "name" || name == "group") {
+      auto kind = name == "name" ? NameKind::kEntryName : NameKind::kGroup;
+      if (auto error = BadName(sidecar, node, s->get(), kind)) return std::unexpected(*error);
+    }
+    if (name == "name") drop.meta.name = s->get();
+    if (name == "description") {
+      if (s->get().size() > storage::kMaxDescriptionBytes) {
+        return Bad(
+            sidecar, node,
+            "'description' is at most " + std::to_string(storage::kMaxDescriptionBytes) + " bytes");
+      }
+      drop.meta.description = s->get();
+    }
+    if (name == "group") drop.meta.group = s->get();
+    if (name == "password")
+      drop.passwords.insert(drop.passwords.begin(), pipeline::SecretBytes(s->get()));
+    if (name == "password_file") {
+      if (auto added = AddSidecarPasswordFile(dir_fd, s->get(), drop.passwords); !added) {
+        return Bad(sidecar, node, added.error().message);
+      }
+    }
+  } else if (name == "labels") {
+    std::vector<std::string> labels;
+    if (!StringList(node, labels))
+      return Bad(sidecar, node, "'labels' must be an array of strings");
+    if (labels.size() > storage::kMaxLabels) {
+      return Bad(sidecar, node,
+                 "'labels' holds at most " + std::to_string(storage::kMaxLabels) +
+                     " labels (an entry has no more)");
+    }
+    for (const std::string& label : labels) {
+      if (auto error = BadName(sidecar, node, label, pipeline::NameKind::kLabel)) {
+        return std::unexpected(*error);
+      }
+    }
+    drop.meta.labels.insert(drop.meta.labels.end(), labels.begin(), labels.end());
+  } else if (name == "bind") {
+    if (!StringList(node, drop.meta.bind))
+      return Bad(sidecar, node, "'bind' must be an array of resource names");
+    for (const std::string& resource : drop.meta.bind) {
+      if (auto ok = storage::CheckResourceName(resource); !ok) {
+        return Bad(sidecar, node, "'bind': " + ok.error().message);
+      }
+    }
+  } else if (name == "metadata") {
+    const auto* meta = node.as_table();
+    if (!meta) return Bad(sidecar, node, "'metadata' must be a table ([metadata])");
+    std::ostringstream json;
+    json << toml::json_formatter{*meta};
+    auto parsed = nlohmann::json::parse(json.str(), nullptr, false);
+    if (parsed.is_discarded()) return Bad(sidecar, node, "'metadata' cannot be expressed as JSON");
+    if (auto ok = storage::CheckMetadata(parsed); !ok)
+      return Bad(sidecar, node, ok.error().message);
+    drop.meta.metadata = std::move(parsed);
+  } else {
+    return Bad(sidecar, node,
+               "unknown key '" + std::string(name) +
+                   "' (known: name, description, group, labels, metadata, password, "
+                   "password_file, bind)");
+  }
+  return {};
+}
+
 base::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& drop) {
   auto text = ReadAt(dir_fd, sidecar.filename(), kMaxSidecarBytes, &drop.sidecar.emplace(), true);
   if (!text) {
@@ -89,86 +186,8 @@ base::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& drop) 
     return base::Fail(base::code::kBadSidecar, Where(sidecar, e.source()) + ": " +
                                              std::string(e.description()));
   }
-  auto bad = [&](const toml::node& node, const std::string& what) {
-    return base::Fail(base::code::kBadSidecar, Where(sidecar, node.source()) + ": " + what);
-  };
-  auto bad_name = [&](const toml::node& node, std::string_view text,
-                      pipeline::NameKind kind) -> std::optional<base::Error> {
-    if (auto ok = pipeline::CheckName(text, kind); !ok) {
-      return bad(node, ok.error().message).error();
-    }
-    return std::nullopt;
-  };
-  auto string_list = [&](const toml::node& node, std::vector<std::string>& out) -> bool {
-    const auto* array = node.as_array();
-    if (!array) return false;
-    for (const auto& element : *array) {
-      const auto* s = element.as_string();
-      if (!s) return false;
-      out.push_back(s->get());
-    }
-    return true;
-  };
   for (auto&& [key, node] : table) {
-    std::string_view name = key.str();
-    if (name == "name" || name == "description" || name == "group" || name == "password" ||
-        name == "password_file") {
-      const auto* s = node.as_string();
-      if (!s || s->get().empty()) return bad(node, "'" + std::string(name) + "' must be a non-empty string");
-      using pipeline::NameKind;
-      if (name == "name" || name == "group") {
-        auto kind = name == "name" ? NameKind::kEntryName : NameKind::kGroup;
-        if (auto error = bad_name(node, s->get(), kind)) return std::unexpected(*error);
-      }
-      if (name == "name") drop.meta.name = s->get();
-      if (name == "description") {
-        if (s->get().size() > storage::kMaxDescriptionBytes) {
-          return bad(node, "'description' is at most " +
-                               std::to_string(storage::kMaxDescriptionBytes) + " bytes");
-        }
-        drop.meta.description = s->get();
-      }
-      if (name == "group") drop.meta.group = s->get();
-      if (name == "password") drop.passwords.insert(drop.passwords.begin(), pipeline::SecretBytes(s->get()));
-      if (name == "password_file") {
-        if (auto added = AddSidecarPasswordFile(dir_fd, s->get(), drop.passwords); !added) {
-          return bad(node, added.error().message);
-        }
-      }
-    } else if (name == "labels") {
-      std::vector<std::string> labels;
-      if (!string_list(node, labels)) return bad(node, "'labels' must be an array of strings");
-      if (labels.size() > storage::kMaxLabels) {
-        return bad(node, "'labels' holds at most " + std::to_string(storage::kMaxLabels) +
-                             " labels (an entry has no more)");
-      }
-      for (const std::string& label : labels) {
-        if (auto error = bad_name(node, label, pipeline::NameKind::kLabel)) {
-          return std::unexpected(*error);
-        }
-      }
-      drop.meta.labels.insert(drop.meta.labels.end(), labels.begin(), labels.end());
-    } else if (name == "bind") {
-      if (!string_list(node, drop.meta.bind)) return bad(node, "'bind' must be an array of resource names");
-      for (const std::string& resource : drop.meta.bind) {
-        if (auto ok = storage::CheckResourceName(resource); !ok) {
-          return bad(node, "'bind': " + ok.error().message);
-        }
-      }
-    } else if (name == "metadata") {
-      const auto* meta = node.as_table();
-      if (!meta) return bad(node, "'metadata' must be a table ([metadata])");
-      std::ostringstream json;
-      json << toml::json_formatter{*meta};
-      auto parsed = nlohmann::json::parse(json.str(), nullptr, false);
-      if (parsed.is_discarded()) return bad(node, "'metadata' cannot be expressed as JSON");
-      if (auto ok = storage::CheckMetadata(parsed); !ok) return bad(node, ok.error().message);
-      drop.meta.metadata = std::move(parsed);
-    } else {
-      return bad(node, "unknown key '" + std::string(name) +
-                           "' (known: name, description, group, labels, metadata, password, "
-                           "password_file, bind)");
-    }
+    if (auto ok = ReadSidecarKey(dir_fd, sidecar, key.str(), node, drop); !ok) return ok;
   }
   return {};
 }

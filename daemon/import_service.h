@@ -4,7 +4,8 @@
 //
 // A file that has to wait settle_ms is read, parsed and validated while it waits (a prefetch):
 // once it has settled, that work is used if the file, its sidecar, the trust store and the
-// verdict on its dates are still what they were, and done again otherwise.
+// verdict on its dates are still what they were, and done again otherwise (prefetch_cache.h).
+// What a job does on the pool is import_job.h.
 #pragma once
 
 #include <uv.h>
@@ -20,35 +21,17 @@
 #include <vector>
 
 #include "base/error.h"
-#include "base/time.h"
 #include "daemon/config.h"
+#include "daemon/inbox.h"
+#include "daemon/prefetch_cache.h"
 #include "daemon/publisher.h"
 #include "daemon/storage_faults.h"
-#include "base/uv_handle.h"
 #include "pipeline/validate.h"
 #include "storage/inventory.h"
 #include "watchers/inbox_watcher.h"
+#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
-
-// One watched inbox: its config and its watcher. Owned by the daemon, address stable.
-struct Inbox {
-  // Unique for the daemon's life: a reload that changes an inbox makes a new Inbox (and id), so
-  // work read ahead for the old one is never taken for the new one.
-  const uint64_t id = NextId();
-  InboxConfig config;
-  std::unique_ptr<watchers::InboxWatcher> watcher;
-  // Files handed to the import service and not yet finished, failed or released. An inbox a
-  // config reload removed (retired) is destroyed only when this is 0: jobs use its watcher.
-  size_t jobs = 0;
-  bool retired = false;  // takes no new files
-
- private:
-  static uint64_t NextId() {
-    static std::atomic<uint64_t> next{1};
-    return next++;
-  }
-};
 
 struct ImportJob;
 
@@ -65,8 +48,8 @@ class ImportService {
   void Submit(Inbox& inbox, const watchers::ReadyFile& file);
 
   // A watcher saw a file start to settle (loop thread): read, parse and validate it now, on the
-  // pool, so that once it has settled only storing is left. Does nothing when kMaxPrefetches
-  // files are already read ahead.
+  // pool, so that once it has settled only storing is left. Does nothing when
+  // PrefetchCache::kMaxPrefetches files (or kMaxPrefetchBytes) are already read ahead.
   void Prefetch(Inbox& inbox, const watchers::ReadyFile& file);
 
   // Stops taking new files; calls `done` once every job in flight is stored and published.
@@ -90,15 +73,12 @@ class ImportService {
   size_t queued() const { return queue_.size(); }
   // Prefetches whose work was stored as it was, and those done again once their file settled
   // (it, its sidecar or the trust store changed meanwhile, or the prefetch failed).
-  uint64_t prefetches_used() const { return prefetches_used_; }
-  uint64_t prefetches_redone() const { return prefetches_redone_; }
+  uint64_t prefetches_used() const { return prefetches_.used(); }
+  uint64_t prefetches_redone() const { return prefetches_.redone(); }
 
  private:
   static constexpr size_t kMaxCompleted = 4096;  // done, waiting to be stored (bounds memory)
   static constexpr size_t kMaxBatch = 256;       // files stored in one transaction at most
-  static constexpr size_t kMaxPrefetches = 2048;    // files read ahead and kept (bounds memory)
-  // and their sizes together (a parsed file can take four times its size: 16 MiB is ~64 MiB)
-  static constexpr uint64_t kMaxPrefetchBytes = 16 << 20;
   // Imports and prefetches on the pool at once. Deep enough that the pool keeps working while
   // the loop thread stores a batch (and batches stay large: a few files per transaction cost a
   // WAL checkpoint every few hundred imports), shallow enough that a control op queued behind
@@ -107,7 +87,6 @@ class ImportService {
   // Versions with an incomplete chain looked at again per turn of the loop once a CA arrived
   // (each a parse and a validation on the loop thread: ~10 ms a slice).
   static constexpr int64_t kRevisitSlice = 32;
-  static constexpr uint64_t kPrefetchKeepMs = 60'000;  // an unclaimed prefetch is dropped after
   static constexpr uint64_t kAbandonGraceMs = 300;  // parses still running this long after Drain are left
 
   std::unique_ptr<ImportJob> NewJob(Inbox& inbox, const watchers::ReadyFile& file);
@@ -117,6 +96,11 @@ class ImportService {
   void OnJobDone(ImportJob* job);
   void ArmFlush();
   void Flush();  // stores up to kMaxBatch completed jobs in one transaction, publishes, finishes
+  struct Batch;  // import_service.cc
+  Batch TakeBatch();
+  base::Result<void> StoreBatch(Batch& batch);
+  void StoreJob(Batch& batch, size_t i);
+  void FinishJob(Batch& batch, size_t i);
   void RevisitIncompleteChains();  // starts (or starts over) the pass below
   void RevisitSlice();  // the next kRevisitSlice versions with an incomplete chain
   void MaybeDrained();
@@ -126,10 +110,6 @@ class ImportService {
   void OnPrefetchDone(ImportJob* job);
   // A settled file whose prefetch is done: stored as it is, or imported again when it is stale.
   void ContinueClaimed(std::unique_ptr<ImportJob> job);
-  bool StillCurrent(const ImportJob& job, base::UnixTime now) const;
-  using PrefetchMap = std::unordered_map<std::string, std::unique_ptr<ImportJob>>;
-  void DropPrefetch(PrefetchMap::iterator it);
-  void DropStalePrefetches();
 
   uv_loop_t* loop_;
   storage::Inventory& inventory_;
@@ -139,14 +119,7 @@ class ImportService {
   std::deque<std::unique_ptr<ImportJob>> queue_;
   std::vector<std::unique_ptr<ImportJob>> completed_;
   size_t running_ = 0;
-  // Prefetches by inbox id and file name: queued, running or done. A running one that its file's
-  // Submit claimed stays here until it is done. Queued and running ones count in inbox.jobs.
-  PrefetchMap prefetches_;
-  std::deque<std::string> prefetch_queue_;  // keys of prefetches not started yet
-  size_t prefetch_running_ = 0;
-  uint64_t last_prefetch_sweep_ = 0;
-  uint64_t prefetches_used_ = 0;
-  uint64_t prefetches_redone_ = 0;
+  PrefetchCache prefetches_;  // queued and running ones count in inbox.jobs
   // Parses past kSlowDerivationIterations at once: two fewer than the pool's threads.
   const size_t max_slow_parses_;
   std::shared_ptr<std::atomic<bool>> abandon_ = std::make_shared<std::atomic<bool>>(false);
@@ -154,7 +127,6 @@ class ImportService {
   std::unordered_set<ImportJob*> on_pool_;  // queued to the pool, completion not yet run
   base::UvHandlePtr<uv_timer_t> orphan_timer_;
   size_t orphaned_ = 0;
-  int64_t mtime_tick_ns_ = 0;  // how far an mtime may lag its write (the coarse clock's tick)
   base::UvHandlePtr<uv_check_t> flush_check_;
   base::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due
   StorageFaults storage_faults_;

@@ -35,6 +35,8 @@ bool SameSecret(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+// size: one lambda per op, registered together; each becomes a handler of its own with the
+// control-op registry (issue 13, item 1), which replaces this function.
 void Daemon::RegisterPluginOps() {
   // The plugin a request speaks for, or the error reply.
   auto authenticate = [this](const json& request) -> std::expected<const PluginConfig*, json> {

@@ -2,23 +2,18 @@
 #include "base/time.h"
 #include "daemon/plugin_supervisor.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <optional>
 
-#include "base/text.h"
+#include "daemon/plugin_launch.h"
+#include "daemon/plugin_log.h"
+#include "daemon/plugin_process.h"
 #include "pipeline/types.h"
 #include "storage/summary.h"
-
-extern char** environ;
 
 namespace certinbox::daemon {
 namespace {
@@ -31,9 +26,6 @@ constexpr uint64_t kMaxBackoffMs = 60'000;
 constexpr uint64_t kStableRunMs = 60'000;  // a run this long starts the backoff over
 constexpr uint64_t kKillAfterMs = 5000;    // SIGTERM, then SIGKILL
 constexpr uint64_t kTickMs = 1000;
-constexpr uint64_t kLogWindowMs = 10'000;
-constexpr int kLinesPerWindow = 200;
-constexpr size_t kMaxLineBytes = 4096;
 
 std::string CursorOf(const std::string& plugin) { return "plugin:" + plugin; }
 
@@ -47,85 +39,14 @@ void WarnIfRoot(const PluginConfig& config) {
       config.name);
 }
 
-bool Executable(const fs::path& file) {
-  std::error_code ec;
-  return fs::is_regular_file(file, ec) && ::access(file.c_str(), X_OK) == 0;
-}
-
-// A command with a '/' is used as is; a bare name is looked up beside certinboxd, then in PATH.
-std::optional<fs::path> ResolveCommand(const std::string& command, std::string& why) {
-  if (command.find('/') != std::string::npos) {
-    if (Executable(command)) return fs::path(command);
-    why = "cannot start " + command + ": " +
-          (::access(command.c_str(), F_OK) == 0 ? "not an executable file" : "no such file");
-    return std::nullopt;
-  }
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  if (!ec && Executable(self / command)) return self / command;
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (!dirs.empty()) {
-    size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
-    if (dir.empty()) continue;
-    if (Executable(fs::path(dir) / command)) return fs::path(dir) / command;
-  }
-  why = "cannot start '" + command + "': not found beside certinboxd (" + self.string() +
-        ") nor in PATH";
-  return std::nullopt;
-}
-
-// The plugin's folder: STATE_DIR/plugins/NAME, mode 0700, owned by the plugin's user (root's
-// when it has none), so that a plugin reads and writes its own folder and no other's. Its
-// parents let a plugin with a user through (search only: 0711 for plugins/, the x bit for
-// others on the state folder), not list them; every file the daemon keeps there is 0600.
-// Returns why it failed, or "".
-std::string PrepareFolder(const fs::path& state_dir, const fs::path& dir,
-                          const PluginConfig& config, const std::error_code& made) {
-  if (made) return made.message();
-  if (::chmod(dir.parent_path().c_str(), 0711) != 0) return std::strerror(errno);
-  if (config.uid && *config.uid != ::geteuid()) {
-    struct stat st {};
-    if (::stat(state_dir.c_str(), &st) != 0) return std::strerror(errno);
-    if ((st.st_mode & S_IXOTH) == 0 &&
-        ::chmod(state_dir.c_str(), (st.st_mode & 07777) | S_IXOTH) != 0) {
-      return std::strerror(errno);
-    }
-  }
-  // Through a descriptor, never following a link: plugins/ is root's, but a folder a plugin
-  // owned may have been anything when it ran as another user.
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return std::strerror(errno);
-  const uid_t uid = config.uid.value_or(::geteuid());
-  const gid_t gid = config.uid ? config.gid.value_or(uid) : ::getegid();
-  int rc = ::fchown(fd, uid, gid);
-  if (rc == 0) rc = ::fchmod(fd, 0700);
-  std::string why = rc == 0 ? "" : std::strerror(errno);
-  ::close(fd);
-  return why;
-}
-
 }  // namespace
-
-// One plugin's output stream (stdout or stderr), read line by line into the log.
-struct OutputStream {
-  uv_pipe_t pipe{};
-  PluginSupervisor::Run* run = nullptr;
-  bool is_stderr = false;
-  bool open = false;
-  std::string partial;    // a line not ended yet, at most kMaxLineBytes
-  bool skipping = false;  // the rest of a line that was cut
-  std::array<char, 16384> buffer{};
-};
 
 struct PluginSupervisor::Plugin {
   PluginSupervisor* owner = nullptr;  // null once the supervisor is gone
   PluginConfig config;
   std::optional<PluginConfig> next;  // a changed config, started once this run has exited
   bool removed = false;              // stopping for good: forget it once it exited
-  Run* run = nullptr;                // the process running, if any
+  PluginProcess* run = nullptr;      // the process running, if any
   int pid = 0;
   bool terminating = false;
   int64_t restarts = 0;
@@ -139,132 +60,9 @@ struct PluginSupervisor::Plugin {
   std::optional<int64_t> cursor;
   uint64_t moved_ms = 0;
   std::optional<uint64_t> pending_ms;
-  // Log rate limit.
-  uint64_t window_ms = 0;
-  int lines = 0;
-  uint64_t suppressed = 0;
+  std::shared_ptr<PluginLog> log;  // shared with its processes, which may outlive it
 
   const PluginConfig& wanted() const { return next ? *next : config; }
-
-  void EndWindow() {
-    if (suppressed > 0) {
-      spdlog::warn("plugin {}: {} lines suppressed (more than {} in {} s)", config.name, suppressed,
-                   kLinesPerWindow, kLogWindowMs / 1000);
-    }
-    window_ms = 0;
-    lines = 0;
-    suppressed = 0;
-  }
-
-  void Log(uv_loop_t* loop, bool is_stderr, std::string_view line) {
-    uint64_t now = uv_now(loop);
-    if (window_ms != 0 && now - window_ms >= kLogWindowMs) EndWindow();
-    if (window_ms == 0) window_ms = now;
-    if (lines >= kLinesPerWindow) {
-      ++suppressed;
-      return;
-    }
-    ++lines;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    // A plugin may run as another user: what it prints can neither forge log lines nor drive
-    // the terminal of whoever reads the log.
-    const std::string text = base::Escape(line);
-    if (is_stderr) {
-      spdlog::warn("plugin {}: {}", config.name, text);
-    } else {
-      spdlog::info("plugin {}: {}", config.name, text);
-    }
-  }
-};
-
-// One started process and its two pipes. Deletes itself once all three handles are closed;
-// holds its Plugin so that late output still has a name and a rate limit.
-struct PluginSupervisor::Run {
-  std::shared_ptr<Plugin> plugin;
-  uv_loop_t* loop = nullptr;
-  uv_process_t process{};
-  bool process_open = false;
-  OutputStream out, err;
-
-  void Close(uv_handle_t* handle) {
-    uv_close(handle, [](uv_handle_t* closed) {
-      Run* run = nullptr;
-      if (uv_handle_get_type(closed) == UV_PROCESS) {
-        run = static_cast<Run*>(closed->data);
-        run->process_open = false;
-      } else {
-        auto* stream = static_cast<OutputStream*>(closed->data);
-        run = stream->run;
-        stream->open = false;
-      }
-      if (!run->process_open && !run->out.open && !run->err.open) delete run;
-    });
-  }
-
-  void Feed(OutputStream& stream, const char* data, size_t size) {
-    while (size > 0) {
-      const char* newline = static_cast<const char*>(std::memchr(data, '\n', size));
-      size_t take = newline ? static_cast<size_t>(newline - data) : size;
-      if (!stream.skipping) {
-        size_t room = kMaxLineBytes - stream.partial.size();
-        stream.partial.append(data, std::min(take, room));
-        if (take > room) {
-          plugin->Log(loop, stream.is_stderr, stream.partial + " [line cut at 4 KiB]");
-          stream.partial.clear();
-          stream.skipping = true;
-        }
-      }
-      if (!newline) return;
-      if (!stream.skipping) plugin->Log(loop, stream.is_stderr, stream.partial);
-      stream.partial.clear();
-      stream.skipping = false;
-      size -= take + 1;
-      data = newline + 1;
-    }
-  }
-
-  void Flush(OutputStream& stream) {
-    if (!stream.skipping && !stream.partial.empty()) {
-      plugin->Log(loop, stream.is_stderr, stream.partial);
-    }
-    stream.partial.clear();
-  }
-
-  void StartReading(OutputStream& stream) {
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&stream.pipe),
-        [](uv_handle_t* handle, size_t, uv_buf_t* buf) {
-          auto* s = static_cast<OutputStream*>(handle->data);
-          *buf = uv_buf_init(s->buffer.data(), static_cast<unsigned>(s->buffer.size()));
-        },
-        [](uv_stream_t* handle, ssize_t nread, const uv_buf_t* buf) {
-          auto* s = static_cast<OutputStream*>(handle->data);
-          if (nread > 0) {
-            s->run->Feed(*s, buf->base, static_cast<size_t>(nread));
-          } else if (nread < 0) {
-            s->run->Flush(*s);
-            uv_read_stop(handle);
-            s->run->Close(reinterpret_cast<uv_handle_t*>(handle));
-          }
-        });
-  }
-
-  // At exit: what the pipe holds now is read at once, then it is closed, so that a child the
-  // plugin left behind cannot keep it (and this Run) open.
-  void DrainAndClose(OutputStream& stream) {
-    if (!stream.open || uv_is_closing(reinterpret_cast<uv_handle_t*>(&stream.pipe))) return;
-    uv_os_fd_t fd = -1;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&stream.pipe), &fd) == 0) {
-      for (int chunks = 0; chunks < 64; ++chunks) {  // bounded: a writer may still be alive
-        ssize_t n = ::read(fd, stream.buffer.data(), stream.buffer.size());
-        if (n <= 0) break;
-        Feed(stream, stream.buffer.data(), static_cast<size_t>(n));
-      }
-    }
-    Flush(stream);
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&stream.pipe));
-    Close(reinterpret_cast<uv_handle_t*>(&stream.pipe));
-  }
 };
 
 PluginSupervisor::PluginSupervisor(uv_loop_t* loop, storage::Inventory& inventory, Options options)
@@ -378,6 +176,7 @@ void PluginSupervisor::Apply(const std::vector<PluginConfig>& wanted) {
       auto plugin = std::make_shared<Plugin>();
       plugin->owner = this;
       plugin->config = config;
+      plugin->log = std::make_shared<PluginLog>(config.name);
       plugin->restart_timer = base::NewUvTimer(loop_, plugin.get());
       plugin->kill_timer = base::NewUvTimer(loop_, plugin.get());
       plugins_[config.name] = plugin;
@@ -418,12 +217,11 @@ void PluginSupervisor::Start(const std::shared_ptr<Plugin>& plugin) {
   if (stopping_) return;
   const PluginConfig& config = plugin->config;
   std::string why;
-  auto file = ResolveCommand(config.command, why);
+  auto file = ResolvePluginCommand(config.command, why);
   if (!file) return StartFailed(plugin, why);
 
-  // The user it runs as: set between fork and exec by libuv (setgroups(0), setgid, setuid, in
-  // that order; a failed setgid or setuid fails the start). setgroups only works for root: a
-  // daemon that is not root can start plugins only as itself.
+  // The user it runs as (PluginProcess::Spec::uid). setgroups only works for root: a daemon
+  // that is not root can start plugins only as itself.
   const bool other_user = config.uid && *config.uid != ::geteuid();
   if (other_user && ::geteuid() != 0) {
     return StartFailed(plugin, "cannot run as user '" + config.user + "': certinboxd runs as uid " +
@@ -433,85 +231,31 @@ void PluginSupervisor::Start(const std::shared_ptr<Plugin>& plugin) {
   std::error_code ec;
   fs::path dir = PluginDir(config.name);
   fs::create_directories(dir, ec);
-  if (auto made = PrepareFolder(options_.state_dir, dir, config, ec); !made.empty()) {
+  if (auto made = PreparePluginFolder(options_.state_dir, dir, config, ec); !made.empty()) {
     return StartFailed(plugin, "cannot create its folder " + dir.string() + ": " + made);
   }
 
+  PluginProcess::Spec spec;
+  spec.file = *file;
+  spec.args = {config.command};
+  spec.args.insert(spec.args.end(), config.args.begin(), config.args.end());
   // The daemon's environment, then the plugin's `env`, then the CERTINBOX_* variables.
-  std::map<std::string, std::string> env_map;
-  for (char** var = environ; var && *var; ++var) {
-    std::string_view text(*var);
-    size_t eq = text.find('=');
-    if (eq != std::string_view::npos)
-      env_map[std::string(text.substr(0, eq))] = text.substr(eq + 1);
-  }
-  for (auto& [var, value] : Environment(config.name)) env_map[var] = value;
-  std::vector<std::string> env_strings;
-  for (const auto& [var, value] : env_map) env_strings.push_back(var + "=" + value);
-  std::vector<char*> env;
-  for (auto& s : env_strings) env.push_back(s.data());
-  env.push_back(nullptr);
-  std::string file_string = file->string();
-  std::vector<std::string> arg_strings = {config.command};
-  arg_strings.insert(arg_strings.end(), config.args.begin(), config.args.end());
-  std::vector<char*> args;
-  for (auto& s : arg_strings) args.push_back(s.data());
-  args.push_back(nullptr);
-  std::string cwd = dir.string();
-
-  auto* run = new Run;
-  run->plugin = plugin;
-  run->loop = loop_;
-  run->process.data = run;
-  for (OutputStream* stream : {&run->out, &run->err}) {
-    uv_pipe_init(loop_, &stream->pipe, 0);
-    stream->pipe.data = stream;
-    stream->run = run;
-    stream->open = true;
-  }
-  run->err.is_stderr = true;
-  uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_IGNORE;  // /dev/null
-  stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-  stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&run->out.pipe);
-  stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-  stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&run->err.pipe);
-  uv_process_options_t options{};
-  options.file = file_string.c_str();
-  options.args = args.data();
-  options.env = env.data();
-  options.cwd = cwd.c_str();
-  options.flags = UV_PROCESS_DETACHED;  // its own session and process group
+  spec.env = PluginEnvironment(Environment(config.name));
+  spec.cwd = dir;
   if (config.uid) {
-    options.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
-    options.uid = *config.uid;
-    options.gid = config.gid.value_or(*config.uid);
+    spec.uid = *config.uid;
+    spec.gid = config.gid.value_or(*config.uid);
   }
-  options.stdio_count = 3;
-  options.stdio = stdio;
-  options.exit_cb = [](uv_process_t* process, int64_t exit_status, int term_signal) {
-    auto* run = static_cast<Run*>(process->data);
-    std::shared_ptr<Plugin> plugin = run->plugin;
-    int pid = process->pid;
-    // Whatever the plugin left in its group goes with it.
-    ::kill(-pid, SIGKILL);
-    run->DrainAndClose(run->out);
-    run->DrainAndClose(run->err);
-    run->Close(reinterpret_cast<uv_handle_t*>(process));
-    if (plugin->run == run) plugin->run = nullptr;
+  auto* run = new PluginProcess(loop_, plugin->log);
+  auto on_exit = [plugin](PluginProcess& process, int64_t exit_status, int term_signal) {
+    if (plugin->run == &process) plugin->run = nullptr;
     if (plugin->owner) plugin->owner->OnExit(*plugin, exit_status, term_signal);
   };
-  run->process_open = true;
-  int rc = uv_spawn(loop_, &run->process, &options);
-  if (rc != 0) {
-    for (OutputStream* stream : {&run->out, &run->err}) {
-      run->Close(reinterpret_cast<uv_handle_t*>(&stream->pipe));
-    }
-    run->Close(reinterpret_cast<uv_handle_t*>(&run->process));
-    return StartFailed(plugin, "cannot start " + file_string + ": " + uv_strerror(rc));
+  if (int rc = run->Spawn(spec, std::move(on_exit)); rc != 0) {
+    return StartFailed(plugin, "cannot start " + file->string() + ": " + uv_strerror(rc));
   }
   plugin->run = run;
-  plugin->pid = run->process.pid;
+  plugin->pid = run->pid();
   plugin->terminating = false;
   plugin->started_at = base::UnixNow();
   plugin->started_ms = uv_now(loop_);
@@ -519,9 +263,7 @@ void PluginSupervisor::Start(const std::shared_ptr<Plugin>& plugin) {
   plugin->pending_ms.reset();
   auto seq = inventory_.CursorSeq(CursorOf(config.name));
   plugin->cursor = seq ? seq->value_or(0) : 0;
-  run->StartReading(run->out);
-  run->StartReading(run->err);
-  spdlog::info("plugin {} started (pid {}): {}", config.name, plugin->pid, file_string);
+  spdlog::info("plugin {} started (pid {}): {}", config.name, plugin->pid, file->string());
 }
 
 void PluginSupervisor::StartFailed(const std::shared_ptr<Plugin>& plugin, const std::string& why) {
@@ -612,7 +354,7 @@ void PluginSupervisor::OnExit(Plugin& plugin, int64_t exit_status, int term_sign
 void PluginSupervisor::Tick() {
   uint64_t now = uv_now(loop_);
   for (auto& [name, plugin] : plugins_) {
-    if (plugin->window_ms != 0 && now - plugin->window_ms >= kLogWindowMs) plugin->EndWindow();
+    plugin->log->EndWindowIfDue(now);
     CheckHung(*plugin, now);
   }
 }

@@ -1,8 +1,9 @@
 // The plugin supervisor (docs/plugins.md "What a supervised plugin gets", "Supervision"): starts
 // each enabled [[plugin]] as its own process group, restarts it with backoff when it exits, kills
-// and restarts one that leaves events unacknowledged for its ack_timeout, logs its output (rate
-// limited), and keeps its `plugin:NAME` cursor. Everything runs on the loop thread, and nothing
-// here ever waits for a plugin.
+// and restarts one that leaves events unacknowledged for its ack_timeout, and keeps its
+// `plugin:NAME` cursor. This is the policy; the process itself, its pipes and its rate-limited
+// log are PluginProcess and PluginLog (plugin_process.h, plugin_log.h), what it is started with
+// plugin_launch.h. Everything runs on the loop thread, and nothing here ever waits for a plugin.
 #pragma once
 
 #include <uv.h>
@@ -55,7 +56,6 @@ class PluginSupervisor {
   bool Configured(const std::string& plugin) const;
 
   struct Plugin;  // plugin_supervisor.cc
-  struct Run;
 
  private:
   void Start(const std::shared_ptr<Plugin>& plugin);

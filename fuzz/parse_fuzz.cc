@@ -1,5 +1,5 @@
 // The drop parser: the bytes of one dropped file, as the daemon hands them to the pipeline on
-// its thread pool (daemon/import_service.cc): ParseFile with the file's candidate passwords
+// its thread pool (daemon/import_job.cc): ParseFile with the file's candidate passwords
 // (format detection, PEM, DER, PKCS#7, PKCS#12, encrypted keys), then Validate (chains, dates,
 // key pairing) when it found certificates or keys. CERTINBOX_FUZZ_PRINT=1 prints what each input
 // gave (to read what a replayed input did).

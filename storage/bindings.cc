@@ -134,6 +134,15 @@ nlohmann::json PluginJson(const std::optional<std::string>& plugin) {
   return plugin ? nlohmann::json(*plugin) : nlohmann::json(nullptr);
 }
 
+// A declaration the config cannot apply now, with why, for `reconcile`'s answer.
+void AddProblem(ReconcileOutcome& outcome, const DeclaredBinding& d, const char* state,
+                std::string message) {
+  outcome.problems.push_back({{"entry", d.entry},
+                              {"resource", d.resource},
+                              {"state", state},
+                              {"message", std::move(message)}});
+}
+
 }  // namespace
 
 base::Result<void> CheckResourceName(std::string_view resource) {
@@ -250,12 +259,6 @@ base::Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
   ReconcileOutcome outcome;
-  auto problem = [&](const DeclaredBinding& d, const char* state, std::string message) {
-    outcome.problems.push_back({{"entry", d.entry},
-                                {"resource", d.resource},
-                                {"state", state},
-                                {"message", std::move(message)}});
-  };
 
   // 1. Which entry each declaration means now. Names only: an id in a config would bind
   //    whatever entry gets that number.
@@ -264,12 +267,12 @@ base::Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
   for (const DeclaredBinding& d : declared) {
     declared_resources.insert(d.resource);
     if (auto ok = CheckResourceName(d.resource); !ok) {
-      problem(d, "invalid", ok.error().message);
+      AddProblem(outcome, d, "invalid", ok.error().message);
       continue;
     }
     if (d.plugin) {
       if (auto ok = CheckName(*d.plugin, "a plugin name", base::code::kBadPlugin); !ok) {
-        problem(d, "invalid", ok.error().message);
+        AddProblem(outcome, d, "invalid", ok.error().message);
         continue;
       }
     }
@@ -277,11 +280,11 @@ base::Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
     if (entry_id) {
       resolved.emplace_back(&d, *entry_id);
     } else if (entry_id.error().code == base::code::kNotFound) {
-      problem(d, "pending",
-              "no entry is named " + d.entry + " yet: " + d.resource +
-                  " is bound to it when it is imported or made by `certinbox csr create`");
+      AddProblem(outcome, d, "pending",
+                 "no entry is named " + d.entry + " yet: " + d.resource +
+                     " is bound to it when it is imported or made by `certinbox csr create`");
     } else if (entry_id.error().code == base::code::kAmbiguous) {
-      problem(d, "ambiguous", entry_id.error().message);
+      AddProblem(outcome, d, "ambiguous", entry_id.error().message);
     } else {
       return std::unexpected(entry_id.error());
     }
@@ -301,46 +304,56 @@ base::Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
 
   // 3. What it declares.
   for (const auto& [d, entry_id] : resolved) {
-    auto existing = FindBinding(db_, d->resource);
-    if (!existing) return std::unexpected(existing.error());
-    if (*existing && (*existing)->entry_id == entry_id) {
-      const BindingRow& row = **existing;
-      const bool plugin_changed = row.plugin != d->plugin;
-      if (!plugin_changed && row.source == "config") continue;
-      // Made by hand or by a sidecar and now declared: the config owns it from here on.
-      if (auto done = UpdateBinding(db_, row.id, d->plugin, "config", plugin_changed); !done) {
-        return std::unexpected(done.error());
-      }
-      if (!plugin_changed) continue;
-      auto event = BindingEvent(base::topic::kCertBound, entry_id, d->resource, d->plugin, now);
-      if (!event) return std::unexpected(event.error());
-      outcome.events.push_back(std::move(*event));
-      continue;
-    }
-    if (*existing) {
-      const BindingRow& row = **existing;
-      if (row.source != "config") {
-        problem(*d, "conflict",
-                d->resource + " is bound to " + row.holder + " by " + ByWhom(row.source) +
-                    ", and the config binds it to " + d->entry + ": `certinbox unbind " +
-                    row.holder + " " + d->resource + "` lets the config's binding be made");
-        continue;
-      }
-      // The config moved the resource to another entry.
-      if (auto done = DeleteBinding(db_, row.id); !done) return std::unexpected(done.error());
-      auto event = BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
-      if (!event) return std::unexpected(event.error());
-      outcome.events.push_back(std::move(*event));
-    }
-    if (auto done = InsertBinding(db_, entry_id, d->resource, d->plugin, "config", now); !done) {
+    if (auto done = ApplyDeclaredBinding(*d, entry_id, now, outcome); !done) {
       return std::unexpected(done.error());
     }
-    auto event = BindingEvent(base::topic::kCertBound, entry_id, d->resource, d->plugin, now);
-    if (!event) return std::unexpected(event.error());
-    outcome.events.push_back(std::move(*event));
   }
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return outcome;
+}
+
+// Step 3 of ReconcileBindings for one declaration that names entry `entry_id`.
+base::Result<void> Inventory::Impl::ApplyDeclaredBinding(const DeclaredBinding& d, int64_t entry_id,
+                                                   base::UnixTime now,
+                                                   ReconcileOutcome& outcome) {
+  auto existing = FindBinding(db_, d.resource);
+  if (!existing) return std::unexpected(existing.error());
+  if (*existing && (*existing)->entry_id == entry_id) {
+    const BindingRow& row = **existing;
+    const bool plugin_changed = row.plugin != d.plugin;
+    if (!plugin_changed && row.source == "config") return {};
+    // Made by hand or by a sidecar and now declared: the config owns it from here on.
+    if (auto done = UpdateBinding(db_, row.id, d.plugin, "config", plugin_changed); !done) {
+      return std::unexpected(done.error());
+    }
+    if (!plugin_changed) return {};
+    auto event = BindingEvent(base::topic::kCertBound, entry_id, d.resource, d.plugin, now);
+    if (!event) return std::unexpected(event.error());
+    outcome.events.push_back(std::move(*event));
+    return {};
+  }
+  if (*existing) {
+    const BindingRow& row = **existing;
+    if (row.source != "config") {
+      AddProblem(outcome, d, "conflict",
+                 d.resource + " is bound to " + row.holder + " by " + ByWhom(row.source) +
+                     ", and the config binds it to " + d.entry + ": `certinbox unbind " +
+                     row.holder + " " + d.resource + "` lets the config's binding be made");
+      return {};
+    }
+    // The config moved the resource to another entry.
+    if (auto done = DeleteBinding(db_, row.id); !done) return std::unexpected(done.error());
+    auto event = BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
+    if (!event) return std::unexpected(event.error());
+    outcome.events.push_back(std::move(*event));
+  }
+  if (auto done = InsertBinding(db_, entry_id, d.resource, d.plugin, "config", now); !done) {
+    return std::unexpected(done.error());
+  }
+  auto event = BindingEvent(base::topic::kCertBound, entry_id, d.resource, d.plugin, now);
+  if (!event) return std::unexpected(event.error());
+  outcome.events.push_back(std::move(*event));
+  return {};
 }
 
 base::Result<nlohmann::json> Inventory::Impl::BindingDetails(int64_t entry_id) {

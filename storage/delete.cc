@@ -113,6 +113,73 @@ base::Result<void> DeleteEntry(sqlite::Connection& db, int64_t entry_id) {
   return {};
 }
 
+// Step 2 of Delete: what keeps an entry, its bindings, and, for a CA, entries that chain to it
+// and stay. A CA refused makes nothing else refused, but a leaf refused keeps its CA, so CAs are
+// looked at again until nothing changes.
+base::Result<void> MarkRefused(sqlite::Connection& db, std::vector<Target>& targets,
+                         const std::unordered_map<int64_t, size_t>& target_of) {
+  for (Target& target : targets) {
+    if (target.resources.empty()) continue;
+    target.deletable = false;
+    target.refusal = base::Error{
+        base::code::kBound, target.holder + " is bound to " + NameList(target.resources) +
+                     ": unbind it first (certinbox unbind " + target.holder + " RESOURCE)"};
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (Target& target : targets) {
+      if (!target.deletable || target.kind != "ca") continue;
+      auto chained = ChainedBy(db, target.id);
+      if (!chained) return std::unexpected(chained.error());
+      std::vector<std::string> staying;
+      for (const auto& [id, holder] : *chained) {
+        auto it = target_of.find(id);
+        if (it == target_of.end() || !targets[it->second].deletable) staying.push_back(holder);
+      }
+      if (staying.empty()) continue;
+      target.deletable = false;
+      target.chained_by = staying;
+      target.refusal = base::Error{
+          base::code::kCaInUse, target.holder + " is the CA of " + NameList(staying) +
+                           ": their chains would lose it; delete them first, or in the same "
+                           "command"};
+      changed = true;
+    }
+  }
+  return {};
+}
+
+// Step 4 of Delete: one result per name, in the order asked (`asked`: the index in `targets`, or
+// why the name found no entry).
+void ReportResults(const std::vector<std::string>& entries,
+                   const std::vector<base::Result<size_t>>& asked, const std::vector<Target>& targets,
+                   DeleteOutcome& outcome) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    nlohmann::json result = {{"entry", entries[i]}};
+    if (!asked[i]) {
+      result["outcome"] = "failed";
+      result["error"] = {{"code", asked[i].error().code}, {"message", asked[i].error().message}};
+      ++outcome.not_deleted;
+    } else {
+      const Target& target = targets[*asked[i]];
+      result["id"] = target.id;
+      result["group"] = target.group;
+      result["name"] = target.name;
+      if (target.deletable) {
+        result["outcome"] = "deleted";
+        ++outcome.deleted;
+      } else {
+        result["outcome"] = "refused";
+        result["error"] = {{"code", target.refusal->code}, {"message", target.refusal->message}};
+        if (!target.resources.empty()) result["resources"] = target.resources;
+        if (!target.chained_by.empty()) result["chained_by"] = target.chained_by;
+        ++outcome.not_deleted;
+      }
+    }
+    outcome.results.push_back(std::move(result));
+  }
+}
+
 }  // namespace
 
 base::Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id) {
@@ -153,37 +220,8 @@ base::Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::strin
     asked.emplace_back(it->second);
   }
 
-  // 2. What keeps an entry: its bindings, and, for a CA, entries that chain to it and stay. A
-  //    CA refused makes nothing else refused, but a leaf refused keeps its CA, so CAs are looked
-  //    at again until nothing changes.
-  for (Target& target : targets) {
-    if (target.resources.empty()) continue;
-    target.deletable = false;
-    target.refusal = base::Error{
-        base::code::kBound, target.holder + " is bound to " + NameList(target.resources) +
-                     ": unbind it first (certinbox unbind " + target.holder + " RESOURCE)"};
-  }
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (Target& target : targets) {
-      if (!target.deletable || target.kind != "ca") continue;
-      auto chained = ChainedBy(db_, target.id);
-      if (!chained) return std::unexpected(chained.error());
-      std::vector<std::string> staying;
-      for (const auto& [id, holder] : *chained) {
-        auto it = target_of.find(id);
-        if (it == target_of.end() || !targets[it->second].deletable) staying.push_back(holder);
-      }
-      if (staying.empty()) continue;
-      target.deletable = false;
-      target.chained_by = staying;
-      target.refusal = base::Error{
-          base::code::kCaInUse, target.holder + " is the CA of " + NameList(staying) +
-                           ": their chains would lose it; delete them first, or in the same "
-                           "command"};
-      changed = true;
-    }
-  }
+  // 2. What keeps an entry: its bindings, and, for a CA, entries that chain to it and stay.
+  if (auto ok = MarkRefused(db_, targets, target_of); !ok) return std::unexpected(ok.error());
 
   // 3. Delete, each announced with its summary as it was.
   DeleteOutcome outcome;
@@ -199,30 +237,7 @@ base::Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::strin
   }
 
   // 4. One result per name, in the order asked.
-  for (size_t i = 0; i < entries.size(); ++i) {
-    nlohmann::json result = {{"entry", entries[i]}};
-    if (!asked[i]) {
-      result["outcome"] = "failed";
-      result["error"] = {{"code", asked[i].error().code}, {"message", asked[i].error().message}};
-      ++outcome.not_deleted;
-    } else {
-      const Target& target = targets[*asked[i]];
-      result["id"] = target.id;
-      result["group"] = target.group;
-      result["name"] = target.name;
-      if (target.deletable) {
-        result["outcome"] = "deleted";
-        ++outcome.deleted;
-      } else {
-        result["outcome"] = "refused";
-        result["error"] = {{"code", target.refusal->code}, {"message", target.refusal->message}};
-        if (!target.resources.empty()) result["resources"] = target.resources;
-        if (!target.chained_by.empty()) result["chained_by"] = target.chained_by;
-        ++outcome.not_deleted;
-      }
-    }
-    outcome.results.push_back(std::move(result));
-  }
+  ReportResults(entries, asked, targets, outcome);
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return outcome;
 }

@@ -67,6 +67,38 @@ constexpr const char* kDueSql =
     "   WHERE n.version_id = id AND n.threshold_days = marker)"
     " ORDER BY not_after, id LIMIT ?4";
 
+// The next kBatchRows versions due (kDueSql).
+base::Result<std::vector<Due>> ReadDue(sqlite::Connection& db, base::UnixTime now,
+                                 const std::string& thresholds_json, int64_t largest,
+                                 int64_t floor) {
+  auto st = db.Prepare(kDueSql);
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, now).Bind(2, thresholds_json).Bind(3, largest).Bind(4, kBatchRows).Bind(5, floor);
+  std::vector<Due> due;
+  while (true) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return due;
+    due.push_back(Due{st->Int(0), st->Int(1), st->Int(2), st->Int(3)});
+  }
+}
+
+// A threshold announced (`seq`: its event) or passed over (none) for a version.
+base::Result<void> RecordNotice(sqlite::Connection& db, int64_t version_id, int64_t threshold,
+                          std::optional<int64_t> seq, base::UnixTime now) {
+  auto st = db.Prepare(
+      "INSERT OR IGNORE INTO expiry_notices (version_id, threshold_days, noticed_at, event_seq)"
+      " VALUES (?1, ?2, ?3, ?4)");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, version_id).Bind(2, threshold).Bind(3, now);
+  if (seq) {
+    st->Bind(4, *seq);
+  } else {
+    st->Bind(4, std::nullopt);
+  }
+  return st->Run();
+}
+
 }  // namespace
 
 base::Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& notify_days,
@@ -83,31 +115,9 @@ base::Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<i
 
   auto floor = ReadFloor(db_);
   if (!floor) return std::unexpected(floor.error());
-  auto read_due = [&]() -> base::Result<std::vector<Due>> {
-    auto st = db_.Prepare(kDueSql);
-    if (!st) return std::unexpected(st.error());
-    st->Bind(1, now).Bind(2, thresholds_json).Bind(3, largest).Bind(4, kBatchRows).Bind(5, *floor);
-    std::vector<Due> due;
-    while (true) {
-      auto row = st->Step();
-      if (!row) return std::unexpected(row.error());
-      if (!*row) return due;
-      due.push_back(Due{st->Int(0), st->Int(1), st->Int(2), st->Int(3)});
-    }
-  };
-  auto record = [&](int64_t version_id, int64_t threshold,
-                    std::optional<int64_t> seq) -> base::Result<void> {
-    auto st = db_.Prepare(
-        "INSERT OR IGNORE INTO expiry_notices (version_id, threshold_days, noticed_at, event_seq)"
-        " VALUES (?1, ?2, ?3, ?4)");
-    if (!st) return std::unexpected(st.error());
-    st->Bind(1, version_id).Bind(2, threshold).Bind(3, now);
-    if (seq) {
-      st->Bind(4, *seq);
-    } else {
-      st->Bind(4, std::nullopt);
-    }
-    return st->Run();
+  auto read_due = [&] { return ReadDue(db_, now, thresholds_json, largest, *floor); };
+  auto record = [&](int64_t version_id, int64_t threshold, std::optional<int64_t> seq) {
+    return RecordNotice(db_, version_id, threshold, seq, now);
   };
 
   std::vector<Event> events;

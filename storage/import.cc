@@ -1,4 +1,4 @@
-// Inventory writes: Import, RecordRejection, UpdateChain.
+// Inventory writes: Import (its steps and what they share) and RecordRejection.
 #include <algorithm>
 #include <set>
 #include <unordered_set>
@@ -13,10 +13,6 @@
 
 namespace certinbox::storage {
 
-namespace {
-
-
-// Sorted, unique; `no_private_key` is the inventory's to decide, so it is set from `has_key`.
 std::vector<std::string> NormalizeFindings(std::vector<std::string> findings, bool is_leaf,
                                            bool has_key) {
   std::erase(findings, std::string(pipeline::kNoPrivateKey));
@@ -25,6 +21,9 @@ std::vector<std::string> NormalizeFindings(std::vector<std::string> findings, bo
   findings.erase(std::unique(findings.begin(), findings.end()), findings.end());
   return findings;
 }
+
+namespace {
+
 
 // The name an entry gets when the sidecar gives none: CN, else the first SAN without its type
 // prefix ("DNS:"), else "cert-" and the fingerprint's start.
@@ -247,6 +246,278 @@ base::Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64
   return {};
 }
 
+// One Import(): the drop's state between its numbered steps (Import below). Lives inside
+// Import's transaction; every step returns the first error, and Import then rolls back.
+class Inventory::Impl::ImportRun {
+ public:
+  ImportRun(Impl& impl, const ImportRequest& request)
+      : impl_(impl),
+        request_(request),
+        parsed_(*request.parsed),
+        meta_(request.meta),
+        group_(meta_.group.empty() ? "default" : meta_.group) {}
+
+  base::Result<void> StoreKeys();
+  base::Result<void> StoreCertificates();
+  base::Result<void> BindSidecarResources() {
+    return impl_.BindSidecarResources(described_entries_, request_, outcome_);
+  }
+  base::Result<void> AttachKeys();
+  base::Result<void> LogImport();
+
+  ImportOutcome& outcome() { return outcome_; }
+
+ private:
+  // A certificate of the drop that is not stored yet, and what step 2 found out about it.
+  struct NewCertificate {
+    const pipeline::ValidatedCertificate& vc;
+    const pipeline::Certificate& cert;
+    bool is_leaf;
+    bool described;  // what the sidecar speaks of
+    bool named;      // the sidecar names it
+    std::optional<int64_t> key_id;
+    std::vector<std::string> findings;
+  };
+
+  const StoredKey* KeyOf(const std::string& spki) const;
+  base::Result<void> StoreCertificate(const pipeline::ValidatedCertificate& vc);
+  base::Result<bool> ActivateForCsr(const NewCertificate& c);
+  base::Result<bool> Renew(const NewCertificate& c, const std::string& base, const std::string& metadata);
+  base::Result<void> AddEntry(const NewCertificate& c, const std::string& base,
+                        const std::string& metadata);
+
+  Impl& impl_;
+  const ImportRequest& request_;
+  const pipeline::ParsedFile& parsed_;
+  const DropMetadata& meta_;
+  const std::string group_;
+  ImportOutcome outcome_;
+  std::vector<int64_t> entry_ids_;
+  std::vector<std::pair<std::string, StoredKey>> keys_;  // spki -> key row, in drop order
+  bool has_leaf_ = false;
+  bool sidecar_name_ = false;
+  int named_count_ = 0;
+  std::vector<int64_t> described_entries_;  // new, renewed or activated entries it speaks of
+  int attached_ = 0;                        // versions step 3 gave a key
+};
+
+const Inventory::Impl::StoredKey* Inventory::Impl::ImportRun::KeyOf(const std::string& spki) const {
+  for (const auto& [k, v] : keys_) {
+    if (k == spki) return &v;
+  }
+  return nullptr;
+}
+
+base::Result<void> Inventory::Impl::ImportRun::StoreKeys() {
+  for (const pipeline::PrivateKey& key : parsed_.keys) {
+    if (KeyOf(key.spki_sha256) != nullptr) {
+      ++outcome_.duplicates;  // the same key twice in one file
+      continue;
+    }
+    auto existing = impl_.FindKey(key.spki_sha256);
+    if (!existing) return std::unexpected(existing.error());
+    StoredKey row;
+    if (*existing) {
+      row.id = **existing;
+    } else {
+      auto id = impl_.StoreKey(key, request_);
+      if (!id) return std::unexpected(id.error());
+      row = StoredKey{*id, true};
+      ++outcome_.new_keys;
+    }
+    keys_.emplace_back(key.spki_sha256, row);
+  }
+  return {};
+}
+
+base::Result<void> Inventory::Impl::ImportRun::StoreCertificates() {
+  const auto& validated = request_.validation->certificates;
+  has_leaf_ = std::any_of(validated.begin(), validated.end(), [&](const auto& vc) {
+    return !parsed_.certificates[vc.index].info.is_ca;
+  });
+  sidecar_name_ = meta_.name.has_value() && !meta_.name->empty();
+  for (const pipeline::ValidatedCertificate& vc : validated) {
+    if (auto ok = StoreCertificate(vc); !ok) return ok;
+  }
+  return {};
+}
+
+base::Result<void> Inventory::Impl::ImportRun::StoreCertificate(
+    const pipeline::ValidatedCertificate& vc) {
+  const pipeline::Certificate& cert = parsed_.certificates[vc.index];
+  const pipeline::CertificateInfo& info = cert.info;
+  const bool is_leaf = !info.is_ca;
+  const bool described = is_leaf || !has_leaf_;  // what the sidecar speaks of
+  const bool named = sidecar_name_ && described;
+  if (named) ++named_count_;  // counted for duplicates too, so names do not shift
+
+  auto stored = impl_.FingerprintStored(info.fingerprint_sha256);
+  if (!stored) return std::unexpected(stored.error());
+  if (*stored) {
+    ++outcome_.duplicates;  // a key it lacked is attached in step 3
+    return {};
+  }
+
+  std::optional<int64_t> key_id;
+  if (const StoredKey* k = KeyOf(info.spki_sha256)) {
+    key_id = k->id;
+  } else {
+    auto waiting = impl_.FindKey(info.spki_sha256);  // a key that arrived in an earlier drop
+    if (!waiting) return std::unexpected(waiting.error());
+    key_id = *waiting;
+  }
+  const NewCertificate c{.vc = vc,
+                         .cert = cert,
+                         .is_leaf = is_leaf,
+                         .described = described,
+                         .named = named,
+                         .key_id = key_id,
+                         .findings = NormalizeFindings(vc.findings, is_leaf, key_id.has_value())};
+
+  if (is_leaf) {
+    auto activated = ActivateForCsr(c);
+    if (!activated) return std::unexpected(activated.error());
+    if (*activated) return {};
+  }
+
+  std::string base = DefaultName(info);
+  if (named) {
+    base = named_count_ == 1 ? *meta_.name : *meta_.name + "-" + std::to_string(named_count_);
+  }
+  // The sidecar's [metadata] is also the first version's: on a renewal it is the new
+  // version's only, and the entry keeps what it has (changed with `certinbox meta`).
+  const std::string metadata = DumpJson(described ? meta_.metadata : nlohmann::json::object());
+  auto renewed = Renew(c, base, metadata);
+  if (!renewed) return std::unexpected(renewed.error());
+  if (*renewed) return {};
+  return AddEntry(c, base, metadata);
+}
+
+// A certificate for a CSR made here becomes version 1 of the CSR's entry (storage/csr.cc).
+// Returns whether it did.
+base::Result<bool> Inventory::Impl::ImportRun::ActivateForCsr(const NewCertificate& c) {
+  auto csr_entry = impl_.PendingCsrEntry(c.cert.info.spki_sha256);
+  if (!csr_entry) return std::unexpected(csr_entry.error());
+  if (!*csr_entry) return false;
+  auto event = impl_.ActivateCsr(**csr_entry, c.cert, c.vc.chain, c.findings, c.key_id, request_);
+  if (!event) return std::unexpected(event.error());
+  outcome_.events.push_back(std::move(*event));
+  ++outcome_.activated;
+  entry_ids_.push_back(**csr_entry);
+  described_entries_.push_back(**csr_entry);  // a leaf: what the sidecar speaks of
+  return true;
+}
+
+// A new version of the entry it renews (FindRenewal), if any. Returns whether it was one.
+base::Result<bool> Inventory::Impl::ImportRun::Renew(const NewCertificate& c, const std::string& base,
+                                               const std::string& metadata) {
+  auto renewal = impl_.FindRenewal(group_, c.cert.info,
+                                   c.named ? std::optional<std::string>(base) : std::nullopt);
+  if (!renewal) return std::unexpected(renewal.error());
+  if (!*renewal) return false;
+  auto version_id = impl_.InsertVersion((*renewal)->entry_id, (*renewal)->next_version, c.cert,
+                                        c.vc.chain, c.findings, c.key_id, metadata, request_);
+  if (!version_id) return std::unexpected(version_id.error());
+  if (auto pruned = impl_.PruneVersions((*renewal)->entry_id); !pruned) {
+    return std::unexpected(pruned.error());
+  }
+  auto event = impl_.EntryRenewed((*renewal)->entry_id, std::move((*renewal)->previous),
+                                  /*rollback=*/false, request_.now);
+  if (!event) return std::unexpected(event.error());
+  outcome_.events.push_back(std::move(*event));
+  ++outcome_.renewals;
+  outcome_.stored_ca = outcome_.stored_ca || !c.is_leaf;
+  entry_ids_.push_back((*renewal)->entry_id);
+  // The sidecar's bind names resources for the renewed entry as for a new one.
+  if (c.described) described_entries_.push_back((*renewal)->entry_id);
+  return true;
+}
+
+// A new entry, with the certificate as its version 1, and its cert.imported.
+base::Result<void> Inventory::Impl::ImportRun::AddEntry(const NewCertificate& c, const std::string& base,
+                                                  const std::string& metadata) {
+  const pipeline::CertificateInfo& info = c.cert.info;
+  auto name = impl_.FreeName(group_, base, info.fingerprint_sha256);
+  if (!name) return std::unexpected(name.error());
+  nlohmann::json labels = c.described ? nlohmann::json(meta_.labels) : nlohmann::json::array();
+
+  auto entry = impl_.db_.Prepare(
+      "INSERT INTO entries (name, grp, kind, description, labels, metadata, created_at,"
+      " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
+  if (!entry) return std::unexpected(entry.error());
+  entry->Bind(1, *name).Bind(2, group_).Bind(3, c.is_leaf ? "leaf" : "ca");
+  entry->Bind(4, c.described ? meta_.description.value_or("") : "");
+  entry->Bind(5, DumpJson(labels));
+  entry->Bind(6, metadata).Bind(7, request_.now);
+  if (auto done = entry->Run(); !done) return std::unexpected(done.error());
+  const int64_t entry_id = impl_.db_.LastInsertRowid();
+
+  auto version_id = impl_.InsertVersion(entry_id, /*number=*/1, c.cert, c.vc.chain, c.findings,
+                                        c.key_id, metadata, request_);
+  if (!version_id) return std::unexpected(version_id.error());
+
+  // Described from what was just written (SummaryFromRow would read the same back); a new
+  // entry has no bindings yet.
+  nlohmann::json summary = SummaryJson(
+      SummaryFields{
+          .id = entry_id,
+          .name = *name,
+          .group = group_,
+          .kind = c.is_leaf ? "leaf" : "ca",
+          .labels = std::move(labels),
+          .version = 1,
+          .fingerprint_sha256 = info.fingerprint_sha256,
+          .subject = info.subject,
+          .issuer = info.issuer,
+          .sans = info.sans,
+          .not_before = info.not_before,
+          .not_after = info.not_after,
+          .has_private_key = c.key_id.has_value(),
+          .findings = c.findings,
+          .key_algorithm = info.key_algorithm,
+          .key_bits = info.key_bits,
+          .serial = info.serial,
+          .chain = c.vc.chain,
+          .signature_algorithm = info.signature_algorithm,
+      },
+      request_.now, impl_.options_.expiring_soon_days);
+  auto event = outbox::Append(impl_.db_, base::topic::kCertImported, request_.now,
+                              {{"certificate", std::move(summary)},
+                               {"source", Source(request_)},
+                               {"findings", c.findings}});
+  if (!event) return std::unexpected(event.error());
+  outcome_.events.push_back(std::move(*event));
+  ++outcome_.new_entries;
+  outcome_.stored_ca = outcome_.stored_ca || !c.is_leaf;
+  entry_ids_.push_back(entry_id);
+  if (c.described) described_entries_.push_back(entry_id);
+  return {};
+}
+
+base::Result<void> Inventory::Impl::ImportRun::AttachKeys() {
+  for (const auto& [spki, key] : keys_) {
+    auto n = impl_.AttachKey(key.id, spki, request_.now, outcome_, entry_ids_);
+    if (!n) return std::unexpected(n.error());
+    attached_ += *n;
+    if (!key.new_in_this_drop && *n == 0) ++outcome_.duplicates;
+  }
+  return {};
+}
+
+base::Result<void> Inventory::Impl::ImportRun::LogImport() {
+  const bool wrote = outcome_.new_entries > 0 || outcome_.renewals > 0 || outcome_.new_keys > 0 ||
+                     attached_ > 0 || outcome_.activated > 0;
+  auto log = impl_.db_.Prepare(
+      "INSERT INTO import_log (time, inbox, file, file_sha256, outcome, entry_ids)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  if (!log) return std::unexpected(log.error());
+  log->Bind(1, request_.now).Bind(2, request_.inbox).Bind(3, request_.file);
+  log->Bind(4, request_.file_sha256).Bind(5, wrote ? "imported" : "duplicate");
+  log->Bind(6, DumpJson(entry_ids_));
+  if (auto done = log->Run(); !done) return std::unexpected(done.error());
+  return {};
+}
+
 base::Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request) {
   if (auto ok = CheckRequest(request); !ok) return std::unexpected(ok.error());
   if (auto ok = CheckEntryNames(request.meta.name, request.meta.group, request.meta.labels); !ok) {
@@ -255,39 +526,10 @@ base::Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
-
-  const pipeline::ParsedFile& parsed = *request.parsed;
-  const DropMetadata& meta = request.meta;
-  const std::string group = meta.group.empty() ? "default" : meta.group;
-  ImportOutcome outcome;
-  std::vector<int64_t> entry_ids;
+  ImportRun run(*this, request);
 
   // 1. Every key of the drop is stored sealed, once per public key.
-  std::vector<std::pair<std::string, StoredKey>> keys;  // spki -> key row, in drop order
-  auto stored_key = [&](const std::string& spki) -> const StoredKey* {
-    for (const auto& [k, v] : keys) {
-      if (k == spki) return &v;
-    }
-    return nullptr;
-  };
-  for (const pipeline::PrivateKey& key : parsed.keys) {
-    if (stored_key(key.spki_sha256) != nullptr) {
-      ++outcome.duplicates;  // the same key twice in one file
-      continue;
-    }
-    auto existing = FindKey(key.spki_sha256);
-    if (!existing) return std::unexpected(existing.error());
-    StoredKey row;
-    if (*existing) {
-      row.id = **existing;
-    } else {
-      auto id = StoreKey(key, request);
-      if (!id) return std::unexpected(id.error());
-      row = StoredKey{*id, true};
-      ++outcome.new_keys;
-    }
-    keys.emplace_back(key.spki_sha256, row);
-  }
+  if (auto ok = run.StoreKeys(); !ok) return std::unexpected(ok.error());
 
   // 2. Each new certificate renews an entry (FindRenewal: a new version of it) or becomes an
   // entry with version 1. The sidecar's name, description,
@@ -295,161 +537,17 @@ base::Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request
   // certificates that came with it are named after themselves. A drop of CA certificates only
   // is what the sidecar describes. CA entries go to the drop's group: a group then lists the
   // chain its certificates were delivered with (a CA already stored elsewhere stays where it is).
-  const bool has_leaf =
-      std::any_of(request.validation->certificates.begin(), request.validation->certificates.end(),
-                  [&](const auto& vc) { return !parsed.certificates[vc.index].info.is_ca; });
-  const bool sidecar_name = meta.name.has_value() && !meta.name->empty();
-  int named_count = 0;
-  std::vector<int64_t> described_entries;  // new, renewed or activated entries it speaks of
-  for (const pipeline::ValidatedCertificate& vc : request.validation->certificates) {
-    const pipeline::Certificate& cert = parsed.certificates[vc.index];
-    const pipeline::CertificateInfo& info = cert.info;
-    const bool is_leaf = !info.is_ca;
-    const bool described = is_leaf || !has_leaf;  // what the sidecar speaks of
-    const bool named = sidecar_name && described;
-    if (named) ++named_count;  // counted for duplicates too, so names do not shift
-
-    auto stored = FingerprintStored(info.fingerprint_sha256);
-    if (!stored) return std::unexpected(stored.error());
-    if (*stored) {
-      ++outcome.duplicates;  // a key it lacked is attached in step 3
-      continue;
-    }
-
-    std::optional<int64_t> key_id;
-    if (const StoredKey* k = stored_key(info.spki_sha256)) {
-      key_id = k->id;
-    } else {
-      auto waiting = FindKey(info.spki_sha256);  // a key that arrived in an earlier drop
-      if (!waiting) return std::unexpected(waiting.error());
-      key_id = *waiting;
-    }
-    const auto findings = NormalizeFindings(vc.findings, is_leaf, key_id.has_value());
-
-    // A certificate for a CSR made here becomes version 1 of the CSR's entry (storage/csr.cc).
-    if (is_leaf) {
-      auto csr_entry = PendingCsrEntry(info.spki_sha256);
-      if (!csr_entry) return std::unexpected(csr_entry.error());
-      if (*csr_entry) {
-        auto event = ActivateCsr(**csr_entry, cert, vc.chain, findings, key_id, request);
-        if (!event) return std::unexpected(event.error());
-        outcome.events.push_back(std::move(*event));
-        ++outcome.activated;
-        entry_ids.push_back(**csr_entry);
-        described_entries.push_back(**csr_entry);  // a leaf: what the sidecar speaks of
-        continue;
-      }
-    }
-
-    std::string base = DefaultName(info);
-    if (named) {
-      base = named_count == 1 ? *meta.name : *meta.name + "-" + std::to_string(named_count);
-    }
-    // The sidecar's [metadata] is also the first version's: on a renewal it is the new
-    // version's only, and the entry keeps what it has (changed with `certinbox meta`).
-    const std::string metadata = DumpJson(described ? meta.metadata : nlohmann::json::object());
-    auto renewal =
-        FindRenewal(group, info, named ? std::optional<std::string>(base) : std::nullopt);
-    if (!renewal) return std::unexpected(renewal.error());
-    if (*renewal) {
-      auto version_id = InsertVersion((*renewal)->entry_id, (*renewal)->next_version, cert,
-                                      vc.chain, findings, key_id, metadata, request);
-      if (!version_id) return std::unexpected(version_id.error());
-      if (auto pruned = PruneVersions((*renewal)->entry_id); !pruned) {
-        return std::unexpected(pruned.error());
-      }
-      auto event = EntryRenewed((*renewal)->entry_id, std::move((*renewal)->previous),
-                                /*rollback=*/false, request.now);
-      if (!event) return std::unexpected(event.error());
-      outcome.events.push_back(std::move(*event));
-      ++outcome.renewals;
-      outcome.stored_ca = outcome.stored_ca || !is_leaf;
-      entry_ids.push_back((*renewal)->entry_id);
-      // The sidecar's bind names resources for the renewed entry as for a new one.
-      if (described) described_entries.push_back((*renewal)->entry_id);
-      continue;
-    }
-    auto name = FreeName(group, base, info.fingerprint_sha256);
-    if (!name) return std::unexpected(name.error());
-    nlohmann::json labels = described ? nlohmann::json(meta.labels) : nlohmann::json::array();
-
-    auto entry = db_.Prepare(
-        "INSERT INTO entries (name, grp, kind, description, labels, metadata, created_at,"
-        " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
-    if (!entry) return std::unexpected(entry.error());
-    entry->Bind(1, *name).Bind(2, group).Bind(3, is_leaf ? "leaf" : "ca");
-    entry->Bind(4, described ? meta.description.value_or("") : "");
-    entry->Bind(5, DumpJson(labels));
-    entry->Bind(6, metadata).Bind(7, request.now);
-    if (auto done = entry->Run(); !done) return std::unexpected(done.error());
-    const int64_t entry_id = db_.LastInsertRowid();
-
-    auto version_id =
-        InsertVersion(entry_id, /*number=*/1, cert, vc.chain, findings, key_id, metadata, request);
-    if (!version_id) return std::unexpected(version_id.error());
-
-    // Described from what was just written (SummaryFromRow would read the same back); a new
-    // entry has no bindings yet.
-    nlohmann::json summary = SummaryJson(
-        SummaryFields{
-            .id = entry_id,
-            .name = *name,
-            .group = group,
-            .kind = is_leaf ? "leaf" : "ca",
-            .labels = std::move(labels),
-            .version = 1,
-            .fingerprint_sha256 = info.fingerprint_sha256,
-            .subject = info.subject,
-            .issuer = info.issuer,
-            .sans = info.sans,
-            .not_before = info.not_before,
-            .not_after = info.not_after,
-            .has_private_key = key_id.has_value(),
-            .findings = findings,
-            .key_algorithm = info.key_algorithm,
-            .key_bits = info.key_bits,
-            .serial = info.serial,
-            .chain = vc.chain,
-            .signature_algorithm = info.signature_algorithm,
-        },
-        request.now, options_.expiring_soon_days);
-    auto event = outbox::Append(
-        db_, base::topic::kCertImported, request.now,
-        {{"certificate", std::move(summary)}, {"source", Source(request)}, {"findings", findings}});
-    if (!event) return std::unexpected(event.error());
-    outcome.events.push_back(std::move(*event));
-    ++outcome.new_entries;
-    outcome.stored_ca = outcome.stored_ca || !is_leaf;
-    entry_ids.push_back(entry_id);
-    if (described) described_entries.push_back(entry_id);
-  }
-  if (auto bound = BindSidecarResources(described_entries, request, outcome); !bound) {
-    return std::unexpected(bound.error());
-  }
+  if (auto ok = run.StoreCertificates(); !ok) return std::unexpected(ok.error());
+  if (auto bound = run.BindSidecarResources(); !bound) return std::unexpected(bound.error());
 
   // 3. Keys that complete certificates stored earlier without one.
-  int attached = 0;
-  for (const auto& [spki, key] : keys) {
-    auto n = AttachKey(key.id, spki, request.now, outcome, entry_ids);
-    if (!n) return std::unexpected(n.error());
-    attached += *n;
-    if (!key.new_in_this_drop && *n == 0) ++outcome.duplicates;
-  }
+  if (auto ok = run.AttachKeys(); !ok) return std::unexpected(ok.error());
 
   // 4. The import log.
-  const bool wrote = outcome.new_entries > 0 || outcome.renewals > 0 || outcome.new_keys > 0 ||
-                     attached > 0 || outcome.activated > 0;
-  auto log = db_.Prepare(
-      "INSERT INTO import_log (time, inbox, file, file_sha256, outcome, entry_ids)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-  if (!log) return std::unexpected(log.error());
-  log->Bind(1, request.now).Bind(2, request.inbox).Bind(3, request.file);
-  log->Bind(4, request.file_sha256).Bind(5, wrote ? "imported" : "duplicate");
-  log->Bind(6, DumpJson(entry_ids));
-  if (auto done = log->Run(); !done) return std::unexpected(done.error());
+  if (auto ok = run.LogImport(); !ok) return std::unexpected(ok.error());
 
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
-  return outcome;
+  return std::move(run.outcome());
 }
 
 base::Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox, const std::string& file,
@@ -471,48 +569,6 @@ base::Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox, c
   if (!event) return std::unexpected(event.error());
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return std::move(*event);
-}
-
-base::Result<std::optional<Event>> Inventory::Impl::UpdateChain(int64_t version_id,
-                                                          const std::vector<std::string>& chain,
-                                                          const std::vector<std::string>& findings,
-                                                          base::UnixTime now) {
-  if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
-  auto tx = sqlite::Transaction::Start(db_);
-  if (!tx) return std::unexpected(tx.error());
-  int64_t entry_id = 0;
-  nlohmann::json old_chain, old_findings;
-  std::vector<std::string> new_findings;
-  {
-    auto st = db_.Prepare(
-        "SELECT v.entry_id, v.chain, v.findings, v.key_id IS NOT NULL, e.kind = 'leaf'"
-        " FROM versions v JOIN entries e ON e.id = v.entry_id WHERE v.id = ?1");
-    if (!st) return std::unexpected(st.error());
-    st->Bind(1, version_id);
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) {
-      return base::Fail(base::code::kNotFound,
-                            "no certificate version has id " + std::to_string(version_id));
-    }
-    entry_id = st->Int(0);
-    old_chain = ParseJsonOr(st->Text(1), nlohmann::json::array());
-    old_findings = ParseJsonOr(st->Text(2), nlohmann::json::array());
-    new_findings = NormalizeFindings(findings, st->Int(4) != 0, st->Int(3) != 0);
-  }
-  std::vector<std::string> changed;
-  if (old_chain != nlohmann::json(chain)) changed.emplace_back("chain");
-  if (old_findings != nlohmann::json(new_findings)) changed.emplace_back("findings");
-  if (changed.empty()) return std::optional<Event>();  // tx rolls back: nothing was written
-
-  auto update = db_.Prepare("UPDATE versions SET chain = ?1, findings = ?2 WHERE id = ?3");
-  if (!update) return std::unexpected(update.error());
-  update->Bind(1, DumpJson(chain)).Bind(2, DumpJson(new_findings)).Bind(3, version_id);
-  if (auto done = update->Run(); !done) return std::unexpected(done.error());
-  auto event = EntryUpdated(entry_id, changed, now);
-  if (!event) return std::unexpected(event.error());
-  if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
-  return std::optional<Event>(std::move(*event));
 }
 
 }  // namespace certinbox::storage

@@ -1,6 +1,6 @@
 // Inventory::Impl, the SQLite inventory behind storage/inventory.h. Its methods are spread over
-// inventory.cc (opening, batching), import.cc (writes), queries.cc (reads), expiry.cc,
-// bindings.cc and delete.cc. Internal.
+// inventory.cc (opening, batching), import.cc and chains.cc (writes), queries.cc (reads),
+// expiry.cc, bindings.cc and delete.cc. Internal.
 #pragma once
 
 
@@ -24,6 +24,11 @@ namespace certinbox::storage {
 // as a key waiting for its certificate.
 base::Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id);
 
+// import.cc: a version's findings, sorted and unique; `no_private_key` is the inventory's to
+// decide, so it is set from `has_key` (a leaf without a key has it).
+std::vector<std::string> NormalizeFindings(std::vector<std::string> findings, bool is_leaf,
+                                           bool has_key);
+
 class Inventory::Impl {
  public:
   Impl(sqlite::Connection db, Vault vault, InventoryOptions options)
@@ -38,6 +43,7 @@ class Inventory::Impl {
   base::Result<ImportOutcome> Import(const ImportRequest& request);
   base::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
                                           const base::Error& reason, base::UnixTime now);
+  // chains.cc
   base::Result<std::optional<Event>> UpdateChain(int64_t version_id,
                                                      const std::vector<std::string>& chain,
                                                      const std::vector<std::string>& findings,
@@ -155,7 +161,7 @@ class Inventory::Impl {
     int64_t id = 0;
     bool new_in_this_drop = false;
   };
-  class ImportRun;  // import.cc: the state of one Import()
+  class ImportRun;  // import.cc: the state of one Import() between its steps
 
   base::Result<std::optional<int64_t>> FindKey(const std::string& spki_sha256);
   base::Result<int64_t> StoreKey(const pipeline::PrivateKey& key, const ImportRequest& request);
@@ -170,6 +176,9 @@ class Inventory::Impl {
   // beside `fields`.
   base::Result<Event> EntryEvent(int64_t entry_id, const std::string& type,
                                      nlohmann::json fields, base::UnixTime now);
+  // bindings.cc: step 3 of ReconcileBindings, for one declaration naming entry `entry_id`.
+  base::Result<void> ApplyDeclaredBinding(const DeclaredBinding& d, int64_t entry_id,
+                                              base::UnixTime now, ReconcileOutcome& outcome);
   base::Result<std::string> FreeName(const std::string& group, const std::string& base,
                                          const std::string& fingerprint);
   // Attaches a stored key to every version of its public key that has none, dropping

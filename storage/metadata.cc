@@ -111,6 +111,40 @@ base::Result<void> CheckSetMetadata(const nlohmann::json& metadata, const MetaCh
   return CheckMetadata(metadata);
 }
 
+// What `meta` changes of an entry, as stored.
+struct EntryMeta {
+  std::string description;
+  nlohmann::json labels;  // an array
+  nlohmann::json metadata;
+};
+
+base::Result<EntryMeta> ReadEntryMeta(sqlite::Connection& db, int64_t entry_id) {
+  auto st = db.Prepare("SELECT description, labels, metadata FROM entries WHERE id = ?1");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, entry_id);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(entry_id));
+  EntryMeta meta{st->Text(0), ParseJsonOr(st->Text(1), nlohmann::json::array()),
+                 ParseJsonOr(st->Text(2), nlohmann::json::object())};
+  if (!meta.labels.is_array()) meta.labels = nlohmann::json::array();
+  return meta;
+}
+
+// `labels` with the change's added ones appended (once) and its removed ones taken out.
+nlohmann::json AppliedLabels(const nlohmann::json& labels, const MetaChange& change) {
+  nlohmann::json new_labels = labels;
+  for (const std::string& label : change.add_labels) {
+    if (std::find(new_labels.begin(), new_labels.end(), label) == new_labels.end()) {
+      new_labels.push_back(label);
+    }
+  }
+  for (const std::string& label : change.remove_labels) {
+    new_labels.erase(std::remove(new_labels.begin(), new_labels.end(), label), new_labels.end());
+  }
+  return new_labels;
+}
+
 }  // namespace
 
 base::Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const MetaChange& change,
@@ -122,34 +156,15 @@ base::Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, 
   auto entry_id = ResolveEntry(entry);
   if (!entry_id) return std::unexpected(entry_id.error());
 
-  std::string description;
-  nlohmann::json labels, metadata;
-  {
-    auto st = db_.Prepare("SELECT description, labels, metadata FROM entries WHERE id = ?1");
-    if (!st) return std::unexpected(st.error());
-    st->Bind(1, *entry_id);
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(*entry_id));
-    description = st->Text(0);
-    labels = ParseJsonOr(st->Text(1), nlohmann::json::array());
-    metadata = ParseJsonOr(st->Text(2), nlohmann::json::object());
-  }
-  if (!labels.is_array()) labels = nlohmann::json::array();
+  auto stored = ReadEntryMeta(db_, *entry_id);
+  if (!stored) return std::unexpected(stored.error());
+  const auto& [description, labels, metadata] = *stored;
 
   MetaOutcome outcome;
   std::string new_description = change.description.value_or(description);
   if (new_description != description) outcome.changed.emplace_back("description");
 
-  nlohmann::json new_labels = labels;
-  for (const std::string& label : change.add_labels) {
-    if (std::find(new_labels.begin(), new_labels.end(), label) == new_labels.end()) {
-      new_labels.push_back(label);
-    }
-  }
-  for (const std::string& label : change.remove_labels) {
-    new_labels.erase(std::remove(new_labels.begin(), new_labels.end(), label), new_labels.end());
-  }
+  nlohmann::json new_labels = AppliedLabels(labels, change);
   if (new_labels != labels) outcome.changed.emplace_back("labels");
   if (new_labels.size() > kMaxLabels && new_labels.size() > labels.size()) {
     return base::Fail(base::code::kBadRequest,

@@ -32,61 +32,70 @@ std::string Quoted(const std::string& group, const std::string& name) {
   return "\"" + name + "\" (group " + group + ")";
 }
 
-}  // namespace
+// Inventory::Impl::Renewal, found (Impl's types are its own: this is the same three fields).
+struct Renewal {
+  int64_t entry_id = 0;
+  int64_t next_version = 0;
+  nlohmann::json previous;
+};
 
-base::Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
-    const std::string& group, const pipeline::CertificateInfo& info,
-    const std::optional<std::string>& sidecar_name) {
-  const std::string kind = info.is_ca ? "ca" : "leaf";
-  if (sidecar_name) {
-    auto st = db_.Prepare(
-        "SELECT e.id, e.kind, v.version, v.fingerprint_sha256, v.not_after,"
-        " (SELECT max(w.version) FROM versions w WHERE w.entry_id = e.id)"
-        " FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
-        " WHERE e.grp = ?1 AND e.name = ?2");
-    if (!st) return std::unexpected(st.error());
-    st->Bind(1, group).Bind(2, *sidecar_name);
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return std::optional<Renewal>();
-    // A CSR entry waiting for its certificate: its certificate is found by the CSR's key (Import
-    // activates it before looking for a renewal), so this one is not it.
-    if (st->IsNull(2)) {
-      return base::Fail(base::code::kNotARenewal,
-                            "the sidecar names " + Quoted(group, *sidecar_name) +
-                                ", a CSR waiting for its signed certificate, but this certificate "
-                                "is not for the CSR's key: give it another name in its sidecar, or "
-                                "drop the certificate issued for that CSR");
-    }
-    // The sidecar says "this is NAME": a certificate that cannot be NAME's next version is
-    // refused rather than replacing a newer one or becoming another entry under another name.
-    if (st->Text(1) != kind) {
-      return base::Fail(base::code::kNotARenewal,
-                            "the sidecar names " + Quoted(group, *sidecar_name) + ", a " +
-                                st->Text(1) + " entry, but this is a " + kind +
-                                " certificate: give it another name in its sidecar");
-    }
-    const base::UnixTime current_not_after = st->Int(4);
-    if (info.not_after <= current_not_after) {
-      return base::Fail(
-          base::code::kNotARenewal,
-          "the sidecar names " + Quoted(group, *sidecar_name) +
-              ", whose current certificate (version " + std::to_string(st->Int(2)) + ") expires " +
-              base::FormatRfc3339(current_not_after) + "; this one expires " + base::FormatRfc3339(info.not_after) +
-              ", not later, so it is not a renewal: give it another name in its sidecar to keep "
-              "it as an entry of its own, or `certinbox rollback` to return to an older version");
-    }
-    return std::optional<Renewal>(Renewal{
-        .entry_id = st->Int(0),
-        .next_version = st->Int(5) + 1,
-        .previous = Previous(st->Int(2), st->Text(3), current_not_after),
-    });
+// FindRenewal when the sidecar names the certificate: that entry, or not_a_renewal.
+base::Result<std::optional<Renewal>> RenewalByName(sqlite::Connection& db, const std::string& group,
+                                             const pipeline::CertificateInfo& info,
+                                             const std::string& kind,
+                                             const std::string& sidecar_name) {
+  auto st = db.Prepare(
+      "SELECT e.id, e.kind, v.version, v.fingerprint_sha256, v.not_after,"
+      " (SELECT max(w.version) FROM versions w WHERE w.entry_id = e.id)"
+      " FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
+      " WHERE e.grp = ?1 AND e.name = ?2");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, group).Bind(2, sidecar_name);
+  auto row = st->Step();
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return std::optional<Renewal>();
+  // A CSR entry waiting for its certificate: its certificate is found by the CSR's key (Import
+  // activates it before looking for a renewal), so this one is not it.
+  if (st->IsNull(2)) {
+    return base::Fail(base::code::kNotARenewal,
+                          "the sidecar names " + Quoted(group, sidecar_name) +
+                              ", a CSR waiting for its signed certificate, but this certificate "
+                              "is not for the CSR's key: give it another name in its sidecar, or "
+                              "drop the certificate issued for that CSR");
   }
+  // The sidecar says "this is NAME": a certificate that cannot be NAME's next version is
+  // refused rather than replacing a newer one or becoming another entry under another name.
+  if (st->Text(1) != kind) {
+    return base::Fail(base::code::kNotARenewal, "the sidecar names " + Quoted(group, sidecar_name) +
+                                               ", a " + st->Text(1) + " entry, but this is a " +
+                                               kind +
+                                               " certificate: give it another name in its sidecar");
+  }
+  const base::UnixTime current_not_after = st->Int(4);
+  if (info.not_after <= current_not_after) {
+    return base::Fail(
+        base::code::kNotARenewal,
+        "the sidecar names " + Quoted(group, sidecar_name) +
+            ", whose current certificate (version " + std::to_string(st->Int(2)) + ") expires " +
+            base::FormatRfc3339(current_not_after) + "; this one expires " + base::FormatRfc3339(info.not_after) +
+            ", not later, so it is not a renewal: give it another name in its sidecar to keep "
+            "it as an entry of its own, or `certinbox rollback` to return to an older version");
+  }
+  return std::optional<Renewal>(Renewal{
+      .entry_id = st->Int(0),
+      .next_version = st->Int(5) + 1,
+      .previous = Previous(st->Int(2), st->Text(3), current_not_after),
+  });
+}
 
+// FindRenewal otherwise: by subject CN and SANs.
+base::Result<std::optional<Renewal>> RenewalBySubject(sqlite::Connection& db, const std::string& group,
+                                                const pipeline::CertificateInfo& info,
+                                                const std::string& kind) {
   if (info.subject_cn.empty() && info.sans.empty()) return std::optional<Renewal>();
   // Driven by versions_subject_cn; the entry is found by its primary key. The entry whose
   // current version expires last (but before this one) is renewed: it is the one in use.
-  auto st = db_.Prepare(
+  auto st = db.Prepare(
       "SELECT e.id, v.version, v.fingerprint_sha256, v.not_after, v.sans, v.subject,"
       " (SELECT max(w.version) FROM versions w WHERE w.entry_id = e.id)"
       " FROM versions v CROSS JOIN entries e"
@@ -114,6 +123,23 @@ base::Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenew
         .previous = Previous(st->Int(1), st->Text(2), st->Int(3)),
     });
   }
+}
+
+}  // namespace
+
+base::Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
+    const std::string& group, const pipeline::CertificateInfo& info,
+    const std::optional<std::string>& sidecar_name) {
+  const std::string kind = info.is_ca ? "ca" : "leaf";
+  auto found = sidecar_name ? RenewalByName(db_, group, info, kind, *sidecar_name)
+                            : RenewalBySubject(db_, group, info, kind);
+  if (!found) return std::unexpected(found.error());
+  if (!*found) return std::optional<Renewal>();
+  return std::optional<Renewal>(Renewal{
+      .entry_id = (*found)->entry_id,
+      .next_version = (*found)->next_version,
+      .previous = std::move((*found)->previous),
+  });
 }
 
 base::Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {

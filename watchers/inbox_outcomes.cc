@@ -19,6 +19,23 @@ constexpr std::string_view kErrorJsonSuffix = ".error.json";
 // What an archived file's sidecar adds to its name in processed/: ".toml", and ".N" when taken.
 constexpr size_t kSidecarSuffixBytes = std::string_view(".toml.9999").size();
 
+// A failed file's sidecar into failed/ as `base` (or a free name beside it): moved, or copied
+// when another file in the inbox still needs it. Returns the name it got.
+std::expected<std::string, FsError> SidecarToFailed(int inbox, int failed, const fs::path& sidecar,
+                                                    const std::string& base, bool copy_sidecar) {
+  const std::string sidecar_name = sidecar.filename().string();
+  if (!copy_sidecar) {
+    return MoveToUniqueNameAt(inbox, sidecar_name, failed, base, sidecar.string());
+  }
+  auto content = ReadSmallFileAt(inbox, sidecar_name, kMaxSidecarBytes);
+  auto copy = content ? WriteTempFileAt(failed, *content, 0600)
+                      : std::expected<std::string, FsError>(std::unexpected(content.error()));
+  auto placed = copy ? MoveToUniqueNameAt(failed, *copy, failed, base, sidecar.string())
+                     : std::expected<std::string, FsError>(std::unexpected(copy.error()));
+  if (copy && !placed) unlinkat(failed, copy->c_str(), 0);
+  return placed;
+}
+
 }  // namespace
 
 // Returns "" when `name` in flight is still the file that was handed over. If someone replaced
@@ -183,19 +200,7 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
   }
   if (auto it = entries_.find(name); it != entries_.end()) Forget(it);
   if (!sidecar) return "";
-  const std::string sidecar_name = sidecar->filename().string();
-  std::string sidecar_base = failed_name + ".toml";
-  std::expected<std::string, FsError> placed;
-  if (copy_sidecar) {  // another file still needs it: a copy goes beside this one
-    auto content = ReadSmallFileAt(inbox, sidecar_name, kMaxSidecarBytes);
-    auto copy = content ? WriteTempFileAt(failed, *content, 0600)
-                        : std::expected<std::string, FsError>(std::unexpected(content.error()));
-    placed = copy ? MoveToUniqueNameAt(failed, *copy, failed, sidecar_base, sidecar->string())
-                  : std::expected<std::string, FsError>(std::unexpected(copy.error()));
-    if (copy && !placed) unlinkat(failed, copy->c_str(), 0);
-  } else {
-    placed = MoveToUniqueNameAt(inbox, sidecar_name, failed, sidecar_base, sidecar->string());
-  }
+  auto placed = SidecarToFailed(inbox, failed, *sidecar, failed_name + ".toml", copy_sidecar);
   if (!placed) {
     return name + " was moved to failed/, but its sidecar was not: " + placed.error().message;
   }

@@ -33,6 +33,30 @@ std::string Seconds(std::chrono::milliseconds d) {
 // One line per push on stderr: the supervisor puts it in the daemon's log as "plugin NAME: …".
 void Log(const std::string& line) { std::cerr << line << std::endl; }
 
+// The resource's reload command, after its files were written; its outcome into `report`.
+void RunReload(const ResolvedResource& where, const std::string& resource,
+               sdk::PushReport& report) {
+  sdk::Command command;
+  if (const auto* text = std::get_if<std::string>(&*where.reload)) {
+    command.program = *text;
+  } else {
+    command.program = std::get<std::vector<std::string>>(*where.reload);
+  }
+  command.timeout = where.timeout;
+  command.env = {{"CERTINBOX_RESOURCE", resource},
+                 {"CERTINBOX_DEPLOY_DIR", where.folder},
+                 {"CERTINBOX_CERT_VERSION", std::to_string(report.version)}};
+  sdk::CommandResult result = sdk::RunCommand(command);
+  report.ok = result.ok();
+  report.exit_status = result.exit_status;
+  report.output = result.output;
+  report.message = report.ok ? "wrote version " + std::to_string(report.version) + " to " +
+                                   where.folder + "; reload: " + result.message
+                             : "wrote version " + std::to_string(report.version) + " to " +
+                                   where.folder + " but the reload command (" +
+                                   Describe(*where.reload) + ") failed: " + result.message;
+}
+
 }  // namespace
 
 Deployer::Deployer(sdk::Plugin& plugin, DeployOptions options)
@@ -141,25 +165,7 @@ bool Deployer::Push(const sdk::BoundResource& binding) {
     report.message = "wrote version " + std::to_string(report.version) + " to " + where.folder +
                      " (no reload command)";
   } else {
-    sdk::Command command;
-    if (const auto* text = std::get_if<std::string>(&*where.reload)) {
-      command.program = *text;
-    } else {
-      command.program = std::get<std::vector<std::string>>(*where.reload);
-    }
-    command.timeout = where.timeout;
-    command.env = {{"CERTINBOX_RESOURCE", binding.resource},
-                   {"CERTINBOX_DEPLOY_DIR", where.folder},
-                   {"CERTINBOX_CERT_VERSION", std::to_string(report.version)}};
-    sdk::CommandResult result = sdk::RunCommand(command);
-    report.ok = result.ok();
-    report.exit_status = result.exit_status;
-    report.output = result.output;
-    report.message = report.ok ? "wrote version " + std::to_string(report.version) + " to " +
-                                     where.folder + "; reload: " + result.message
-                               : "wrote version " + std::to_string(report.version) + " to " +
-                                     where.folder + " but the reload command (" +
-                                     Describe(*where.reload) + ") failed: " + result.message;
+    RunReload(where, binding.resource, report);
   }
 
   auto reported = plugin_.ReportPush(report);

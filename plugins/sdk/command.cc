@@ -109,6 +109,185 @@ class SigPipeBlock {
   bool was_pending_ = false;
 };
 
+// Starts `args` (argv[0] searched in PATH) with `env`, `stdin_fd` as its stdin and `out_fd` as
+// its stdout and stderr, in a process group of its own (pgid = its pid) so that the timeout can
+// kill everything it started, with a clean signal mask and default handlers whatever the plugin
+// blocks or ignores. Returns 0 with `pid` set, or posix_spawn's error number.
+int SpawnInGroup(std::vector<std::string> args, std::vector<std::string> env,
+                 const std::optional<std::string>& cwd, int stdin_fd, int out_fd, pid_t& pid) {
+  std::vector<char*> c_args = CStrings(args);
+  std::vector<char*> c_env = CStrings(env);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
+  if (cwd) posix_spawn_file_actions_addchdir_np(&actions, cwd->c_str());
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
+    sigaddset(&defaults, sig);
+  }
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+
+  int rc = ::posix_spawnp(&pid, c_args[0], &actions, &attr, c_args.data(), c_env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
+// A started command seen from the plugin: its stdin is fed and its output read (the tail kept in
+// `result`) until it has exited and its output is closed, or until the deadline.
+class Child {
+ public:
+  Child(pid_t pid, base::Fd stdin_write, base::Fd out_read, const Command& command, CommandResult& result)
+      : pid_(pid),
+        stdin_write_(std::move(stdin_write)),
+        out_read_(std::move(out_read)),
+        command_(command),
+        result_(result) {
+    if (command_.stdin_data.empty()) {
+      stdin_write_.Close();
+    } else {
+      SetNonBlocking(stdin_write_.get());
+    }
+    SetNonBlocking(out_read_.get());
+    pidfd_ = OpenPidFd(pid_);
+  }
+
+  // Returns whether the deadline came first. Its stdin is closed either way.
+  bool Exchange(Clock::time_point deadline) {
+    bool deadline_hit = false;
+    while (true) {
+      Reap(WNOHANG);
+      if (exited_ && !out_read_.valid()) break;
+      auto now = Clock::now();
+      if (now >= deadline) {
+        deadline_hit = true;
+        break;
+      }
+      pollfd fds[3];
+      int n = 0;
+      int out_i = -1, in_i = -1;
+      if (out_read_.valid()) fds[out_i = n++] = {out_read_.get(), POLLIN, 0};
+      if (stdin_write_.valid()) fds[in_i = n++] = {stdin_write_.get(), POLLOUT, 0};
+      if (!exited_ && pidfd_.valid()) fds[n++] = {pidfd_.get(), POLLIN, 0};
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1;
+      int wait_ms = static_cast<int>(std::min<long long>(left, 60'000));
+      if (!exited_ && !pidfd_.valid()) wait_ms = std::min(wait_ms, 20);
+      int ready = ::poll(fds, n, wait_ms);
+      if (ready < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (out_i >= 0 && fds[out_i].revents != 0) ReadOutput();
+      if (in_i >= 0 && fds[in_i].revents != 0) WriteInput(fds[in_i].revents);
+    }
+    stdin_write_.Close();
+    return deadline_hit;
+  }
+
+  // Past the deadline: everything in its group goes, the command itself if it still runs, and
+  // whatever it left behind holding the output pipe open.
+  void KillAfterDeadline() {
+    ::kill(-pid_, SIGKILL);
+    result_.timed_out = !exited_;
+    Reap(0);
+    // Drain what is already in the pipe; anything that escaped the group may hold it open, so
+    // nothing here waits.
+    while (out_read_.valid()) {
+      ssize_t got = ::read(out_read_.get(), buffer_, sizeof buffer_);
+      if (got <= 0) break;
+      result_.output.append(buffer_, static_cast<size_t>(got));
+    }
+  }
+
+  // The output's tail and the exit status or signal into the result.
+  void Finish() {
+    out_read_.Close();
+    KeepTail(result_.output, command_.tail_bytes);
+    if (exited_) {
+      if (WIFEXITED(wait_status_)) result_.exit_status = WEXITSTATUS(wait_status_);
+      if (WIFSIGNALED(wait_status_)) result_.signal = WTERMSIG(wait_status_);
+    }
+  }
+
+ private:
+  void Reap(int flags) {
+    if (exited_) return;
+    pid_t r;
+    do {
+      r = ::waitpid(pid_, &wait_status_, flags);
+    } while (r == -1 && errno == EINTR);
+    if (r == pid_ || (r == -1 && errno == ECHILD)) exited_ = true;
+  }
+
+  void ReadOutput() {
+    while (true) {
+      ssize_t got = ::read(out_read_.get(), buffer_, sizeof buffer_);
+      if (got > 0) {
+        result_.output.append(buffer_, static_cast<size_t>(got));
+        if (result_.output.size() > 2 * command_.tail_bytes + sizeof buffer_) {
+          KeepTail(result_.output, command_.tail_bytes);
+        }
+        continue;
+      }
+      if (got == 0 || (errno != EAGAIN && errno != EINTR)) out_read_.Close();
+      if (got < 0 && errno == EINTR) continue;
+      break;
+    }
+  }
+
+  void WriteInput(short revents) {
+    if (revents & (POLLERR | POLLHUP)) {
+      stdin_write_.Close();  // it closed its stdin: the rest is not wanted
+      return;
+    }
+    const std::string& data = command_.stdin_data;
+    ssize_t put = ::write(stdin_write_.get(), data.data() + written_, data.size() - written_);
+    if (put > 0) written_ += static_cast<size_t>(put);
+    if ((put < 0 && errno != EAGAIN && errno != EINTR) || written_ == data.size()) {
+      stdin_write_.Close();
+    }
+  }
+
+  const pid_t pid_;
+  base::Fd stdin_write_, out_read_, pidfd_;
+  const Command& command_;
+  CommandResult& result_;
+  size_t written_ = 0;  // bytes of stdin_data written
+  bool exited_ = false;
+  int wait_status_ = 0;
+  char buffer_[8192];
+};
+
+// The result's one line for people.
+std::string Describe(const CommandResult& result, bool deadline_hit,
+                     std::chrono::milliseconds timeout) {
+  if (result.timed_out) return "timed out after " + FormatDuration(timeout);
+  if (result.exit_status) {
+    std::string message = "exit " + std::to_string(*result.exit_status);
+    if (deadline_hit) {
+      message += "; processes it left behind held its output open past the " +
+                 FormatDuration(timeout) + " timeout and were killed";
+    }
+    return message;
+  }
+  if (result.signal) {
+    return "killed by signal " + std::to_string(*result.signal) + " (" +
+           ::strsignal(*result.signal) + ")";
+  }
+  return "its exit status could not be read";
+}
+
 }  // namespace
 
 CommandResult RunCommand(const Command& command) {
@@ -126,43 +305,15 @@ CommandResult RunCommand(const Command& command) {
     args = {"/bin/sh", "-c", std::get<std::string>(command.program)};
     shown = "/bin/sh";
   }
-  std::vector<std::string> env = BuildEnvironment(command.env);
-  std::vector<char*> c_args = CStrings(args);
-  std::vector<char*> c_env = CStrings(env);
 
   base::Fd stdin_read, stdin_write, out_read, out_write;
   if (!MakePipe(stdin_read, stdin_write) || !MakePipe(out_read, out_write)) {
     result.message = std::string("cannot create a pipe: ") + std::strerror(errno);
     return result;
   }
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, stdin_read.get(), 0);
-  posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1);
-  posix_spawn_file_actions_adddup2(&actions, out_write.get(), 2);
-  if (command.cwd) posix_spawn_file_actions_addchdir_np(&actions, command.cwd->c_str());
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Its own process group (pgid = its pid) so the timeout can kill everything it started; a clean
-  // signal mask and default handlers, whatever the plugin blocks or ignores.
-  sigset_t empty, defaults;
-  sigemptyset(&empty);
-  sigemptyset(&defaults);
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM}) {
-    sigaddset(&defaults, sig);
-  }
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, c_args[0], &actions, &attr, c_args.data(), c_env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  int rc = SpawnInGroup(std::move(args), BuildEnvironment(command.env), command.cwd,
+                        stdin_read.get(), out_write.get(), pid);
   if (rc != 0) {
     result.message = rc == ENOENT ? "command not found: " + shown
                                   : "cannot run " + shown + ": " + std::strerror(rc);
@@ -174,117 +325,11 @@ CommandResult RunCommand(const Command& command) {
   out_write.Close();
 
   SigPipeBlock sigpipe_block;
-  size_t written = 0;
-  if (command.stdin_data.empty()) {
-    stdin_write.Close();
-  } else {
-    SetNonBlocking(stdin_write.get());
-  }
-  SetNonBlocking(out_read.get());
-  base::Fd pidfd = OpenPidFd(pid);
-
-  const auto deadline = Clock::now() + command.timeout;
-  bool exited = false, deadline_hit = false;
-  int wait_status = 0;
-  char buffer[8192];
-
-  auto reap = [&](int flags) {
-    if (exited) return;
-    pid_t r;
-    do {
-      r = ::waitpid(pid, &wait_status, flags);
-    } while (r == -1 && errno == EINTR);
-    if (r == pid || (r == -1 && errno == ECHILD)) exited = true;
-  };
-
-  while (true) {
-    reap(WNOHANG);
-    if (exited && !out_read.valid()) break;
-    auto now = Clock::now();
-    if (now >= deadline) {
-      deadline_hit = true;
-      break;
-    }
-    pollfd fds[3];
-    int n = 0;
-    int out_i = -1, in_i = -1, pid_i = -1;
-    if (out_read.valid()) fds[out_i = n++] = {out_read.get(), POLLIN, 0};
-    if (stdin_write.valid()) fds[in_i = n++] = {stdin_write.get(), POLLOUT, 0};
-    if (!exited && pidfd.valid()) fds[pid_i = n++] = {pidfd.get(), POLLIN, 0};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1;
-    int wait_ms = static_cast<int>(std::min<long long>(left, 60'000));
-    if (!exited && !pidfd.valid()) wait_ms = std::min(wait_ms, 20);
-    int ready = ::poll(fds, n, wait_ms);
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (out_i >= 0 && fds[out_i].revents != 0) {
-      while (true) {
-        ssize_t got = ::read(out_read.get(), buffer, sizeof buffer);
-        if (got > 0) {
-          result.output.append(buffer, static_cast<size_t>(got));
-          if (result.output.size() > 2 * command.tail_bytes + sizeof buffer) {
-            KeepTail(result.output, command.tail_bytes);
-          }
-          continue;
-        }
-        if (got == 0 || (errno != EAGAIN && errno != EINTR)) out_read.Close();
-        if (got < 0 && errno == EINTR) continue;
-        break;
-      }
-    }
-    if (in_i >= 0 && fds[in_i].revents != 0) {
-      if (fds[in_i].revents & (POLLERR | POLLHUP)) {
-        stdin_write.Close();  // it closed its stdin: the rest is not wanted
-      } else {
-        ssize_t put = ::write(stdin_write.get(), command.stdin_data.data() + written,
-                              command.stdin_data.size() - written);
-        if (put > 0) written += static_cast<size_t>(put);
-        if ((put < 0 && errno != EAGAIN && errno != EINTR) ||
-            written == command.stdin_data.size()) {
-          stdin_write.Close();
-        }
-      }
-    }
-  }
-  stdin_write.Close();
-
-  if (deadline_hit) {
-    // Everything in its group goes: the command itself if it still runs, and whatever it left
-    // behind holding the output pipe open.
-    ::kill(-pid, SIGKILL);
-    result.timed_out = !exited;
-    reap(0);
-    // Drain what is already in the pipe; anything that escaped the group may hold it open, so
-    // nothing here waits.
-    while (out_read.valid()) {
-      ssize_t got = ::read(out_read.get(), buffer, sizeof buffer);
-      if (got <= 0) break;
-      result.output.append(buffer, static_cast<size_t>(got));
-    }
-  }
-  out_read.Close();
-  KeepTail(result.output, command.tail_bytes);
-
-  if (exited) {
-    if (WIFEXITED(wait_status)) result.exit_status = WEXITSTATUS(wait_status);
-    if (WIFSIGNALED(wait_status)) result.signal = WTERMSIG(wait_status);
-  }
-  if (result.timed_out) {
-    result.message = "timed out after " + FormatDuration(command.timeout);
-  } else if (result.exit_status) {
-    result.message = "exit " + std::to_string(*result.exit_status);
-    if (deadline_hit) {
-      result.message += "; processes it left behind held its output open past the " +
-                        FormatDuration(command.timeout) + " timeout and were killed";
-    }
-  } else if (result.signal) {
-    result.message = "killed by signal " + std::to_string(*result.signal) + " (" +
-                     ::strsignal(*result.signal) + ")";
-  } else {
-    result.message = "its exit status could not be read";
-  }
+  Child child(pid, std::move(stdin_write), std::move(out_read), command, result);
+  const bool deadline_hit = child.Exchange(Clock::now() + command.timeout);
+  if (deadline_hit) child.KillAfterDeadline();
+  child.Finish();
+  result.message = Describe(result, deadline_hit, command.timeout);
   return result;
 }
 
