@@ -9,7 +9,7 @@
 namespace certinbox::base::code {
 
 // Why a dropped file went to failed/ (failed/NAME.error.json, import.rejected):
-// docs/dropping.md, "Reason codes".
+// docs/inbox.md, "Reason codes".
 inline constexpr char kSymlink[] = "symlink";
 inline constexpr char kNotRegularFile[] = "not_regular_file";
 inline constexpr char kFileTooLarge[] = "file_too_large";
@@ -204,7 +204,7 @@ inline constexpr Info kAll[] = {
     {kMasterKeyUnreadable, kStartup},
     {kMasterKeyBadSize, kStartup},
     {kMasterKeyInsecure, kStartup},
-    {kVaultOpenFailed, kStartup},
+    {kVaultOpenFailed, kStartup | kReply},
     {kStorageSchemaTooNew, kStartup},
     {kInboxNotWatched, kStartup},
     {kBadOption, kPlugin},

@@ -22,8 +22,8 @@ inline constexpr char kPushFailed[] = "push.failed";
 
 // Every topic above, for subscribers and for tests that check the list against the docs.
 inline constexpr const char* kAll[] = {
-    kCertImported, kCertRenewed,    kCertUpdated,    kCertActivated,  kCertExpiring,
-    kCertExpired,  kCertBound,      kCertUnbound,    kCertDeleted,    kCsrCreated,
+    kCertImported,   kCertRenewed,    kCertUpdated,    kCertActivated, kCertExpiring,
+    kCertExpired,    kCertBound,      kCertUnbound,    kCertDeleted,   kCsrCreated,
     kImportRejected, kConfigReloaded, kConfigRejected, kPushSucceeded, kPushFailed};
 
 }  // namespace certinbox::base::topic

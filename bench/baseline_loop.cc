@@ -1,5 +1,3 @@
-#include "base/time.h"
-#include "base/wire.h"
 #include "bench/baseline_loop.h"
 
 #include <openssl/evp.h>
@@ -12,6 +10,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/time.h"
+#include "base/wire.h"
 #include "pipeline/ossl.h"
 
 namespace certinbox::bench {

@@ -29,7 +29,7 @@ struct BaselineResult {
 // PEM_read_bio_PrivateKey (a fresh BIO each), X509_check_private_key, one SQLite transaction
 // (INSERT fingerprint, certificate DER, key PEM) into dir/baseline.db (WAL,
 // synchronous=NORMAL, as the daemon configures its database), and one two-frame ZeroMQ message
-// (topic base::topic::kCertImported, JSON with seq, type, certificate.fingerprint_sha256, source) on a PUB
+// (topic "cert.imported", JSON with seq, type, certificate.fingerprint_sha256, source) on a PUB
 // socket bound to ipc://dir/baseline.sock, with a connected SUB socket draining it afterwards.
 // Returns a sentence on any failure (a file that does not parse is a failure: the corpus is good).
 std::expected<BaselineResult, std::string> RunBaselineLoop(const std::vector<CorpusFile>& files,

@@ -1,4 +1,3 @@
-#include "base/wire.h"
 #include "bench/daemon_phases.h"
 
 #include <fcntl.h>
@@ -12,6 +11,8 @@
 #include <map>
 #include <set>
 #include <thread>
+
+#include "base/wire.h"
 
 namespace certinbox::bench {
 namespace {
@@ -73,7 +74,8 @@ void ImportCa(DaemonRunner& daemon, const testing::Issued& ca, const fs::path& s
     daemon.Pump(milliseconds(100), events);
     for (const auto& event : events) {
       if (event.fingerprint == ca.Fingerprint()) return;
-      if (event.type == base::topic::kImportRejected) throw Fatal{"the CA was rejected: " + event.reason};
+      if (event.type == base::topic::kImportRejected)
+        throw Fatal{"the CA was rejected: " + event.reason};
     }
     if (!daemon.Alive()) break;
   }
@@ -239,8 +241,7 @@ SteadyResult RunSteady(DaemonRunner& daemon, const std::vector<CorpusFile>& stag
   if (!problems.empty() || matched.size() != staged.size()) {
     std::string first = problems.empty() ? "" : "first problem: " + problems.front() + "\n";
     throw Fatal{"steady: " + std::to_string(written_latencies.size() + moved_latencies.size()) +
-                " of " +
-                std::to_string(staged.size()) + " files imported\n" + first +
+                " of " + std::to_string(staged.size()) + " files imported\n" + first +
                 DaemonDiagnosis(daemon)};
   }
   result.written_ms = Summarize(std::move(written_latencies));

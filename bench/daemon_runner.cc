@@ -1,4 +1,3 @@
-#include "base/wire.h"
 #include "bench/daemon_runner.h"
 
 #include <fcntl.h>
@@ -12,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include "base/wire.h"
 
 extern char** environ;
 
@@ -79,7 +80,8 @@ std::expected<void, std::string> DaemonRunner::Start(const std::string& binary,
   }
   try {
     subscriber_ = std::make_unique<sdk::Subscriber>(
-        context_, std::vector<std::string>{base::topic::kCertImported, base::topic::kImportRejected});
+        context_,
+        std::vector<std::string>{base::topic::kCertImported, base::topic::kImportRejected});
     // Unlimited: the benchmark must see every event of a burst, never a high-water-mark drop.
     subscriber_->socket().set(zmq::sockopt::rcvhwm, 0);
     ConnectMonitor monitor;

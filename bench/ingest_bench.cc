@@ -121,9 +121,7 @@ std::string RerunArguments(const Options& o) {
                 "--files %d --steady-seconds %d --rate %g --settle-ms %d --baseline-runs %d "
                 "--burst-runs %d --key %s%s%s",
                 o.files, o.steady_seconds, o.rate, o.settle_ms, o.baseline_runs, o.burst_runs,
-                o.key.c_str(),
-                o.no_ca ? " --no-ca" : "",
-                o.json ? " --json" : "");
+                o.key.c_str(), o.no_ca ? " --no-ca" : "", o.json ? " --json" : "");
   std::string out = buffer;
   if (!o.workdir.empty()) out += " --workdir " + o.workdir;
   if (o.keep) out += " --keep";
@@ -295,7 +293,8 @@ int Run(const Options& options, const std::string& program) {
       std::optional<uint64_t> burst_rss;
       try {
         std::printf(
-            "daemon burst, run %d of %d: %d files renamed into the inbox at once (settle_ms %d%s)\n",
+            "daemon burst, run %d of %d: %d files renamed into the inbox at once (settle_ms "
+            "%d%s)\n",
             run, options.burst_runs, options.files, options.settle_ms,
             options.no_ca ? ", issuing CA unknown" : ", issuing CA imported first");
         BurstResult burst = BurstOnce(*runner, options, ca, corpus);
@@ -322,8 +321,8 @@ int Run(const Options& options, const std::string& program) {
     std::vector<double> sorted_rates = burst_rates;
     std::sort(sorted_rates.begin(), sorted_rates.end());
     const double median_rate = sorted_rates[sorted_rates.size() / 2];
-    std::printf("bursts: fastest %.0f files/s, median %.0f files/s (runs:", fastest->files_per_second,
-                median_rate);
+    std::printf("bursts: fastest %.0f files/s, median %.0f files/s (runs:",
+                fastest->files_per_second, median_rate);
     for (double rate : burst_rates) std::printf(" %.0f", rate);
     std::printf(")\n\n");
     std::fflush(stdout);
@@ -366,11 +365,10 @@ int Run(const Options& options, const std::string& program) {
       std::printf("  ratio daemon/loop   %8.2f   target >= 3.0         %s\n", ratio,
                   ratio >= 3.0 ? "PASS" : "MISS");
       if (steady) {
-        for (auto [what, l] : {std::pair{"written", &steady->written_ms},
-                               std::pair{"moved  ", &steady->moved_ms}}) {
-          std::printf("  latency %s p50 / p99 %6.1f / %.1f ms   target p99 < %.0f ms   %s\n",
-                      what, l->p50, l->p99, latency_target,
-                      l->p99 < latency_target ? "PASS" : "MISS");
+        for (auto [what, l] :
+             {std::pair{"written", &steady->written_ms}, std::pair{"moved  ", &steady->moved_ms}}) {
+          std::printf("  latency %s p50 / p99 %6.1f / %.1f ms   target p99 < %.0f ms   %s\n", what,
+                      l->p50, l->p99, latency_target, l->p99 < latency_target ? "PASS" : "MISS");
         }
       }
       std::printf("  daemon peak RSS     %s after the last burst, %s at the end\n",
@@ -414,8 +412,11 @@ int Run(const Options& options, const std::string& program) {
         }
         if (steady) {
           auto latency = [](const LatencySummary& l) {
-            return nlohmann::json{{"count", l.count}, {"p50_ms", l.p50}, {"p90_ms", l.p90},
-                                  {"p99_ms", l.p99}, {"max_ms", l.max}};
+            return nlohmann::json{{"count", l.count},
+                                  {"p50_ms", l.p50},
+                                  {"p90_ms", l.p90},
+                                  {"p99_ms", l.p99},
+                                  {"max_ms", l.max}};
           };
           summary["steady"] = {{"rate", options.rate},
                                {"written", latency(steady->written_ms)},

@@ -10,8 +10,9 @@ namespace {
 constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
 
 base::Result<int64_t> Refuse(std::string_view text, std::string_view why) {
-  return base::Fail(base::code::kBadDuration, "'" + std::string(text) + "' is not a duration (" + std::string(why) +
-                         "): use a whole number and a unit, e.g. 90s, 15m, 12h, 30d, 8w");
+  return base::Fail(base::code::kBadDuration,
+                    "'" + std::string(text) + "' is not a duration (" + std::string(why) +
+                        "): use a whole number and a unit, e.g. 90s, 15m, 12h, 30d, 8w");
 }
 
 }  // namespace

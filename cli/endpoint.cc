@@ -1,7 +1,5 @@
 #include "cli/endpoint.h"
 
-#include "base/error_codes.h"
-
 #include <toml++/toml.h>
 #include <unistd.h>
 
@@ -11,6 +9,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "base/error_codes.h"
 #include "plugins/sdk/client.h"
 
 namespace certinbox::cli {
@@ -105,7 +104,8 @@ base::Result<fs::path> ServerKeyFileFromConfig(const fs::path& file) {
   if (!parsed) return base::Fail(base::code::kConfigUnreadable, parsed.error());
   auto state_dir = StringAt(parsed->root, "daemon", "state_dir");
   if (!state_dir) {
-    return base::Fail(base::code::kConfigInvalid, "config " + file.string() + ": " + state_dir.error());
+    return base::Fail(base::code::kConfigInvalid,
+                      "config " + file.string() + ": " + state_dir.error());
   }
   fs::path dir = *state_dir ? Resolve(parsed->dir, **state_dir) : kDefaultStateDir;
   std::error_code ec;
@@ -127,8 +127,9 @@ base::Result<ControlEndpoint> ResolveControlEndpoint(const std::string& control,
   if (fs::exists(default_config, ec)) {
     auto endpoint = ControlEndpointFromConfig(default_config);
     if (!endpoint) {
-      return base::Fail(endpoint.error().code,
-                        endpoint.error().message + " (or give the endpoint with --control ENDPOINT)");
+      return base::Fail(
+          endpoint.error().code,
+          endpoint.error().message + " (or give the endpoint with --control ENDPOINT)");
     }
     return ControlEndpoint{*endpoint, "config " + default_config.string()};
   }

@@ -31,14 +31,12 @@ base::Result<ControlEndpoint> ResolveControlEndpoint(
 // Reads only [bus] control and [daemon] state_dir from a certinboxd config (other keys are the
 // daemon's to validate). Relative paths are relative to the config file's folder, as the daemon
 // resolves them.
-base::Result<std::string> ControlEndpointFromConfig(
-    const std::filesystem::path& file);
+base::Result<std::string> ControlEndpointFromConfig(const std::filesystem::path& file);
 
 // The daemon's CURVE public key file named by a certinboxd config: STATE_DIR/curve_server.pub
 // of its [daemon] state_dir (default /var/lib/certinbox). Fails with config_unreadable or
 // config_invalid when the config cannot be used, curve_keys when the file is not there.
-base::Result<std::filesystem::path> ServerKeyFileFromConfig(
-    const std::filesystem::path& file);
+base::Result<std::filesystem::path> ServerKeyFileFromConfig(const std::filesystem::path& file);
 
 // An endpoint the daemon binds may name every interface (tcp://*:5556, tcp://0.0.0.0:5556):
 // the client connects to the local host instead. Other endpoints are returned unchanged.

@@ -44,7 +44,8 @@ CLI::App* AddKeygen(CLI::App& app, KeygenOptions& options) {
   keygen->add_option("--out", options.out, "The folder to write NAME.key and NAME.pub to")
       ->type_name("DIR")
       ->capture_default_str();
-  keygen->add_option("--name", options.name, "The client's name: file names and [[bus.client]] name")
+  keygen
+      ->add_option("--name", options.name, "The client's name: file names and [[bus.client]] name")
       ->type_name("NAME")
       ->capture_default_str();
   keygen->footer(

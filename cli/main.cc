@@ -8,10 +8,10 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
-#include "cli/versions.h"
 #include "cli/key_commands.h"
 #include "cli/keygen.h"
 #include "cli/plugin_commands.h"
+#include "cli/versions.h"
 
 namespace certinbox::cli {
 namespace {

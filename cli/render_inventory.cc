@@ -5,9 +5,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/text.h"
 #include "cli/render.h"
 #include "cli/table.h"
-#include "base/text.h"
 
 namespace certinbox::cli {
 namespace {
@@ -155,8 +155,7 @@ std::string RenderEntry(const Json& entry, bool versions) {
   for (const auto& [label, value] : lines) width = std::max(width, label.size());
   std::string out;
   for (const auto& [label, value] : lines) {
-    out +=
-        label + ":" + std::string(width - label.size() + 1, ' ') + base::Escape(value) + "\n";
+    out += label + ":" + std::string(width - label.size() + 1, ' ') + base::Escape(value) + "\n";
   }
   if (std::string bindings = RenderBindings(entry); !bindings.empty()) out += "\n" + bindings;
   if (versions) out += "\n" + VersionsTable(entry);

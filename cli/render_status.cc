@@ -2,10 +2,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/text.h"
 #include "base/wire.h"
 #include "cli/render.h"
 #include "cli/table.h"
-#include "base/text.h"
 
 namespace certinbox::cli {
 namespace {
@@ -96,7 +96,8 @@ std::string DetailOf(const Json& event) {
     return TextOf(FieldOf(event, "days_left")) + " days left (threshold " +
            TextOf(FieldOf(event, "threshold_days")) + "d)";
   }
-  if (type == base::topic::kCertExpired) return "expired " + DateOf(FieldOf(certificate, "not_after"));
+  if (type == base::topic::kCertExpired)
+    return "expired " + DateOf(FieldOf(certificate, "not_after"));
   if (type == base::topic::kCertBound) return "bound to " + ResourceOf(event);
   if (type == base::topic::kCertUnbound) return "unbound from " + ResourceOf(event);
   if (type == base::topic::kCertDeleted) return "";

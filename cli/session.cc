@@ -1,9 +1,9 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "cli/session.h"
 
 #include <iostream>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "cli/endpoint.h"
 #include "cli/exit_codes.h"
 
@@ -77,7 +77,7 @@ base::Result<Json> Session::Request(const std::string& op, Json args) {
 }
 
 base::Result<Json> Session::Request(const std::string& op, Json args,
-                                         std::chrono::milliseconds timeout) {
+                                    std::chrono::milliseconds timeout) {
   return control_.Request(op, std::move(args), timeout);
 }
 

@@ -37,8 +37,7 @@ class Session {
 
   // One control request with the --timeout.
   base::Result<Json> Request(const std::string& op, Json args = Json::object());
-  base::Result<Json> Request(const std::string& op, Json args,
-                                  std::chrono::milliseconds timeout);
+  base::Result<Json> Request(const std::string& op, Json args, std::chrono::milliseconds timeout);
 
   // Prints the failure and returns its exit code: kExitUnreachable when no daemon answered,
   // kExitDaemonError when it answered with an error (or an unusable reply).

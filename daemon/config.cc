@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "daemon/config.h"
 
 #include <grp.h>
@@ -13,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "daemon/config_checker.h"
 #include "daemon/config_fragments.h"
 #include "daemon/config_plugins.h"
@@ -263,11 +263,11 @@ void ReadInboxes(ConfigChecker& check, const toml::table& root, Config& config) 
   std::set<fs::path> paths;
   for (const auto& element : *array) {
     const auto& table = *element.as_table();
-    check.OnlyKeys(table, "[[inbox]]",
-                   {"path", "name", "group", "groups", "labels", "settle_ms", "rescan_interval",
-                    "max_file_bytes", "archive", "accept_expired", "password_file",
-                    "max_kdf_iterations", "max_scrypt_n", "max_file_kdf_iterations",
-                    "parse_timeout"});
+    check.OnlyKeys(
+        table, "[[inbox]]",
+        {"path", "name", "group", "groups", "labels", "settle_ms", "rescan_interval",
+         "max_file_bytes", "archive", "accept_expired", "password_file", "max_kdf_iterations",
+         "max_scrypt_n", "max_file_kdf_iterations", "parse_timeout"});
     InboxConfig inbox;
     auto path = check.String(table, "path");
     if (!path) {
@@ -393,7 +393,7 @@ base::Result<Config> LoadConfig(const std::filesystem::path& file) {
   std::error_code ec;
   if (!fs::is_regular_file(config.file, ec)) {
     return base::Fail(base::code::kConfigUnreadable,
-                          config.file.string() + ": no such config file (or not a regular file)");
+                      config.file.string() + ": no such config file (or not a regular file)");
   }
   toml::table root;
   try {

@@ -53,9 +53,9 @@ struct PluginConfig {
   std::string command;
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> env;  // added to its environment
-  std::vector<std::string> events = {""};                 // topic prefixes; "" = all
+  std::vector<std::string> events = {""};                // topic prefixes; "" = all
   bool enabled = true;
-  uint64_t ack_timeout_s = 300;  // 0 = never considered hung
+  uint64_t ack_timeout_s = 300;     // 0 = never considered hung
   std::string options_json = "{}";  // [plugin.options] as a JSON object
   // `user` and `group`, resolved to ids when the config is read (the child that drops to them
   // must not look names up): the supervisor starts the plugin with this uid, this gid and no

@@ -1,8 +1,8 @@
-#include "base/error.h"
 #include "daemon/control_args.h"
 
 #include <stdexcept>
 
+#include "base/error.h"
 #include "daemon/control_server.h"
 
 namespace certinbox::daemon {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "base/error.h"
-#include "pipeline/error.h"
 #include "base/text.h"
+#include "pipeline/error.h"
 
 namespace certinbox::daemon {
 

@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "daemon/control_server.h"
 
 #include <openssl/crypto.h>
@@ -8,9 +6,11 @@
 #include <array>
 #include <charconv>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/text.h"
 #include "daemon/publisher.h"
 #include "daemon/wipe.h"
-#include "base/text.h"
 #include "plugins/sdk/limits.h"
 
 namespace certinbox::daemon {
@@ -60,8 +60,7 @@ std::string ControlServer::Peer::Who() const {
 }
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
-  return {
-      {"error", {{"code", code}, {"message", base::Shorten(message, kMaxErrorMessageBytes)}}}};
+  return {{"error", {{"code", code}, {"message", base::Shorten(message, kMaxErrorMessageBytes)}}}};
 }
 
 ControlServer::ControlServer(zmq::socket_t socket, RequestHandler handler)
@@ -72,17 +71,19 @@ ControlServer::~ControlServer() {
 }
 
 base::Result<std::unique_ptr<ControlServer>> ControlServer::Bind(uv_loop_t* loop,
-                                                                     zmq::context_t& context,
-                                                                     const std::string& endpoint,
-                                                                     Handler handler) {
+                                                                 zmq::context_t& context,
+                                                                 const std::string& endpoint,
+                                                                 Handler handler) {
   return BindAsync(loop, context, endpoint,
                    [handler = std::move(handler)](const nlohmann::json& request, const Peer&,
                                                   Reply reply) { reply(handler(request)); });
 }
 
-base::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
-    uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint, RequestHandler handler,
-    const SocketAccess& access) {
+base::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(uv_loop_t* loop,
+                                                                      zmq::context_t& context,
+                                                                      const std::string& endpoint,
+                                                                      RequestHandler handler,
+                                                                      const SocketAccess& access) {
   std::unique_ptr<ControlServer> server;
   try {
     zmq::socket_t socket(context, zmq::socket_type::router);
@@ -112,7 +113,7 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(
     uv_poll_start(poll, UV_READABLE, &ControlServer::OnReadable);
   } catch (const zmq::error_t& e) {
     return base::Fail(base::code::kBindFailed,
-                          "cannot bind the control socket " + endpoint + ": " + e.what());
+                      "cannot bind the control socket " + endpoint + ": " + e.what());
   }
   // ZMQ_FD is edge-triggered: requests that arrived before the poll started are read now.
   server->Drain();
@@ -188,11 +189,13 @@ void ControlServer::Answer(std::vector<zmq::message_t>& frames) noexcept {
     };
     if (!shallow) {
       reply(ErrorReply(base::code::kBadRequest, "a request nests arrays and objects at most " +
-                                          std::to_string(sdk::kMaxRequestDepth) + " deep"));
+                                                    std::to_string(sdk::kMaxRequestDepth) +
+                                                    " deep"));
       return;
     }
     if (request.is_discarded() || !request.is_object()) {
-      reply(ErrorReply(base::code::kBadRequest, "a request is one JSON object, e.g. {\"op\": \"status\"}"));
+      reply(ErrorReply(base::code::kBadRequest,
+                       "a request is one JSON object, e.g. {\"op\": \"status\"}"));
       return;
     }
     try {

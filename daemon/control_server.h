@@ -12,9 +12,9 @@
 #include <zmq.hpp>
 
 #include "base/error.h"
+#include "base/uv_handle.h"
 #include "daemon/curve_auth.h"
 #include "pipeline/error.h"
-#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -48,16 +48,17 @@ class ControlServer {
       std::function<void(const nlohmann::json& request, const Peer& peer, Reply reply)>;
 
   // Binds `endpoint` (ipc:// files mode 0660) and watches it with a uv_poll on ZMQ_FD.
-  static base::Result<std::unique_ptr<ControlServer>> Bind(uv_loop_t* loop,
-                                                               zmq::context_t& context,
-                                                               const std::string& endpoint,
-                                                               Handler handler);
+  static base::Result<std::unique_ptr<ControlServer>> Bind(uv_loop_t* loop, zmq::context_t& context,
+                                                           const std::string& endpoint,
+                                                           Handler handler);
   // The same with a handler that may reply later. A tcp:// endpoint is bound only with
   // `access.curve` (clients are admitted by the ZAP handler, daemon/curve_auth.h); an ipc://
   // one with `access`'s uid/gid filters when it has any.
-  static base::Result<std::unique_ptr<ControlServer>> BindAsync(
-      uv_loop_t* loop, zmq::context_t& context, const std::string& endpoint,
-      RequestHandler handler, const SocketAccess& access = {});
+  static base::Result<std::unique_ptr<ControlServer>> BindAsync(uv_loop_t* loop,
+                                                                zmq::context_t& context,
+                                                                const std::string& endpoint,
+                                                                RequestHandler handler,
+                                                                const SocketAccess& access = {});
   ~ControlServer();
 
   static nlohmann::json ErrorReply(const std::string& code, const std::string& message);

@@ -1,6 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/time.h"
 #include "daemon/curve_auth.h"
 
 #include <fcntl.h>
@@ -12,8 +9,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "pipeline/types.h"
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "base/text.h"
+#include "base/time.h"
+#include "pipeline/types.h"
 #include "plugins/sdk/curve.h"
 
 namespace certinbox::daemon {
@@ -26,8 +26,8 @@ constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
 base::Result<void> WriteNew(const fs::path& file, const std::string& text, mode_t mode) {
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) {
-    return base::Fail(base::code::kCurveKeys, "cannot create " + file.string() + ": " +
-                                            std::strerror(errno));
+    return base::Fail(base::code::kCurveKeys,
+                      "cannot create " + file.string() + ": " + std::strerror(errno));
   }
   bool ok = ::fchmod(fd, mode) == 0 &&
             ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
@@ -36,7 +36,7 @@ base::Result<void> WriteNew(const fs::path& file, const std::string& text, mode_
   ::close(fd);
   if (!ok) {
     return base::Fail(base::code::kCurveKeys,
-                          "cannot write " + file.string() + ": " + std::strerror(saved));
+                      "cannot write " + file.string() + ": " + std::strerror(saved));
   }
   return {};
 }
@@ -54,8 +54,8 @@ base::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_dir) 
     char public_key[41] = {}, secret_key[41] = {};
     if (zmq_curve_keypair(public_key, secret_key) != 0) {
       return base::Fail(base::code::kCurveKeys, std::string("zmq_curve_keypair: ") +
-                                              zmq_strerror(zmq_errno()) +
-                                              " (is libzmq built with CURVE?)");
+                                                    zmq_strerror(zmq_errno()) +
+                                                    " (is libzmq built with CURVE?)");
     }
     keys.public_z85 = public_key;
     keys.secret_z85 = secret_key;
@@ -75,7 +75,9 @@ base::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_dir) 
   if (!secret) return std::unexpected(secret.error());
   keys.secret_z85 = std::move(*secret);
   auto derived = sdk::CurvePublicOf(keys.secret_z85);
-  if (!derived) return base::Fail(base::code::kCurveKeys, secret_file.string() + ": " + derived.error().message);
+  if (!derived)
+    return base::Fail(base::code::kCurveKeys,
+                      secret_file.string() + ": " + derived.error().message);
   keys.public_z85 = *derived;
   // The public file is a copy for clients; one that is missing or stale is written again.
   auto written = sdk::ReadCurveKeyFile(public_file);
@@ -89,7 +91,7 @@ base::Result<CurveServerKeys> LoadOrCreateServerKeys(const fs::path& state_dir) 
 }
 
 base::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& endpoint,
-                                         const SocketAccess& access, const std::string& domain) {
+                                     const SocketAccess& access, const std::string& domain) {
   if (endpoint.starts_with("tcp://")) {
     if (!access.curve) {
       return base::Fail(base::code::kBindFailed, "a tcp:// endpoint needs CURVE: " + endpoint);
@@ -117,8 +119,8 @@ base::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& e
   return {};
 }
 
-base::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(
-    uv_loop_t* loop, zmq::context_t& context, const std::vector<BusClient>& clients) {
+base::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(uv_loop_t* loop, zmq::context_t& context,
+                                                           const std::vector<BusClient>& clients) {
   std::unique_ptr<ZapHandler> handler;
   try {
     zmq::socket_t socket(context, zmq::socket_type::rep);
@@ -141,8 +143,7 @@ base::Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(
     });
   } catch (const zmq::error_t& e) {
     return base::Fail(base::code::kBindFailed,
-                          std::string("cannot bind the ZAP handler ") + kZapEndpoint + ": " +
-                              e.what());
+                      std::string("cannot bind the ZAP handler ") + kZapEndpoint + ": " + e.what());
   }
   handler->Drain();  // edge-triggered: anything already queued
   return handler;
@@ -159,9 +160,9 @@ void ZapHandler::StopPolling() {
 
 void ZapHandler::WatchHandshakes(zmq::socket_t& socket, const std::string& domain) {
   const std::string endpoint = "inproc://certinbox-handshakes-" + domain;
-  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
-                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
+  if (zmq_socket_monitor(
+          socket.handle(), endpoint.c_str(),
+          ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0) {
     throw zmq::error_t();
   }
   auto watch = std::make_unique<Watch>(
@@ -203,10 +204,11 @@ void ZapHandler::DrainWatch(Watch& watch) noexcept {
       const int64_t now = base::UnixNow();
       if (counted && now - last_handshake_log_ >= 60) {
         last_handshake_log_ = now;
-        spdlog::warn("refused a {} connection whose CURVE handshake failed (a client without "
-                     "CURVE or with the wrong server key; {} so far, logged at most once a "
-                     "minute)",
-                     watch.domain, failed_handshakes_);
+        spdlog::warn(
+            "refused a {} connection whose CURVE handshake failed (a client without "
+            "CURVE or with the wrong server key; {} so far, logged at most once a "
+            "minute)",
+            watch.domain, failed_handshakes_);
       }
     }
   } catch (const std::exception& e) {
@@ -242,8 +244,8 @@ void ZapHandler::Drain() noexcept {
 void ZapHandler::Answer(std::vector<zmq::message_t>& frames) {
   // RFC 27: version, request id, domain, address, identity, mechanism, credentials...
   auto text = [&](size_t i) { return i < frames.size() ? frames[i].to_string() : std::string(); };
-  const std::string version = text(0), request_id = text(1), domain = text(2),
-                    address = text(3), mechanism = text(5);
+  const std::string version = text(0), request_id = text(1), domain = text(2), address = text(3),
+                    mechanism = text(5);
   std::string status = "400", status_text = "refused", user_id;
   std::string key;
   if (version == "1.0" && mechanism == "CURVE" && frames.size() >= 7 && frames[6].size() == 32) {

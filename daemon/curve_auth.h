@@ -14,9 +14,9 @@
 #include <zmq.hpp>
 
 #include "base/error.h"
+#include "base/uv_handle.h"
 #include "daemon/config.h"
 #include "pipeline/error.h"
-#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -49,7 +49,7 @@ struct SocketAccess {
 // Applies `access` to `socket` before it binds `endpoint`; `domain` is the ZAP domain
 // ("control" or "events"). Throws zmq::error_t; fails ("bind_failed") for tcp:// without CURVE.
 base::Result<void> ApplySocketAccess(zmq::socket_t& socket, const std::string& endpoint,
-                                         const SocketAccess& access, const std::string& domain);
+                                     const SocketAccess& access, const std::string& domain);
 
 // The ZAP handler (RFC 27): a ZMQ_REP socket bound at inproc://zeromq.zap.01 in the daemon's
 // context, read on the loop thread like the control socket. A CURVE client whose public key is
@@ -61,9 +61,8 @@ class ZapHandler {
  public:
   static constexpr size_t kLoggedKeys = 1024;
 
-  static base::Result<std::unique_ptr<ZapHandler>> Bind(uv_loop_t* loop,
-                                                            zmq::context_t& context,
-                                                            const std::vector<BusClient>& clients);
+  static base::Result<std::unique_ptr<ZapHandler>> Bind(uv_loop_t* loop, zmq::context_t& context,
+                                                        const std::vector<BusClient>& clients);
   ~ZapHandler();
 
   // Stops reading requests (the loop is closing); the socket stays bound, so connections

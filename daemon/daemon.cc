@@ -1,6 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/time.h"
 #include "daemon/daemon.h"
 
 #include <fcntl.h>
@@ -16,9 +13,12 @@
 #include <cstring>
 #include <set>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/text.h"
+#include "base/time.h"
 #include "daemon/control_args.h"
 #include "pipeline/ossl.h"
-#include "base/text.h"
 #include "storage/actor.h"
 #include "storage/vault.h"
 
@@ -64,14 +64,14 @@ base::Result<void> Daemon::LockStateDir() {
   fs::create_directories(config_.state_dir, ec);
   if (ec) {
     return base::Fail(base::code::kStateDir, "cannot create the state directory " +
-                                           config_.state_dir.string() + ": " + ec.message());
+                                                 config_.state_dir.string() + ": " + ec.message());
   }
   ::chmod(config_.state_dir.c_str(), 0750);
   fs::path lock = config_.state_dir / "certinboxd.lock";
   lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock_fd_ < 0) {
     return base::Fail(base::code::kStateDir,
-                          "cannot open " + lock.string() + ": " + std::strerror(errno));
+                      "cannot open " + lock.string() + ": " + std::strerror(errno));
   }
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     return base::Fail(
@@ -89,7 +89,7 @@ base::Result<void> Daemon::Start() {
   // without CAP_SYS_PTRACE cannot ptrace it or read its /proc/PID/mem and environ.
   if (!config_.dumpable && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
     return base::Fail(base::code::kInternalError,
-                          std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
+                      std::string("prctl(PR_SET_DUMPABLE, 0): ") + std::strerror(errno));
   }
   if (auto locked = LockStateDir(); !locked) return locked;
   if (int rc = uv_loop_init(&loop_); rc != 0) {
@@ -143,8 +143,8 @@ base::Result<void> Daemon::Start() {
     ReconcilePendingBindings();
   });
   expiry_->Start();
-  pruner_ = std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_,
-                                           config_.event_retention_s);
+  pruner_ =
+      std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_, config_.event_retention_s);
   pruner_->Start();
   ReconcileBindings();
 
@@ -244,8 +244,8 @@ void Daemon::StartInbox(const InboxConfig& inbox_config) {
   options.on_settling = [this, raw](const watchers::ReadyFile& file) {
     if (!raw->retired) imports_->Prefetch(*raw, file);
   };
-  auto watcher = watchers::InboxWatcher::Start(
-      &loop_, options, [this, raw](const watchers::ReadyFile& file) {
+  auto watcher =
+      watchers::InboxWatcher::Start(&loop_, options, [this, raw](const watchers::ReadyFile& file) {
         // A retired inbox (removed by a reload) takes nothing new; the file stays where it is.
         if (!raw->retired) imports_->Submit(*raw, file);
       });
@@ -304,7 +304,8 @@ void Daemon::RegisterOps() {
   AddOp("ls", [this](const json& request) { return HandleLs(request); });
   AddOp("show", [this](const json& request) {
     auto entry = StringArg(request, "entry");
-    if (!entry) return ControlServer::ErrorReply(base::code::kBadRequest, "'entry' (name or id) is required");
+    if (!entry)
+      return ControlServer::ErrorReply(base::code::kBadRequest, "'entry' (name or id) is required");
     auto shown = inventory_->Show(*entry, base::UnixNow());
     if (!shown) return Failure(shown.error());
     // The key export audit log of this entry (daemon/ops_export.cc).
@@ -389,7 +390,8 @@ json Daemon::HandleLs(const json& request) {
                                                   "pre_activation"};
   if (filter.status && !kStatuses.contains(*filter.status)) {
     return ControlServer::ErrorReply(
-        base::code::kBadRequest, "'status' is one of valid, expiring_soon, expired, pre_activation");
+        base::code::kBadRequest,
+        "'status' is one of valid, expiring_soon, expired, pre_activation");
   }
   auto entries = inventory_->List(filter, base::UnixNow());
   if (!entries) return Failure(entries.error());
@@ -409,16 +411,11 @@ json Daemon::HandleStatus() {
   }
   json counts = json::object();
   if (auto c = inventory_->Count(base::UnixNow())) {
-    counts = {{"entries", c->entries},
-              {"leaf", c->leaf},
-              {"ca", c->ca},
-              {"unmatched_keys", c->unmatched_keys},
-              {"valid", c->valid},
-              {"expiring_soon", c->expiring_soon},
-              {"expired", c->expired},
-              {"pre_activation", c->pre_activation},
-              {"imports", c->imports},
-              {"rejections", c->rejections}};
+    counts = {{"entries", c->entries}, {"leaf", c->leaf},
+              {"ca", c->ca},           {"unmatched_keys", c->unmatched_keys},
+              {"valid", c->valid},     {"expiring_soon", c->expiring_soon},
+              {"expired", c->expired}, {"pre_activation", c->pre_activation},
+              {"imports", c->imports}, {"rejections", c->rejections}};
   }
   return {{"version", kVersion},
           {"pid", ::getpid()},
@@ -431,10 +428,11 @@ json Daemon::HandleStatus() {
           {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1},
           {"storage_fault", imports_->storage_fault()},
           {"curve", CurveStatus()},
-          {"prefetches", {{"used", imports_->prefetches_used()},
-                          {"redone", imports_->prefetches_redone()}}},
-          {"wal_checkpoints", {{"completed", wal_checkpoints_->completed()},
-                               {"incomplete", wal_checkpoints_->incomplete()}}},
+          {"prefetches",
+           {{"used", imports_->prefetches_used()}, {"redone", imports_->prefetches_redone()}}},
+          {"wal_checkpoints",
+           {{"completed", wal_checkpoints_->completed()},
+            {"incomplete", wal_checkpoints_->incomplete()}}},
           {"backlog", backlog},
           {"counts", std::move(counts)},
           {"cursors", CursorsJson()},

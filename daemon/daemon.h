@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "base/error.h"
+#include "base/uv_handle.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
 #include "daemon/curve_auth.h"
@@ -24,7 +25,6 @@
 #include "daemon/publisher.h"
 #include "daemon/wal_checkpoints.h"
 #include "storage/inventory.h"
-#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -79,7 +79,7 @@ class Daemon {
   void RegisterEventOps();
   nlohmann::json HandleEvents(const nlohmann::json& request);
   nlohmann::json CursorsJson();
-  void RegisterBindingOps();  // bind, unbind, rm
+  void RegisterBindingOps();     // bind, unbind, rm
   void RegisterSupervisorOps();  // daemon/ops_supervisor.cc: plugin.env
   // ops_supervisor.cc (docs/plugins.md "Users"): lets the users of [[plugin]]s with `user`
   // connect to the ipc:// sockets (GrantIpcUsers), at start and after a reload.

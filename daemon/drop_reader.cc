@@ -1,20 +1,19 @@
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/fd.h"
 #include "daemon/drop_reader.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <sstream>
 
-#include <toml++/toml.h>
-
-#include "pipeline/names.h"
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/fd.h"
 #include "base/text.h"
+#include "pipeline/names.h"
 #include "storage/metadata.h"
 
 namespace certinbox::daemon {
@@ -29,11 +28,11 @@ constexpr uint64_t kMaxPasswordFileBytes = 64 * 1024;
 std::string Shown(const fs::path& path) { return base::Escape(path.native()); }
 
 base::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
-                                     FileIdentity* seen, bool refuse_hard_links);
+                                 FileIdentity* seen, bool refuse_hard_links);
 
 // One candidate password a line; a trailing "\r" (files written on Windows) is not part of it.
 base::Result<void> AddPasswordLines(base::Result<std::string> text,
-                                        std::vector<pipeline::SecretBytes>& out) {
+                                    std::vector<pipeline::SecretBytes>& out) {
   if (!text) return std::unexpected(text.error());
   pipeline::SecretBytes secret(*text);
   std::string_view rest = secret.view();
@@ -57,29 +56,29 @@ std::string Where(const fs::path& file, const toml::source_region& region) {
 // inbox's descriptor like the drop itself. Nothing outside the inbox is opened, so no answer
 // (missing, unreadable, how many lines) says anything about a file elsewhere.
 base::Result<void> AddSidecarPasswordFile(int dir_fd, std::string_view name,
-                                              std::vector<pipeline::SecretBytes>& out) {
+                                          std::vector<pipeline::SecretBytes>& out) {
   if (name.size() < 2 || name.front() != '.' || name == ".." ||
       name.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos) {
     return base::Fail(base::code::kBadSidecar,
-                          "a sidecar's password_file must name a hidden file (\".NAME\") in the "
-                          "same inbox, with no folder part: \"" +
-                              base::Shorten(base::Escape(name), 64) + "\" is not one");
+                      "a sidecar's password_file must name a hidden file (\".NAME\") in the "
+                      "same inbox, with no folder part: \"" +
+                          base::Shorten(base::Escape(name), 64) + "\" is not one");
   }
   auto text = ReadAt(dir_fd, std::string(name), kMaxPasswordFileBytes, nullptr, true);
   if (!text) {
     return base::Fail(base::code::kBadSidecar, "its password_file " + Shown(std::string(name)) +
-                                             " cannot be used (" + text.error().code + ")");
+                                                   " cannot be used (" + text.error().code + ")");
   }
   return AddPasswordLines(std::move(text), out);
 }
 
 std::unexpected<base::Error> Bad(const fs::path& sidecar, const toml::node& node,
-                                     const std::string& what) {
+                                 const std::string& what) {
   return base::Fail(base::code::kBadSidecar, Where(sidecar, node.source()) + ": " + what);
 }
 
 std::optional<base::Error> BadName(const fs::path& sidecar, const toml::node& node,
-                                       std::string_view text, pipeline::NameKind kind) {
+                                   std::string_view text, pipeline::NameKind kind) {
   if (auto ok = pipeline::CheckName(text, kind); !ok) {
     return Bad(sidecar, node, ok.error().message).error();
   }
@@ -100,7 +99,7 @@ bool StringList(const toml::node& node, std::vector<std::string>& out) {
 
 // One key of a sidecar into `drop`.
 base::Result<void> ReadSidecarKey(int dir_fd, const fs::path& sidecar, std::string_view name,
-                                      const toml::node& node, Drop& drop) {
+                                  const toml::node& node, Drop& drop) {
   if (name == "name" || name == "description" || name == "group" || name == "password" ||
       name == "password_file") {
     const auto* s = node.as_string();
@@ -176,15 +175,15 @@ base::Result<void> ReadSidecar(int dir_fd, const fs::path& sidecar, Drop& drop) 
     if (text.error().code == base::code::kHardLink) {
       return base::Fail(base::code::kHardLink, "the sidecar " + text.error().message);
     }
-    return base::Fail(base::code::kBadSidecar, "the sidecar " + Shown(sidecar) +
-                                             " cannot be read: " + text.error().message);
+    return base::Fail(base::code::kBadSidecar,
+                      "the sidecar " + Shown(sidecar) + " cannot be read: " + text.error().message);
   }
   toml::table table;
   try {
     table = toml::parse(*text, Shown(sidecar));
   } catch (const toml::parse_error& e) {
-    return base::Fail(base::code::kBadSidecar, Where(sidecar, e.source()) + ": " +
-                                             std::string(e.description()));
+    return base::Fail(base::code::kBadSidecar,
+                      Where(sidecar, e.source()) + ": " + std::string(e.description()));
   }
   for (auto&& [key, node] : table) {
     if (auto ok = ReadSidecarKey(dir_fd, sidecar, key.str(), node, drop); !ok) return ok;
@@ -202,13 +201,12 @@ base::Result<void> CheckGroupAllowed(const std::string& group, const InboxConfig
   std::string allowed;
   for (const std::string& name : *inbox.groups) allowed += (allowed.empty() ? "" : ", ") + name;
   return base::Fail(base::code::kGroupNotAllowed,
-                        "the sidecar names the group '" +
-                            base::Shorten(base::Escape(group), 64) +
-                            "', and a drop in inbox '" + inbox.name +
-                            "' may only put entries in or renew entries of its groups (" +
-                            base::Shorten(allowed, 256) +
-                            "): drop it in an inbox for that group, or add the group to this "
-                            "inbox's 'groups'");
+                    "the sidecar names the group '" + base::Shorten(base::Escape(group), 64) +
+                        "', and a drop in inbox '" + inbox.name +
+                        "' may only put entries in or renew entries of its groups (" +
+                        base::Shorten(allowed, 256) +
+                        "): drop it in an inbox for that group, or add the group to this "
+                        "inbox's 'groups'");
 }
 
 FileIdentity IdentityOfStat(const struct stat& st) {
@@ -226,43 +224,44 @@ FileIdentity IdentityOfStat(const struct stat& st) {
 // `refuse_hard_links`, a file with another link ("hard_link") is not read: its other name may be
 // anywhere on the filesystem, and what is done to this one (a chmod on archiving) reaches it.
 base::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
-                                     FileIdentity* seen, bool refuse_hard_links) {
+                                 FileIdentity* seen, bool refuse_hard_links) {
   int fd =
       ::openat(dir_fd, file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     int err = errno;
     if (err == ELOOP) {
       return base::Fail(base::code::kSymlink, Shown(file) +
-                                           " is a symbolic link; certinbox does not "
-                                           "follow links: drop the file itself");
+                                                  " is a symbolic link; certinbox does not "
+                                                  "follow links: drop the file itself");
     }
     if (err == ENXIO) {
       return base::Fail(base::code::kNotRegularFile, Shown(file) + " is not a regular file");
     }
-    return base::Fail(base::code::kUnreadable, "cannot open " + Shown(file) + ": " + std::strerror(err) +
-                                            "; check its permissions");
+    return base::Fail(base::code::kUnreadable, "cannot open " + Shown(file) + ": " +
+                                                   std::strerror(err) + "; check its permissions");
   }
   struct stat st {};
   std::string bytes;
   base::Result<std::string> result;
   if (::fstat(fd, &st) != 0) {
-    result =
-        base::Fail(base::code::kUnreadable, "cannot stat " + Shown(file) + ": " + std::strerror(errno));
+    result = base::Fail(base::code::kUnreadable,
+                        "cannot stat " + Shown(file) + ": " + std::strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
-    result =
-        base::Fail(base::code::kNotRegularFile, Shown(file) +
-                                               " is not a regular file (a FIFO, device or socket); "
-                                               "only regular files are imported");
+    result = base::Fail(base::code::kNotRegularFile,
+                        Shown(file) +
+                            " is not a regular file (a FIFO, device or socket); "
+                            "only regular files are imported");
   } else if (refuse_hard_links && st.st_nlink > 1) {
-    result = base::Fail(base::code::kHardLink, Shown(file) + " has " + std::to_string(st.st_nlink) +
-                                             " hard links; certinbox takes only a file with one "
-                                             "name: drop a copy, not a link");
+    result =
+        base::Fail(base::code::kHardLink, Shown(file) + " has " + std::to_string(st.st_nlink) +
+                                              " hard links; certinbox takes only a file with one "
+                                              "name: drop a copy, not a link");
   } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     result = base::Fail(base::code::kFileTooLarge,
-                            Shown(file) + " has " + std::to_string(st.st_size) +
-                                " bytes, more than max_file_bytes = " + std::to_string(max_bytes) +
-                                "; certificate files are far smaller: check it "
-                                "is the right file, or raise the inbox's limit");
+                        Shown(file) + " has " + std::to_string(st.st_size) +
+                            " bytes, more than max_file_bytes = " + std::to_string(max_bytes) +
+                            "; certificate files are far smaller: check it "
+                            "is the right file, or raise the inbox's limit");
   } else {
     if (seen != nullptr) *seen = IdentityOfStat(st);
     bytes.resize(static_cast<size_t>(st.st_size));
@@ -274,7 +273,7 @@ base::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         result = base::Fail(base::code::kUnreadable,
-                                "cannot read " + Shown(file) + ": " + std::strerror(errno));
+                            "cannot read " + Shown(file) + ": " + std::strerror(errno));
         break;
       }
       if (n == 0) {
@@ -285,8 +284,9 @@ base::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_
       done += static_cast<size_t>(n);
       if (done > max_bytes) {
         result =
-            base::Fail(base::code::kFileTooLarge, Shown(file) + " grew past max_file_bytes = " +
-                                                 std::to_string(max_bytes) + " while it was read");
+            base::Fail(base::code::kFileTooLarge,
+                       Shown(file) + " grew past max_file_bytes = " + std::to_string(max_bytes) +
+                           " while it was read");
         break;
       }
       if (done == bytes.size()) bytes.resize(bytes.size() * 2 + 1);
@@ -305,18 +305,19 @@ std::optional<FileIdentity> IdentityOf(const fs::path& path) {
 }
 
 base::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes,
-                                              FileIdentity* seen) {
+                                          FileIdentity* seen) {
   return ReadAt(AT_FDCWD, file, max_bytes, seen, false);
 }
 
 base::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>& sidecar,
-                                const InboxConfig& inbox) {
+                            const InboxConfig& inbox) {
   Drop drop;
   // The drop, its sidecar and a sidecar's password_file are opened relative to the inbox.
   base::Fd dir(::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) {
-    return base::Fail(base::code::kUnreadable, "cannot open the inbox " + Shown(file.parent_path()) +
-                                            ": " + std::strerror(errno));
+    return base::Fail(
+        base::code::kUnreadable,
+        "cannot open the inbox " + Shown(file.parent_path()) + ": " + std::strerror(errno));
   }
   auto bytes = ReadAt(dir.get(), file.filename(), inbox.max_file_bytes, &drop.file, true);
   if (!bytes) return std::unexpected(bytes.error());
@@ -335,8 +336,8 @@ base::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>&
     auto text = ReadRegularFile(*inbox.password_file, kMaxPasswordFileBytes);
     if (auto added = AddPasswordLines(std::move(text), drop.passwords); !added) {
       return base::Fail(base::code::kUnreadable, "the inbox's password_file " +
-                                              inbox.password_file->string() + " cannot be read: " +
-                                              added.error().message);
+                                                     inbox.password_file->string() +
+                                                     " cannot be read: " + added.error().message);
     }
   }
   std::sort(drop.meta.labels.begin(), drop.meta.labels.end());

@@ -47,13 +47,13 @@ struct Drop {
 // Reason codes: symlink, not_regular_file, hard_link (the file or its sidecar has another link),
 // file_too_large, unreadable, bad_sidecar, group_not_allowed.
 base::Result<Drop> ReadDrop(const std::filesystem::path& file,
-                                const std::optional<std::filesystem::path>& sidecar,
-                                const InboxConfig& inbox);
+                            const std::optional<std::filesystem::path>& sidecar,
+                            const InboxConfig& inbox);
 
 // Reads at most `max_bytes` of a regular file without following symlinks or blocking. `seen`,
 // when given, receives the open file's identity. For files the operator names (the inbox's
 // password_file): hard links are not refused here.
 base::Result<std::string> ReadRegularFile(const std::filesystem::path& file, uint64_t max_bytes,
-                                              FileIdentity* seen = nullptr);
+                                          FileIdentity* seen = nullptr);
 
 }  // namespace certinbox::daemon

@@ -1,7 +1,8 @@
-#include "base/time.h"
 #include "daemon/expiry_scheduler.h"
 
 #include <spdlog/spdlog.h>
+
+#include "base/time.h"
 
 namespace certinbox::daemon {
 

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/uv_handle.h"
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
-#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 

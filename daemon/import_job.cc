@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "daemon/import_job.h"
 
 #include <spdlog/spdlog.h>
@@ -9,6 +7,9 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+
+#include "base/error.h"
+#include "base/error_codes.h"
 
 namespace certinbox::daemon {
 namespace {
@@ -78,8 +79,8 @@ class ParseBudget {
   std::optional<base::Error> Interrupt() {
     if (abandon_ && abandon_->load(std::memory_order_relaxed)) {
       return base::Error{base::code::kParseAbandoned,
-                             "certinboxd is stopping: the file stays in the inbox and is "
-                             "imported on the next start"};
+                         "certinboxd is stopping: the file stays in the inbox and is "
+                         "imported on the next start"};
     }
     const int64_t cpu = ThreadCpuNs();
     if (cpu > cpu_deadline_) {
@@ -120,7 +121,7 @@ class ParseBudget {
       }
     }
     return base::Error{base::code::kParseDeferred,
-                           "other expensive files are being read: tried again later"};
+                       "other expensive files are being read: tried again later"};
   }
 
   const std::atomic<bool>* abandon_;

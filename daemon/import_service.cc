@@ -1,6 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/time.h"
 #include "daemon/import_service.h"
 
 #include <spdlog/spdlog.h>
@@ -8,9 +5,12 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/text.h"
+#include "base/time.h"
 #include "daemon/import_job.h"
 #include "pipeline/parse.h"
-#include "base/text.h"
 
 namespace certinbox::daemon {
 namespace {
@@ -20,10 +20,12 @@ base::Error ProblemError(const watchers::ReadyFile& file) {
   std::string path = file.path.string();
   switch (file.problem) {
     case watchers::FileProblem::kSymlink:
-      return {code, path + " is a symbolic link; certinbox does not follow links: drop the file itself"};
+      return {code,
+              path + " is a symbolic link; certinbox does not follow links: drop the file itself"};
     case watchers::FileProblem::kNotRegular:
-      return {code, path + " is not a regular file (a FIFO, device or socket); only regular files "
-                           "are imported"};
+      return {code, path +
+                        " is not a regular file (a FIFO, device or socket); only regular files "
+                        "are imported"};
     case watchers::FileProblem::kTooLarge:
       return {code, path + " has " + std::to_string(file.size) +
                         " bytes, more than the inbox's max_file_bytes; certificate files are far "
@@ -171,9 +173,8 @@ void ImportService::OnJobDone(ImportJob* job) {
 // handle alone does not keep the loop from waiting in poll (for the next file event, say) when
 // the jobs came from a timer (a settled file whose prefetch is done): the idle handle does.
 void ImportService::ArmFlush() {
-  uv_check_start(flush_check_.get(), [](uv_check_t* check) {
-    static_cast<ImportService*>(check->data)->Flush();
-  });
+  uv_check_start(flush_check_.get(),
+                 [](uv_check_t* check) { static_cast<ImportService*>(check->data)->Flush(); });
   uv_idle_start(flush_soon_.get(), [](uv_idle_t*) {});
 }
 
@@ -317,7 +318,8 @@ void ImportService::StoreJob(Batch& batch, size_t i) {
   ImportJob& job = *batch.jobs[i];
   // Released in FinishJob, to be offered again: the daemon is stopping, or the file waits for a
   // slow parse slot (it settles again first).
-  if (job.error && (job.error->code == base::code::kParseAbandoned || job.error->code == base::code::kParseDeferred)) {
+  if (job.error && (job.error->code == base::code::kParseAbandoned ||
+                    job.error->code == base::code::kParseDeferred)) {
     return;
   }
   if (!job.error) {
@@ -434,7 +436,8 @@ void ImportService::RevisitSlice() {
     std::erase(result.findings, std::string(pipeline::kExpiredFinding));
     auto updated = inventory_.UpdateChain(version_id, result.chain, result.findings, now);
     if (!updated) {
-      spdlog::error("cannot store the chain of version {}: {}", version_id, updated.error().message);
+      spdlog::error("cannot store the chain of version {}: {}", version_id,
+                    updated.error().message);
     } else if (*updated) {
       events.push_back(std::move(**updated));
     }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/uv_handle.h"
 #include "daemon/config.h"
 #include "daemon/inbox.h"
 #include "daemon/prefetch_cache.h"
@@ -29,7 +30,6 @@
 #include "pipeline/validate.h"
 #include "storage/inventory.h"
 #include "watchers/inbox_watcher.h"
-#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 
@@ -87,7 +87,8 @@ class ImportService {
   // Versions with an incomplete chain looked at again per turn of the loop once a CA arrived
   // (each a parse and a validation on the loop thread: ~10 ms a slice).
   static constexpr int64_t kRevisitSlice = 32;
-  static constexpr uint64_t kAbandonGraceMs = 300;  // parses still running this long after Drain are left
+  static constexpr uint64_t kAbandonGraceMs =
+      300;  // parses still running this long after Drain are left
 
   std::unique_ptr<ImportJob> NewJob(Inbox& inbox, const watchers::ReadyFile& file);
   void Enqueue(std::unique_ptr<ImportJob> job);
@@ -102,7 +103,7 @@ class ImportService {
   void StoreJob(Batch& batch, size_t i);
   void FinishJob(Batch& batch, size_t i);
   void RevisitIncompleteChains();  // starts (or starts over) the pass below
-  void RevisitSlice();  // the next kRevisitSlice versions with an incomplete chain
+  void RevisitSlice();             // the next kRevisitSlice versions with an incomplete chain
   void MaybeDrained();
   void OrphanRunning();
 

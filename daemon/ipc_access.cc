@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "daemon/ipc_access.h"
 
 #include <endian.h>
@@ -8,6 +6,9 @@
 #include <cerrno>
 #include <cstring>
 #include <vector>
+
+#include "base/error.h"
+#include "base/error_codes.h"
 
 namespace certinbox::daemon {
 namespace {
@@ -36,7 +37,7 @@ base::Result<void> GrantIpcUsers(const std::string& endpoint, const std::set<uin
   if (uids.empty()) {
     if (::removexattr(path.c_str(), kName) != 0 && errno != ENODATA && errno != EOPNOTSUPP) {
       return base::Fail(base::code::kIpcAccess,
-                            "cannot remove the ACL of " + path + ": " + std::strerror(errno));
+                        "cannot remove the ACL of " + path + ": " + std::strerror(errno));
     }
     return {};
   }
@@ -55,7 +56,7 @@ base::Result<void> GrantIpcUsers(const std::string& endpoint, const std::set<uin
                             "socket on one that has them)"
                           : std::strerror(errno);
     return base::Fail(base::code::kIpcAccess,
-                          "cannot let plugins' users connect to " + path + ": " + why);
+                      "cannot let plugins' users connect to " + path + ": " + why);
   }
   return {};
 }

@@ -3,10 +3,9 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
-#include <unistd.h>
-
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -48,8 +47,7 @@ int main(int argc, char** argv) {
   std::string config_file = "/etc/certinbox/certinbox.toml";
   bool check_only = false;
   std::string log_level;
-  app.add_option("-c,--config", config_file, "configuration file (TOML)")
-      ->capture_default_str();
+  app.add_option("-c,--config", config_file, "configuration file (TOML)")->capture_default_str();
   app.add_flag("--check", check_only, "validate the configuration, print the result and exit");
   app.add_option("--log-level", log_level, "override [daemon] log_level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

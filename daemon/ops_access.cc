@@ -7,9 +7,9 @@
 
 #include "base/error.h"
 #include "base/error_codes.h"
+#include "base/text.h"
 #include "daemon/daemon.h"
 #include "daemon/roles.h"
-#include "base/text.h"
 
 namespace certinbox::daemon {
 
@@ -37,10 +37,11 @@ base::Result<void> Daemon::StartCurve() {
   auto zap = ZapHandler::Bind(&loop_, zmq_, config_.clients);
   if (!zap) return std::unexpected(zap.error());
   zap_ = std::move(*zap);
-  spdlog::info("tcp:// endpoints take CURVE clients only: {} client key(s) allowed; the server's "
-               "public key is {} (in {})",
-               config_.clients.size(), curve_keys_->public_z85,
-               (config_.state_dir / "curve_server.pub").string());
+  spdlog::info(
+      "tcp:// endpoints take CURVE clients only: {} client key(s) allowed; the server's "
+      "public key is {} (in {})",
+      config_.clients.size(), curve_keys_->public_z85,
+      (config_.state_dir / "curve_server.pub").string());
   return {};
 }
 
@@ -75,10 +76,11 @@ std::optional<json> Daemon::RefusedForRole(const json& request) const {
   spdlog::warn("control request '{}' from {} (role {}) refused", op, peer_.Who(),
                peer_.role.empty() ? "none: not in [[bus.client]]" : peer_.role);
   return ControlServer::ErrorReply(
-      base::code::kForbidden, "'" + op + "' is not allowed to client '" + peer_.name + "' (role " +
-                       (peer_.role.empty() ? "none" : peer_.role) +
-                       "): read may only read; admin may change but not export keys; keys may "
-                       "read and export keys; plugin:NAME may ask only that plugin's ops");
+      base::code::kForbidden,
+      "'" + op + "' is not allowed to client '" + peer_.name + "' (role " +
+          (peer_.role.empty() ? "none" : peer_.role) +
+          "): read may only read; admin may change but not export keys; keys may "
+          "read and export keys; plugin:NAME may ask only that plugin's ops");
 }
 
 void Daemon::LogWhoAsked(const json& request) const {

@@ -31,7 +31,8 @@ void Daemon::RegisterBindingOps() {
     std::string resource = RequiredString(request, "resource");
     auto plugin = StringArg(request, "plugin");
     if (plugin) {
-      if (auto configured = ConfiguredPlugin(*plugin); !configured) return Failure(configured.error());
+      if (auto configured = ConfiguredPlugin(*plugin); !configured)
+        return Failure(configured.error());
     }
     auto bound = inventory_->Bind(entry, resource, plugin, base::UnixNow());
     if (!bound) return Failure(bound.error());
@@ -60,11 +61,13 @@ void Daemon::RegisterBindingOps() {
   AddOp("rm", [this](const json& request) {
     auto entries = StringsArg(request, "entries");
     if (!entries || entries->empty()) {
-      return ControlServer::ErrorReply(base::code::kBadRequest, "'entries' (names or ids) is required");
+      return ControlServer::ErrorReply(base::code::kBadRequest,
+                                       "'entries' (names or ids) is required");
     }
     if (entries->size() > kMaxEntriesPerRm) {
       return ControlServer::ErrorReply(
-          base::code::kBadRequest, "at most " + std::to_string(kMaxEntriesPerRm) + " entries per rm");
+          base::code::kBadRequest,
+          "at most " + std::to_string(kMaxEntriesPerRm) + " entries per rm");
     }
     auto deleted = inventory_->Delete(*entries, base::UnixNow());
     if (!deleted) return Failure(deleted.error());

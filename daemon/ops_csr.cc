@@ -70,8 +70,8 @@ void Daemon::RegisterCsrOps() {
     if (auto found = inventory_->Show(entry.group + "/" + name, base::UnixNow())) {
       if (found->value("name", "") == name && found->value("group", "") == entry.group) {
         return reply(ControlServer::ErrorReply(
-            base::code::kNameTaken, "the group " + entry.group + " already has an entry named \"" + name +
-                              "\": choose another name or --group"));
+            base::code::kNameTaken, "the group " + entry.group + " already has an entry named \"" +
+                                        name + "\": choose another name or --group"));
       }
     }
 
@@ -80,7 +80,8 @@ void Daemon::RegisterCsrOps() {
     job->work.data = job;
     job->done = [this, entry = std::move(entry), reply](CsrJob& finished) mutable {
       if (stopping_) {
-        reply(ControlServer::ErrorReply(base::code::kStopping, "the daemon is stopping: nothing was stored"));
+        reply(ControlServer::ErrorReply(base::code::kStopping,
+                                        "the daemon is stopping: nothing was stored"));
         return;
       }
       if (!finished.result) return reply(Failure(finished.result.error()));
@@ -110,7 +111,8 @@ void Daemon::RegisterCsrOps() {
         [](uv_work_t* work, int status) {
           std::unique_ptr<CsrJob> job(static_cast<CsrJob*>(work->data));
           if (status == UV_ECANCELED) {
-            job->result = base::Fail(base::code::kStopping, "the daemon is stopping: nothing was stored");
+            job->result =
+                base::Fail(base::code::kStopping, "the daemon is stopping: nothing was stored");
           }
           try {
             job->done(*job);

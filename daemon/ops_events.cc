@@ -47,7 +47,8 @@ void Daemon::RegisterEventOps() {
     std::string name = CursorName(request);
     auto deleted = inventory_->DeleteCursor(name);
     if (!deleted) return Failure(deleted.error());
-    if (!*deleted) return ControlServer::ErrorReply(base::code::kNotFound, "no cursor named '" + name + "'");
+    if (!*deleted)
+      return ControlServer::ErrorReply(base::code::kNotFound, "no cursor named '" + name + "'");
     return {{"deleted", name}};
   });
 }

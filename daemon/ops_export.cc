@@ -38,7 +38,8 @@ void Daemon::RegisterExportOps() {
     const std::optional<std::string> password = StringArg(request, "password");
     if (want_pfx && (!password || password->empty())) {
       return ControlServer::ErrorReply(
-          base::code::kBadRequest, "a PKCS#12 needs a non-empty 'password' (it protects the private key)");
+          base::code::kBadRequest,
+          "a PKCS#12 needs a non-empty 'password' (it protects the private key)");
     }
     const base::UnixTime now = base::UnixNow();
     auto material = inventory_->ExportMaterialFor(entry, /*with_key=*/false, now);
@@ -55,8 +56,7 @@ void Daemon::RegisterExportOps() {
                                         .what = item,
                                         .outcome = outcome,
                                         .reason = reason,
-                                        .endpoint = config_.control_endpoint + " by " +
-                                                    peer_.Who(),
+                                        .endpoint = config_.control_endpoint + " by " + peer_.Who(),
                                         .now = now};
         if (auto ok = inventory_->RecordKeyExport(record); !ok) {
           spdlog::error("key export audit: {}", ok.error().message);
@@ -72,18 +72,18 @@ void Daemon::RegisterExportOps() {
       if (request.contains("plugin")) {
         // docs/plugins.md: a plugin gets a key only for a resource bound to it.
         refusal = base::Error{base::code::kForbidden,
-                                  "plugins fetch keys with `material`, only for resources bound "
-                                  "to them"};
+                              "plugins fetch keys with `material`, only for resources bound "
+                              "to them"};
       } else if (!config_.allow_key_export) {
         refusal = base::Error{base::code::kKeyExportDisabled,
-                                  "private keys may not be exported: [bus] allow_key_export is "
-                                  "false in the daemon's config"};
+                              "private keys may not be exported: [bus] allow_key_export is "
+                              "false in the daemon's config"};
       } else if (!config_.control_endpoint.starts_with("ipc://") && peer_.role != "keys") {
         // The role check refused this already (daemon/roles.h); kept so that no path to a
         // key over tcp:// depends on one check alone.
         refusal = base::Error{base::code::kKeyExportForbidden,
-                                  "over tcp:// private keys are exported only to a client "
-                                  "whose [[bus.client]] role is keys"};
+                              "over tcp:// private keys are exported only to a client "
+                              "whose [[bus.client]] role is keys"};
       }
       if (!refusal) {
         auto with_key = inventory_->ExportMaterialFor(entry, /*with_key=*/true, now);

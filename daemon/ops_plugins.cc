@@ -32,7 +32,6 @@ bool SameSecret(const std::string& a, const std::string& b) {
   return !a.empty() && a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-
 }  // namespace
 
 // size: one lambda per op, registered together; each becomes a handler of its own with the
@@ -52,9 +51,9 @@ void Daemon::RegisterPluginOps() {
       spdlog::warn("plugin request {} refused: wrong or missing token for plugin {}", op, name);
       return std::unexpected(ControlServer::ErrorReply(
           base::code::kUnauthenticated, "the token of plugin '" + name +
-                                 "' is wrong or missing (a supervised plugin gets it in "
-                                 "CERTINBOX_PLUGIN_TOKEN; `certinbox plugin env " +
-                                 name + "` prints it)"));
+                                            "' is wrong or missing (a supervised plugin gets it in "
+                                            "CERTINBOX_PLUGIN_TOKEN; `certinbox plugin env " +
+                                            name + "` prints it)"));
     }
     return *plugin;
   };
@@ -69,8 +68,7 @@ void Daemon::RegisterPluginOps() {
     if (!*seq) {
       // The supervisor makes the cursor when the plugin is configured; one run by hand before
       // that starts from now, as a new plugin does.
-      auto made =
-          inventory_->AckCursor(cursor, publisher_->last_published_seq(), base::UnixNow());
+      auto made = inventory_->AckCursor(cursor, publisher_->last_published_seq(), base::UnixNow());
       if (!made) return Failure(made.error());
       *seq = *made;
     }
@@ -138,11 +136,13 @@ void Daemon::RegisterPluginOps() {
           audit((*binding)->entry_id, (*binding)->entry, current ? current->version : 0, "refused",
                 base::code::kForbidden);
         } else {
-          audit(0, "(no entry: " + resource + " is not bound)", 0, "refused", base::code::kForbidden);
+          audit(0, "(no entry: " + resource + " is not bound)", 0, "refused",
+                base::code::kForbidden);
         }
       }
       return ControlServer::ErrorReply(
-          base::code::kForbidden, why + ": plugin " + name + " gets material only for resources bound to it");
+          base::code::kForbidden,
+          why + ": plugin " + name + " gets material only for resources bound to it");
     }
 
     const storage::ResourceBinding& bound = **binding;
@@ -202,8 +202,7 @@ void Daemon::RegisterPluginOps() {
     auto plugin = authenticate(request);
     if (!plugin) return plugin.error();
     const std::string level = RequiredString(request, "level");
-    const std::string message =
-        Shorten(StringArg(request, "message").value_or(""), kLoggedMessage);
+    const std::string message = Shorten(StringArg(request, "message").value_or(""), kLoggedMessage);
     const std::string& name = (*plugin)->name;
     if (level == "error") {
       spdlog::error("plugin {} reports: {}", name, ForLog(message, kLoggedMessage));

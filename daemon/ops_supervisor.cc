@@ -5,10 +5,10 @@
 #include <set>
 
 #include "base/error_codes.h"
+#include "base/text.h"
 #include "daemon/control_args.h"
 #include "daemon/daemon.h"
 #include "daemon/ipc_access.h"
-#include "base/text.h"
 
 namespace certinbox::daemon {
 
@@ -20,9 +20,9 @@ base::Result<const PluginConfig*> Daemon::ConfiguredPlugin(const std::string& na
   if (plugin != config_.plugins.end()) return &*plugin;
   std::string known;
   for (const PluginConfig& p : config_.plugins) known += (known.empty() ? "" : ", ") + p.name;
-  return base::Fail(
-      base::code::kUnknownPlugin, "no [[plugin]] named '" + Shorten(name) + "' is configured (configured: " +
-                            (known.empty() ? "none" : known) + ")");
+  return base::Fail(base::code::kUnknownPlugin,
+                    "no [[plugin]] named '" + Shorten(name) +
+                        "' is configured (configured: " + (known.empty() ? "none" : known) + ")");
 }
 
 void Daemon::GrantPluginUsers() {
@@ -63,9 +63,10 @@ std::optional<json> Daemon::RefusedForPeer(const json& request) const {
   spdlog::warn("control request '{}' from uid {} (the user of plugin {}) refused",
                base::Escape(Shorten(op)), *peer_.uid, names);
   return ControlServer::ErrorReply(
-      base::code::kForbidden, "uid " + std::to_string(*peer_.uid) + " runs plugin " + names +
-                       ": it may ask only its plugins' ops (plugin.hello, plugin.bindings, "
-                       "material, push.report, plugin.report), events, and ack of their cursors");
+      base::code::kForbidden,
+      "uid " + std::to_string(*peer_.uid) + " runs plugin " + names +
+          ": it may ask only its plugins' ops (plugin.hello, plugin.bindings, "
+          "material, push.report, plugin.report), events, and ack of their cursors");
 }
 
 void Daemon::RegisterSupervisorOps() {

@@ -1,9 +1,10 @@
-#include "base/time.h"
 #include "daemon/outbox_pruner.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+
+#include "base/time.h"
 
 namespace certinbox::daemon {
 namespace {

@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
+#include "base/uv_handle.h"
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
-#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 

@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/time.h"
 #include "daemon/plugin_supervisor.h"
 
 #include <spdlog/spdlog.h>
@@ -9,6 +7,8 @@
 #include <csignal>
 #include <optional>
 
+#include "base/error.h"
+#include "base/time.h"
 #include "daemon/plugin_launch.h"
 #include "daemon/plugin_log.h"
 #include "daemon/plugin_process.h"
@@ -438,19 +438,20 @@ json PluginSupervisor::StatusJson() const {
       behind = std::max<int64_t>(0, last - **seq);
     }
     auto or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
-    list.push_back({{"name", name},
-                    {"command", plugin->config.command},
-                    {"enabled", plugin->config.enabled},
-                    {"events", plugin->config.events},
-                    {"state", state},
-                    {"pid", running ? json(plugin->pid) : json(nullptr)},
-                    {"restarts", plugin->restarts},
-                    {"started_at", plugin->started_at ? json(base::FormatRfc3339(plugin->started_at))
-                                                      : json(nullptr)},
-                    {"last_exit", or_null(plugin->last_exit)},
-                    {"last_error", or_null(plugin->last_error)},
-                    {"cursor", cursor},
-                    {"behind", behind}});
+    list.push_back(
+        {{"name", name},
+         {"command", plugin->config.command},
+         {"enabled", plugin->config.enabled},
+         {"events", plugin->config.events},
+         {"state", state},
+         {"pid", running ? json(plugin->pid) : json(nullptr)},
+         {"restarts", plugin->restarts},
+         {"started_at",
+          plugin->started_at ? json(base::FormatRfc3339(plugin->started_at)) : json(nullptr)},
+         {"last_exit", or_null(plugin->last_exit)},
+         {"last_error", or_null(plugin->last_error)},
+         {"cursor", cursor},
+         {"behind", behind}});
   }
   return list;
 }

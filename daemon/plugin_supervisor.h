@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "base/uv_handle.h"
 #include "daemon/config.h"
 #include "storage/inventory.h"
-#include "base/uv_handle.h"
 
 namespace certinbox::daemon {
 

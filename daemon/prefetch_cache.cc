@@ -1,9 +1,9 @@
-#include "base/time.h"
 #include "daemon/prefetch_cache.h"
 
 #include <algorithm>
 #include <ctime>
 
+#include "base/time.h"
 #include "daemon/drop_reader.h"
 
 namespace certinbox::daemon {

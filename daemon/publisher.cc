@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "daemon/publisher.h"
 
 #include <spdlog/spdlog.h>
@@ -8,20 +6,24 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+
 namespace certinbox::daemon {
 
 base::Result<void> RestrictIpcEndpoint(const std::string& endpoint) {
   if (!endpoint.starts_with("ipc://")) return {};
   std::string path = endpoint.substr(6);
   if (::chmod(path.c_str(), 0660) != 0) {
-    return base::Fail(base::code::kBindFailed, "cannot restrict " + path + ": " + std::strerror(errno));
+    return base::Fail(base::code::kBindFailed,
+                      "cannot restrict " + path + ": " + std::strerror(errno));
   }
   return {};
 }
 
 base::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context,
-                                                             const std::string& endpoint, int hwm,
-                                                             const SocketAccess& access) {
+                                                         const std::string& endpoint, int hwm,
+                                                         const SocketAccess& access) {
   try {
     zmq::socket_t socket(context, zmq::socket_type::pub);
     socket.set(zmq::sockopt::sndhwm, hwm);
@@ -37,8 +39,8 @@ base::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context
     }
     return std::unique_ptr<Publisher>(new Publisher(std::move(socket), endpoint));
   } catch (const zmq::error_t& e) {
-    return base::Fail(base::code::kBindFailed, "cannot bind the publish socket " + endpoint + ": " +
-                                             e.what());
+    return base::Fail(base::code::kBindFailed,
+                      "cannot bind the publish socket " + endpoint + ": " + e.what());
   }
 }
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <memory>
 #include <string>
-
 #include <zmq.hpp>
 
 #include "base/error.h"
@@ -21,8 +20,8 @@ class Publisher {
   // A tcp:// endpoint is bound only with `access.curve` (subscribers admitted by the ZAP
   // handler); an ipc:// one with `access`'s uid/gid filters when it has any.
   static base::Result<std::unique_ptr<Publisher>> Bind(zmq::context_t& context,
-                                                           const std::string& endpoint, int hwm,
-                                                           const SocketAccess& access = {});
+                                                       const std::string& endpoint, int hwm,
+                                                       const SocketAccess& access = {});
 
   // Never blocks: a subscriber past the high-water mark misses the message and replays it
   // from the outbox (docs/protocol.md).

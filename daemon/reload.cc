@@ -117,7 +117,8 @@ void Daemon::Reload(const std::string& why) {
                   loaded.error().message);
     last_reload_ = {{"time", now}, {"outcome", "rejected"}, {"errors", errors}};
     auto event = inventory_->AppendEvent(
-        base::topic::kConfigRejected, {{"file", config_.file.string()}, {"errors", std::move(errors)}}, now);
+        base::topic::kConfigRejected,
+        {{"file", config_.file.string()}, {"errors", std::move(errors)}}, now);
     if (event) {
       publisher_->Publish(*event);
     } else {

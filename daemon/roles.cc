@@ -22,9 +22,8 @@ bool Asks(const json& request, const char* key) {
 }  // namespace
 
 OpKind KindOf(const json& request) {
-  static const std::set<std::string> kChanges = {"bind",     "unbind",     "rm",
-                                                 "rollback", "meta",       "csr.create",
-                                                 "cursor.delete"};
+  static const std::set<std::string> kChanges = {"bind", "unbind",     "rm",           "rollback",
+                                                 "meta", "csr.create", "cursor.delete"};
   static const std::set<std::string> kPluginOps = {"plugin.hello", "plugin.bindings", "material",
                                                    "push.report", "plugin.report"};
   const std::string op = Text(request, "op");

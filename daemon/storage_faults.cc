@@ -1,13 +1,13 @@
-#include "base/error.h"
-#include "base/time.h"
 #include "daemon/storage_faults.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
-#include "daemon/import_service.h"
+#include "base/error.h"
 #include "base/text.h"
+#include "base/time.h"
+#include "daemon/import_service.h"
 
 namespace certinbox::daemon {
 

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "base/error.h"
-#include "pipeline/error.h"
 #include "base/uv_handle.h"
+#include "pipeline/error.h"
 
 namespace certinbox::daemon {
 

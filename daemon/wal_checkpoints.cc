@@ -1,11 +1,11 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "daemon/wal_checkpoints.h"
 
 #include <spdlog/spdlog.h>
 
 #include <exception>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "storage/checkpointer.h"
 
 namespace certinbox::daemon {
@@ -21,9 +21,7 @@ struct WalCheckpoints::State {
 WalCheckpoints::WalCheckpoints(storage::Inventory& inventory, std::shared_ptr<State> state)
     : inventory_(inventory), state_(std::move(state)) {}
 
-WalCheckpoints::~WalCheckpoints() {
-  inventory_.HandOverCheckpoints(nullptr);
-}
+WalCheckpoints::~WalCheckpoints() { inventory_.HandOverCheckpoints(nullptr); }
 
 base::Result<std::unique_ptr<WalCheckpoints>> WalCheckpoints::Start(
     uv_loop_t* loop, storage::Inventory& inventory, const std::filesystem::path& database) {

@@ -23,8 +23,9 @@ class WalCheckpoints {
 
   // Takes over `inventory`'s checkpoints (Inventory::HandOverCheckpoints); `database` is its
   // file. `inventory` must outlive the returned object.
-  static base::Result<std::unique_ptr<WalCheckpoints>> Start(
-      uv_loop_t* loop, storage::Inventory& inventory, const std::filesystem::path& database);
+  static base::Result<std::unique_ptr<WalCheckpoints>> Start(uv_loop_t* loop,
+                                                             storage::Inventory& inventory,
+                                                             const std::filesystem::path& database);
   // Stops queueing checkpoints. One already queued still runs (it holds what it needs); the
   // last connection to close checkpoints the rest.
   ~WalCheckpoints();

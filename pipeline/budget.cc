@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/budget.h"
 
 #include <openssl/asn1t.h>
@@ -9,6 +7,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+
+#include "base/error.h"
+#include "base/error_codes.h"
 
 // The parameters are read with the same ASN.1 types OpenSSL's own key derivation reads them
 // with (PBEPARAM, PBE2PARAM, PBKDF2PARAM, SCRYPT_PARAMS, the MAC's iterations), so what is
@@ -49,22 +50,22 @@ std::string Number(std::optional<uint64_t> n) {
 
 std::unexpected<base::Error> TooExpensive(std::string_view what, const std::string& detail) {
   return base::Fail(base::code::kKdfTooExpensive,
-              std::string(what) +
-                  " is protected by a key derivation that costs too much: " + detail +
-                  "; re-export it with a lower count, or raise the inbox's limit if the file "
-                  "is trusted");
+                    std::string(what) +
+                        " is protected by a key derivation that costs too much: " + detail +
+                        "; re-export it with a lower count, or raise the inbox's limit if the file "
+                        "is trusted");
 }
 
 }  // namespace
 
 base::Result<void> ParseBudget::Check() const {
   if (!options_.interrupt) return {};
-  if (std::optional<base::Error> stop = options_.interrupt()) return std::unexpected(std::move(*stop));
+  if (std::optional<base::Error> stop = options_.interrupt())
+    return std::unexpected(std::move(*stop));
   return {};
 }
 
-base::Result<uint64_t> ParseBudget::Cost(const X509_ALGOR* algorithm,
-                                                 std::string_view what) const {
+base::Result<uint64_t> ParseBudget::Cost(const X509_ALGOR* algorithm, std::string_view what) const {
   if (algorithm == nullptr) return 0;
   const KdfLimits& limits = options_.kdf;
   int nid = OBJ_obj2nid(algorithm->algorithm);
@@ -106,8 +107,8 @@ base::Result<uint64_t> ParseBudget::Cost(const X509_ALGOR* algorithm,
         // Against a fixed reference, not the caps: a lower max_kdf_iterations must not make a
         // scrypt look cheaper than it is (to the file's total and to the slow-parse mark).
         constexpr uint64_t kWork = KdfLimits::kScryptReferenceWork;
-        return static_cast<uint64_t>(
-            (work * KdfLimits::kScryptReferenceIterations + kWork - 1) / kWork);
+        return static_cast<uint64_t>((work * KdfLimits::kScryptReferenceIterations + kWork - 1) /
+                                     kWork);
       }
 #endif
       default:
@@ -136,8 +137,7 @@ base::Result<uint64_t> ParseBudget::MacCost(const PKCS12* p12) const {
   return *count;
 }
 
-base::Result<void> ParseBudget::Admit(const X509_ALGOR* algorithm,
-                                              std::string_view what) const {
+base::Result<void> ParseBudget::Admit(const X509_ALGOR* algorithm, std::string_view what) const {
   auto cost = Cost(algorithm, what);
   if (!cost) return std::unexpected(cost.error());
   return {};
@@ -153,12 +153,12 @@ base::Result<void> ParseBudget::Spend(uint64_t cost, std::string_view what) {
   const uint64_t total = options_.kdf.max_file_iterations;
   if (cost > total || spent_ > total - cost) {
     return base::Fail(base::code::kKdfTooExpensive,
-                std::string(what) +
-                    ": the key derivations this file needs (each password "
-                    "candidate tried counts) pass its limit of " +
-                    std::to_string(total) +
-                    " iterations in all; give the right password first (the sidecar's "
-                    "password), or use a lower iteration count");
+                      std::string(what) +
+                          ": the key derivations this file needs (each password "
+                          "candidate tried counts) pass its limit of " +
+                          std::to_string(total) +
+                          " iterations in all; give the right password first (the sidecar's "
+                          "password), or use a lower iteration count");
   }
   if (options_.before_derivation) {
     if (std::optional<base::Error> stop = options_.before_derivation(cost)) {

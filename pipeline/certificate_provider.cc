@@ -58,8 +58,8 @@ const OSSL_DISPATCH kDispatch[] = {
     {0, nullptr},
 };
 
-int Init(const OSSL_CORE_HANDLE* /*handle*/, const OSSL_DISPATCH* /*in*/,
-         const OSSL_DISPATCH** out, void** provctx) {
+int Init(const OSSL_CORE_HANDLE* /*handle*/, const OSSL_DISPATCH* /*in*/, const OSSL_DISPATCH** out,
+         void** provctx) {
   if (t_wrapping == nullptr) return 0;
   OSSL_PROVIDER* expected = nullptr;
   g_source.compare_exchange_strong(expected, t_wrapping);

@@ -1,9 +1,9 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/collector.h"
 
 #include <openssl/x509v3.h>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/cert_cache.h"
 #include "pipeline/describe.h"
 
@@ -11,7 +11,7 @@ namespace certinbox::pipeline {
 namespace {
 
 struct ExtensionsFree {
-  void operator()(STACK_OF(X509_EXTENSION)* s) const {
+  void operator()(STACK_OF(X509_EXTENSION) * s) const {
     sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
   }
 };
@@ -38,8 +38,8 @@ Status Collector::Reserve(size_t n) {
   if (auto ok = budget_.Check(); !ok) return ok;
   if (count_ + n > options_.max_objects) {
     return base::Fail(base::code::kTooManyObjects,
-                "the file holds more than " + std::to_string(options_.max_objects) +
-                    " objects (certificates, keys, requests): split it into smaller files");
+                      "the file holds more than " + std::to_string(options_.max_objects) +
+                          " objects (certificates, keys, requests): split it into smaller files");
   }
   return {};
 }
@@ -57,8 +57,9 @@ Status Collector::AddCertificateDer(std::string der, std::string_view where) {
   X509Ptr cert = DecodeCertificateDer(der);
   if (!cert) {
     std::string detail = DrainOpensslErrors();
-    return base::Fail(base::code::kBadCertificate, std::string(where) + " is not a valid X.509 certificate" +
-                                       (detail.empty() ? "" : ": " + detail));
+    return base::Fail(base::code::kBadCertificate, std::string(where) +
+                                                       " is not a valid X.509 certificate" +
+                                                       (detail.empty() ? "" : ": " + detail));
   }
   Record(std::move(cert), std::move(der), std::move(fingerprint));
   const Certificate& added = file_.certificates.back();
@@ -73,7 +74,7 @@ Status Collector::AddCertificate(X509Ptr cert, std::string der, std::string_view
     int len = i2d_X509(cert.get(), &buf);
     if (len <= 0) {
       return base::Fail(base::code::kBadCertificate,
-                  std::string(where) + " could not be re-encoded: " + DrainOpensslErrors());
+                        std::string(where) + " could not be re-encoded: " + DrainOpensslErrors());
     }
     der.assign(reinterpret_cast<char*>(buf), static_cast<size_t>(len));
     OPENSSL_free(buf);
@@ -97,8 +98,9 @@ Status Collector::AddRequestDer(std::string_view der, std::string_view where) {
   const unsigned char* p = Bytes(der);
   X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
   if (!req || p != Bytes(der) + der.size()) {
-    return base::Fail(base::code::kBadCsr, std::string(where) +
-                               " is not a valid certificate request: " + DrainOpensslErrors());
+    return base::Fail(
+        base::code::kBadCsr,
+        std::string(where) + " is not a valid certificate request: " + DrainOpensslErrors());
   }
   return AddRequest(std::move(req), der, where);
 }
@@ -107,16 +109,17 @@ Status Collector::AddRequest(X509ReqPtr req, std::string_view der, std::string_v
   if (auto ok = Reserve(1); !ok) return ok;
   EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
   if (key == nullptr || X509_REQ_verify(req.get(), key) != 1) {
-    return base::Fail(base::code::kBadCsr, std::string(where) +
-                               " is not signed by its own key (corrupt or tampered request): " +
-                               DrainOpensslErrors());
+    return base::Fail(
+        base::code::kBadCsr,
+        std::string(where) +
+            " is not signed by its own key (corrupt or tampered request): " + DrainOpensslErrors());
   }
   CertificateRequest out;
   unsigned char* spki = nullptr;
   int spki_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req.get()), &spki);
   if (spki_len <= 0) {
-    return base::Fail(base::code::kBadCsr,
-                std::string(where) + " has an unreadable public key: " + DrainOpensslErrors());
+    return base::Fail(base::code::kBadCsr, std::string(where) + " has an unreadable public key: " +
+                                               DrainOpensslErrors());
   }
   out.spki_sha256 = Sha256Hex({reinterpret_cast<char*>(spki), static_cast<size_t>(spki_len)});
   OPENSSL_free(spki);
@@ -145,7 +148,8 @@ Status Collector::AddPkcs8Der(SecretBytes der, std::string_view where) {
   if (auto ok = Reserve(1); !ok) return ok;
   EvpPkeyPtr key = DecodePrivateKeyDer(der.view(), KeyStructure::kPkcs8);
   if (!key) {
-    return base::Fail(base::code::kBadKey, std::string(where) + " is not a valid PKCS#8 private key");
+    return base::Fail(base::code::kBadKey,
+                      std::string(where) + " is not a valid PKCS#8 private key");
   }
   return AddKey(std::move(key), std::move(der), where);
 }

@@ -1,18 +1,19 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/containers.h"
 
 #include <openssl/err.h>
 #include <openssl/pkcs12.h>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+
 namespace certinbox::pipeline {
 namespace {
 
 struct Pkcs7StackFree {
-  void operator()(STACK_OF(PKCS7)* s) const { sk_PKCS7_pop_free(s, PKCS7_free); }
+  void operator()(STACK_OF(PKCS7) * s) const { sk_PKCS7_pop_free(s, PKCS7_free); }
 };
 struct SafeBagStackFree {
-  void operator()(STACK_OF(PKCS12_SAFEBAG)* s) const {
+  void operator()(STACK_OF(PKCS12_SAFEBAG) * s) const {
     sk_PKCS12_SAFEBAG_pop_free(s, PKCS12_SAFEBAG_free);
   }
 };
@@ -59,7 +60,7 @@ const X509_ALGOR* ShroudedKeyAlgorithm(const PKCS12_SAFEBAG* bag) {
 constexpr std::string_view kSafeWhat = "a certificate container of the PKCS#12 file";
 constexpr std::string_view kKeyWhat = "the private key of the PKCS#12 file";
 
-Status AdmitBags(const STACK_OF(PKCS12_SAFEBAG)* bags, int depth, const ParseBudget& budget) {
+Status AdmitBags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth, const ParseBudget& budget) {
   if (bags == nullptr || depth > kMaxNesting) return {};  // the reader names that failure
   for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
     const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, i);
@@ -136,7 +137,7 @@ class Pkcs12Reader {
   }
 
  private:
-  Status ReadBags(const STACK_OF(PKCS12_SAFEBAG)* bags, int depth) {
+  Status ReadBags(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth) {
     if (depth > kMaxNesting) return Malformed("its bags are nested too deeply");
     if (auto ok = out_.Reserve(static_cast<size_t>(sk_PKCS12_SAFEBAG_num(bags))); !ok) return ok;
     for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); ++i) {
@@ -182,8 +183,9 @@ class Pkcs12Reader {
     if (auto ok = out_.Reserve(1); !ok) return ok;
     X509Ptr cert(PKCS12_SAFEBAG_get1_cert(bag));
     if (!cert) {
-      return base::Fail(base::code::kBadCertificate,
-                  "a certificate of the PKCS#12 file cannot be decoded: " + DrainOpensslErrors());
+      return base::Fail(
+          base::code::kBadCertificate,
+          "a certificate of the PKCS#12 file cannot be decoded: " + DrainOpensslErrors());
     }
     return out_.AddCertificate(std::move(cert), std::string(), "a certificate of the PKCS#12 file");
   }
@@ -192,13 +194,13 @@ class Pkcs12Reader {
     std::string detail = DrainOpensslErrors();
     if (!LoadOpensslProviders() && detail.find("unsupported") != std::string::npos) {
       return base::Fail(base::code::kUnsupportedObject,
-                  "the PKCS#12 file uses old encryption (RC2 or 3DES, as in Windows and Java "
-                  "exports) and OpenSSL's legacy provider is not installed on this host: "
-                  "re-export it with AES, or install the provider (" +
-                      detail + ")");
+                        "the PKCS#12 file uses old encryption (RC2 or 3DES, as in Windows and Java "
+                        "exports) and OpenSSL's legacy provider is not installed on this host: "
+                        "re-export it with AES, or install the provider (" +
+                            detail + ")");
     }
-    return base::Fail(base::code::kPkcs12Malformed,
-                "the PKCS#12 file opened, but " + what + (detail.empty() ? "" : ": " + detail));
+    return base::Fail(base::code::kPkcs12Malformed, "the PKCS#12 file opened, but " + what +
+                                                        (detail.empty() ? "" : ": " + detail));
   }
 
   P12Password password_;
@@ -217,9 +219,9 @@ base::Error BadPassword(const std::vector<SecretBytes>& passwords) {
                           : "none of the " + std::to_string(passwords.size()) +
                                 " candidate passwords (nor the empty one) opens it";
   return base::Error{base::code::kPkcs12BadPassword,
-               "the PKCS#12 password is wrong: " + tried +
-                   "; give it in the file's sidecar (password or password_file) or the "
-                   "inbox's password_file"};
+                     "the PKCS#12 password is wrong: " + tried +
+                         "; give it in the file's sidecar (password or password_file) or the "
+                         "inbox's password_file"};
 }
 
 }  // namespace
@@ -245,7 +247,7 @@ Status ReadPkcs12(PKCS12* p12, Collector& out) {
     }
     if (!mac_error.empty()) {  // even the absent password, always valid, failed that way
       return base::Fail(base::code::kPkcs12Malformed,
-                  "the PKCS#12 integrity check (MAC) cannot be computed: " + mac_error);
+                        "the PKCS#12 integrity check (MAC) cannot be computed: " + mac_error);
     }
     return std::unexpected(BadPassword(passwords));
   }
@@ -269,9 +271,9 @@ Status ReadPkcs7(PKCS7* p7, std::string_view where, Collector& out) {
       certs = p7->d.signed_and_enveloped != nullptr ? p7->d.signed_and_enveloped->cert : nullptr;
       break;
     default:
-      return base::Fail(base::code::kPkcs7Malformed, std::string(where) +
-                                         " is not a SignedData bundle of certificates (type " +
-                                         OBJ_nid2sn(OBJ_obj2nid(p7->type)) + ")");
+      return base::Fail(base::code::kPkcs7Malformed,
+                        std::string(where) + " is not a SignedData bundle of certificates (type " +
+                            OBJ_nid2sn(OBJ_obj2nid(p7->type)) + ")");
   }
   int n = certs != nullptr ? sk_X509_num(certs) : 0;
   if (auto ok = out.Reserve(static_cast<size_t>(n)); !ok) return ok;

@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/csr.h"
 
 #include <arpa/inet.h>
@@ -9,6 +7,8 @@
 #include <algorithm>
 #include <array>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/describe.h"
 #include "pipeline/export.h"
 #include "pipeline/keys.h"
@@ -75,19 +75,23 @@ base::Result<std::string> CheckSan(const std::string& san) {
       type = lower == "dns" ? "DNS" : lower == "ip" ? "IP" : lower == "uri" ? "URI" : "email";
       value = san.substr(colon + 1);
     } else if (san.find("://") == std::string::npos && !prefix.empty()) {
-      return base::Fail(base::code::kCsrBadSan, "the SAN \"" + san + "\" has an unknown type \"" + prefix +
-                                     "\": use DNS:, IP:, URI: or email: (a bare name is DNS)");
+      return base::Fail(base::code::kCsrBadSan,
+                        "the SAN \"" + san + "\" has an unknown type \"" + prefix +
+                            "\": use DNS:, IP:, URI: or email: (a bare name is DNS)");
     }
   }
-  if (value.empty()) return base::Fail(base::code::kCsrBadSan, "the SAN \"" + san + "\" has no value");
+  if (value.empty())
+    return base::Fail(base::code::kCsrBadSan, "the SAN \"" + san + "\" has no value");
   if (value.size() > kMaxSan || HasControl(value)) {
-    return base::Fail(base::code::kCsrBadSan, "the SAN \"" + san + "\" is too long or holds control characters");
+    return base::Fail(base::code::kCsrBadSan,
+                      "the SAN \"" + san + "\" is too long or holds control characters");
   }
   if (type == "DNS") {
     if (!IsHostName(value)) {
-      return base::Fail(base::code::kCsrBadSan, "\"" + value +
-                                     "\" is not a DNS name (letters, digits, '-', '.', '*'): "
-                                     "for an address write IP:, for a URI write URI:");
+      return base::Fail(base::code::kCsrBadSan,
+                        "\"" + value +
+                            "\" is not a DNS name (letters, digits, '-', '.', '*'): "
+                            "for an address write IP:, for a URI write URI:");
     }
     return "DNS:" + value;
   }
@@ -100,32 +104,35 @@ base::Result<std::string> CheckSan(const std::string& san) {
       inet_ntop(AF_INET6, bytes, text, sizeof text);
     } else {
       return base::Fail(base::code::kCsrBadSan,
-                  "\"" + value + "\" is not an IPv4 or IPv6 address (IP:" + value + ")");
+                        "\"" + value + "\" is not an IPv4 or IPv6 address (IP:" + value + ")");
     }
     return std::string("IP:") + text;
   }
   if (type == "URI") {
     size_t scheme = value.find(':');
     if (scheme == std::string::npos || scheme == 0 || value.find(' ') != std::string::npos) {
-      return base::Fail(base::code::kCsrBadSan, "\"" + value +
-                                     "\" is not a URI: it needs a scheme, e.g. "
-                                     "URI:spiffe://example.org/web or URI:https://a.example/");
+      return base::Fail(base::code::kCsrBadSan,
+                        "\"" + value +
+                            "\" is not a URI: it needs a scheme, e.g. "
+                            "URI:spiffe://example.org/web or URI:https://a.example/");
     }
     return "URI:" + value;
   }
   size_t at = value.find('@');
   if (at == std::string::npos || at == 0 || at + 1 == value.size() ||
       value.find(' ') != std::string::npos) {
-    return base::Fail(base::code::kCsrBadSan, "\"" + value + "\" is not an email address (email:" + value + ")");
+    return base::Fail(base::code::kCsrBadSan,
+                      "\"" + value + "\" is not an email address (email:" + value + ")");
   }
   return "email:" + value;
 }
 
 base::Result<void> CheckField(const char* what, const std::string& value) {
   if (value.size() > kMaxField || HasControl(value)) {
-    return base::Fail(base::code::kCsrBadSubject, std::string("the subject's ") + what +
-                                       " must be at most 64 characters, without control "
-                                       "characters");
+    return base::Fail(base::code::kCsrBadSubject,
+                      std::string("the subject's ") + what +
+                          " must be at most 64 characters, without control "
+                          "characters");
   }
   return {};
 }
@@ -135,11 +142,13 @@ base::Result<GeneralNamePtr> MakeGeneralName(const std::string& san) {
   std::string type = san.substr(0, colon);
   std::string value = san.substr(colon + 1);
   GeneralNamePtr name(GENERAL_NAME_new());
-  if (!name) return base::Fail(base::code::kCsrBuildFailed, "GENERAL_NAME_new: " + DrainOpensslErrors());
+  if (!name)
+    return base::Fail(base::code::kCsrBuildFailed, "GENERAL_NAME_new: " + DrainOpensslErrors());
   if (type == "IP") {
     ASN1_OCTET_STRING* ip = a2i_IPADDRESS(value.c_str());
     if (ip == nullptr) {
-      return base::Fail(base::code::kCsrBadSan, "\"" + value + "\" is not an IP address: " + DrainOpensslErrors());
+      return base::Fail(base::code::kCsrBadSan,
+                        "\"" + value + "\" is not an IP address: " + DrainOpensslErrors());
     }
     GENERAL_NAME_set0_value(name.get(), GEN_IPADD, ip);
     return name;
@@ -159,8 +168,9 @@ base::Result<void> AddNameEntry(X509_NAME* name, const char* field, const std::s
   if (X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(value.data()),
                                  static_cast<int>(value.size()), -1, 0) != 1) {
-    return base::Fail(base::code::kCsrBadSubject, std::string("the subject's ") + field + " \"" + value +
-                                       "\" was refused: " + DrainOpensslErrors());
+    return base::Fail(base::code::kCsrBadSubject, std::string("the subject's ") + field + " \"" +
+                                                      value +
+                                                      "\" was refused: " + DrainOpensslErrors());
   }
   return {};
 }
@@ -172,14 +182,15 @@ bool IsCsrKeyType(std::string_view text) { return FindKeyType(text) != nullptr; 
 base::Result<CheckedCsrSpec> CheckCsrSpec(CsrSpec spec) {
   if (spec.key_type.empty()) spec.key_type = "rsa-2048";
   if (!IsCsrKeyType(spec.key_type)) {
-    return base::Fail(base::code::kCsrBadKeyType, "unknown key type \"" + spec.key_type +
-                                        "\": use rsa-2048 (the default), rsa-3072, rsa-4096, "
-                                        "ec-p256 or ec-p384");
+    return base::Fail(base::code::kCsrBadKeyType,
+                      "unknown key type \"" + spec.key_type +
+                          "\": use rsa-2048 (the default), rsa-3072, rsa-4096, "
+                          "ec-p256 or ec-p384");
   }
   if (spec.common_name.empty()) {
     return base::Fail(base::code::kCsrBadSubject,
-                "the CN is empty: give the certificate's main name, e.g. "
-                "--cn www.example.com");
+                      "the CN is empty: give the certificate's main name, e.g. "
+                      "--cn www.example.com");
   }
   for (auto [what, value] : {std::pair{"CN", &spec.common_name},
                              {"O", &spec.organization},
@@ -192,8 +203,9 @@ base::Result<CheckedCsrSpec> CheckCsrSpec(CsrSpec spec) {
   if (!spec.country.empty() &&
       (spec.country.size() != 2 || !std::isalpha(static_cast<unsigned char>(spec.country[0])) ||
        !std::isalpha(static_cast<unsigned char>(spec.country[1])))) {
-    return base::Fail(base::code::kCsrBadSubject, "the country \"" + spec.country +
-                                       "\" must be a two-letter ISO 3166 code, e.g. DE or US");
+    return base::Fail(
+        base::code::kCsrBadSubject,
+        "the country \"" + spec.country + "\" must be a two-letter ISO 3166 code, e.g. DE or US");
   }
   std::transform(spec.country.begin(), spec.country.end(), spec.country.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
@@ -230,12 +242,13 @@ base::Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
                       : EVP_PKEY_Q_keygen(nullptr, nullptr, type->algorithm, type->rsa_bits));
   if (!pkey) {
     return base::Fail(base::code::kCsrKeygenFailed, "generating the " + std::string(type->name) +
-                                         " key failed: " + DrainOpensslErrors());
+                                                        " key failed: " + DrainOpensslErrors());
   }
 
   X509ReqPtr req(X509_REQ_new());
   X509NamePtr name(X509_NAME_new());
-  if (!req || !name) return base::Fail(base::code::kCsrBuildFailed, "X509_REQ_new: " + DrainOpensslErrors());
+  if (!req || !name)
+    return base::Fail(base::code::kCsrBuildFailed, "X509_REQ_new: " + DrainOpensslErrors());
   for (auto [field, value] : {std::pair{"C", &spec.country},
                               {"ST", &spec.state},
                               {"L", &spec.locality},
@@ -248,16 +261,19 @@ base::Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
   if (X509_REQ_set_version(req.get(), X509_REQ_VERSION_1) != 1 ||
       X509_REQ_set_subject_name(req.get(), name.get()) != 1 ||
       X509_REQ_set_pubkey(req.get(), pkey.get()) != 1) {
-    return base::Fail(base::code::kCsrBuildFailed, "setting the request's fields: " + DrainOpensslErrors());
+    return base::Fail(base::code::kCsrBuildFailed,
+                      "setting the request's fields: " + DrainOpensslErrors());
   }
   if (!checked.sans.empty()) {
     GeneralNamesPtr names(GENERAL_NAMES_new());
-    if (!names) return base::Fail(base::code::kCsrBuildFailed, "GENERAL_NAMES_new: " + DrainOpensslErrors());
+    if (!names)
+      return base::Fail(base::code::kCsrBuildFailed, "GENERAL_NAMES_new: " + DrainOpensslErrors());
     for (const std::string& san : checked.sans) {
       auto general = MakeGeneralName(san);
       if (!general) return std::unexpected(general.error());
       if (sk_GENERAL_NAME_push(names.get(), general->get()) <= 0) {
-        return base::Fail(base::code::kCsrBuildFailed, "sk_GENERAL_NAME_push: " + DrainOpensslErrors());
+        return base::Fail(base::code::kCsrBuildFailed,
+                          "sk_GENERAL_NAME_push: " + DrainOpensslErrors());
       }
       (void)general->release();  // owned by `names` now
     }
@@ -267,7 +283,8 @@ base::Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
               X509_REQ_add_extensions(req.get(), exts) == 1;
     sk_X509_EXTENSION_free(exts);  // the extension itself stays owned by `ext`
     if (!ok) {
-      return base::Fail(base::code::kCsrBuildFailed, "adding the subjectAltName: " + DrainOpensslErrors());
+      return base::Fail(base::code::kCsrBuildFailed,
+                        "adding the subjectAltName: " + DrainOpensslErrors());
     }
   }
   if (X509_REQ_sign(req.get(), pkey.get(), EVP_sha256()) <= 0) {
@@ -277,7 +294,8 @@ base::Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
   GeneratedCsr out;
   unsigned char* buf = nullptr;
   int len = i2d_X509_REQ(req.get(), &buf);
-  if (len <= 0) return base::Fail(base::code::kCsrBuildFailed, "encoding the request: " + DrainOpensslErrors());
+  if (len <= 0)
+    return base::Fail(base::code::kCsrBuildFailed, "encoding the request: " + DrainOpensslErrors());
   out.der.assign(reinterpret_cast<char*>(buf), static_cast<size_t>(len));
   OPENSSL_free(buf);
   out.pem = CsrPem(out.der);

@@ -1,5 +1,3 @@
-#include "base/hex.h"
-#include "base/time.h"
 #include "pipeline/describe.h"
 
 #include <arpa/inet.h>
@@ -12,6 +10,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "base/hex.h"
+#include "base/time.h"
 #include "pipeline/error.h"
 #include "pipeline/parse.h"
 

@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/export.h"
 
 #include <openssl/evp.h>
@@ -8,6 +6,8 @@
 
 #include <algorithm>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/keys.h"
 
 namespace certinbox::pipeline {
@@ -74,22 +74,28 @@ SecretBytes PrivateKeyPem(std::string_view pkcs8_der) {
 }
 
 base::Result<std::string> BuildPkcs12(std::string_view cert_der,
-                                const std::vector<std::string>& chain_der,
-                                std::string_view key_pkcs8_der, std::string_view password,
-                                const std::string& friendly_name) {
+                                      const std::vector<std::string>& chain_der,
+                                      std::string_view key_pkcs8_der, std::string_view password,
+                                      const std::string& friendly_name) {
   X509Ptr cert = DecodeCert(cert_der);
-  if (!cert) return base::Fail(base::code::kPkcs12BuildFailed, "the stored certificate does not decode");
+  if (!cert)
+    return base::Fail(base::code::kPkcs12BuildFailed, "the stored certificate does not decode");
   EvpPkeyPtr key = DecodePrivateKeyDer(key_pkcs8_der, KeyStructure::kPkcs8);
-  if (!key) return base::Fail(base::code::kPkcs12BuildFailed, "the stored private key does not decode");
+  if (!key)
+    return base::Fail(base::code::kPkcs12BuildFailed, "the stored private key does not decode");
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     DrainOpensslErrors();
-    return base::Fail(base::code::kPkcs12BuildFailed, "the stored private key does not match the certificate");
+    return base::Fail(base::code::kPkcs12BuildFailed,
+                      "the stored private key does not match the certificate");
   }
   X509StackPtr chain(sk_X509_new_null());
-  if (!chain) return base::Fail(base::code::kPkcs12BuildFailed, "sk_X509_new_null: " + DrainOpensslErrors());
+  if (!chain)
+    return base::Fail(base::code::kPkcs12BuildFailed, "sk_X509_new_null: " + DrainOpensslErrors());
   for (const std::string& der : chain_der) {
     X509Ptr ca = DecodeCert(der);
-    if (!ca) return base::Fail(base::code::kPkcs12BuildFailed, "a stored chain certificate does not decode");
+    if (!ca)
+      return base::Fail(base::code::kPkcs12BuildFailed,
+                        "a stored chain certificate does not decode");
     if (sk_X509_push(chain.get(), ca.get()) <= 0) {
       return base::Fail(base::code::kPkcs12BuildFailed, "sk_X509_push: " + DrainOpensslErrors());
     }
@@ -102,10 +108,12 @@ base::Result<std::string> BuildPkcs12(std::string_view cert_der,
   // nid 0 / iter 0 / mac_iter 0: OpenSSL 3's defaults (AES-256-CBC, PBKDF2, SHA-256 MAC).
   Pkcs12Ptr p12(PKCS12_create(reinterpret_cast<const char*>(pass.data()), friendly_name.c_str(),
                               key.get(), cert.get(), chain.get(), 0, 0, 0, 0, 0));
-  if (!p12) return base::Fail(base::code::kPkcs12BuildFailed, "PKCS12_create: " + DrainOpensslErrors());
+  if (!p12)
+    return base::Fail(base::code::kPkcs12BuildFailed, "PKCS12_create: " + DrainOpensslErrors());
   unsigned char* buf = nullptr;
   int len = i2d_PKCS12(p12.get(), &buf);
-  if (len <= 0) return base::Fail(base::code::kPkcs12BuildFailed, "i2d_PKCS12: " + DrainOpensslErrors());
+  if (len <= 0)
+    return base::Fail(base::code::kPkcs12BuildFailed, "i2d_PKCS12: " + DrainOpensslErrors());
   std::string out(reinterpret_cast<char*>(buf), static_cast<size_t>(len));
   OPENSSL_free(buf);
   return out;

@@ -26,8 +26,8 @@ SecretBytes PrivateKeyPem(std::string_view pkcs8_der);
 // MAC). `friendly_name` labels the key and certificate. Fails with pkcs12_build_failed
 // (bad DER, a key that does not match the certificate, or OpenSSL's reason).
 base::Result<std::string> BuildPkcs12(std::string_view cert_der,
-                                const std::vector<std::string>& chain_der,
-                                std::string_view key_pkcs8_der, std::string_view password,
-                                const std::string& friendly_name);
+                                      const std::vector<std::string>& chain_der,
+                                      std::string_view key_pkcs8_der, std::string_view password,
+                                      const std::string& friendly_name);
 
 }  // namespace certinbox::pipeline

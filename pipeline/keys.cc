@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/keys.h"
 
 #include <openssl/core_names.h>
@@ -10,6 +8,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "pipeline/budget.h"
 #include "pipeline/describe.h"
 #include "pipeline/parse.h"
@@ -111,13 +111,13 @@ std::vector<std::string_view> Candidates(const std::vector<SecretBytes>& passwor
 base::Error PasswordFailure(const std::vector<SecretBytes>& passwords) {
   if (passwords.empty()) {
     return base::Error{base::code::kKeyPasswordRequired,
-                 "the private key is encrypted and no password was given: put it in the "
-                 "file's sidecar (password or password_file) or the inbox's password_file"};
+                       "the private key is encrypted and no password was given: put it in the "
+                       "file's sidecar (password or password_file) or the inbox's password_file"};
   }
   return base::Error{base::code::kKeyBadPassword,
-               "none of the " + std::to_string(passwords.size()) +
-                   " candidate passwords (nor the empty one) decrypts the private key: check "
-                   "the sidecar's password or the inbox's password_file"};
+                     "none of the " + std::to_string(passwords.size()) +
+                         " candidate passwords (nor the empty one) decrypts the private key: check "
+                         "the sidecar's password or the inbox's password_file"};
 }
 
 void AppendDerLength(std::string& out, size_t len) {
@@ -323,13 +323,15 @@ bool IsPkcs8(std::string_view der) {
   return whole;
 }
 
-base::Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretBytes>& passwords,
-                                 ParseBudget& budget) {
+base::Result<SecretBytes> DecryptPkcs8(std::string_view der,
+                                       const std::vector<SecretBytes>& passwords,
+                                       ParseBudget& budget) {
   const unsigned char* p = Bytes(der);
   X509SigPtr sig(d2i_X509_SIG(nullptr, &p, static_cast<long>(der.size())));
   if (!sig) {
-    return base::Fail(base::code::kBadKey, "the encrypted private key is not a valid PKCS#8 structure: " +
-                               DrainOpensslErrors());
+    return base::Fail(
+        base::code::kBadKey,
+        "the encrypted private key is not a valid PKCS#8 structure: " + DrainOpensslErrors());
   }
   const X509_ALGOR* algorithm = nullptr;
   X509_SIG_get0(sig.get(), &algorithm, nullptr);
@@ -352,8 +354,8 @@ base::Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<S
 }
 
 base::Result<EvpPkeyPtr> DecryptLegacyPemKey(std::string_view pem_text,
-                                       const std::vector<SecretBytes>& passwords,
-                                       ParseBudget& budget) {
+                                             const std::vector<SecretBytes>& passwords,
+                                             ParseBudget& budget) {
   for (std::string_view password : Candidates(passwords)) {
     if (auto ok = budget.Check(); !ok) return std::unexpected(ok.error());
     BioPtr bio(BIO_new_mem_buf(pem_text.data(), static_cast<int>(pem_text.size())));
@@ -373,8 +375,9 @@ base::Result<PrivateKey> MakePrivateKey(EvpPkeyPtr key, SecretBytes pkcs8_der) {
   PrivateKey out;
   std::string spki = SpkiDer(key.get());
   if (spki.empty()) {
-    return base::Fail(base::code::kBadKey,
-                "the public half of the private key could not be encoded: " + DrainOpensslErrors());
+    return base::Fail(
+        base::code::kBadKey,
+        "the public half of the private key could not be encoded: " + DrainOpensslErrors());
   }
   out.spki_sha256 = Sha256Hex(spki);
   out.algorithm = KeyAlgorithmName(key.get());
@@ -382,8 +385,8 @@ base::Result<PrivateKey> MakePrivateKey(EvpPkeyPtr key, SecretBytes pkcs8_der) {
   out.pkcs8_der = pkcs8_der.empty() ? EncodePkcs8(key.get()) : std::move(pkcs8_der);
   if (out.pkcs8_der.empty()) {
     return base::Fail(base::code::kBadKey,
-                "the " + out.algorithm +
-                    " private key could not be written as PKCS#8: " + DrainOpensslErrors());
+                      "the " + out.algorithm +
+                          " private key could not be written as PKCS#8: " + DrainOpensslErrors());
   }
   out.pkey = std::move(key);
   return out;

@@ -35,15 +35,16 @@ bool IsEncryptedPkcs8(std::string_view der);
 // candidate and charged for each. Fails with key_password_required (no passwords were given
 // and the empty one does not fit), key_bad_password, bad_key, kdf_too_expensive, or the
 // budget's interrupt.
-base::Result<SecretBytes> DecryptPkcs8(std::string_view der, const std::vector<SecretBytes>& passwords,
-                                 ParseBudget& budget);
+base::Result<SecretBytes> DecryptPkcs8(std::string_view der,
+                                       const std::vector<SecretBytes>& passwords,
+                                       ParseBudget& budget);
 
 // Reads a PEM key with legacy OpenSSL encryption ("Proc-Type: 4,ENCRYPTED" headers) from the
 // block's text, with the same passwords and failures as DecryptPkcs8 (its derivation is one
 // MD5 round: only the budget's interrupt is asked, between candidates).
 base::Result<EvpPkeyPtr> DecryptLegacyPemKey(std::string_view pem_text,
-                                       const std::vector<SecretBytes>& passwords,
-                                       ParseBudget& budget);
+                                             const std::vector<SecretBytes>& passwords,
+                                             ParseBudget& budget);
 
 // Fills a PrivateKey for `key`. pkcs8_der: the key's unencrypted PKCS#8 DER when the caller
 // has it (it must be exactly that); empty: it is encoded here. Fails with bad_key.

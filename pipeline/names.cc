@@ -1,9 +1,9 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/names.h"
 
 #include <string>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "base/text.h"
 
 namespace certinbox::pipeline {
@@ -31,7 +31,7 @@ base::Result<void> CheckName(std::string_view text, NameKind kind) {
   const std::string shown = "\"" + base::Shorten(base::Escape(text), 64) + "\"";
   if (text.empty() || text.size() > kMaxNameBytes) {
     return base::Fail(code, what + " must be 1 to " + std::to_string(kMaxNameBytes) +
-                          " bytes long (this one has " + std::to_string(text.size()) + ")");
+                                " bytes long (this one has " + std::to_string(text.size()) + ")");
   }
   if (!base::IsPrintableUtf8(text)) {
     return base::Fail(code, what + " must be UTF-8 without control characters: " + shown);

@@ -6,8 +6,8 @@
 #include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <memory>
 #include <string>
@@ -44,11 +44,11 @@ using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Free<GENERAL_NAMES_free>>
 bool LoadOpensslProviders();
 
 // The calling thread's OpenSSL library context for the pipeline's hot work: decoding
-// private keys, and SHA-256 (certificates: ThreadCertificateLibCtx below). OpenSSL 3.0 looks up names and methods under
-// locks of the context on every decode (and builds a new decoder for each certificate's
-// public key), so threads sharing the default context spend much of their time contending;
-// with a context each they do not. It holds the "default" provider only (which implements
-// every certificate and key type; "legacy" adds only old ciphers, used for PKCS#12 and
+// private keys, and SHA-256 (certificates: ThreadCertificateLibCtx below). OpenSSL 3.0 looks up
+// names and methods under locks of the context on every decode (and builds a new decoder for each
+// certificate's public key), so threads sharing the default context spend much of their time
+// contending; with a context each they do not. It holds the "default" provider only (which
+// implements every certificate and key type; "legacy" adds only old ciphers, used for PKCS#12 and
 // encrypted keys, which stay on the default context) and does not read openssl.cnf.
 // Contexts are never freed: one whose thread has ended is handed to the next new thread, so
 // an object made with it stays valid wherever it went (an X509 outlives the pool thread that

@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/parse.h"
 
 #include <openssl/err.h>
@@ -7,12 +5,14 @@
 
 #include <algorithm>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/text.h"
 #include "pipeline/budget.h"
 #include "pipeline/collector.h"
 #include "pipeline/containers.h"
 #include "pipeline/keys.h"
 #include "pipeline/pem.h"
-#include "base/text.h"
 
 // What a file with nothing usable gets: a PEM file whose blocks are all of kinds certinbox
 // does not import (PUBLIC KEY, X509 CRL, DH PARAMETERS, ...) and a PKCS#7/PKCS#12 that holds
@@ -73,9 +73,10 @@ PemKind KindOf(std::string_view label) {
 }
 
 std::unexpected<base::Error> BadBase64(std::string_view where) {
-  return base::Fail(base::code::kMalformedPem, std::string(where) +
-                                   " is corrupt: its base64 text has characters that do not "
-                                   "belong there or is cut short");
+  return base::Fail(base::code::kMalformedPem,
+                    std::string(where) +
+                        " is corrupt: its base64 text has characters that do not "
+                        "belong there or is cut short");
 }
 
 class PemReader {
@@ -114,7 +115,9 @@ class PemReader {
         std::string der;
         if (!DecodeBase64(block.body, der)) return BadBase64(where);
         auto p7 = DecodeWholeAs<Pkcs7Ptr>(der, d2i_PKCS7);
-        if (!p7) return base::Fail(base::code::kPkcs7Malformed, std::string(where) + " is not a valid PKCS#7");
+        if (!p7)
+          return base::Fail(base::code::kPkcs7Malformed,
+                            std::string(where) + " is not a valid PKCS#7");
         return ReadPkcs7(p7.get(), where, out_);
       }
       case PemKind::kOther:
@@ -130,7 +133,8 @@ class PemReader {
     // X509_AUX: the certificate followed by OpenSSL's trust settings, which certinbox drops.
     auto cert = DecodeWholeAs<X509Ptr>(der, d2i_X509_AUX);
     if (!cert) {
-      return base::Fail(base::code::kBadCertificate, std::string(where) + " is not a valid certificate");
+      return base::Fail(base::code::kBadCertificate,
+                        std::string(where) + " is not a valid certificate");
     }
     return out_.AddCertificate(std::move(cert), std::string(), where);
   }
@@ -138,14 +142,16 @@ class PemReader {
   Status ReadKey(const PemBlock& block, KeyStructure structure, std::string_view where) {
     if (block.encrypted) {  // "Proc-Type: 4,ENCRYPTED": OpenSSL's legacy PEM encryption
       auto key = DecryptLegacyPemKey(block.text, out_.options().passwords, out_.budget());
-      if (!key) return base::Fail(key.error().code, std::string(where) + ": " + key.error().message);
+      if (!key)
+        return base::Fail(key.error().code, std::string(where) + ": " + key.error().message);
       return out_.AddKey(std::move(*key), SecretBytes(), where);
     }
     SecretBytes der;
     if (!DecodeBase64(block.body, der)) return BadBase64(where);
     bool whole_pkcs8 = false;
     EvpPkeyPtr key = DecodePrivateKeyDer(der.view(), structure, &whole_pkcs8);
-    if (!key) return base::Fail(base::code::kBadKey, std::string(where) + " is not a valid private key");
+    if (!key)
+      return base::Fail(base::code::kBadKey, std::string(where) + " is not a valid private key");
     // PKCS#8 input is kept as it came (it is what the vault stores); others are re-encoded.
     bool keep = structure == KeyStructure::kPkcs8 && whole_pkcs8;
     return out_.AddKey(std::move(key), keep ? std::move(der) : SecretBytes(), where);
@@ -155,12 +161,12 @@ class PemReader {
 };
 
 base::Result<ParsedFile> ParsePem(std::string_view bytes, const ParseOptions& options,
-                            ParseBudget& budget) {
+                                  ParseBudget& budget) {
   auto blocks = ScanPem(bytes);
   if (!blocks) return std::unexpected(blocks.error());
   if (blocks->empty()) {
     return base::Fail(base::code::kUnrecognizedFormat,
-                "the file has a \"-----BEGIN \" marker but no complete PEM block");
+                      "the file has a \"-----BEGIN \" marker but no complete PEM block");
   }
   Collector out(options, budget);
   size_t known = std::count_if(blocks->begin(), blocks->end(), [](const PemBlock& b) {
@@ -192,13 +198,14 @@ base::Result<ParsedFile> ParsePem(std::string_view bytes, const ParseOptions& op
   if (out.empty()) {
     std::string kinds;
     for (std::string_view label : ignored) {
-      kinds += (kinds.empty() ? "" : ", ") + base::Escape(base::Shorten(std::string(label), kMaxLabelEcho));
+      kinds += (kinds.empty() ? "" : ", ") +
+               base::Escape(base::Shorten(std::string(label), kMaxLabelEcho));
     }
     if (more_kinds) kinds += " and other";
     return base::Fail(base::code::kUnsupportedObject,
-                "the file holds only " + kinds +
-                    " blocks, which certinbox does not import: drop certificates, private "
-                    "keys, certificate requests, PKCS#7 or PKCS#12 files");
+                      "the file holds only " + kinds +
+                          " blocks, which certinbox does not import: drop certificates, private "
+                          "keys, certificate requests, PKCS#7 or PKCS#12 files");
   }
   return out.Take("pem");
 }
@@ -265,14 +272,14 @@ base::Error DamagedDer(std::string_view der) {
 }
 
 base::Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& options,
-                            ParseBudget& budget) {
+                                  ParseBudget& budget) {
   Collector out(options, budget);
   auto done = [&](Status ok, const char* format) -> base::Result<ParsedFile> {
     if (!ok) return std::unexpected(ok.error());
     if (out.empty()) {
       return base::Fail(base::code::kUnsupportedObject,
-                  std::string("the ") + format +
-                      " file holds no certificate, private key or certificate request");
+                        std::string("the ") + format +
+                            " file holds no certificate, private key or certificate request");
     }
     return out.Take(format);
   };
@@ -305,14 +312,16 @@ base::Result<ParsedFile> ParseDer(std::string_view der, const ParseOptions& opti
   }
   // Well-formed DER of kinds certinbox does not import get the reason their PEM forms get.
   if (DecodeWholeAs<X509CrlPtr>(der, d2i_X509_CRL)) {
-    return base::Fail(base::code::kUnsupportedObject,
-                "the file is a DER certificate revocation list (CRL), which certinbox does not "
-                "import: drop certificates, private keys, PKCS#7 or PKCS#12 files");
+    return base::Fail(
+        base::code::kUnsupportedObject,
+        "the file is a DER certificate revocation list (CRL), which certinbox does not "
+        "import: drop certificates, private keys, PKCS#7 or PKCS#12 files");
   }
   if (DecodeWholeAs<X509PubkeyPtr>(der, d2i_X509_PUBKEY)) {
-    return base::Fail(base::code::kUnsupportedObject,
-                "the file is a DER public key (SubjectPublicKeyInfo), which certinbox does not "
-                "import: drop the certificate, or the private key");
+    return base::Fail(
+        base::code::kUnsupportedObject,
+        "the file is a DER public key (SubjectPublicKeyInfo), which certinbox does not "
+        "import: drop the certificate, or the private key");
   }
   return std::unexpected(DamagedDer(der));
 }
@@ -336,9 +345,10 @@ base::Result<ParsedFile> ParseFile(std::string_view bytes, const ParseOptions& o
   } else if (static_cast<unsigned char>(bytes[0]) == 0x30) {  // DER: a SEQUENCE
     result = ParseDer(bytes, options, budget);
   } else {
-    result = base::Fail(base::code::kUnrecognizedFormat,
-                  "the file is neither PEM (no \"-----BEGIN\" line) nor DER: certinbox imports "
-                  "certificates, private keys, certificate requests, PKCS#7 and PKCS#12");
+    result =
+        base::Fail(base::code::kUnrecognizedFormat,
+                   "the file is neither PEM (no \"-----BEGIN\" line) nor DER: certinbox imports "
+                   "certificates, private keys, certificate requests, PKCS#7 and PKCS#12");
   }
   ERR_clear_error();
   return result;

@@ -1,10 +1,10 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "pipeline/pem.h"
 
 #include <array>
 #include <cstdint>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "base/text.h"
 
 namespace certinbox::pipeline {
@@ -155,9 +155,10 @@ base::Result<std::vector<PemBlock>> ScanPem(std::string_view bytes) {
       if (trimmed.starts_with(kEnd)) {
         if (MarkerLabel(trimmed, kEnd) != label) {
           return base::Fail(base::code::kMalformedPem,
-                      "the PEM block " + base::Escape(base::Shorten(std::string(label), kMaxLabelEcho)) +
-                          " ends with a different END line: " +
-                          base::Escape(base::Shorten(std::string(trimmed), kMaxLabelEcho)));
+                            "the PEM block " +
+                                base::Escape(base::Shorten(std::string(label), kMaxLabelEcho)) +
+                                " ends with a different END line: " +
+                                base::Escape(base::Shorten(std::string(trimmed), kMaxLabelEcho)));
         }
         block.body = bytes.substr(body_start, line_start - body_start);
         block.text = bytes.substr(block_start, lines.pos() - block_start);
@@ -178,10 +179,11 @@ base::Result<std::vector<PemBlock>> ScanPem(std::string_view bytes) {
       in_headers = false;
     }
     if (!ended) {
-      return base::Fail(base::code::kMalformedPem, "the PEM block " +
-                                       base::Escape(base::Shorten(std::string(label), kMaxLabelEcho)) +
-                                       " has a BEGIN line but no matching END line: the file "
-                                       "is truncated or two files were mixed");
+      return base::Fail(base::code::kMalformedPem,
+                        "the PEM block " +
+                            base::Escape(base::Shorten(std::string(label), kMaxLabelEcho)) +
+                            " has a BEGIN line but no matching END line: the file "
+                            "is truncated or two files were mixed");
     }
     blocks.push_back(block);
   }

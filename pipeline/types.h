@@ -31,7 +31,7 @@ struct CertificateInfo {
   std::vector<std::string> sans;   // "DNS:a.example", "IP:192.0.2.1", "URI:...", "email:..."
   base::UnixTime not_before = 0;
   base::UnixTime not_after = 0;
-  std::string key_algorithm;        // "RSA", "EC", "ED25519", ...
+  std::string key_algorithm;  // "RSA", "EC", "ED25519", ...
   int key_bits = 0;
   std::string signature_algorithm;  // OpenSSL long name, e.g. "sha256WithRSAEncryption"
   bool is_ca = false;               // basicConstraints CA:TRUE

@@ -1,7 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/hex.h"
-#include "base/time.h"
 #include "pipeline/validate.h"
 
 #include <openssl/err.h>
@@ -12,9 +8,13 @@
 #include <map>
 #include <string_view>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/hex.h"
+#include "base/text.h"
+#include "base/time.h"
 #include "pipeline/describe.h"
 #include "pipeline/signature_memo.h"
-#include "base/text.h"
 
 // Findings about the chain, as decided here:
 // - self_signed: the certificate itself is self-signed and not a trust anchor, whether it is
@@ -42,7 +42,7 @@ constexpr size_t kMaxNamesEchoed = 3;
 constexpr int kMaxChainDepth = 16;
 
 struct CertStackFree {  // the stack borrows its certificates
-  void operator()(STACK_OF(X509)* s) const { sk_X509_free(s); }
+  void operator()(STACK_OF(X509) * s) const { sk_X509_free(s); }
 };
 using BorrowedCertStack = std::unique_ptr<STACK_OF(X509), CertStackFree>;
 
@@ -55,7 +55,8 @@ struct VerifyProblem {
 // (from their CertificateInfo) and the stored CAs (from the TrustContext).
 class KnownCertificates {
  public:
-  KnownCertificates(const ParsedFile& file, const TrustContext& trust) : file_(file), trust_(trust) {
+  KnownCertificates(const ParsedFile& file, const TrustContext& trust)
+      : file_(file), trust_(trust) {
     for (size_t i = 0; i < file.certificates.size(); ++i) {
       drop_index_.emplace(file.certificates[i].x509.get(), i);
     }
@@ -189,7 +190,8 @@ class ChainChecker {
     X509* cert = file_.certificates[index].x509.get();
     X509StoreCtxPtr ctx(X509_STORE_CTX_new());
     if (!ctx || X509_STORE_CTX_init(ctx.get(), trust_.anchors(), cert, untrusted_.get()) != 1) {
-      return base::Fail(base::code::kInternalError, "chain building could not start: " + DrainOpensslErrors());
+      return base::Fail(base::code::kInternalError,
+                        "chain building could not start: " + DrainOpensslErrors());
     }
     VerifyRecord record;
     record.known = &known_;
@@ -219,9 +221,9 @@ class ChainChecker {
                                  ? base::Escape(base::Shorten(CertName(problem.cert), kMaxNameEcho))
                                  : "a certificate";
           return base::Fail(base::code::kBadSignature,
-                      "the signature of " + name +
-                          " does not verify with the key of the issuer it names: the file is "
-                          "corrupt, or the certificate was not issued by that CA");
+                            "the signature of " + name +
+                                " does not verify with the key of the issuer it names: the file is "
+                                "corrupt, or the certificate was not issued by that CA");
         }
         default:
           break;  // time errors (checked by Validate), purpose and policy errors: not findings
@@ -252,11 +254,13 @@ Status CheckDates(const CertificateInfo& info, const ValidationOptions& options,
                   ValidatedCertificate& out) {
   if (options.now > info.not_after) {
     if (!options.accept_expired) {
-      return base::Fail(base::code::kExpired, "the certificate " +
-                                 base::Escape(base::Shorten(DisplayName(info), kMaxNameEcho)) + " (" +
-                                 base::Escape(base::Shorten(info.subject, kMaxNameEcho)) + ") expired on " + base::FormatRfc3339(info.not_after) +
-                                 ": drop its renewal, or set accept_expired = true on the inbox "
-                                 "to keep expired certificates");
+      return base::Fail(base::code::kExpired,
+                        "the certificate " +
+                            base::Escape(base::Shorten(DisplayName(info), kMaxNameEcho)) + " (" +
+                            base::Escape(base::Shorten(info.subject, kMaxNameEcho)) +
+                            ") expired on " + base::FormatRfc3339(info.not_after) +
+                            ": drop its renewal, or set accept_expired = true on the inbox "
+                            "to keep expired certificates");
     }
     out.findings.push_back(kExpiredFinding);
   }
@@ -287,10 +291,10 @@ Status MatchKeys(const ParsedFile& file, Validation& result) {
         names += " and " + std::to_string(file.certificates.size() - kMaxNamesEchoed) + " more";
       }
       return base::Fail(base::code::kKeyMismatch,
-                  "the " + key.algorithm + " " + std::to_string(key.bits) +
-                      "-bit private key (public key sha256 " + key.spki_sha256.substr(0, 16) +
-                      "...) belongs to none of the certificates in the file (" + names +
-                      "): drop the key with the certificate that was issued for it");
+                        "the " + key.algorithm + " " + std::to_string(key.bits) +
+                            "-bit private key (public key sha256 " + key.spki_sha256.substr(0, 16) +
+                            "...) belongs to none of the certificates in the file (" + names +
+                            "): drop the key with the certificate that was issued for it");
     }
     for (auto it = first; it != last; ++it) {
       std::optional<size_t>& slot = result.certificates[it->second].key_index;
@@ -392,7 +396,7 @@ const TrustContext::Digests* TrustContext::StoredCaDigests(const X509* cert) con
 TrustContext::~TrustContext() { sk_X509_pop_free(stored_cas_, X509_free); }
 
 base::Result<Validation> Validate(const ParsedFile& file, const TrustContext& trust,
-                            const ValidationOptions& options) {
+                                  const ValidationOptions& options) {
   ERR_clear_error();
   Validation result;
   result.certificates.resize(file.certificates.size());

@@ -32,7 +32,7 @@ class TrustContext {
   ~TrustContext();
 
   X509_STORE* anchors() const { return anchors_.get(); }
-  STACK_OF(X509)* stored_cas() const { return stored_cas_; }
+  STACK_OF(X509) * stored_cas() const { return stored_cas_; }
 
   // X509_digest SHA-256 of a stored CA and SHA-256 of its SubjectPublicKeyInfo DER, lowercase
   // hex, computed once when the context is built (chains name them for every drop).
@@ -47,7 +47,7 @@ class TrustContext {
   TrustContext() = default;
   void AddStoredCas(const std::vector<std::string>& stored_ca_der);
   X509StorePtr anchors_;
-  STACK_OF(X509)* stored_cas_ = nullptr;
+  STACK_OF(X509) * stored_cas_ = nullptr;
   std::unordered_map<const X509*, Digests> stored_digests_;
 };
 
@@ -57,10 +57,10 @@ struct ValidationOptions {
 };
 
 struct ValidatedCertificate {
-  size_t index = 0;                        // into ParsedFile::certificates
-  std::vector<std::string> chain;          // fingerprints from its issuer upward, as built
-  std::vector<std::string> findings;       // finding codes from types.h, sorted, unique
-  std::optional<size_t> key_index;         // the key of the same drop that belongs to it
+  size_t index = 0;                   // into ParsedFile::certificates
+  std::vector<std::string> chain;     // fingerprints from its issuer upward, as built
+  std::vector<std::string> findings;  // finding codes from types.h, sorted, unique
+  std::optional<size_t> key_index;    // the key of the same drop that belongs to it
 };
 
 struct Validation {
@@ -75,6 +75,6 @@ struct Validation {
 // issuer is known but whose signature does not verify).
 // `no_private_key` is not decided here: whether a key is stored is the inventory's knowledge.
 base::Result<Validation> Validate(const ParsedFile& file, const TrustContext& trust,
-                            const ValidationOptions& options);
+                                  const ValidationOptions& options);
 
 }  // namespace certinbox::pipeline

@@ -16,7 +16,6 @@ namespace certinbox::storage {
 
 namespace {
 
-
 struct BindingRow {
   int64_t id = 0;
   int64_t entry_id = 0;
@@ -40,7 +39,8 @@ BindingRow RowOf(const sqlite::Statement& st) {
   return row;
 }
 
-base::Result<std::optional<BindingRow>> FindBinding(sqlite::Connection& db, const std::string& resource) {
+base::Result<std::optional<BindingRow>> FindBinding(sqlite::Connection& db,
+                                                    const std::string& resource) {
   auto st = db.Prepare(std::string(kBindingSelect) + " WHERE b.resource = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, resource);
@@ -63,9 +63,10 @@ base::Result<std::vector<BindingRow>> ConfigBindings(sqlite::Connection& db) {
   }
 }
 
-base::Result<void> InsertBinding(sqlite::Connection& db, int64_t entry_id, const std::string& resource,
-                           const std::optional<std::string>& plugin, std::string_view source,
-                           base::UnixTime now) {
+base::Result<void> InsertBinding(sqlite::Connection& db, int64_t entry_id,
+                                 const std::string& resource,
+                                 const std::optional<std::string>& plugin, std::string_view source,
+                                 base::UnixTime now) {
   auto st = db.Prepare(
       "INSERT INTO bindings (entry_id, resource, plugin, source, created_at)"
       " VALUES (?1, ?2, ?3, ?4, ?5)");
@@ -82,8 +83,8 @@ base::Result<void> InsertBinding(sqlite::Connection& db, int64_t entry_id, const
 
 // A new plugin means a new consumer: the push record starts again.
 base::Result<void> UpdateBinding(sqlite::Connection& db, int64_t id,
-                           const std::optional<std::string>& plugin, std::string_view source,
-                           bool plugin_changed) {
+                                 const std::optional<std::string>& plugin, std::string_view source,
+                                 bool plugin_changed) {
   auto st = db.Prepare(plugin_changed
                            ? "UPDATE bindings SET plugin = ?2, source = ?3, pushed_version = NULL,"
                              " pushed_at = NULL, last_push_at = NULL, last_push_result = NULL,"
@@ -119,7 +120,7 @@ base::Result<void> CheckName(std::string_view text, std::string_view what, const
   }
   if (text.front() == ' ' || text.back() == ' ') {
     return base::Fail(code, std::string(what) + " \"" + std::string(text) +
-                                    "\" must not start or end with a space");
+                                "\" must not start or end with a space");
   }
   return {};
 }
@@ -151,17 +152,15 @@ base::Result<void> CheckResourceName(std::string_view resource) {
 }
 
 base::Result<Event> Inventory::Impl::BindingEvent(const char* type, int64_t entry_id,
-                                            const std::string& resource,
-                                            const std::optional<std::string>& plugin,
-                                            base::UnixTime now) {
+                                                  const std::string& resource,
+                                                  const std::optional<std::string>& plugin,
+                                                  base::UnixTime now) {
   return EntryEvent(entry_id, type, {{"resource", resource}, {"plugin", PluginJson(plugin)}}, now);
 }
 
-base::Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,
-                                                         const std::string& resource,
-                                                         const std::optional<std::string>& plugin,
-                                                         std::string_view source,
-                                                         base::UnixTime now) {
+base::Result<std::optional<Event>> Inventory::Impl::PutBinding(
+    int64_t entry_id, const std::string& resource, const std::optional<std::string>& plugin,
+    std::string_view source, base::UnixTime now) {
   if (auto ok = CheckResourceName(resource); !ok) return std::unexpected(ok.error());
   if (plugin) {
     if (auto ok = CheckName(*plugin, "a plugin name", base::code::kBadPlugin); !ok) {
@@ -174,17 +173,18 @@ base::Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,
     const BindingRow& row = **existing;
     if (row.entry_id != entry_id) {
       return base::Fail(base::code::kResourceBound,
-                            resource + " is already bound to " + row.holder + " (by " +
-                                ByWhom(row.source) + "); a resource serves one certificate: " +
-                                (row.source == "config" ? "change the config's [[binding]] for it"
-                                                        : "unbind it first (certinbox unbind " +
-                                                              row.holder + " " + resource + ")"));
+                        resource + " is already bound to " + row.holder + " (by " +
+                            ByWhom(row.source) + "); a resource serves one certificate: " +
+                            (row.source == "config" ? "change the config's [[binding]] for it"
+                                                    : "unbind it first (certinbox unbind " +
+                                                          row.holder + " " + resource + ")"));
     }
     if (row.plugin == plugin) return std::optional<Event>();  // already so: nothing to announce
     if (row.source == "config" && source != "config") {
-      return base::Fail(base::code::kDeclared, row.holder + " is bound to " + resource +
-                                            " by the config's [[binding]]: change its plugin there "
-                                            "and reload");
+      return base::Fail(base::code::kDeclared,
+                        row.holder + " is bound to " + resource +
+                            " by the config's [[binding]]: change its plugin there "
+                            "and reload");
     }
     if (auto done = UpdateBinding(db_, row.id, plugin, row.source, /*plugin_changed=*/true);
         !done) {
@@ -198,9 +198,10 @@ base::Result<std::optional<Event>> Inventory::Impl::PutBinding(int64_t entry_id,
   return std::optional<Event>(std::move(*event));
 }
 
-base::Result<BindOutcome> Inventory::Impl::Bind(const std::string& entry, const std::string& resource,
-                                          const std::optional<std::string>& plugin,
-                                          base::UnixTime now) {
+base::Result<BindOutcome> Inventory::Impl::Bind(const std::string& entry,
+                                                const std::string& resource,
+                                                const std::optional<std::string>& plugin,
+                                                base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -210,7 +211,8 @@ base::Result<BindOutcome> Inventory::Impl::Bind(const std::string& entry, const 
   if (!event) return std::unexpected(event.error());
   auto row = FindBinding(db_, resource);
   if (!row) return std::unexpected(row.error());
-  if (!*row) return base::Fail(base::code::kStorageError, "the binding of " + resource + " vanished");
+  if (!*row)
+    return base::Fail(base::code::kStorageError, "the binding of " + resource + " vanished");
   BindOutcome outcome;
   outcome.event = std::move(*event);
   outcome.binding = {{"entry", (*row)->holder},
@@ -223,7 +225,7 @@ base::Result<BindOutcome> Inventory::Impl::Bind(const std::string& entry, const 
 }
 
 base::Result<Event> Inventory::Impl::Unbind(const std::string& entry, const std::string& resource,
-                                      base::UnixTime now) {
+                                            base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -232,19 +234,21 @@ base::Result<Event> Inventory::Impl::Unbind(const std::string& entry, const std:
   auto existing = FindBinding(db_, resource);
   if (!existing) return std::unexpected(existing.error());
   if (!*existing) {
-    return base::Fail(base::code::kNotFound, "nothing is bound to " + resource + ": `certinbox show " +
-                                           entry + "` lists the entry's bindings");
+    return base::Fail(base::code::kNotFound, "nothing is bound to " + resource +
+                                                 ": `certinbox show " + entry +
+                                                 "` lists the entry's bindings");
   }
   const BindingRow& row = **existing;
   if (row.entry_id != *entry_id) {
     return base::Fail(base::code::kNotFound,
-                          resource + " is bound to " + row.holder + ", not to " + entry);
+                      resource + " is bound to " + row.holder + ", not to " + entry);
   }
   if (row.source == "config") {
-    return base::Fail(base::code::kDeclared, row.holder + " is bound to " + resource +
-                                          " by the config's [[binding]]: remove it there and "
-                                          "reload (an unbind here would be undone by the next "
-                                          "reload)");
+    return base::Fail(base::code::kDeclared,
+                      row.holder + " is bound to " + resource +
+                          " by the config's [[binding]]: remove it there and "
+                          "reload (an unbind here would be undone by the next "
+                          "reload)");
   }
   if (auto done = DeleteBinding(db_, row.id); !done) return std::unexpected(done.error());
   auto event = BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
@@ -297,7 +301,8 @@ base::Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
   for (const BindingRow& row : *config_rows) {
     if (declared_resources.contains(row.resource)) continue;
     if (auto done = DeleteBinding(db_, row.id); !done) return std::unexpected(done.error());
-    auto event = BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
+    auto event =
+        BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
   }
@@ -314,8 +319,8 @@ base::Result<ReconcileOutcome> Inventory::Impl::ReconcileBindings(
 
 // Step 3 of ReconcileBindings for one declaration that names entry `entry_id`.
 base::Result<void> Inventory::Impl::ApplyDeclaredBinding(const DeclaredBinding& d, int64_t entry_id,
-                                                   base::UnixTime now,
-                                                   ReconcileOutcome& outcome) {
+                                                         base::UnixTime now,
+                                                         ReconcileOutcome& outcome) {
   auto existing = FindBinding(db_, d.resource);
   if (!existing) return std::unexpected(existing.error());
   if (*existing && (*existing)->entry_id == entry_id) {
@@ -343,7 +348,8 @@ base::Result<void> Inventory::Impl::ApplyDeclaredBinding(const DeclaredBinding& 
     }
     // The config moved the resource to another entry.
     if (auto done = DeleteBinding(db_, row.id); !done) return std::unexpected(done.error());
-    auto event = BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
+    auto event =
+        BindingEvent(base::topic::kCertUnbound, row.entry_id, row.resource, row.plugin, now);
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
   }
@@ -364,7 +370,8 @@ base::Result<nlohmann::json> Inventory::Impl::BindingDetails(int64_t entry_id) {
   if (!st) return std::unexpected(st.error());
   st->Bind(1, entry_id);
   auto time_or_null = [&](int column) {
-    return st->IsNull(column) ? nlohmann::json(nullptr) : nlohmann::json(base::FormatRfc3339(st->Int(column)));
+    return st->IsNull(column) ? nlohmann::json(nullptr)
+                              : nlohmann::json(base::FormatRfc3339(st->Int(column)));
   };
   auto text_or_null = [&](int column) {
     return st->IsNull(column) ? nlohmann::json(nullptr) : nlohmann::json(st->Text(column));

@@ -8,11 +8,9 @@
 
 namespace certinbox::storage {
 
-
-base::Result<std::optional<Event>> Inventory::Impl::UpdateChain(int64_t version_id,
-                                                          const std::vector<std::string>& chain,
-                                                          const std::vector<std::string>& findings,
-                                                          base::UnixTime now) {
+base::Result<std::optional<Event>> Inventory::Impl::UpdateChain(
+    int64_t version_id, const std::vector<std::string>& chain,
+    const std::vector<std::string>& findings, base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -29,7 +27,7 @@ base::Result<std::optional<Event>> Inventory::Impl::UpdateChain(int64_t version_
     if (!row) return std::unexpected(row.error());
     if (!*row) {
       return base::Fail(base::code::kNotFound,
-                            "no certificate version has id " + std::to_string(version_id));
+                        "no certificate version has id " + std::to_string(version_id));
     }
     entry_id = st->Int(0);
     old_chain = ParseJsonOr(st->Text(1), nlohmann::json::array());

@@ -1,7 +1,7 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "storage/checkpointer.h"
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "storage/sqlite.h"
 
 namespace certinbox::storage {

@@ -14,7 +14,6 @@ namespace certinbox::storage {
 
 namespace {
 
-
 // The id of the entry Show() resolves `name_or_id` to (not_found, ambiguous as Show).
 base::Result<int64_t> EntryIdOf(const nlohmann::json& shown) {
   if (!shown.contains("id") || !shown["id"].is_number_integer()) {
@@ -41,8 +40,9 @@ base::Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
   auto taken = NameTaken(group, request.name);
   if (!taken) return std::unexpected(taken.error());
   if (*taken) {
-    return base::Fail(base::code::kNameTaken, "the group " + group + " already has an entry named \"" +
-                                            request.name + "\": choose another name or --group");
+    return base::Fail(base::code::kNameTaken, "the group " + group +
+                                                  " already has an entry named \"" + request.name +
+                                                  "\": choose another name or --group");
   }
 
   // The key, sealed like an imported one (AAD = its public key's hash). A key made just now
@@ -88,7 +88,7 @@ base::Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
 }
 
 base::Result<nlohmann::json> Inventory::Impl::CsrOf(const std::string& name_or_id,
-                                              base::UnixTime now) {
+                                                    base::UnixTime now) {
   auto shown = Show(name_or_id, now);
   if (!shown) return std::unexpected(shown.error());
   auto entry_id = EntryIdOf(*shown);
@@ -100,9 +100,10 @@ base::Result<nlohmann::json> Inventory::Impl::CsrOf(const std::string& name_or_i
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
   if (!*row) {
-    return base::Fail(base::code::kNoCsr, "\"" + name_or_id +
-                                        "\" was imported, not made by `certinbox csr create`: it "
-                                        "has no CSR");
+    return base::Fail(base::code::kNoCsr,
+                      "\"" + name_or_id +
+                          "\" was imported, not made by `certinbox csr create`: it "
+                          "has no CSR");
   }
   nlohmann::json out = {{"entry", std::move(*shown)},
                         {"csr_pem", pipeline::CsrPem(st->Blob(0))},
@@ -113,7 +114,8 @@ base::Result<nlohmann::json> Inventory::Impl::CsrOf(const std::string& name_or_i
   return out;
 }
 
-base::Result<std::optional<int64_t>> Inventory::Impl::PendingCsrEntry(const std::string& spki_sha256) {
+base::Result<std::optional<int64_t>> Inventory::Impl::PendingCsrEntry(
+    const std::string& spki_sha256) {
   auto st = db_.Prepare(
       "SELECT c.entry_id FROM csrs c JOIN entries e ON e.id = c.entry_id"
       " WHERE c.spki_sha256 = ?1 AND c.activated_at IS NULL AND e.current_version_id IS NULL"
@@ -126,11 +128,12 @@ base::Result<std::optional<int64_t>> Inventory::Impl::PendingCsrEntry(const std:
   return std::optional<int64_t>(st->Int(0));
 }
 
-base::Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipeline::Certificate& cert,
-                                           const std::vector<std::string>& chain,
-                                           const std::vector<std::string>& findings,
-                                           std::optional<int64_t> key_id,
-                                           const ImportRequest& request) {
+base::Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id,
+                                                 const pipeline::Certificate& cert,
+                                                 const std::vector<std::string>& chain,
+                                                 const std::vector<std::string>& findings,
+                                                 std::optional<int64_t> key_id,
+                                                 const ImportRequest& request) {
   // The sidecar's [metadata] is version 1's, as for a renewal; the entry keeps what
   // `csr create` and `meta` gave it.
   auto version_id = InsertVersion(entry_id, /*number=*/1, cert, chain, findings, key_id,
@@ -145,7 +148,7 @@ base::Result<Event> Inventory::Impl::ActivateCsr(int64_t entry_id, const pipelin
 }
 
 base::Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::string& name_or_id,
-                                                          bool with_key, base::UnixTime now) {
+                                                                bool with_key, base::UnixTime now) {
   auto shown = Show(name_or_id, now);
   if (!shown) return std::unexpected(shown.error());
   auto entry_id = EntryIdOf(*shown);
@@ -167,10 +170,10 @@ base::Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::strin
     if (!row) return std::unexpected(row.error());
     if (!*row) {
       return base::Fail(base::code::kNotActivated,
-                            "\"" + out.name +
-                                "\" is a CSR whose signed certificate has not arrived: drop the "
-                                "certificate into an inbox first (`certinbox csr show` prints "
-                                "the CSR)");
+                        "\"" + out.name +
+                            "\" is a CSR whose signed certificate has not arrived: drop the "
+                            "certificate into an inbox first (`certinbox csr show` prints "
+                            "the CSR)");
     }
     out.version = st->Int(0);
     out.cert_der = st->Blob(1);
@@ -192,7 +195,7 @@ base::Result<ExportMaterial> Inventory::Impl::ExportMaterialFor(const std::strin
   if (with_key) {
     if (!spki) {
       return base::Fail(base::code::kNoPrivateKey, "no private key is stored for \"" + out.name +
-                                                  "\": drop it into an inbox to export it");
+                                                       "\": drop it into an inbox to export it");
     }
     auto key = PrivateKeyFor(*spki);
     if (!key) return std::unexpected(key.error());

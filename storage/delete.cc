@@ -15,7 +15,6 @@ namespace certinbox::storage {
 
 namespace {
 
-
 constexpr size_t kNamesInMessage = 5;
 
 struct Target {
@@ -46,7 +45,8 @@ base::Result<void> Describe(sqlite::Connection& db, Target& target) {
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row)
-      return base::Fail(base::code::kStorageError, "entry " + std::to_string(target.id) + " vanished");
+      return base::Fail(base::code::kStorageError,
+                        "entry " + std::to_string(target.id) + " vanished");
     target.kind = st->Text(0);
     target.group = st->Text(1);
     target.name = st->Text(2);
@@ -66,7 +66,7 @@ base::Result<void> Describe(sqlite::Connection& db, Target& target) {
 // Entries other than `ca_id` with a version (current or not: rollback may need it) whose chain
 // holds a certificate of `ca_id`. Walks every version's chain: deleting a CA is rare.
 base::Result<std::vector<std::pair<int64_t, std::string>>> ChainedBy(sqlite::Connection& db,
-                                                               int64_t ca_id) {
+                                                                     int64_t ca_id) {
   auto st = db.Prepare(
       "SELECT DISTINCT e.id, e.grp || '/' || e.name FROM versions v, json_each(v.chain) c"
       " JOIN entries e ON e.id = v.entry_id"
@@ -117,13 +117,14 @@ base::Result<void> DeleteEntry(sqlite::Connection& db, int64_t entry_id) {
 // and stay. A CA refused makes nothing else refused, but a leaf refused keeps its CA, so CAs are
 // looked at again until nothing changes.
 base::Result<void> MarkRefused(sqlite::Connection& db, std::vector<Target>& targets,
-                         const std::unordered_map<int64_t, size_t>& target_of) {
+                               const std::unordered_map<int64_t, size_t>& target_of) {
   for (Target& target : targets) {
     if (target.resources.empty()) continue;
     target.deletable = false;
-    target.refusal = base::Error{
-        base::code::kBound, target.holder + " is bound to " + NameList(target.resources) +
-                     ": unbind it first (certinbox unbind " + target.holder + " RESOURCE)"};
+    target.refusal =
+        base::Error{base::code::kBound,
+                    target.holder + " is bound to " + NameList(target.resources) +
+                        ": unbind it first (certinbox unbind " + target.holder + " RESOURCE)"};
   }
   for (bool changed = true; changed;) {
     changed = false;
@@ -139,10 +140,11 @@ base::Result<void> MarkRefused(sqlite::Connection& db, std::vector<Target>& targ
       if (staying.empty()) continue;
       target.deletable = false;
       target.chained_by = staying;
-      target.refusal = base::Error{
-          base::code::kCaInUse, target.holder + " is the CA of " + NameList(staying) +
-                           ": their chains would lose it; delete them first, or in the same "
-                           "command"};
+      target.refusal =
+          base::Error{base::code::kCaInUse,
+                      target.holder + " is the CA of " + NameList(staying) +
+                          ": their chains would lose it; delete them first, or in the same "
+                          "command"};
       changed = true;
     }
   }
@@ -152,8 +154,8 @@ base::Result<void> MarkRefused(sqlite::Connection& db, std::vector<Target>& targ
 // Step 4 of Delete: one result per name, in the order asked (`asked`: the index in `targets`, or
 // why the name found no entry).
 void ReportResults(const std::vector<std::string>& entries,
-                   const std::vector<base::Result<size_t>>& asked, const std::vector<Target>& targets,
-                   DeleteOutcome& outcome) {
+                   const std::vector<base::Result<size_t>>& asked,
+                   const std::vector<Target>& targets, DeleteOutcome& outcome) {
   for (size_t i = 0; i < entries.size(); ++i) {
     nlohmann::json result = {{"entry", entries[i]}};
     if (!asked[i]) {
@@ -192,7 +194,7 @@ base::Result<void> DeleteKeyIfUnused(sqlite::Connection& db, int64_t key_id) {
 }
 
 base::Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::string>& entries,
-                                              base::UnixTime now) {
+                                                    base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -204,7 +206,8 @@ base::Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::strin
   for (const std::string& name : entries) {
     auto entry_id = ResolveEntry(name);
     if (!entry_id) {
-      if (entry_id.error().code != base::code::kNotFound && entry_id.error().code != base::code::kAmbiguous) {
+      if (entry_id.error().code != base::code::kNotFound &&
+          entry_id.error().code != base::code::kAmbiguous) {
         return std::unexpected(entry_id.error());
       }
       asked.emplace_back(std::unexpected(entry_id.error()));
@@ -230,7 +233,8 @@ base::Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::strin
     auto summary = SummaryOfEntry(target.id, now);
     if (!summary) return std::unexpected(summary.error());
     if (auto done = DeleteEntry(db_, target.id); !done) return std::unexpected(done.error());
-    auto event = outbox::Append(db_, base::topic::kCertDeleted, now, {{"certificate", std::move(*summary)}});
+    auto event =
+        outbox::Append(db_, base::topic::kCertDeleted, now, {{"certificate", std::move(*summary)}});
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
     outcome.deleted_ca = outcome.deleted_ca || target.kind == "ca";

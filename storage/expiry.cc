@@ -13,7 +13,6 @@ namespace certinbox::storage {
 
 namespace {
 
-
 constexpr int64_t kDay = 86400;
 constexpr int64_t kExpiredMarker = -1;  // expiry_notices.threshold_days for "expired"
 constexpr int kBatchRows = 256;         // due versions read at a time
@@ -69,8 +68,8 @@ constexpr const char* kDueSql =
 
 // The next kBatchRows versions due (kDueSql).
 base::Result<std::vector<Due>> ReadDue(sqlite::Connection& db, base::UnixTime now,
-                                 const std::string& thresholds_json, int64_t largest,
-                                 int64_t floor) {
+                                       const std::string& thresholds_json, int64_t largest,
+                                       int64_t floor) {
   auto st = db.Prepare(kDueSql);
   if (!st) return std::unexpected(st.error());
   st->Bind(1, now).Bind(2, thresholds_json).Bind(3, largest).Bind(4, kBatchRows).Bind(5, floor);
@@ -85,7 +84,7 @@ base::Result<std::vector<Due>> ReadDue(sqlite::Connection& db, base::UnixTime no
 
 // A threshold announced (`seq`: its event) or passed over (none) for a version.
 base::Result<void> RecordNotice(sqlite::Connection& db, int64_t version_id, int64_t threshold,
-                          std::optional<int64_t> seq, base::UnixTime now) {
+                                std::optional<int64_t> seq, base::UnixTime now) {
   auto st = db.Prepare(
       "INSERT OR IGNORE INTO expiry_notices (version_id, threshold_days, noticed_at, event_seq)"
       " VALUES (?1, ?2, ?3, ?4)");
@@ -102,7 +101,7 @@ base::Result<void> RecordNotice(sqlite::Connection& db, int64_t version_id, int6
 }  // namespace
 
 base::Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<int>& notify_days,
-                                                       base::UnixTime now) {
+                                                             base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   std::vector<int64_t> thresholds;
   for (int days : notify_days) {
@@ -147,7 +146,8 @@ base::Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<i
         fields["threshold_days"] = d.marker;
       }
       auto event =
-          outbox::Append(db_, expired ? base::topic::kCertExpired : base::topic::kCertExpiring, now, std::move(fields));
+          outbox::Append(db_, expired ? base::topic::kCertExpired : base::topic::kCertExpiring, now,
+                         std::move(fields));
       if (!event) return std::unexpected(event.error());
       if (auto ok = record(d.version_id, d.marker, event->seq); !ok) {
         return std::unexpected(ok.error());

@@ -24,7 +24,6 @@ std::vector<std::string> NormalizeFindings(std::vector<std::string> findings, bo
 
 namespace {
 
-
 // The name an entry gets when the sidecar gives none: CN, else the first SAN without its type
 // prefix ("DNS:"), else "cert-" and the fingerprint's start.
 std::string DefaultName(const pipeline::CertificateInfo& info) {
@@ -51,12 +50,14 @@ base::Result<void> CheckRequest(const ImportRequest& request) {
   for (const pipeline::ValidatedCertificate& vc : request.validation->certificates) {
     if (vc.index >= certs.size() || (vc.key_index && *vc.key_index >= keys.size()) ||
         (vc.key_index && keys[*vc.key_index].spki_sha256 != certs[vc.index].info.spki_sha256)) {
-      return base::Fail(base::code::kStorageError, "the validation does not belong to the parsed file");
+      return base::Fail(base::code::kStorageError,
+                        "the validation does not belong to the parsed file");
     }
   }
   for (size_t k : request.validation->unmatched_keys) {
     if (k >= keys.size()) {
-      return base::Fail(base::code::kStorageError, "the validation does not belong to the parsed file");
+      return base::Fail(base::code::kStorageError,
+                        "the validation does not belong to the parsed file");
     }
   }
   return {};
@@ -75,7 +76,7 @@ base::Result<std::optional<int64_t>> Inventory::Impl::FindKey(const std::string&
 }
 
 base::Result<int64_t> Inventory::Impl::StoreKey(const pipeline::PrivateKey& key,
-                                          const ImportRequest& request) {
+                                                const ImportRequest& request) {
   // The AAD binds the sealed blob to its public key: a blob moved to another row does not open.
   auto sealed = vault_.Seal(key.pkcs8_der.view(), key.spki_sha256);
   if (!sealed) return std::unexpected(sealed.error());
@@ -105,8 +106,9 @@ base::Result<bool> Inventory::Impl::NameTaken(const std::string& group, const st
 
 // A name taken by another entry of the group gets the fingerprint's start appended (a sidecar
 // name taken by an entry the certificate does not renew never gets here: see FindRenewal).
-base::Result<std::string> Inventory::Impl::FreeName(const std::string& group, const std::string& base,
-                                              const std::string& fingerprint) {
+base::Result<std::string> Inventory::Impl::FreeName(const std::string& group,
+                                                    const std::string& base,
+                                                    const std::string& fingerprint) {
   for (std::string candidate :
        {base, base + " (" + fingerprint.substr(0, 8) + ")", base + " (" + fingerprint + ")"}) {
     auto taken = NameTaken(group, candidate);
@@ -117,8 +119,8 @@ base::Result<std::string> Inventory::Impl::FreeName(const std::string& group, co
 }
 
 base::Result<int> Inventory::Impl::AttachKey(int64_t key_id, const std::string& spki_sha256,
-                                       base::UnixTime now, ImportOutcome& outcome,
-                                       std::vector<int64_t>& entry_ids) {
+                                             base::UnixTime now, ImportOutcome& outcome,
+                                             std::vector<int64_t>& entry_ids) {
   struct Waiting {
     int64_t version_id, entry_id;
     std::vector<std::string> findings;
@@ -205,7 +207,7 @@ base::Result<int64_t> Inventory::Impl::InsertVersion(
 
 // Marks the entry updated and writes an event about it: its summary as `certificate`, and `fields`.
 base::Result<Event> Inventory::Impl::EntryEvent(int64_t entry_id, const std::string& type,
-                                          nlohmann::json fields, base::UnixTime now) {
+                                                nlohmann::json fields, base::UnixTime now) {
   auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
   if (!touch) return std::unexpected(touch.error());
   touch->Bind(1, now).Bind(2, entry_id);
@@ -218,8 +220,8 @@ base::Result<Event> Inventory::Impl::EntryEvent(int64_t entry_id, const std::str
 
 // cert.updated (`changed`: what changed).
 base::Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
-                                            const std::vector<std::string>& changed,
-                                            base::UnixTime now) {
+                                                  const std::vector<std::string>& changed,
+                                                  base::UnixTime now) {
   return EntryEvent(entry_id, base::topic::kCertUpdated, {{"changed", changed}}, now);
 }
 
@@ -227,15 +229,15 @@ base::Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
 // or a CSR's activation). Written after that entry's cert.imported / cert.renewed /
 // cert.activated, in the same transaction; a failure fails the import (the file goes to
 // failed/ with the reason), so a drop is never stored with half of what its sidecar said.
-base::Result<void> Inventory::Impl::BindSidecarResources(const std::vector<int64_t>& described_entries,
-                                                   const ImportRequest& request,
-                                                   ImportOutcome& outcome) {
+base::Result<void> Inventory::Impl::BindSidecarResources(
+    const std::vector<int64_t>& described_entries, const ImportRequest& request,
+    ImportOutcome& outcome) {
   if (request.meta.bind.empty() || described_entries.empty()) return {};
   if (described_entries.size() > 1) {
     return base::Fail(base::code::kBindAmbiguous,
-                          "the sidecar's bind names resources for one certificate, but " +
-                              request.file + " holds " + std::to_string(described_entries.size()) +
-                              " new certificates it describes: drop them in separate files");
+                      "the sidecar's bind names resources for one certificate, but " +
+                          request.file + " holds " + std::to_string(described_entries.size()) +
+                          " new certificates it describes: drop them in separate files");
   }
   for (const std::string& resource : request.meta.bind) {
     auto event =
@@ -282,9 +284,10 @@ class Inventory::Impl::ImportRun {
   const StoredKey* KeyOf(const std::string& spki) const;
   base::Result<void> StoreCertificate(const pipeline::ValidatedCertificate& vc);
   base::Result<bool> ActivateForCsr(const NewCertificate& c);
-  base::Result<bool> Renew(const NewCertificate& c, const std::string& base, const std::string& metadata);
+  base::Result<bool> Renew(const NewCertificate& c, const std::string& base,
+                           const std::string& metadata);
   base::Result<void> AddEntry(const NewCertificate& c, const std::string& base,
-                        const std::string& metadata);
+                              const std::string& metadata);
 
   Impl& impl_;
   const ImportRequest& request_;
@@ -409,8 +412,9 @@ base::Result<bool> Inventory::Impl::ImportRun::ActivateForCsr(const NewCertifica
 }
 
 // A new version of the entry it renews (FindRenewal), if any. Returns whether it was one.
-base::Result<bool> Inventory::Impl::ImportRun::Renew(const NewCertificate& c, const std::string& base,
-                                               const std::string& metadata) {
+base::Result<bool> Inventory::Impl::ImportRun::Renew(const NewCertificate& c,
+                                                     const std::string& base,
+                                                     const std::string& metadata) {
   auto renewal = impl_.FindRenewal(group_, c.cert.info,
                                    c.named ? std::optional<std::string>(base) : std::nullopt);
   if (!renewal) return std::unexpected(renewal.error());
@@ -434,8 +438,9 @@ base::Result<bool> Inventory::Impl::ImportRun::Renew(const NewCertificate& c, co
 }
 
 // A new entry, with the certificate as its version 1, and its cert.imported.
-base::Result<void> Inventory::Impl::ImportRun::AddEntry(const NewCertificate& c, const std::string& base,
-                                                  const std::string& metadata) {
+base::Result<void> Inventory::Impl::ImportRun::AddEntry(const NewCertificate& c,
+                                                        const std::string& base,
+                                                        const std::string& metadata) {
   const pipeline::CertificateInfo& info = c.cert.info;
   auto name = impl_.FreeName(group_, base, info.fingerprint_sha256);
   if (!name) return std::unexpected(name.error());
@@ -550,9 +555,10 @@ base::Result<ImportOutcome> Inventory::Impl::Import(const ImportRequest& request
   return std::move(run.outcome());
 }
 
-base::Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox, const std::string& file,
-                                               const base::Error& reason,
-                                               base::UnixTime now) {
+base::Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox,
+                                                     const std::string& file,
+                                                     const base::Error& reason,
+                                                     base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());

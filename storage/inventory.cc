@@ -1,6 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/time.h"
 #include "storage/inventory.h"
 
 #include <fcntl.h>
@@ -11,6 +8,9 @@
 #include <ctime>
 #include <exception>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "storage/inventory_impl.h"
 #include "storage/migrations.h"
 #include "storage/outbox.h"
@@ -39,7 +39,7 @@ base::Result<void> CreatePrivateFile(const std::filesystem::path& file) {
   int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) {
     return base::Fail(base::code::kStorageError,
-                          "cannot create database " + file.string() + ": " + std::strerror(errno));
+                      "cannot create database " + file.string() + ": " + std::strerror(errno));
   }
   ::close(fd);
   return {};
@@ -54,9 +54,10 @@ base::Result<void> Configure(sqlite::Connection& db) {
   auto row = wal->Step();
   if (!row) return std::unexpected(row.error());
   if (!*row || wal->Text(0) != "wal") {
-    return base::Fail(base::code::kStorageError, "the database cannot use WAL mode (journal_mode is " +
-                                               (*row ? wal->Text(0) : std::string("unknown")) +
-                                               "): put state_dir on a local filesystem");
+    return base::Fail(base::code::kStorageError,
+                      "the database cannot use WAL mode (journal_mode is " +
+                          (*row ? wal->Text(0) : std::string("unknown")) +
+                          "): put state_dir on a local filesystem");
   }
   // WAL + synchronous=NORMAL: a commit is in the WAL file (the OS page cache) before COMMIT
   // returns, so it survives the process being killed (SIGKILL, crash). A power loss or kernel
@@ -73,8 +74,7 @@ base::Result<void> Configure(sqlite::Connection& db) {
 }  // namespace
 
 base::Result<std::unique_ptr<Inventory>> Inventory::Open(const std::filesystem::path& db_file,
-                                                             Vault vault,
-                                                             InventoryOptions options) {
+                                                         Vault vault, InventoryOptions options) {
   return Guarded("opening the inventory", [&]() -> base::Result<std::unique_ptr<Inventory>> {
     if (!std::filesystem::exists(db_file)) {
       if (auto made = CreatePrivateFile(db_file); !made) return std::unexpected(made.error());
@@ -135,18 +135,17 @@ base::Result<void> Inventory::Impl::SyncToDisk() {
   if (int rc = sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
       rc != SQLITE_OK) {
     return base::Fail(base::code::kStorageError,
-                          std::string("cannot find the WAL to sync: ") + sqlite3_errstr(rc));
+                      std::string("cannot find the WAL to sync: ") + sqlite3_errstr(rc));
   }
   // Not open yet: this connection has written nothing.
   if (wal == nullptr || wal->pMethods == nullptr) return {};
   errno = 0;
   if (int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
     const int os_error = errno;
-    return base::Fail(base::code::kStorageError, std::string("cannot sync the WAL to disk: ") +
-                                               sqlite3_errstr(rc) +
-                                               (os_error != 0 ? std::string(" (") +
-                                                                    std::strerror(os_error) + ")"
-                                                              : std::string()));
+    return base::Fail(
+        base::code::kStorageError,
+        std::string("cannot sync the WAL to disk: ") + sqlite3_errstr(rc) +
+            (os_error != 0 ? std::string(" (") + std::strerror(os_error) + ")" : std::string()));
   }
   return {};
 }
@@ -159,20 +158,20 @@ void Inventory::Impl::Rollback() noexcept {
 base::Result<void> Inventory::Impl::CheckBatch() const {
   if (in_batch_ && db_.Autocommit()) {
     return base::Fail(base::code::kStorageError,
-                          "the batch was rolled back by SQLite after an earlier error: nothing "
-                          "since Begin() is stored; call Rollback() and start again");
+                      "the batch was rolled back by SQLite after an earlier error: nothing "
+                      "since Begin() is stored; call Rollback() and start again");
   }
   return {};
 }
 
-base::Result<nlohmann::json> Inventory::Impl::SummaryOfEntry(int64_t entry_id,
-                                                                 base::UnixTime now) {
+base::Result<nlohmann::json> Inventory::Impl::SummaryOfEntry(int64_t entry_id, base::UnixTime now) {
   auto st = db_.Prepare(std::string(kSummarySelect) + " WHERE e.id = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, entry_id);
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
-  if (!*row) return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(entry_id));
+  if (!*row)
+    return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(entry_id));
   return SummaryFromRow(*st, now, options_.expiring_soon_days);
 }
 
@@ -229,10 +228,8 @@ base::Result<ImportOutcome> Inventory::Import(const ImportRequest& request) {
   return Guarded("import", [&] { return impl_->Import(request); });
 }
 
-base::Result<Event> Inventory::RecordRejection(const std::string& inbox,
-                                                   const std::string& file,
-                                                   const base::Error& reason,
-                                                   base::UnixTime now) {
+base::Result<Event> Inventory::RecordRejection(const std::string& inbox, const std::string& file,
+                                               const base::Error& reason, base::UnixTime now) {
   return Guarded("recording a rejection",
                  [&] { return impl_->RecordRejection(inbox, file, reason, now); });
 }
@@ -243,21 +240,21 @@ base::Result<std::vector<std::pair<int64_t, std::string>>> Inventory::Incomplete
                  [&] { return impl_->IncompleteChains(after_id, limit); });
 }
 
-base::Result<std::optional<Event>> Inventory::UpdateChain(
-    int64_t version_id, const std::vector<std::string>& chain,
-    const std::vector<std::string>& findings, base::UnixTime now) {
+base::Result<std::optional<Event>> Inventory::UpdateChain(int64_t version_id,
+                                                          const std::vector<std::string>& chain,
+                                                          const std::vector<std::string>& findings,
+                                                          base::UnixTime now) {
   return Guarded("updating a chain",
                  [&] { return impl_->UpdateChain(version_id, chain, findings, now); });
 }
 
 base::Result<Event> Inventory::RollbackTo(const std::string& entry, int64_t to,
-                                              base::UnixTime now) {
+                                          base::UnixTime now) {
   return Guarded("rollback", [&] { return impl_->RollbackTo(entry, to, now); });
 }
 
-base::Result<MetaOutcome> Inventory::UpdateMeta(const std::string& entry,
-                                                    const MetaChange& change,
-                                                    base::UnixTime now) {
+base::Result<MetaOutcome> Inventory::UpdateMeta(const std::string& entry, const MetaChange& change,
+                                                base::UnixTime now) {
   return Guarded("updating metadata", [&] { return impl_->UpdateMeta(entry, change, now); });
 }
 
@@ -269,24 +266,23 @@ base::Result<nlohmann::json> Inventory::List(const ListFilter& filter, base::Uni
   return Guarded("listing", [&] { return impl_->List(filter, now); });
 }
 
-base::Result<nlohmann::json> Inventory::Show(const std::string& name_or_id,
-                                                 base::UnixTime now) {
+base::Result<nlohmann::json> Inventory::Show(const std::string& name_or_id, base::UnixTime now) {
   return Guarded("show", [&] { return impl_->Show(name_or_id, now); });
 }
 
 base::Result<BindOutcome> Inventory::Bind(const std::string& entry, const std::string& resource,
-                                              const std::optional<std::string>& plugin,
-                                              base::UnixTime now) {
+                                          const std::optional<std::string>& plugin,
+                                          base::UnixTime now) {
   return Guarded("binding", [&] { return impl_->Bind(entry, resource, plugin, now); });
 }
 
 base::Result<Event> Inventory::Unbind(const std::string& entry, const std::string& resource,
-                                          base::UnixTime now) {
+                                      base::UnixTime now) {
   return Guarded("unbinding", [&] { return impl_->Unbind(entry, resource, now); });
 }
 
 base::Result<DeleteOutcome> Inventory::Delete(const std::vector<std::string>& entries,
-                                                  base::UnixTime now) {
+                                              base::UnixTime now) {
   return Guarded("deleting", [&] { return impl_->Delete(entries, now); });
 }
 
@@ -300,7 +296,7 @@ base::Result<nlohmann::json> Inventory::UnmatchedKeys() {
 }
 
 base::Result<Event> Inventory::AppendEvent(const std::string& type, nlohmann::json fields,
-                                               base::UnixTime now) {
+                                           base::UnixTime now) {
   return Guarded("writing an event", [&]() -> base::Result<Event> {
     if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
     auto tx = sqlite::Transaction::Start(impl_->db());
@@ -321,15 +317,15 @@ base::Result<int64_t> Inventory::FirstSeq() {
 }
 
 base::Result<int64_t> Inventory::AckCursor(const std::string& name, int64_t seq,
-                                               base::UnixTime now) {
+                                           base::UnixTime now) {
   return Guarded("moving a cursor", [&]() -> base::Result<int64_t> {
     if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
     auto last = outbox::LastSeq(impl_->db());
     if (!last) return last;
     if (seq < 0 || seq > *last) {
       return base::Fail(base::code::kBadRequest, "seq " + std::to_string(seq) +
-                                               " is not an event seq (the last one is " +
-                                               std::to_string(*last) + ")");
+                                                     " is not an event seq (the last one is " +
+                                                     std::to_string(*last) + ")");
     }
     return outbox::AckCursor(impl_->db(), name, seq, now);
   });
@@ -357,7 +353,7 @@ base::Result<bool> Inventory::DeleteCursor(const std::string& name) {
 }
 
 base::Result<int64_t> Inventory::PruneEvents(base::UnixTime before, int64_t published_seq,
-                                                 int limit) {
+                                             int limit) {
   return Guarded("pruning events", [&]() -> base::Result<int64_t> {
     if (auto ok = impl_->CheckBatch(); !ok) return std::unexpected(ok.error());
     return outbox::Prune(impl_->db(), before, published_seq, limit);
@@ -380,7 +376,7 @@ base::Result<Counts> Inventory::Count(base::UnixTime now) {
 }
 
 base::Result<std::vector<Event>> Inventory::ScanExpiry(const std::vector<int>& notify_days,
-                                                           base::UnixTime now) {
+                                                       base::UnixTime now) {
   return Guarded("the expiry scan", [&] { return impl_->ScanExpiry(notify_days, now); });
 }
 
@@ -388,14 +384,12 @@ base::Result<Event> Inventory::CreateCsr(const NewCsr& request) {
   return Guarded("storing a CSR", [&] { return impl_->CreateCsr(request); });
 }
 
-base::Result<nlohmann::json> Inventory::CsrOf(const std::string& name_or_id,
-                                                  base::UnixTime now) {
+base::Result<nlohmann::json> Inventory::CsrOf(const std::string& name_or_id, base::UnixTime now) {
   return Guarded("reading a CSR", [&] { return impl_->CsrOf(name_or_id, now); });
 }
 
 base::Result<ExportMaterial> Inventory::ExportMaterialFor(const std::string& name_or_id,
-                                                              bool with_key,
-                                                              base::UnixTime now) {
+                                                          bool with_key, base::UnixTime now) {
   return Guarded("export", [&] { return impl_->ExportMaterialFor(name_or_id, with_key, now); });
 }
 
@@ -415,7 +409,7 @@ base::Result<std::optional<ResourceBinding>> Inventory::BindingOfResource(
 }
 
 base::Result<nlohmann::json> Inventory::PluginBindings(const std::string& plugin,
-                                                           base::UnixTime now) {
+                                                       base::UnixTime now) {
   return Guarded("listing a plugin's bindings", [&] { return impl_->PluginBindings(plugin, now); });
 }
 

@@ -106,9 +106,8 @@ base::Result<void> CheckResourceName(std::string_view resource);
 
 // What a sidecar, a request or the config names an entry with, by pipeline::CheckName: the
 // name (when given), the group (when not empty) and each label. Error code "bad_name".
-base::Result<void> CheckEntryNames(const std::optional<std::string>& name,
-                                       std::string_view group,
-                                       const std::vector<std::string>& labels);
+base::Result<void> CheckEntryNames(const std::optional<std::string>& name, std::string_view group,
+                                   const std::vector<std::string>& labels);
 
 struct ListFilter {
   std::optional<std::string> status;  // valid | expiring_soon | expired | pre_activation
@@ -201,7 +200,7 @@ class Inventory {
  public:
   // Opens (creating) the database in WAL mode and applies storage/migrations/NNN_*.sql in order.
   static base::Result<std::unique_ptr<Inventory>> Open(const std::filesystem::path& db_file,
-                                                           Vault vault, InventoryOptions options);
+                                                       Vault vault, InventoryOptions options);
   ~Inventory();
 
   // Batching: between Begin() and Commit() every operation below shares one transaction
@@ -268,20 +267,20 @@ class Inventory {
 
   // Records a rejected drop in the import log and writes `import.rejected`.
   base::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
-                                          const base::Error& reason, base::UnixTime now);
+                                      const base::Error& reason, base::UnixTime now);
 
   // Certificates (leaves, and intermediates stored before their root) whose chain was
   // incomplete when stored, as (version id, DER), to validate again after a CA certificate
   // arrived: those with an id above `after_id`, in id order, at most `limit` (-1: all).
-  base::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(
-      int64_t after_id = 0, int64_t limit = -1);
+  base::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(int64_t after_id = 0,
+                                                                              int64_t limit = -1);
   // Stores a chain and findings found again (findings as Validate gives them: the inventory
   // keeps `no_private_key` itself). Writes `cert.updated` (changed ["chain", "findings"]) and
   // returns it when something changed, std::nullopt otherwise.
   base::Result<std::optional<Event>> UpdateChain(int64_t version_id,
-                                                     const std::vector<std::string>& chain,
-                                                     const std::vector<std::string>& findings,
-                                                     base::UnixTime now);
+                                                 const std::vector<std::string>& chain,
+                                                 const std::vector<std::string>& findings,
+                                                 base::UnixTime now);
 
   // Makes version `to` of an entry (name, group/name or id, as Show) its current version again
   // and writes one `cert.renewed` {certificate, previous, rollback: true}. Bindings stay.
@@ -295,7 +294,7 @@ class Inventory {
   // empty `changed`, when nothing did). Errors: not_found, ambiguous, bad_request (an empty
   // label or key).
   base::Result<MetaOutcome> UpdateMeta(const std::string& entry, const MetaChange& change,
-                                           base::UnixTime now);
+                                       base::UnixTime now);
 
   // DER of every stored CA certificate (for the trust context).
   base::Result<std::vector<std::string>> CaCertificates();
@@ -316,21 +315,19 @@ class Inventory {
   // bad_resource, resource_bound (the resource is bound to another entry; the message names it),
   // declared (the binding is the config's: change its [[binding]] instead).
   base::Result<BindOutcome> Bind(const std::string& entry, const std::string& resource,
-                                     const std::optional<std::string>& plugin,
-                                     base::UnixTime now);
+                                 const std::optional<std::string>& plugin, base::UnixTime now);
   // Removes a binding and writes cert.unbound. Error codes: not_found (no such entry, or the
   // entry is not bound to that resource), ambiguous, declared (made by the config: remove its
   // [[binding]] and reload).
   base::Result<Event> Unbind(const std::string& entry, const std::string& resource,
-                                 base::UnixTime now);
+                             base::UnixTime now);
   // Deletes entries: each with its versions, their expiry notices, its CSR and the keys no
   // remaining version or CSR uses, and one cert.deleted {certificate as it was}, all in one
   // transaction (a storage error deletes nothing and fails the whole call). Per name, refused when
   // the entry is bound (code "bound", every resource named) or is a CA that entries not deleted in
   // the same call chain to (code "ca_in_use"); failed when the name finds no entry (not_found,
   // ambiguous). A name given twice, or two names of one entry, are one deletion.
-  base::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries,
-                                         base::UnixTime now);
+  base::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries, base::UnixTime now);
   // Makes the stored `config` bindings what `declared` says, in one transaction:
   // - a `config` binding whose resource is no longer declared is removed (cert.unbound);
   // - a declared binding whose entry exists is made (cert.bound) or, when the resource is the
@@ -341,7 +338,7 @@ class Inventory {
   //   the config bound earlier stays bound until the declaration can be applied.
   // Declarations must have distinct resources (the config checks it). Works inside a batch.
   base::Result<ReconcileOutcome> ReconcileBindings(const std::vector<DeclaredBinding>& declared,
-                                                       base::UnixTime now);
+                                                   base::UnixTime now);
 
   // Keys waiting for their certificate: [{spki_sha256, algorithm, bits, created_at, source}],
   // never key bytes.
@@ -350,7 +347,7 @@ class Inventory {
   // Writes one event that reports no inventory change of its own (config.reloaded, say) to
   // the outbox; inside a batch, as part of it.
   base::Result<Event> AppendEvent(const std::string& type, nlohmann::json fields,
-                                      base::UnixTime now);
+                                  base::UnixTime now);
 
   // Events with seq > since, oldest first, at most `limit` (limit <= 0: all of them).
   base::Result<std::vector<Event>> EventsSince(int64_t since, int limit);
@@ -366,14 +363,13 @@ class Inventory {
   base::Result<bool> DeleteCursor(const std::string& name);
   // The first event seq above `after` of a type starting with one of `prefixes` ("" = any), if
   // there is one: a plugin's events waiting above its cursor (the supervisor's hang check).
-  base::Result<std::optional<int64_t>> FirstEventMatching(
-      int64_t after, const std::vector<std::string>& prefixes);
+  base::Result<std::optional<int64_t>> FirstEventMatching(int64_t after,
+                                                          const std::vector<std::string>& prefixes);
 
   // Retention: deletes events older than `before` with seq <= `published_seq` (never one not
   // published yet) that every cursor has acknowledged, at most `limit` in one transaction.
   // Returns how many were deleted.
-  base::Result<int64_t> PruneEvents(base::UnixTime before, int64_t published_seq,
-                                        int limit);
+  base::Result<int64_t> PruneEvents(base::UnixTime before, int64_t published_seq, int limit);
 
   // The outbox's publish cursor: events above it were committed but maybe not yet published.
   base::Result<int64_t> PublishedSeq();
@@ -394,7 +390,7 @@ class Inventory {
   // made once per version and threshold, across restarts. Writes nothing when nothing is due.
   // Works inside a batch (Begin/Commit) or as its own transaction. Returns the events written.
   base::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
-                                                  base::UnixTime now);
+                                              base::UnixTime now);
 
   // --- CSRs made here, and exports (storage/csr.cc) ---
   // Stores a generated CSR in one transaction: its key sealed (like an imported key), the entry
@@ -409,7 +405,7 @@ class Inventory {
   // The current certificate of an entry, its chain and (with_key) its private key, unsealed.
   // Errors: not_found, ambiguous, not_activated (a CSR without certificate), no_private_key.
   base::Result<ExportMaterial> ExportMaterialFor(const std::string& name_or_id, bool with_key,
-                                                     base::UnixTime now);
+                                                 base::UnixTime now);
   // Appends to the key export audit log (key_exports).
   base::Result<void> RecordKeyExport(const KeyExportRecord& record);
   // An entry's key exports, oldest first: [{time, version, what, outcome, reason, endpoint}].
@@ -423,8 +419,7 @@ class Inventory {
   // The resources bound to `plugin`, by resource: [{resource, entry (GROUP/NAME), id, version
   // (the entry's current; 0 for a CSR without certificate), fingerprint_sha256, not_after,
   // has_private_key, pushed_version, pushed_at, last_push_result, last_push_message}].
-  base::Result<nlohmann::json> PluginBindings(const std::string& plugin,
-                                                  base::UnixTime now);
+  base::Result<nlohmann::json> PluginBindings(const std::string& plugin, base::UnixTime now);
   // Records a push on the binding (last_push_at/_result/_message; on success pushed_version and
   // pushed_at) and writes push.succeeded / push.failed {certificate, resource, plugin, version,
   // message, exit_status, output} in one transaction. Errors: forbidden (the resource is not

@@ -3,7 +3,6 @@
 // expiry.cc, bindings.cc and delete.cc. Internal.
 #pragma once
 
-
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -42,16 +41,16 @@ class Inventory::Impl {
   // import.cc
   base::Result<ImportOutcome> Import(const ImportRequest& request);
   base::Result<Event> RecordRejection(const std::string& inbox, const std::string& file,
-                                          const base::Error& reason, base::UnixTime now);
+                                      const base::Error& reason, base::UnixTime now);
   // chains.cc
   base::Result<std::optional<Event>> UpdateChain(int64_t version_id,
-                                                     const std::vector<std::string>& chain,
-                                                     const std::vector<std::string>& findings,
-                                                     base::UnixTime now);
+                                                 const std::vector<std::string>& chain,
+                                                 const std::vector<std::string>& findings,
+                                                 base::UnixTime now);
 
   // expiry.cc
   base::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
-                                                  base::UnixTime now);
+                                              base::UnixTime now);
   // Call whenever a version becomes an entry's current version: keeps the scan's floor at or
   // below its not_after, so the scan does not skip it.
   base::Result<void> LowerExpiryFloor(base::UnixTime not_after);
@@ -65,21 +64,21 @@ class Inventory::Impl {
     int64_t next_version = 0;  // the number the new version gets
     nlohmann::json previous;   // {version, fingerprint_sha256, not_after} of the current version
   };
-  base::Result<std::optional<Renewal>> FindRenewal(
-      const std::string& group, const pipeline::CertificateInfo& info,
-      const std::optional<std::string>& sidecar_name);
+  base::Result<std::optional<Renewal>> FindRenewal(const std::string& group,
+                                                   const pipeline::CertificateInfo& info,
+                                                   const std::optional<std::string>& sidecar_name);
   // Deletes the entry's oldest versions beyond options_.max_versions (see Inventory::Import).
   base::Result<int> PruneVersions(int64_t entry_id);
   // Writes cert.renewed for an entry whose current version just changed.
   base::Result<Event> EntryRenewed(int64_t entry_id, nlohmann::json previous, bool rollback,
-                                       base::UnixTime now);
+                                   base::UnixTime now);
   base::Result<Event> RollbackTo(const std::string& entry, int64_t to, base::UnixTime now);
   base::Result<MetaOutcome> UpdateMeta(const std::string& entry, const MetaChange& change,
-                                           base::UnixTime now);
+                                       base::UnixTime now);
 
   // queries.cc
-  base::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(
-      int64_t after_id, int64_t limit);
+  base::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(int64_t after_id,
+                                                                              int64_t limit);
   base::Result<std::vector<std::string>> CaCertificates();
   base::Result<nlohmann::json> List(const ListFilter& filter, base::UnixTime now);
   base::Result<nlohmann::json> Show(const std::string& name_or_id, base::UnixTime now);
@@ -91,7 +90,7 @@ class Inventory::Impl {
   base::Result<Event> CreateCsr(const NewCsr& request);
   base::Result<nlohmann::json> CsrOf(const std::string& name_or_id, base::UnixTime now);
   base::Result<ExportMaterial> ExportMaterialFor(const std::string& name_or_id, bool with_key,
-                                                     base::UnixTime now);
+                                                 base::UnixTime now);
   base::Result<void> RecordKeyExport(const KeyExportRecord& record);
   base::Result<nlohmann::json> KeyExports(int64_t entry_id);
   // The entry of a pending CSR (not yet activated) for this public key, if any.
@@ -99,38 +98,33 @@ class Inventory::Impl {
   // Makes `cert` version 1 of the pending CSR entry `entry_id`, marks the CSR activated and
   // writes `cert.activated` {certificate}. Called by Import inside its transaction.
   base::Result<Event> ActivateCsr(int64_t entry_id, const pipeline::Certificate& cert,
-                                      const std::vector<std::string>& chain,
-                                      const std::vector<std::string>& findings,
-                                      std::optional<int64_t> key_id, const ImportRequest& request);
+                                  const std::vector<std::string>& chain,
+                                  const std::vector<std::string>& findings,
+                                  std::optional<int64_t> key_id, const ImportRequest& request);
   // Entry lookup as Show does it: numeric id (when allow_id), GROUP/NAME, then NAME.
   // Error codes not_found, ambiguous.
   base::Result<int64_t> ResolveEntry(const std::string& name_or_id, bool allow_id = true);
 
   // bindings.cc: bindings and their reconciliation with the config; delete.cc: Delete.
   base::Result<BindOutcome> Bind(const std::string& entry, const std::string& resource,
-                                     const std::optional<std::string>& plugin,
-                                     base::UnixTime now);
+                                 const std::optional<std::string>& plugin, base::UnixTime now);
   base::Result<Event> Unbind(const std::string& entry, const std::string& resource,
-                                 base::UnixTime now);
+                             base::UnixTime now);
   base::Result<ReconcileOutcome> ReconcileBindings(const std::vector<DeclaredBinding>& declared,
-                                                       base::UnixTime now);
-  base::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries,
-                                         base::UnixTime now);
+                                                   base::UnixTime now);
+  base::Result<DeleteOutcome> Delete(const std::vector<std::string>& entries, base::UnixTime now);
   // Binds inside the caller's transaction (`certinbox bind`, a sidecar's `bind`): the rules of
   // Inventory::Bind. Returns cert.bound, or std::nullopt when the binding was already so.
   base::Result<std::optional<Event>> PutBinding(int64_t entry_id, const std::string& resource,
-                                                    const std::optional<std::string>& plugin,
-                                                    std::string_view source,
-                                                    base::UnixTime now);
+                                                const std::optional<std::string>& plugin,
+                                                std::string_view source, base::UnixTime now);
   // Import's sidecar `bind` (import.cc calls it; the rules are Inventory::Import's).
   base::Result<void> BindSidecarResources(const std::vector<int64_t>& described_entries,
-                                              const ImportRequest& request, ImportOutcome& outcome);
+                                          const ImportRequest& request, ImportOutcome& outcome);
   // cert.bound / cert.unbound {certificate (after the change), resource, plugin}; marks the
   // entry updated.
-  base::Result<Event> BindingEvent(const char* type, int64_t entry_id,
-                                       const std::string& resource,
-                                       const std::optional<std::string>& plugin,
-                                       base::UnixTime now);
+  base::Result<Event> BindingEvent(const char* type, int64_t entry_id, const std::string& resource,
+                                   const std::optional<std::string>& plugin, base::UnixTime now);
   // [{resource, plugin, source, created_at, pushed_version, pushed_at, last_push_at,
   // last_push_result, last_push_message}] of an entry, by resource (nulls where not yet pushed).
   base::Result<nlohmann::json> BindingDetails(int64_t entry_id);
@@ -146,14 +140,13 @@ class Inventory::Impl {
   // The summary of an entry's current version; not_found when there is no such entry.
   base::Result<nlohmann::json> SummaryOfEntry(int64_t entry_id, base::UnixTime now);
   base::Result<Event> EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
-                                       base::UnixTime now);
+                                   base::UnixTime now);
 
   std::string Tag(std::string_view message) const { return vault_.Tag(message); }
 
   // push.cc: what plugins see of their bindings, and their push reports.
   base::Result<std::optional<ResourceBinding>> BindingOfResource(const std::string& resource);
-  base::Result<nlohmann::json> PluginBindings(const std::string& plugin,
-                                                  base::UnixTime now);
+  base::Result<nlohmann::json> PluginBindings(const std::string& plugin, base::UnixTime now);
   base::Result<Event> RecordPush(const PushRecord& record);
 
  private:
@@ -168,24 +161,25 @@ class Inventory::Impl {
   base::Result<bool> FingerprintStored(const std::string& fingerprint);
   base::Result<bool> NameTaken(const std::string& group, const std::string& name);
   // import.cc: stores `cert` as version `number` of an entry and makes it current.
-  base::Result<int64_t> InsertVersion(
-      int64_t entry_id, int64_t number, const pipeline::Certificate& cert,
-      const std::vector<std::string>& chain, const std::vector<std::string>& findings,
-      std::optional<int64_t> key_id, const std::string& metadata, const ImportRequest& request);
+  base::Result<int64_t> InsertVersion(int64_t entry_id, int64_t number,
+                                      const pipeline::Certificate& cert,
+                                      const std::vector<std::string>& chain,
+                                      const std::vector<std::string>& findings,
+                                      std::optional<int64_t> key_id, const std::string& metadata,
+                                      const ImportRequest& request);
   // Marks the entry updated and writes an event of `type` with its summary as `certificate`
   // beside `fields`.
-  base::Result<Event> EntryEvent(int64_t entry_id, const std::string& type,
-                                     nlohmann::json fields, base::UnixTime now);
+  base::Result<Event> EntryEvent(int64_t entry_id, const std::string& type, nlohmann::json fields,
+                                 base::UnixTime now);
   // bindings.cc: step 3 of ReconcileBindings, for one declaration naming entry `entry_id`.
   base::Result<void> ApplyDeclaredBinding(const DeclaredBinding& d, int64_t entry_id,
-                                              base::UnixTime now, ReconcileOutcome& outcome);
+                                          base::UnixTime now, ReconcileOutcome& outcome);
   base::Result<std::string> FreeName(const std::string& group, const std::string& base,
-                                         const std::string& fingerprint);
+                                     const std::string& fingerprint);
   // Attaches a stored key to every version of its public key that has none, dropping
   // no_private_key; one cert.updated per entry so changed. Returns how many versions changed.
-  base::Result<int> AttachKey(int64_t key_id, const std::string& spki_sha256,
-                                  base::UnixTime now, ImportOutcome& outcome,
-                                  std::vector<int64_t>& entry_ids);
+  base::Result<int> AttachKey(int64_t key_id, const std::string& spki_sha256, base::UnixTime now,
+                              ImportOutcome& outcome, std::vector<int64_t>& entry_ids);
 
   sqlite::Connection db_;
   Vault vault_;

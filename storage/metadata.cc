@@ -1,11 +1,11 @@
 // `certinbox meta`: an entry's description, labels and metadata, or one version's metadata.
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/time.h"
 #include "storage/metadata.h"
 
 #include <algorithm>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "pipeline/names.h"
 #include "storage/inventory_impl.h"
 #include "storage/summary.h"
@@ -13,7 +13,6 @@
 namespace certinbox::storage {
 
 namespace {
-
 
 // Whether no array or object in `value` is deeper than `max_depth` (`value` itself at `depth`).
 // Recurses at most max_depth - depth + 1 levels.
@@ -29,12 +28,13 @@ bool DepthWithin(const nlohmann::json& value, int depth, int max_depth) {
 base::Result<void> CheckChange(const MetaChange& change) {
   // Counted before any work on them: a request may hold tens of thousands of names.
   if (change.add_labels.size() > kMaxLabels || change.remove_labels.size() > kMaxLabels) {
-    return base::Fail(base::code::kBadRequest, "a change adds or removes at most " +
-                                             std::to_string(kMaxLabels) + " labels");
+    return base::Fail(base::code::kBadRequest,
+                      "a change adds or removes at most " + std::to_string(kMaxLabels) + " labels");
   }
   if (change.unset.size() > kMaxMetadataKeys) {
-    return base::Fail(base::code::kBadRequest, "a change unsets at most " +
-                                             std::to_string(kMaxMetadataKeys) + " metadata keys");
+    return base::Fail(
+        base::code::kBadRequest,
+        "a change unsets at most " + std::to_string(kMaxMetadataKeys) + " metadata keys");
   }
   for (const auto* labels : {&change.add_labels, &change.remove_labels}) {
     for (const std::string& label : *labels) {
@@ -43,7 +43,8 @@ base::Result<void> CheckChange(const MetaChange& change) {
   }
   if (auto ok = CheckEntryNames(std::nullopt, "", change.add_labels); !ok) return ok;
   if (!change.set.is_object()) {
-    return base::Fail(base::code::kBadRequest, "the metadata to set must be an object of key = value");
+    return base::Fail(base::code::kBadRequest,
+                      "the metadata to set must be an object of key = value");
   }
   for (const auto& [key, value] : change.set.items()) {
     if (key.empty()) return base::Fail(base::code::kBadRequest, "a metadata key cannot be empty");
@@ -53,7 +54,7 @@ base::Result<void> CheckChange(const MetaChange& change) {
   }
   if (change.description && change.description->size() > kMaxDescriptionBytes) {
     return base::Fail(base::code::kBadRequest, "a description is at most " +
-                                             std::to_string(kMaxDescriptionBytes) + " bytes");
+                                                   std::to_string(kMaxDescriptionBytes) + " bytes");
   }
   return {};
 }
@@ -73,22 +74,23 @@ base::Result<void> CheckMetadata(const nlohmann::json& metadata) {
   if (!metadata.is_object()) return base::Fail(base::code::kBadRequest, "metadata is an object");
   if (metadata.size() > kMaxMetadataKeys) {
     return base::Fail(base::code::kBadRequest,
-                          "metadata holds at most " + std::to_string(kMaxMetadataKeys) + " keys");
+                      "metadata holds at most " + std::to_string(kMaxMetadataKeys) + " keys");
   }
   if (!DepthWithin(metadata, 1, kMaxMetadataDepth)) {
     return base::Fail(base::code::kBadRequest, "metadata nests arrays and tables at most " +
-                                             std::to_string(kMaxMetadataDepth) + " deep");
+                                                   std::to_string(kMaxMetadataDepth) + " deep");
   }
   if (metadata.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size() >
       kMaxMetadataBytes) {
-    return base::Fail(base::code::kBadRequest, "metadata takes at most " +
-                                             std::to_string(kMaxMetadataBytes) + " bytes as JSON");
+    return base::Fail(
+        base::code::kBadRequest,
+        "metadata takes at most " + std::to_string(kMaxMetadataBytes) + " bytes as JSON");
   }
   return {};
 }
 
 base::Result<void> CheckEntryNames(const std::optional<std::string>& name, std::string_view group,
-                             const std::vector<std::string>& labels) {
+                                   const std::vector<std::string>& labels) {
   using pipeline::NameKind;
   if (name) {
     if (auto ok = pipeline::CheckName(*name, NameKind::kEntryName); !ok) return ok;
@@ -124,7 +126,8 @@ base::Result<EntryMeta> ReadEntryMeta(sqlite::Connection& db, int64_t entry_id) 
   st->Bind(1, entry_id);
   auto row = st->Step();
   if (!row) return std::unexpected(row.error());
-  if (!*row) return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(entry_id));
+  if (!*row)
+    return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(entry_id));
   EntryMeta meta{st->Text(0), ParseJsonOr(st->Text(1), nlohmann::json::array()),
                  ParseJsonOr(st->Text(2), nlohmann::json::object())};
   if (!meta.labels.is_array()) meta.labels = nlohmann::json::array();
@@ -147,8 +150,9 @@ nlohmann::json AppliedLabels(const nlohmann::json& labels, const MetaChange& cha
 
 }  // namespace
 
-base::Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, const MetaChange& change,
-                                                base::UnixTime now) {
+base::Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry,
+                                                      const MetaChange& change,
+                                                      base::UnixTime now) {
   if (auto ok = CheckChange(change); !ok) return std::unexpected(ok.error());
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
@@ -168,7 +172,7 @@ base::Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, 
   if (new_labels != labels) outcome.changed.emplace_back("labels");
   if (new_labels.size() > kMaxLabels && new_labels.size() > labels.size()) {
     return base::Fail(base::code::kBadRequest,
-                          "an entry has at most " + std::to_string(kMaxLabels) + " labels");
+                      "an entry has at most " + std::to_string(kMaxLabels) + " labels");
   }
 
   nlohmann::json new_metadata = metadata;
@@ -182,8 +186,8 @@ base::Result<MetaOutcome> Inventory::Impl::UpdateMeta(const std::string& entry, 
     if (!row) return std::unexpected(row.error());
     if (!*row) {
       return base::Fail(base::code::kNotFound,
-                            "\"" + entry + "\" has no version " + std::to_string(*change.version) +
-                                ": `certinbox show " + entry + " --versions` lists its versions");
+                        "\"" + entry + "\" has no version " + std::to_string(*change.version) +
+                            ": `certinbox show " + entry + " --versions` lists its versions");
     }
     version_id = st->Int(0);
     version_metadata = ParseJsonOr(st->Text(1), nlohmann::json::object());

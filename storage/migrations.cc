@@ -1,8 +1,9 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "storage/migrations.h"
 
 #include <string>
+
+#include "base/error.h"
+#include "base/error_codes.h"
 
 namespace certinbox::storage {
 
@@ -21,23 +22,23 @@ base::Result<void> CheckNotNewer(sqlite::Connection& db, int newest_known) {
   if (!latest) return std::unexpected(latest.error());
   if (*latest > newest_known) {
     return base::Fail(base::code::kStorageSchemaTooNew,
-                          "the database has schema version " + std::to_string(*latest) +
-                              " but this certinbox knows only up to " +
-                              std::to_string(newest_known) +
-                              ": run a newer certinbox, or point state_dir at another database");
+                      "the database has schema version " + std::to_string(*latest) +
+                          " but this certinbox knows only up to " + std::to_string(newest_known) +
+                          ": run a newer certinbox, or point state_dir at another database");
   }
   return {};
 }
 
 }  // namespace
 
-base::Result<void> ApplyMigrations(sqlite::Connection& db,
-                                       std::span<const Migration> migrations, int64_t now) {
+base::Result<void> ApplyMigrations(sqlite::Connection& db, std::span<const Migration> migrations,
+                                   int64_t now) {
   int newest_known = 0;
   for (const Migration& m : migrations) {
     if (m.version <= newest_known) {
-      return base::Fail(base::code::kStorageError, "embedded migrations are not in increasing order at " +
-                                                 std::to_string(m.version));
+      return base::Fail(
+          base::code::kStorageError,
+          "embedded migrations are not in increasing order at " + std::to_string(m.version));
     }
     newest_known = m.version;
   }
@@ -62,8 +63,8 @@ base::Result<void> ApplyMigrations(sqlite::Connection& db,
     if (*applied) continue;  // tx rolls back: nothing was written
     if (auto done = db.Exec(std::string(m.sql)); !done) {
       return base::Fail(base::code::kStorageError, "migration " + std::to_string(m.version) + "_" +
-                                                 std::string(m.name) +
-                                                 " failed: " + done.error().message);
+                                                       std::string(m.name) +
+                                                       " failed: " + done.error().message);
     }
     auto record =
         db.Prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)");

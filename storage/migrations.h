@@ -24,7 +24,7 @@ std::span<const Migration> EmbeddedMigrations();
 // each in one BEGIN IMMEDIATE transaction together with its schema_migrations row.
 // Refuses (code "storage_schema_too_new") a database that has a migration this binary does not
 // know, so an older certinbox never writes to a schema it does not understand.
-base::Result<void> ApplyMigrations(sqlite::Connection& db,
-                                       std::span<const Migration> migrations, int64_t now);
+base::Result<void> ApplyMigrations(sqlite::Connection& db, std::span<const Migration> migrations,
+                                   int64_t now);
 
 }  // namespace certinbox::storage

@@ -1,17 +1,17 @@
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/time.h"
 #include "storage/outbox.h"
 
 #include <charconv>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/time.h"
 #include "storage/actor.h"
 #include "storage/summary.h"
 
 namespace certinbox::storage::outbox {
 
-base::Result<Event> Append(sqlite::Connection& db, const std::string& type,
-                               base::UnixTime now, nlohmann::json fields) {
+base::Result<Event> Append(sqlite::Connection& db, const std::string& type, base::UnixTime now,
+                           nlohmann::json fields) {
   // The payload carries its own seq, so the seq is chosen first: the one AUTOINCREMENT would
   // pick (above the high-water mark in sqlite_sequence and above every row), read inside the
   // caller's transaction, which holds the write lock. Then one INSERT writes the whole row.
@@ -101,7 +101,7 @@ base::Result<void> SetPublishedSeq(sqlite::Connection& db, int64_t seq) {
 }
 
 base::Result<int64_t> AckCursor(sqlite::Connection& db, const std::string& name, int64_t seq,
-                                    base::UnixTime now) {
+                                base::UnixTime now) {
   auto st = db.Prepare(
       "INSERT INTO event_cursors (name, seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)"
       " ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = "
@@ -116,7 +116,7 @@ base::Result<int64_t> AckCursor(sqlite::Connection& db, const std::string& name,
 }
 
 base::Result<std::optional<int64_t>> FirstMatching(sqlite::Connection& db, int64_t after,
-                                                       const std::vector<std::string>& prefixes) {
+                                                   const std::vector<std::string>& prefixes) {
   if (prefixes.empty()) return std::optional<int64_t>();
   // The prefixes as a JSON array, so one statement serves any number of them.
   auto st = db.Prepare(
@@ -130,8 +130,7 @@ base::Result<std::optional<int64_t>> FirstMatching(sqlite::Connection& db, int64
   return std::optional<int64_t>(st->Int(0));
 }
 
-base::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db,
-                                                   const std::string& name) {
+base::Result<std::optional<int64_t>> CursorSeq(sqlite::Connection& db, const std::string& name) {
   auto st = db.Prepare("SELECT seq FROM event_cursors WHERE name = ?1");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, name);
@@ -162,7 +161,7 @@ base::Result<bool> DeleteCursor(sqlite::Connection& db, const std::string& name)
 }
 
 base::Result<int64_t> Prune(sqlite::Connection& db, base::UnixTime before, int64_t max_seq,
-                                int limit) {
+                            int limit) {
   // Acknowledged by every cursor (none: no cursor holds anything back).
   auto st = db.Prepare(
       "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time < ?1 AND seq <= ?2"

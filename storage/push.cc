@@ -12,7 +12,6 @@ namespace certinbox::storage {
 
 namespace {
 
-
 constexpr size_t kOutputKept = 4096;
 constexpr size_t kMessageKept = 1024;
 
@@ -55,7 +54,7 @@ base::Result<std::optional<ResourceBinding>> Inventory::Impl::BindingOfResource(
 }
 
 base::Result<nlohmann::json> Inventory::Impl::PluginBindings(const std::string& plugin,
-                                                       base::UnixTime now) {
+                                                             base::UnixTime now) {
   auto st = db_.Prepare(
       "SELECT resource, entry_id, pushed_version, pushed_at, last_push_result, last_push_message"
       " FROM bindings WHERE plugin = ?1 ORDER BY resource");
@@ -74,9 +73,10 @@ base::Result<nlohmann::json> Inventory::Impl::PluginBindings(const std::string& 
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row) break;
-    rows.push_back({st->Text(0), st->Int(1), json_or_null(2, st->Int(2)),
-                    st->IsNull(3) ? nlohmann::json(nullptr) : nlohmann::json(base::FormatRfc3339(st->Int(3))),
-                    json_or_null(4, st->Text(4)), json_or_null(5, st->Text(5))});
+    rows.push_back(
+        {st->Text(0), st->Int(1), json_or_null(2, st->Int(2)),
+         st->IsNull(3) ? nlohmann::json(nullptr) : nlohmann::json(base::FormatRfc3339(st->Int(3))),
+         json_or_null(4, st->Text(4)), json_or_null(5, st->Text(5))});
   }
   nlohmann::json out = nlohmann::json::array();
   for (auto& row : rows) {
@@ -110,9 +110,9 @@ base::Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
   auto found = find->Step();
   if (!found) return std::unexpected(found.error());
   if (!*found || find->IsNull(2) || find->Text(2) != record.plugin) {
-    return base::Fail(base::code::kForbidden, "resource " + record.resource + " is not bound to plugin " +
-                                           record.plugin +
-                                           ": a plugin reports pushes of its own bindings only");
+    return base::Fail(base::code::kForbidden,
+                      "resource " + record.resource + " is not bound to plugin " + record.plugin +
+                          ": a plugin reports pushes of its own bindings only");
   }
   const int64_t binding_id = find->Int(0);
   const int64_t entry_id = find->Int(1);
@@ -124,7 +124,8 @@ base::Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
   if (!has_version) return std::unexpected(has_version.error());
   if (!*has_version) {
     return base::Fail(base::code::kNotFound, "the entry bound to " + record.resource +
-                                           " has no version " + std::to_string(record.version));
+                                                 " has no version " +
+                                                 std::to_string(record.version));
   }
 
   const std::string message = Head(record.message, kMessageKept);
@@ -140,16 +141,16 @@ base::Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
 
   auto summary = SummaryOfEntry(entry_id, record.now);
   if (!summary) return std::unexpected(summary.error());
-  auto event =
-      outbox::Append(db_, record.ok ? base::topic::kPushSucceeded : base::topic::kPushFailed, record.now,
-                     {{"certificate", std::move(*summary)},
-                      {"resource", record.resource},
-                      {"plugin", record.plugin},
-                      {"version", record.version},
-                      {"message", message},
-                      {"exit_status", record.exit_status ? nlohmann::json(*record.exit_status)
-                                                         : nlohmann::json(nullptr)},
-                      {"output", Tail(record.output, kOutputKept)}});
+  auto event = outbox::Append(
+      db_, record.ok ? base::topic::kPushSucceeded : base::topic::kPushFailed, record.now,
+      {{"certificate", std::move(*summary)},
+       {"resource", record.resource},
+       {"plugin", record.plugin},
+       {"version", record.version},
+       {"message", message},
+       {"exit_status",
+        record.exit_status ? nlohmann::json(*record.exit_status) : nlohmann::json(nullptr)},
+       {"output", Tail(record.output, kOutputKept)}});
   if (!event) return std::unexpected(event.error());
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return std::move(*event);

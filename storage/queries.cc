@@ -5,8 +5,8 @@
 
 #include "base/error.h"
 #include "base/error_codes.h"
-#include "base/time.h"
 #include "base/text.h"
+#include "base/time.h"
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
@@ -86,8 +86,8 @@ base::Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, bas
       where.push_back("e.current_version_id IS NULL");  // CSR entries without a certificate
     } else {
       return base::Fail(base::code::kBadFilter, "unknown status \"" + s +
-                                              "\": use valid, expiring_soon, expired or "
-                                              "pre_activation");
+                                                    "\": use valid, expiring_soon, expired or "
+                                                    "pre_activation");
     }
   }
   if (filter.group) where.push_back("e.grp = " + param(*filter.group));
@@ -104,7 +104,8 @@ base::Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, bas
   } else if (filter.sort == "expiry") {
     sql += " ORDER BY v.not_after IS NULL, v.not_after, e.name, e.id";  // CSRs last
   } else {
-    return base::Fail(base::code::kBadFilter, "unknown sort \"" + filter.sort + "\": use name or expiry");
+    return base::Fail(base::code::kBadFilter,
+                      "unknown sort \"" + filter.sort + "\": use name or expiry");
   }
 
   // One text per combination of filters: the statement cache stays small.
@@ -152,20 +153,21 @@ base::Result<int64_t> Inventory::Impl::ResolveEntry(const std::string& name_or_i
   }
   if (found.empty()) {
     return base::Fail(base::code::kNotFound, "no certificate is named or numbered \"" +
-                                           base::Shorten(name_or_id) +
-                                           "\": `certinbox ls` lists them");
+                                                 base::Shorten(name_or_id) +
+                                                 "\": `certinbox ls` lists them");
   }
   if (found.size() > 1) {
     std::string groups;
     for (const auto& [id, grp] : found) groups += (groups.empty() ? "" : ", ") + grp;
-    return base::Fail(base::code::kAmbiguous, "\"" + name_or_id + "\" is a name in the groups " + groups +
-                                           ": say GROUP/" + name_or_id + " or use the id");
+    return base::Fail(base::code::kAmbiguous, "\"" + name_or_id + "\" is a name in the groups " +
+                                                  groups + ": say GROUP/" + name_or_id +
+                                                  " or use the id");
   }
   return found.front().first;
 }
 
 base::Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id,
-                                             base::UnixTime now) {
+                                                   base::UnixTime now) {
   auto entry_id = ResolveEntry(name_or_id);
   if (!entry_id) return std::unexpected(entry_id.error());
   auto summary = SummaryOfEntry(*entry_id, now);
@@ -322,7 +324,8 @@ base::Result<pipeline::SecretBytes> Inventory::Impl::PrivateKeyFor(const std::st
     st->Bind(1, spki_sha256);
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
-    if (!*row) return base::Fail(base::code::kNotFound, "no private key is stored for " + spki_sha256);
+    if (!*row)
+      return base::Fail(base::code::kNotFound, "no private key is stored for " + spki_sha256);
     sealed = st->Blob(0);
   }
   return vault_.Open(sealed, spki_sha256);

@@ -1,10 +1,11 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "storage/sqlite.h"
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
+
+#include "base/error.h"
+#include "base/error_codes.h"
 
 namespace certinbox::storage::sqlite {
 
@@ -13,7 +14,8 @@ namespace {
 // A full disk, a read-only and a failing one are conditions of the host that pass: their own
 // codes let callers keep the data that caused the write and try again later.
 std::string CodeOf(int rc, int os_error) {
-  if (os_error == ENOSPC || os_error == EDQUOT || (rc & 0xff) == SQLITE_FULL) return base::code::kStorageFull;
+  if (os_error == ENOSPC || os_error == EDQUOT || (rc & 0xff) == SQLITE_FULL)
+    return base::code::kStorageFull;
   if (os_error == EROFS || (rc & 0xff) == SQLITE_READONLY) return base::code::kStorageReadOnly;
   if ((rc & 0xff) == SQLITE_IOERR) return base::code::kStorageIo;
   return base::code::kStorageError;
@@ -161,7 +163,8 @@ base::Result<Statement> Connection::Prepare(std::string_view sql) {
     if (rc != SQLITE_OK) {
       return std::unexpected(StorageError(db_.get(), "cannot prepare " + std::string(sql)));
     }
-    if (!stmt) return std::unexpected(base::Error{base::code::kStorageError, "empty SQL statement"});
+    if (!stmt)
+      return std::unexpected(base::Error{base::code::kStorageError, "empty SQL statement"});
     it = cache_.emplace(std::string(sql), std::move(stmt)).first;
   }
   return Statement(db_.get(), it->second.get());
@@ -191,7 +194,8 @@ Transaction::~Transaction() { RollbackNoThrow(); }
 
 base::Result<void> Transaction::Commit() {
   Connection* db = std::exchange(db_, nullptr);
-  if (db == nullptr) return std::unexpected(base::Error{base::code::kStorageError, "transaction closed"});
+  if (db == nullptr)
+    return std::unexpected(base::Error{base::code::kStorageError, "transaction closed"});
   auto commit = db->Prepare(savepoint_ ? "RELEASE certinbox_op" : "COMMIT");
   if (!commit) {
     db_ = db;

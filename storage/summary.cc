@@ -1,4 +1,3 @@
-#include "base/time.h"
 #include "storage/summary.h"
 
 #include <openssl/evp.h>
@@ -6,6 +5,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "base/time.h"
 #include "pipeline/export.h"
 
 namespace certinbox::storage {
@@ -18,8 +18,7 @@ int64_t DaysLeft(base::UnixTime not_after, base::UnixTime now) {
   return days;
 }
 
-std::string_view Status(base::UnixTime not_after, base::UnixTime now,
-                        int expiring_soon_days) {
+std::string_view Status(base::UnixTime not_after, base::UnixTime now, int expiring_soon_days) {
   if (now >= not_after) return "expired";
   if (not_after - now < static_cast<int64_t>(expiring_soon_days) * 86400) return "expiring_soon";
   return "valid";

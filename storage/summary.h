@@ -18,8 +18,7 @@ int64_t DaysLeft(base::UnixTime not_after, base::UnixTime now);
 // valid | expiring_soon | expired. A certificate that is not valid yet is "valid" (its finding
 // not_yet_valid says so); pre_activation belongs to CSR entries, which have no certificate
 // (SummaryFields::pre_activation).
-std::string_view Status(base::UnixTime not_after, base::UnixTime now,
-                        int expiring_soon_days);
+std::string_view Status(base::UnixTime not_after, base::UnixTime now, int expiring_soon_days);
 
 // Serializes without throwing on invalid UTF-8 (subjects come from untrusted certificates).
 std::string DumpJson(const nlohmann::json& value);

@@ -1,7 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
-#include "base/fd.h"
-#include "base/hex.h"
 #include "storage/vault.h"
 
 #include <fcntl.h>
@@ -14,6 +10,10 @@
 #include <cstring>
 #include <limits>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/fd.h"
+#include "base/hex.h"
 #include "pipeline/ossl.h"
 
 namespace certinbox::storage {
@@ -35,7 +35,7 @@ std::string Errno(int err) { return std::strerror(err); }
 
 base::Error KeyFileError(const std::filesystem::path& file, const std::string& what, int err) {
   return base::Error{base::code::kMasterKeyUnreadable,
-                         "the master key file " + file.string() + " " + what + ": " + Errno(err)};
+                     "the master key file " + file.string() + " " + what + ": " + Errno(err)};
 }
 
 base::Error CryptoError(std::string code, std::string what) {
@@ -87,8 +87,8 @@ base::Result<pipeline::SecretBytes> ReadKeyFile(const std::filesystem::path& fil
   if (fd.get() < 0) {
     if (errno == ELOOP) {
       return base::Fail(base::code::kMasterKeyInsecure,
-                            "the master key file " + file.string() +
-                                " is a symbolic link: replace it with the file itself, mode 0600");
+                        "the master key file " + file.string() +
+                            " is a symbolic link: replace it with the file itself, mode 0600");
     }
     return std::unexpected(KeyFileError(file, "cannot be opened", errno));
   }
@@ -97,25 +97,25 @@ base::Result<pipeline::SecretBytes> ReadKeyFile(const std::filesystem::path& fil
     return std::unexpected(KeyFileError(file, "cannot be read", errno));
   if (!S_ISREG(st.st_mode)) {
     return base::Fail(base::code::kMasterKeyInsecure,
-                          "the master key file " + file.string() + " is not a regular file");
+                      "the master key file " + file.string() + " is not a regular file");
   }
   if ((st.st_mode & 077) != 0) {
     return base::Fail(base::code::kMasterKeyInsecure,
-                          "the master key file " + file.string() +
-                              " can be read or written by group or others: run `chmod 600 " +
-                              file.string() + "`");
+                      "the master key file " + file.string() +
+                          " can be read or written by group or others: run `chmod 600 " +
+                          file.string() + "`");
   }
   if (st.st_uid != ::geteuid()) {
     return base::Fail(base::code::kMasterKeyInsecure,
-                          "the master key file " + file.string() +
-                              " belongs to another user: chown it to the daemon's user");
+                      "the master key file " + file.string() +
+                          " belongs to another user: chown it to the daemon's user");
   }
   if (st.st_size != static_cast<off_t>(kKeyBytes)) {
     return base::Fail(base::code::kMasterKeyBadSize,
-                          "the master key file " + file.string() + " has " +
-                              std::to_string(st.st_size) +
-                              " bytes, not 32: restore the right file "
-                              "(a new key cannot open the keys already stored)");
+                      "the master key file " + file.string() + " has " +
+                          std::to_string(st.st_size) +
+                          " bytes, not 32: restore the right file "
+                          "(a new key cannot open the keys already stored)");
   }
   pipeline::SecretBytes key;
   key.resize(kKeyBytes);
@@ -126,7 +126,7 @@ base::Result<pipeline::SecretBytes> ReadKeyFile(const std::filesystem::path& fil
     if (n < 0) return std::unexpected(KeyFileError(file, "cannot be read", errno));
     if (n == 0) {
       return base::Fail(base::code::kMasterKeyBadSize,
-                            "the master key file " + file.string() + " shrank while being read");
+                        "the master key file " + file.string() + " shrank while being read");
     }
     got += static_cast<size_t>(n);
   }
@@ -178,13 +178,13 @@ base::Result<std::string> Vault::Seal(std::string_view plaintext, std::string_vi
 }
 
 base::Result<pipeline::SecretBytes> Vault::Open(std::string_view sealed,
-                                                    std::string_view aad) const {
+                                                std::string_view aad) const {
   if (sealed.size() < kNonceBytes + kTagBytes ||
       sealed.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
       aad.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
     return base::Fail(base::code::kVaultOpenFailed,
-                          "a sealed key has an impossible size: the "
-                          "database is damaged");
+                      "a sealed key has an impossible size: the "
+                      "database is damaged");
   }
   const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
   const size_t body = sealed.size() - kNonceBytes - kTagBytes;

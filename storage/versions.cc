@@ -14,7 +14,6 @@ namespace certinbox::storage {
 
 namespace {
 
-
 // SANs compare as sets: a CA may reorder them from one issuance to the next.
 std::vector<std::string> SanSet(std::vector<std::string> sans) {
   std::sort(sans.begin(), sans.end());
@@ -22,10 +21,10 @@ std::vector<std::string> SanSet(std::vector<std::string> sans) {
   return sans;
 }
 
-nlohmann::json Previous(int64_t version, const std::string& fingerprint,
-                        base::UnixTime not_after) {
-  return {
-      {"version", version}, {"fingerprint_sha256", fingerprint}, {"not_after", base::FormatRfc3339(not_after)}};
+nlohmann::json Previous(int64_t version, const std::string& fingerprint, base::UnixTime not_after) {
+  return {{"version", version},
+          {"fingerprint_sha256", fingerprint},
+          {"not_after", base::FormatRfc3339(not_after)}};
 }
 
 std::string Quoted(const std::string& group, const std::string& name) {
@@ -41,9 +40,9 @@ struct Renewal {
 
 // FindRenewal when the sidecar names the certificate: that entry, or not_a_renewal.
 base::Result<std::optional<Renewal>> RenewalByName(sqlite::Connection& db, const std::string& group,
-                                             const pipeline::CertificateInfo& info,
-                                             const std::string& kind,
-                                             const std::string& sidecar_name) {
+                                                   const pipeline::CertificateInfo& info,
+                                                   const std::string& kind,
+                                                   const std::string& sidecar_name) {
   auto st = db.Prepare(
       "SELECT e.id, e.kind, v.version, v.fingerprint_sha256, v.not_after,"
       " (SELECT max(w.version) FROM versions w WHERE w.entry_id = e.id)"
@@ -58,18 +57,18 @@ base::Result<std::optional<Renewal>> RenewalByName(sqlite::Connection& db, const
   // activates it before looking for a renewal), so this one is not it.
   if (st->IsNull(2)) {
     return base::Fail(base::code::kNotARenewal,
-                          "the sidecar names " + Quoted(group, sidecar_name) +
-                              ", a CSR waiting for its signed certificate, but this certificate "
-                              "is not for the CSR's key: give it another name in its sidecar, or "
-                              "drop the certificate issued for that CSR");
+                      "the sidecar names " + Quoted(group, sidecar_name) +
+                          ", a CSR waiting for its signed certificate, but this certificate "
+                          "is not for the CSR's key: give it another name in its sidecar, or "
+                          "drop the certificate issued for that CSR");
   }
   // The sidecar says "this is NAME": a certificate that cannot be NAME's next version is
   // refused rather than replacing a newer one or becoming another entry under another name.
   if (st->Text(1) != kind) {
-    return base::Fail(base::code::kNotARenewal, "the sidecar names " + Quoted(group, sidecar_name) +
-                                               ", a " + st->Text(1) + " entry, but this is a " +
-                                               kind +
-                                               " certificate: give it another name in its sidecar");
+    return base::Fail(base::code::kNotARenewal,
+                      "the sidecar names " + Quoted(group, sidecar_name) + ", a " + st->Text(1) +
+                          " entry, but this is a " + kind +
+                          " certificate: give it another name in its sidecar");
   }
   const base::UnixTime current_not_after = st->Int(4);
   if (info.not_after <= current_not_after) {
@@ -77,7 +76,8 @@ base::Result<std::optional<Renewal>> RenewalByName(sqlite::Connection& db, const
         base::code::kNotARenewal,
         "the sidecar names " + Quoted(group, sidecar_name) +
             ", whose current certificate (version " + std::to_string(st->Int(2)) + ") expires " +
-            base::FormatRfc3339(current_not_after) + "; this one expires " + base::FormatRfc3339(info.not_after) +
+            base::FormatRfc3339(current_not_after) + "; this one expires " +
+            base::FormatRfc3339(info.not_after) +
             ", not later, so it is not a renewal: give it another name in its sidecar to keep "
             "it as an entry of its own, or `certinbox rollback` to return to an older version");
   }
@@ -89,9 +89,10 @@ base::Result<std::optional<Renewal>> RenewalByName(sqlite::Connection& db, const
 }
 
 // FindRenewal otherwise: by subject CN and SANs.
-base::Result<std::optional<Renewal>> RenewalBySubject(sqlite::Connection& db, const std::string& group,
-                                                const pipeline::CertificateInfo& info,
-                                                const std::string& kind) {
+base::Result<std::optional<Renewal>> RenewalBySubject(sqlite::Connection& db,
+                                                      const std::string& group,
+                                                      const pipeline::CertificateInfo& info,
+                                                      const std::string& kind) {
   if (info.subject_cn.empty() && info.sans.empty()) return std::optional<Renewal>();
   // Driven by versions_subject_cn; the entry is found by its primary key. The entry whose
   // current version expires last (but before this one) is renewed: it is the one in use.
@@ -213,7 +214,7 @@ base::Result<int> Inventory::Impl::PruneVersions(int64_t entry_id) {
 }
 
 base::Result<Event> Inventory::Impl::EntryRenewed(int64_t entry_id, nlohmann::json previous,
-                                            bool rollback, base::UnixTime now) {
+                                                  bool rollback, base::UnixTime now) {
   auto touch = db_.Prepare("UPDATE entries SET updated_at = ?1 WHERE id = ?2");
   if (!touch) return std::unexpected(touch.error());
   touch->Bind(1, now).Bind(2, entry_id);
@@ -227,7 +228,7 @@ base::Result<Event> Inventory::Impl::EntryRenewed(int64_t entry_id, nlohmann::js
 }
 
 base::Result<Event> Inventory::Impl::RollbackTo(const std::string& entry, int64_t to,
-                                          base::UnixTime now) {
+                                                base::UnixTime now) {
   if (auto ok = CheckBatch(); !ok) return std::unexpected(ok.error());
   auto tx = sqlite::Transaction::Start(db_);
   if (!tx) return std::unexpected(tx.error());
@@ -246,28 +247,28 @@ base::Result<Event> Inventory::Impl::RollbackTo(const std::string& entry, int64_
     // The entry exists (ResolveEntry found it): only a CSR waiting for its certificate has no
     // current version.
     return base::Fail(base::code::kNotActivated, "\"" + entry +
-                                               "\" is a CSR whose signed certificate has not "
-                                               "arrived: it has no version to roll back to");
+                                                     "\" is a CSR whose signed certificate has not "
+                                                     "arrived: it has no version to roll back to");
   }
   const std::string name = st->Text(0);
   if (st->IsNull(2)) {
-    return base::Fail(base::code::kNotFound, "\"" + name + "\" has no version " + std::to_string(to) +
-                                           ": `certinbox show " + name +
-                                           " --versions` lists its versions");
+    return base::Fail(base::code::kNotFound, "\"" + name + "\" has no version " +
+                                                 std::to_string(to) + ": `certinbox show " + name +
+                                                 " --versions` lists its versions");
   }
   const int64_t target_id = st->Int(2);
   const base::UnixTime target_not_after = st->Int(3);
   if (target_id == st->Int(4)) {
     return base::Fail(base::code::kAlreadyCurrent, "version " + std::to_string(to) +
-                                                 " is already the "
-                                                 "current version of \"" +
-                                                 name + "\"");
+                                                       " is already the "
+                                                       "current version of \"" +
+                                                       name + "\"");
   }
   if (target_not_after <= now) {
     return base::Fail(base::code::kVersionExpired,
-                          "version " + std::to_string(to) + " of \"" + name + "\" expired at " +
-                              base::FormatRfc3339(target_not_after) +
-                              ": an expired certificate is not made current again");
+                      "version " + std::to_string(to) + " of \"" + name + "\" expired at " +
+                          base::FormatRfc3339(target_not_after) +
+                          ": an expired certificate is not made current again");
   }
   nlohmann::json previous = Previous(st->Int(5), st->Text(6), st->Int(7));
 

@@ -1,6 +1,3 @@
-#include "base/fd.h"
-#include "base/hex.h"
-#include "base/time.h"
 #include "watchers/fs_util.h"
 
 #include <fcntl.h>
@@ -16,6 +13,10 @@
 #include <random>
 #include <utility>
 #include <vector>
+
+#include "base/fd.h"
+#include "base/hex.h"
+#include "base/time.h"
 
 namespace certinbox::watchers {
 namespace fs = std::filesystem;
@@ -66,7 +67,6 @@ size_t Utf8SequenceLength(std::string_view s) {
 
 }  // namespace
 
-
 std::expected<base::Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_t mode) {
   if (mkdirat(dir_fd, name.c_str(), mode) != 0 && errno != EEXIST) {
     return std::unexpected(MakeError(errno, "cannot create the folder " + name + "/"));
@@ -85,7 +85,8 @@ std::expected<base::Fd, FsError> OpenSubdir(int dir_fd, const std::string& name,
 }
 
 std::expected<base::Fd, int> OpenInDir(int dir_fd, const std::string& name) {
-  base::Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  base::Fd fd(
+      openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
   if (!fd.valid()) return std::unexpected(errno);
   return fd;
 }

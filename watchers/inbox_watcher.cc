@@ -1,5 +1,3 @@
-#include "base/error_codes.h"
-#include "base/fd.h"
 #include "watchers/inbox_watcher.h"
 
 #include <dirent.h>
@@ -11,6 +9,8 @@
 #include <ctime>
 #include <utility>
 
+#include "base/error_codes.h"
+#include "base/fd.h"
 #include "watchers/inbox_watcher_impl.h"
 
 namespace certinbox::watchers {
@@ -378,8 +378,7 @@ InboxWatcher::~InboxWatcher() = default;
 std::string InboxWatcher::Finish(const std::string& name) {
   return impl_->Finish(name, impl_->SidecarFor(name));
 }
-std::string InboxWatcher::Finish(const std::string& name,
-                                 const std::optional<fs::path>& sidecar) {
+std::string InboxWatcher::Finish(const std::string& name, const std::optional<fs::path>& sidecar) {
   return impl_->Finish(name, sidecar);
 }
 

@@ -20,10 +20,10 @@ namespace certinbox::watchers {
 // handed over (never silently skipped): the listener rejects it and calls Fail().
 enum class FileProblem {
   kNone,
-  kSymlink,      // reason code "symlink": not followed
-  kNotRegular,   // reason code "not_regular_file": FIFO, device, socket, directory
-  kTooLarge,     // reason code "file_too_large": not read
-  kUnreadable,   // reason code "unreadable"
+  kSymlink,     // reason code "symlink": not followed
+  kNotRegular,  // reason code "not_regular_file": FIFO, device, socket, directory
+  kTooLarge,    // reason code "file_too_large": not read
+  kUnreadable,  // reason code "unreadable"
 };
 
 struct ReadyFile {
@@ -41,24 +41,24 @@ struct ReadyFile {
 };
 
 struct InboxOptions {
-  std::string name;             // the inbox's name, for logs
-  std::filesystem::path dir;    // created (with failed/, and processed/ when archive) if missing
+  std::string name;           // the inbox's name, for logs
+  std::filesystem::path dir;  // created (with failed/, and processed/ when archive) if missing
   // Size and mtime unchanged this long before a file is handed over. A file whose mtime is
   // already this old when it is first seen (renamed in from elsewhere) is handed over at once.
   uint64_t settle_ms = 500;
-  uint64_t rescan_ms = 30000;   // periodic full scan, catches events the kernel dropped
+  uint64_t rescan_ms = 30000;  // periodic full scan, catches events the kernel dropped
   uint64_t max_file_bytes = 1 << 20;
-  bool archive = false;         // success moves the file to processed/ (mode 0600), else removes it
+  bool archive = false;  // success moves the file to processed/ (mode 0600), else removes it
   // Optional: called on the loop thread with a sentence when something went wrong that no
   // method can return (a failed rescan, a watch error, on_ready throwing). The sentence does not
   // name the inbox (the caller knows which one it set this for). Must not throw.
   std::function<void(std::string)> on_warning;
   // Optional: called on the loop thread when a regular, non-empty file within max_file_bytes is
   // first seen and has to wait settle_ms, in an inbox whose mtimes are trusted (not a network
-  // filesystem) and fine-grained (not whole seconds, as FAT's or old ext4 inodes' are). The listener may read it ahead of time (the daemon
-  // parses it then, while it settles); it is still handed over only once settled, with the
-  // identity (ReadyFile::dev, ino, size, mtime_ns) it had then, so the listener can tell whether
-  // what it read is still the file. Must not throw.
+  // filesystem) and fine-grained (not whole seconds, as FAT's or old ext4 inodes' are). The
+  // listener may read it ahead of time (the daemon parses it then, while it settles); it is still
+  // handed over only once settled, with the identity (ReadyFile::dev, ino, size, mtime_ns) it had
+  // then, so the listener can tell whether what it read is still the file. Must not throw.
   std::function<void(const ReadyFile&)> on_settling;
   // Optional, for tests: called on the loop thread by Finish with each name it archives (the
   // file, then its sidecar) once that file is open and checked, before its chmod and move, so a

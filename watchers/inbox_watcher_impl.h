@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "base/fd.h"
+#include "base/uv_handle.h"
 #include "watchers/fs_util.h"
 #include "watchers/inbox_watcher.h"
-#include "base/uv_handle.h"
 
 namespace certinbox::watchers {
 namespace detail {

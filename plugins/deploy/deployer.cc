@@ -1,11 +1,11 @@
-#include "base/error_codes.h"
-#include "base/wire.h"
 #include "plugins/deploy/deployer.h"
 
 #include <algorithm>
 #include <iostream>
 #include <set>
 
+#include "base/error_codes.h"
+#include "base/wire.h"
 #include "plugins/deploy/files.h"
 #include "plugins/sdk/command.h"
 
@@ -15,8 +15,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-const std::set<std::string> kPushEvents = {base::topic::kCertBound, base::topic::kCertImported, base::topic::kCertRenewed,
-                                           base::topic::kCertActivated, base::topic::kCertUpdated};
+const std::set<std::string> kPushEvents = {base::topic::kCertBound, base::topic::kCertImported,
+                                           base::topic::kCertRenewed, base::topic::kCertActivated,
+                                           base::topic::kCertUpdated};
 constexpr const char* kFiles[] = {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"};
 
 std::chrono::milliseconds Backoff(const DeployOptions& options, int failures) {
@@ -127,20 +128,21 @@ bool Deployer::Push(const sdk::BoundResource& binding) {
 
   auto written = [&]() -> base::Result<void> {
     if (!binding.has_private_key) {
-      return base::Fail(base::code::kDeployFailed, binding.entry + " version " + std::to_string(binding.version) +
-                             " has no private key in certinbox: nothing written to " +
-                             where.folder);
+      return base::Fail(base::code::kDeployFailed,
+                        binding.entry + " version " + std::to_string(binding.version) +
+                            " has no private key in certinbox: nothing written to " + where.folder);
     }
     auto material = plugin_.FetchMaterial(binding.resource, /*with_key=*/true);
     if (!material) {
-      return base::Fail(base::code::kDeployFailed, "cannot fetch the certificate and key: " + material.error().code +
-                             ": " + material.error().message);
+      return base::Fail(base::code::kDeployFailed,
+                        "cannot fetch the certificate and key: " + material.error().code + ": " +
+                            material.error().message);
     }
     report.version = material->version;
     if (material->key_pem.empty()) {
-      return base::Fail(base::code::kDeployFailed, binding.entry + " version " + std::to_string(material->version) +
-                             " has no private key in certinbox: nothing written to " +
-                             where.folder);
+      return base::Fail(base::code::kDeployFailed,
+                        binding.entry + " version " + std::to_string(material->version) +
+                            " has no private key in certinbox: nothing written to " + where.folder);
     }
     if (auto ok = EnsureFolder(where.folder); !ok) return ok;
     // The key first: the certificate files never name a key the folder does not hold yet for
@@ -223,7 +225,8 @@ void Deployer::Unbound(const json& event) {
   }
   std::string problems;
   for (const char* file : kFiles) {
-    if (auto removed = RemoveFile(where.folder, file); !removed) problems += "; " + removed.error().message;
+    if (auto removed = RemoveFile(where.folder, file); !removed)
+      problems += "; " + removed.error().message;
   }
   Log(resource + ": unbound: removed the files in " + where.folder + problems);
   if (!problems.empty()) plugin_.ReportProblem("error", resource + ": " + problems.substr(2));

@@ -1,4 +1,3 @@
-#include "base/error_codes.h"
 #include "plugins/deploy/files.h"
 
 #include <errno.h>
@@ -9,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+
+#include "base/error_codes.h"
 
 namespace certinbox::deploy {
 namespace {
@@ -39,16 +40,17 @@ bool WriteAll(int fd, const std::string& bytes) {
 base::Result<void> EnsureFolder(const std::string& folder) {
   std::error_code ec;
   std::filesystem::create_directories(folder, ec);
-  if (ec) return base::Fail(base::code::kDeployFailed, "cannot create the folder " + folder + ": " + ec.message());
+  if (ec)
+    return base::Fail(base::code::kDeployFailed,
+                      "cannot create the folder " + folder + ": " + ec.message());
   if (!std::filesystem::is_directory(folder, ec)) {
     return base::Fail(base::code::kDeployFailed, folder + " is not a folder");
   }
   return {};
 }
 
-base::Result<void> WriteFileAtomically(const std::string& folder,
-                                                     const std::string& name,
-                                                     const std::string& bytes, mode_t mode) {
+base::Result<void> WriteFileAtomically(const std::string& folder, const std::string& name,
+                                       const std::string& bytes, mode_t mode) {
   const std::string target = folder + "/" + name;
   std::string temp;
   int fd = -1;
@@ -58,12 +60,14 @@ base::Result<void> WriteFileAtomically(const std::string& folder,
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0)
-    return base::Fail(base::code::kDeployFailed, "cannot create a temporary file in " + folder + ": " + Cause(errno));
+    return base::Fail(base::code::kDeployFailed,
+                      "cannot create a temporary file in " + folder + ": " + Cause(errno));
   auto fail = [&](const std::string& what) {
     int error = errno;
     ::close(fd);
     ::unlink(temp.c_str());
-    return base::Fail(base::code::kDeployFailed, "cannot " + what + " " + target + ": " + Cause(error));
+    return base::Fail(base::code::kDeployFailed,
+                      "cannot " + what + " " + target + ": " + Cause(error));
   };
   // The umask may have narrowed `mode` at creation; set it exactly (never wider than asked).
   if (::fchmod(fd, mode) != 0) return fail("set the mode of");
@@ -77,14 +81,19 @@ base::Result<void> WriteFileAtomically(const std::string& folder,
   if (::rename(temp.c_str(), target.c_str()) != 0) {
     int error = errno;
     ::unlink(temp.c_str());
-    return base::Fail(base::code::kDeployFailed, "cannot rename a temporary file to " + target + ": " + Cause(error));
+    return base::Fail(base::code::kDeployFailed,
+                      "cannot rename a temporary file to " + target + ": " + Cause(error));
   }
   int dir_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return base::Fail(base::code::kDeployFailed, "cannot open the folder " + folder + ": " + Cause(errno));
+  if (dir_fd < 0)
+    return base::Fail(base::code::kDeployFailed,
+                      "cannot open the folder " + folder + ": " + Cause(errno));
   int synced = ::fsync(dir_fd);
   int error = errno;
   ::close(dir_fd);
-  if (synced != 0) return base::Fail(base::code::kDeployFailed, "cannot sync the folder " + folder + ": " + Cause(error));
+  if (synced != 0)
+    return base::Fail(base::code::kDeployFailed,
+                      "cannot sync the folder " + folder + ": " + Cause(error));
   return {};
 }
 

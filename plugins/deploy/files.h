@@ -15,9 +15,8 @@ namespace certinbox::deploy {
 // key: never readable by others, not even for a moment), written, fsynced, renamed over `name`,
 // and the folder is fsynced. The final mode is exactly `mode` (not reduced by the umask). The
 // temporary file is removed on failure. The error is a sentence naming the file and the cause.
-base::Result<void> WriteFileAtomically(const std::string& folder,
-                                                     const std::string& name,
-                                                     const std::string& bytes, mode_t mode);
+base::Result<void> WriteFileAtomically(const std::string& folder, const std::string& name,
+                                       const std::string& bytes, mode_t mode);
 
 // Creates `folder` and its missing parents (0755; the files carry their own modes).
 base::Result<void> EnsureFolder(const std::string& folder);

@@ -1,6 +1,6 @@
-#include "base/error_codes.h"
 #include "plugins/deploy/options.h"
 
+#include "base/error_codes.h"
 #include "plugins/sdk/command.h"
 
 namespace certinbox::deploy {
@@ -12,8 +12,7 @@ std::string Where(const std::string& prefix, const std::string& key) {
   return prefix.empty() ? "option \"" + key + "\"" : "option " + prefix + "\"" + key + "\"";
 }
 
-base::Result<std::optional<ReloadCommand>> ReadReload(const json& value,
-                                                                    const std::string& where) {
+base::Result<std::optional<ReloadCommand>> ReadReload(const json& value, const std::string& where) {
   if (value.is_string()) {
     std::string text = value.get<std::string>();
     if (text.find_first_not_of(" \t") == std::string::npos) return std::nullopt;
@@ -27,14 +26,14 @@ base::Result<std::optional<ReloadCommand>> ReadReload(const json& value,
     }
     if (argv.size() == value.size() && !argv[0].empty()) return ReloadCommand(argv);
   }
-  return base::Fail(base::code::kBadOption, where +
-                         " must be a command line (run with /bin/sh -c), \"\" for none, or a "
-                         "non-empty array of strings (argv)");
+  return base::Fail(base::code::kBadOption,
+                    where +
+                        " must be a command line (run with /bin/sh -c), \"\" for none, or a "
+                        "non-empty array of strings (argv)");
 }
 
-base::Result<std::chrono::milliseconds> ReadDuration(const json& value,
-                                                                   const std::string& where,
-                                                                   bool allow_zero) {
+base::Result<std::chrono::milliseconds> ReadDuration(const json& value, const std::string& where,
+                                                     bool allow_zero) {
   std::optional<std::chrono::milliseconds> parsed;
   // Whole seconds; TOML integers arrive signed.
   if (value.is_number_integer() && value.get<int64_t>() >= 0 &&
@@ -44,8 +43,9 @@ base::Result<std::chrono::milliseconds> ReadDuration(const json& value,
     parsed = sdk::ParseDurationMs(value.get<std::string>());
   }
   if (!parsed || (!allow_zero && parsed->count() == 0)) {
-    return base::Fail(base::code::kBadOption, where + " must be a duration such as \"500ms\", \"30s\", \"5m\"" +
-                           (allow_zero ? "" : " (more than 0)"));
+    return base::Fail(base::code::kBadOption,
+                      where + " must be a duration such as \"500ms\", \"30s\", \"5m\"" +
+                          (allow_zero ? "" : " (more than 0)"));
   }
   return *parsed;
 }
@@ -59,12 +59,12 @@ base::Result<std::string> ReadDir(const json& value, const std::string& where) {
 
 }  // namespace
 
-base::Result<DeployOptions> ParseOptions(const json& options,
-                                                       const std::string& default_dir) {
+base::Result<DeployOptions> ParseOptions(const json& options, const std::string& default_dir) {
   DeployOptions out;
   out.dir = default_dir.empty() ? "." : default_dir;
   if (options.is_null()) return out;
-  if (!options.is_object()) return base::Fail(base::code::kBadOption, "the options must be a table (JSON object)");
+  if (!options.is_object())
+    return base::Fail(base::code::kBadOption, "the options must be a table (JSON object)");
   for (const auto& [key, value] : options.items()) {
     std::string where = Where("", key);
     if (key == "dir") {
@@ -80,7 +80,8 @@ base::Result<DeployOptions> ParseOptions(const json& options,
       if (!duration) return std::unexpected(duration.error());
       (key == "timeout" ? out.timeout : out.retry) = *duration;
     } else if (key == "remove_on_unbind") {
-      if (!value.is_boolean()) return base::Fail(base::code::kBadOption, where + " must be true or false");
+      if (!value.is_boolean())
+        return base::Fail(base::code::kBadOption, where + " must be true or false");
       out.remove_on_unbind = value.get<bool>();
     } else if (key == "resources") {
       if (!value.is_object()) {
@@ -89,8 +90,9 @@ base::Result<DeployOptions> ParseOptions(const json& options,
       for (const auto& [resource, table] : value.items()) {
         std::string prefix = "resources.\"" + resource + "\".";
         if (!table.is_object()) {
-          return base::Fail(base::code::kBadOption, "option resources.\"" + resource +
-                                 "\" must be a table (dir, reload, timeout)");
+          return base::Fail(
+              base::code::kBadOption,
+              "option resources.\"" + resource + "\" must be a table (dir, reload, timeout)");
         }
         ResourceOptions& r = out.resources[resource];
         for (const auto& [rkey, rvalue] : table.items()) {
@@ -108,14 +110,16 @@ base::Result<DeployOptions> ParseOptions(const json& options,
             if (!duration) return std::unexpected(duration.error());
             r.timeout = *duration;
           } else {
-            return base::Fail(base::code::kUnknownOption, "unknown " + rwhere + " (a resource has dir, reload, timeout)");
+            return base::Fail(base::code::kUnknownOption,
+                              "unknown " + rwhere + " (a resource has dir, reload, timeout)");
           }
         }
       }
     } else {
-      return base::Fail(base::code::kUnknownOption, "unknown " + where +
-                             " (certinbox-deploy knows dir, reload, timeout, remove_on_unbind, "
-                             "resources)");
+      return base::Fail(base::code::kUnknownOption,
+                        "unknown " + where +
+                            " (certinbox-deploy knows dir, reload, timeout, remove_on_unbind, "
+                            "resources)");
     }
   }
   out.max_retry = std::max(out.retry, std::chrono::milliseconds(600'000));

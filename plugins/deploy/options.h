@@ -46,7 +46,7 @@ struct ResolvedResource {
 // `default_dir` is the plugin's own folder (CERTINBOX_PLUGIN_DIR), used when "dir" is not given.
 // The error is one sentence naming the option.
 base::Result<DeployOptions> ParseOptions(const nlohmann::json& options,
-                                                       const std::string& default_dir);
+                                         const std::string& default_dir);
 
 ResolvedResource Resolve(const DeployOptions& options, const std::string& resource);
 

@@ -1,6 +1,7 @@
+#include "plugins/exec/exec_event.h"
+
 #include "base/error.h"
 #include "base/error_codes.h"
-#include "plugins/exec/exec_event.h"
 
 namespace certinbox::exec {
 namespace {
@@ -33,10 +34,12 @@ void AddIfPresent(std::vector<std::pair<std::string, std::string>>& env, const j
 }  // namespace
 
 base::Result<ExecOptions> ParseExecOptions(const json& options) {
-  if (!options.is_object()) return Fail(base::code::kBadOption, "the exec plugin's options are not a table");
+  if (!options.is_object())
+    return Fail(base::code::kBadOption, "the exec plugin's options are not a table");
   for (const auto& [key, value] : options.items()) {
     if (key != "command" && key != "timeout") {
-      return Fail(base::code::kUnknownOption, "unknown exec option '" + key + "' (known: command, timeout)");
+      return Fail(base::code::kUnknownOption,
+                  "unknown exec option '" + key + "' (known: command, timeout)");
     }
   }
   ExecOptions out;
@@ -52,15 +55,17 @@ base::Result<ExecOptions> ParseExecOptions(const json& options) {
     for (const auto& arg : command) {
       if (!arg.is_string()) {
         return Fail(base::code::kBadOption, "exec option command = " + command.dump() +
-                                      ": every item of the array must be a string");
+                                                ": every item of the array must be a string");
       }
       argv.push_back(arg.get<std::string>());
     }
-    if (argv[0].empty()) return Fail(base::code::kBadOption, "exec option command: the program is empty");
+    if (argv[0].empty())
+      return Fail(base::code::kBadOption, "exec option command: the program is empty");
     out.program = std::move(argv);
   } else {
-    return Fail(base::code::kBadOption, "exec option command = " + command.dump() +
-                                  " must be a non-empty array of strings (argv) or a string");
+    return Fail(base::code::kBadOption,
+                "exec option command = " + command.dump() +
+                    " must be a non-empty array of strings (argv) or a string");
   }
   if (options.contains("timeout")) {
     const json& timeout = options["timeout"];
@@ -71,8 +76,9 @@ base::Result<ExecOptions> ParseExecOptions(const json& options) {
       parsed = std::chrono::milliseconds(static_cast<int64_t>(timeout.get<double>() * 1000));
     }
     if (!parsed || parsed->count() <= 0) {
-      return Fail(base::code::kBadOption, "exec option timeout = " + timeout.dump() +
-                                    " is not a duration above 0 (\"30s\", \"500ms\", \"2m\")");
+      return Fail(base::code::kBadOption,
+                  "exec option timeout = " + timeout.dump() +
+                      " is not a duration above 0 (\"30s\", \"500ms\", \"2m\")");
     }
     out.timeout = *parsed;
   }

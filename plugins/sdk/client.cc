@@ -1,11 +1,11 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "plugins/sdk/client.h"
 
 #include <string.h>
 
 #include <algorithm>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "plugins/sdk/limits.h"
 
 namespace certinbox::sdk {
@@ -61,9 +61,10 @@ base::Result<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
     if ((item.revents & ZMQ_POLLIN) == 0) {
       // A REQ socket that got no reply cannot send again: start over with a new one.
       socket_.reset();
-      return std::unexpected(base::Error{
-          base::code::kUnreachable, "no reply from the certinbox daemon at " + endpoint_ + " within " +
-                             std::to_string(timeout.count()) + " ms: is certinboxd running?"});
+      return std::unexpected(base::Error{base::code::kUnreachable,
+                                         "no reply from the certinbox daemon at " + endpoint_ +
+                                             " within " + std::to_string(timeout.count()) +
+                                             " ms: is certinboxd running?"});
     }
     zmq::message_t reply;
     if (!socket_->recv(reply, zmq::recv_flags::none)) {
@@ -75,7 +76,8 @@ base::Result<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
     // caller wipes its copy (Plugin::FetchMaterial).
     explicit_bzero(reply.data(), reply.size());
     if (json.is_discarded() || !json.is_object()) {
-      return std::unexpected(base::Error{base::code::kBadReply, "reply from " + endpoint_ + " is not JSON"});
+      return std::unexpected(
+          base::Error{base::code::kBadReply, "reply from " + endpoint_ + " is not JSON"});
     }
     if (json.contains("error")) {
       const auto& error = json["error"];

@@ -1,4 +1,3 @@
-#include "base/fd.h"
 #include "plugins/sdk/command.h"
 
 #include <errno.h>
@@ -13,6 +12,8 @@
 #include <charconv>
 #include <cstring>
 #include <string_view>
+
+#include "base/fd.h"
 
 extern char** environ;
 
@@ -148,7 +149,8 @@ int SpawnInGroup(std::vector<std::string> args, std::vector<std::string> env,
 // `result`) until it has exited and its output is closed, or until the deadline.
 class Child {
  public:
-  Child(pid_t pid, base::Fd stdin_write, base::Fd out_read, const Command& command, CommandResult& result)
+  Child(pid_t pid, base::Fd stdin_write, base::Fd out_read, const Command& command,
+        CommandResult& result)
       : pid_(pid),
         stdin_write_(std::move(stdin_write)),
         out_read_(std::move(out_read)),

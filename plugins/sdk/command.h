@@ -24,7 +24,7 @@ struct Command {
 };
 
 struct CommandResult {
-  bool started = false;       // false: could not start (message says why, e.g. not found)
+  bool started = false;            // false: could not start (message says why, e.g. not found)
   std::optional<int> exit_status;  // set when it exited
   std::optional<int> signal;       // set when a signal ended it (SIGKILL after a timeout)
   bool timed_out = false;

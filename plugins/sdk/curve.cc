@@ -1,13 +1,13 @@
 #include "plugins/sdk/curve.h"
 
-#include "base/error_codes.h"
-
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "base/error_codes.h"
 
 namespace certinbox::sdk {
 
@@ -25,11 +25,15 @@ bool IsCurveKey(std::string_view z85) {
 
 base::Result<std::string> ReadCurveKeyFile(const std::filesystem::path& file) {
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return base::Fail(base::code::kCurveKeys, "cannot read " + file.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    return base::Fail(base::code::kCurveKeys,
+                      "cannot read " + file.string() + ": " + std::strerror(errno));
   char buffer[128];
   ssize_t n = ::read(fd, buffer, sizeof buffer);
   ::close(fd);
-  if (n < 0) return base::Fail(base::code::kCurveKeys, "cannot read " + file.string() + ": " + std::strerror(errno));
+  if (n < 0)
+    return base::Fail(base::code::kCurveKeys,
+                      "cannot read " + file.string() + ": " + std::strerror(errno));
   std::string text(buffer, static_cast<size_t>(n));
   explicit_bzero(buffer, sizeof buffer);
   const char* space = " \t\r\n";
@@ -39,9 +43,10 @@ base::Result<std::string> ReadCurveKeyFile(const std::filesystem::path& file) {
   explicit_bzero(text.data(), text.size());
   if (!IsCurveKey(key)) {
     explicit_bzero(key.data(), key.size());
-    return base::Fail(base::code::kCurveKeys, file.string() +
-                           " does not hold a CURVE key (one line of 40 Z85 characters, as "
-                           "`certinbox keygen` writes)");
+    return base::Fail(base::code::kCurveKeys,
+                      file.string() +
+                          " does not hold a CURVE key (one line of 40 Z85 characters, as "
+                          "`certinbox keygen` writes)");
   }
   return key;
 }
@@ -55,13 +60,15 @@ base::Result<std::string> CurvePublicOf(const std::string& secret_z85) {
 }
 
 base::Result<CurveKeys> LoadClientKeys(const std::filesystem::path& secret_file,
-                                                     const std::filesystem::path& server_file) {
+                                       const std::filesystem::path& server_file) {
   CurveKeys keys;
   auto secret = ReadCurveKeyFile(secret_file);
   if (!secret) return std::unexpected(secret.error());
   keys.secret_key = std::move(*secret);
   auto derived = CurvePublicOf(keys.secret_key);
-  if (!derived) return base::Fail(base::code::kCurveKeys, secret_file.string() + ": " + derived.error().message);
+  if (!derived)
+    return base::Fail(base::code::kCurveKeys,
+                      secret_file.string() + ": " + derived.error().message);
   keys.public_key = *derived;
   auto server = ReadCurveKeyFile(server_file);
   if (!server) return std::unexpected(server.error());

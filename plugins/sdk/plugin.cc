@@ -1,5 +1,3 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "plugins/sdk/plugin.h"
 
 #include <signal.h>
@@ -13,6 +11,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <thread>
+
+#include "base/error.h"
+#include "base/error_codes.h"
 
 namespace certinbox::sdk {
 
@@ -217,7 +218,8 @@ base::Result<std::vector<BoundResource>> Plugin::Bindings() {
   std::vector<BoundResource> out;
   auto list = reply->find("bindings");
   if (list == reply->end() || !list->is_array()) {
-    return std::unexpected(base::Error{base::code::kBadReply, "plugin.bindings: no 'bindings' array"});
+    return std::unexpected(
+        base::Error{base::code::kBadReply, "plugin.bindings: no 'bindings' array"});
   }
   for (const auto& item : *list) {
     BoundResource bound;
@@ -252,7 +254,8 @@ base::Result<Material> Plugin::FetchMaterial(const std::string& resource, bool w
   if (with_key) {
     auto key = reply->find("key_pem");
     if (key == reply->end() || !key->is_string()) {
-      return std::unexpected(base::Error{base::code::kBadReply, "material: no key_pem in the reply"});
+      return std::unexpected(
+          base::Error{base::code::kBadReply, "material: no key_pem in the reply"});
     }
     material.key_pem = key->get<std::string>();
     // The reply's copy of the key is wiped too.

@@ -21,14 +21,14 @@ namespace certinbox::sdk {
 
 // What the supervisor passes in the environment (docs/plugins.md, "What a supervised plugin gets").
 struct PluginEnv {
-  std::string name;      // CERTINBOX_PLUGIN
-  std::string token;     // CERTINBOX_PLUGIN_TOKEN
-  std::string control;   // CERTINBOX_CONTROL
-  std::string publish;   // CERTINBOX_PUBLISH
-  std::vector<std::string> events = {""};                    // CERTINBOX_PLUGIN_EVENTS
-  nlohmann::json options = nlohmann::json::object();         // CERTINBOX_PLUGIN_OPTIONS
-  std::string dir;                                           // CERTINBOX_PLUGIN_DIR
-  std::optional<long> supervisor_pid;                        // CERTINBOX_SUPERVISOR_PID
+  std::string name;                                   // CERTINBOX_PLUGIN
+  std::string token;                                  // CERTINBOX_PLUGIN_TOKEN
+  std::string control;                                // CERTINBOX_CONTROL
+  std::string publish;                                // CERTINBOX_PUBLISH
+  std::vector<std::string> events = {""};             // CERTINBOX_PLUGIN_EVENTS
+  nlohmann::json options = nlohmann::json::object();  // CERTINBOX_PLUGIN_OPTIONS
+  std::string dir;                                    // CERTINBOX_PLUGIN_DIR
+  std::optional<long> supervisor_pid;                 // CERTINBOX_SUPERVISOR_PID
   // For tcp:// endpoints (docs/plugins.md "Over tcp://"): CERTINBOX_CURVE_KEY (the plugin's
   // secret key file, a [[bus.client]] with role plugin:NAME) and CERTINBOX_SERVER_KEY (the
   // daemon's curve_server.pub). Empty when neither is set.
@@ -109,7 +109,7 @@ class Plugin {
                                        nlohmann::json args = nlohmann::json::object());
   base::Result<std::vector<BoundResource>> Bindings();
   base::Result<Material> FetchMaterial(const std::string& resource, bool with_key);
-  base::Result<int64_t> ReportPush(const PushReport& report);  // the event's seq
+  base::Result<int64_t> ReportPush(const PushReport& report);                // the event's seq
   void ReportProblem(const std::string& level, const std::string& message);  // best effort
 
   const PluginEnv& env() const { return env_; }

@@ -1,11 +1,11 @@
-#include "base/error.h"
-#include "base/error_codes.h"
 #include "plugins/webhook/options.h"
 
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "base/error.h"
+#include "base/error_codes.h"
 #include "plugins/sdk/command.h"
 
 namespace certinbox::webhook {
@@ -18,8 +18,7 @@ std::unexpected<base::Error> Fail(std::string code, std::string message) {
 }
 
 // A duration is "10s", "250ms", "5m", … or a number of seconds.
-base::Result<std::chrono::milliseconds> Duration(const json& value,
-                                                               const std::string& key) {
+base::Result<std::chrono::milliseconds> Duration(const json& value, const std::string& key) {
   std::optional<std::chrono::milliseconds> parsed;
   if (value.is_string()) {
     parsed = sdk::ParseDurationMs(value.get<std::string>());
@@ -28,7 +27,7 @@ base::Result<std::chrono::milliseconds> Duration(const json& value,
   }
   if (!parsed || parsed->count() < 0) {
     return Fail(base::code::kBadOption, "webhook option " + key + " = " + value.dump() +
-                                  " is not a duration (\"10s\", \"250ms\", \"5m\")");
+                                            " is not a duration (\"10s\", \"250ms\", \"5m\")");
   }
   return *parsed;
 }
@@ -42,19 +41,21 @@ std::chrono::milliseconds RetryDelay(std::chrono::milliseconds backoff, int retr
 }
 
 base::Result<WebhookOptions> ParseWebhookOptions(const json& options) {
-  if (!options.is_object()) return Fail(base::code::kBadOption, "the webhook's options are not a table");
+  if (!options.is_object())
+    return Fail(base::code::kBadOption, "the webhook's options are not a table");
   static const std::set<std::string> kKnown = {"url",     "secret",   "secret_file",
                                                "timeout", "attempts", "backoff"};
   for (const auto& [key, value] : options.items()) {
     if (!kKnown.contains(key)) {
       return Fail(base::code::kUnknownOption, "unknown webhook option '" + key +
-                                        "' (known: url, secret, secret_file, timeout, "
-                                        "attempts, backoff)");
+                                                  "' (known: url, secret, secret_file, timeout, "
+                                                  "attempts, backoff)");
     }
   }
   WebhookOptions out;
   if (!options.contains("url")) {
-    return Fail(base::code::kMissingOption, "the webhook needs option url (the address to POST events to)");
+    return Fail(base::code::kMissingOption,
+                "the webhook needs option url (the address to POST events to)");
   }
   const json& url = options["url"];
   if (!url.is_string() || !(url.get<std::string>().starts_with("http://") ||
@@ -84,7 +85,8 @@ base::Result<WebhookOptions> ParseWebhookOptions(const json& options) {
     if (in) text << in.rdbuf();
     if (!in) {
       return Fail(base::code::kSecretUnreadable, "cannot read the webhook's secret_file " +
-                                           file.get<std::string>() + " (missing or unreadable)");
+                                                     file.get<std::string>() +
+                                                     " (missing or unreadable)");
     }
     out.secret = text.str();
     while (!out.secret.empty() && (out.secret.back() == '\n' || out.secret.back() == '\r')) {
@@ -99,7 +101,8 @@ base::Result<WebhookOptions> ParseWebhookOptions(const json& options) {
   if (options.contains("timeout")) {
     auto timeout = Duration(options["timeout"], "timeout");
     if (!timeout) return std::unexpected(timeout.error());
-    if (timeout->count() <= 0) return Fail(base::code::kBadOption, "webhook option timeout must be above 0");
+    if (timeout->count() <= 0)
+      return Fail(base::code::kBadOption, "webhook option timeout must be above 0");
     out.timeout = *timeout;
   }
   if (options.contains("backoff")) {
@@ -112,7 +115,7 @@ base::Result<WebhookOptions> ParseWebhookOptions(const json& options) {
     if (!attempts.is_number_integer() || attempts.get<int64_t>() < 1 ||
         attempts.get<int64_t>() > 1000) {
       return Fail(base::code::kBadOption, "webhook option attempts = " + attempts.dump() +
-                                    " must be a whole number from 1 to 1000");
+                                              " must be a whole number from 1 to 1000");
     }
     out.attempts = attempts.get<int>();
   }

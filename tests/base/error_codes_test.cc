@@ -1,6 +1,8 @@
 // The error-code registry (base/error_codes.h) and the docs agree: every reason of failed/ is a
 // row of the "Reason codes" table, every control error code a row of protocol.md's "Error codes"
 // table, and neither table names a code the registry does not have.
+#include "base/error_codes.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,8 +11,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-
-#include "base/error_codes.h"
 
 namespace certinbox::base::code {
 namespace {

@@ -17,12 +17,14 @@ TEST(ShortenTest, CutsLongTextAndSaysSo) { EXPECT_EQ(Shorten("abcdefgh", 3), "ab
 // "é" is two bytes and "€" three: a cut inside either backs up to the character's start, so
 // what is left is whole characters (valid UTF-8), never a stray lead or continuation byte.
 TEST(ShortenTest, NeverSplitsAUtf8Character) {
-  const std::string text = "ab\xC3\xA9\xE2\x82\xAC" "cd";  // "abé€cd"
-  EXPECT_EQ(Shorten(text, 3), "ab…");                       // inside "é"
-  EXPECT_EQ(Shorten(text, 4), "ab\xC3\xA9…");               // right after "é"
-  EXPECT_EQ(Shorten(text, 5), "ab\xC3\xA9…");               // inside "€", 1 byte in
-  EXPECT_EQ(Shorten(text, 6), "ab\xC3\xA9…");               // inside "€", 2 bytes in
-  EXPECT_EQ(Shorten(text, 7), "ab\xC3\xA9\xE2\x82\xAC…");   // right after "€"
+  const std::string text =
+      "ab\xC3\xA9\xE2\x82\xAC"
+      "cd";                                                // "abé€cd"
+  EXPECT_EQ(Shorten(text, 3), "ab…");                      // inside "é"
+  EXPECT_EQ(Shorten(text, 4), "ab\xC3\xA9…");              // right after "é"
+  EXPECT_EQ(Shorten(text, 5), "ab\xC3\xA9…");              // inside "€", 1 byte in
+  EXPECT_EQ(Shorten(text, 6), "ab\xC3\xA9…");              // inside "€", 2 bytes in
+  EXPECT_EQ(Shorten(text, 7), "ab\xC3\xA9\xE2\x82\xAC…");  // right after "€"
 }
 
 TEST(EscapeTest, LeavesPrintableUtf8Alone) {
@@ -43,18 +45,22 @@ TEST(EscapeTest, WritesOutWhatCouldForgeALineOrDriveATerminal) {
 TEST(EscapeTest, WritesOutInvisibleFormatCharacters) {
   // U+202E RIGHT-TO-LEFT OVERRIDE, U+2028 LINE SEPARATOR, U+FEFF BOM, U+200B ZERO WIDTH SPACE
   EXPECT_EQ(Escape("invoice\xE2\x80\xAEgpj.exe"), "invoice\\u202egpj.exe");
-  EXPECT_EQ(Escape("a\xE2\x80\xA8" "b"), "a\\u2028b");
+  EXPECT_EQ(Escape("a\xE2\x80\xA8"
+                   "b"),
+            "a\\u2028b");
   EXPECT_EQ(Escape("\xEF\xBB\xBFx"), "\\ufeffx");
-  EXPECT_EQ(Escape("a\xE2\x80\x8B" "b"), "a\\u200bb");
+  EXPECT_EQ(Escape("a\xE2\x80\x8B"
+                   "b"),
+            "a\\u200bb");
   EXPECT_FALSE(IsPrintableUtf8("invoice\xE2\x80\xAEgpj.exe"));
   EXPECT_TRUE(IsPrintableUtf8("caf\xC3\xA9 \xE2\x82\xAC"));
 }
 
 TEST(EscapeTest, WritesInvalidUtf8AsBytes) {
   EXPECT_EQ(Escape("\xFF"), "\\xff");
-  EXPECT_EQ(Escape("\xC0\xAF"), "\\xc0\\xaf");          // overlong "/"
+  EXPECT_EQ(Escape("\xC0\xAF"), "\\xc0\\xaf");           // overlong "/"
   EXPECT_EQ(Escape("\xED\xA0\x80"), "\\xed\\xa0\\x80");  // a surrogate
-  EXPECT_EQ(Escape("ab\xE2\x82"), "ab\\xe2\\x82");      // cut short
+  EXPECT_EQ(Escape("ab\xE2\x82"), "ab\\xe2\\x82");       // cut short
 }
 
 }  // namespace

@@ -29,8 +29,8 @@ class ConfigCurveTest : public ::testing::Test {
 };
 
 std::string Client(const std::string& name, const std::string& key, const std::string& role) {
-  return "[[bus.client]]\nname = \"" + name + "\"\npublic_key = \"" + key + "\"\nrole = \"" +
-         role + "\"\n";
+  return "[[bus.client]]\nname = \"" + name + "\"\npublic_key = \"" + key + "\"\nrole = \"" + role +
+         "\"\n";
 }
 
 TEST_F(ConfigCurveTest, TcpEndpointsWithClientsAreAccepted) {
@@ -55,8 +55,9 @@ TEST_F(ConfigCurveTest, AFragmentAddsClients) {
   // A configuration-management tool owns one fragment per client.
   Fragment("50-ops.toml", Client("ops", kKeyA, "read"));
   Fragment("60-deploy.toml", Client("deployer", kKeyB, "plugin:deploy"));
-  auto config = Load("[bus]\ncontrol = \"tcp://127.0.0.1:5557\"\n[[plugin]]\nname = \"deploy\"\n"
-                     "command = \"/bin/true\"\n");
+  auto config = Load(
+      "[bus]\ncontrol = \"tcp://127.0.0.1:5557\"\n[[plugin]]\nname = \"deploy\"\n"
+      "command = \"/bin/true\"\n");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   ASSERT_EQ(config->clients.size(), 2u);
   EXPECT_EQ(config->clients[0].name, "ops");

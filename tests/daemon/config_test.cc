@@ -1,4 +1,3 @@
-#include "base/error.h"
 #include "daemon/config.h"
 
 #include <gtest/gtest.h>
@@ -6,6 +5,7 @@
 
 #include <fstream>
 
+#include "base/error.h"
 #include "tests/testing/config_dir.h"
 
 namespace certinbox::daemon {
@@ -110,7 +110,9 @@ struct BadConfig {
 };
 
 // Names the case by its TOML text in gtest output instead of a byte dump.
-void PrintTo(const BadConfig& bad, std::ostream* out) { *out << ::testing::PrintToString(bad.text); }
+void PrintTo(const BadConfig& bad, std::ostream* out) {
+  *out << ::testing::PrintToString(bad.text);
+}
 
 class BadConfigTest : public ConfigTest, public ::testing::WithParamInterface<BadConfig> {};
 
@@ -138,8 +140,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"[[inbox]]\npath = \"a\"\nrescan_interval = \"5 parsecs\"\n", "3:19", "duration"},
         BadConfig{"[[inbox]]\nname = \"a\"\n", "1:1", "needs a 'path'"},
         BadConfig{"[[inbox]]\npath = \"a\"\nmax_kdf_iterations = 0\n", "3:22", "between"},
-        BadConfig{"[[inbox]]\npath = \"a\"\nmax_kdf_iterations = 2147483648\n", "3:22",
-                  "between"},
+        BadConfig{"[[inbox]]\npath = \"a\"\nmax_kdf_iterations = 2147483648\n", "3:22", "between"},
         BadConfig{"[[inbox]]\npath = \"a\"\nmax_scrypt_n = 1\n", "3:16", "between"},
         BadConfig{"[[inbox]]\npath = \"a\"\nmax_file_kdf_iterations = -1\n", "3:27", "between"},
         BadConfig{"[[inbox]]\npath = \"a\"\nparse_timeout = \"0s\"\n", "3:17", "at least 1"},
@@ -223,11 +224,13 @@ class ConfigFragmentsTest : public ConfigTest {
 };
 
 TEST_F(ConfigFragmentsTest, FragmentsAddInboxesBindingsAndSectionsInNameOrder) {
-  Fragment("20-web.toml", "[[inbox]]\npath = \"web\"\n[[binding]]\nentry = \"web\"\nresource = \"lb:443\"\n");
+  Fragment("20-web.toml",
+           "[[inbox]]\npath = \"web\"\n[[binding]]\nentry = \"web\"\nresource = \"lb:443\"\n");
   Fragment("10-expiry.toml", "[expiry]\nnotify_days = [14, 1]\n[[inbox]]\npath = \"api\"\n");
   Fragment(".hidden.toml", "this is not toml");
   Fragment("notes.txt", "neither is this");
-  auto config = Load("[daemon]\nstate_dir = \"state\"\n[[inbox]]\npath = \"in\"\n[expiry]\nscan_interval = 60\n");
+  auto config = Load(
+      "[daemon]\nstate_dir = \"state\"\n[[inbox]]\npath = \"in\"\n[expiry]\nscan_interval = 60\n");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   ASSERT_EQ(config->inboxes.size(), 3u);
   EXPECT_EQ(config->inboxes[0].name, "in");
@@ -259,6 +262,19 @@ TEST_F(ConfigFragmentsTest, AKeySetTwiceAndAFragmentsOwnErrorsNameTheirFileAndLi
   config = Load("[daemon]\n");
   ASSERT_FALSE(config.has_value());
   EXPECT_NE(config.error().message.find(a + ":1:"), std::string::npos) << config.error().message;
+}
+
+// A fragment may say anything the main file may: [[plugin]] too, and a binding naming it.
+TEST_F(ConfigFragmentsTest, FragmentsMayDeclarePlugins) {
+  Fragment("deploy.toml",
+           "[[plugin]]\nname = \"deploy\"\ncommand = \"certinbox-deploy\"\n"
+           "[[binding]]\nentry = \"web\"\nresource = \"lb:443\"\nplugin = \"deploy\"\n");
+  auto config = Load("[daemon]\nstate_dir = \"state\"\n");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  ASSERT_EQ(config->plugins.size(), 1u);
+  EXPECT_EQ(config->plugins[0].name, "deploy");
+  ASSERT_EQ(config->bindings.size(), 1u);
+  EXPECT_EQ(config->bindings[0].plugin, "deploy");
 }
 
 // [daemon] dumpable: certinboxd is not dumpable unless the config says so.

@@ -108,9 +108,8 @@ TEST(BadInputTest, EachBadFileEndsInFailedWithItsReason) {
   EXPECT_EQ((*status)["counts"]["rejections"], static_cast<int>(table.size()));
   TestPki good = TestPki::Make();
   daemon.Drop("good.pem", good.leaf.CertPem() + good.leaf.KeyPem());
-  daemon.WaitForEvents([&](const std::vector<json>&) {
-    return !daemon.EventsOfType("cert.imported").empty();
-  });
+  daemon.WaitForEvents(
+      [&](const std::vector<json>&) { return !daemon.EventsOfType("cert.imported").empty(); });
   EXPECT_EQ(daemon.EventsOfType("cert.imported").size(), 1u);
 }
 

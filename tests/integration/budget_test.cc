@@ -277,16 +277,14 @@ void SlowFilesLeaveThreadsForOthers(const TestPki& pki, const std::string& slow,
 // inbox, and a certificate dropped after them is imported at once.
 TEST(BudgetTest, SlowFilesLeaveThreadsForOthers) {
   TestPki pki = TestPki::Make();
-  SlowFilesLeaveThreadsForOthers(pki, KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", 200'000),
-                                 150);
+  SlowFilesLeaveThreadsForOthers(pki, KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", 200'000), 150);
 }
 
 // The same with each derivation just under the slow mark: a parse is slow by the iterations of
 // all its candidates together, so 150 cheap ones count like one expensive one.
 TEST(BudgetTest, ManyCheapDerivationsCountAsASlowParse) {
   TestPki pki = TestPki::Make();
-  SlowFilesLeaveThreadsForOthers(pki, KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", 99'999),
-                                 150);
+  SlowFilesLeaveThreadsForOthers(pki, KeyPbkdf2Pkcs8Der(pki.leaf.key.get(), "right", 99'999), 150);
 }
 
 // The same with no expensive derivation at all: a PKCS#12 whose MAC takes one iteration but
@@ -329,10 +327,10 @@ TEST(BudgetTest, ACaArrivingDoesNotHoldTheLoopForItsLeaves) {
   ASSERT_TRUE(imported(daemon.WaitForEvents(imported, std::chrono::seconds(240))));
 
   daemon.Drop("ca.pem", CertsPem({&pki.intermediate, &pki.root}));
-  ASSERT_TRUE(Imported(daemon.WaitForEvents(
-                           [](const std::vector<json>& seen) { return Imported(seen, "ca.pem"); },
+  ASSERT_TRUE(Imported(
+      daemon.WaitForEvents([](const std::vector<json>& seen) { return Imported(seen, "ca.pem"); },
                            std::chrono::seconds(30)),
-                       "ca.pem"));
+      "ca.pem"));
   const auto stopping = Clock::now();
   EXPECT_EQ(daemon.Stop(SIGTERM), 0);
   EXPECT_LT(Clock::now() - stopping, std::chrono::milliseconds(1500)) << LogTail(daemon);

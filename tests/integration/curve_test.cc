@@ -1,5 +1,7 @@
 // tcp:// endpoints with CURVE, over real sockets on 127.0.0.1: only [[bus.client]] keys get in,
 // each with its role (docs/protocol.md "Authentication").
+#include "plugins/sdk/curve.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -9,7 +11,6 @@
 
 #include <fstream>
 
-#include "plugins/sdk/curve.h"
 #include "tests/testing/daemon_harness.h"
 #include "tests/testing/test_ca.h"
 
@@ -72,9 +73,8 @@ class CurveTest : public ::testing::Test {
     };
     HarnessOptions options;
     options.bus_toml = "control = \"" + control_ + "\"\npublish = \"" + publish_ + "\"\n";
-    options.extra_toml =
-        client("ops", ops_, "admin") + client("reader", reader_, "read") +
-        client("backup", backup_, "keys");
+    options.extra_toml = client("ops", ops_, "admin") + client("reader", reader_, "read") +
+                         client("backup", backup_, "keys");
     options.control_endpoint = control_;
     options.publish_endpoint = publish_;
     options.curve = KeysOf(ops_);
@@ -170,7 +170,10 @@ TEST_F(CurveTest, EachRoleMayAskOnlyItsOps) {
       {&reader, "read", "export", {{"entry", "web.curve.test"}, {"key", true}}, "forbidden"},
       {&reader, "read", "plugin.env", {{"plugin", "x"}}, "forbidden"},
       {&ops, "admin", "export", {{"entry", "web.curve.test"}, {"key", true}}, "forbidden"},
-      {&ops, "admin", "export", {{"entry", "web.curve.test"}, {"pfx", true}, {"password", "pw"}},
+      {&ops,
+       "admin",
+       "export",
+       {{"entry", "web.curve.test"}, {"pfx", true}, {"password", "pw"}},
        "forbidden"},
       {&ops, "admin", "meta", {{"entry", "web.curve.test"}, {"set", {{"a", "b"}}}}, ""},
       {&backup, "keys", "rm", {{"entries", {"web.curve.test"}}}, "forbidden"},
@@ -197,8 +200,7 @@ TEST_F(CurveTest, EachRoleMayAskOnlyItsOps) {
     if (row.dump().find("by curve:backup") != std::string::npos) by_backup = true;
   }
   EXPECT_TRUE(by_backup) << (*shown)["entry"]["key_exports"].dump();
-  EXPECT_NE(daemon->log().find("control meta web.curve.test asked by curve:ops"),
-            std::string::npos)
+  EXPECT_NE(daemon->log().find("control meta web.curve.test asked by curve:ops"), std::string::npos)
       << daemon->log();
   // The change's event says who made it; the import's, made by nobody's request, does not.
   daemon->WaitForEvents([](const std::vector<json>& events) {
@@ -236,8 +238,8 @@ TEST_F(CurveTest, AReloadAppliesTheClientListToNewAndOpenConnections) {
   size_t at = config.find(reader_table);
   ASSERT_NE(at, std::string::npos);
   config.replace(at, reader_table.size(),
-                 "[[bus.client]]\nname = \"newcomer\"\npublic_key = \"" +
-                     stranger_.public_key + "\"\nrole = \"admin\"\n");
+                 "[[bus.client]]\nname = \"newcomer\"\npublic_key = \"" + stranger_.public_key +
+                     "\"\nrole = \"admin\"\n");
   std::ofstream(daemon->config_file()) << config;
   daemon->Signal(SIGHUP);
   daemon->WaitForEvents([](const std::vector<json>& events) {
@@ -266,8 +268,8 @@ TEST_F(CurveTest, TheCliWorksOverTcpWithItsKeyPair) {
   const std::string reader_key = (daemon->root() / "reader.key").string();
   const std::string server_pub = (daemon->root() / "server.pub").string();
 
-  CommandResult ls = daemon->Cli({"--curve-key", ops_key, "--server-key", server_pub, "ls",
-                                  "--json"});
+  CommandResult ls =
+      daemon->Cli({"--curve-key", ops_key, "--server-key", server_pub, "ls", "--json"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_NE(ls.out.find("web.curve.test"), std::string::npos);
 
@@ -276,8 +278,8 @@ TEST_F(CurveTest, TheCliWorksOverTcpWithItsKeyPair) {
                                      "--curve-key", ops_key, "status", "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
 
-  CommandResult rm = daemon->Cli({"--curve-key", reader_key, "--server-key", server_pub, "rm",
-                                  "web.curve.test"});
+  CommandResult rm =
+      daemon->Cli({"--curve-key", reader_key, "--server-key", server_pub, "rm", "web.curve.test"});
   EXPECT_EQ(rm.exit_code, 1) << rm.out;
   EXPECT_NE(rm.err.find("(forbidden)"), std::string::npos) << rm.err;
 
@@ -291,12 +293,11 @@ TEST_F(CurveTest, TheCliWorksOverTcpWithItsKeyPair) {
       {CERTINBOX_CLI_BIN, "keygen", "--out", daemon->root().string(), "--name", "laptop"});
   ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
   EXPECT_NE(keygen.out.find("[[bus.client]]"), std::string::npos);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((daemon->root() / "laptop.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  CommandResult refused =
-      daemon->Cli({"--curve-key", (daemon->root() / "laptop.key").string(), "--server-key",
-                   server_pub, "--timeout", "1000", "status"});
+  CommandResult refused = daemon->Cli({"--curve-key", (daemon->root() / "laptop.key").string(),
+                                       "--server-key", server_pub, "--timeout", "1000", "status"});
   EXPECT_EQ(refused.exit_code, 3) << refused.err;
 }
 
@@ -316,7 +317,7 @@ TEST(IpcAccessTest, OnlyListedUsersConnectPastTheFileMode) {
   options.bus_toml = "ipc_users = [\"nobody\"]\n";
   DaemonHarness daemon(options);
   ::chmod(daemon.root().c_str(), 0755);  // mkdtemp's 0700 would stop them at the door
-  ASSERT_TRUE(daemon.Start());  // the harness is root: always admitted
+  ASSERT_TRUE(daemon.Start());           // the harness is root: always admitted
   // Both in the socket file's group (root, mode 0660): the file mode lets both connect.
   auto as = [&](const char* uid) {
     return RunCommand({"/usr/bin/setpriv", std::string("--reuid=") + uid, "--regid=0",

@@ -67,11 +67,11 @@ class Strace {
 };
 
 struct TraceCheck {
-  int files_left = 0;           // unlinks and renames of dropped files
-  int left_unsynced = 0;        // ... with a WAL write since the last completed WAL sync
+  int files_left = 0;     // unlinks and renames of dropped files
+  int left_unsynced = 0;  // ... with a WAL write since the last completed WAL sync
   int wal_writes = 0;
   int wal_syncs = 0;
-  std::string first_unsynced;   // the line that showed it
+  std::string first_unsynced;  // the line that showed it
 };
 
 // Reads strace -f output in order. A call split by another thread's ("<unfinished ...>" then
@@ -82,10 +82,10 @@ TraceCheck CheckTrace(const std::string& trace, const std::regex& dropped_file) 
   static const std::regex resumed(R"(^(\d+)\s+<\.\.\. (\w+) resumed>(.*)$)");
   TraceCheck check;
   int64_t line_no = 0;
-  int64_t last_wal_write = -1;   // the line a WAL write completed
-  int64_t synced_from = -2;      // the start of the last completed WAL sync
+  int64_t last_wal_write = -1;                  // the line a WAL write completed
+  int64_t synced_from = -2;                     // the start of the last completed WAL sync
   std::map<std::string, int64_t> sync_started;  // tid -> line its unfinished WAL sync began
-  std::set<std::string> writing;                 // tids with an unfinished WAL write
+  std::set<std::string> writing;                // tids with an unfinished WAL write
   std::istringstream in(trace);
   std::string line;
   auto is_wal = [](const std::string& args) {
@@ -166,8 +166,7 @@ void DropTracedAndCheck(bool archive) {
   EXPECT_GT(check.wal_writes, 0) << "the trace shows the WAL's writes (strace -y)";
   EXPECT_EQ(check.left_unsynced, 0)
       << check.left_unsynced << " of " << check.files_left
-      << " files left the inbox with their commit not yet synced; first: "
-      << check.first_unsynced;
+      << " files left the inbox with their commit not yet synced; first: " << check.first_unsynced;
   // Group commit: a sync per batch, not per file. How many files a batch gets depends on how
   // the pool's results come back (2-3 batches here, up to ~16 on a busy machine), so only a
   // sync per file fails this.

@@ -165,7 +165,8 @@ TEST(ImportTest, EncryptedPkcs8KeyWithItsPassword) {
   DaemonHarness daemon;
   ASSERT_TRUE(daemon.Start());
   daemon.Drop("api.toml", "password = \"correct horse\"\n");
-  daemon.Drop("api.pem", pki.leaf.CertPem() + KeyEncryptedPkcs8Pem(pki.leaf.key.get(), "correct horse"));
+  daemon.Drop("api.pem",
+              pki.leaf.CertPem() + KeyEncryptedPkcs8Pem(pki.leaf.key.get(), "correct horse"));
   daemon.WaitForEvents(HasEvents("cert.imported", 1));
   auto imported = daemon.EventsOfType("cert.imported");
   ASSERT_EQ(imported.size(), 1u) << daemon.log();

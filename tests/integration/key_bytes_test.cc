@@ -67,7 +67,8 @@ TEST(KeyBytesTest, DatabaseAndWalHoldNoPrivateKeyBytes) {
   // SIGKILL: nothing gets checkpointed or cleaned up on the way out, the WAL stays as it is.
   daemon.Stop(SIGKILL);
   fs::path db = daemon.state() / "certinbox.db";
-  std::string stored = ReadFile(db) + ReadFile(db.string() + "-wal") + ReadFile(db.string() + "-shm");
+  std::string stored =
+      ReadFile(db) + ReadFile(db.string() + "-wal") + ReadFile(db.string() + "-shm");
   ASSERT_GT(stored.size(), 0u);
 
   // The check can fail: the certificates themselves are stored in the clear, and are found.
@@ -78,7 +79,8 @@ TEST(KeyBytesTest, DatabaseAndWalHoldNoPrivateKeyBytes) {
     auto parts = SecretParts(issued->key.get());
     ASSERT_FALSE(parts.empty());
     for (const auto& part : parts) {
-      EXPECT_FALSE(ContainsAnyWindow(stored, part, 16)) << "private key bytes found in the database";
+      EXPECT_FALSE(ContainsAnyWindow(stored, part, 16))
+          << "private key bytes found in the database";
     }
     EXPECT_EQ(stored.find(KeyPkcs8Der(issued->key.get())), std::string::npos);
     EXPECT_EQ(stored.find(issued->KeyPem()), std::string::npos);

@@ -37,9 +37,8 @@ std::string TokenOf(DaemonHarness& daemon, const std::string& plugin) {
 }
 
 // A plugin's request with its identity.
-base::Result<json> As(DaemonHarness& daemon, const std::string& plugin,
-                           const std::string& token, const std::string& op,
-                           json args = json::object()) {
+base::Result<json> As(DaemonHarness& daemon, const std::string& plugin, const std::string& token,
+                      const std::string& op, json args = json::object()) {
   args["plugin"] = plugin;
   args["token"] = token;
   return daemon.control().Request(op, std::move(args));

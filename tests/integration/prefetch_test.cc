@@ -170,7 +170,8 @@ TEST(PrefetchTest, ReloadWhileFilesAreReadAheadLosesNothing) {
   // More than run on the pool at once (256): some wait in the queue.
   constexpr int kFiles = Scaled(400, 300);
   std::vector<Issued> leaves;
-  for (int i = 0; i < kFiles; ++i) leaves.push_back(Issue(LeafSpec("r" + std::to_string(i) + ".test")));
+  for (int i = 0; i < kFiles; ++i)
+    leaves.push_back(Issue(LeafSpec("r" + std::to_string(i) + ".test")));
   DaemonHarness daemon(Options());
   ASSERT_TRUE(daemon.Start());
 

@@ -150,7 +150,8 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
   EXPECT_TRUE(Contains(reloaded[2]["changed"], "inbox second changed")) << reloaded[2].dump();
   EXPECT_TRUE(reloaded[2]["restart_required"].empty()) << reloaded[2].dump();
   DropLeaf(daemon, daemon.root() / "second", "again.reload.test");
-  daemon.WaitForEvents([&](const Events&) { return !ImportedNamed(daemon, "again.reload.test").is_null(); });
+  daemon.WaitForEvents(
+      [&](const Events&) { return !ImportedNamed(daemon, "again.reload.test").is_null(); });
   EXPECT_FALSE(ImportedNamed(daemon, "again.reload.test").is_null()) << daemon.log();
 }
 
@@ -169,7 +170,8 @@ TEST(ReloadTest, AFragmentWrittenIntoConfDIsApplied) {
   ASSERT_EQ(reloaded.size(), 1u) << daemon.log();
   EXPECT_TRUE(Contains(reloaded[0]["changed"], "inbox partner added")) << reloaded[0].dump();
   DropLeaf(daemon, daemon.root() / "partner", "partner.reload.test");
-  daemon.WaitForEvents([&](const Events&) { return !ImportedNamed(daemon, "partner.reload.test").is_null(); });
+  daemon.WaitForEvents(
+      [&](const Events&) { return !ImportedNamed(daemon, "partner.reload.test").is_null(); });
   EXPECT_FALSE(ImportedNamed(daemon, "partner.reload.test").is_null()) << daemon.log();
 
   // A fragment that repeats a key is refused, naming both files; the partner inbox stays.

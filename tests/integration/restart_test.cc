@@ -79,14 +79,14 @@ TEST(RestartTest, SigkillWhileImportingLosesAndDuplicatesNothing) {
   size_t seen = 0;
   for (int round = 0; round < 3; ++round) {
     size_t target = seen + std::uniform_int_distribution<size_t>(0, kFiles / 4)(random);
-    daemon.WaitForEvents(
-        [&](const std::vector<json>& events) { return events.size() >= target; },
-        std::chrono::seconds(10));
+    daemon.WaitForEvents([&](const std::vector<json>& events) { return events.size() >= target; },
+                         std::chrono::seconds(10));
     seen = daemon.WaitForEvents([](const std::vector<json>&) { return true; }).size();
     EXPECT_EQ(daemon.Stop(SIGKILL), -SIGKILL);
     ASSERT_TRUE(daemon.Start());
   }
-  ASSERT_TRUE(WaitInboxEmpty(daemon.inbox(), std::chrono::seconds(60))) << FilesWaiting(daemon.inbox());
+  ASSERT_TRUE(WaitInboxEmpty(daemon.inbox(), std::chrono::seconds(60)))
+      << FilesWaiting(daemon.inbox());
 
   std::vector<json> replayed = ReplayAll(daemon);
   int imported = 0;

@@ -129,7 +129,8 @@ TEST(StorageFaultTest, FullDiskKeepsFilesInTheInboxSaysWhyAndImportsThemOnceTher
   constexpr int kFiles = 5;
   Issued first = Issue(LeafSpec("first.fault.test"));
   std::vector<Issued> leaves;
-  for (int i = 0; i < kFiles; ++i) leaves.push_back(Issue(LeafSpec("f" + std::to_string(i) + ".fault.test")));
+  for (int i = 0; i < kFiles; ++i)
+    leaves.push_back(Issue(LeafSpec("f" + std::to_string(i) + ".fault.test")));
 
   DaemonHarness daemon({.settle_ms = 20});
   SmallFilesystem small(daemon.state(), 4 << 20);

@@ -45,7 +45,8 @@ EvpPkeyPtr Generate(const char* type, int rsa_bits = 0) {
     }
     return EvpPkeyPtr(key);
   }
-  if (std::string(type) == "EC") return EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  if (std::string(type) == "EC")
+    return EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   return EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, type));
 }
 
@@ -58,8 +59,8 @@ std::string Certificate(EVP_PKEY* subject_key, EVP_PKEY* issuer_key, const char*
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
+                             -1, -1, 0);
   X509_set_issuer_name(cert.get(), name);
   X509_set_pubkey(cert.get(), subject_key);
   const char* id = EVP_PKEY_get0_type_name(issuer_key);
@@ -96,8 +97,7 @@ TEST_P(CertificateContextTest, DecodesAndVerifiesLikeAnOrdinaryContext) {
   EVP_PKEY* issuer_key = can_sign ? key.get() : ca_key.get();
   std::string der = Certificate(key.get(), issuer_key, "subject.test");
   ASSERT_FALSE(der.empty()) << DrainOpensslErrors();
-  std::string issuer_der =
-      can_sign ? der : Certificate(ca_key.get(), ca_key.get(), "issuer.test");
+  std::string issuer_der = can_sign ? der : Certificate(ca_key.get(), ca_key.get(), "issuer.test");
 
   X509Ptr ordinary = DecodeOrdinary(der);
   X509Ptr decoded = DecodeCertificateDer(der);

@@ -29,8 +29,12 @@ TEST(NamesTest, EachNameGetsItsCode) {
       {"..", kGroup, "bad_name"},
       {"...", kEntryName, ""},
       {"../../etc", kEntryName, "bad_name"},
-      {"invoice\xe2\x80\xae" "gpj.exe", kEntryName, "bad_name"},  // U+202E: shows as "exe.jpg"
-      {"a\xe2\x80\xa8" "b", kLabel, "bad_name"},                  // U+2028 LINE SEPARATOR
+      {"invoice\xe2\x80\xae"
+       "gpj.exe",
+       kEntryName, "bad_name"},  // U+202E: shows as "exe.jpg"
+      {"a\xe2\x80\xa8"
+       "b",
+       kLabel, "bad_name"},  // U+2028 LINE SEPARATOR
       {"a/b", kEntryName, "bad_name"},
       {"a/b", kGroup, "bad_name"},
       {"a/b", kLabel, ""},

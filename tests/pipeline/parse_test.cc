@@ -1,4 +1,3 @@
-#include "base/error.h"
 #include "pipeline/parse.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "base/error.h"
 #include "tests/testing/kdf_files.h"
 #include "tests/testing/test_ca.h"
 
@@ -593,7 +593,9 @@ TEST_F(ParseTest, BadInputsGetTheirReasonCode) {
        {},
        1000,
        {},
-       [] { return std::optional<base::Error>(base::Error{"parse_timeout", "out of time"}); }},
+       [] {
+         return std::optional<base::Error>(base::Error{"parse_timeout", "out of time"});
+       }},
       {"interrupted between candidates",
        [&] { return testing::KeyPbkdf2Pkcs8Der(p.leaf.key.get(), "pw", 1000); },
        "parse_abandoned",
@@ -705,8 +707,8 @@ TEST_F(ParseTest, HugePemLabelsAreCutInTheReason) {
        }(),
        "unsupported_object"},
       {"label with control bytes", PemOf(std::string(1000, '\x1b'), "aGk="), "unsupported_object"},
-      {"mismatched end",
-       "-----BEGIN " + label + "-----\naGk=\n-----END " + label + "X-----\n", "malformed_pem"},
+      {"mismatched end", "-----BEGIN " + label + "-----\naGk=\n-----END " + label + "X-----\n",
+       "malformed_pem"},
       {"no end", "-----BEGIN " + label + "-----\naGk=\n", "malformed_pem"},
   };
   for (const Case& c : cases) {

@@ -1,4 +1,3 @@
-#include "base/error.h"
 #include "pipeline/validate.h"
 
 #include <gtest/gtest.h>
@@ -6,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "base/error.h"
 #include "pipeline/parse.h"
 #include "tests/testing/test_ca.h"
 

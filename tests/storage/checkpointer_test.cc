@@ -71,8 +71,7 @@ TEST_F(CheckpointerTest, TheWalStaysBoundedWhenNoCheckpointComes) {
     started_over = reported.size() >= 2 && reported.back() < reported[reported.size() - 2];
   }
   ASSERT_TRUE(started_over) << n << " imports, WAL at " << reported.back() << " pages";
-  EXPECT_LT(*std::max_element(reported.begin(), reported.end()),
-            Inventory::kInlineCheckpointPages);
+  EXPECT_LT(*std::max_element(reported.begin(), reported.end()), Inventory::kInlineCheckpointPages);
   EXPECT_GT(DatabasePages(), database_before);
   EXPECT_EQ(MustList().size(), static_cast<size_t>(n));
 }

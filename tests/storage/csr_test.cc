@@ -1,10 +1,10 @@
 // CSRs in the inventory: a pre_activation entry, its activation by a certificate for its key
 // (across a reopen), the export material and the key export audit log.
-#include "base/time.h"
 #include "pipeline/csr.h"
 
 #include <gtest/gtest.h>
 
+#include "base/time.h"
 #include "storage/summary.h"
 #include "tests/storage/drop_fixture.h"
 

@@ -139,8 +139,7 @@ struct Drop {
 
   pipeline::CertificateInfo& LastInfo() { return parsed.certificates.back().info; }
 
-  ImportRequest Request(std::string file, DropMetadata meta = {},
-                        base::UnixTime now = kNow) const {
+  ImportRequest Request(std::string file, DropMetadata meta = {}, base::UnixTime now = kNow) const {
     ImportRequest r;
     r.inbox = "main";
     r.file = std::move(file);

@@ -304,8 +304,7 @@ TEST_F(ImportTest, NameFallsBackToSanThenFingerprint) {
 
 TEST_F(ImportTest, RejectionIsLoggedAndPublished) {
   auto event = inventory_->RecordRejection(
-      "main", "bad.pfx", base::Error{"pkcs12_bad_password", "the password did not open it"},
-      kNow);
+      "main", "bad.pfx", base::Error{"pkcs12_bad_password", "the password did not open it"}, kNow);
   ASSERT_TRUE(event) << event.error().message;
   EXPECT_EQ(event->type, "import.rejected");
   nlohmann::json p = Payload(*event);

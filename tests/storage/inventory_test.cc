@@ -1,11 +1,11 @@
 // Inventory: the outbox, batching, List/Show, persistence and migrations.
 #include "storage/inventory.h"
-#include "storage/migrations.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "storage/migrations.h"
 #include "tests/storage/drop_fixture.h"
 
 namespace certinbox::storage {

@@ -208,14 +208,14 @@ std::string Hex(const unsigned char* data, size_t len) {
   return out;
 }
 
-STACK_OF(X509)* NewCertStack(const CertList& certs) {
+STACK_OF(X509) * NewCertStack(const CertList& certs) {
   STACK_OF(X509)* stack = Checked(sk_X509_new_null(), "sk_X509_new_null");
   for (const Issued* issued : certs) sk_X509_push(stack, issued->cert.get());
   return stack;
 }
 
 struct CertStackDeleter {  // the stack borrows its certificates
-  void operator()(STACK_OF(X509)* stack) const { sk_X509_free(stack); }
+  void operator()(STACK_OF(X509) * stack) const { sk_X509_free(stack); }
 };
 using BorrowedCertStack = std::unique_ptr<STACK_OF(X509), CertStackDeleter>;
 

@@ -1,4 +1,3 @@
-#include "base/fd.h"
 #include "watchers/fs_util.h"
 
 #include <fcntl.h>
@@ -11,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "base/fd.h"
 #include "tests/testing/files.h"
 #include "tests/testing/temp_dir.h"
 
@@ -132,8 +132,8 @@ TEST(MoveToUniqueNameTest, ProbesSuffixes) {
   ASSERT_GE(out.get(), 0);
   for (int i = 0; i < 3; ++i) {
     WriteFile(tmp.path() / "x.pem", std::to_string(i));
-    auto moved = MoveToUniqueNameAt(AT_FDCWD, (tmp.path() / "x.pem").string(), out.get(), "x.pem",
-                                    "x.pem");
+    auto moved =
+        MoveToUniqueNameAt(AT_FDCWD, (tmp.path() / "x.pem").string(), out.get(), "x.pem", "x.pem");
     ASSERT_TRUE(moved.has_value()) << moved.error().message;
     EXPECT_EQ(*moved, Suffixed("x.pem", i));
     EXPECT_EQ(ReadFile(tmp.path() / "out" / *moved), std::to_string(i));

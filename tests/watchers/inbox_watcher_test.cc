@@ -251,16 +251,16 @@ TEST_F(InboxWatcherTest, FileThatWaitsIsAnnouncedOnceWhileItSettles) {
   EXPECT_EQ(early.path, dir_ / "new.pem");
   EXPECT_EQ(early.size, 4u);
   EXPECT_EQ(early.problem, FileProblem::kNone);
-  const ReadyFile& settled =
-      std::find_if(seen_.begin(), seen_.end(), [](const Seen& s) { return s.file.name == "new.pem"; })
-          ->file;
+  const ReadyFile& settled = std::find_if(seen_.begin(), seen_.end(), [](const Seen& s) {
+                               return s.file.name == "new.pem";
+                             })->file;
   struct stat st;
   ASSERT_EQ(lstat((dir_ / "new.pem").c_str(), &st), 0);
   EXPECT_EQ(settled.size, 5u);
   EXPECT_EQ(settled.ino, static_cast<uint64_t>(st.st_ino));
   EXPECT_EQ(settled.dev, static_cast<uint64_t>(st.st_dev));
-  EXPECT_EQ(settled.mtime_ns, static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
-                                  st.st_mtim.tv_nsec);
+  EXPECT_EQ(settled.mtime_ns,
+            static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
   EXPECT_EQ(early.ino, settled.ino);
   EXPECT_NE(early.mtime_ns, settled.mtime_ns);
   EXPECT_EQ(CountSeen("old.pem"), 1u);

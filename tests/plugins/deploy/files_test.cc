@@ -88,14 +88,16 @@ TEST(WriteFileAtomically, FailuresAreSentencesAndLeaveNothing) {
   auto missing =
       WriteFileAtomically((dir.path() / "no-such-folder").string(), "cert.pem", "x", 0644);
   ASSERT_FALSE(missing.has_value());
-  EXPECT_NE(missing.error().message.find("no-such-folder"), std::string::npos) << missing.error().message;
+  EXPECT_NE(missing.error().message.find("no-such-folder"), std::string::npos)
+      << missing.error().message;
 
   // The target is a folder: the rename fails and the temporary file is removed.
   fs::create_directory(dir.path() / "cert.pem");
   fs::create_directory(dir.path() / "cert.pem" / "inside");
   auto onto_folder = WriteFileAtomically(dir.path(), "cert.pem", "x", 0644);
   ASSERT_FALSE(onto_folder.has_value());
-  EXPECT_NE(onto_folder.error().message.find("cert.pem"), std::string::npos) << onto_folder.error().message;
+  EXPECT_NE(onto_folder.error().message.find("cert.pem"), std::string::npos)
+      << onto_folder.error().message;
   EXPECT_EQ(EntriesIn(dir.path()), 1u);
 }
 
