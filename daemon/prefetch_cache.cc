@@ -113,7 +113,10 @@ PrefetchCache::Claim PrefetchCache::ClaimFor(const Inbox& inbox, const watchers:
 }
 
 void PrefetchCache::Forget(const Inbox& inbox, const std::string& name) {
-  if (auto it = prefetches_.find(PrefetchKey(inbox, name)); it != prefetches_.end()) Drop(it);
+  auto it = prefetches_.find(PrefetchKey(inbox, name));
+  // A read-ahead still on the pool is not freed under its thread: it finishes, and its result,
+  // which no claim will use, is swept as stale like any other.
+  if (it != prefetches_.end() && it->second->prefetch != ImportJob::Prefetch::kRunning) Drop(it);
 }
 
 bool PrefetchCache::Usable(const ImportJob& job,
