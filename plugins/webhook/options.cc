@@ -32,6 +32,28 @@ base::Result<std::chrono::milliseconds> Duration(const json& value, const std::s
   return *parsed;
 }
 
+// The secret in the file named by option secret_file, without its trailing line breaks.
+base::Result<std::string> ReadSecretFile(const json& file) {
+  if (!file.is_string() || file.get<std::string>().empty()) {
+    return Fail(base::code::kBadOption, "webhook option secret_file must be a file name");
+  }
+  std::ifstream in(file.get<std::string>(), std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in) {
+    return Fail(base::code::kSecretUnreadable, "cannot read the webhook's secret_file " +
+                                                   file.get<std::string>() +
+                                                   " (missing or unreadable)");
+  }
+  std::string secret = text.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) {
+    return Fail(base::code::kSecretUnreadable,
+                "the webhook's secret_file " + file.get<std::string>() + " is empty");
+  }
+  return secret;
+}
+
 }  // namespace
 
 std::chrono::milliseconds RetryDelay(std::chrono::milliseconds backoff, int retry) {
@@ -76,26 +98,9 @@ base::Result<WebhookOptions> ParseWebhookOptions(const json& options) {
     out.secret = secret.get<std::string>();
   }
   if (options.contains("secret_file")) {
-    const json& file = options["secret_file"];
-    if (!file.is_string() || file.get<std::string>().empty()) {
-      return Fail(base::code::kBadOption, "webhook option secret_file must be a file name");
-    }
-    std::ifstream in(file.get<std::string>(), std::ios::binary);
-    std::ostringstream text;
-    if (in) text << in.rdbuf();
-    if (!in) {
-      return Fail(base::code::kSecretUnreadable, "cannot read the webhook's secret_file " +
-                                                     file.get<std::string>() +
-                                                     " (missing or unreadable)");
-    }
-    out.secret = text.str();
-    while (!out.secret.empty() && (out.secret.back() == '\n' || out.secret.back() == '\r')) {
-      out.secret.pop_back();
-    }
-    if (out.secret.empty()) {
-      return Fail(base::code::kSecretUnreadable,
-                  "the webhook's secret_file " + file.get<std::string>() + " is empty");
-    }
+    auto secret = ReadSecretFile(options["secret_file"]);
+    if (!secret) return std::unexpected(secret.error());
+    out.secret = std::move(*secret);
   }
 
   if (options.contains("timeout")) {
