@@ -17,11 +17,8 @@ BUILD_DIR=build JOBS=$jobs scripts/build.sh -DCERTINBOX_BUILD_TESTS=ON -DCERTINB
 if [ "${CERTINBOX_SKIP_SANITIZERS:-0}" != 1 ]; then
   # -g1: line tables for the sanitizers' stack traces, without the full debug info (a tenth
   # less compile time).
-  # Without precompiled headers here: the normal pass forces <nlohmann/json.hpp> into every
-  # file, so this pass is the one that finds a file using a header it does not include.
   BUILD_DIR=build-asan BUILD_TYPE=Debug JOBS=$jobs scripts/build.sh -DCERTINBOX_SANITIZE=ON \
-    -DCERTINBOX_BUILD_TESTS=ON -DCERTINBOX_BUILD_BENCH=OFF -DCMAKE_CXX_FLAGS_DEBUG=-g1 \
-    -DCERTINBOX_PCH=OFF
+    -DCERTINBOX_BUILD_TESTS=ON -DCERTINBOX_BUILD_BENCH=OFF -DCMAKE_CXX_FLAGS_DEBUG=-g1
   # The first run's timings (CTestCostData.txt) let ctest start the longest tests first here
   # too, instead of ending on the slowest one alone.
   mkdir -p build-asan/Testing/Temporary
