@@ -8,9 +8,7 @@ namespace {
 
 using nlohmann::json;
 
-std::unexpected<base::Error> Fail(std::string code, std::string message) {
-  return std::unexpected(base::Error{std::move(code), std::move(message)});
-}
+using base::Fail;
 
 // A JSON scalar as an environment value; std::nullopt for null, objects and arrays.
 std::optional<std::string> Scalar(const json& value) {

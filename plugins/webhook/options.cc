@@ -13,9 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-std::unexpected<base::Error> Fail(std::string code, std::string message) {
-  return std::unexpected(base::Error{std::move(code), std::move(message)});
-}
+using base::Fail;
 
 // A duration is "10s", "250ms", "5m", … or a number of seconds.
 base::Result<std::chrono::milliseconds> Duration(const json& value, const std::string& key) {
