@@ -32,7 +32,8 @@ constexpr const char* kVersion = "0.1.0";
 
 }  // namespace
 
-Daemon::Daemon(Config config) : config_(std::move(config)), zmq_(1) {}
+Daemon::Daemon(Config config, const base::Clock& clock)
+    : config_(std::move(config)), clock_(clock), zmq_(1) {}
 
 Daemon::~Daemon() {
   // Handles first (they close through the loop), then the loop itself.
@@ -84,7 +85,7 @@ base::Result<void> Daemon::LockStateDir() {
 }
 
 base::Result<void> Daemon::Start() {
-  started_at_ = base::UnixNow();
+  started_at_ = clock_.Now();
   // Before the master key is read: no core dump holds it, and a process of the daemon's user
   // without CAP_SYS_PTRACE cannot ptrace it or read its /proc/PID/mem and environ.
   if (!config_.dumpable && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
@@ -306,7 +307,7 @@ void Daemon::RegisterOps() {
     auto entry = StringArg(request, "entry");
     if (!entry)
       return ControlServer::ErrorReply(base::code::kBadRequest, "'entry' (name or id) is required");
-    auto shown = inventory_->Show(*entry, base::UnixNow());
+    auto shown = inventory_->Show(*entry, clock_.Now());
     if (!shown) return Failure(shown.error());
     // The key export audit log of this entry (daemon/ops_export.cc).
     if (auto exports = inventory_->KeyExports(shown->value("id", int64_t{0}))) {
@@ -393,7 +394,7 @@ json Daemon::HandleLs(const json& request) {
         base::code::kBadRequest,
         "'status' is one of valid, expiring_soon, expired, pre_activation");
   }
-  auto entries = inventory_->List(filter, base::UnixNow());
+  auto entries = inventory_->List(filter, clock_.Now());
   if (!entries) return Failure(entries.error());
   auto keys = inventory_->UnmatchedKeys();
   if (!keys) return Failure(keys.error());
@@ -410,7 +411,7 @@ json Daemon::HandleStatus() {
                        {"backlog", inbox->watcher->Backlog()}});
   }
   json counts = json::object();
-  if (auto c = inventory_->Count(base::UnixNow())) {
+  if (auto c = inventory_->Count(clock_.Now())) {
     counts = {{"entries", c->entries}, {"leaf", c->leaf},
               {"ca", c->ca},           {"unmatched_keys", c->unmatched_keys},
               {"valid", c->valid},     {"expiring_soon", c->expiring_soon},
@@ -419,7 +420,7 @@ json Daemon::HandleStatus() {
   }
   return {{"version", kVersion},
           {"pid", ::getpid()},
-          {"uptime_seconds", base::UnixNow() - started_at_},
+          {"uptime_seconds", clock_.Now() - started_at_},
           {"state", stopping_ ? "stopping" : "running"},
           {"publish_endpoint", config_.publish_endpoint},
           {"control_endpoint", config_.control_endpoint},

@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "base/error.h"
+#include "base/time.h"
 #include "base/uv_handle.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
@@ -30,7 +31,9 @@ namespace certinbox::daemon {
 
 class Daemon {
  public:
-  explicit Daemon(Config config);
+  // Every "now" the daemon stores, shows or schedules by comes from `clock`, which must outlive
+  // the daemon: certinboxd gives it base::SystemClock(), a test a clock it moves.
+  Daemon(Config config, const base::Clock& clock);
   ~Daemon();
 
   // Opens state, binds sockets, publishes events left unpublished, starts the inboxes.
@@ -107,6 +110,7 @@ class Daemon {
   void PublishAll(const std::vector<storage::Event>& events);
 
   Config config_;
+  const base::Clock& clock_;
   uv_loop_t loop_{};
   bool loop_ready_ = false;
   int lock_fd_ = -1;

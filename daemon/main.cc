@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "base/time.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
     ::setenv("UV_THREADPOOL_SIZE", size.c_str(), 0);
   }
 
-  certinbox::daemon::Daemon daemon(std::move(*config));
+  certinbox::daemon::Daemon daemon(std::move(*config), certinbox::base::SystemClock());
   if (auto started = daemon.Start(); !started) {
     spdlog::critical("cannot start: {} ({})", started.error().message, started.error().code);
     return 1;
