@@ -4,6 +4,7 @@
 #pragma once
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -19,6 +20,18 @@ using Result = std::expected<T, Error>;
 
 inline std::unexpected<Error> Fail(std::string code, std::string message) {
   return std::unexpected(Error{std::move(code), std::move(message)});
+}
+
+// The error of the first failed result of several, or nothing when all succeeded. For reading
+// several values and checking them once:
+//   auto entry = args.RequiredString("entry");
+//   auto to = args.Int("to", 1, kMaxSeq);
+//   if (auto bad = base::FirstError(entry, to)) return std::unexpected(*bad);
+template <class... Results>
+std::optional<Error> FirstError(const Results&... results) {
+  std::optional<Error> first;
+  ((first || results.has_value() ? void() : void(first = results.error())), ...);
+  return first;
 }
 
 }  // namespace certinbox::base

@@ -127,6 +127,10 @@ struct Config {
 // one a line: syntax errors, unknown keys, wrong types, impossible values.
 base::Result<Config> LoadConfig(const std::filesystem::path& file);
 
+// The config's [[plugin]] of that name, or unknown_plugin with a message that lists the
+// configured ones. Used by every op that names a plugin.
+base::Result<const PluginConfig*> FindPlugin(const Config& config, const std::string& name);
+
 // The conf.d fragments LoadConfig(file) reads, in order.
 std::vector<std::filesystem::path> ConfigFragments(const std::filesystem::path& file);
 

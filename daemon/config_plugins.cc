@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/error_codes.h"
+#include "base/text.h"
+
 namespace certinbox::daemon {
 
 namespace {
@@ -187,6 +190,17 @@ void CheckClientRoles(ConfigChecker& check, const toml::table& root, const Confi
       check.Problem(role->source(), "'role' names no [[plugin]]: '" + plugin + "'");
     }
   }
+}
+
+base::Result<const PluginConfig*> FindPlugin(const Config& config, const std::string& name) {
+  auto plugin = std::find_if(config.plugins.begin(), config.plugins.end(),
+                             [&](const PluginConfig& p) { return p.name == name; });
+  if (plugin != config.plugins.end()) return &*plugin;
+  std::string known;
+  for (const PluginConfig& p : config.plugins) known += (known.empty() ? "" : ", ") + p.name;
+  return base::Fail(base::code::kUnknownPlugin,
+                    "no [[plugin]] named '" + base::Shorten(name) +
+                        "' is configured (configured: " + (known.empty() ? "none" : known) + ")");
 }
 
 }  // namespace certinbox::daemon

@@ -17,7 +17,15 @@
 #include "base/error_codes.h"
 #include "base/text.h"
 #include "base/time.h"
-#include "daemon/control_args.h"
+#include "daemon/ops/bindings.h"
+#include "daemon/ops/csr.h"
+#include "daemon/ops/entries.h"
+#include "daemon/ops/events.h"
+#include "daemon/ops/export.h"
+#include "daemon/ops/plugin_env.h"
+#include "daemon/ops/plugins.h"
+#include "daemon/ops/status.h"
+#include "daemon/ops/versions.h"
 #include "pipeline/ossl.h"
 #include "storage/actor.h"
 #include "storage/vault.h"
@@ -27,8 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr const char* kVersion = "0.1.0";
 
 }  // namespace
 
@@ -114,22 +120,7 @@ base::Result<void> Daemon::Start() {
   publisher_ = std::move(*publisher);
   if (auto published = PublishBacklog(); !published) return published;
 
-  RegisterOps();
-  auto control = ControlServer::BindAsync(
-      &loop_, zmq_, config_.control_endpoint,
-      [this](const json& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
-        peer_ = peer;  // for the ops that ask who is asking (plugin.env, export, roles)
-        if (!peer_.name.empty()) {
-          auto client = std::find_if(config_.clients.begin(), config_.clients.end(),
-                                     [&](const BusClient& c) { return c.name == peer_.name; });
-          if (client != config_.clients.end()) peer_.role = client->role;
-        }
-        Dispatch(request, reply);
-        peer_ = {};
-      },
-      access);
-  if (!control) return std::unexpected(control.error());
-  control_ = std::move(*control);
+  if (auto bound = BindControl(access); !bound) return bound;
 
   imports_ =
       std::make_unique<ImportService>(&loop_, *inventory_, *publisher_, config_.system_trust);
@@ -141,13 +132,14 @@ base::Result<void> Daemon::Start() {
                                               config_.scan_interval_s);
   imports_->set_after_store([this] {
     expiry_->ScanSoon();
-    ReconcilePendingBindings();
+    bindings_->ReconcilePending();
   });
   expiry_->Start();
   pruner_ =
       std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_, config_.event_retention_s);
   pruner_->Start();
-  ReconcileBindings();
+  bindings_ = std::make_unique<BindingReconciler>(*inventory_, *publisher_, config_, clock_);
+  bindings_->Reconcile();
 
   WatchSignals();
   StartInboxes();
@@ -160,8 +152,30 @@ base::Result<void> Daemon::Start() {
                                 .last_seq = [this] { return publisher_->last_published_seq(); }});
   GrantPluginUsers();
   plugins_->Apply(config_.plugins);
-  spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", kVersion,
+  RegisterOps();
+  spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", ops::kVersion,
                inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
+  return {};
+}
+
+// The control socket: each request gets its peer's role, the access check, then its op.
+base::Result<void> Daemon::BindControl(const SocketAccess& access) {
+  auto control = ControlServer::BindAsync(
+      &loop_, zmq_, config_.control_endpoint,
+      [this](const json& body, ControlServer::Peer peer, ControlServer::Reply reply) {
+        if (!peer.name.empty()) {  // a CURVE client: its role, as the running config says
+          auto client = std::find_if(config_.clients.begin(), config_.clients.end(),
+                                     [&](const BusClient& c) { return c.name == peer.name; });
+          if (client != config_.clients.end()) peer.role = client->role;
+        }
+        const ops::Request request(body, peer);
+        if (auto refused = access_.Refusal(request)) return reply(ops::ErrorReply(*refused));
+        access_.LogWhoAsked(request);
+        ops_.Dispatch(request, std::move(reply));
+      },
+      access);
+  if (!control) return std::unexpected(control.error());
+  control_ = std::move(*control);
   return {};
 }
 
@@ -272,6 +286,7 @@ size_t Daemon::abandoned_parses() const { return imports_ ? imports_->orphaned()
 void Daemon::Stop() {
   if (stopping_) return;
   stopping_ = true;
+  ops_.Stop();
   // Plugins get SIGTERM now (SIGKILL 5 s later); the control socket stays open until they have
   // exited and the imports in flight are stored, whichever is last.
   auto waiting = std::make_shared<int>(2);
@@ -299,148 +314,33 @@ void Daemon::Stop() {
   });
 }
 
-// Every control op, by name. Groups of ops live beside the feature they serve; each Add*Ops
-// registers its own.
+// Every control op, by name: each group holds only the parts its ops use.
 void Daemon::RegisterOps() {
-  AddOp("ls", [this](const json& request) { return HandleLs(request); });
-  AddOp("show", [this](const json& request) {
-    auto entry = StringArg(request, "entry");
-    if (!entry)
-      return ControlServer::ErrorReply(base::code::kBadRequest, "'entry' (name or id) is required");
-    auto shown = inventory_->Show(*entry, clock_.Now());
-    if (!shown) return Failure(shown.error());
-    // The key export audit log of this entry (daemon/ops_export.cc).
-    if (auto exports = inventory_->KeyExports(shown->value("id", int64_t{0}))) {
-      (*shown)["key_exports"] = std::move(*exports);
-    }
-    return json{{"entry", std::move(*shown)}};
-  });
-  AddOp("status", [this](const json&) { return HandleStatus(); });
-  RegisterEventOps();
-  RegisterVersionOps();
-  RegisterCsrOps();
-  RegisterExportOps();
-  RegisterBindingOps();
-  RegisterPluginOps();
-  RegisterSupervisorOps();
-}
-
-void Daemon::AddOp(std::string name, ControlServer::Handler handler) {
-  ops_[std::move(name)] = std::move(handler);
-}
-
-void Daemon::AddAsyncOp(std::string name, ControlServer::AsyncHandler handler) {
-  async_ops_[std::move(name)] = std::move(handler);
-}
-
-void Daemon::Dispatch(const json& request, ControlServer::Reply reply) {
-  if (auto refused = RefusedForRole(request)) return reply(std::move(*refused));
-  if (auto refused = RefusedForPeer(request)) return reply(std::move(*refused));
-  try {
-    LogWhoAsked(request);
-    storage::ScopedActor actor(peer_.Who());  // "by" in the events this request makes
-    auto it = async_ops_.find(OpName(request));
-    if (it == async_ops_.end()) return reply(Handle(request));
-    it->second(request, reply);
-  } catch (const std::invalid_argument& e) {
-    reply(ControlServer::ErrorReply(base::code::kBadRequest, e.what()));
-  }
-}
-
-void Daemon::PublishAll(const std::vector<storage::Event>& events) {
-  for (const auto& event : events) publisher_->Publish(event);
-}
-
-json Daemon::Handle(const json& request) {
-  std::string op;
-  try {
-    op = OpName(request);
-  } catch (const std::invalid_argument& e) {
-    return ControlServer::ErrorReply(base::code::kBadRequest, e.what());
-  }
-  auto it = ops_.find(op);
-  if (it == ops_.end()) {
-    std::string known;
-    std::set<std::string> names;
-    for (const auto& [name, handler] : ops_) names.insert(name);
-    for (const auto& [name, handler] : async_ops_) names.insert(name);
-    for (const auto& name : names) known += (known.empty() ? "" : ", ") + name;
-    return ControlServer::ErrorReply(base::code::kBadRequest,
-                                     "unknown op '" + Shorten(op) + "' (known: " + known + ")");
-  }
-  try {
-    return it->second(request);
-  } catch (const std::invalid_argument& e) {
-    return ControlServer::ErrorReply(base::code::kBadRequest, e.what());
-  }
-}
-
-json Daemon::HandleLs(const json& request) {
-  storage::ListFilter filter;
-  filter.status = StringArg(request, "status");
-  filter.group = StringArg(request, "group");
-  filter.label = StringArg(request, "label");
-  filter.expiring_within_seconds = IntArg(request, "expiring_within", 0, kMaxSeconds);
-  if (auto sort = StringArg(request, "sort")) {
-    if (*sort != "name" && *sort != "expiry") {
-      return ControlServer::ErrorReply(base::code::kBadRequest, "'sort' is name or expiry");
-    }
-    filter.sort = *sort;
-  }
-  static const std::set<std::string> kStatuses = {"valid", "expiring_soon", "expired",
-                                                  "pre_activation"};
-  if (filter.status && !kStatuses.contains(*filter.status)) {
-    return ControlServer::ErrorReply(
-        base::code::kBadRequest,
-        "'status' is one of valid, expiring_soon, expired, pre_activation");
-  }
-  auto entries = inventory_->List(filter, clock_.Now());
-  if (!entries) return Failure(entries.error());
-  auto keys = inventory_->UnmatchedKeys();
-  if (!keys) return Failure(keys.error());
-  return {{"entries", std::move(*entries)}, {"unmatched_keys", std::move(*keys)}};
-}
-
-json Daemon::HandleStatus() {
-  json inboxes = json::array();
-  size_t backlog = 0;
-  for (const auto& inbox : inboxes_) {
-    backlog += inbox->watcher->Backlog();
-    inboxes.push_back({{"name", inbox->config.name},
-                       {"path", inbox->config.path.string()},
-                       {"backlog", inbox->watcher->Backlog()}});
-  }
-  json counts = json::object();
-  if (auto c = inventory_->Count(clock_.Now())) {
-    counts = {{"entries", c->entries}, {"leaf", c->leaf},
-              {"ca", c->ca},           {"unmatched_keys", c->unmatched_keys},
-              {"valid", c->valid},     {"expiring_soon", c->expiring_soon},
-              {"expired", c->expired}, {"pre_activation", c->pre_activation},
-              {"imports", c->imports}, {"rejections", c->rejections}};
-  }
-  return {{"version", kVersion},
-          {"pid", ::getpid()},
-          {"uptime_seconds", clock_.Now() - started_at_},
-          {"state", stopping_ ? "stopping" : "running"},
-          {"publish_endpoint", config_.publish_endpoint},
-          {"control_endpoint", config_.control_endpoint},
-          {"last_seq", publisher_->last_published_seq()},
-          {"imports_in_flight", imports_->in_flight() + imports_->queued()},
-          {"dumpable", ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1},
-          {"storage_fault", imports_->storage_fault()},
-          {"curve", CurveStatus()},
-          {"prefetches",
-           {{"used", imports_->prefetches_used()}, {"redone", imports_->prefetches_redone()}}},
-          {"wal_checkpoints",
-           {{"completed", wal_checkpoints_->completed()},
-            {"incomplete", wal_checkpoints_->incomplete()}}},
-          {"backlog", backlog},
-          {"counts", std::move(counts)},
-          {"cursors", CursorsJson()},
-          {"config", {{"file", config_.file.string()}, {"last_reload", last_reload_}}},
-          {"inboxes", std::move(inboxes)},
-          {"binding_problems", binding_problems_},
-          {"plugins", plugins_ ? plugins_->StatusJson() : json::array()}};
+  ops_.Install(std::make_unique<ops::EntryOps>(*inventory_, *publisher_, *imports_, clock_));
+  ops_.Install(std::make_unique<ops::VersionOps>(*inventory_, *publisher_, clock_));
+  ops_.Install(std::make_unique<ops::EventOps>(*inventory_, *publisher_, clock_));
+  ops_.Install(std::make_unique<ops::CsrOps>(&loop_, *inventory_, *publisher_, *bindings_, clock_));
+  ops_.Install(std::make_unique<ops::ExportOp>(*inventory_, config_, clock_));
+  ops_.Install(
+      std::make_unique<ops::BindingOps>(*inventory_, *publisher_, *bindings_, config_, clock_));
+  ops_.Install(
+      std::make_unique<ops::PluginOps>(*inventory_, *publisher_, *plugins_, config_, clock_));
+  ops_.Install(std::make_unique<ops::PluginEnvOp>(*plugins_, config_));
+  ops_.Install(
+      std::make_unique<ops::StatusOp>(ops::StatusOp::Parts{.config = config_,
+                                                           .inventory = *inventory_,
+                                                           .publisher = *publisher_,
+                                                           .imports = *imports_,
+                                                           .wal_checkpoints = *wal_checkpoints_,
+                                                           .plugins = *plugins_,
+                                                           .bindings = *bindings_,
+                                                           .inboxes = inboxes_,
+                                                           .curve_keys = curve_keys_.get(),
+                                                           .zap = zap_.get(),
+                                                           .started_at = started_at_,
+                                                           .stopping = stopping_,
+                                                           .last_reload = last_reload_,
+                                                           .clock = clock_}));
 }
 
 }  // namespace certinbox::daemon

@@ -16,11 +16,14 @@
 #include "base/error.h"
 #include "base/time.h"
 #include "base/uv_handle.h"
+#include "daemon/binding_reconciler.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
 #include "daemon/curve_auth.h"
 #include "daemon/expiry_scheduler.h"
 #include "daemon/import_service.h"
+#include "daemon/ops/access.h"
+#include "daemon/ops/registry.h"
 #include "daemon/outbox_pruner.h"
 #include "daemon/plugin_supervisor.h"
 #include "daemon/publisher.h"
@@ -45,11 +48,6 @@ class Daemon {
   // OpenSSL's exit handler under them would wait for them or crash.
   size_t abandoned_parses() const;
 
-  // Makes the stored bindings what config_.bindings declares (daemon/ops_bindings.cc),
-  // publishes the changes and remembers what could not be applied (for `status`). Called at
-  // start, on reload, and after imports while declarations wait for their entry.
-  void ReconcileBindings();
-
  private:
   base::Result<void> LockStateDir();
   base::Result<void> OpenStorage();
@@ -65,49 +63,17 @@ class Daemon {
   void ApplyInboxes();
   void ReapRetiredInboxes();
   void Stop();
-  // Control ops (docs/protocol.md): the table, and the handlers of each group of ops.
+  base::Result<void> BindControl(const SocketAccess& access);
+  // Installs every group of control ops (daemon/ops/), once the parts they use exist.
   void RegisterOps();
-  void AddOp(std::string name, ControlServer::Handler handler);
-  void RegisterVersionOps();  // ops_versions.cc: rollback, meta
-  // An op that may reply later (CPU work on the thread pool): daemon/ops_csr.cc.
-  void AddAsyncOp(std::string name, ControlServer::AsyncHandler handler);
-  void Dispatch(const nlohmann::json& request, ControlServer::Reply reply);
-  void RegisterCsrOps();     // daemon/ops_csr.cc: csr.create, csr.show
-  void RegisterExportOps();  // daemon/ops_export.cc: export
-  void RegisterPluginOps();  // daemon/ops_plugins.cc: plugin.hello, material, push.report, …
-  nlohmann::json Handle(const nlohmann::json& request);
-  nlohmann::json HandleLs(const nlohmann::json& request);
-  nlohmann::json HandleStatus();
-  // ops_events.cc: events, ack, cursors, cursor.delete.
-  void RegisterEventOps();
-  nlohmann::json HandleEvents(const nlohmann::json& request);
-  nlohmann::json CursorsJson();
-  void RegisterBindingOps();     // bind, unbind, rm
-  void RegisterSupervisorOps();  // daemon/ops_supervisor.cc: plugin.env
-  // ops_supervisor.cc (docs/plugins.md "Users"): lets the users of [[plugin]]s with `user`
-  // connect to the ipc:// sockets (GrantIpcUsers), at start and after a reload.
-  void GrantPluginUsers();
-  // The refusal of a request from a plugin's user (peer_) that is not its plugin's business:
-  // such a peer may ask only its own plugins' ops, `events` and `ack` of their cursors.
-  std::optional<nlohmann::json> RefusedForPeer(const nlohmann::json& request) const;
-  // ops_access.cc: the refusal of a request over tcp:// whose client's role does not allow it
-  // (daemon/roles.h), and the log line of every change and key request with who asked.
-  std::optional<nlohmann::json> RefusedForRole(const nlohmann::json& request) const;
-  void LogWhoAsked(const nlohmann::json& request) const;
-  // Binds the ZAP handler and loads the CURVE key pair when an endpoint is tcp://.
+  // bus_access.cc: CURVE on tcp:// endpoints (the ZAP handler and the server's key pair), and
+  // who may connect to the bus sockets: CURVE clients on tcp://, [bus] ipc_users/ipc_groups on
+  // ipc:// (with root, the daemon's user and the plugins' users).
   base::Result<void> StartCurve();
-  // Who may connect to the bus sockets: CURVE on tcp://, [bus] ipc_users/ipc_groups on ipc://
-  // (with root, the daemon's user and the plugins' users).
   SocketAccess BusAccess() const;
-  // status's "curve": null without a tcp:// endpoint.
-  nlohmann::json CurveStatus() const;
-  // The config's [[plugin]] of that name, or unknown_plugin with a message that lists the
-  // configured ones (ops_supervisor.cc). Used by every op that names a plugin.
-  base::Result<const PluginConfig*> ConfiguredPlugin(const std::string& name) const;
-  void ReconcilePendingBindings();  // after imports, when a declaration waits for its entry
-
-  // Publishes events a control op committed, in seq order.
-  void PublishAll(const std::vector<storage::Event>& events);
+  // Lets the users of [[plugin]]s with `user` connect to the ipc:// sockets (docs/plugins.md
+  // "Users"), at start and after a reload.
+  void GrantPluginUsers();
 
   Config config_;
   const base::Clock& clock_;
@@ -127,6 +93,9 @@ class Daemon {
   std::unique_ptr<ExpiryScheduler> expiry_;
   std::unique_ptr<OutboxPruner> pruner_;
   std::unique_ptr<PluginSupervisor> plugins_;  // started once the control socket is bound
+  std::unique_ptr<BindingReconciler> bindings_;
+  ops::Access access_{config_};
+  ops::OpRegistry ops_;
   std::vector<std::unique_ptr<Inbox>> inboxes_;
   // Removed or changed by a reload, kept until their imports in flight are done.
   std::vector<std::unique_ptr<Inbox>> retiring_;
@@ -140,11 +109,7 @@ class Daemon {
   Config loaded_config_;      // as last loaded, before ApplicableConfig
   nlohmann::json last_reload_ = nullptr;
   std::vector<base::UvHandlePtr<uv_signal_t>> signals_;
-  std::map<std::string, ControlServer::Handler> ops_;
-  std::map<std::string, ControlServer::AsyncHandler> async_ops_;
   bool stopping_ = false;
-  ControlServer::Peer peer_;  // of the request being dispatched, on the loop thread
-  nlohmann::json binding_problems_ = nlohmann::json::array();  // the last reconciliation's
 };
 
 }  // namespace certinbox::daemon

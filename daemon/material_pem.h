@@ -1,5 +1,5 @@
-// The PEM fields of an entry's exported material, shared by `export` (daemon/ops_export.cc) and
-// plugins' `material` (daemon/ops_plugins.cc).
+// The PEM fields of an entry's exported material, shared by `export` (daemon/ops/export.cc) and
+// plugins' `material` (daemon/ops/plugins.cc).
 #pragma once
 
 #include <nlohmann/json.hpp>

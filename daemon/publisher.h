@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "base/error.h"
@@ -26,6 +27,10 @@ class Publisher {
   // Never blocks: a subscriber past the high-water mark misses the message and replays it
   // from the outbox (docs/protocol.md).
   void Publish(const storage::Event& event) noexcept;
+  // Publishes events a control op committed, in seq order.
+  void PublishAll(const std::vector<storage::Event>& events) noexcept {
+    for (const auto& event : events) Publish(event);
+  }
 
   // Where publishing resumes after a restart: the outbox's published cursor.
   void ResumeAfter(int64_t seq) { last_published_seq_ = std::max(last_published_seq_, seq); }

@@ -152,7 +152,7 @@ void Daemon::Reload(const std::string& why) {
   }
   ApplyInboxes();
   if (zap_ && previous.clients != config_.clients) zap_->SetClients(config_.clients);
-  if (previous.bindings != config_.bindings) ReconcileBindings();
+  if (previous.bindings != config_.bindings) bindings_->Reconcile();
   if (previous.plugins != config_.plugins) {
     GrantPluginUsers();
     plugins_->Apply(config_.plugins);

@@ -1,0 +1,167 @@
+#include "daemon/ops/csr.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <functional>
+
+#include "base/error_codes.h"
+#include "pipeline/csr.h"
+#include "storage/metadata.h"
+
+namespace certinbox::daemon::ops {
+namespace {
+
+using nlohmann::json;
+
+// One key generation on the thread pool. Owned by the loop until its after-work callback.
+struct CsrJob {
+  uv_work_t work{};
+  pipeline::CheckedCsrSpec spec;
+  base::Result<pipeline::GeneratedCsr> result = base::Fail(base::code::kCsrKeygenFailed, "not run");
+  std::function<void(CsrJob&)> done;  // loop thread; stores and replies
+};
+
+base::Result<pipeline::CsrSpec> SpecOf(const Request& request) {
+  auto key = request.String("key");
+  auto cn = request.String("cn");
+  auto sans = request.Strings("sans");
+  auto cn_san = request.Bool("cn_san");
+  auto organization = request.String("organization");
+  auto organizational_unit = request.String("organizational_unit");
+  auto locality = request.String("locality");
+  auto state = request.String("state");
+  auto country = request.String("country");
+  auto email = request.String("email");
+  if (auto bad = base::FirstError(key, cn, sans, cn_san, organization, organizational_unit,
+                                  locality, state, country, email)) {
+    return std::unexpected(*bad);
+  }
+  return pipeline::CsrSpec{
+      .key_type = key->value_or("rsa-2048"),
+      .common_name = cn->value_or(""),
+      .sans = sans->value_or(std::vector<std::string>{}),
+      .cn_as_san = cn_san->value_or(true),
+      .organization = organization->value_or(""),
+      .organizational_unit = organizational_unit->value_or(""),
+      .locality = locality->value_or(""),
+      .state = state->value_or(""),
+      .country = country->value_or(""),
+      .email = email->value_or(""),
+  };
+}
+
+// The entry a csr.create request asks for, its names checked.
+base::Result<storage::NewCsr> EntryOf(const Request& request, const std::string& name,
+                                      const std::string& key_type) {
+  auto group = request.String("group");
+  auto description = request.String("description");
+  auto labels = request.Strings("labels");
+  if (auto bad = base::FirstError(group, description, labels)) return std::unexpected(*bad);
+  storage::NewCsr entry;
+  entry.name = name;
+  entry.group = group->value_or("default");
+  if (entry.group.empty()) entry.group = "default";
+  entry.description = description->value_or("");
+  entry.labels = labels->value_or(std::vector<std::string>{});
+  if (entry.description.size() > storage::kMaxDescriptionBytes ||
+      entry.labels.size() > storage::kMaxLabels) {
+    return BadRequest("a description is at most " + std::to_string(storage::kMaxDescriptionBytes) +
+                      " bytes and an entry has at most " + std::to_string(storage::kMaxLabels) +
+                      " labels");
+  }
+  entry.key_type = key_type;
+  if (auto ok = storage::CheckEntryNames(entry.name, entry.group, entry.labels); !ok) {
+    return std::unexpected(ok.error());
+  }
+  return entry;
+}
+
+}  // namespace
+
+void CsrOps::Register(OpRegistry& registry) {
+  registry.AddAsync("csr.create", [this](const Request& request, ControlServer::Reply reply) {
+    Create(request, std::move(reply));
+  });
+  registry.Add("csr.show", [this](const Request& request) { return Show(request); });
+}
+
+void CsrOps::Create(const Request& request, ControlServer::Reply reply) {
+  auto name = request.RequiredString("name");
+  if (!name) return reply(ErrorReply(name.error()));
+  auto spec = SpecOf(request);
+  if (!spec) return reply(ErrorReply(spec.error()));
+  auto checked = pipeline::CheckCsrSpec(*spec);
+  if (!checked) return reply(ErrorReply(checked.error()));
+  auto entry = EntryOf(request, *name, checked->spec.key_type);
+  if (!entry) return reply(ErrorReply(entry.error()));
+  // A taken name is refused before seconds of key generation; CreateCsr checks again.
+  if (auto found = inventory_.Show(entry->group + "/" + entry->name, clock_.Now())) {
+    if (found->value("name", "") == entry->name && found->value("group", "") == entry->group) {
+      return reply(ControlServer::ErrorReply(
+          base::code::kNameTaken, "the group " + entry->group + " already has an entry named \"" +
+                                      entry->name + "\": choose another name or --group"));
+    }
+  }
+
+  auto* job = new CsrJob;
+  job->spec = std::move(*checked);
+  job->work.data = job;
+  job->done = [this, entry = std::move(*entry), reply](CsrJob& finished) mutable {
+    if (stopping_) {
+      reply(ControlServer::ErrorReply(base::code::kStopping,
+                                      "the daemon is stopping: nothing was stored"));
+      return;
+    }
+    if (!finished.result) return reply(ErrorReply(finished.result.error()));
+    entry.csr = &*finished.result;
+    entry.now = clock_.Now();
+    auto event = inventory_.CreateCsr(entry);
+    if (!event) return reply(ErrorReply(event.error()));
+    publisher_.Publish(*event);
+    // A [[binding]] waiting for this name is made now, not at the next import.
+    bindings_.ReconcilePending();
+    spdlog::info("csr {}/{} created ({}, {})", ForLog(entry.group), ForLog(entry.name),
+                 entry.key_type, ForLog(finished.result->subject));
+    auto shown = inventory_.CsrOf(entry.group + "/" + entry.name, entry.now);
+    if (!shown) return reply(ErrorReply(shown.error()));
+    reply(std::move(*shown));
+  };
+  int rc = uv_queue_work(
+      loop_, &job->work,
+      [](uv_work_t* work) {
+        auto* job = static_cast<CsrJob*>(work->data);
+        try {
+          job->result = pipeline::GenerateCsr(job->spec);
+        } catch (const std::exception& e) {
+          job->result = base::Fail(base::code::kCsrKeygenFailed, e.what());
+        }
+      },
+      [](uv_work_t* work, int status) {
+        std::unique_ptr<CsrJob> job(static_cast<CsrJob*>(work->data));
+        if (status == UV_ECANCELED) {
+          job->result =
+              base::Fail(base::code::kStopping, "the daemon is stopping: nothing was stored");
+        }
+        try {
+          job->done(*job);
+        } catch (const std::exception& e) {
+          spdlog::error("csr.create: {}", e.what());
+        }
+      });
+  if (rc != 0) {
+    std::unique_ptr<CsrJob> failed(job);
+    reply(ControlServer::ErrorReply(base::code::kInternalError,
+                                    std::string("uv_queue_work: ") + uv_strerror(rc)));
+  }
+}
+
+base::Result<json> CsrOps::Show(const Request& request) {
+  auto entry = request.RequiredString("entry");
+  if (!entry) return std::unexpected(entry.error());
+  auto shown = inventory_.CsrOf(*entry, clock_.Now());
+  if (!shown) return std::unexpected(shown.error());
+  return std::move(*shown);
+}
+
+}  // namespace certinbox::daemon::ops
