@@ -12,7 +12,6 @@
 #include "base/error.h"
 #include "base/error_codes.h"
 #include "base/text.h"
-#include "base/time.h"
 #include "pipeline/types.h"
 #include "plugins/sdk/curve.h"
 
@@ -201,9 +200,7 @@ void ZapHandler::DrainWatch(Watch& watch) noexcept {
         }
         if (!frame.more()) break;
       }
-      const int64_t now = base::UnixNow();
-      if (counted && now - last_handshake_log_ >= 60) {
-        last_handshake_log_ = now;
+      if (counted && MinutePassed(last_handshake_log_)) {
         spdlog::warn(
             "refused a {} connection whose CURVE handshake failed (a client without "
             "CURVE or with the wrong server key; {} so far, logged at most once a "
@@ -277,6 +274,13 @@ void ZapHandler::Answer(std::vector<zmq::message_t>& frames) {
   socket_.send(zmq::message_t(), zmq::send_flags::none);
 }
 
+bool ZapHandler::MinutePassed(std::optional<uint64_t>& last_ms) const {
+  const uint64_t now = uv_now(loop_);
+  if (last_ms && now - *last_ms < 60'000) return false;
+  last_ms = now;
+  return true;
+}
+
 void ZapHandler::LogRefusal(const std::string& key, const std::string& what) {
   if (logged_.contains(key)) return;
   if (logged_.size() < kLoggedKeys) {
@@ -284,9 +288,7 @@ void ZapHandler::LogRefusal(const std::string& key, const std::string& what) {
     spdlog::warn("refused a {} (logged once per key; allow a key with [[bus.client]])", what);
     return;
   }
-  const int64_t now = base::UnixNow();
-  if (now - last_overflow_log_ >= 60) {
-    last_overflow_log_ = now;
+  if (MinutePassed(last_overflow_log_)) {
     spdlog::warn("refused a {} ({} connections refused so far; no longer logged per key)", what,
                  refused_);
   }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -85,6 +86,10 @@ class ZapHandler {
   void Drain() noexcept;
   void Answer(std::vector<zmq::message_t>& frames);
   void LogRefusal(const std::string& key, const std::string& what);
+  // At most one log line a minute: true, and the minute starts over, when the last was
+  // `last_ms` or longer ago. Timed by the loop (uv_now, monotonic), as it is an interval and
+  // not a time anyone sees; a wall-clock step cannot silence the log.
+  bool MinutePassed(std::optional<uint64_t>& last_ms) const;
   struct Watch {
     ZapHandler* handler;
     std::string domain;
@@ -95,16 +100,16 @@ class ZapHandler {
   void DrainWatch(Watch& watch) noexcept;
 
   zmq::socket_t socket_;
-  std::map<std::string, std::string> names_;  // public key (Z85) -> client name
-  std::set<std::string> logged_;              // refused keys already logged
-  int64_t last_overflow_log_ = 0;
+  std::map<std::string, std::string> names_;   // public key (Z85) -> client name
+  std::set<std::string> logged_;               // refused keys already logged
+  std::optional<uint64_t> last_overflow_log_;  // loop time, ms
   uint64_t admitted_ = 0, refused_ = 0;
   base::UvHandlePtr<uv_poll_t> poll_;
   uv_loop_t* loop_ = nullptr;
   zmq::context_t* context_ = nullptr;
   std::vector<std::unique_ptr<Watch>> watches_;  // one monitor per tcp:// socket
   uint64_t failed_handshakes_ = 0;
-  int64_t last_handshake_log_ = 0;
+  std::optional<uint64_t> last_handshake_log_;  // loop time, ms
 };
 
 }  // namespace certinbox::daemon

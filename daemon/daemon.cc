@@ -122,21 +122,21 @@ base::Result<void> Daemon::Start() {
 
   if (auto bound = BindControl(access); !bound) return bound;
 
-  imports_ =
-      std::make_unique<ImportService>(&loop_, *inventory_, *publisher_, config_.system_trust);
+  imports_ = std::make_unique<ImportService>(&loop_, *inventory_, *publisher_, clock_,
+                                             config_.system_trust);
   if (auto started = imports_->Start(); !started) return started;
 
   // The first scan runs on the loop's first turn: it announces what expired or crossed a
   // threshold while the daemon was down, once (the catch-up rule is the inventory's).
-  expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, config_.notify_days,
-                                              config_.scan_interval_s);
+  expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, clock_,
+                                              config_.notify_days, config_.scan_interval_s);
   imports_->set_after_store([this] {
     expiry_->ScanSoon();
     bindings_->ReconcilePending();
   });
   expiry_->Start();
-  pruner_ =
-      std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_, config_.event_retention_s);
+  pruner_ = std::make_unique<OutboxPruner>(&loop_, *inventory_, *publisher_, clock_,
+                                           config_.event_retention_s);
   pruner_->Start();
   bindings_ = std::make_unique<BindingReconciler>(*inventory_, *publisher_, config_, clock_);
   bindings_->Reconcile();
@@ -145,7 +145,7 @@ base::Result<void> Daemon::Start() {
   StartInboxes();
   WatchConfigFile();
   plugins_ = std::make_unique<PluginSupervisor>(
-      &loop_, *inventory_,
+      &loop_, *inventory_, clock_,
       PluginSupervisor::Options{.state_dir = config_.state_dir,
                                 .control_endpoint = config_.control_endpoint,
                                 .publish_endpoint = config_.publish_endpoint,

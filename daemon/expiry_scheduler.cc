@@ -7,10 +7,11 @@
 namespace certinbox::daemon {
 
 ExpiryScheduler::ExpiryScheduler(uv_loop_t* loop, storage::Inventory& inventory,
-                                 Publisher& publisher, std::vector<int> notify_days,
-                                 uint64_t scan_interval_s)
+                                 Publisher& publisher, const base::Clock& clock,
+                                 std::vector<int> notify_days, uint64_t scan_interval_s)
     : inventory_(inventory),
       publisher_(publisher),
+      clock_(clock),
       notify_days_(std::move(notify_days)),
       interval_ms_(scan_interval_s * 1000),
       timer_(base::NewUvTimer(loop, this)) {}
@@ -38,7 +39,7 @@ void ExpiryScheduler::Stop() {
 }
 
 void ExpiryScheduler::Scan() {
-  auto events = inventory_.ScanExpiry(notify_days_, base::UnixNow());
+  auto events = inventory_.ScanExpiry(notify_days_, clock_.Now());
   if (!events) {
     spdlog::error("expiry scan failed, will retry at the next one: {}", events.error().message);
     return;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/time.h"
 #include "base/uv_handle.h"
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
@@ -16,8 +17,10 @@ namespace certinbox::daemon {
 
 class ExpiryScheduler {
  public:
+  // Scans judge expiry at clock.Now(); `clock` must outlive the scheduler. The scan interval is
+  // timed by the loop (libuv's monotonic clock), not by `clock`.
   ExpiryScheduler(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
-                  std::vector<int> notify_days, uint64_t scan_interval_s);
+                  const base::Clock& clock, std::vector<int> notify_days, uint64_t scan_interval_s);
 
   // Schedules the first scan on the next loop turn, then one every scan_interval.
   void Start();
@@ -36,6 +39,7 @@ class ExpiryScheduler {
  private:
   storage::Inventory& inventory_;
   Publisher& publisher_;
+  const base::Clock& clock_;
   std::vector<int> notify_days_;
   uint64_t interval_ms_;
   base::UvHandlePtr<uv_timer_t> timer_;

@@ -14,6 +14,8 @@
 namespace certinbox::daemon {
 namespace {
 
+// The system's clock, not the daemon's Clock: it is compared with the file's mtime and ctime,
+// which the kernel stamps by this clock.
 int64_t WallClockNs() {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);

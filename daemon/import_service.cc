@@ -51,16 +51,17 @@ size_t ThreadPoolSize() {
 }  // namespace
 
 ImportService::ImportService(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
-                             bool system_trust)
+                             const base::Clock& clock, bool system_trust)
     : loop_(loop),
       inventory_(inventory),
       publisher_(publisher),
+      clock_(clock),
       system_trust_(system_trust),
       prefetches_(loop),
       // Two pool threads are always left to quick files, control ops (csr create), WAL
       // checkpoints and the like: slow parses never take them.
       max_slow_parses_(std::max<size_t>(1, ThreadPoolSize() - 2)),
-      storage_faults_(loop) {
+      storage_faults_(loop, clock) {
   auto* check = base::NewUvHandle<uv_check_t>();
   uv_check_init(loop_, check);
   check->data = this;
@@ -140,7 +141,7 @@ void ImportService::StartQueued() {
 // Runs job->Run() on the pool with the current trust store and time, then `done` on the loop.
 void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(ImportJob*)) {
   job->trust = trust_;
-  job->now = base::UnixNow();
+  job->now = clock_.Now();
   job->on_done = done;
   job->abandon = abandon_;
   job->slow_parses = slow_parses_;
@@ -206,7 +207,7 @@ void ImportService::OnPrefetchDone(ImportJob* job) {
 }
 
 void ImportService::ContinueClaimed(std::unique_ptr<ImportJob> job) {
-  const base::UnixTime now = base::UnixNow();
+  const base::UnixTime now = clock_.Now();
   const bool current = prefetches_.Usable(*job, trust_, now);
   job->file = *job->settled;  // off the pool for good: the settled file is the one finished
   if (current) {
@@ -344,8 +345,8 @@ void ImportService::StoreJob(Batch& batch, size_t i) {
     }
     job.error = imported.error();
   }
-  auto recorded = inventory_.RecordRejection(job.inbox->config.name, job.file.name, *job.error,
-                                             base::UnixNow());
+  auto recorded =
+      inventory_.RecordRejection(job.inbox->config.name, job.file.name, *job.error, clock_.Now());
   if (!recorded && StorageFaults::IsStorageFault(recorded.error())) {
     batch.fault = recorded.error();
   } else if (recorded) {
@@ -425,7 +426,7 @@ void ImportService::RevisitSlice() {
     spdlog::error("cannot revisit chains: {}", began.error().message);
     return finished();
   }
-  base::UnixTime now = base::UnixNow();
+  base::UnixTime now = clock_.Now();
   for (const auto& [version_id, der] : *pending) {
     auto parsed = pipeline::ParseFile(der, {});
     if (!parsed || parsed->certificates.size() != 1) continue;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/time.h"
 #include "base/uv_handle.h"
 #include "daemon/config.h"
 #include "daemon/inbox.h"
@@ -37,8 +38,10 @@ struct ImportJob;
 
 class ImportService {
  public:
+  // Imports are stored, and their dates judged, at clock.Now(); `clock` must outlive the
+  // service. Batching, prefetch ageing and the drain's grace are timed by the loop.
   ImportService(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
-                bool system_trust);
+                const base::Clock& clock, bool system_trust);
   ~ImportService();
 
   // Loads the trust context (system store + stored CAs). Call once before Submit.
@@ -115,6 +118,7 @@ class ImportService {
   uv_loop_t* loop_;
   storage::Inventory& inventory_;
   Publisher& publisher_;
+  const base::Clock& clock_;
   bool system_trust_;
   std::shared_ptr<const pipeline::TrustContext> trust_;
   std::deque<std::unique_ptr<ImportJob>> queue_;

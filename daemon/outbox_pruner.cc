@@ -17,9 +17,11 @@ constexpr int kBatchesPerRun = 20;
 }  // namespace
 
 OutboxPruner::OutboxPruner(uv_loop_t* loop, storage::Inventory& inventory,
-                           const Publisher& publisher, uint64_t retention_s)
+                           const Publisher& publisher, const base::Clock& clock,
+                           uint64_t retention_s)
     : inventory_(inventory),
       publisher_(publisher),
+      clock_(clock),
       retention_s_(retention_s),
       timer_(base::NewUvTimer(loop, this)) {}
 
@@ -47,7 +49,7 @@ void OutboxPruner::Reconfigure(uint64_t retention_s) {
 
 int64_t OutboxPruner::Prune() {
   if (retention_s_ == 0) return 0;
-  const base::UnixTime before = base::UnixNow() - static_cast<int64_t>(retention_s_);
+  const base::UnixTime before = clock_.Now() - static_cast<int64_t>(retention_s_);
   int64_t total = 0;
   for (int i = 0; i < kBatchesPerRun; ++i) {
     auto pruned = inventory_.PruneEvents(before, publisher_.last_published_seq(), kBatch);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "base/time.h"
 #include "base/uv_handle.h"
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
@@ -14,9 +15,10 @@ namespace certinbox::daemon {
 
 class OutboxPruner {
  public:
-  // retention_s 0: keep every event (the pruner never runs).
+  // retention_s 0: keep every event (the pruner never runs). An event's age is measured by
+  // `clock`, which must outlive the pruner; the schedule is timed by the loop.
   OutboxPruner(uv_loop_t* loop, storage::Inventory& inventory, const Publisher& publisher,
-               uint64_t retention_s);
+               const base::Clock& clock, uint64_t retention_s);
 
   // First run on the next loop turn, then every Interval().
   void Start();
@@ -33,6 +35,7 @@ class OutboxPruner {
 
   storage::Inventory& inventory_;
   const Publisher& publisher_;
+  const base::Clock& clock_;
   uint64_t retention_s_;
   base::UvHandlePtr<uv_timer_t> timer_;
   bool stopped_ = false;

@@ -65,8 +65,9 @@ struct PluginSupervisor::Plugin {
   const PluginConfig& wanted() const { return next ? *next : config; }
 };
 
-PluginSupervisor::PluginSupervisor(uv_loop_t* loop, storage::Inventory& inventory, Options options)
-    : loop_(loop), inventory_(inventory), options_(std::move(options)) {
+PluginSupervisor::PluginSupervisor(uv_loop_t* loop, storage::Inventory& inventory,
+                                   const base::Clock& clock, Options options)
+    : loop_(loop), inventory_(inventory), clock_(clock), options_(std::move(options)) {
   tick_ = base::NewUvTimer(loop_, this);
   uv_timer_start(
       tick_.get(), [](uv_timer_t* timer) { static_cast<PluginSupervisor*>(timer->data)->Tick(); },
@@ -115,7 +116,7 @@ void PluginSupervisor::EnsureCursor(const std::string& name) {
   if (seq && *seq) return;
   base::Error error;
   if (seq) {
-    auto created = inventory_.AckCursor(CursorOf(name), options_.last_seq(), base::UnixNow());
+    auto created = inventory_.AckCursor(CursorOf(name), options_.last_seq(), clock_.Now());
     if (created) return;
     error = created.error();
   } else {
@@ -257,7 +258,7 @@ void PluginSupervisor::Start(const std::shared_ptr<Plugin>& plugin) {
   plugin->run = run;
   plugin->pid = run->pid();
   plugin->terminating = false;
-  plugin->started_at = base::UnixNow();
+  plugin->started_at = clock_.Now();
   plugin->started_ms = uv_now(loop_);
   plugin->moved_ms = plugin->started_ms;
   plugin->pending_ms.reset();

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/time.h"
 #include "base/uv_handle.h"
 #include "daemon/config.h"
 #include "storage/inventory.h"
@@ -32,7 +33,11 @@ class PluginSupervisor {
     std::function<int64_t()> last_seq;  // the last event seq published
   };
 
-  PluginSupervisor(uv_loop_t* loop, storage::Inventory& inventory, Options options);
+  // started_at and the cursors' times come from `clock`, which must outlive the supervisor.
+  // Backoff, hang checks and log windows are intervals, timed by the loop (uv_now): a step of
+  // the wall clock neither hurries nor stalls them.
+  PluginSupervisor(uv_loop_t* loop, storage::Inventory& inventory, const base::Clock& clock,
+                   Options options);
   // Kills (SIGKILL) any plugin group still running: call Stop() first for a clean stop.
   ~PluginSupervisor();
 
@@ -72,6 +77,7 @@ class PluginSupervisor {
 
   uv_loop_t* loop_;
   storage::Inventory& inventory_;
+  const base::Clock& clock_;
   Options options_;
   std::map<std::string, std::shared_ptr<Plugin>> plugins_;
   base::UvHandlePtr<uv_timer_t> tick_;  // every second: hang checks, log windows

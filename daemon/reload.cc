@@ -109,7 +109,7 @@ void Daemon::WatchConfigFolder(bool fragments) {
 void Daemon::Reload(const std::string& why) {
   if (stopping_) return;
   config_bytes_ = ReadConfigBytes(config_.file);
-  const base::UnixTime now = base::UnixNow();
+  const base::UnixTime now = clock_.Now();
   auto loaded = LoadConfig(config_.file);
   if (!loaded) {
     std::vector<std::string> errors = Lines(loaded.error().message);

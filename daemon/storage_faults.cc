@@ -11,7 +11,8 @@
 
 namespace certinbox::daemon {
 
-StorageFaults::StorageFaults(uv_loop_t* loop) : timer_(base::NewUvTimer(loop, this)) {}
+StorageFaults::StorageFaults(uv_loop_t* loop, const base::Clock& clock)
+    : clock_(clock), timer_(base::NewUvTimer(loop, this)) {}
 
 bool StorageFaults::IsStorageFault(const base::Error& error) {
   return error.code.starts_with("storage_");
@@ -19,7 +20,7 @@ bool StorageFaults::IsStorageFault(const base::Error& error) {
 
 void StorageFaults::Hold(const base::Error& error, Inbox& inbox, std::string file) {
   if (!fault_) {
-    fault_ = Fault{error, base::UnixNow(), 0};
+    fault_ = Fault{error, clock_.Now(), 0};
     spdlog::error("storage fault ({}): {}; files stay in their inboxes and are tried again",
                   error.code, base::Shorten(error.message));
   } else {

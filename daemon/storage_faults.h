@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/time.h"
 #include "base/uv_handle.h"
 #include "pipeline/error.h"
 
@@ -24,7 +25,8 @@ struct Inbox;
 
 class StorageFaults {
  public:
-  explicit StorageFaults(uv_loop_t* loop);
+  // A fault's "since" is clock.Now(); `clock` must outlive this. Pauses are timed by the loop.
+  StorageFaults(uv_loop_t* loop, const base::Clock& clock);
 
   // An error of the storage layer (code storage_*), which says nothing about the file.
   static bool IsStorageFault(const base::Error& error);
@@ -57,6 +59,7 @@ class StorageFaults {
 
   void ArmRetry();
 
+  const base::Clock& clock_;
   base::UvHandlePtr<uv_timer_t> timer_;
   std::vector<Held> held_;
   std::optional<Fault> fault_;
