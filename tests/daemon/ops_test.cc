@@ -15,6 +15,7 @@
 #include "daemon/publisher.h"
 #include "storage/inventory.h"
 #include "storage/vault.h"
+#include "tests/testing/manual_clock.h"
 #include "tests/testing/temp_dir.h"
 
 namespace certinbox::daemon::ops {
@@ -22,12 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-// 2026-11-23T09:00:00Z and on: what the inventory is told "now" is.
-class SetClock : public base::Clock {
- public:
-  base::UnixTime Now() const override { return now; }
-  base::UnixTime now = 1795424400;
-};
+constexpr base::UnixTime kStart = 1795424400;  // 2026-11-23T09:00:00Z
 
 // Answers `body` through the registry and returns the reply (ops here reply at once).
 json Ask(const OpRegistry& registry, const json& body, const ControlServer::Peer& peer = {}) {
@@ -153,7 +149,7 @@ class OpGroupTest : public ::testing::Test {
 
   testing::TempDir dir_;
   zmq::context_t zmq_;
-  SetClock clock_;
+  testing::ManualClock clock_{kStart};
   std::unique_ptr<storage::Inventory> inventory_;
   std::unique_ptr<Publisher> publisher_;
   OpRegistry registry_;
@@ -163,12 +159,12 @@ TEST_F(OpGroupTest, AckStoresTheCursorAtTheClocksTime) {
   json acked = Ask(registry_, {{"op", "ack"}, {"cursor", "deploy"}, {"seq", 0}});
   ASSERT_FALSE(acked.contains("error")) << acked.dump();
   EXPECT_EQ(acked, (json{{"cursor", "deploy"}, {"seq", 0}}));
-  clock_.now += 3600;
+  clock_.Advance(3600);
   ASSERT_FALSE(Ask(registry_, {{"op", "ack"}, {"cursor", "deploy"}, {"seq", 0}}).contains("error"));
   const json cursors = Ask(registry_, {{"op", "cursors"}})["cursors"];
   ASSERT_EQ(cursors.size(), 1u);
-  EXPECT_EQ(cursors[0]["created_at"], base::FormatRfc3339(clock_.now - 3600));
-  EXPECT_EQ(cursors[0]["updated_at"], base::FormatRfc3339(clock_.now));
+  EXPECT_EQ(cursors[0]["created_at"], base::FormatRfc3339(kStart));
+  EXPECT_EQ(cursors[0]["updated_at"], base::FormatRfc3339(kStart + 3600));
 }
 
 TEST_F(OpGroupTest, MalformedRequestsAreBadRequest) {
