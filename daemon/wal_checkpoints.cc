@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/error_codes.h"
+#include "base/uv_work.h"
 #include "storage/checkpointer.h"
 
 namespace certinbox::daemon {
@@ -27,12 +28,6 @@ base::Result<std::unique_ptr<WalCheckpoints>> WalCheckpoints::Start(
     uv_loop_t* loop, storage::Inventory& inventory, const std::filesystem::path& database) {
   auto checkpointer = storage::Checkpointer::Open(database);
   if (!checkpointer) return std::unexpected(checkpointer.error());
-  struct Job {
-    uv_work_t work{};
-    std::shared_ptr<State> state;
-    base::Result<storage::Checkpointer::Progress> result =
-        base::Fail(base::code::kInternalError, "the checkpoint did not run");
-  };
   auto state = std::make_shared<State>();
   state->loop = loop;
   state->checkpointer = std::move(*checkpointer);
@@ -40,37 +35,24 @@ base::Result<std::unique_ptr<WalCheckpoints>> WalCheckpoints::Start(
   // after this object is gone.
   inventory.HandOverCheckpoints([state](int wal_pages) {
     if (state->running || wal_pages < kPages) return;
-    auto* job = new Job{};
-    job->state = state;
-    job->work.data = job;
-    int rc = uv_queue_work(
-        state->loop, &job->work,
-        [](uv_work_t* work) {
-          auto* job = static_cast<Job*>(work->data);
-          try {
-            job->result = job->state->checkpointer->Run();
-          } catch (const std::exception& e) {
-            job->result = base::Fail(base::code::kStorageError, e.what());
+    int rc = base::RunOnPool<storage::Checkpointer::Progress>(
+        state->loop, [state] { return state->checkpointer->Run(); },
+        [state](base::Result<storage::Checkpointer::Progress> result) {
+          state->running = false;
+          if (!result) {
+            ++state->incomplete;
+            if (result.error().code != base::code::kStorageBusy) {
+              spdlog::warn("WAL checkpoint failed (the WAL grows until one works): {}",
+                           result.error().message);
+            }
+          } else if (result->copied_frames < result->wal_frames) {
+            ++state->incomplete;  // a reader held frames back; the next commit asks again
+          } else {
+            ++state->completed;
           }
         },
-        [](uv_work_t* work, int) {
-          std::unique_ptr<Job> job(static_cast<Job*>(work->data));
-          State& state = *job->state;
-          state.running = false;
-          if (!job->result) {
-            ++state.incomplete;
-            if (job->result.error().code != base::code::kStorageBusy) {
-              spdlog::warn("WAL checkpoint failed (the WAL grows until one works): {}",
-                           job->result.error().message);
-            }
-          } else if (job->result->copied_frames < job->result->wal_frames) {
-            ++state.incomplete;  // a reader held frames back; the next commit asks again
-          } else {
-            ++state.completed;
-          }
-        });
+        base::code::kStorageError);
     if (rc != 0) {
-      delete job;
       spdlog::warn("cannot queue a WAL checkpoint: {}", uv_strerror(rc));
       return;
     }

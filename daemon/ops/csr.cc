@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <exception>
-#include <functional>
 
 #include "base/error_codes.h"
+#include "base/uv_work.h"
 #include "pipeline/csr.h"
 #include "storage/metadata.h"
 
@@ -13,14 +13,6 @@ namespace certinbox::daemon::ops {
 namespace {
 
 using nlohmann::json;
-
-// One key generation on the thread pool. Owned by the loop until its after-work callback.
-struct CsrJob {
-  uv_work_t work{};
-  pipeline::CheckedCsrSpec spec;
-  base::Result<pipeline::GeneratedCsr> result = base::Fail(base::code::kCsrKeygenFailed, "not run");
-  std::function<void(CsrJob&)> done;  // loop thread; stores and replies
-};
 
 base::Result<pipeline::CsrSpec> SpecOf(const Request& request) {
   auto key = request.String("key");
@@ -104,56 +96,43 @@ void CsrOps::Create(const Request& request, ControlServer::Reply reply) {
     }
   }
 
-  auto* job = new CsrJob;
-  job->spec = std::move(*checked);
-  job->work.data = job;
-  job->done = [this, entry = std::move(*entry), reply](CsrJob& finished) mutable {
-    if (stopping_) {
-      reply(ControlServer::ErrorReply(base::code::kStopping,
-                                      "the daemon is stopping: nothing was stored"));
-      return;
+  auto stored = [this, entry = std::move(*entry),
+                 reply](base::Result<pipeline::GeneratedCsr> generated) mutable {
+    try {
+      Store(entry, generated, reply);
+    } catch (const std::exception& e) {
+      spdlog::error("csr.create: {}", e.what());
+      reply(ControlServer::ErrorReply(base::code::kInternalError, e.what()));
     }
-    if (!finished.result) return reply(ErrorReply(finished.result.error()));
-    entry.csr = &*finished.result;
-    entry.now = clock_.Now();
-    auto event = inventory_.CreateCsr(entry);
-    if (!event) return reply(ErrorReply(event.error()));
-    publisher_.Publish(*event);
-    // A [[binding]] waiting for this name is made now, not at the next import.
-    bindings_.ReconcilePending();
-    spdlog::info("csr {}/{} created ({}, {})", ForLog(entry.group), ForLog(entry.name),
-                 entry.key_type, ForLog(finished.result->subject));
-    auto shown = inventory_.CsrOf(entry.group + "/" + entry.name, entry.now);
-    if (!shown) return reply(ErrorReply(shown.error()));
-    reply(std::move(*shown));
   };
-  int rc = uv_queue_work(
-      loop_, &job->work,
-      [](uv_work_t* work) {
-        auto* job = static_cast<CsrJob*>(work->data);
-        try {
-          job->result = pipeline::GenerateCsr(job->spec);
-        } catch (const std::exception& e) {
-          job->result = base::Fail(base::code::kCsrKeygenFailed, e.what());
-        }
-      },
-      [](uv_work_t* work, int status) {
-        std::unique_ptr<CsrJob> job(static_cast<CsrJob*>(work->data));
-        if (status == UV_ECANCELED) {
-          job->result =
-              base::Fail(base::code::kStopping, "the daemon is stopping: nothing was stored");
-        }
-        try {
-          job->done(*job);
-        } catch (const std::exception& e) {
-          spdlog::error("csr.create: {}", e.what());
-        }
-      });
+  int rc = base::RunOnPool<pipeline::GeneratedCsr>(
+      loop_, [spec = std::move(*checked)] { return pipeline::GenerateCsr(spec); },
+      std::move(stored), base::code::kCsrKeygenFailed);
   if (rc != 0) {
-    std::unique_ptr<CsrJob> failed(job);
     reply(ControlServer::ErrorReply(base::code::kInternalError,
                                     std::string("uv_queue_work: ") + uv_strerror(rc)));
   }
+}
+
+void CsrOps::Store(storage::NewCsr& entry, const base::Result<pipeline::GeneratedCsr>& generated,
+                   const ControlServer::Reply& reply) {
+  if (stopping_ || (!generated && generated.error().code == base::code::kStopping)) {
+    return reply(ControlServer::ErrorReply(base::code::kStopping,
+                                           "the daemon is stopping: nothing was stored"));
+  }
+  if (!generated) return reply(ErrorReply(generated.error()));
+  entry.csr = &*generated;
+  entry.now = clock_.Now();
+  auto event = inventory_.CreateCsr(entry);
+  if (!event) return reply(ErrorReply(event.error()));
+  publisher_.Publish(*event);
+  // A [[binding]] waiting for this name is made now, not at the next import.
+  bindings_.ReconcilePending();
+  spdlog::info("csr {}/{} created ({}, {})", ForLog(entry.group), ForLog(entry.name),
+               entry.key_type, ForLog(generated->subject));
+  auto shown = inventory_.CsrOf(entry.group + "/" + entry.name, entry.now);
+  if (!shown) return reply(ErrorReply(shown.error()));
+  reply(std::move(*shown));
 }
 
 base::Result<json> CsrOps::Show(const Request& request) {

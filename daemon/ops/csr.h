@@ -8,6 +8,7 @@
 #include "daemon/binding_reconciler.h"
 #include "daemon/ops/registry.h"
 #include "daemon/publisher.h"
+#include "pipeline/csr.h"
 #include "storage/inventory.h"
 
 namespace certinbox::daemon::ops {
@@ -27,6 +28,9 @@ class CsrOps : public OpGroup {
 
  private:
   void Create(const Request& request, ControlServer::Reply reply);
+  // On the loop thread once the key is made: stores the CSR and replies.
+  void Store(storage::NewCsr& entry, const base::Result<pipeline::GeneratedCsr>& generated,
+             const ControlServer::Reply& reply);
   base::Result<nlohmann::json> Show(const Request& request);
 
   uv_loop_t* loop_;
