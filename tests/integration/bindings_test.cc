@@ -3,7 +3,6 @@
 // [[binding]] in the config reconciled at start, and a sidecar's `bind`.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -157,7 +156,7 @@ TEST(BindingsTest, ConfigBindingsAreMadeAtStartAndRemovedWhenNoLongerDeclared) {
       "\n[[plugin]]\nname = \"deploy\"\ncommand = \"/bin/true\"\nenabled = false\n"
       "\n[[binding]]\nentry = \"web\"\nresource = \"lb-prod:443\"\nplugin = \"deploy\"\n"
       "\n[[binding]]\nentry = \"default/later\"\nresource = \"lb-prod:8443\"\n";
-  std::ofstream(daemon.config_file()) << base_config << declared;
+  WriteFile(daemon.config_file(), base_config + declared);
   ASSERT_TRUE(daemon.Start());
 
   // Neither entry exists yet: both declarations wait, and status says so.
@@ -185,7 +184,7 @@ TEST(BindingsTest, ConfigBindingsAreMadeAtStartAndRemovedWhenNoLongerDeclared) {
   // The declaration deleted from the config, the daemon restarted (standing in for a reload):
   // the binding goes, with cert.unbound.
   daemon.Stop();
-  std::ofstream(daemon.config_file()) << base_config;
+  WriteFile(daemon.config_file(), base_config);
   ASSERT_TRUE(daemon.Start());
   Events replayed = Replay(daemon);
   int unbound = 0;
@@ -205,7 +204,7 @@ TEST(BindingsTest, ConfigBindingsAreMadeAtStartAndRemovedWhenNoLongerDeclared) {
 
   // Declared again, the entry present at start: made at start.
   daemon.Stop();
-  std::ofstream(daemon.config_file()) << base_config << declared;
+  WriteFile(daemon.config_file(), base_config + declared);
   ASSERT_TRUE(daemon.Start());
   int bound_count = 0;
   for (const auto& event : Replay(daemon)) {

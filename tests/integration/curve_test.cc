@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "tests/testing/daemon_harness.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -240,7 +241,8 @@ TEST_F(CurveTest, AReloadAppliesTheClientListToNewAndOpenConnections) {
   config.replace(at, reader_table.size(),
                  "[[bus.client]]\nname = \"newcomer\"\npublic_key = \"" + stranger_.public_key +
                      "\"\nrole = \"admin\"\n");
-  std::ofstream(daemon->config_file()) << config;
+  // Renamed into place: the daemon watches the file and must not read half of it.
+  ReplaceFile(daemon->config_file(), config);
   daemon->Signal(SIGHUP);
   daemon->WaitForEvents([](const std::vector<json>& events) {
     for (const auto& e : events) {
