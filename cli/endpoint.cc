@@ -158,19 +158,21 @@ std::string ConnectableEndpoint(std::string_view endpoint) {
   return std::string(endpoint);
 }
 
-std::optional<std::string> IpcEndpointProblem(std::string_view endpoint) {
-  if (!endpoint.starts_with("ipc://")) return std::nullopt;
+base::Result<void> CheckIpcEndpoint(std::string_view endpoint) {
+  if (!endpoint.starts_with("ipc://")) return {};
   std::string path(endpoint.substr(6));
-  if (path.empty() || path[0] == '@') return std::nullopt;  // abstract socket: no file
+  if (path.empty() || path[0] == '@') return {};  // abstract socket: no file
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
-    return "no control socket at " + path + ": is certinboxd running?";
+    return base::Fail(base::code::kUnreachable,
+                      "no control socket at " + path + ": is certinboxd running?");
   }
   // Connecting to a Unix socket needs write permission on it (and search on its folders).
   if (::access(path.c_str(), R_OK | W_OK) != 0) {
-    return "cannot open the control socket " + path + " (" + std::strerror(errno) +
-           "): run as the daemon's user or a member of its group";
+    return base::Fail(base::code::kUnreachable,
+                      "cannot open the control socket " + path + " (" + std::strerror(errno) +
+                          "): run as the daemon's user or a member of its group");
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace certinbox::cli

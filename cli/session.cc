@@ -58,8 +58,8 @@ std::expected<std::unique_ptr<Session>, int> Session::Open(const GlobalOptions& 
     return std::unexpected(kExitUsage);
   }
   // Fail at once rather than after the timeout when the socket file says no daemon listens.
-  if (auto problem = IpcEndpointProblem(endpoint->endpoint)) {
-    PrintError(*problem + " (control endpoint from " + endpoint->origin + ")");
+  if (auto usable = CheckIpcEndpoint(endpoint->endpoint); !usable) {
+    PrintError(usable.error().message + " (control endpoint from " + endpoint->origin + ")");
     return std::unexpected(kExitUnreachable);
   }
   auto curve = CurveKeysFor(options, endpoint->endpoint);
