@@ -64,14 +64,14 @@ Deployer::Deployer(sdk::Plugin& plugin, DeployOptions options)
     : plugin_(plugin), options_(std::move(options)) {}
 
 void Deployer::HandleEvent(const json& event) {
-  const std::string type = event.value("type", "");
+  const std::string type = event.value(base::field::kType, "");
   if (type == base::topic::kCertUnbound) {
     Unbound(event);
     return;
   }
   if (!kPushEvents.contains(type)) return;
   std::optional<int64_t> entry;
-  if (auto it = event.find("certificate"); it != event.end() && it->is_object()) {
+  if (auto it = event.find(base::field::kCertificate); it != event.end() && it->is_object()) {
     if (auto id = it->find("id"); id != it->end() && id->is_number_integer()) {
       entry = id->get<int64_t>();
     }
