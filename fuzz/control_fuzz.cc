@@ -26,6 +26,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "base/time.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "fuzz/fuzz_temp_dir.h"
@@ -59,7 +60,7 @@ class ScratchDaemon {
     auto config = daemon::LoadConfig(root / "certinbox.toml");
     if (!config) Die("config: " + config.error().message);
     endpoint_ = config->control_endpoint;
-    daemon_ = std::make_unique<daemon::Daemon>(std::move(*config));
+    daemon_ = std::make_unique<daemon::Daemon>(std::move(*config), base::SystemClock());
     if (auto started = daemon_->Start(); !started) Die("start: " + started.error().message);
     loop_ = std::thread([this] { daemon_->Run(); });
     socket_.set(zmq::sockopt::linger, 0);
