@@ -82,4 +82,17 @@ inline constexpr char kHasPrivateKey[] = "has_private_key";
 inline constexpr char kChain[] = "chain";
 inline constexpr char kBindings[] = "bindings";  // [{resource, plugin}]
 
+// Every field name above, for tests that check them against docs/events.md.
+inline constexpr const char* kAll[] = {
+    // The envelope.
+    kSeq, kType, kTime, kBy,
+    // The other top-level keys.
+    kCertificate, kSource, kInbox, kFile, kFindings, kPrevious, kRollback, kChanged, kCsrPem,
+    kThresholdDays, kResource, kPlugin, kReason, kMessage, kRestartRequired, kErrors, kExitStatus,
+    kOutput,
+    // The certificate summary.
+    kId, kName, kGroup, kKind, kLabels, kStatus, kVersion, kFingerprintSha256, kSerial, kSubject,
+    kIssuer, kSans, kNotBefore, kNotAfter, kDaysLeft, kKeyAlgorithm, kKeyBits, kSignatureAlgorithm,
+    kHasPrivateKey, kChain, kBindings};
+
 }  // namespace certinbox::base::field
