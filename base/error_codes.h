@@ -82,6 +82,11 @@ inline constexpr char kCancelled[] = "cancelled";
 inline constexpr char kBadEnvironment[] = "bad_environment";
 inline constexpr char kBadDuration[] = "bad_duration";
 
+// Raised by base/file.h (the CLI's and the plugins' files, the watchers' outcome folders); a
+// caller that reports in codes of its own (deploy_failed) says them in its terms.
+inline constexpr char kFileExists[] = "file_exists";
+inline constexpr char kUnwritable[] = "unwritable";
+
 // Why certinboxd could not start (logged, exit status 1).
 inline constexpr char kConfigInvalid[] = "config_invalid";
 inline constexpr char kConfigUnreadable[] = "config_unreadable";
@@ -111,6 +116,8 @@ inline constexpr char kParseDeferred[] = "parse_deferred";
 inline constexpr char kParseAbandoned[] = "parse_abandoned";
 inline constexpr char kStorageBusy[] = "storage_busy";
 inline constexpr char kBadFilter[] = "bad_filter";
+// A handed-over file that was replaced or rewritten before Finish/Fail (watchers): offered again.
+inline constexpr char kFileChanged[] = "file_changed";
 // Where a code can be met, for the docs check and for whoever lists the codes.
 enum Where : unsigned {
   kDrop = 1,       // a reason of failed/ and import.rejected
@@ -194,6 +201,8 @@ inline constexpr Info kAll[] = {
     {kCancelled, kClient},
     {kBadEnvironment, kClient},
     {kBadDuration, kClient},
+    {kFileExists, kClient},
+    {kUnwritable, kClient | kPlugin | kInternal},
     {kConfigInvalid, kStartup | kClient},
     {kConfigUnreadable, kStartup | kClient},
     {kStateDir, kStartup},
@@ -216,6 +225,7 @@ inline constexpr Info kAll[] = {
     {kParseAbandoned, kInternal},
     {kStorageBusy, kInternal},
     {kBadFilter, kInternal},
+    {kFileChanged, kInternal},
 };
 
 }  // namespace certinbox::base::code

@@ -1,5 +1,6 @@
 // The wire format's names, written once: the topic of every event the daemon publishes (the
-// event's `type` is the same string). docs/events.md says what each carries.
+// event's `type` is the same string), and the field names of the event envelope, of the other
+// top-level event keys and of the certificate summary. docs/events.md says what each carries.
 #pragma once
 
 namespace certinbox::base::topic {
@@ -27,3 +28,71 @@ inline constexpr const char* kAll[] = {
     kImportRejected, kConfigReloaded, kConfigRejected, kPushSucceeded, kPushFailed};
 
 }  // namespace certinbox::base::topic
+
+// Field names of the events (docs/events.md). The same names are used where a control reply
+// carries the same object (the certificate summary of ls and show).
+namespace certinbox::base::field {
+
+// The envelope: every event has seq, type and time; by when a CURVE client's request made it.
+inline constexpr char kSeq[] = "seq";
+inline constexpr char kType[] = "type";
+inline constexpr char kTime[] = "time";
+inline constexpr char kBy[] = "by";
+
+// The other top-level keys, by the events that carry them.
+inline constexpr char kCertificate[] = "certificate";  // every cert.* and csr.created, push.*
+inline constexpr char kSource[] = "source";            // {inbox, file}: cert.imported, rejected
+inline constexpr char kInbox[] = "inbox";
+inline constexpr char kFile[] = "file";          // also config.*: the config file
+inline constexpr char kFindings[] = "findings";  // also in the summary
+inline constexpr char kPrevious[] = "previous";  // cert.renewed: {version, fingerprint, not_after}
+inline constexpr char kRollback[] = "rollback";  // cert.renewed
+inline constexpr char kChanged[] = "changed";    // cert.updated, config.reloaded
+inline constexpr char kCsrPem[] = "csr_pem";     // csr.created
+inline constexpr char kThresholdDays[] = "threshold_days";      // cert.expiring (and days_left)
+inline constexpr char kResource[] = "resource";                 // cert.bound, cert.unbound, push.*
+inline constexpr char kPlugin[] = "plugin";                     // cert.bound, cert.unbound, push.*
+inline constexpr char kReason[] = "reason";                     // import.rejected
+inline constexpr char kMessage[] = "message";                   // import.rejected, push.*
+inline constexpr char kRestartRequired[] = "restart_required";  // config.reloaded
+inline constexpr char kErrors[] = "errors";                     // config.rejected
+inline constexpr char kExitStatus[] = "exit_status";            // push.*
+inline constexpr char kOutput[] = "output";                     // push.*
+
+// The certificate summary (`certificate`).
+inline constexpr char kId[] = "id";
+inline constexpr char kName[] = "name";
+inline constexpr char kGroup[] = "group";
+inline constexpr char kKind[] = "kind";
+inline constexpr char kLabels[] = "labels";
+inline constexpr char kStatus[] = "status";
+inline constexpr char kVersion[] = "version";  // also push.*: the version pushed
+inline constexpr char kFingerprintSha256[] = "fingerprint_sha256";
+inline constexpr char kSerial[] = "serial";
+inline constexpr char kSubject[] = "subject";
+inline constexpr char kIssuer[] = "issuer";
+inline constexpr char kSans[] = "sans";
+inline constexpr char kNotBefore[] = "not_before";
+inline constexpr char kNotAfter[] = "not_after";
+inline constexpr char kDaysLeft[] = "days_left";
+inline constexpr char kKeyAlgorithm[] = "key_algorithm";
+inline constexpr char kKeyBits[] = "key_bits";
+inline constexpr char kSignatureAlgorithm[] = "signature_algorithm";
+inline constexpr char kHasPrivateKey[] = "has_private_key";
+inline constexpr char kChain[] = "chain";
+inline constexpr char kBindings[] = "bindings";  // [{resource, plugin}]
+
+// Every field name above, for tests that check them against docs/events.md.
+inline constexpr const char* kAll[] = {
+    // The envelope.
+    kSeq, kType, kTime, kBy,
+    // The other top-level keys.
+    kCertificate, kSource, kInbox, kFile, kFindings, kPrevious, kRollback, kChanged, kCsrPem,
+    kThresholdDays, kResource, kPlugin, kReason, kMessage, kRestartRequired, kErrors, kExitStatus,
+    kOutput,
+    // The certificate summary.
+    kId, kName, kGroup, kKind, kLabels, kStatus, kVersion, kFingerprintSha256, kSerial, kSubject,
+    kIssuer, kSans, kNotBefore, kNotAfter, kDaysLeft, kKeyAlgorithm, kKeyBits, kSignatureAlgorithm,
+    kHasPrivateKey, kChain, kBindings};
+
+}  // namespace certinbox::base::field

@@ -191,11 +191,12 @@ std::expected<BaselineResult, std::string> RunBaselineLoop(const std::vector<Cor
     if (!stored) return std::unexpected(SqliteError(db->get(), "storing " + file.name));
 
     auto t_publish = Clock::now();
-    nlohmann::json event = {{"seq", ++seq},
-                            {"type", base::topic::kCertImported},
-                            {"time", base::FormatRfc3339(base::UnixNow())},
-                            {"certificate", {{"fingerprint_sha256", fingerprint}}},
-                            {"source", {{"inbox", "baseline"}, {"file", file.name}}}};
+    nlohmann::json event = {
+        {base::field::kSeq, ++seq},
+        {base::field::kType, base::topic::kCertImported},
+        {base::field::kTime, base::FormatRfc3339(base::UnixNow())},
+        {base::field::kCertificate, {{base::field::kFingerprintSha256, fingerprint}}},
+        {base::field::kSource, {{"inbox", "baseline"}, {"file", file.name}}}};
     std::string text = event.dump();
     try {
       pub.send(zmq::str_buffer(base::topic::kCertImported), zmq::send_flags::sndmore);

@@ -153,7 +153,7 @@ BurstResult RunBurst(DaemonRunner& daemon, const std::vector<CorpusFile>& staged
   if (auto ls = daemon.Control("ls", {}, milliseconds(120'000))) {
     long matching = 0;
     for (const auto& entry : (*ls)["entries"]) {
-      matching += wanted.contains(entry.value("fingerprint_sha256", ""));
+      matching += wanted.contains(entry.value(base::field::kFingerprintSha256, ""));
     }
     result.ls_matching = matching;
   } else {

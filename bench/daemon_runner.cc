@@ -140,10 +140,10 @@ size_t DaemonRunner::Pump(std::chrono::milliseconds timeout, std::vector<Receive
     event.type = message->topic;
     event.seq = message->seq();
     const auto& body = message->body;
-    if (auto it = body.find("certificate"); it != body.end() && it->is_object()) {
+    if (auto it = body.find(base::field::kCertificate); it != body.end() && it->is_object()) {
       event.fingerprint = it->value("fingerprint_sha256", "");
     }
-    if (auto it = body.find("source"); it != body.end() && it->is_object()) {
+    if (auto it = body.find(base::field::kSource); it != body.end() && it->is_object()) {
       event.file = it->value("file", "");
     }
     event.reason = body.value("reason", "");

@@ -25,30 +25,36 @@ fs::path Resolve(const fs::path& config_dir, const std::string& text) {
   return path;
 }
 
-std::expected<std::string, std::string> ReadFile(const fs::path& file) {
+// The whole config file; the error's sentence is only the cause ("it is a directory").
+base::Result<std::string> ReadFile(const fs::path& file) {
   std::error_code ec;
-  if (fs::is_directory(file, ec)) return std::unexpected("it is a directory");
+  if (fs::is_directory(file, ec)) {
+    return base::Fail(base::code::kConfigUnreadable, "it is a directory");
+  }
   std::ifstream in(file, std::ios::binary);
-  if (!in) return std::unexpected(std::string(std::strerror(errno)));
+  if (!in) return base::Fail(base::code::kConfigUnreadable, std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) return std::unexpected(std::string(std::strerror(errno)));
+  if (in.bad()) return base::Fail(base::code::kConfigUnreadable, std::strerror(errno));
   return text.str();
 }
 
-// The string at [table] key, std::nullopt when absent; an error when present but not a string.
-std::expected<std::optional<std::string>, std::string> StringAt(const toml::table& root,
-                                                                std::string_view table,
-                                                                std::string_view key) {
+// The string at [table] key, std::nullopt when absent; config_invalid when present but not a
+// string.
+base::Result<std::optional<std::string>> StringAt(const toml::table& root, std::string_view table,
+                                                  std::string_view key) {
   const toml::node* section = root.get(table);
   if (!section) return std::nullopt;
-  if (!section->is_table()) return std::unexpected("[" + std::string(table) + "] is not a table");
+  if (!section->is_table()) {
+    return base::Fail(base::code::kConfigInvalid, "[" + std::string(table) + "] is not a table");
+  }
   const toml::node* value = section->as_table()->get(key);
   if (!value) return std::nullopt;
   if (value->is_string()) return value->as_string()->get();
   const auto& where = value->source().begin;
-  return std::unexpected("[" + std::string(table) + "] " + std::string(key) +
-                         " must be a string (line " + std::to_string(where.line) + ")");
+  return base::Fail(base::code::kConfigInvalid, "[" + std::string(table) + "] " + std::string(key) +
+                                                    " must be a string (line " +
+                                                    std::to_string(where.line) + ")");
 }
 
 // A config file read and parsed, with the folder its relative paths start from.
@@ -57,19 +63,23 @@ struct ParsedConfig {
   fs::path dir;
 };
 
-std::expected<ParsedConfig, std::string> ParseConfig(const fs::path& file) {
+// Fails with config_unreadable.
+base::Result<ParsedConfig> ParseConfig(const fs::path& file) {
   std::error_code ec;
   fs::path absolute = fs::absolute(file, ec);
   if (ec) absolute = file;
   auto text = ReadFile(absolute);
-  if (!text) return std::unexpected("cannot read config " + file.string() + ": " + text.error());
+  if (!text) {
+    return base::Fail(base::code::kConfigUnreadable,
+                      "cannot read config " + file.string() + ": " + text.error().message);
+  }
   try {
     return ParsedConfig{toml::parse(*text, absolute.string()), absolute.parent_path()};
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    return std::unexpected("cannot parse config " + file.string() + ":" +
-                           std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
-                           std::string(e.description()));
+    return base::Fail(base::code::kConfigUnreadable,
+                      "cannot parse config " + file.string() + ":" + std::to_string(where.line) +
+                          ":" + std::to_string(where.column) + ": " + std::string(e.description()));
   }
 }
 
@@ -77,13 +87,13 @@ std::expected<ParsedConfig, std::string> ParseConfig(const fs::path& file) {
 
 base::Result<std::string> ControlEndpointFromConfig(const fs::path& file) {
   auto parsed = ParseConfig(file);
-  if (!parsed) return base::Fail(base::code::kConfigUnreadable, parsed.error());
+  if (!parsed) return std::unexpected(std::move(parsed.error()));
   const toml::table& root = parsed->root;
   const fs::path& config_dir = parsed->dir;
   auto in_file = [&](std::string message) { return "config " + file.string() + ": " + message; };
 
   auto control = StringAt(root, "bus", "control");
-  if (!control) return base::Fail(base::code::kConfigInvalid, in_file(control.error()));
+  if (!control) return base::Fail(base::code::kConfigInvalid, in_file(control.error().message));
   if (*control) {
     const std::string& endpoint = **control;
     // As the daemon does: a relative ipc:// path is relative to the config file's folder.
@@ -94,18 +104,20 @@ base::Result<std::string> ControlEndpointFromConfig(const fs::path& file) {
     return endpoint;
   }
   auto state_dir = StringAt(root, "daemon", "state_dir");
-  if (!state_dir) return base::Fail(base::code::kConfigInvalid, in_file(state_dir.error()));
+  if (!state_dir) {
+    return base::Fail(base::code::kConfigInvalid, in_file(state_dir.error().message));
+  }
   std::string dir = *state_dir ? Resolve(config_dir, **state_dir).string() : kDefaultStateDir;
   return sdk::DefaultControlEndpoint(dir);
 }
 
 base::Result<fs::path> ServerKeyFileFromConfig(const fs::path& file) {
   auto parsed = ParseConfig(file);
-  if (!parsed) return base::Fail(base::code::kConfigUnreadable, parsed.error());
+  if (!parsed) return std::unexpected(std::move(parsed.error()));
   auto state_dir = StringAt(parsed->root, "daemon", "state_dir");
   if (!state_dir) {
     return base::Fail(base::code::kConfigInvalid,
-                      "config " + file.string() + ": " + state_dir.error());
+                      "config " + file.string() + ": " + state_dir.error().message);
   }
   fs::path dir = *state_dir ? Resolve(parsed->dir, **state_dir) : kDefaultStateDir;
   std::error_code ec;
@@ -146,19 +158,21 @@ std::string ConnectableEndpoint(std::string_view endpoint) {
   return std::string(endpoint);
 }
 
-std::optional<std::string> IpcEndpointProblem(std::string_view endpoint) {
-  if (!endpoint.starts_with("ipc://")) return std::nullopt;
+base::Result<void> CheckIpcEndpoint(std::string_view endpoint) {
+  if (!endpoint.starts_with("ipc://")) return {};
   std::string path(endpoint.substr(6));
-  if (path.empty() || path[0] == '@') return std::nullopt;  // abstract socket: no file
+  if (path.empty() || path[0] == '@') return {};  // abstract socket: no file
   if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
-    return "no control socket at " + path + ": is certinboxd running?";
+    return base::Fail(base::code::kUnreachable,
+                      "no control socket at " + path + ": is certinboxd running?");
   }
   // Connecting to a Unix socket needs write permission on it (and search on its folders).
   if (::access(path.c_str(), R_OK | W_OK) != 0) {
-    return "cannot open the control socket " + path + " (" + std::strerror(errno) +
-           "): run as the daemon's user or a member of its group";
+    return base::Fail(base::code::kUnreachable,
+                      "cannot open the control socket " + path + " (" + std::strerror(errno) +
+                          "): run as the daemon's user or a member of its group");
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace certinbox::cli

@@ -2,9 +2,7 @@
 // the default for the config's [daemon] state_dir (docs/cli.md, "Finding the daemon").
 #pragma once
 
-#include <expected>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,9 +40,9 @@ base::Result<std::filesystem::path> ServerKeyFileFromConfig(const std::filesyste
 // the client connects to the local host instead. Other endpoints are returned unchanged.
 std::string ConnectableEndpoint(std::string_view endpoint);
 
-// For an ipc:// endpoint whose socket file is missing or not writable by this user, a sentence
-// saying so (the daemon is not running, or the user is not in its group); std::nullopt when the
-// file is there and usable, or the endpoint is not a file.
-std::optional<std::string> IpcEndpointProblem(std::string_view endpoint);
+// Fails with unreachable and a sentence for an ipc:// endpoint whose socket file is missing or
+// not writable by this user (the daemon is not running, or the user is not in its group).
+// Succeeds when the file is there and usable, or the endpoint is not a file.
+base::Result<void> CheckIpcEndpoint(std::string_view endpoint);
 
 }  // namespace certinbox::cli

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "base/wire.h"
 #include "cli/commands.h"
 #include "cli/endpoint.h"
 #include "cli/exit_codes.h"
@@ -43,7 +44,7 @@ void InstallStopHandlers() {
 
 int64_t IntOf(const Json& value) { return value.is_number_integer() ? value.get<int64_t>() : 0; }
 
-int64_t SeqOf(const Json& event) { return IntOf(FieldOf(event, "seq")); }
+int64_t SeqOf(const Json& event) { return IntOf(FieldOf(event, base::field::kSeq)); }
 
 void WarnPruned(const std::optional<std::pair<int64_t, int64_t>>& pruned) {
   if (!pruned) return;
@@ -94,7 +95,7 @@ class Follower {
     int64_t seq = SeqOf(event);
     if (seq <= cursor_) return;  // already printed (a replay and the live socket overlap)
     cursor_ = seq;
-    if (!TextOf(FieldOf(event, "type")).starts_with(options_.type)) return;
+    if (!TextOf(FieldOf(event, base::field::kType)).starts_with(options_.type)) return;
     std::cout << (options_.json ? DumpJson(event) : RenderEvent(event)) << std::endl;
   }
 

@@ -7,8 +7,10 @@
 #include <fstream>
 #include <iostream>
 
+#include "base/error.h"
+#include "base/error_codes.h"
+#include "base/file.h"
 #include "cli/exit_codes.h"
-#include "cli/file_out.h"
 
 namespace certinbox::cli {
 
@@ -29,19 +31,24 @@ std::string Text(const Json& reply, const char* key) {
   return value.is_string() ? value.get<std::string>() : std::string();
 }
 
-// The first line of `file`, without its line end; "" with `error` set when unreadable.
-std::string FirstLine(const std::string& file, std::string& error) {
+// The first line of `file`, without its line end; a sentence when it is unreadable or empty.
+base::Result<std::string> FirstLine(const std::string& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    error = "cannot read the password file " + file;
-    return "";
-  }
+  if (!in) return base::Fail(base::code::kUnreadable, "cannot read the password file " + file);
   std::string line;
   std::getline(in, line);
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty())
-    error = "the password file " + file + " is empty: put the password on its first line";
+  if (line.empty()) {
+    return base::Fail(base::code::kEmptyFile, "the password file " + file +
+                                                  " is empty: put the password on its first line");
+  }
   return line;
+}
+
+// A file the CLI could not write, as it tells the user.
+std::string FileError(const base::Error& error) {
+  if (error.code == base::code::kFileExists) return error.message + ": use --force to replace it";
+  return error.message;
 }
 
 std::string DecodeBase64(const std::string& text, bool& ok) {
@@ -84,8 +91,10 @@ int RunCsrCreate(const GlobalOptions& global, const CsrCreateOptions& o) {
     return kExitDaemonError;
   }
   if (!o.out.empty()) {
-    if (std::string error = WriteFileAtomically(o.out, pem, 0644, o.force); !error.empty()) {
-      PrintError(error + " (the CSR is stored: `certinbox csr show " + o.name + "` prints it)");
+    auto written = base::WriteFileAtomically(o.out, pem, {.mode = 0644, .replace = o.force});
+    if (!written) {
+      PrintError(FileError(written.error()) + " (the CSR is stored: `certinbox csr show " + o.name +
+                 "` prints it)");
       return kExitDaemonError;
     }
   }
@@ -271,12 +280,12 @@ static int CheckExportFolder(const fs::path& dir, const std::vector<ExportFile>&
 int RunExport(const GlobalOptions& global, const ExportOptions& o) {
   std::string password;
   if (o.pfx) {
-    std::string error;
-    password = FirstLine(o.password_file, error);
-    if (!error.empty()) {
-      PrintError(error);
+    auto line = FirstLine(o.password_file);
+    if (!line) {
+      PrintError(line.error().message);
       return kExitUsage;
     }
+    password = std::move(*line);
   }
   std::vector<ExportFile> files = {
       {"cert.pem", "", 0644}, {"chain.pem", "", 0644}, {"fullchain.pem", "", 0644}};
@@ -330,9 +339,10 @@ int RunExport(const GlobalOptions& global, const ExportOptions& o) {
     return kExitDaemonError;
   }
   for (const ExportFile& f : files) {
-    if (std::string error = WriteFileAtomically(dir / f.name, f.bytes, f.mode, o.force);
-        !error.empty()) {
-      PrintError(error);
+    auto written =
+        base::WriteFileAtomically(dir / f.name, f.bytes, {.mode = f.mode, .replace = o.force});
+    if (!written) {
+      PrintError(FileError(written.error()));
       return kExitDaemonError;
     }
     std::cout << (dir / f.name).string() << "\n";

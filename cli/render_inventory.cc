@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/text.h"
+#include "base/wire.h"
 #include "cli/render.h"
 #include "cli/table.h"
 
@@ -29,8 +30,8 @@ const Json& FirstOf(const Json& obj, std::initializer_list<std::string_view> key
 }
 
 std::string KeyOf(const Json& entry) {
-  std::string algorithm = TextOf(FieldOf(entry, "key_algorithm"));
-  const Json& bits = FieldOf(entry, "key_bits");
+  std::string algorithm = TextOf(FieldOf(entry, base::field::kKeyAlgorithm));
+  const Json& bits = FieldOf(entry, base::field::kKeyBits);
   if (bits.is_number() && bits.get<int64_t>() > 0) return algorithm + " " + TextOf(bits);
   return algorithm;
 }
@@ -39,8 +40,9 @@ std::string ChainOf(const Json& chain) {
   if (!chain.is_array() || chain.empty()) return "-";
   std::vector<std::string> parts;
   for (const auto& link : chain) {
-    parts.push_back(link.is_string() ? ShortHex(link.get<std::string>())
-                                     : ShortHex(TextOf(FieldOf(link, "fingerprint_sha256"))));
+    parts.push_back(link.is_string()
+                        ? ShortHex(link.get<std::string>())
+                        : ShortHex(TextOf(FieldOf(link, base::field::kFingerprintSha256))));
   }
   return Join(parts, ", ") + " (issuer first)";
 }
@@ -66,7 +68,7 @@ std::string BindingsOf(const Json& bindings) {
 std::string VersionsTable(const Json& entry) {
   const Json& versions = ArrayOf(entry, "versions");
   if (versions.empty()) return "no versions\n";
-  const Json& current = FieldOf(entry, "version");
+  const Json& current = FieldOf(entry, base::field::kVersion);
   Table table(
       {"VERSION", "STATUS", "FINGERPRINT", "NOT BEFORE", "NOT AFTER", "SOURCE", "IMPORTED"});
   for (const auto& version : versions) {
@@ -77,11 +79,13 @@ std::string VersionsTable(const Json& entry) {
                                 : !current.is_null() && number == current) {
       label += " *";
     }
-    table.AddRow({label, TextOf(FieldOf(version, "status")),
-                  ShortHex(TextOf(FirstOf(version, {"fingerprint_sha256", "fingerprint"}))),
-                  DateOf(FieldOf(version, "not_before")), DateOf(FieldOf(version, "not_after")),
-                  SourceOf(FieldOf(version, "source")),
-                  TextOf(FirstOf(version, {"imported_at", "import_time", "created_at"}))});
+    table.AddRow(
+        {label, TextOf(FieldOf(version, "status")),
+         ShortHex(TextOf(FirstOf(version, {base::field::kFingerprintSha256, "fingerprint"}))),
+         DateOf(FieldOf(version, base::field::kNotBefore)),
+         DateOf(FieldOf(version, base::field::kNotAfter)),
+         SourceOf(FieldOf(version, base::field::kSource)),
+         TextOf(FirstOf(version, {"imported_at", "import_time", "created_at"}))});
   }
   return table.Render() + "(* current version)\n";
 }
@@ -102,12 +106,14 @@ std::string RenderInventory(const Json& ls_reply, bool filtered) {
     Table table(
         {"NAME", "GROUP", "KIND", "STATUS", "EXPIRES", "DAYS", "KEY", "FINDINGS", "FINGERPRINT"});
     for (const auto& entry : entries) {
-      table.AddRow({TextOf(FieldOf(entry, "name")), TextOf(FieldOf(entry, "group")),
-                    TextOf(FieldOf(entry, "kind")), TextOf(FieldOf(entry, "status")),
-                    DateOf(FieldOf(entry, "not_after")), TextOf(FieldOf(entry, "days_left")),
-                    YesNo(FieldOf(entry, "has_private_key")),
-                    FindingsOf(FieldOf(entry, "findings")),
-                    ShortHex(TextOf(FieldOf(entry, "fingerprint_sha256")))});
+      table.AddRow(
+          {TextOf(FieldOf(entry, base::field::kName)), TextOf(FieldOf(entry, base::field::kGroup)),
+           TextOf(FieldOf(entry, base::field::kKind)), TextOf(FieldOf(entry, base::field::kStatus)),
+           DateOf(FieldOf(entry, base::field::kNotAfter)),
+           TextOf(FieldOf(entry, base::field::kDaysLeft)),
+           YesNo(FieldOf(entry, base::field::kHasPrivateKey)),
+           FindingsOf(FieldOf(entry, base::field::kFindings)),
+           ShortHex(TextOf(FieldOf(entry, base::field::kFingerprintSha256)))});
     }
     out = table.Render();
   }
@@ -117,7 +123,7 @@ std::string RenderInventory(const Json& ls_reply, bool filtered) {
     for (const auto& key : keys) {
       table.AddRow({ShortHex(TextOf(FieldOf(key, "spki_sha256"))),
                     TextOf(FieldOf(key, "algorithm")), TextOf(FieldOf(key, "bits")),
-                    SourceOf(FieldOf(key, "source"))});
+                    SourceOf(FieldOf(key, base::field::kSource))});
     }
     out += "\nunmatched keys (waiting for their certificate): " + std::to_string(keys.size()) +
            "\n" + table.Render();
@@ -127,27 +133,27 @@ std::string RenderInventory(const Json& ls_reply, bool filtered) {
 
 std::string RenderEntry(const Json& entry, bool versions) {
   const std::vector<std::pair<std::string, std::string>> lines = {
-      {"name", TextOf(FieldOf(entry, "name"))},
-      {"id", TextOf(FieldOf(entry, "id"))},
-      {"group", TextOf(FieldOf(entry, "group"))},
-      {"kind", TextOf(FieldOf(entry, "kind"))},
-      {"status", TextOf(FieldOf(entry, "status"))},
-      {"version", TextOf(FieldOf(entry, "version"))},
-      {"subject", TextOf(FieldOf(entry, "subject"))},
-      {"issuer", TextOf(FieldOf(entry, "issuer"))},
-      {"serial", TextOf(FieldOf(entry, "serial"))},
-      {"SANs", TextOf(FieldOf(entry, "sans"))},
-      {"not before", TextOf(FieldOf(entry, "not_before"))},
-      {"not after", TextOf(FieldOf(entry, "not_after"))},
-      {"days left", TextOf(FieldOf(entry, "days_left"))},
+      {"name", TextOf(FieldOf(entry, base::field::kName))},
+      {"id", TextOf(FieldOf(entry, base::field::kId))},
+      {"group", TextOf(FieldOf(entry, base::field::kGroup))},
+      {"kind", TextOf(FieldOf(entry, base::field::kKind))},
+      {"status", TextOf(FieldOf(entry, base::field::kStatus))},
+      {"version", TextOf(FieldOf(entry, base::field::kVersion))},
+      {"subject", TextOf(FieldOf(entry, base::field::kSubject))},
+      {"issuer", TextOf(FieldOf(entry, base::field::kIssuer))},
+      {"serial", TextOf(FieldOf(entry, base::field::kSerial))},
+      {"SANs", TextOf(FieldOf(entry, base::field::kSans))},
+      {"not before", TextOf(FieldOf(entry, base::field::kNotBefore))},
+      {"not after", TextOf(FieldOf(entry, base::field::kNotAfter))},
+      {"days left", TextOf(FieldOf(entry, base::field::kDaysLeft))},
       {"key", KeyOf(entry)},
-      {"signature", TextOf(FieldOf(entry, "signature_algorithm"))},
-      {"fingerprint", TextOf(FieldOf(entry, "fingerprint_sha256"))},
-      {"findings", FindingsOf(FieldOf(entry, "findings"))},
-      {"chain", ChainOf(FieldOf(entry, "chain"))},
-      {"has key", YesNo(FieldOf(entry, "has_private_key"))},
-      {"labels", LabelsOf(FieldOf(entry, "labels"))},
-      {"bindings", BindingsOf(FieldOf(entry, "bindings"))},
+      {"signature", TextOf(FieldOf(entry, base::field::kSignatureAlgorithm))},
+      {"fingerprint", TextOf(FieldOf(entry, base::field::kFingerprintSha256))},
+      {"findings", FindingsOf(FieldOf(entry, base::field::kFindings))},
+      {"chain", ChainOf(FieldOf(entry, base::field::kChain))},
+      {"has key", YesNo(FieldOf(entry, base::field::kHasPrivateKey))},
+      {"labels", LabelsOf(FieldOf(entry, base::field::kLabels))},
+      {"bindings", BindingsOf(FieldOf(entry, base::field::kBindings))},
       {"description", TextOf(FieldOf(entry, "description"))},
       {"metadata", LabelsOf(FieldOf(entry, "metadata"))},
   };

@@ -50,16 +50,16 @@ std::string OneLine(std::string text) {
 
 // What an event is about: the certificate's name, else the file it came from.
 std::string SubjectOf(const Json& event) {
-  const Json& certificate = FieldOf(event, "certificate");
+  const Json& certificate = FieldOf(event, base::field::kCertificate);
   if (certificate.is_object()) return EntryNameOf(certificate);
-  const Json& source = FieldOf(event, "source");
+  const Json& source = FieldOf(event, base::field::kSource);
   if (!source.is_null()) return SourceOf(source);
   return "-";
 }
 
 std::string Expires(const Json& certificate) {
-  std::string text = "expires " + DateOf(FieldOf(certificate, "not_after"));
-  const Json& days = FieldOf(certificate, "days_left");
+  std::string text = "expires " + DateOf(FieldOf(certificate, base::field::kNotAfter));
+  const Json& days = FieldOf(certificate, base::field::kDaysLeft);
   if (days.is_number()) text += " (" + TextOf(days) + "d)";
   return text;
 }
@@ -74,38 +74,41 @@ std::string ResourceOf(const Json& event) {
 }
 
 std::string DetailOf(const Json& event) {
-  const std::string type = TextOf(FieldOf(event, "type"));
-  const Json& certificate = FieldOf(event, "certificate");
+  const std::string type = TextOf(FieldOf(event, base::field::kType));
+  const Json& certificate = FieldOf(event, base::field::kCertificate);
   const std::string version = "v" + TextOf(FieldOf(certificate, "version"));
   if (type == base::topic::kCertImported) {
     std::string text = version + ", " + Expires(certificate);
-    std::string findings = FindingsOf(FieldOf(event, "findings"));
+    std::string findings = FindingsOf(FieldOf(event, base::field::kFindings));
     if (findings != "-") text += ", findings " + findings;
     return text;
   }
   if (type == base::topic::kCertRenewed) {
-    const Json& previous = FieldOf(FieldOf(event, "previous"), "version");
+    const Json& previous = FieldOf(FieldOf(event, base::field::kPrevious), "version");
     std::string text = (previous.is_null() ? "" : "v" + TextOf(previous) + " -> ") + version +
                        ", " + Expires(certificate);
-    if (FieldOf(event, "rollback") == true) text += " (rollback)";
+    if (FieldOf(event, base::field::kRollback) == true) text += " (rollback)";
     return text;
   }
   if (type == base::topic::kCertActivated) return version + ", " + Expires(certificate);
-  if (type == base::topic::kCertUpdated) return "changed " + TextOf(FieldOf(event, "changed"));
+  if (type == base::topic::kCertUpdated)
+    return "changed " + TextOf(FieldOf(event, base::field::kChanged));
   if (type == base::topic::kCertExpiring) {
-    return TextOf(FieldOf(event, "days_left")) + " days left (threshold " +
-           TextOf(FieldOf(event, "threshold_days")) + "d)";
+    return TextOf(FieldOf(event, base::field::kDaysLeft)) + " days left (threshold " +
+           TextOf(FieldOf(event, base::field::kThresholdDays)) + "d)";
   }
   if (type == base::topic::kCertExpired)
-    return "expired " + DateOf(FieldOf(certificate, "not_after"));
+    return "expired " + DateOf(FieldOf(certificate, base::field::kNotAfter));
   if (type == base::topic::kCertBound) return "bound to " + ResourceOf(event);
   if (type == base::topic::kCertUnbound) return "unbound from " + ResourceOf(event);
   if (type == base::topic::kCertDeleted) return "";
-  if (type == base::topic::kCsrCreated) return "CSR for " + TextOf(FieldOf(certificate, "subject"));
+  if (type == base::topic::kCsrCreated)
+    return "CSR for " + TextOf(FieldOf(certificate, base::field::kSubject));
   if (type == base::topic::kImportRejected) {
     return TextOf(FieldOf(event, "reason")) + ": " + OneLine(TextOf(FieldOf(event, "message")));
   }
-  if (type == base::topic::kConfigReloaded) return "changed " + TextOf(FieldOf(event, "changed"));
+  if (type == base::topic::kConfigReloaded)
+    return "changed " + TextOf(FieldOf(event, base::field::kChanged));
   if (type == base::topic::kConfigRejected) return OneLine(TextOf(FieldOf(event, "errors")));
   if (type == base::topic::kPushSucceeded || type == base::topic::kPushFailed) {
     std::string text = ResourceOf(event) + ", v" + TextOf(FieldOf(event, "version"));
@@ -176,10 +179,11 @@ std::string RenderCursors(const Json& cursors) {
 }
 
 std::string RenderEvent(const Json& event) {
-  std::string type = TextOf(FieldOf(event, "type"));
+  std::string type = TextOf(FieldOf(event, base::field::kType));
   if (type.size() < 15) type.append(15 - type.size(), ' ');
-  std::string line = TextOf(FieldOf(event, "seq")) + " " + TextOf(FieldOf(event, "time")) + " " +
-                     type + " " + SubjectOf(event);
+  std::string line = TextOf(FieldOf(event, base::field::kSeq)) + " " +
+                     TextOf(FieldOf(event, base::field::kTime)) + " " + type + " " +
+                     SubjectOf(event);
   std::string detail = DetailOf(event);
   if (!detail.empty()) line += "  " + detail;
   return base::Escape(line);

@@ -24,29 +24,29 @@ Session::Session(std::string endpoint, std::string origin, std::chrono::millisec
 namespace {
 
 // The keys for a tcp:// endpoint: --curve-key is required; --server-key, else the daemon's
-// public key file in the config's state_dir.
-std::expected<sdk::CurveKeys, std::string> CurveKeysFor(const GlobalOptions& options,
-                                                        const std::string& endpoint) {
+// public key file in the config's state_dir. Fails with curve_keys, or as LoadClientKeys does.
+base::Result<sdk::CurveKeys> CurveKeysFor(const GlobalOptions& options,
+                                          const std::string& endpoint) {
   // Given on ipc:// too: a tcp:// publish endpoint (events --follow) needs the keys.
   if (!endpoint.starts_with("tcp://") && options.curve_key.empty()) return sdk::CurveKeys{};
   if (options.curve_key.empty()) {
-    return std::unexpected("the control endpoint " + endpoint +
-                           " takes CURVE clients only: give this client's secret key with "
-                           "--curve-key FILE (`certinbox keygen` makes one)");
+    return base::Fail(base::code::kCurveKeys,
+                      "the control endpoint " + endpoint +
+                          " takes CURVE clients only: give this client's secret key with "
+                          "--curve-key FILE (`certinbox keygen` makes one)");
   }
   std::string server_key = options.server_key;
   if (server_key.empty()) {
     auto from_config = ServerKeyFileFromConfig(
         std::filesystem::path(options.config.empty() ? kDefaultConfigFile : options.config));
     if (!from_config) {
-      return std::unexpected("give the daemon's public key with --server-key FILE (" +
-                             from_config.error().message + ")");
+      return base::Fail(base::code::kCurveKeys,
+                        "give the daemon's public key with --server-key FILE (" +
+                            from_config.error().message + ")");
     }
     server_key = from_config->string();
   }
-  auto keys = sdk::LoadClientKeys(options.curve_key, server_key);
-  if (!keys) return std::unexpected(keys.error().message);
-  return std::move(*keys);
+  return sdk::LoadClientKeys(options.curve_key, server_key);
 }
 
 }  // namespace
@@ -58,13 +58,13 @@ std::expected<std::unique_ptr<Session>, int> Session::Open(const GlobalOptions& 
     return std::unexpected(kExitUsage);
   }
   // Fail at once rather than after the timeout when the socket file says no daemon listens.
-  if (auto problem = IpcEndpointProblem(endpoint->endpoint)) {
-    PrintError(*problem + " (control endpoint from " + endpoint->origin + ")");
+  if (auto usable = CheckIpcEndpoint(endpoint->endpoint); !usable) {
+    PrintError(usable.error().message + " (control endpoint from " + endpoint->origin + ")");
     return std::unexpected(kExitUnreachable);
   }
   auto curve = CurveKeysFor(options, endpoint->endpoint);
   if (!curve) {
-    PrintError(curve.error());
+    PrintError(curve.error().message);
     return std::unexpected(kExitUsage);
   }
   return std::unique_ptr<Session>(new Session(endpoint->endpoint, endpoint->origin,

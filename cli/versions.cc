@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "base/wire.h"
 #include "cli/exit_codes.h"
 
 namespace certinbox::cli {
@@ -94,12 +95,12 @@ int RunRollback(const GlobalOptions& global, const RollbackOptions& options) {
     std::cout << DumpJson(*reply, 2) << "\n";
     return kExitOk;
   }
-  const Json& certificate = FieldOf(*reply, "certificate");
-  const Json& previous = FieldOf(*reply, "previous");
+  const Json& certificate = FieldOf(*reply, base::field::kCertificate);
+  const Json& previous = FieldOf(*reply, base::field::kPrevious);
   std::cout << EntryNameOf(certificate) << ": version " << TextOf(FieldOf(certificate, "version"))
             << " is current again (fingerprint "
-            << TextOf(FieldOf(certificate, "fingerprint_sha256")) << ", expires "
-            << TextOf(FieldOf(certificate, "not_after")) << "); it replaced version "
+            << TextOf(FieldOf(certificate, base::field::kFingerprintSha256)) << ", expires "
+            << TextOf(FieldOf(certificate, base::field::kNotAfter)) << "); it replaced version "
             << TextOf(FieldOf(previous, "version")) << "\n";
   return kExitOk;
 }
@@ -138,12 +139,12 @@ int RunMeta(const GlobalOptions& global, const MetaOptions& options) {
     std::cout << DumpJson(*reply, 2) << "\n";
     return kExitOk;
   }
-  const Json& changed = FieldOf(*reply, "changed");
+  const Json& changed = FieldOf(*reply, base::field::kChanged);
   if (!changed.is_array() || changed.empty()) {
     std::cout << options.entry << ": nothing changed (no event published)\n";
   } else {
-    std::cout << EntryNameOf(FieldOf(*reply, "certificate")) << ": changed " << TextOf(changed)
-              << "\n";
+    std::cout << EntryNameOf(FieldOf(*reply, base::field::kCertificate)) << ": changed "
+              << TextOf(changed) << "\n";
   }
   return kExitOk;
 }

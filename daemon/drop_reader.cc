@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/error_codes.h"
 #include "base/fd.h"
+#include "base/file.h"
 #include "base/text.h"
 #include "pipeline/names.h"
 #include "storage/metadata.h"
@@ -219,81 +220,35 @@ FileIdentity IdentityOfStat(const struct stat& st) {
   };
 }
 
-// The one way a file is read: openat relative to `dir_fd` without following a symlink or
-// blocking on a FIFO, then everything through that descriptor (fstat, read). With
-// `refuse_hard_links`, a file with another link ("hard_link") is not read: its other name may be
-// anywhere on the filesystem, and what is done to this one (a chmod on archiving) reaches it.
+// A drop, its sidecar or a password file read through base::ReadRegularFileAt, with what the
+// person who dropped it can do about a refusal. With `refuse_hard_links`, a file with another
+// link ("hard_link") is not read: its other name may be anywhere on the filesystem, and what is
+// done to this one (a chmod on archiving) reaches it.
 base::Result<std::string> ReadAt(int dir_fd, const fs::path& file, uint64_t max_bytes,
                                  FileIdentity* seen, bool refuse_hard_links) {
-  int fd =
-      ::openat(dir_fd, file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ELOOP) {
-      return base::Fail(base::code::kSymlink, Shown(file) +
-                                                  " is a symbolic link; certinbox does not "
-                                                  "follow links: drop the file itself");
-    }
-    if (err == ENXIO) {
-      return base::Fail(base::code::kNotRegularFile, Shown(file) + " is not a regular file");
-    }
-    return base::Fail(base::code::kUnreadable, "cannot open " + Shown(file) + ": " +
-                                                   std::strerror(err) + "; check its permissions");
-  }
   struct stat st {};
-  std::string bytes;
-  base::Result<std::string> result;
-  if (::fstat(fd, &st) != 0) {
-    result = base::Fail(base::code::kUnreadable,
-                        "cannot stat " + Shown(file) + ": " + std::strerror(errno));
-  } else if (!S_ISREG(st.st_mode)) {
-    result = base::Fail(base::code::kNotRegularFile,
-                        Shown(file) +
-                            " is not a regular file (a FIFO, device or socket); "
-                            "only regular files are imported");
-  } else if (refuse_hard_links && st.st_nlink > 1) {
-    result =
-        base::Fail(base::code::kHardLink, Shown(file) + " has " + std::to_string(st.st_nlink) +
-                                              " hard links; certinbox takes only a file with one "
-                                              "name: drop a copy, not a link");
-  } else if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    result = base::Fail(base::code::kFileTooLarge,
-                        Shown(file) + " has " + std::to_string(st.st_size) +
-                            " bytes, more than max_file_bytes = " + std::to_string(max_bytes) +
-                            "; certificate files are far smaller: check it "
-                            "is the right file, or raise the inbox's limit");
-  } else {
-    if (seen != nullptr) *seen = IdentityOfStat(st);
-    bytes.resize(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    // Read one byte past the size seen, so a file that grew is noticed rather than cut.
-    bytes.resize(bytes.size() + 1);
-    while (true) {
-      ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        result = base::Fail(base::code::kUnreadable,
-                            "cannot read " + Shown(file) + ": " + std::strerror(errno));
-        break;
-      }
-      if (n == 0) {
-        bytes.resize(done);
-        result = std::move(bytes);
-        break;
-      }
-      done += static_cast<size_t>(n);
-      if (done > max_bytes) {
-        result =
-            base::Fail(base::code::kFileTooLarge,
-                       Shown(file) + " grew past max_file_bytes = " + std::to_string(max_bytes) +
-                           " while it was read");
-        break;
-      }
-      if (done == bytes.size()) bytes.resize(bytes.size() * 2 + 1);
+  auto bytes = base::ReadRegularFileAt(dir_fd, file,
+                                       {.max_bytes = max_bytes,
+                                        .refuse_hard_links = refuse_hard_links,
+                                        .limit_name = "max_file_bytes",
+                                        .seen = &st});
+  if (!bytes) {
+    base::Error& error = bytes.error();
+    if (error.code == base::code::kSymlink) {
+      error.message += ": drop the file itself";
+    } else if (error.code == base::code::kNotRegularFile && error.message.ends_with(")")) {
+      error.message += "; only regular files are imported";
+    } else if (error.code == base::code::kHardLink) {
+      error.message += ": drop a copy, not a link";
+    } else if (error.code == base::code::kFileTooLarge && !error.message.ends_with(" read")) {
+      error.message +=
+          "; certificate files are far smaller: check it is the right file, or raise the "
+          "inbox's limit";
     }
+    return bytes;
   }
-  ::close(fd);
-  return result;
+  if (seen != nullptr) *seen = IdentityOfStat(st);
+  return bytes;
 }
 
 }  // namespace
@@ -302,11 +257,6 @@ std::optional<FileIdentity> IdentityOf(const fs::path& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   return IdentityOfStat(st);
-}
-
-base::Result<std::string> ReadRegularFile(const fs::path& file, uint64_t max_bytes,
-                                          FileIdentity* seen) {
-  return ReadAt(AT_FDCWD, file, max_bytes, seen, false);
 }
 
 base::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>& sidecar,
@@ -333,7 +283,9 @@ base::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>&
     return std::unexpected(allowed.error());
   }
   if (inbox.password_file) {
-    auto text = ReadRegularFile(*inbox.password_file, kMaxPasswordFileBytes);
+    auto text = base::ReadRegularFileAt(
+        AT_FDCWD, *inbox.password_file,
+        {.max_bytes = kMaxPasswordFileBytes, .limit_name = "max_file_bytes"});
     if (auto added = AddPasswordLines(std::move(text), drop.passwords); !added) {
       return base::Fail(base::code::kUnreadable, "the inbox's password_file " +
                                                      inbox.password_file->string() +

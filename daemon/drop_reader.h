@@ -50,10 +50,4 @@ base::Result<Drop> ReadDrop(const std::filesystem::path& file,
                             const std::optional<std::filesystem::path>& sidecar,
                             const InboxConfig& inbox);
 
-// Reads at most `max_bytes` of a regular file without following symlinks or blocking. `seen`,
-// when given, receives the open file's identity. For files the operator names (the inbox's
-// password_file): hard links are not refused here.
-base::Result<std::string> ReadRegularFile(const std::filesystem::path& file, uint64_t max_bytes,
-                                          FileIdentity* seen = nullptr);
-
 }  // namespace certinbox::daemon

@@ -364,7 +364,7 @@ void ImportService::FinishJob(Batch& batch, size_t i) {
   ImportJob& job = *batch.jobs[i];
   const Batch::Outcome& outcome = batch.outcomes[i];
   auto& watcher = *job.inbox->watcher;
-  std::string problem;
+  base::Result<void> moved;
   if (batch.fault && !outcome.stored && !outcome.rejection) {
     storage_faults_.Hold(*batch.fault, *job.inbox, job.file.name);
     return;  // still counted in inbox.jobs until it is handed back
@@ -373,20 +373,21 @@ void ImportService::FinishJob(Batch& batch, size_t i) {
     if (spdlog::should_log(spdlog::level::debug)) {
       spdlog::debug("imported {}", base::Escape(job.file.path.native()));
     }
-    problem = job.looked_for_sidecar ? watcher.Finish(job.file.name, job.sidecar)
-                                     : watcher.Finish(job.file.name);
+    moved = job.looked_for_sidecar ? watcher.Finish(job.file.name, job.sidecar)
+                                   : watcher.Finish(job.file.name);
   } else if (outcome.rejection) {
     spdlog::info("rejected {}: {} ({})", base::Escape(job.file.path.native()),
                  outcome.rejection->code, base::Escape(outcome.rejection->message));
     const auto& rejection = *outcome.rejection;
-    problem = job.looked_for_sidecar
-                  ? watcher.Fail(job.file.name, rejection.code, rejection.message, job.sidecar)
-                  : watcher.Fail(job.file.name, rejection.code, rejection.message);
+    moved = job.looked_for_sidecar
+                ? watcher.Fail(job.file.name, rejection.code, rejection.message, job.sidecar)
+                : watcher.Fail(job.file.name, rejection.code, rejection.message);
   } else {
     watcher.Release(job.file.name);
   }
-  if (!problem.empty()) {
-    spdlog::error("{}: {}", base::Escape(job.file.path.native()), base::Escape(problem));
+  if (!moved) {
+    spdlog::error("{}: {}", base::Escape(job.file.path.native()),
+                  base::Escape(moved.error().message));
   }
   --job.inbox->jobs;
 }

@@ -155,7 +155,9 @@ base::Result<Event> Inventory::Impl::BindingEvent(const char* type, int64_t entr
                                                   const std::string& resource,
                                                   const std::optional<std::string>& plugin,
                                                   base::UnixTime now) {
-  return EntryEvent(entry_id, type, {{"resource", resource}, {"plugin", PluginJson(plugin)}}, now);
+  return EntryEvent(
+      entry_id, type,
+      {{base::field::kResource, resource}, {base::field::kPlugin, PluginJson(plugin)}}, now);
 }
 
 base::Result<std::optional<Event>> Inventory::Impl::PutBinding(

@@ -80,8 +80,9 @@ base::Result<Event> Inventory::Impl::CreateCsr(const NewCsr& request) {
 
   auto summary = SummaryOfEntry(entry_id, request.now);
   if (!summary) return std::unexpected(summary.error());
-  auto event = outbox::Append(db_, base::topic::kCsrCreated, request.now,
-                              {{"certificate", std::move(*summary)}, {"csr_pem", csr.pem}});
+  auto event = outbox::Append(
+      db_, base::topic::kCsrCreated, request.now,
+      {{base::field::kCertificate, std::move(*summary)}, {base::field::kCsrPem, csr.pem}});
   if (!event) return std::unexpected(event.error());
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return std::move(*event);
@@ -106,7 +107,7 @@ base::Result<nlohmann::json> Inventory::Impl::CsrOf(const std::string& name_or_i
                           "has no CSR");
   }
   nlohmann::json out = {{"entry", std::move(*shown)},
-                        {"csr_pem", pipeline::CsrPem(st->Blob(0))},
+                        {base::field::kCsrPem, pipeline::CsrPem(st->Blob(0))},
                         {"key_type", st->Text(1)},
                         {"created_at", base::FormatRfc3339(st->Int(2))},
                         {"activated_at", nullptr}};

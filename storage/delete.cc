@@ -233,8 +233,8 @@ base::Result<DeleteOutcome> Inventory::Impl::Delete(const std::vector<std::strin
     auto summary = SummaryOfEntry(target.id, now);
     if (!summary) return std::unexpected(summary.error());
     if (auto done = DeleteEntry(db_, target.id); !done) return std::unexpected(done.error());
-    auto event =
-        outbox::Append(db_, base::topic::kCertDeleted, now, {{"certificate", std::move(*summary)}});
+    auto event = outbox::Append(db_, base::topic::kCertDeleted, now,
+                                {{base::field::kCertificate, std::move(*summary)}});
     if (!event) return std::unexpected(event.error());
     outcome.events.push_back(std::move(*event));
     outcome.deleted_ca = outcome.deleted_ca || target.kind == "ca";

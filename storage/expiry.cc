@@ -139,11 +139,11 @@ base::Result<std::vector<Event>> Inventory::Impl::ScanExpiry(const std::vector<i
     for (const Due& d : *due) {
       auto summary = SummaryOfEntry(d.entry_id, now);
       if (!summary) return std::unexpected(summary.error());
-      nlohmann::json fields = {{"certificate", std::move(*summary)}};
+      nlohmann::json fields = {{base::field::kCertificate, std::move(*summary)}};
       const bool expired = d.marker == kExpiredMarker;
       if (!expired) {
-        fields["days_left"] = DaysLeft(d.not_after, now);
-        fields["threshold_days"] = d.marker;
+        fields[base::field::kDaysLeft] = DaysLeft(d.not_after, now);
+        fields[base::field::kThresholdDays] = d.marker;
       }
       auto event =
           outbox::Append(db_, expired ? base::topic::kCertExpired : base::topic::kCertExpiring, now,

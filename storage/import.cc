@@ -38,7 +38,7 @@ std::string DefaultName(const pipeline::CertificateInfo& info) {
 }
 
 nlohmann::json Source(const ImportRequest& request) {
-  return {{"inbox", request.inbox}, {"file", request.file}};
+  return {{base::field::kInbox, request.inbox}, {base::field::kFile, request.file}};
 }
 
 base::Result<void> CheckRequest(const ImportRequest& request) {
@@ -214,7 +214,7 @@ base::Result<Event> Inventory::Impl::EntryEvent(int64_t entry_id, const std::str
   if (auto done = touch->Run(); !done) return std::unexpected(done.error());
   auto summary = SummaryOfEntry(entry_id, now);
   if (!summary) return std::unexpected(summary.error());
-  fields["certificate"] = std::move(*summary);
+  fields[base::field::kCertificate] = std::move(*summary);
   return outbox::Append(db_, type, now, std::move(fields));
 }
 
@@ -222,7 +222,7 @@ base::Result<Event> Inventory::Impl::EntryEvent(int64_t entry_id, const std::str
 base::Result<Event> Inventory::Impl::EntryUpdated(int64_t entry_id,
                                                   const std::vector<std::string>& changed,
                                                   base::UnixTime now) {
-  return EntryEvent(entry_id, base::topic::kCertUpdated, {{"changed", changed}}, now);
+  return EntryEvent(entry_id, base::topic::kCertUpdated, {{base::field::kChanged, changed}}, now);
 }
 
 // The sidecar's `bind`: resources for the one certificate it describes (a new entry, a renewal
@@ -487,9 +487,9 @@ base::Result<void> Inventory::Impl::ImportRun::AddEntry(const NewCertificate& c,
       },
       request_.now, impl_.options_.expiring_soon_days);
   auto event = outbox::Append(impl_.db_, base::topic::kCertImported, request_.now,
-                              {{"certificate", std::move(summary)},
-                               {"source", Source(request_)},
-                               {"findings", c.findings}});
+                              {{base::field::kCertificate, std::move(summary)},
+                               {base::field::kSource, Source(request_)},
+                               {base::field::kFindings, c.findings}});
   if (!event) return std::unexpected(event.error());
   outcome_.events.push_back(std::move(*event));
   ++outcome_.new_entries;
@@ -568,10 +568,11 @@ base::Result<Event> Inventory::Impl::RecordRejection(const std::string& inbox,
   if (!log) return std::unexpected(log.error());
   log->Bind(1, now).Bind(2, inbox).Bind(3, file).Bind(4, reason.code).Bind(5, reason.message);
   if (auto done = log->Run(); !done) return std::unexpected(done.error());
-  auto event = outbox::Append(db_, base::topic::kImportRejected, now,
-                              {{"source", {{"inbox", inbox}, {"file", file}}},
-                               {"reason", reason.code},
-                               {"message", reason.message}});
+  auto event = outbox::Append(
+      db_, base::topic::kImportRejected, now,
+      {{base::field::kSource, {{base::field::kInbox, inbox}, {base::field::kFile, file}}},
+       {base::field::kReason, reason.code},
+       {base::field::kMessage, reason.message}});
   if (!event) return std::unexpected(event.error());
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return std::move(*event);

@@ -401,7 +401,10 @@ base::Result<nlohmann::json> Inventory::KeyExports(int64_t entry_id) {
   return Guarded("listing key exports", [&] { return impl_->KeyExports(entry_id); });
 }
 
-std::string Inventory::Tag(std::string_view message) const { return impl_->Tag(message); }
+std::string Inventory::Tag(std::string_view message) const {
+  auto tag = impl_->Tag(message);
+  return tag ? std::move(*tag) : std::string();
+}
 
 base::Result<std::optional<ResourceBinding>> Inventory::BindingOfResource(
     const std::string& resource) {

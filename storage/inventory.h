@@ -410,7 +410,9 @@ class Inventory {
   base::Result<void> RecordKeyExport(const KeyExportRecord& record);
   // An entry's key exports, oldest first: [{time, version, what, outcome, reason, endpoint}].
   base::Result<nlohmann::json> KeyExports(int64_t entry_id);
-  // Vault::Tag: a stable secret derived from the master key (plugin tokens).
+  // Vault::Tag: a stable secret derived from the master key (plugin tokens); "" when it cannot
+  // be computed, which matches no token. Kept as a string because its callers (the plugin ops
+  // and the supervisor) only compare or hand it on.
   std::string Tag(std::string_view message) const;
 
   // --- Plugins (storage/push.cc) ---

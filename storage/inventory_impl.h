@@ -142,7 +142,7 @@ class Inventory::Impl {
   base::Result<Event> EntryUpdated(int64_t entry_id, const std::vector<std::string>& changed,
                                    base::UnixTime now);
 
-  std::string Tag(std::string_view message) const { return vault_.Tag(message); }
+  base::Result<std::string> Tag(std::string_view message) const { return vault_.Tag(message); }
 
   // push.cc: what plugins see of their bindings, and their push reports.
   base::Result<std::optional<ResourceBinding>> BindingOfResource(const std::string& resource);

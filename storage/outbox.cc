@@ -5,6 +5,7 @@
 #include "base/error.h"
 #include "base/error_codes.h"
 #include "base/time.h"
+#include "base/wire.h"
 #include "storage/actor.h"
 #include "storage/summary.h"
 
@@ -27,11 +28,12 @@ base::Result<Event> Append(sqlite::Connection& db, const std::string& type, base
     event.seq = next->Int(0);
   }
   event.type = type;
-  fields["seq"] = event.seq;
-  fields["type"] = type;
-  fields["time"] = base::FormatRfc3339(now);
-  if (const std::string& who = ScopedActor::Current(); !who.empty() && !fields.contains("by")) {
-    fields["by"] = who;
+  fields[base::field::kSeq] = event.seq;
+  fields[base::field::kType] = type;
+  fields[base::field::kTime] = base::FormatRfc3339(now);
+  if (const std::string& who = ScopedActor::Current();
+      !who.empty() && !fields.contains(base::field::kBy)) {
+    fields[base::field::kBy] = who;
   }
   event.json = DumpJson(fields);
   auto insert = db.Prepare("INSERT INTO events (seq, type, time, payload) VALUES (?1, ?2, ?3, ?4)");

@@ -84,13 +84,13 @@ base::Result<nlohmann::json> Inventory::Impl::PluginBindings(const std::string& 
     auto summary = SummaryOfEntry(row.entry_id, now);
     if (!summary) return std::unexpected(summary.error());
     const nlohmann::json& s = *summary;
-    out.push_back({{"resource", row.resource},
+    out.push_back({{base::field::kResource, row.resource},
                    {"entry", s.value("group", "") + "/" + s.value("name", "")},
                    {"id", row.entry_id},
-                   {"version", s.value("version", int64_t{0})},
-                   {"fingerprint_sha256", OrNull(s, "fingerprint_sha256")},
-                   {"not_after", OrNull(s, "not_after")},
-                   {"has_private_key", s.value("has_private_key", false)},
+                   {base::field::kVersion, s.value(base::field::kVersion, int64_t{0})},
+                   {base::field::kFingerprintSha256, OrNull(s, "fingerprint_sha256")},
+                   {base::field::kNotAfter, OrNull(s, "not_after")},
+                   {base::field::kHasPrivateKey, s.value(base::field::kHasPrivateKey, false)},
                    {"pushed_version", std::move(row.pushed_version)},
                    {"pushed_at", std::move(row.pushed_at)},
                    {"last_push_result", std::move(row.last_push_result)},
@@ -143,14 +143,14 @@ base::Result<Event> Inventory::Impl::RecordPush(const PushRecord& record) {
   if (!summary) return std::unexpected(summary.error());
   auto event = outbox::Append(
       db_, record.ok ? base::topic::kPushSucceeded : base::topic::kPushFailed, record.now,
-      {{"certificate", std::move(*summary)},
-       {"resource", record.resource},
-       {"plugin", record.plugin},
-       {"version", record.version},
-       {"message", message},
-       {"exit_status",
+      {{base::field::kCertificate, std::move(*summary)},
+       {base::field::kResource, record.resource},
+       {base::field::kPlugin, record.plugin},
+       {base::field::kVersion, record.version},
+       {base::field::kMessage, message},
+       {base::field::kExitStatus,
         record.exit_status ? nlohmann::json(*record.exit_status) : nlohmann::json(nullptr)},
-       {"output", Tail(record.output, kOutputKept)}});
+       {base::field::kOutput, Tail(record.output, kOutputKept)}});
   if (!event) return std::unexpected(event.error());
   if (auto done = tx->Commit(); !done) return std::unexpected(done.error());
   return std::move(*event);

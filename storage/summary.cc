@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "base/time.h"
+#include "base/wire.h"
 #include "pipeline/export.h"
 
 namespace certinbox::storage {
@@ -80,37 +81,39 @@ nlohmann::json SummaryFromRow(const sqlite::Statement& row, base::UnixTime now,
 
 nlohmann::json SummaryJson(SummaryFields f, base::UnixTime now, int expiring_soon_days) {
   nlohmann::json s = nlohmann::json::object();
-  s["id"] = f.id;
-  s["name"] = std::move(f.name);
-  s["group"] = std::move(f.group);
-  s["kind"] = std::move(f.kind);
+  s[base::field::kId] = f.id;
+  s[base::field::kName] = std::move(f.name);
+  s[base::field::kGroup] = std::move(f.group);
+  s[base::field::kKind] = std::move(f.kind);
   // Sorted however they were stored (a sidecar's are sorted on import, `meta` appends, `csr
   // create` keeps its order), so every summary lists them the same way.
   if (f.labels.is_array()) std::sort(f.labels.begin(), f.labels.end());
-  s["labels"] = std::move(f.labels);
-  s["status"] = Status(f.not_after, now, expiring_soon_days);
-  s["version"] = f.version;
-  s["fingerprint_sha256"] = std::move(f.fingerprint_sha256);
-  s["subject"] = std::move(f.subject);
-  s["issuer"] = std::move(f.issuer);
-  s["sans"] = std::move(f.sans);
-  s["not_before"] = base::FormatRfc3339(f.not_before);
-  s["not_after"] = base::FormatRfc3339(f.not_after);
-  s["days_left"] = DaysLeft(f.not_after, now);
-  s["has_private_key"] = f.has_private_key;
-  s["findings"] = std::move(f.findings);
-  s["key_algorithm"] = std::move(f.key_algorithm);
-  s["key_bits"] = f.key_bits;
-  s["serial"] = std::move(f.serial);
-  s["chain"] = std::move(f.chain);
-  s["signature_algorithm"] = std::move(f.signature_algorithm);
-  s["bindings"] = std::move(f.bindings);
+  s[base::field::kLabels] = std::move(f.labels);
+  s[base::field::kStatus] = Status(f.not_after, now, expiring_soon_days);
+  s[base::field::kVersion] = f.version;
+  s[base::field::kFingerprintSha256] = std::move(f.fingerprint_sha256);
+  s[base::field::kSubject] = std::move(f.subject);
+  s[base::field::kIssuer] = std::move(f.issuer);
+  s[base::field::kSans] = std::move(f.sans);
+  s[base::field::kNotBefore] = base::FormatRfc3339(f.not_before);
+  s[base::field::kNotAfter] = base::FormatRfc3339(f.not_after);
+  s[base::field::kDaysLeft] = DaysLeft(f.not_after, now);
+  s[base::field::kHasPrivateKey] = f.has_private_key;
+  s[base::field::kFindings] = std::move(f.findings);
+  s[base::field::kKeyAlgorithm] = std::move(f.key_algorithm);
+  s[base::field::kKeyBits] = f.key_bits;
+  s[base::field::kSerial] = std::move(f.serial);
+  s[base::field::kChain] = std::move(f.chain);
+  s[base::field::kSignatureAlgorithm] = std::move(f.signature_algorithm);
+  s[base::field::kBindings] = std::move(f.bindings);
   if (f.pre_activation) {
     // No certificate yet: nothing of one is made up (version 0, certificate fields null).
-    s["status"] = "pre_activation";
-    s["version"] = 0;
-    for (const char* field : {"fingerprint_sha256", "issuer", "not_before", "not_after",
-                              "days_left", "serial", "signature_algorithm"}) {
+    s[base::field::kStatus] = "pre_activation";
+    s[base::field::kVersion] = 0;
+    for (const char* field :
+         {base::field::kFingerprintSha256, base::field::kIssuer, base::field::kNotBefore,
+          base::field::kNotAfter, base::field::kDaysLeft, base::field::kSerial,
+          base::field::kSignatureAlgorithm}) {
       s[field] = nullptr;
     }
   }

@@ -213,7 +213,7 @@ base::Result<pipeline::SecretBytes> Vault::Open(std::string_view sealed,
   return plain;
 }
 
-std::string Vault::Tag(std::string_view message) const {
+base::Result<std::string> Vault::Tag(std::string_view message) const {
   // The master key seals keys; tags use a key derived from it for that purpose only.
   static constexpr std::string_view kLabel = "certinbox tag key v1";
   unsigned char derived[EVP_MAX_MD_SIZE];
@@ -227,7 +227,7 @@ std::string Vault::Tag(std::string_view message) const {
             reinterpret_cast<const unsigned char*>(message.data()), message.size(), tag,
             &tag_len)) {
     OPENSSL_cleanse(derived, sizeof derived);
-    return {};
+    return base::Fail(base::code::kVaultError, "cannot derive a tag from the master key");
   }
   OPENSSL_cleanse(derived, sizeof derived);
   return base::HexLower(tag, tag_len);

@@ -25,7 +25,8 @@ class Vault {
 
   // HMAC-SHA256 of `message` under a key derived from the master key, as 64 lowercase hex
   // digits: secrets that must stay the same across restarts (plugin tokens, docs/plugins.md).
-  std::string Tag(std::string_view message) const;
+  // Fails with vault_error when OpenSSL cannot compute it.
+  base::Result<std::string> Tag(std::string_view message) const;
 
  private:
   explicit Vault(pipeline::SecretBytes key) : key_(std::move(key)) {}

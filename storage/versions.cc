@@ -22,9 +22,9 @@ std::vector<std::string> SanSet(std::vector<std::string> sans) {
 }
 
 nlohmann::json Previous(int64_t version, const std::string& fingerprint, base::UnixTime not_after) {
-  return {{"version", version},
-          {"fingerprint_sha256", fingerprint},
-          {"not_after", base::FormatRfc3339(not_after)}};
+  return {{base::field::kVersion, version},
+          {base::field::kFingerprintSha256, fingerprint},
+          {base::field::kNotAfter, base::FormatRfc3339(not_after)}};
 }
 
 std::string Quoted(const std::string& group, const std::string& name) {
@@ -222,9 +222,9 @@ base::Result<Event> Inventory::Impl::EntryRenewed(int64_t entry_id, nlohmann::js
   auto summary = SummaryOfEntry(entry_id, now);
   if (!summary) return std::unexpected(summary.error());
   return outbox::Append(db_, base::topic::kCertRenewed, now,
-                        {{"certificate", std::move(*summary)},
-                         {"previous", std::move(previous)},
-                         {"rollback", rollback}});
+                        {{base::field::kCertificate, std::move(*summary)},
+                         {base::field::kPrevious, std::move(previous)},
+                         {base::field::kRollback, rollback}});
 }
 
 base::Result<Event> Inventory::Impl::RollbackTo(const std::string& entry, int64_t to,

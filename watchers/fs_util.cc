@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/error_codes.h"
 #include "base/fd.h"
 #include "base/hex.h"
 #include "base/time.h"
@@ -23,8 +24,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-FsError MakeError(int err, std::string what) {
-  return FsError{err, std::move(what) + ": " + ErrnoText(err)};
+std::unexpected<base::Error> Unwritable(std::string what) {
+  return base::Fail(base::code::kUnwritable, std::move(what));
+}
+
+std::unexpected<base::Error> Unwritable(int err, const std::string& what) {
+  return Unwritable(what + ": " + ErrnoText(err));
 }
 
 bool WriteAll(int fd, std::string_view data) {
@@ -67,19 +72,19 @@ size_t Utf8SequenceLength(std::string_view s) {
 
 }  // namespace
 
-std::expected<base::Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_t mode) {
+base::Result<base::Fd> OpenSubdir(int dir_fd, const std::string& name, mode_t mode) {
   if (mkdirat(dir_fd, name.c_str(), mode) != 0 && errno != EEXIST) {
-    return std::unexpected(MakeError(errno, "cannot create the folder " + name + "/"));
+    return Unwritable(errno, "cannot create the folder " + name + "/");
   }
   base::Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
     if (err == ENOTDIR || err == ELOOP) {
-      return std::unexpected(
-          FsError{err, name + "/ in the inbox is not a folder (a symbolic link "
-                              "or a file took its place): nothing is moved into it"});
+      return Unwritable(name +
+                        "/ in the inbox is not a folder (a symbolic link or a file took its "
+                        "place): nothing is moved into it");
     }
-    return std::unexpected(MakeError(err, "cannot open the folder " + name + "/"));
+    return Unwritable(err, "cannot open the folder " + name + "/");
   }
   return fd;
 }
@@ -101,21 +106,19 @@ int RenameNoReplaceAt(int from_dir, const std::string& from, int to_dir, const s
   return renameat(from_dir, from.c_str(), to_dir, to.c_str()) == 0 ? 0 : errno;
 }
 
-std::expected<std::string, FsError> MoveToUniqueNameAt(int from_dir, const std::string& from,
-                                                       int to_dir, std::string_view base,
-                                                       std::string_view shown, size_t room) {
+base::Result<std::string> MoveToUniqueNameAt(int from_dir, const std::string& from, int to_dir,
+                                             std::string_view base, std::string_view shown,
+                                             size_t room) {
   for (int n = 0; n < kMaxSuffix; ++n) {
     std::string name = OutcomeName(base, n, room);
     int err = RenameNoReplaceAt(from_dir, from, to_dir, name);
     if (err == 0) return name;
-    if (err != EEXIST) return std::unexpected(MakeError(err, "cannot move " + std::string(shown)));
+    if (err != EEXIST) return Unwritable(err, "cannot move " + std::string(shown));
   }
-  return std::unexpected(
-      FsError{EEXIST, "cannot move " + std::string(shown) + ": too many files of that name"});
+  return Unwritable("cannot move " + std::string(shown) + ": too many files of that name");
 }
 
-std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view content,
-                                                    mode_t mode) {
+base::Result<std::string> WriteTempFileAt(int dir_fd, std::string_view content, mode_t mode) {
   static std::random_device random;
   for (int attempt = 0; attempt < 100; ++attempt) {
     char name[48];
@@ -123,7 +126,7 @@ std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view
     base::Fd fd(openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd.valid()) {
       if (errno == EEXIST) continue;
-      return std::unexpected(MakeError(errno, "cannot create a file"));
+      return Unwritable(errno, "cannot create a file");
     }
     int err = 0;
     if (fchmod(fd.get(), mode) != 0 || !WriteAll(fd.get(), content) || fsync(fd.get()) != 0)
@@ -131,11 +134,11 @@ std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view
     if (err == 0 && close(fd.Release()) != 0) err = errno;
     if (err != 0) {
       unlinkat(dir_fd, name, 0);
-      return std::unexpected(MakeError(err, std::string("cannot write ") + name));
+      return Unwritable(err, std::string("cannot write ") + name);
     }
     return std::string(name);
   }
-  return std::unexpected(FsError{EEXIST, "cannot find a free temporary name"});
+  return Unwritable("cannot find a free temporary name");
 }
 
 std::string ErrnoText(int err) {
@@ -144,22 +147,21 @@ std::string ErrnoText(int err) {
   return strerror_r(err, buffer, sizeof buffer);
 }
 
-std::expected<void, FsError> MakeDirs(const fs::path& dir, mode_t mode) {
+base::Result<void> MakeDirs(const fs::path& dir, mode_t mode) {
   std::vector<fs::path> missing;
   for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
     struct stat st;
     if (stat(p.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode))
-        return std::unexpected(FsError{ENOTDIR, p.string() + " is not a folder"});
+      if (!S_ISDIR(st.st_mode)) return Unwritable(p.string() + " is not a folder");
       break;
     }
-    if (errno != ENOENT) return std::unexpected(MakeError(errno, "cannot look at " + p.string()));
+    if (errno != ENOENT) return Unwritable(errno, "cannot look at " + p.string());
     missing.push_back(p);
     if (p == p.parent_path()) break;
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     if (mkdir(it->c_str(), mode) != 0 && errno != EEXIST) {
-      return std::unexpected(MakeError(errno, "cannot create the folder " + it->string()));
+      return Unwritable(errno, "cannot create the folder " + it->string());
     }
   }
   return {};
@@ -197,43 +199,6 @@ std::string OutcomeName(std::string_view base, int n, size_t room) {
   std::string name = Suffixed(base, n);
   if (name.size() + room <= kMaxNameBytes) return name;
   return Suffixed(ShortenedName(base), n);
-}
-
-std::expected<std::string, FsError> ReadSmallFile(const fs::path& path, uint64_t max_bytes) {
-  return ReadSmallFileAt(AT_FDCWD, path.string(), max_bytes);
-}
-
-std::expected<std::string, FsError> ReadSmallFileAt(int dir_fd, const std::string& name,
-                                                    uint64_t max_bytes) {
-  const fs::path path(name);
-  base::Fd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (fd.get() < 0) return std::unexpected(MakeError(errno, "cannot open " + path.string()));
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0)
-    return std::unexpected(MakeError(errno, "cannot read " + path.string()));
-  if (!S_ISREG(st.st_mode)) {
-    return std::unexpected(FsError{EINVAL, path.string() + " is not a regular file"});
-  }
-  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    return std::unexpected(
-        FsError{EFBIG, path.string() + " is larger than " + std::to_string(max_bytes) + " bytes"});
-  }
-  std::string content;
-  char buffer[8192];
-  for (;;) {
-    ssize_t n = read(fd.get(), buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::unexpected(MakeError(errno, "cannot read " + path.string()));
-    }
-    if (n == 0) break;
-    content.append(buffer, static_cast<size_t>(n));
-    if (content.size() > max_bytes) {
-      return std::unexpected(
-          FsError{EFBIG, path.string() + " grew past " + std::to_string(max_bytes) + " bytes"});
-    }
-  }
-  return content;
 }
 
 bool OnNetworkFilesystem(const std::filesystem::path& dir) {

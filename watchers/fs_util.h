@@ -1,25 +1,22 @@
 // Small POSIX file helpers for the inbox watcher: folders, no-replace renames, atomic writes,
 // and the hand-written JSON string escaping used by NAME.error.json. Synchronous; any thread.
+// A failure is a base::Error with code unwritable (a folder or file that could not be made,
+// written or moved) and a sentence naming the path and the cause.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
-#include <expected>
 #include <filesystem>
 #include <string>
 #include <string_view>
 
+#include "base/error.h"
 #include "base/fd.h"
 #include "base/time.h"
 
 namespace certinbox::watchers {
-
-struct FsError {
-  int code = 0;         // errno
-  std::string message;  // a sentence naming the path and what went wrong
-};
 
 // strerror_r as a std::string.
 std::string ErrnoText(int err);
@@ -27,7 +24,7 @@ std::string ErrnoText(int err);
 // The folder `name` directly in `dir_fd`, created (mode `mode`) when missing, opened without
 // following a symlink: a folder someone replaced with a link elsewhere is an error (ENOTDIR or
 // ELOOP), never a way out of `dir_fd`.
-std::expected<base::Fd, FsError> OpenSubdir(int dir_fd, const std::string& name, mode_t mode);
+base::Result<base::Fd> OpenSubdir(int dir_fd, const std::string& name, mode_t mode);
 
 // `name` directly in `dir_fd`, opened read-only with O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC (never
 // a symlink's target, never blocking on a FIFO). Returns the descriptor or errno.
@@ -40,22 +37,17 @@ int RenameNoReplaceAt(int from_dir, const std::string& from, int to_dir, const s
 // Moves `from` in `from_dir` to `to_dir` as `base`, or base.1, base.2, ... when taken (never
 // replacing a file), each shortened as OutcomeName says when it would leave less than `room`
 // bytes below kMaxNameBytes. Returns the name used. `shown` names the file in the error sentence.
-std::expected<std::string, FsError> MoveToUniqueNameAt(int from_dir, const std::string& from,
-                                                       int to_dir, std::string_view base,
-                                                       std::string_view shown, size_t room = 0);
+base::Result<std::string> MoveToUniqueNameAt(int from_dir, const std::string& from, int to_dir,
+                                             std::string_view base, std::string_view shown,
+                                             size_t room = 0);
 
 // Writes `content` to a new hidden temporary file in the folder `dir_fd` (mode `mode`, fsynced)
 // and returns its name there; the caller renames it into place or removes it.
-std::expected<std::string, FsError> WriteTempFileAt(int dir_fd, std::string_view content,
-                                                    mode_t mode);
-
-// ReadSmallFile of `name` in `dir_fd`.
-std::expected<std::string, FsError> ReadSmallFileAt(int dir_fd, const std::string& name,
-                                                    uint64_t max_bytes);
+base::Result<std::string> WriteTempFileAt(int dir_fd, std::string_view content, mode_t mode);
 
 // mkdir -p: creates the missing folders of `dir` with `mode` (the umask applies). An existing
 // folder is left as it is; an existing non-folder is an error.
-std::expected<void, FsError> MakeDirs(const std::filesystem::path& dir, mode_t mode);
+base::Result<void> MakeDirs(const std::filesystem::path& dir, mode_t mode);
 
 // "base" for n == 0, else "base.N".
 std::string Suffixed(std::string_view base, int n);
@@ -79,11 +71,6 @@ std::string ShortenedName(std::string_view name);
 // kMaxNameBytes, else Suffixed(ShortenedName(base), n). `room` is at most 11 (".error.json"),
 // which a shortened name always leaves.
 std::string OutcomeName(std::string_view base, int n, size_t room);
-
-// Reads a regular file (never following a symlink, never blocking on a FIFO), at most
-// `max_bytes`, into a string.
-std::expected<std::string, FsError> ReadSmallFile(const std::filesystem::path& path,
-                                                  uint64_t max_bytes);
 
 // fsync on a folder, so renames into it are durable. Returns 0 or errno.
 int SyncDir(const std::filesystem::path& dir);

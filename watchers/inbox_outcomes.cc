@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <chrono>
 
+#include "base/error_codes.h"
 #include "base/fd.h"
+#include "base/file.h"
 #include "base/hex.h"
 #include "base/time.h"
 #include "watchers/inbox_watcher_impl.h"
@@ -15,40 +17,47 @@ namespace fs = std::filesystem;
 
 namespace {
 
+std::unexpected<base::Error> Unwritable(std::string message) {
+  return base::Fail(base::code::kUnwritable, std::move(message));
+}
+
 constexpr std::string_view kErrorJsonSuffix = ".error.json";
 // What an archived file's sidecar adds to its name in processed/: ".toml", and ".N" when taken.
 constexpr size_t kSidecarSuffixBytes = std::string_view(".toml.9999").size();
 
 // A failed file's sidecar into failed/ as `base` (or a free name beside it): moved, or copied
 // when another file in the inbox still needs it. Returns the name it got.
-std::expected<std::string, FsError> SidecarToFailed(int inbox, int failed, const fs::path& sidecar,
-                                                    const std::string& base, bool copy_sidecar) {
+base::Result<std::string> SidecarToFailed(int inbox, int failed, const fs::path& sidecar,
+                                          const std::string& base, bool copy_sidecar) {
   const std::string sidecar_name = sidecar.filename().string();
   if (!copy_sidecar) {
     return MoveToUniqueNameAt(inbox, sidecar_name, failed, base, sidecar.string());
   }
-  auto content = ReadSmallFileAt(inbox, sidecar_name, kMaxSidecarBytes);
-  auto copy = content ? WriteTempFileAt(failed, *content, 0600)
-                      : std::expected<std::string, FsError>(std::unexpected(content.error()));
-  auto placed = copy ? MoveToUniqueNameAt(failed, *copy, failed, base, sidecar.string())
-                     : std::expected<std::string, FsError>(std::unexpected(copy.error()));
-  if (copy && !placed) unlinkat(failed, copy->c_str(), 0);
+  auto content = base::ReadRegularFileAt(inbox, sidecar_name, {.max_bytes = kMaxSidecarBytes});
+  if (!content) return std::unexpected(std::move(content.error()));
+  auto copy = WriteTempFileAt(failed, *content, 0600);
+  if (!copy) return copy;
+  auto placed = MoveToUniqueNameAt(failed, *copy, failed, base, sidecar.string());
+  if (!placed) unlinkat(failed, copy->c_str(), 0);
   return placed;
 }
 
 }  // namespace
 
-// Returns "" when `name` in flight is still the file that was handed over. If someone replaced
-// or rewrote it meanwhile, the new content has not been imported: it is tracked again (offered
-// after it settles) and the sentence says so.
-std::string InboxWatcher::Impl::CheckUnchanged(const std::string& name, const FileStat& now) {
+// Succeeds when `name` in flight is still the file that was handed over. If someone replaced or
+// rewrote it meanwhile, the new content has not been imported: it is tracked again (offered
+// after it settles) and the error (file_changed) says so.
+base::Result<void> InboxWatcher::Impl::CheckUnchanged(const std::string& name,
+                                                      const FileStat& now) {
   auto it = entries_.find(name);
   if (it == entries_.end() || it->second.state != State::kInFlight || it->second.stat == now) {
-    return "";
+    return {};
   }
   Track(name, now);
-  return PathOf(name).string() +
-         " changed while it was being imported; it stays in the inbox and will be offered again";
+  return base::Fail(
+      base::code::kFileChanged,
+      PathOf(name).string() +
+          " changed while it was being imported; it stays in the inbox and will be offered again");
 }
 
 bool InboxWatcher::Impl::SidecarShared(const fs::path& sidecar, const std::string& owner) const {
@@ -61,40 +70,46 @@ bool InboxWatcher::Impl::SidecarShared(const fs::path& sidecar, const std::strin
   return others > 0;
 }
 
-std::expected<base::Fd, std::string> InboxWatcher::Impl::OpenOutcomeDir(const char* name) const {
+base::Result<base::Fd> InboxWatcher::Impl::OpenOutcomeDir(const char* name) const {
   auto dir = OpenSubdir(dir_fd_.get(), name, kDirMode);
-  if (!dir) return std::unexpected(options_.dir.string() + ": " + dir.error().message);
-  return std::move(*dir);
+  if (!dir) dir.error().message = options_.dir.string() + ": " + dir.error().message;
+  return dir;
 }
 
-std::string InboxWatcher::Impl::MakePrivate(const std::string& name, const FileStat* expect) const {
+base::Result<void> InboxWatcher::Impl::MakePrivate(const std::string& name,
+                                                   const FileStat* expect) const {
   auto fd = OpenInDir(dir_fd_.get(), name);
   if (!fd) {
     // ELOOP: the name is a symbolic link now; ENXIO: a FIFO or socket. Neither is changed.
-    if (fd.error() == ELOOP || fd.error() == ENXIO || fd.error() == ENOENT) return "";
-    return "cannot open " + name + " in " + options_.dir.string() + ": " + ErrnoText(fd.error());
+    if (fd.error() == ELOOP || fd.error() == ENXIO || fd.error() == ENOENT) return {};
+    return Unwritable("cannot open " + name + " in " + options_.dir.string() + ": " +
+                      ErrnoText(fd.error()));
   }
   struct stat st;
-  if (fstat(fd->get(), &st) != 0) return "cannot look at " + name + ": " + ErrnoText(errno);
-  if (expect != nullptr && (st.st_ino != expect->ino || st.st_dev != expect->dev)) return "";
+  if (fstat(fd->get(), &st) != 0) {
+    return Unwritable("cannot look at " + name + ": " + ErrnoText(errno));
+  }
+  if (expect != nullptr && (st.st_ino != expect->ino || st.st_dev != expect->dev)) return {};
   if (options_.on_archiving) options_.on_archiving(name);
   // Another link may be anywhere (a file outside the inbox): its mode must not change.
-  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) return "";
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) return {};
   if (fchmod(fd->get(), kArchivedMode) != 0) {
-    return "cannot make " + name + " private: " + ErrnoText(errno);
+    return Unwritable("cannot make " + name + " private: " + ErrnoText(errno));
   }
-  return "";
+  return {};
 }
 
-std::string InboxWatcher::Impl::Finish(const std::string& name, std::optional<fs::path> sidecar) {
-  if (!IsPlainName(name)) return "not a file name in the inbox: " + name;
+base::Result<void> InboxWatcher::Impl::Finish(const std::string& name,
+                                              std::optional<fs::path> sidecar) {
+  if (!IsPlainName(name))
+    return base::Fail(base::code::kBadName, "not a file name in the inbox: " + name);
   fs::path path = PathOf(name);
   FileStat stat = Lstat(path);
   if (stat.error != 0 && !stat.missing()) {
-    return "cannot look at " + path.string() + ": " + ErrnoText(stat.error);
+    return Unwritable("cannot look at " + path.string() + ": " + ErrnoText(stat.error));
   }
   if (!stat.missing()) {
-    if (std::string changed = CheckUnchanged(name, stat); !changed.empty()) return changed;
+    if (auto unchanged = CheckUnchanged(name, stat); !unchanged) return unchanged;
   }
   if (sidecar && !Lstat(*sidecar).is_regular()) sidecar.reset();  // gone, or replaced oddly
   bool keep_sidecar = sidecar && SidecarShared(*sidecar, name);
@@ -102,52 +117,59 @@ std::string InboxWatcher::Impl::Finish(const std::string& name, std::optional<fs
   base::Fd processed;
   if (options_.archive && (!stat.missing() || (sidecar && !keep_sidecar))) {
     auto dir = OpenOutcomeDir("processed");
-    if (!dir) return dir.error();
+    if (!dir) return std::unexpected(std::move(dir.error()));
     processed = std::move(*dir);
   }
   if (!stat.missing()) {
     if (options_.archive) {
       // Private before it moves, so it is never in processed/ with its old mode.
       if (stat.is_regular()) {
-        if (std::string failed = MakePrivate(name, &stat); !failed.empty()) return failed;
+        if (auto made = MakePrivate(name, &stat); !made) return made;
       }
       auto moved = MoveToUniqueNameAt(dir_fd_.get(), name, processed.get(), name, path.string(),
                                       kSidecarSuffixBytes);
-      if (!moved) return moved.error().message;
+      if (!moved) return std::unexpected(std::move(moved.error()));
       final_name = *moved;
     } else if (unlinkat(dir_fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
-      return "cannot remove " + path.string() + ": " + ErrnoText(errno);
+      return Unwritable("cannot remove " + path.string() + ": " + ErrnoText(errno));
     }
   }
   if (auto it = entries_.find(name); it != entries_.end()) Forget(it);
-  if (!sidecar || keep_sidecar) return "";
+  if (!sidecar || keep_sidecar) return {};
   const std::string sidecar_name = sidecar->filename().string();
   if (options_.archive) {
     MakePrivate(sidecar_name, nullptr);
     auto moved = MoveToUniqueNameAt(dir_fd_.get(), sidecar_name, processed.get(),
                                     final_name + ".toml", sidecar->string());
-    if (!moved)
-      return name + " was imported, but its sidecar was not archived: " + moved.error().message;
+    if (!moved) {
+      return Unwritable(
+          name + " was imported, but its sidecar was not archived: " + moved.error().message);
+    }
   } else if (unlinkat(dir_fd_.get(), sidecar_name.c_str(), 0) != 0 && errno != ENOENT) {
-    return name + " was imported, but its sidecar " + sidecar->string() +
-           " could not be removed: " + ErrnoText(errno);
+    return Unwritable(name + " was imported, but its sidecar " + sidecar->string() +
+                      " could not be removed: " + ErrnoText(errno));
   }
-  return "";
+  return {};
 }
 
-std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view reason,
-                                     std::string_view message, std::optional<fs::path> sidecar) {
-  if (!IsPlainName(name)) return "not a file name in the inbox: " + name;
+base::Result<void> InboxWatcher::Impl::Fail(const std::string& name, std::string_view reason,
+                                            std::string_view message,
+                                            std::optional<fs::path> sidecar) {
+  if (!IsPlainName(name))
+    return base::Fail(base::code::kBadName, "not a file name in the inbox: " + name);
   fs::path path = PathOf(name);
   FileStat stat = Lstat(path);
   if (stat.missing()) {
     if (auto it = entries_.find(name); it != entries_.end()) Forget(it);
-    return path.string() + " disappeared before it could be moved to failed/";
+    return base::Fail(base::code::kNotFound,
+                      path.string() + " disappeared before it could be moved to failed/");
   }
-  if (stat.error != 0) return "cannot look at " + path.string() + ": " + ErrnoText(stat.error);
-  if (std::string changed = CheckUnchanged(name, stat); !changed.empty()) return changed;
+  if (stat.error != 0) {
+    return Unwritable("cannot look at " + path.string() + ": " + ErrnoText(stat.error));
+  }
+  if (auto unchanged = CheckUnchanged(name, stat); !unchanged) return unchanged;
   auto failed_dir = OpenOutcomeDir("failed");
-  if (!failed_dir) return failed_dir.error();
+  if (!failed_dir) return std::unexpected(std::move(failed_dir.error()));
   const int failed = failed_dir->get();
   const int inbox = dir_fd_.get();
   if (sidecar && !Lstat(*sidecar).is_regular()) sidecar.reset();
@@ -160,7 +182,7 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
       ", \"reason\": " + JsonString(reason) + ", \"message\": " + JsonString(message) +
       ", \"time\": " + JsonString(base::FormatRfc3339(std::chrono::system_clock::now())) + "}\n";
   auto temp = WriteTempFileAt(failed, json, kErrorJsonMode);
-  if (!temp) return failed_dir_.string() + ": " + temp.error().message;
+  if (!temp) return Unwritable(failed_dir_.string() + ": " + temp.error().message);
   // The reason is in failed/ (durably) before the file moves: a crash in between leaves the
   // file in the inbox to be retried, never a file in failed/ without its reason.
   std::string failed_name;
@@ -194,17 +216,18 @@ std::string InboxWatcher::Impl::Fail(const std::string& name, std::string_view r
   }
   if (failed_name.empty()) {
     unlinkat(failed, temp->c_str(), 0);
-    return error.empty()
-               ? "cannot move " + path.string() + " to failed/: too many files named " + name
-               : error;
+    return Unwritable(error.empty() ? "cannot move " + path.string() +
+                                          " to failed/: too many files named " + name
+                                    : error);
   }
   if (auto it = entries_.find(name); it != entries_.end()) Forget(it);
-  if (!sidecar) return "";
+  if (!sidecar) return {};
   auto placed = SidecarToFailed(inbox, failed, *sidecar, failed_name + ".toml", copy_sidecar);
   if (!placed) {
-    return name + " was moved to failed/, but its sidecar was not: " + placed.error().message;
+    return Unwritable(name +
+                      " was moved to failed/, but its sidecar was not: " + placed.error().message);
   }
-  return "";
+  return {};
 }
 
 void InboxWatcher::Impl::Release(const std::string& name) {

@@ -34,9 +34,12 @@ std::string_view ReasonCode(FileProblem problem) {
 
 // --- Start, scans and events ---------------------------------------------------------------
 
-std::string InboxWatcher::Impl::Start() {
-  if (!on_ready_) return "inbox " + options_.name + ": no listener for ready files";
-  if (std::string error = MakeFolders(); !error.empty()) return error;
+base::Result<void> InboxWatcher::Impl::Start() {
+  if (!on_ready_) {
+    return base::Fail(base::code::kInboxNotWatched,
+                      "inbox " + options_.name + ": no listener for ready files");
+  }
+  if (auto made = MakeFolders(); !made) return made;
   // The kernel stamps mtime from its coarse clock, up to one tick behind the write itself.
   if (timespec tick; clock_getres(CLOCK_REALTIME_COARSE, &tick) == 0) {
     mtime_slack_ns_ = static_cast<int64_t>(tick.tv_sec) * 1'000'000'000 + tick.tv_nsec;
@@ -50,50 +53,54 @@ std::string InboxWatcher::Impl::Start() {
   settle_timer_ = base::NewUvTimer(loop_, this);
   scan_soon_timer_ = base::NewUvTimer(loop_, this);
   rescan_timer_ = base::NewUvTimer(loop_, this);
-  if (std::string error = OpenDir(); !error.empty()) return error;
-  if (std::string error = StartWatch(); !error.empty()) return error;
+  if (auto opened = OpenDir(); !opened) return opened;
+  if (auto watching = StartWatch(); !watching) return watching;
   if (options_.rescan_ms > 0) {
     uv_timer_start(rescan_timer_.get(), OnRescanCb, options_.rescan_ms, options_.rescan_ms);
   }
-  if (auto scanned = Scan(); !scanned) return scanned.error().message;
-  return "";
+  return Scan();
 }
 
-std::string InboxWatcher::Impl::MakeFolders() const {
+base::Result<void> InboxWatcher::Impl::MakeFolders() const {
   for (const fs::path* dir : {&options_.dir, &failed_dir_, &processed_dir_}) {
     if (dir == &processed_dir_ && !options_.archive) continue;
-    if (auto made = MakeDirs(*dir, kDirMode); !made) return made.error().message;
+    if (auto made = MakeDirs(*dir, kDirMode); !made) return made;
   }
-  return "";
+  return {};
 }
 
-std::string InboxWatcher::Impl::OpenDir() {
+base::Result<void> InboxWatcher::Impl::OpenDir() {
   dir_fd_ = base::Fd(open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir_fd_.valid()) return "cannot open " + options_.dir.string() + ": " + ErrnoText(errno);
-  return "";
+  if (!dir_fd_.valid()) {
+    return base::Fail(base::code::kInboxNotWatched,
+                      "cannot open " + options_.dir.string() + ": " + ErrnoText(errno));
+  }
+  return {};
 }
 
-std::string InboxWatcher::Impl::StartWatch() {
+base::Result<void> InboxWatcher::Impl::StartWatch() {
   fs_event_.reset();
   auto* handle = new uv_fs_event_t;
   if (int rc = uv_fs_event_init(loop_, handle); rc != 0) {
     delete handle;
-    return "cannot watch " + options_.dir.string() + ": " + uv_strerror(rc);
+    return base::Fail(base::code::kInboxNotWatched,
+                      "cannot watch " + options_.dir.string() + ": " + uv_strerror(rc));
   }
   handle->data = this;
   fs_event_.reset(handle);
   if (int rc = uv_fs_event_start(handle, OnFsEventCb, options_.dir.c_str(), 0); rc != 0) {
-    return "cannot watch " + options_.dir.string() + ": " + uv_strerror(rc);
+    return base::Fail(base::code::kInboxNotWatched,
+                      "cannot watch " + options_.dir.string() + ": " + uv_strerror(rc));
   }
-  return "";
+  return {};
 }
 
-std::expected<void, FsError> InboxWatcher::Impl::Scan() {
+base::Result<void> InboxWatcher::Impl::Scan() {
   DIR* dir = opendir(options_.dir.c_str());
   if (dir == nullptr) {
     int err = errno;
-    return std::unexpected(
-        FsError{err, "cannot list the inbox " + options_.dir.string() + ": " + ErrnoText(err)});
+    return base::Fail(err == ENOENT ? base::code::kNotFound : base::code::kUnreadable,
+                      "cannot list the inbox " + options_.dir.string() + ": " + ErrnoText(err));
   }
   while (const dirent* entry = readdir(dir)) {
     if (entry->d_type == DT_DIR || !IsCandidateName(entry->d_name)) continue;
@@ -107,15 +114,11 @@ std::expected<void, FsError> InboxWatcher::Impl::Scan() {
 
 void InboxWatcher::Impl::Rescan() {
   auto scanned = Scan();
-  if (!scanned && scanned.error().code == ENOENT) {
+  if (!scanned && scanned.error().code == base::code::kNotFound) {
     // The inbox was removed: make it again and watch the new folder (the old watch is dead).
-    std::string error = MakeFolders();
-    if (error.empty()) error = StartWatch();
-    if (error.empty()) {
-      scanned = Scan();
-    } else {
-      scanned = std::unexpected(FsError{ENOENT, error});
-    }
+    scanned = MakeFolders();
+    if (scanned) scanned = StartWatch();
+    if (scanned) scanned = Scan();
   }
   if (!scanned) Warn(scanned.error().message);
 }
@@ -366,8 +369,8 @@ base::Result<std::unique_ptr<InboxWatcher>> InboxWatcher::Start(uv_loop_t* loop,
                                                                 InboxOptions options,
                                                                 ReadyCallback on_ready) {
   auto impl = std::make_unique<Impl>(loop, std::move(options), std::move(on_ready));
-  if (std::string failure = impl->Start(); !failure.empty()) {
-    return base::Fail(base::code::kInboxNotWatched, std::move(failure));
+  if (auto started = impl->Start(); !started) {
+    return base::Fail(base::code::kInboxNotWatched, std::move(started.error().message));
   }
   return std::unique_ptr<InboxWatcher>(new InboxWatcher(std::move(impl)));
 }
@@ -375,19 +378,21 @@ base::Result<std::unique_ptr<InboxWatcher>> InboxWatcher::Start(uv_loop_t* loop,
 InboxWatcher::InboxWatcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 InboxWatcher::~InboxWatcher() = default;
 
-std::string InboxWatcher::Finish(const std::string& name) {
+base::Result<void> InboxWatcher::Finish(const std::string& name) {
   return impl_->Finish(name, impl_->SidecarFor(name));
 }
-std::string InboxWatcher::Finish(const std::string& name, const std::optional<fs::path>& sidecar) {
+base::Result<void> InboxWatcher::Finish(const std::string& name,
+                                        const std::optional<fs::path>& sidecar) {
   return impl_->Finish(name, sidecar);
 }
 
-std::string InboxWatcher::Fail(const std::string& name, std::string_view reason,
-                               std::string_view message) {
+base::Result<void> InboxWatcher::Fail(const std::string& name, std::string_view reason,
+                                      std::string_view message) {
   return impl_->Fail(name, reason, message, impl_->SidecarFor(name));
 }
-std::string InboxWatcher::Fail(const std::string& name, std::string_view reason,
-                               std::string_view message, const std::optional<fs::path>& sidecar) {
+base::Result<void> InboxWatcher::Fail(const std::string& name, std::string_view reason,
+                                      std::string_view message,
+                                      const std::optional<fs::path>& sidecar) {
   return impl_->Fail(name, reason, message, sidecar);
 }
 

@@ -104,18 +104,20 @@ class InboxWatcher {
   // `sidecar` is the sidecar the import read (FindSidecar when it read the file), the only one
   // moved or removed: a sidecar that appeared since was never read and stays in the inbox. The
   // overloads without it look the sidecar up now.
-  std::string Finish(const std::string& name);
-  std::string Finish(const std::string& name, const std::optional<std::filesystem::path>& sidecar);
+  base::Result<void> Finish(const std::string& name);
+  base::Result<void> Finish(const std::string& name,
+                            const std::optional<std::filesystem::path>& sidecar);
 
   // Moves the file (untouched) and its sidecar to failed/ beside NAME.error.json
   // {"file", "file_hex", "reason", "message", "time"}: "file" is the name as a JSON string
   // (bytes that are not UTF-8 become U+FFFD), "file_hex" its exact bytes in hex. A name already
   // taken in failed/ gets a ".N" suffix; one too long to take its suffixes (".N", ".error.json")
-  // is shortened (fs_util.h, ShortenedName), here and in processed/. Returns "" or an error
-  // sentence.
-  std::string Fail(const std::string& name, std::string_view reason, std::string_view message);
-  std::string Fail(const std::string& name, std::string_view reason, std::string_view message,
-                   const std::optional<std::filesystem::path>& sidecar);
+  // is shortened (fs_util.h, ShortenedName), here and in processed/.
+  base::Result<void> Fail(const std::string& name, std::string_view reason,
+                          std::string_view message);
+  base::Result<void> Fail(const std::string& name, std::string_view reason,
+                          std::string_view message,
+                          const std::optional<std::filesystem::path>& sidecar);
 
   // Hands the file back without an outcome: it is offered again after it settles.
   void Release(const std::string& name);

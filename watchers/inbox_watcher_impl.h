@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <expected>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -16,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/error.h"
 #include "base/fd.h"
 #include "base/uv_handle.h"
 #include "watchers/fs_util.h"
@@ -100,10 +100,10 @@ class InboxWatcher::Impl {
         processed_dir_(options_.dir / "processed") {}
   ~Impl() { *alive_ = false; }  // the handles close through the loop as members go
 
-  std::string Start();
-  std::string Finish(const std::string& name, std::optional<fs::path> sidecar);
-  std::string Fail(const std::string& name, std::string_view reason, std::string_view message,
-                   std::optional<fs::path> sidecar);
+  base::Result<void> Start();
+  base::Result<void> Finish(const std::string& name, std::optional<fs::path> sidecar);
+  base::Result<void> Fail(const std::string& name, std::string_view reason,
+                          std::string_view message, std::optional<fs::path> sidecar);
   void Release(const std::string& name);
   std::optional<fs::path> SidecarFor(const std::string& name) const;
   size_t Backlog() const { return entries_.size(); }
@@ -133,9 +133,10 @@ class InboxWatcher::Impl {
   static void OnScanSoonCb(uv_timer_t* timer) noexcept;
   static void OnRescanCb(uv_timer_t* timer) noexcept;
 
-  std::string MakeFolders() const;
-  std::string StartWatch();
-  std::expected<void, FsError> Scan();
+  base::Result<void> MakeFolders() const;
+  base::Result<void> StartWatch();
+  // Fails with not_found when the inbox folder is gone.
+  base::Result<void> Scan();
   void Rescan();
   void OnFsEvent(const char* filename, int status);
   void ScheduleScanSoon();
@@ -147,7 +148,7 @@ class InboxWatcher::Impl {
   void OnSettleTimer();
   void ArmSettleTimer();
   std::optional<FileProblem> ProblemOf(const FileStat& stat, const fs::path& path) const;
-  std::string CheckUnchanged(const std::string& name, const FileStat& now);
+  base::Result<void> CheckUnchanged(const std::string& name, const FileStat& now);
   bool SidecarShared(const fs::path& sidecar, const std::string& owner) const;
   uint64_t NewDeadline();
   bool SettledByMtime(const FileStat& stat) const;
@@ -156,11 +157,11 @@ class InboxWatcher::Impl {
   fs::path PathOf(const std::string& name) const { return options_.dir / name; }
 
   // The inbox, failed/ and processed/ (opened without following a link), for the *at calls.
-  std::string OpenDir();
-  std::expected<base::Fd, std::string> OpenOutcomeDir(const char* name) const;
+  base::Result<void> OpenDir();
+  base::Result<base::Fd> OpenOutcomeDir(const char* name) const;
   // Makes `name` in the inbox private (0600) through a descriptor opened with O_NOFOLLOW, only
   // when it is a regular file with one link (`expect`: the dev and ino it must still have).
-  std::string MakePrivate(const std::string& name, const FileStat* expect) const;
+  base::Result<void> MakePrivate(const std::string& name, const FileStat* expect) const;
 
   uv_loop_t* loop_;
   InboxOptions options_;

@@ -64,14 +64,14 @@ Deployer::Deployer(sdk::Plugin& plugin, DeployOptions options)
     : plugin_(plugin), options_(std::move(options)) {}
 
 void Deployer::HandleEvent(const json& event) {
-  const std::string type = event.value("type", "");
+  const std::string type = event.value(base::field::kType, "");
   if (type == base::topic::kCertUnbound) {
     Unbound(event);
     return;
   }
   if (!kPushEvents.contains(type)) return;
   std::optional<int64_t> entry;
-  if (auto it = event.find("certificate"); it != event.end() && it->is_object()) {
+  if (auto it = event.find(base::field::kCertificate); it != event.end() && it->is_object()) {
     if (auto id = it->find("id"); id != it->end() && id->is_number_integer()) {
       entry = id->get<int64_t>();
     }
@@ -147,16 +147,16 @@ bool Deployer::Push(const sdk::BoundResource& binding) {
     if (auto ok = EnsureFolder(where.folder); !ok) return ok;
     // The key first: the certificate files never name a key the folder does not hold yet for
     // longer than the few writes between them.
-    if (auto ok = WriteFileAtomically(where.folder, "privkey.pem", material->key_pem, 0600); !ok) {
+    if (auto ok = WriteDeployedFile(where.folder, "privkey.pem", material->key_pem, 0600); !ok) {
       return ok;
     }
-    if (auto ok = WriteFileAtomically(where.folder, "cert.pem", material->cert_pem, 0644); !ok) {
+    if (auto ok = WriteDeployedFile(where.folder, "cert.pem", material->cert_pem, 0644); !ok) {
       return ok;
     }
-    if (auto ok = WriteFileAtomically(where.folder, "chain.pem", material->chain_pem, 0644); !ok) {
+    if (auto ok = WriteDeployedFile(where.folder, "chain.pem", material->chain_pem, 0644); !ok) {
       return ok;
     }
-    return WriteFileAtomically(where.folder, "fullchain.pem", material->fullchain_pem, 0644);
+    return WriteDeployedFile(where.folder, "fullchain.pem", material->fullchain_pem, 0644);
   }();
 
   if (!written) {

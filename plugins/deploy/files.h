@@ -10,13 +10,12 @@
 
 namespace certinbox::deploy {
 
-// Replaces `folder`/`name` with `bytes` so that a reader sees the old file or the new one, never a
-// part: a temporary file in the same folder is created with `mode` from the start (0600 for a
-// key: never readable by others, not even for a moment), written, fsynced, renamed over `name`,
-// and the folder is fsynced. The final mode is exactly `mode` (not reduced by the umask). The
-// temporary file is removed on failure. The error is a sentence naming the file and the cause.
-base::Result<void> WriteFileAtomically(const std::string& folder, const std::string& name,
-                                       const std::string& bytes, mode_t mode);
+// Replaces `folder`/`name` with `bytes` by base::WriteFileAtomically (a reader sees the old file
+// or the new one, never a part; 0600 for a key is never readable by others, not even for a
+// moment), with the final mode exactly `mode` (not reduced by the umask) and the folder fsynced.
+// Fails with deploy_failed and a sentence naming the file and the cause.
+base::Result<void> WriteDeployedFile(const std::string& folder, const std::string& name,
+                                     const std::string& bytes, mode_t mode);
 
 // Creates `folder` and its missing parents (0755; the files carry their own modes).
 base::Result<void> EnsureFolder(const std::string& folder);

@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "base/error_codes.h"
+#include "base/wire.h"
 
 namespace certinbox::exec {
 namespace {
@@ -88,8 +89,8 @@ std::vector<std::pair<std::string, std::string>> EventEnvironment(const json& ev
   AddIfPresent(env, event, "type", "CERTINBOX_EVENT_TYPE");
   AddIfPresent(env, event, "seq", "CERTINBOX_EVENT_SEQ");
   AddIfPresent(env, event, "time", "CERTINBOX_EVENT_TIME");
-  if (event.is_object() && event.contains("certificate")) {
-    const json& cert = event["certificate"];
+  if (event.is_object() && event.contains(base::field::kCertificate)) {
+    const json& cert = event[base::field::kCertificate];
     AddIfPresent(env, cert, "id", "CERTINBOX_CERT_ID");
     AddIfPresent(env, cert, "name", "CERTINBOX_CERT_NAME");
     AddIfPresent(env, cert, "group", "CERTINBOX_CERT_GROUP");

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "base/wire.h"
 #include "plugins/exec/exec_event.h"
 #include "plugins/sdk/plugin.h"
 
@@ -41,8 +42,9 @@ int Main() {
   return plugin.Run([&](const nlohmann::json& event) {
     sdk::CommandResult result = sdk::RunCommand(CommandFor(*options, event));
     if (result.ok()) return;
-    std::string message = "event " + std::to_string(event.value("seq", int64_t{0})) + " (" +
-                          event.value("type", "") + "): the command failed: " + result.message;
+    std::string message = "event " + std::to_string(event.value(base::field::kSeq, int64_t{0})) +
+                          " (" + event.value(base::field::kType, "") +
+                          "): the command failed: " + result.message;
     std::string last = LastLine(result.output);
     std::cerr << "certinbox-exec: " << message << "\n";
     std::istringstream lines(result.output);

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/error_codes.h"
+#include "base/wire.h"
 #include "plugins/sdk/limits.h"
 
 namespace certinbox::sdk {
@@ -121,13 +122,13 @@ std::optional<EventMessage> Subscriber::Receive(std::chrono::milliseconds timeou
 
 bool WellFormedEvent(const nlohmann::json& event) {
   if (!event.is_object()) return false;
-  auto type = event.find("type");
+  auto type = event.find(base::field::kType);
   return EventSeq(event) > 0 && type != event.end() && type->is_string();
 }
 
 int64_t EventSeq(const nlohmann::json& event) {
   if (!event.is_object()) return 0;
-  auto seq = event.find("seq");
+  auto seq = event.find(base::field::kSeq);
   if (seq == event.end()) return 0;
   if (seq->is_number_unsigned()) {
     uint64_t value = seq->get<uint64_t>();

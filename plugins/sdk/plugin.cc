@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "base/error_codes.h"
+#include "base/wire.h"
 
 namespace certinbox::sdk {
 
@@ -229,7 +230,7 @@ base::Result<std::vector<BoundResource>> Plugin::Bindings() {
     bound.version = item.value("version", int64_t{0});
     bound.fingerprint_sha256 = OptionalString(item, "fingerprint_sha256").value_or("");
     bound.not_after = OptionalString(item, "not_after").value_or("");
-    bound.has_private_key = item.value("has_private_key", false);
+    bound.has_private_key = item.value(base::field::kHasPrivateKey, false);
     bound.pushed_version = OptionalInt(item, "pushed_version");
     bound.last_push_result = OptionalString(item, "last_push_result");
     bound.last_push_message = OptionalString(item, "last_push_message");
@@ -462,7 +463,7 @@ class Plugin::State::Loop {
         if (!WellFormedEvent(event)) continue;
         const int64_t seq = EventSeq(event);
         if (seq <= state_.last_handled) continue;
-        if (!Wanted(prefixes, event.value("type", ""))) continue;
+        if (!Wanted(prefixes, event.value(base::field::kType, ""))) continue;
         Handle(event);
         RunDueTicks();
       }
@@ -481,10 +482,10 @@ class Plugin::State::Loop {
     try {
       handler_(event);
     } catch (const std::exception& e) {
-      Problem("event " + std::to_string(seq) + " (" + event.value("type", "") +
+      Problem("event " + std::to_string(seq) + " (" + event.value(base::field::kType, "") +
               "): the handler failed: " + e.what());
     } catch (...) {
-      Problem("event " + std::to_string(seq) + " (" + event.value("type", "") +
+      Problem("event " + std::to_string(seq) + " (" + event.value(base::field::kType, "") +
               "): the handler failed");
     }
     // Stopped while the handler ran (SIGTERM, or the handler called Stop() because it gave the

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "base/wire.h"
 #include "plugins/webhook/signature.h"
 
 namespace certinbox::webhook {
@@ -124,8 +125,8 @@ DeliveryResult Deliver(Poster& poster, const WebhookOptions& options, const nloh
                        const std::function<void(const std::string&)>& log) {
   DeliveryResult result;
   const std::string body = event.dump();
-  const std::string type = event.value("type", "");
-  const int64_t seq = event.value("seq", int64_t{0});
+  const std::string type = event.value(base::field::kType, "");
+  const int64_t seq = event.value(base::field::kSeq, int64_t{0});
   for (int attempt = 1; attempt <= options.attempts; ++attempt) {
     if (stopping()) {
       result.outcome = Outcome::kStopped;

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "base/wire.h"
 #include "plugins/sdk/plugin.h"
 #include "plugins/webhook/delivery.h"
 #include "plugins/webhook/options.h"
@@ -43,11 +44,11 @@ int Main() {
         plugin.Stop();
         return;
       case Outcome::kFailed: {
-        std::string message = "event " + std::to_string(event.value("seq", int64_t{0})) + " (" +
-                              event.value("type", "") + ") not delivered to " + options->url +
-                              ": " + result.last_error + " after " +
-                              std::to_string(result.attempts) +
-                              (result.attempts == 1 ? " attempt" : " attempts") + "; skipped";
+        std::string message =
+            "event " + std::to_string(event.value(base::field::kSeq, int64_t{0})) + " (" +
+            event.value(base::field::kType, "") + ") not delivered to " + options->url + ": " +
+            result.last_error + " after " + std::to_string(result.attempts) +
+            (result.attempts == 1 ? " attempt" : " attempts") + "; skipped";
         log(message);
         plugin.ReportProblem("error", message);
         return;

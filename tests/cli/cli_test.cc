@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/error_codes.h"
 #include "cli/duration.h"
 #include "cli/endpoint.h"
 #include "cli/render.h"
@@ -265,10 +266,12 @@ TEST(ConnectableEndpointTest, WildcardBecomesLocalhost) {
   EXPECT_EQ(ConnectableEndpoint("ipc:///run/e.sock"), "ipc:///run/e.sock");
 }
 
-TEST(IpcEndpointProblemTest, MissingSocketFile) {
-  EXPECT_TRUE(IpcEndpointProblem("ipc:///nonexistent/certinbox/control.sock").has_value());
-  EXPECT_FALSE(IpcEndpointProblem("tcp://127.0.0.1:1").has_value());
-  EXPECT_FALSE(IpcEndpointProblem("ipc://@abstract").has_value());
+TEST(CheckIpcEndpointTest, MissingSocketFile) {
+  auto missing = CheckIpcEndpoint("ipc:///nonexistent/certinbox/control.sock");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, base::code::kUnreachable);
+  EXPECT_TRUE(CheckIpcEndpoint("tcp://127.0.0.1:1").has_value());
+  EXPECT_TRUE(CheckIpcEndpoint("ipc://@abstract").has_value());
 }
 
 }  // namespace

@@ -118,15 +118,15 @@ TEST(VaultTest, TagIsStableAcrossReopenAndDiffersByMessageAndKey) {
   std::string first;
   {
     Vault vault = MustOpen(dir.path() / "one.key");
-    first = vault.Tag("plugin:deploy");
+    first = vault.Tag("plugin:deploy").value();
   }
   EXPECT_EQ(first.size(), 64u);
   EXPECT_EQ(first.find_first_not_of("0123456789abcdef"), std::string::npos);
   Vault reopened = MustOpen(dir.path() / "one.key");
-  EXPECT_EQ(reopened.Tag("plugin:deploy"), first);
-  EXPECT_NE(reopened.Tag("plugin:webhook"), first);
+  EXPECT_EQ(reopened.Tag("plugin:deploy").value(), first);
+  EXPECT_NE(reopened.Tag("plugin:webhook").value(), first);
   Vault other = MustOpen(dir.path() / "two.key");
-  EXPECT_NE(other.Tag("plugin:deploy"), first);
+  EXPECT_NE(other.Tag("plugin:deploy").value(), first);
 }
 
 TEST(VaultTest, RefusesKeyFileReadableByGroupOrOthers) {

@@ -444,7 +444,7 @@ TEST_F(InboxWatcherTest, SymlinkIsReportedAndNeverFollowed) {
   EXPECT_EQ(seen_[0].file.name, "link.pem");
   EXPECT_EQ(seen_[0].file.problem, FileProblem::kSymlink);
   EXPECT_EQ(ReasonCode(seen_[0].file.problem), "symlink");
-  EXPECT_EQ(watcher_->Fail("link.pem", "symlink", "symlinks are not followed"), "");
+  EXPECT_TRUE(watcher_->Fail("link.pem", "symlink", "symlinks are not followed"));
   EXPECT_TRUE(S_ISLNK(ModeOf(dir_ / "failed" / "link.pem")));  // the link itself moved
   EXPECT_EQ(ReadFile(root_ / "target.pem"), "secret");
   EXPECT_TRUE(S_ISREG(ModeOf(root_ / "target.pem")));
@@ -456,7 +456,7 @@ TEST_F(InboxWatcherTest, FifoIsReportedAndNeverOpened) {
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));  // would hang if it were opened
   EXPECT_EQ(seen_[0].file.problem, FileProblem::kNotRegular);
   EXPECT_EQ(ReasonCode(seen_[0].file.problem), "not_regular_file");
-  EXPECT_EQ(watcher_->Fail("pipe.pem", "not_regular_file", "not a file"), "");
+  EXPECT_TRUE(watcher_->Fail("pipe.pem", "not_regular_file", "not a file"));
   EXPECT_TRUE(S_ISFIFO(ModeOf(dir_ / "failed" / "pipe.pem")));
   EXPECT_TRUE(Exists(dir_ / "failed" / "pipe.pem.error.json"));
 }
@@ -506,8 +506,8 @@ TEST_F(InboxWatcherTest, FinishRemovesTheFileAndItsSidecar) {
   WriteFile(dir_ / "key.pem", "data");
   WriteFile(dir_ / "key.toml", "name = 'key'");
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
-  EXPECT_EQ(watcher_->Finish("web.pem"), "");
-  EXPECT_EQ(watcher_->Finish("key.pem"), "");
+  EXPECT_TRUE(watcher_->Finish("web.pem"));
+  EXPECT_TRUE(watcher_->Finish("key.pem"));
   EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
   EXPECT_EQ(watcher_->Backlog(), 0u);
   RunFor(300ms);
@@ -523,8 +523,8 @@ TEST_F(InboxWatcherTest, ASidecarThatCameAfterTheImportReadTheFileStays) {
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
   WriteFile(dir_ / "web.toml", "name = 'web'");
   WriteFile(dir_ / "bad.toml", "name = 'bad'");
-  EXPECT_EQ(watcher_->Finish("web.pem", std::nullopt), "");
-  EXPECT_EQ(watcher_->Fail("bad.pem", "empty_file", "empty", std::nullopt), "");
+  EXPECT_TRUE(watcher_->Finish("web.pem", std::nullopt));
+  EXPECT_TRUE(watcher_->Fail("bad.pem", "empty_file", "empty", std::nullopt));
   EXPECT_EQ(Entries(dir_), (std::set<std::string>{"bad.toml", "failed", "web.toml"}));
   EXPECT_EQ(Entries(dir_ / "failed"), (std::set<std::string>{"bad.pem", "bad.pem.error.json"}));
 }
@@ -536,7 +536,7 @@ TEST_F(InboxWatcherTest, TheSidecarTheImportReadIsTheOneRemoved) {
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
   auto read = watcher_->SidecarFor("web.pem");
   ASSERT_TRUE(read);
-  EXPECT_EQ(watcher_->Finish("web.pem", read), "");
+  EXPECT_TRUE(watcher_->Finish("web.pem", read));
   EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
 }
 
@@ -546,9 +546,9 @@ TEST_F(InboxWatcherTest, SharedStemSidecarStaysUntilTheLastFileIsDone) {
   WriteFile(dir_ / "web.pem", "cert");
   WriteFile(dir_ / "web.key", "key");
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
-  EXPECT_EQ(watcher_->Finish("web.pem"), "");
+  EXPECT_TRUE(watcher_->Finish("web.pem"));
   EXPECT_TRUE(Exists(dir_ / "web.toml")) << "web.key still needs it";
-  EXPECT_EQ(watcher_->Fail("web.key", "key_mismatch", "no"), "");
+  EXPECT_TRUE(watcher_->Fail("web.key", "key_mismatch", "no"));
   EXPECT_FALSE(Exists(dir_ / "web.toml"));
   EXPECT_EQ(ReadFile(dir_ / "failed" / "web.key.toml"), "password = 'p'");
 }
@@ -559,11 +559,11 @@ TEST_F(InboxWatcherTest, SharedStemSidecarIsCopiedBesideAFailure) {
   WriteFile(dir_ / "web.pem", "cert");
   WriteFile(dir_ / "web.key", "key");
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
-  EXPECT_EQ(watcher_->Fail("web.pem", "expired", "expired"), "");
+  EXPECT_TRUE(watcher_->Fail("web.pem", "expired", "expired"));
   EXPECT_EQ(ReadFile(dir_ / "failed" / "web.pem.toml"), "password = 'p'");
   EXPECT_EQ(ModeOf(dir_ / "failed" / "web.pem.toml") & 0077, 0u);
   EXPECT_EQ(ReadFile(dir_ / "web.toml"), "password = 'p'");
-  EXPECT_EQ(watcher_->Finish("web.key"), "");
+  EXPECT_TRUE(watcher_->Finish("web.key"));
   EXPECT_FALSE(Exists(dir_ / "web.toml"));
 }
 
@@ -576,7 +576,7 @@ TEST_F(InboxWatcherTest, FinishWithArchiveMovesToProcessedPrivately) {
     WriteFile(dir_ / "web.pem.toml", "name = 'web'");
     ASSERT_EQ(chmod((dir_ / "web.pem").c_str(), 0644), 0);
     ASSERT_TRUE(RunUntil([&] { return seen_.size() == size_t(round + 1); }));
-    EXPECT_EQ(watcher_->Finish("web.pem"), "");
+    EXPECT_TRUE(watcher_->Finish("web.pem"));
   }
   const fs::path processed = dir_ / "processed";
   EXPECT_EQ(Entries(processed),
@@ -602,7 +602,7 @@ TEST_F(InboxWatcherTest, FinishWithArchiveGivesALongNameRoomForItsSidecar) {
     WriteFile(dir_ / name, "round " + std::to_string(round));
     WriteFile(dir_ / (name + ".toml"), "name = 'long'");
     ASSERT_TRUE(RunUntil([&] { return seen_.size() == size_t(round + 1); }));
-    EXPECT_EQ(watcher_->Finish(name), "");
+    EXPECT_TRUE(watcher_->Finish(name));
   }
   EXPECT_EQ(Entries(dir_ / "processed"),
             (std::set<std::string>{shortened, shortened + ".toml", shortened + ".1",
@@ -634,7 +634,7 @@ TEST_F(InboxWatcherTest, ArchiveChmodNeverReachesASymlinkSwappedIn) {
     WriteFile(dir_ / "web.pem", "pem");
     WriteFile(dir_ / "web.pem.toml", "name = 'web'");
     ASSERT_TRUE(RunUntil([&] { return seen_.size() == round + 1; }));
-    EXPECT_EQ(watcher_->Finish("web.pem", dir_ / "web.pem.toml"), "");
+    EXPECT_TRUE(watcher_->Finish("web.pem", dir_ / "web.pem.toml"));
     EXPECT_EQ(ModeOf(outside) & 07777, 0644u);
     EXPECT_EQ(ReadFile(outside), "not the daemon's");
   }
@@ -651,7 +651,7 @@ TEST_F(InboxWatcherTest, ArchiveLeavesTheModeOfAHardLinkedFile) {
   Start(options);
   ASSERT_EQ(link(outside.c_str(), (dir_ / "web.pem").c_str()), 0);
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
-  EXPECT_EQ(watcher_->Finish("web.pem"), "");
+  EXPECT_TRUE(watcher_->Finish("web.pem"));
   EXPECT_EQ(ModeOf(outside) & 07777, 0644u);
   EXPECT_TRUE(Exists(dir_ / "processed" / "web.pem"));
 }
@@ -671,8 +671,8 @@ TEST_F(InboxWatcherTest, OutcomeFoldersSwappedForSymlinksAreNotFollowed) {
     fs::remove_all(dir_ / folder);
     fs::create_symlink(elsewhere, dir_ / folder);
   }
-  EXPECT_NE(watcher_->Fail("bad.pem", "pem_invalid", "x"), "");
-  EXPECT_NE(watcher_->Finish("good.pem"), "");
+  EXPECT_FALSE(watcher_->Fail("bad.pem", "pem_invalid", "x"));
+  EXPECT_FALSE(watcher_->Finish("good.pem"));
   EXPECT_TRUE(Entries(elsewhere).empty());
   EXPECT_EQ(ReadFile(dir_ / "bad.pem"), "x");
   EXPECT_EQ(ReadFile(dir_ / "good.pem"), "y");
@@ -684,7 +684,7 @@ TEST_F(InboxWatcherTest, FailRecordsTheExactBytesOfTheName) {
   const std::string name = "bad\xff\n.pem";
   WriteFile(dir_ / name, "x");
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
-  EXPECT_EQ(watcher_->Fail(name, "pem_invalid", "x"), "");
+  EXPECT_TRUE(watcher_->Fail(name, "pem_invalid", "x"));
   nlohmann::json json = nlohmann::json::parse(ReadFile(dir_ / "failed" / (name + ".error.json")));
   EXPECT_EQ(json.at("file_hex"), "626164ff0a2e70656d");
   EXPECT_EQ(json.at("file"), "bad\xef\xbf\xbd\n.pem");
@@ -702,7 +702,7 @@ TEST_F(InboxWatcherTest, FailGivesALongNameAShortenedOneInFailed) {
     WriteFile(dir_ / name, "garbage " + std::to_string(round));
     WriteFile(dir_ / (name + ".toml"), "name = 'long'");  // 255 bytes, the most a name may have
     ASSERT_TRUE(RunUntil([&] { return seen_.size() == size_t(round + 1); }));
-    EXPECT_EQ(watcher_->Fail(name, "unrecognized_format", "x"), "");
+    EXPECT_TRUE(watcher_->Fail(name, "unrecognized_format", "x"));
   }
   const fs::path failed = dir_ / "failed";
   EXPECT_EQ(Entries(failed),
@@ -727,7 +727,7 @@ TEST_F(InboxWatcherTest, FailMovesTheFileBesideItsReason) {
     WriteFile(dir_ / "bad.pem", "garbage " + std::to_string(round));
     WriteFile(dir_ / "bad.pem.toml", "name = 'bad'");
     ASSERT_TRUE(RunUntil([&] { return seen_.size() == size_t(round + 1); }));
-    EXPECT_EQ(watcher_->Fail("bad.pem", "pem_invalid", message), "");
+    EXPECT_TRUE(watcher_->Fail("bad.pem", "pem_invalid", message));
   }
   const fs::path failed = dir_ / "failed";
   EXPECT_EQ(Entries(failed),
@@ -752,11 +752,11 @@ TEST_F(InboxWatcherTest, FailThatCannotMoveLeavesTheFileInTheInbox) {
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
   fs::remove(dir_ / "failed");
   WriteFile(dir_ / "failed", "not a folder");
-  EXPECT_NE(watcher_->Fail("bad.pem", "pem_invalid", "x"), "");
+  EXPECT_FALSE(watcher_->Fail("bad.pem", "pem_invalid", "x"));
   EXPECT_EQ(ReadFile(dir_ / "bad.pem"), "x");
   EXPECT_EQ(watcher_->Backlog(), 1u);  // still in flight: the caller may Release it
   fs::remove(dir_ / "failed");
-  EXPECT_EQ(watcher_->Fail("bad.pem", "pem_invalid", "x"), "");  // failed/ is made again
+  EXPECT_TRUE(watcher_->Fail("bad.pem", "pem_invalid", "x"));  // failed/ is made again
   EXPECT_EQ(ReadFile(dir_ / "failed" / "bad.pem"), "x");
 }
 
@@ -765,7 +765,7 @@ TEST_F(InboxWatcherTest, FailOfAVanishedFileSaysSo) {
   WriteFile(dir_ / "gone.pem", "x");
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
   fs::remove(dir_ / "gone.pem");
-  EXPECT_NE(watcher_->Fail("gone.pem", "pem_invalid", "x"), "");
+  EXPECT_FALSE(watcher_->Fail("gone.pem", "pem_invalid", "x"));
   EXPECT_EQ(Entries(dir_ / "failed"), std::set<std::string>{});
   EXPECT_EQ(watcher_->Backlog(), 0u);
 }
@@ -788,11 +788,11 @@ TEST_F(InboxWatcherTest, FileReplacedWhileInFlightIsNotRemoved) {
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 1; }));
   WriteFile(dir_ / ".web.pem.new", "new content");
   fs::rename(dir_ / ".web.pem.new", dir_ / "web.pem");
-  EXPECT_NE(watcher_->Finish("web.pem"), "");
+  EXPECT_FALSE(watcher_->Finish("web.pem"));
   EXPECT_EQ(ReadFile(dir_ / "web.pem"), "new content");
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 2; }));
   EXPECT_EQ(seen_[1].file.size, 11u);
-  EXPECT_EQ(watcher_->Finish("web.pem"), "");
+  EXPECT_TRUE(watcher_->Finish("web.pem"));
   EXPECT_FALSE(Exists(dir_ / "web.pem"));
 }
 
@@ -813,9 +813,9 @@ TEST_F(InboxWatcherTest, BacklogCountsSettlingAndInFlight) {
   EXPECT_TRUE(seen_.empty()) << "handed over before settling";
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 3; }));
   EXPECT_EQ(watcher_->Backlog(), 3u);
-  EXPECT_EQ(watcher_->Finish("a.pem"), "");
+  EXPECT_TRUE(watcher_->Finish("a.pem"));
   EXPECT_EQ(watcher_->Backlog(), 2u);
-  EXPECT_EQ(watcher_->Fail("b.pem", "pem_invalid", "x"), "");
+  EXPECT_TRUE(watcher_->Fail("b.pem", "pem_invalid", "x"));
   EXPECT_EQ(watcher_->Backlog(), 1u);
   watcher_->Release("c.pem");
   EXPECT_EQ(watcher_->Backlog(), 1u);
@@ -837,7 +837,7 @@ TEST_F(InboxWatcherTest, ThousandsDroppedAtOnceAreEachHandedOverOnce) {
   EXPECT_EQ(names.size(), size_t(kFiles));
   EXPECT_EQ(watcher_->Backlog(), size_t(kFiles));
   EXPECT_LT(took, 5s) << "too slow for " << kFiles << " files";
-  for (const std::string& name : names) ASSERT_EQ(watcher_->Finish(name), "") << name;
+  for (const std::string& name : names) ASSERT_TRUE(watcher_->Finish(name)) << name;
   EXPECT_EQ(watcher_->Backlog(), 0u);
   EXPECT_EQ(Entries(dir_), std::set<std::string>{"failed"});
   std::cout << kFiles << " files handed over in " << took.count() << " ms\n";
@@ -845,7 +845,7 @@ TEST_F(InboxWatcherTest, ThousandsDroppedAtOnceAreEachHandedOverOnce) {
 
 TEST_F(InboxWatcherTest, ListenerMayFinishInsideTheCallback) {
   Start(Options());
-  on_ready_ = [this](const ReadyFile& file) { EXPECT_EQ(watcher_->Finish(file.name), ""); };
+  on_ready_ = [this](const ReadyFile& file) { EXPECT_TRUE(watcher_->Finish(file.name)); };
   for (int i = 0; i < 20; ++i) WriteFile(dir_ / ("f" + std::to_string(i)), "x");
   ASSERT_TRUE(RunUntil([&] { return seen_.size() == 20; }));
   EXPECT_EQ(watcher_->Backlog(), 0u);
