@@ -16,11 +16,12 @@
 namespace certinbox::base {
 
 // Queues `work` on `loop`'s pool. An exception thrown by `work` becomes an Error with
-// `failure_code` and its what(); a job cancelled before it ran (uv_cancel, a loop closing)
-// reaches `done` as `stopping`. Returns uv_queue_work's error, and then neither function runs.
+// `failure_code` and its what(); a job cancelled before it ran (uv_cancel on `*queued`) reaches
+// `done` as `stopping`. Returns uv_queue_work's error, and then neither function runs.
+// `queued`, when given, receives the request to cancel; it is valid until `done` is called.
 template <class T>
 int RunOnPool(uv_loop_t* loop, std::function<Result<T>()> work, std::function<void(Result<T>)> done,
-              std::string failure_code = code::kInternalError) {
+              std::string failure_code = code::kInternalError, uv_work_t** queued = nullptr) {
   struct Job {
     uv_work_t request{};
     std::function<Result<T>()> work;
@@ -53,7 +54,10 @@ int RunOnPool(uv_loop_t* loop, std::function<Result<T>()> work, std::function<vo
         } catch (...) {  // never out of a libuv callback; `done` logs its own failures
         }
       });
-  if (rc == 0) job.release();  // the after-work callback owns it now
+  if (rc == 0) {
+    if (queued) *queued = &job->request;
+    job.release();  // the after-work callback owns it now
+  }
   return rc;
 }
 

@@ -118,7 +118,8 @@ void Daemon::Reload(const std::string& why) {
     last_reload_ = {{"time", now}, {"outcome", "rejected"}, {"errors", errors}};
     auto event = inventory_->AppendEvent(
         base::topic::kConfigRejected,
-        {{"file", config_.file.string()}, {"errors", std::move(errors)}}, now);
+        {{base::field::kFile, config_.file.string()}, {base::field::kErrors, std::move(errors)}},
+        now);
     if (event) {
       publisher_->Publish(*event);
     } else {
@@ -167,9 +168,9 @@ void Daemon::Reload(const std::string& why) {
                   {"changed", changes.applied},
                   {"restart_required", changes.restart_required}};
   auto event = inventory_->AppendEvent(base::topic::kConfigReloaded,
-                                       {{"file", config_.file.string()},
-                                        {"changed", changes.applied},
-                                        {"restart_required", changes.restart_required}},
+                                       {{base::field::kFile, config_.file.string()},
+                                        {base::field::kChanged, changes.applied},
+                                        {base::field::kRestartRequired, changes.restart_required}},
                                        now);
   if (event) {
     publisher_->Publish(*event);

@@ -79,6 +79,10 @@ void CsrOps::Register(OpRegistry& registry) {
 }
 
 void CsrOps::Create(const Request& request, ControlServer::Reply reply) {
+  if (stopping_) {
+    return reply(ControlServer::ErrorReply(base::code::kStopping,
+                                           "the daemon is stopping: no CSR is made now"));
+  }
   auto name = request.RequiredString("name");
   if (!name) return reply(ErrorReply(name.error()));
   auto spec = SpecOf(request);
@@ -96,8 +100,13 @@ void CsrOps::Create(const Request& request, ControlServer::Reply reply) {
     }
   }
 
-  auto stored = [this, entry = std::move(*entry),
-                 reply](base::Result<pipeline::GeneratedCsr> generated) mutable {
+  const uint64_t id = next_id_++;
+  auto stored = [this, id, entry = std::move(*entry)](
+                    base::Result<pipeline::GeneratedCsr> generated) mutable {
+    auto pending = pending_.find(id);
+    if (pending == pending_.end()) return;  // answered `stopping` by Stop
+    ControlServer::Reply reply = std::move(pending->second.reply);
+    pending_.erase(pending);
     try {
       Store(entry, generated, reply);
     } catch (const std::exception& e) {
@@ -105,13 +114,26 @@ void CsrOps::Create(const Request& request, ControlServer::Reply reply) {
       reply(ControlServer::ErrorReply(base::code::kInternalError, e.what()));
     }
   };
+  uv_work_t* work = nullptr;
   int rc = base::RunOnPool<pipeline::GeneratedCsr>(
       loop_, [spec = std::move(*checked)] { return pipeline::GenerateCsr(spec); },
-      std::move(stored), base::code::kCsrKeygenFailed);
+      std::move(stored), base::code::kCsrKeygenFailed, &work);
   if (rc != 0) {
     reply(ControlServer::ErrorReply(base::code::kInternalError,
                                     std::string("uv_queue_work: ") + uv_strerror(rc)));
+    return;
   }
+  pending_[id] = Pending{.reply = std::move(reply), .work = work};
+}
+
+void CsrOps::Stop() {
+  stopping_ = true;
+  for (auto& [id, pending] : pending_) {
+    uv_cancel(reinterpret_cast<uv_req_t*>(pending.work));  // fails for one already running
+    pending.reply(ControlServer::ErrorReply(base::code::kStopping,
+                                            "the daemon is stopping: nothing was stored"));
+  }
+  pending_.clear();
 }
 
 void CsrOps::Store(storage::NewCsr& entry, const base::Result<pipeline::GeneratedCsr>& generated,

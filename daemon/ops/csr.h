@@ -4,6 +4,9 @@
 
 #include <uv.h>
 
+#include <cstdint>
+#include <map>
+
 #include "base/time.h"
 #include "daemon/binding_reconciler.h"
 #include "daemon/ops/registry.h"
@@ -23,8 +26,10 @@ class CsrOps : public OpGroup {
         bindings_(bindings),
         clock_(clock) {}
   void Register(OpRegistry& registry) override;
-  // A key generated after this is not stored: its request is answered `stopping`.
-  void Stop() override { stopping_ = true; }
+  // Answers every request still waiting for its key `stopping` at once (the control socket
+  // closes soon after), cancels the generations not started yet, and refuses new ones. A key
+  // generated after this is not stored.
+  void Stop() override;
 
  private:
   void Create(const Request& request, ControlServer::Reply reply);
@@ -39,6 +44,13 @@ class CsrOps : public OpGroup {
   BindingReconciler& bindings_;
   const base::Clock& clock_;
   bool stopping_ = false;
+  // The requests whose key is being generated, by a number of their own.
+  struct Pending {
+    ControlServer::Reply reply;
+    uv_work_t* work = nullptr;  // to cancel; valid while pending
+  };
+  std::map<uint64_t, Pending> pending_;
+  uint64_t next_id_ = 0;
 };
 
 }  // namespace certinbox::daemon::ops

@@ -47,6 +47,11 @@ base::Result<json> ExportOp::Export(const Request& request) {
   if (want_pfx && (!*password || (*password)->empty())) {
     return BadRequest("a PKCS#12 needs a non-empty 'password' (it protects the private key)");
   }
+  if (want_pfx && (*password)->find('\0') != std::string::npos) {
+    // OpenSSL takes the password as a C string: it would end at the NUL, and the key would be
+    // protected by less of it than the caller chose.
+    return BadRequest("the 'password' of a PKCS#12 must not contain a NUL character");
+  }
   const base::UnixTime now = clock_.Now();
   auto material = inventory_.ExportMaterialFor(*entry, /*with_key=*/false, now);
   if (!material) return std::unexpected(material.error());

@@ -228,3 +228,61 @@ TEST(CsrTest, KeyExportRefusedWhenTheConfigTurnsItOff) {
 
 }  // namespace
 }  // namespace certinbox::testing
+
+namespace certinbox::testing {
+namespace {
+
+// docs/protocol.md "Late replies": a csr.create waiting for its key when the daemon stops is
+// answered `stopping` at once (not left without a reply), and the daemon still stops promptly.
+TEST(CsrStopTest, RequestsWaitingForTheirKeyAreAnsweredStoppingWhenTheDaemonStops) {
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  zmq::context_t context(1);
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(daemon.control_endpoint());
+  constexpr int kRequests = 3;
+  for (int i = 0; i < kRequests; ++i) {
+    const json request = {{"op", "csr.create"},
+                          {"name", "slow" + std::to_string(i)},
+                          {"cn", "slow" + std::to_string(i) + ".csr.test"},
+                          {"key", "rsa-4096"}};
+    ASSERT_TRUE(dealer.send(zmq::buffer(request.dump()), zmq::send_flags::none));
+  }
+  // Requests on one socket are dispatched in order: once status is answered, every csr.create
+  // has started its key generation (none of which ends in a few milliseconds).
+  ASSERT_TRUE(dealer.send(zmq::buffer(std::string(R"({"op": "status"})")), zmq::send_flags::none));
+  std::vector<json> replies;
+  auto receive = [&](std::chrono::milliseconds deadline) {
+    zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, deadline) <= 0) return false;
+    zmq::message_t message;
+    if (!dealer.recv(message, zmq::recv_flags::none)) return false;
+    replies.push_back(json::parse(message.to_string_view(), nullptr, false));
+    return true;
+  };
+  while (replies.empty() || !replies.back().contains("pid")) {
+    ASSERT_TRUE(receive(std::chrono::seconds(10))) << "no status reply";
+  }
+  replies.pop_back();  // status; anything before it is a csr.create that was quicker
+
+  const auto stop_started = std::chrono::steady_clock::now();
+  EXPECT_EQ(daemon.Stop(SIGTERM), 0) << daemon.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_started, std::chrono::seconds(10));
+  while (replies.size() < kRequests && receive(std::chrono::seconds(2))) {
+  }
+  ASSERT_EQ(replies.size(), static_cast<size_t>(kRequests)) << daemon.log();
+  int stopping = 0;
+  for (const json& reply : replies) {
+    if (reply.contains("error")) {
+      EXPECT_EQ(reply["error"]["code"], "stopping") << reply.dump();
+      ++stopping;
+    } else {
+      EXPECT_TRUE(reply.contains("csr_pem")) << reply.dump();  // finished before the stop
+    }
+  }
+  EXPECT_GT(stopping, 0) << "every RSA-4096 key was made before SIGTERM was handled";
+}
+
+}  // namespace
+}  // namespace certinbox::testing

@@ -234,6 +234,20 @@ TEST_F(RequestsTest, IntegerArgumentsOutOfRangeOrOfTheWrongTypeAreBadRequests) {
   ExpectServing();
 }
 
+TEST_F(RequestsTest, APkcs12PasswordWithANulIsRefusedNotCutShort) {
+  // OpenSSL reads the password as a C string: "\u0000secret" would protect the key with "".
+  for (const char* password : {R"(\u0000secret)", R"(a\u0000b)"}) {
+    const std::string request = std::string(R"({"op": "export", "entry": "web", "pfx": true, )") +
+                                R"("password": ")" + password + R"("})";
+    auto reply = Raw(daemon_, request);
+    EXPECT_EQ(CodeOf(reply), "bad_request") << request;
+    EXPECT_FALSE(reply && reply->contains("pkcs12_base64")) << request;
+  }
+  EXPECT_EQ(
+      CodeOf(Raw(daemon_, R"({"op": "export", "entry": "web", "pfx": true, "password": "ok"})")),
+      "");
+}
+
 TEST_F(RequestsTest, StoredMetadataHasABudget) {
   auto keys = [](int n) {
     json set = json::object();
