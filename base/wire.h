@@ -1,6 +1,7 @@
 // The wire format's names, written once: the topic of every event the daemon publishes (the
 // event's `type` is the same string), and the field names of the event envelope, of the other
-// top-level event keys and of the certificate summary. docs/events.md says what each carries.
+// top-level event keys and of the certificate summary, and the reply fields read on both sides of
+// the control socket. docs/events.md and docs/protocol.md say what each carries.
 #pragma once
 
 namespace certinbox::base::topic {
@@ -96,3 +97,33 @@ inline constexpr const char* kAll[] = {
     kHasPrivateKey, kChain, kBindings};
 
 }  // namespace certinbox::base::field
+
+// Field names of the control replies that more than one side reads (docs/protocol.md): the error
+// envelope, the paging of `events`, and the PEM material of `export` and `material`. Where a
+// reply carries an event's object (a certificate summary), its names are base::field's.
+namespace certinbox::base::reply {
+
+// {"error": {"code", "message"}}: every failed request.
+inline constexpr char kError[] = "error";
+inline constexpr char kCode[] = "code";
+inline constexpr char kMessage[] = "message";
+
+// `events`: a page of the outbox and where to go on from.
+inline constexpr char kEvents[] = "events";
+inline constexpr char kSince[] = "since";
+inline constexpr char kScannedTo[] = "scanned_to";
+inline constexpr char kMore[] = "more";
+inline constexpr char kFirstSeq[] = "first_seq";
+inline constexpr char kLastSeq[] = "last_seq";  // also status and plugin.hello
+inline constexpr char kPruned[] = "pruned";     // {from, to}: events gone before they were asked
+inline constexpr char kFrom[] = "from";
+inline constexpr char kTo[] = "to";
+
+// `export` and `material`.
+inline constexpr char kCertPem[] = "cert_pem";
+inline constexpr char kChainPem[] = "chain_pem";
+inline constexpr char kFullchainPem[] = "fullchain_pem";
+inline constexpr char kKeyPem[] = "key_pem";
+inline constexpr char kPkcs12Base64[] = "pkcs12_base64";
+
+}  // namespace certinbox::base::reply

@@ -128,7 +128,7 @@ class Follower {
     }
     if (lost_) PrintError("the daemon answers again");
     lost_ = false;
-    int64_t last = IntOf(FieldOf(*status, "last_seq"));
+    int64_t last = IntOf(FieldOf(*status, base::reply::kLastSeq));
     if (last > cursor_) {
       if (Replay()) return;  // retried at the next check
       CoverUpTo(last);
@@ -174,7 +174,7 @@ int Follow(Session& session, const EventsOptions& options) {
     return session.Fail(*error);
   }
   // The replay ran after the status request, so it covered at least the daemon's last_seq then.
-  follower.CoverUpTo(IntOf(FieldOf(*status, "last_seq")));
+  follower.CoverUpTo(IntOf(FieldOf(*status, base::reply::kLastSeq)));
   follower.MaybeAck(/*now=*/true);
 
   auto last_activity = steady_clock::now();

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/error_codes.h"
 #include "base/file.h"
+#include "base/wire.h"
 #include "cli/exit_codes.h"
 
 namespace certinbox::cli {
@@ -305,9 +306,9 @@ int RunExport(const GlobalOptions& global, const ExportOptions& o) {
   auto reply = (*session)->Request("export", std::move(args));
   if (!reply) return (*session)->Fail(reply.error());
 
-  files[0].bytes = Text(*reply, "cert_pem");
-  files[1].bytes = Text(*reply, "chain_pem");
-  files[2].bytes = Text(*reply, "fullchain_pem");
+  files[0].bytes = Text(*reply, base::reply::kCertPem);
+  files[1].bytes = Text(*reply, base::reply::kChainPem);
+  files[2].bytes = Text(*reply, base::reply::kFullchainPem);
   if (files[0].bytes.empty()) {
     PrintError("the daemon's reply holds no certificate");
     return kExitDaemonError;
@@ -319,7 +320,7 @@ int RunExport(const GlobalOptions& global, const ExportOptions& o) {
   }
   size_t next = 3;
   if (o.key) {
-    files[next].bytes = Text(*reply, "key_pem");
+    files[next].bytes = Text(*reply, base::reply::kKeyPem);
     if (files[next++].bytes.empty()) {
       PrintError("the daemon's reply holds no private key");
       return kExitDaemonError;
@@ -327,7 +328,7 @@ int RunExport(const GlobalOptions& global, const ExportOptions& o) {
   }
   if (o.pfx) {
     bool ok = false;
-    files[next].bytes = DecodeBase64(Text(*reply, "pkcs12_base64"), ok);
+    files[next].bytes = DecodeBase64(Text(*reply, base::reply::kPkcs12Base64), ok);
     if (!ok || files[next].bytes.empty()) {
       PrintError("the daemon's reply holds no PKCS#12");
       return kExitDaemonError;

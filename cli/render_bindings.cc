@@ -1,6 +1,7 @@
 // `rm` results, a `show`'s bindings table and `status`'s declarations not applied.
 #include <string_view>
 
+#include "base/wire.h"
 #include "cli/render.h"
 #include "cli/table.h"
 
@@ -56,8 +57,9 @@ std::string RenderDeleteResults(const Json& rm_reply) {
       detail = TextOf(FieldOf(result, "group")) + "/" + TextOf(FieldOf(result, "name")) + " (id " +
                TextOf(FieldOf(result, "id")) + ")";
     } else {
-      const Json& error = FieldOf(result, "error");
-      detail = TextOf(FieldOf(error, "code")) + ": " + OneLine(TextOf(FieldOf(error, "message")));
+      const Json& error = FieldOf(result, base::reply::kError);
+      detail = TextOf(FieldOf(error, base::reply::kCode)) + ": " +
+               OneLine(TextOf(FieldOf(error, base::reply::kMessage)));
     }
     table.AddRow({TextOf(FieldOf(result, "entry")), outcome, detail});
   }

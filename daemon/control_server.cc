@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/error_codes.h"
 #include "base/text.h"
+#include "base/wire.h"
 #include "daemon/publisher.h"
 #include "daemon/wipe.h"
 #include "plugins/sdk/limits.h"
@@ -60,7 +61,9 @@ std::string ControlServer::Peer::Who() const {
 }
 
 nlohmann::json ControlServer::ErrorReply(const std::string& code, const std::string& message) {
-  return {{"error", {{"code", code}, {"message", base::Shorten(message, kMaxErrorMessageBytes)}}}};
+  return {{base::reply::kError,
+           {{base::reply::kCode, code},
+            {base::reply::kMessage, base::Shorten(message, kMaxErrorMessageBytes)}}}};
 }
 
 ControlServer::ControlServer(zmq::socket_t socket, RequestHandler handler)

@@ -1,5 +1,6 @@
 #include "daemon/material_pem.h"
 
+#include "base/wire.h"
 #include "pipeline/export.h"
 
 namespace certinbox::daemon {
@@ -8,8 +9,9 @@ nlohmann::json CertificatePems(const storage::ExportMaterial& material) {
   const std::string cert_pem = pipeline::PemBlock("CERTIFICATE", material.cert_der);
   std::string chain_pem;
   for (const auto& der : material.chain_der) chain_pem += pipeline::PemBlock("CERTIFICATE", der);
-  return {
-      {"cert_pem", cert_pem}, {"chain_pem", chain_pem}, {"fullchain_pem", cert_pem + chain_pem}};
+  return {{base::reply::kCertPem, cert_pem},
+          {base::reply::kChainPem, chain_pem},
+          {base::reply::kFullchainPem, cert_pem + chain_pem}};
 }
 
 std::string KeyPem(const storage::ExportMaterial& material) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/error_codes.h"
+#include "base/wire.h"
 #include "plugins/sdk/limits.h"
 
 namespace certinbox::daemon::ops {
@@ -106,14 +107,16 @@ base::Result<json> EventOps::Events(const Request& request) {
     bytes += event.json.size();
     list.push_back(json::parse(event.json, nullptr, false));
   }
-  json reply = {{"events", std::move(list)},
-                {"since", since},
-                {"scanned_to", scanned_to},
-                {"more", more},
-                {"first_seq", *first},
-                {"last_seq", std::max(last_scanned, publisher_.last_published_seq())}};
+  json reply = {{base::reply::kEvents, std::move(list)},
+                {base::reply::kSince, since},
+                {base::reply::kScannedTo, scanned_to},
+                {base::reply::kMore, more},
+                {base::reply::kFirstSeq, *first},
+                {base::reply::kLastSeq, std::max(last_scanned, publisher_.last_published_seq())}};
   // Events since+1 .. first_seq-1 were pruned by the retention before this client asked.
-  if (since < *first - 1) reply["pruned"] = {{"from", since + 1}, {"to", *first - 1}};
+  if (since < *first - 1) {
+    reply[base::reply::kPruned] = {{base::reply::kFrom, since + 1}, {base::reply::kTo, *first - 1}};
+  }
   return reply;
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/error_codes.h"
+#include "base/wire.h"
 #include "daemon/material_pem.h"
 #include "daemon/wipe.h"
 #include "pipeline/export.h"
@@ -105,10 +106,10 @@ base::Result<json> ExportOp::Export(const Request& request) {
       audit("refused", p12.error().code);
       return std::unexpected(p12.error());
     }
-    reply["pkcs12_base64"] = pipeline::Base64(*p12);
+    reply[base::reply::kPkcs12Base64] = pipeline::Base64(*p12);
     WipeString(*p12);  // the reply's copy is wiped once sent (ControlServer)
   }
-  if (want_key) reply["key_pem"] = KeyPem(*material);
+  if (want_key) reply[base::reply::kKeyPem] = KeyPem(*material);
   audit("exported", "");
   return reply;
 }

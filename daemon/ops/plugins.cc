@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/error_codes.h"
+#include "base/wire.h"
 #include "daemon/material_pem.h"
 #include "storage/summary.h"
 
@@ -170,7 +171,7 @@ base::Result<json> PluginOps::Material(const PluginConfig& plugin, const Request
                 {"not_after", shown->value("not_after", json())}};
   reply.update(CertificatePems(*material));
   if (want_key) {
-    reply["key_pem"] = KeyPem(*material);
+    reply[base::reply::kKeyPem] = KeyPem(*material);
     Audit(name, resource, {bound.entry_id, bound.entry, material->version, "exported", ""}, now);
   }
   return reply;

@@ -80,9 +80,10 @@ base::Result<nlohmann::json> ControlClient::Request(const std::string& op, nlohm
       return std::unexpected(
           base::Error{base::code::kBadReply, "reply from " + endpoint_ + " is not JSON"});
     }
-    if (json.contains("error")) {
-      const auto& error = json["error"];
-      return std::unexpected(base::Error{error.value("code", "error"), error.value("message", "")});
+    if (json.contains(base::reply::kError)) {
+      const auto& error = json[base::reply::kError];
+      return std::unexpected(base::Error{error.value(base::reply::kCode, "error"),
+                                         error.value(base::reply::kMessage, "")});
     }
     return json;
   } catch (const zmq::error_t& e) {
@@ -146,16 +147,17 @@ base::Result<Replay> ReplaySince(ControlClient& control, int64_t since,
     auto reply =
         control.Request("events", {{"since", since}, {"limit", page}, {"type", type_prefix}});
     if (!reply) return std::unexpected(reply.error());
-    for (const auto& event : (*reply)["events"]) {
+    for (const auto& event : (*reply)[base::reply::kEvents]) {
       if (WellFormedEvent(event)) replay.events.push_back(event);
     }
-    if (auto pruned = reply->find("pruned"); pruned != reply->end() && !replay.pruned) {
-      replay.pruned.emplace(pruned->value("from", int64_t{0}), pruned->value("to", int64_t{0}));
+    if (auto pruned = reply->find(base::reply::kPruned); pruned != reply->end() && !replay.pruned) {
+      replay.pruned.emplace(pruned->value(base::reply::kFrom, int64_t{0}),
+                            pruned->value(base::reply::kTo, int64_t{0}));
     }
     // The daemon also reports how far it scanned, so pages with no matching type still advance.
-    int64_t scanned = reply->value("scanned_to", since);
+    int64_t scanned = reply->value(base::reply::kScannedTo, since);
     replay.scanned_to = std::max(replay.scanned_to, scanned);
-    if (scanned <= since || reply->value("more", false) == false) break;
+    if (scanned <= since || reply->value(base::reply::kMore, false) == false) break;
     since = scanned;
   }
   return replay;
@@ -171,7 +173,7 @@ base::Result<std::vector<nlohmann::json>> EventsSince(ControlClient& control, in
 base::Result<int64_t> CursorPosition(ControlClient& control, const std::string& cursor) {
   auto reply = control.Request("events", {{"cursor", cursor}, {"limit", 1}, {"type", "-"}});
   if (!reply) return std::unexpected(reply.error());
-  return reply->value("since", int64_t{0});
+  return reply->value(base::reply::kSince, int64_t{0});
 }
 
 base::Result<int64_t> Ack(ControlClient& control, const std::string& cursor, int64_t seq) {

@@ -249,11 +249,11 @@ base::Result<Material> Plugin::FetchMaterial(const std::string& resource, bool w
   material.version = reply->value("version", int64_t{0});
   material.fingerprint_sha256 = OptionalString(*reply, "fingerprint_sha256").value_or("");
   material.not_after = OptionalString(*reply, "not_after").value_or("");
-  material.cert_pem = reply->value("cert_pem", "");
-  material.chain_pem = reply->value("chain_pem", "");
-  material.fullchain_pem = reply->value("fullchain_pem", "");
+  material.cert_pem = reply->value(base::reply::kCertPem, "");
+  material.chain_pem = reply->value(base::reply::kChainPem, "");
+  material.fullchain_pem = reply->value(base::reply::kFullchainPem, "");
   if (with_key) {
-    auto key = reply->find("key_pem");
+    auto key = reply->find(base::reply::kKeyPem);
     if (key == reply->end() || !key->is_string()) {
       return std::unexpected(
           base::Error{base::code::kBadReply, "material: no key_pem in the reply"});
@@ -396,7 +396,7 @@ class Plugin::State::Loop {
 
   void Connected(const json& hello) {
     const int64_t cursor = hello.value("seq", int64_t{0});
-    const int64_t last_seq = hello.value("last_seq", cursor);
+    const int64_t last_seq = hello.value(base::reply::kLastSeq, cursor);
     if (!state_.said_hello || state_.last_handled > last_seq) {
       // First hello, or a daemon whose outbox is behind what we handled (another state folder):
       // its cursor is the truth.
@@ -452,13 +452,13 @@ class Plugin::State::Loop {
         }
         return;
       }
-      if (auto pruned = reply->find("pruned"); pruned != reply->end()) {
-        Problem("events " + std::to_string(pruned->value("from", int64_t{0})) + " to " +
-                    std::to_string(pruned->value("to", int64_t{0})) +
+      if (auto pruned = reply->find(base::reply::kPruned); pruned != reply->end()) {
+        Problem("events " + std::to_string(pruned->value(base::reply::kFrom, int64_t{0})) + " to " +
+                    std::to_string(pruned->value(base::reply::kTo, int64_t{0})) +
                     " were deleted by the daemon's retention before this plugin handled them",
                 "warning");
       }
-      for (const auto& event : (*reply)["events"]) {
+      for (const auto& event : (*reply)[base::reply::kEvents]) {
         if (!state_.connected || plugin_.stopping()) return;
         if (!WellFormedEvent(event)) continue;
         const int64_t seq = EventSeq(event);
@@ -468,12 +468,12 @@ class Plugin::State::Loop {
         RunDueTicks();
       }
       if (!state_.connected || plugin_.stopping()) return;
-      const int64_t scanned = reply->value("scanned_to", since);
+      const int64_t scanned = reply->value(base::reply::kScannedTo, since);
       // Events up to `scanned` are handled or not ours: the cursor moves over them too, so the
       // supervisor does not see a plugin behind on events it never wanted.
       if (scanned > state_.last_handled) state_.last_handled = scanned;
       if (state_.last_handled > state_.acked) Acknowledge(state_.last_handled);
-      if (scanned <= since || !reply->value("more", false)) return;
+      if (scanned <= since || !reply->value(base::reply::kMore, false)) return;
     }
   }
 
