@@ -14,6 +14,13 @@ enum class OpKind {
   kPlugin,       // plugin.hello, plugin.bindings, material, push.report, plugin.report
 };
 
+// The argument `key` of `request` when it is a string, else "" (for checks made before the op
+// reads its arguments).
+std::string TextArg(const nlohmann::json& request, const char* key);
+// One of the ops a plugin makes with its token: plugin.hello, plugin.bindings, material,
+// push.report, plugin.report.
+bool IsPluginOp(std::string_view op);
+
 // The kind of `request` by its op and arguments; an unknown op is kRead (it gets bad_request).
 OpKind KindOf(const nlohmann::json& request);
 

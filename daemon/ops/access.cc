@@ -14,13 +14,8 @@ namespace {
 
 using nlohmann::json;
 
-std::string Text(const json& request, const char* key) {
-  auto it = request.find(key);
-  return it != request.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // The op as text for the log (a non-string op is the registry's bad_request, not ours).
-std::string OpText(const json& request) { return ForLog(Text(request, "op")); }
+std::string OpText(const json& request) { return ForLog(TextArg(request, "op")); }
 
 }  // namespace
 
@@ -54,12 +49,10 @@ std::optional<base::Error> Access::RefusedForPeer(const Request& request) const 
   }
   // Not a plugin's user: the socket's mode let it in (its owner or group), as before.
   if (own.empty()) return std::nullopt;
-  static const std::set<std::string> kPluginOps = {"plugin.hello", "plugin.bindings", "material",
-                                                   "push.report", "plugin.report"};
-  const std::string op = Text(request.body(), "op");
-  if (kPluginOps.contains(op) && own.contains(Text(request.body(), "plugin"))) return std::nullopt;
+  const std::string op = TextArg(request.body(), "op");
+  if (IsPluginOp(op) && own.contains(TextArg(request.body(), "plugin"))) return std::nullopt;
   if (op == "events") return std::nullopt;  // what the publish socket shows it anyway
-  const std::string cursor = Text(request.body(), "cursor");
+  const std::string cursor = TextArg(request.body(), "cursor");
   if (op == "ack" && cursor.starts_with("plugin:") && own.contains(cursor.substr(7))) {
     return std::nullopt;
   }

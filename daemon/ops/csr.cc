@@ -138,10 +138,7 @@ void CsrOps::Stop() {
 
 void CsrOps::Store(storage::NewCsr& entry, const base::Result<pipeline::GeneratedCsr>& generated,
                    const ControlServer::Reply& reply) {
-  if (stopping_ || (!generated && generated.error().code == base::code::kStopping)) {
-    return reply(ControlServer::ErrorReply(base::code::kStopping,
-                                           "the daemon is stopping: nothing was stored"));
-  }
+  // Not reached once Stop has answered the request (it is no longer pending).
   if (!generated) return reply(ErrorReply(generated.error()));
   entry.csr = &*generated;
   entry.now = clock_.Now();
