@@ -11,6 +11,8 @@ namespace certinbox::base {
 // Seconds since the Unix epoch (UTC).
 using UnixTime = int64_t;
 
+inline constexpr int64_t kSecondsPerDay = 86400;
+
 // Now, by the system clock.
 UnixTime UnixNow();
 

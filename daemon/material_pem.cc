@@ -6,9 +6,9 @@
 namespace certinbox::daemon {
 
 nlohmann::json CertificatePems(const storage::ExportMaterial& material) {
-  const std::string cert_pem = pipeline::PemBlock("CERTIFICATE", material.cert_der);
+  const std::string cert_pem = pipeline::PemEncode("CERTIFICATE", material.cert_der);
   std::string chain_pem;
-  for (const auto& der : material.chain_der) chain_pem += pipeline::PemBlock("CERTIFICATE", der);
+  for (const auto& der : material.chain_der) chain_pem += pipeline::PemEncode("CERTIFICATE", der);
   return {{base::reply::kCertPem, cert_pem},
           {base::reply::kChainPem, chain_pem},
           {base::reply::kFullchainPem, cert_pem + chain_pem}};

@@ -17,10 +17,6 @@ struct ExtensionsFree {
 };
 using ExtensionsPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), ExtensionsFree>;
 
-const unsigned char* Bytes(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
-
 std::vector<std::string> RequestSans(X509_REQ* req) {
   ExtensionsPtr exts(X509_REQ_get_extensions(req));
   if (!exts) return {};
@@ -95,9 +91,9 @@ void Collector::Record(X509Ptr cert, std::string der, std::string fingerprint_sh
 
 Status Collector::AddRequestDer(std::string_view der, std::string_view where) {
   if (auto ok = Reserve(1); !ok) return ok;
-  const unsigned char* p = Bytes(der);
+  const unsigned char* p = DerBytes(der);
   X509ReqPtr req(d2i_X509_REQ(nullptr, &p, static_cast<long>(der.size())));
-  if (!req || p != Bytes(der) + der.size()) {
+  if (!req || p != DerBytes(der) + der.size()) {
     return base::Fail(
         base::code::kBadCsr,
         std::string(where) + " is not a valid certificate request: " + DrainOpensslErrors());

@@ -19,7 +19,6 @@ struct SafeBagStackFree {
 };
 using AuthSafesPtr = std::unique_ptr<STACK_OF(PKCS7), Pkcs7StackFree>;
 using SafeBagsPtr = std::unique_ptr<STACK_OF(PKCS12_SAFEBAG), SafeBagStackFree>;
-using Pkcs8InfoPtr = std::unique_ptr<PKCS8_PRIV_KEY_INFO, Free<PKCS8_PRIV_KEY_INFO_free>>;
 
 // A PKCS#12 password: the empty password ("" -> two zero bytes in BMPString) and the absent
 // one (NULL -> no bytes) derive different keys, so both are tried.
@@ -28,7 +27,7 @@ struct P12Password {
   int len;
 };
 
-std::vector<P12Password> Candidates(const std::vector<SecretBytes>& passwords) {
+std::vector<P12Password> Pkcs12PasswordCandidates(const std::vector<SecretBytes>& passwords) {
   std::vector<P12Password> out;
   for (const SecretBytes& p : passwords) {
     if (!p.empty()) {
@@ -229,7 +228,7 @@ base::Error BadPassword(const std::vector<SecretBytes>& passwords) {
 Status ReadPkcs12(PKCS12* p12, Collector& out) {
   LoadOpensslProviders();
   const std::vector<SecretBytes>& passwords = out.options().passwords;
-  std::vector<P12Password> candidates = Candidates(passwords);
+  std::vector<P12Password> candidates = Pkcs12PasswordCandidates(passwords);
   if (auto ok = AdmitPkcs12(p12, out.budget()); !ok) return ok;
 
   if (PKCS12_mac_present(p12)) {

@@ -308,6 +308,6 @@ base::Result<GeneratedCsr> GenerateCsr(const CheckedCsrSpec& checked) {
   return out;
 }
 
-std::string CsrPem(std::string_view der) { return PemBlock("CERTIFICATE REQUEST", der); }
+std::string CsrPem(std::string_view der) { return PemEncode("CERTIFICATE REQUEST", der); }
 
 }  // namespace certinbox::pipeline

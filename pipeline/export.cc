@@ -26,7 +26,7 @@ X509Ptr DecodeCert(std::string_view der) {
 
 }  // namespace
 
-std::string PemBlock(std::string_view label, std::string_view der) {
+std::string PemEncode(std::string_view label, std::string_view der) {
   std::string out = "-----BEGIN " + std::string(label) + "-----\n";
   constexpr size_t kLineBytes = 48;  // 48 bytes become one 64-column line of base64
   unsigned char line[65];

@@ -13,7 +13,7 @@
 namespace certinbox::pipeline {
 
 // "-----BEGIN <label>-----\n", base64 in 64-column lines, "-----END <label>-----\n".
-std::string PemBlock(std::string_view label, std::string_view der);
+std::string PemEncode(std::string_view label, std::string_view der);
 
 // Base64 without line breaks (PKCS#12 in a JSON reply).
 std::string Base64(std::string_view bytes);

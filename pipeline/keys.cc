@@ -19,8 +19,6 @@ namespace certinbox::pipeline {
 namespace {
 
 using BignumPtr = std::unique_ptr<BIGNUM, Free<BN_free>>;
-using X509SigPtr = std::unique_ptr<X509_SIG, Free<X509_SIG_free>>;
-using Pkcs8InfoPtr = std::unique_ptr<PKCS8_PRIV_KEY_INFO, Free<PKCS8_PRIV_KEY_INFO_free>>;
 using X509PubkeyPtr = std::unique_ptr<X509_PUBKEY, Free<X509_PUBKEY_free>>;
 
 // One reusable decoder. OSSL_DECODER_CTX_new_for_pkey keeps a pointer to `out` and writes
@@ -90,13 +88,9 @@ DecoderSlot& SlotFor(KeyStructure structure, int pkcs8_nid, const char*& input_s
 EvpPkeyPtr DecodeWith(DecoderSlot& slot, const char* input_structure, const char* key_type,
                       std::string_view der);
 
-const unsigned char* Bytes(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
-
 // The candidates in the documented order (docs/inbox.md, "Passwords"): the caller's, then the
 // empty password.
-std::vector<std::string_view> Candidates(const std::vector<SecretBytes>& passwords) {
+std::vector<std::string_view> KeyPasswordCandidates(const std::vector<SecretBytes>& passwords) {
   std::vector<std::string_view> out;
   out.reserve(passwords.size() + 1);
   bool has_empty = false;
@@ -267,7 +261,7 @@ EvpPkeyPtr DecodeWith(DecoderSlot& slot, const char* input_structure, const char
   }
   EVP_PKEY_free(slot.out);
   slot.out = nullptr;
-  const unsigned char* data = Bytes(der);
+  const unsigned char* data = DerBytes(der);
   size_t left = der.size();
   int ok = OSSL_DECODER_from_data(slot.ctx, &data, &left);
   EvpPkeyPtr key(slot.out);
@@ -286,9 +280,9 @@ EvpPkeyPtr DecodePrivateKeyDer(std::string_view der, KeyStructure structure, boo
   if (structure == KeyStructure::kPkcs8) {
     // The PrivateKeyInfo is parsed once here for its algorithm (which decoder to use) and for
     // whether it is exactly one PKCS#8 structure (which the caller wants to know).
-    const unsigned char* p = Bytes(der);
+    const unsigned char* p = DerBytes(der);
     Pkcs8InfoPtr info(d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(der.size())));
-    if (whole_pkcs8 != nullptr) *whole_pkcs8 = info && p == Bytes(der) + der.size();
+    if (whole_pkcs8 != nullptr) *whole_pkcs8 = info && p == DerBytes(der) + der.size();
     const ASN1_OBJECT* algorithm = nullptr;
     if (info && PKCS8_pkey_get0(&algorithm, nullptr, nullptr, nullptr, info.get()) == 1) {
       pkcs8_nid = OBJ_obj2nid(algorithm);
@@ -308,25 +302,17 @@ EvpPkeyPtr DecodePrivateKeyDer(std::string_view der, KeyStructure structure, boo
 }
 
 bool IsEncryptedPkcs8(std::string_view der) {
-  const unsigned char* p = Bytes(der);
-  X509SigPtr sig(d2i_X509_SIG(nullptr, &p, static_cast<long>(der.size())));
-  bool whole = sig && p == Bytes(der) + der.size();
-  ERR_clear_error();
-  return whole;
+  return DecodeWholeAs<X509SigPtr>(der, d2i_X509_SIG) != nullptr;
 }
 
 bool IsPkcs8(std::string_view der) {
-  const unsigned char* p = Bytes(der);
-  Pkcs8InfoPtr info(d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(der.size())));
-  bool whole = info && p == Bytes(der) + der.size();
-  ERR_clear_error();
-  return whole;
+  return DecodeWholeAs<Pkcs8InfoPtr>(der, d2i_PKCS8_PRIV_KEY_INFO) != nullptr;
 }
 
 base::Result<SecretBytes> DecryptPkcs8(std::string_view der,
                                        const std::vector<SecretBytes>& passwords,
                                        ParseBudget& budget) {
-  const unsigned char* p = Bytes(der);
+  const unsigned char* p = DerBytes(der);
   X509SigPtr sig(d2i_X509_SIG(nullptr, &p, static_cast<long>(der.size())));
   if (!sig) {
     return base::Fail(
@@ -337,7 +323,7 @@ base::Result<SecretBytes> DecryptPkcs8(std::string_view der,
   X509_SIG_get0(sig.get(), &algorithm, nullptr);
   constexpr std::string_view kWhat = "the encrypted private key";
   if (auto ok = budget.Admit(algorithm, kWhat); !ok) return std::unexpected(ok.error());
-  for (std::string_view password : Candidates(passwords)) {
+  for (std::string_view password : KeyPasswordCandidates(passwords)) {
     if (auto ok = budget.Charge(algorithm, kWhat); !ok) return std::unexpected(ok.error());
     Pkcs8InfoPtr info(PKCS8_decrypt(sig.get(), password.data(), static_cast<int>(password.size())));
     if (!info) continue;
@@ -356,7 +342,7 @@ base::Result<SecretBytes> DecryptPkcs8(std::string_view der,
 base::Result<EvpPkeyPtr> DecryptLegacyPemKey(std::string_view pem_text,
                                              const std::vector<SecretBytes>& passwords,
                                              ParseBudget& budget) {
-  for (std::string_view password : Candidates(passwords)) {
+  for (std::string_view password : KeyPasswordCandidates(passwords)) {
     if (auto ok = budget.Check(); !ok) return std::unexpected(ok.error());
     BioPtr bio(BIO_new_mem_buf(pem_text.data(), static_cast<int>(pem_text.size())));
     if (!bio) break;

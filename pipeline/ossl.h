@@ -2,6 +2,7 @@
 #pragma once
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
@@ -36,6 +37,23 @@ using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Free<EVP_CIPHER_CTX_free
 using Pkcs12Ptr = std::unique_ptr<PKCS12, Free<PKCS12_free>>;
 using Pkcs7Ptr = std::unique_ptr<PKCS7, Free<PKCS7_free>>;
 using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Free<GENERAL_NAMES_free>>;
+using X509SigPtr = std::unique_ptr<X509_SIG, Free<X509_SIG_free>>;
+using Pkcs8InfoPtr = std::unique_ptr<PKCS8_PRIV_KEY_INFO, Free<PKCS8_PRIV_KEY_INFO_free>>;
+
+// The bytes of `s` as the d2i_* functions take them.
+inline const unsigned char* DerBytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+// d2i_* that must consume all of `der`; null otherwise (error queue emptied).
+template <class Ptr, class D2i>
+Ptr DecodeWholeAs(std::string_view der, D2i d2i) {
+  const unsigned char* p = DerBytes(der);
+  Ptr obj(d2i(nullptr, &p, static_cast<long>(der.size())));
+  ERR_clear_error();
+  if (obj && p != DerBytes(der) + der.size()) obj.reset();
+  return obj;
+}
 
 // Loads OpenSSL's "default" and "legacy" providers into the default library context, once
 // per process (thread-safe; later calls return the first answer). Returns whether "legacy"

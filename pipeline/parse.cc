@@ -23,24 +23,9 @@
 namespace certinbox::pipeline {
 namespace {
 
-// The unsupported_object sentence names at most this many kinds of PEM block, each cut short:
-// a label is the file's text.
+// The unsupported_object sentence names at most this many kinds of PEM block, each cut short
+// to kMaxLabelEcho.
 constexpr size_t kMaxNamedKinds = 5;
-constexpr size_t kMaxLabelEcho = 64;
-
-const unsigned char* Bytes(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
-
-// d2i_* that must consume all of `der`; null otherwise (error queue emptied).
-template <class Ptr, class D2i>
-Ptr DecodeWholeAs(std::string_view der, D2i d2i) {
-  const unsigned char* p = Bytes(der);
-  Ptr obj(d2i(nullptr, &p, static_cast<long>(der.size())));
-  ERR_clear_error();
-  if (obj && p != Bytes(der) + der.size()) obj.reset();
-  return obj;
-}
 
 using X509PubkeyPtr = std::unique_ptr<X509_PUBKEY, Free<X509_PUBKEY_free>>;
 

@@ -10,9 +10,6 @@
 namespace certinbox::pipeline {
 namespace {
 
-// A label or END line named in a sentence is the file's text: cut short.
-constexpr size_t kMaxLabelEcho = 64;
-
 constexpr std::string_view kBegin = "-----BEGIN ";
 constexpr std::string_view kEnd = "-----END ";
 constexpr std::string_view kDashes = "-----";

@@ -11,6 +11,9 @@
 
 namespace certinbox::pipeline {
 
+// A label or END line named in a sentence is the file's text: cut short to this many bytes.
+inline constexpr size_t kMaxLabelEcho = 64;
+
 struct PemBlock {
   std::string_view label;  // "CERTIFICATE", "PRIVATE KEY", ...
   std::string_view body;   // the base64 between the BEGIN and END lines, headers excluded

@@ -13,7 +13,6 @@ namespace certinbox::storage {
 
 namespace {
 
-constexpr int64_t kDay = 86400;
 constexpr int64_t kExpiredMarker = -1;  // expiry_notices.threshold_days for "expired"
 constexpr int kBatchRows = 256;         // due versions read at a time
 // A scan that found nothing due still raises the floor, at most this often (it is a write).

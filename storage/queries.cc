@@ -17,8 +17,6 @@ namespace {
 
 using BindValue = std::variant<int64_t, std::string>;
 
-constexpr int64_t kDay = 86400;
-
 std::optional<int64_t> ParseId(const std::string& text) {
   int64_t id = 0;
   if (text.empty() ||
@@ -66,7 +64,8 @@ base::Result<std::vector<std::string>> Inventory::Impl::CaCertificates() {
 
 // Status and expiry filters become ranges on versions.not_after, so SQLite can use its index.
 base::Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, base::UnixTime now) {
-  const int64_t soon = now + static_cast<int64_t>(options_.expiring_soon_days) * kDay;
+  const int64_t soon =
+      now + static_cast<int64_t>(options_.expiring_soon_days) * base::kSecondsPerDay;
   std::string sql = kSummarySelect;
   std::vector<std::string> where;
   std::vector<BindValue> values;
@@ -277,7 +276,8 @@ base::Result<Counts> Inventory::Impl::Count(base::UnixTime now) {
           " COALESCE(SUM(v.not_after <= ?1), 0)"
           " FROM entries e JOIN versions v ON v.id = e.current_version_id",
           [&](sqlite::Statement& st) {
-            st.Bind(1, now).Bind(2, now + static_cast<int64_t>(options_.expiring_soon_days) * kDay);
+            st.Bind(1, now).Bind(
+                2, now + static_cast<int64_t>(options_.expiring_soon_days) * base::kSecondsPerDay);
           },
           [&](sqlite::Statement& st) {
             counts.valid = st.Int(0);

@@ -12,20 +12,20 @@
 namespace certinbox::storage {
 
 int64_t DaysLeft(base::UnixTime not_after, base::UnixTime now) {
-  constexpr int64_t kDay = 86400;
   int64_t diff = not_after - now;
-  int64_t days = diff / kDay;
-  if (diff % kDay != 0 && diff < 0) --days;  // floor, not truncation
+  int64_t days = diff / base::kSecondsPerDay;
+  if (diff % base::kSecondsPerDay != 0 && diff < 0) --days;  // floor, not truncation
   return days;
 }
 
 std::string_view Status(base::UnixTime not_after, base::UnixTime now, int expiring_soon_days) {
   if (now >= not_after) return "expired";
-  if (not_after - now < static_cast<int64_t>(expiring_soon_days) * 86400) return "expiring_soon";
+  if (not_after - now < static_cast<int64_t>(expiring_soon_days) * base::kSecondsPerDay)
+    return "expiring_soon";
   return "valid";
 }
 
-std::string CertificatePem(std::string_view der) { return pipeline::PemBlock("CERTIFICATE", der); }
+std::string CertificatePem(std::string_view der) { return pipeline::PemEncode("CERTIFICATE", der); }
 
 std::string DumpJson(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -24,14 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::unexpected<base::Error> Unwritable(std::string what) {
-  return base::Fail(base::code::kUnwritable, std::move(what));
-}
-
-std::unexpected<base::Error> Unwritable(int err, const std::string& what) {
-  return Unwritable(what + ": " + ErrnoText(err));
-}
-
 bool WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = write(fd, data.data(), data.size());
@@ -139,6 +131,14 @@ base::Result<std::string> WriteTempFileAt(int dir_fd, std::string_view content, 
     return std::string(name);
   }
   return Unwritable("cannot find a free temporary name");
+}
+
+std::unexpected<base::Error> Unwritable(std::string what) {
+  return base::Fail(base::code::kUnwritable, std::move(what));
+}
+
+std::unexpected<base::Error> Unwritable(int err, const std::string& what) {
+  return Unwritable(what + ": " + ErrnoText(err));
 }
 
 std::string ErrnoText(int err) {

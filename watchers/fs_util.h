@@ -21,6 +21,10 @@ namespace certinbox::watchers {
 // strerror_r as a std::string.
 std::string ErrnoText(int err);
 
+// An unwritable error: `what`, or `what` and the cause `err` (an errno).
+std::unexpected<base::Error> Unwritable(std::string what);
+std::unexpected<base::Error> Unwritable(int err, const std::string& what);
+
 // The folder `name` directly in `dir_fd`, created (mode `mode`) when missing, opened without
 // following a symlink: a folder someone replaced with a link elsewhere is an error (ENOTDIR or
 // ELOOP), never a way out of `dir_fd`.

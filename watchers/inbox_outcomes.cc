@@ -17,10 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::unexpected<base::Error> Unwritable(std::string message) {
-  return base::Fail(base::code::kUnwritable, std::move(message));
-}
-
 constexpr std::string_view kErrorJsonSuffix = ".error.json";
 // What an archived file's sidecar adds to its name in processed/: ".toml", and ".N" when taken.
 constexpr size_t kSidecarSuffixBytes = std::string_view(".toml.9999").size();
