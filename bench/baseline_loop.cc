@@ -12,6 +12,7 @@
 
 #include "base/time.h"
 #include "base/wire.h"
+#include "bench/connect_monitor.h"
 #include "pipeline/ossl.h"
 
 namespace certinbox::bench {
@@ -31,12 +32,6 @@ using SqlitePtr = std::unique_ptr<sqlite3, SqliteClose>;
 using StatementPtr = std::unique_ptr<sqlite3_stmt, SqliteFinalize>;
 struct OpensslFree {
   void operator()(unsigned char* p) const noexcept { OPENSSL_free(p); }
-};
-
-class ConnectMonitor : public zmq::monitor_t {
- public:
-  void on_event_connected(const zmq_event_t&, const char*) override { connected = true; }
-  bool connected = false;
 };
 
 std::string SqliteError(sqlite3* db, const std::string& what) {

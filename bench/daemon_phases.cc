@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "base/wire.h"
+#include "bench/stats.h"
 
 namespace certinbox::bench {
 namespace {
@@ -23,8 +24,6 @@ using Seconds = std::chrono::duration<double>;
 using Millis = std::chrono::duration<double, std::milli>;
 
 constexpr auto kBurstDeadline = std::chrono::minutes(10);
-
-double Since(Clock::time_point from, Clock::time_point to) { return Seconds(to - from).count(); }
 
 double ProcessCpuSeconds() {
   rusage usage{};

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "base/wire.h"
+#include "bench/connect_monitor.h"
 
 extern char** environ;
 
@@ -20,12 +21,6 @@ namespace certinbox::bench {
 namespace {
 
 namespace fs = std::filesystem;
-
-class ConnectMonitor : public zmq::monitor_t {
- public:
-  void on_event_connected(const zmq_event_t&, const char*) override { connected = true; }
-  bool connected = false;
-};
 
 }  // namespace
 

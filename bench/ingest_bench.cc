@@ -24,12 +24,12 @@
 #include "bench/corpus.h"
 #include "bench/daemon_phases.h"
 #include "bench/daemon_runner.h"
+#include "bench/stats.h"
 
 namespace certinbox::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using Seconds = std::chrono::duration<double>;
 
 constexpr size_t kMaxIpcPath = 107;  // sun_path is 108 bytes with its NUL
 
@@ -47,8 +47,6 @@ struct Options {
   bool no_ca = false;
   std::string daemon = CERTINBOXD_BIN;
 };
-
-double Since(Clock::time_point from, Clock::time_point to) { return Seconds(to - from).count(); }
 
 std::string CpuModel() {
   std::ifstream in("/proc/cpuinfo");

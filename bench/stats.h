@@ -1,6 +1,7 @@
-// Latency summaries for the benchmark report.
+// Latency summaries and elapsed times for the benchmark report.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <vector>
 
@@ -13,5 +14,11 @@ struct LatencySummary {
 
 // Nearest-rank percentiles (p99 of 500 samples is the 495th smallest). Empty input: all zero.
 LatencySummary Summarize(std::vector<double> samples);
+
+// The seconds from `from` to `to` (negative when `to` is earlier).
+inline double Since(std::chrono::steady_clock::time_point from,
+                    std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
 
 }  // namespace certinbox::bench

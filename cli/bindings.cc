@@ -10,7 +10,7 @@
 namespace certinbox::cli {
 namespace {
 
-constexpr const char* kExitCodes =
+constexpr const char* kBindFooter =
     "Global options (--control, --config, --timeout) go before or after the command.\n"
     "Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage error, 3 unreachable.";
 
@@ -47,7 +47,7 @@ CLI::App* AddBind(CLI::App& app, BindOptions& options) {
       "Examples:\n"
       "  certinbox bind web lb-prod:443\n"
       "  certinbox bind prod/api lb-prod:8443 --plugin deploy\n\n" +
-      std::string(kExitCodes));
+      std::string(kBindFooter));
   return bind;
 }
 
@@ -64,7 +64,7 @@ CLI::App* AddUnbind(CLI::App& app, UnbindOptions& options) {
       "and reloading (error declared).\n\n"
       "Examples:\n"
       "  certinbox unbind web lb-prod:443\n\n" +
-      std::string(kExitCodes));
+      std::string(kBindFooter));
   return unbind;
 }
 

@@ -14,6 +14,12 @@ const Json& FieldOf(const Json& obj, std::string_view key) {
   return it == obj.end() ? kNull : *it;
 }
 
+const Json& ArrayOf(const Json& obj, std::string_view key) {
+  static const Json kEmpty = Json::array();
+  const Json& value = FieldOf(obj, key);
+  return value.is_array() ? value : kEmpty;
+}
+
 std::string TextOf(const Json& value) {
   if (value.is_null()) return "-";
   if (value.is_string()) {
@@ -89,6 +95,15 @@ std::string LabelsOf(const Json& labels) {
     return parts.empty() ? "-" : Join(parts, ", ");
   }
   return TextOf(labels);
+}
+
+std::string OneLine(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\r') continue;
+    out += c == '\n' ? std::string("; ") : std::string(1, c);
+  }
+  return out;
 }
 
 std::string DumpJson(const Json& value, int indent) {

@@ -14,6 +14,9 @@ using Json = nlohmann::json;
 // The value at obj[key], or null when obj is not an object or has no such key.
 const Json& FieldOf(const Json& obj, std::string_view key);
 
+// The array at obj[key], or an empty array when it is missing or not an array.
+const Json& ArrayOf(const Json& obj, std::string_view key);
+
 // A string as is; a number or bool as JSON text; an array as a comma list of its items; an
 // object as compact JSON; "-" for null or "".
 std::string TextOf(const Json& value);
@@ -35,6 +38,9 @@ std::string EntryNameOf(const Json& certificate);
 
 // Labels: an array of strings, or an object of key = value pairs.
 std::string LabelsOf(const Json& labels);
+
+// Text for one line of a table or of `events`: "\r" dropped, each "\n" becomes "; ".
+std::string OneLine(std::string_view text);
 
 // Compact JSON that never throws on bad UTF-8 (replaced), for JSON output.
 std::string DumpJson(const Json& value, int indent = -1);

@@ -8,22 +8,6 @@
 namespace certinbox::cli {
 namespace {
 
-const Json& ArrayOf(const Json& reply, std::string_view key) {
-  static const Json kEmpty = Json::array();
-  const Json& value = FieldOf(reply, key);
-  return value.is_array() ? value : kEmpty;
-}
-
-// Events and tables print one line each: line breaks in messages become "; ".
-std::string OneLine(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\r') continue;
-    out += c == '\n' ? std::string("; ") : std::string(1, c);
-  }
-  return out;
-}
-
 std::string PushedOf(const Json& binding) {
   const Json& version = FieldOf(binding, "pushed_version");
   if (version.is_null()) return "-";

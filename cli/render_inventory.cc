@@ -13,12 +13,6 @@
 namespace certinbox::cli {
 namespace {
 
-const Json& ArrayOf(const Json& reply, std::string_view key) {
-  static const Json kEmpty = Json::array();
-  const Json& value = FieldOf(reply, key);
-  return value.is_array() ? value : kEmpty;
-}
-
 // The first of several names a field may go by (the daemon's version objects are young).
 const Json& FirstOf(const Json& obj, std::initializer_list<std::string_view> keys) {
   for (auto key : keys) {

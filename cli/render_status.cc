@@ -38,16 +38,6 @@ std::string DaemonLine(const Json& status) {
   return line;
 }
 
-// Events print one line each: line breaks in messages become "; ".
-std::string OneLine(std::string text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\r') continue;
-    out += c == '\n' ? std::string("; ") : std::string(1, c);
-  }
-  return out;
-}
-
 // What an event is about: the certificate's name, else the file it came from.
 std::string SubjectOf(const Json& event) {
   const Json& certificate = FieldOf(event, base::field::kCertificate);

@@ -1,43 +1,25 @@
 #include "tests/testing/kdf_files.h"
 
 #include <openssl/asn1t.h>
-#include <openssl/err.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
 #include <memory>
-#include <stdexcept>
 
 #include "pipeline/ossl.h"
+#include "tests/testing/openssl_check.h"
 
 namespace certinbox::testing {
 namespace {
 
 using pipeline::Free;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    ERR_print_errors_fp(stderr);
-    throw std::runtime_error(std::string("kdf files: ") + what + " failed");
-  }
-}
-
 const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
 
-template <class T, class I2d>
-std::string ToDer(T* obj, I2d i2d) {
-  unsigned char* der = nullptr;
-  int len = i2d(obj, &der);
-  Check(len > 0, "i2d");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
-}
-
 void SetInteger(ASN1_INTEGER* value, uint64_t count) {
-  Check(ASN1_INTEGER_set_uint64(value, count) == 1, "ASN1_INTEGER_set_uint64");
+  CheckOpenssl(ASN1_INTEGER_set_uint64(value, count) == 1, "ASN1_INTEGER_set_uint64");
 }
 
 // Rewrites the count of a PBES2 (PBKDF2 iterations or scrypt N) or PBE (iterations) algorithm.
@@ -45,46 +27,48 @@ void SetCount(X509_ALGOR* algorithm, uint64_t count) {
   if (OBJ_obj2nid(algorithm->algorithm) != NID_pbes2) {
     std::unique_ptr<PBEPARAM, Free<PBEPARAM_free>> pbe(static_cast<PBEPARAM*>(
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBEPARAM), algorithm->parameter)));
-    Check(pbe != nullptr, "PBEPARAM");
+    CheckOpenssl(pbe != nullptr, "PBEPARAM");
     SetInteger(pbe->iter, count);
-    Check(ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBEPARAM), pbe.get(), &algorithm->parameter),
-          "pack PBEPARAM");
+    CheckOpenssl(
+        ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBEPARAM), pbe.get(), &algorithm->parameter),
+        "pack PBEPARAM");
     return;
   }
   std::unique_ptr<PBE2PARAM, Free<PBE2PARAM_free>> pbe2(static_cast<PBE2PARAM*>(
       ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), algorithm->parameter)));
-  Check(pbe2 != nullptr, "PBE2PARAM");
+  CheckOpenssl(pbe2 != nullptr, "PBE2PARAM");
   if (OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_scrypt) {
     std::unique_ptr<SCRYPT_PARAMS, Free<SCRYPT_PARAMS_free>> kdf(static_cast<SCRYPT_PARAMS*>(
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), pbe2->keyfunc->parameter)));
-    Check(kdf != nullptr, "SCRYPT_PARAMS");
+    CheckOpenssl(kdf != nullptr, "SCRYPT_PARAMS");
     SetInteger(kdf->costParameter, count);
-    Check(ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), kdf.get(),
-                                  &pbe2->keyfunc->parameter),
-          "pack SCRYPT_PARAMS");
+    CheckOpenssl(ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), kdf.get(),
+                                         &pbe2->keyfunc->parameter),
+                 "pack SCRYPT_PARAMS");
   } else {
     std::unique_ptr<PBKDF2PARAM, Free<PBKDF2PARAM_free>> kdf(static_cast<PBKDF2PARAM*>(
         ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)));
-    Check(kdf != nullptr, "PBKDF2PARAM");
+    CheckOpenssl(kdf != nullptr, "PBKDF2PARAM");
     SetInteger(kdf->iter, count);
-    Check(
+    CheckOpenssl(
         ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), kdf.get(), &pbe2->keyfunc->parameter),
         "pack PBKDF2PARAM");
   }
-  Check(ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBE2PARAM), pbe2.get(), &algorithm->parameter),
-        "pack PBE2PARAM");
+  CheckOpenssl(
+      ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBE2PARAM), pbe2.get(), &algorithm->parameter),
+      "pack PBE2PARAM");
 }
 
 std::string EncryptPkcs8(EVP_PKEY* key, std::string_view password, X509_ALGOR* algorithm) {
-  Check(algorithm != nullptr, "PKCS5_pbe2_set");
+  CheckOpenssl(algorithm != nullptr, "PKCS5_pbe2_set");
   std::unique_ptr<PKCS8_PRIV_KEY_INFO, Free<PKCS8_PRIV_KEY_INFO_free>> info(EVP_PKEY2PKCS8(key));
-  Check(info != nullptr, "EVP_PKEY2PKCS8");
+  CheckOpenssl(info != nullptr, "EVP_PKEY2PKCS8");
   X509_SIG* sig = PKCS8_set0_pbe(password.data(), static_cast<int>(password.size()), info.get(),
                                  algorithm);  // takes `algorithm` on success
   if (sig == nullptr) X509_ALGOR_free(algorithm);
-  Check(sig != nullptr, "PKCS8_set0_pbe");
+  CheckOpenssl(sig != nullptr, "PKCS8_set0_pbe");
   std::unique_ptr<X509_SIG, Free<X509_SIG_free>> owner(sig);
-  return ToDer(sig, i2d_X509_SIG);
+  return ToDer(sig, i2d_X509_SIG, "i2d_X509_SIG");
 }
 
 struct SafesFree {
@@ -99,7 +83,7 @@ struct BagsFree {
 pipeline::Pkcs12Ptr DecodePkcs12(std::string_view der) {
   const unsigned char* p = Bytes(der);
   pipeline::Pkcs12Ptr p12(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));
-  Check(p12 != nullptr, "d2i_PKCS12");
+  CheckOpenssl(p12 != nullptr, "d2i_PKCS12");
   return p12;
 }
 
@@ -121,11 +105,11 @@ std::string WithPkcs8Count(std::string_view der, uint64_t count) {
   const unsigned char* p = Bytes(der);
   std::unique_ptr<X509_SIG, Free<X509_SIG_free>> sig(
       d2i_X509_SIG(nullptr, &p, static_cast<long>(der.size())));
-  Check(sig != nullptr, "d2i_X509_SIG");
+  CheckOpenssl(sig != nullptr, "d2i_X509_SIG");
   X509_ALGOR* algorithm = nullptr;
   X509_SIG_getm(sig.get(), &algorithm, nullptr);
   SetCount(algorithm, count);
-  return ToDer(sig.get(), i2d_X509_SIG);
+  return ToDer(sig.get(), i2d_X509_SIG, "i2d_X509_SIG");
 }
 
 std::string PemOfDer(std::string_view label, std::string_view der) {
@@ -144,26 +128,26 @@ std::string MakePkcs12Iterations(const Issued& cert, std::string_view password, 
   pipeline::Pkcs12Ptr p12(PKCS12_create(pass.c_str(), "certinbox test", cert.key.get(),
                                         cert.cert.get(), nullptr, NID_aes_256_cbc, NID_aes_256_cbc,
                                         static_cast<int>(iterations), -1, 0));
-  Check(p12 != nullptr, "PKCS12_create");
-  Check(PKCS12_set_mac(p12.get(), pass.c_str(), -1, nullptr, 0, static_cast<int>(mac_iterations),
-                       EVP_sha256()) == 1,
-        "PKCS12_set_mac");
-  return ToDer(p12.get(), i2d_PKCS12);
+  CheckOpenssl(p12 != nullptr, "PKCS12_create");
+  CheckOpenssl(PKCS12_set_mac(p12.get(), pass.c_str(), -1, nullptr, 0,
+                              static_cast<int>(mac_iterations), EVP_sha256()) == 1,
+               "PKCS12_set_mac");
+  return ToDer(p12.get(), i2d_PKCS12, "i2d_PKCS12");
 }
 
 std::string WithMacCount(std::string_view pfx, uint64_t count) {
   pipeline::Pkcs12Ptr p12 = DecodePkcs12(pfx);
   const ASN1_INTEGER* iter = nullptr;
   PKCS12_get0_mac(nullptr, nullptr, nullptr, &iter, p12.get());
-  Check(iter != nullptr, "PKCS12_get0_mac (the file has no MAC iteration count)");
+  CheckOpenssl(iter != nullptr, "PKCS12_get0_mac (the file has no MAC iteration count)");
   SetInteger(const_cast<ASN1_INTEGER*>(iter), count);
-  return ToDer(p12.get(), i2d_PKCS12);
+  return ToDer(p12.get(), i2d_PKCS12, "i2d_PKCS12");
 }
 
 std::string WithBagCount(std::string_view pfx, uint64_t count) {
   pipeline::Pkcs12Ptr p12 = DecodePkcs12(pfx);
   std::unique_ptr<STACK_OF(PKCS7), SafesFree> safes(PKCS12_unpack_authsafes(p12.get()));
-  Check(safes != nullptr, "PKCS12_unpack_authsafes");
+  CheckOpenssl(safes != nullptr, "PKCS12_unpack_authsafes");
   for (int i = 0; i < sk_PKCS7_num(safes.get()); ++i) {
     PKCS7* p7 = sk_PKCS7_value(safes.get(), i);
     if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
@@ -172,7 +156,7 @@ std::string WithBagCount(std::string_view pfx, uint64_t count) {
     }
     if (OBJ_obj2nid(p7->type) != NID_pkcs7_data) continue;
     std::unique_ptr<STACK_OF(PKCS12_SAFEBAG), BagsFree> bags(PKCS12_unpack_p7data(p7));
-    Check(bags != nullptr, "PKCS12_unpack_p7data");
+    CheckOpenssl(bags != nullptr, "PKCS12_unpack_p7data");
     for (int b = 0; b < sk_PKCS12_SAFEBAG_num(bags.get()); ++b) {
       PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags.get(), b);
       if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag) continue;
@@ -182,12 +166,12 @@ std::string WithBagCount(std::string_view pfx, uint64_t count) {
       SetCount(algorithm, count);
     }
     PKCS7* repacked = PKCS12_pack_p7data(bags.get());
-    Check(repacked != nullptr, "PKCS12_pack_p7data");
+    CheckOpenssl(repacked != nullptr, "PKCS12_pack_p7data");
     PKCS7_free(p7);  // sk_PKCS7_set returns the new value, not the one it replaces
     sk_PKCS7_set(safes.get(), i, repacked);
   }
-  Check(PKCS12_pack_authsafes(p12.get(), safes.get()) == 1, "PKCS12_pack_authsafes");
-  return ToDer(p12.get(), i2d_PKCS12);
+  CheckOpenssl(PKCS12_pack_authsafes(p12.get(), safes.get()) == 1, "PKCS12_pack_authsafes");
+  return ToDer(p12.get(), i2d_PKCS12, "i2d_PKCS12");
 }
 
 }  // namespace certinbox::testing

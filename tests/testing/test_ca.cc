@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "pipeline/error.h"
+#include "tests/testing/openssl_check.h"
 
 namespace certinbox::testing {
 namespace {
@@ -28,17 +29,9 @@ using EncoderCtxPtr = std::unique_ptr<OSSL_ENCODER_CTX, pipeline::Free<OSSL_ENCO
 constexpr int64_t kHour = 3600;
 constexpr int64_t kDay = 24 * kHour;
 
-// Throws with OpenSSL's error queue when `ok` is false.
-void Check(bool ok, std::string_view what) {
-  if (!ok) {
-    throw std::runtime_error("test CA: " + std::string(what) +
-                             " failed: " + pipeline::DrainOpensslErrors());
-  }
-}
-
 template <class T>
 T* Checked(T* p, std::string_view what) {
-  Check(p != nullptr, what);
+  CheckOpenssl(p != nullptr, what);
   return p;
 }
 
@@ -50,17 +43,6 @@ std::string BioContents(BIO* bio) {
   return std::string(data, static_cast<size_t>(len));
 }
 
-// i2d_* into a std::string.
-template <class T, class Fn>
-std::string ToDer(T* obj, Fn i2d, std::string_view what) {
-  unsigned char* buf = nullptr;
-  int len = i2d(obj, &buf);
-  Check(len > 0, what);
-  std::string out(reinterpret_cast<char*>(buf), static_cast<size_t>(len));
-  OPENSSL_free(buf);
-  return out;
-}
-
 // Serialises `key` with OSSL_ENCODER: format "PEM"/"DER", structure "PrivateKeyInfo",
 // "EncryptedPrivateKeyInfo" or "type-specific" (PKCS#1 for RSA, SEC1 for EC).
 std::string EncodeKey(EVP_PKEY* key, const char* format, const char* structure,
@@ -68,18 +50,18 @@ std::string EncodeKey(EVP_PKEY* key, const char* format, const char* structure,
   EncoderCtxPtr ctx(
       Checked(OSSL_ENCODER_CTX_new_for_pkey(key, EVP_PKEY_KEYPAIR, format, structure, nullptr),
               "OSSL_ENCODER_CTX_new_for_pkey"));
-  Check(OSSL_ENCODER_CTX_get_num_encoders(ctx.get()) > 0,
-        std::string("finding an encoder for ") + structure);
+  CheckOpenssl(OSSL_ENCODER_CTX_get_num_encoders(ctx.get()) > 0,
+               std::string("finding an encoder for ") + structure);
   if (password) {
-    Check(OSSL_ENCODER_CTX_set_cipher(ctx.get(), "AES-256-CBC", nullptr) == 1, "set_cipher");
-    Check(OSSL_ENCODER_CTX_set_passphrase(ctx.get(),
-                                          reinterpret_cast<const unsigned char*>(password->data()),
-                                          password->size()) == 1,
-          "set_passphrase");
+    CheckOpenssl(OSSL_ENCODER_CTX_set_cipher(ctx.get(), "AES-256-CBC", nullptr) == 1, "set_cipher");
+    CheckOpenssl(OSSL_ENCODER_CTX_set_passphrase(
+                     ctx.get(), reinterpret_cast<const unsigned char*>(password->data()),
+                     password->size()) == 1,
+                 "set_passphrase");
   }
   unsigned char* data = nullptr;
   size_t len = 0;
-  Check(OSSL_ENCODER_to_data(ctx.get(), &data, &len) == 1, "OSSL_ENCODER_to_data");
+  CheckOpenssl(OSSL_ENCODER_to_data(ctx.get(), &data, &len) == 1, "OSSL_ENCODER_to_data");
   std::string out(reinterpret_cast<char*>(data), len);
   OPENSSL_clear_free(data, len);
   return out;
@@ -143,33 +125,34 @@ pipeline::GeneralNamesPtr MakeGeneralNames(const std::vector<std::string>& sans)
 
 void AddConfExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* value) {
   ExtensionPtr ext(Checked(X509V3_EXT_nconf_nid(nullptr, ctx, nid, value), OBJ_nid2sn(nid)));
-  Check(X509_add_ext(cert, ext.get(), -1) == 1, "X509_add_ext");
+  CheckOpenssl(X509_add_ext(cert, ext.get(), -1) == 1, "X509_add_ext");
 }
 
 void SetName(X509_NAME* name, const std::string& cn, const std::string& organization) {
   if (!organization.empty()) {
-    Check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                     reinterpret_cast<const unsigned char*>(organization.data()),
-                                     static_cast<int>(organization.size()), -1, 0) == 1,
-          "add O");
+    CheckOpenssl(
+        X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>(organization.data()),
+                                   static_cast<int>(organization.size()), -1, 0) == 1,
+        "add O");
   }
-  Check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>(cn.data()),
-                                   static_cast<int>(cn.size()), -1, 0) == 1,
-        "add CN");
+  CheckOpenssl(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                          reinterpret_cast<const unsigned char*>(cn.data()),
+                                          static_cast<int>(cn.size()), -1, 0) == 1,
+               "add CN");
 }
 
 void SetSerial(X509* cert, std::optional<uint64_t> serial) {
   ASN1_INTEGER* field = X509_get_serialNumber(cert);
   if (serial) {
-    Check(ASN1_INTEGER_set_uint64(field, *serial) == 1, "set serial");
+    CheckOpenssl(ASN1_INTEGER_set_uint64(field, *serial) == 1, "set serial");
     return;
   }
   unsigned char bytes[16];
-  Check(RAND_bytes(bytes, sizeof bytes) == 1, "RAND_bytes");
+  CheckOpenssl(RAND_bytes(bytes, sizeof bytes) == 1, "RAND_bytes");
   bytes[0] = static_cast<unsigned char>((bytes[0] & 0x7f) | 0x40);  // positive, 16 bytes long
   BignumPtr bn(Checked(BN_bin2bn(bytes, sizeof bytes, nullptr), "BN_bin2bn"));
-  Check(BN_to_ASN1_INTEGER(bn.get(), field) != nullptr, "BN_to_ASN1_INTEGER");
+  CheckOpenssl(BN_to_ASN1_INTEGER(bn.get(), field) != nullptr, "BN_to_ASN1_INTEGER");
 }
 
 void AddCertExtensions(X509* cert, const CertSpec& spec, X509* issuer_cert) {
@@ -192,8 +175,9 @@ void AddCertExtensions(X509* cert, const CertSpec& spec, X509* issuer_cert) {
   }
   if (!spec.sans.empty()) {
     pipeline::GeneralNamesPtr names = MakeGeneralNames(spec.sans);
-    Check(X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) == 1,
-          "add subjectAltName");
+    CheckOpenssl(
+        X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) == 1,
+        "add subjectAltName");
   }
 }
 
@@ -223,11 +207,11 @@ using Pkcs7Ptr = pipeline::Pkcs7Ptr;
 
 Pkcs7Ptr MakePkcs7(const CertList& certs) {
   Pkcs7Ptr p7(Checked(PKCS7_new(), "PKCS7_new"));
-  Check(PKCS7_set_type(p7.get(), NID_pkcs7_signed) == 1, "PKCS7_set_type");
-  Check(PKCS7_content_new(p7.get(), NID_pkcs7_data) == 1, "PKCS7_content_new");
+  CheckOpenssl(PKCS7_set_type(p7.get(), NID_pkcs7_signed) == 1, "PKCS7_set_type");
+  CheckOpenssl(PKCS7_content_new(p7.get(), NID_pkcs7_data) == 1, "PKCS7_content_new");
   PKCS7_set_detached(p7.get(), 1);  // certs-only: no content, like crl2pkcs7
   for (const Issued* issued : certs) {
-    Check(PKCS7_add_certificate(p7.get(), issued->cert.get()) == 1, "PKCS7_add_certificate");
+    CheckOpenssl(PKCS7_add_certificate(p7.get(), issued->cert.get()) == 1, "PKCS7_add_certificate");
   }
   return p7;
 }
@@ -300,25 +284,27 @@ Issued Issue(const CertSpec& spec, const Issued* issuer, EVP_PKEY* key) {
     subject_key = MakeKey(spec.key_type);
   }
   X509Ptr cert(Checked(X509_new(), "X509_new"));
-  Check(X509_set_version(cert.get(), X509_VERSION_3) == 1, "X509_set_version");
+  CheckOpenssl(X509_set_version(cert.get(), X509_VERSION_3) == 1, "X509_set_version");
   SetSerial(cert.get(), spec.serial);
 
   int64_t now = NowUnix();
-  Check(ASN1_TIME_set(X509_getm_notBefore(cert.get()),
-                      static_cast<time_t>(spec.not_before.value_or(now - kHour))) != nullptr,
-        "set notBefore");
-  Check(ASN1_TIME_set(X509_getm_notAfter(cert.get()),
-                      static_cast<time_t>(spec.not_after.value_or(now + 397 * kDay))) != nullptr,
-        "set notAfter");
+  CheckOpenssl(ASN1_TIME_set(X509_getm_notBefore(cert.get()),
+                             static_cast<time_t>(spec.not_before.value_or(now - kHour))) != nullptr,
+               "set notBefore");
+  CheckOpenssl(
+      ASN1_TIME_set(X509_getm_notAfter(cert.get()),
+                    static_cast<time_t>(spec.not_after.value_or(now + 397 * kDay))) != nullptr,
+      "set notAfter");
 
   SetName(X509_get_subject_name(cert.get()), spec.cn, spec.organization);
   X509* issuer_cert = issuer != nullptr ? issuer->cert.get() : cert.get();
   EVP_PKEY* signing_key = issuer != nullptr ? issuer->key.get() : subject_key.get();
-  Check(X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer_cert)) == 1,
-        "X509_set_issuer_name");
-  Check(X509_set_pubkey(cert.get(), subject_key.get()) == 1, "X509_set_pubkey");
+  CheckOpenssl(X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer_cert)) == 1,
+               "X509_set_issuer_name");
+  CheckOpenssl(X509_set_pubkey(cert.get(), subject_key.get()) == 1, "X509_set_pubkey");
   AddCertExtensions(cert.get(), spec, issuer_cert);
-  Check(X509_sign(cert.get(), signing_key, DigestFor(spec.digest, signing_key)) > 0, "X509_sign");
+  CheckOpenssl(X509_sign(cert.get(), signing_key, DigestFor(spec.digest, signing_key)) > 0,
+               "X509_sign");
   return Issued(std::move(cert), std::move(subject_key));
 }
 
@@ -334,7 +320,7 @@ std::string TestPki::ChainPem() const { return CertsPem({&leaf, &intermediate, &
 
 std::string CertPem(X509* cert) {
   BioPtr bio = NewMemBio();
-  Check(PEM_write_bio_X509(bio.get(), cert) == 1, "PEM_write_bio_X509");
+  CheckOpenssl(PEM_write_bio_X509(bio.get(), cert) == 1, "PEM_write_bio_X509");
   return BioContents(bio.get());
 }
 
@@ -348,7 +334,7 @@ std::string CertsPem(const CertList& certs) {
 
 std::string TrustedCertPem(X509* cert) {
   BioPtr bio = NewMemBio();
-  Check(PEM_write_bio_X509_AUX(bio.get(), cert) == 1, "PEM_write_bio_X509_AUX");
+  CheckOpenssl(PEM_write_bio_X509_AUX(bio.get(), cert) == 1, "PEM_write_bio_X509_AUX");
   return BioContents(bio.get());
 }
 
@@ -413,8 +399,9 @@ std::string MakePkcs12(const Issued& cert, const CertList& chain,
                             key_nid, cert_nid, PKCS12_DEFAULT_ITER, -1, 0),
               "PKCS12_create"));
   if (password) {
-    Check(PKCS12_set_mac(p12.get(), pass_arg, -1, nullptr, 0, PKCS12_DEFAULT_ITER, mac_md) == 1,
-          "PKCS12_set_mac");
+    CheckOpenssl(
+        PKCS12_set_mac(p12.get(), pass_arg, -1, nullptr, 0, PKCS12_DEFAULT_ITER, mac_md) == 1,
+        "PKCS12_set_mac");
   }
   return ToDer(p12.get(), i2d_PKCS12, "i2d_PKCS12");
 }
@@ -426,13 +413,13 @@ std::string Pkcs7Der(const CertList& certs) {
 std::string Pkcs7Pem(const CertList& certs) {
   Pkcs7Ptr p7 = MakePkcs7(certs);
   BioPtr bio = NewMemBio();
-  Check(PEM_write_bio_PKCS7(bio.get(), p7.get()) == 1, "PEM_write_bio_PKCS7");
+  CheckOpenssl(PEM_write_bio_PKCS7(bio.get(), p7.get()) == 1, "PEM_write_bio_PKCS7");
   return BioContents(bio.get());
 }
 
 std::string IssuedCsr::Pem() const {
   BioPtr bio = NewMemBio();
-  Check(PEM_write_bio_X509_REQ(bio.get(), req.get()) == 1, "PEM_write_bio_X509_REQ");
+  CheckOpenssl(PEM_write_bio_X509_REQ(bio.get(), req.get()) == 1, "PEM_write_bio_X509_REQ");
   return BioContents(bio.get());
 }
 
@@ -442,9 +429,10 @@ IssuedCsr MakeCsr(const CsrSpec& spec) {
   IssuedCsr csr;
   csr.key = MakeKey(spec.key_type);
   csr.req.reset(Checked(X509_REQ_new(), "X509_REQ_new"));
-  Check(X509_REQ_set_version(csr.req.get(), X509_REQ_VERSION_1) == 1, "X509_REQ_set_version");
+  CheckOpenssl(X509_REQ_set_version(csr.req.get(), X509_REQ_VERSION_1) == 1,
+               "X509_REQ_set_version");
   SetName(X509_REQ_get_subject_name(csr.req.get()), spec.cn, "");
-  Check(X509_REQ_set_pubkey(csr.req.get(), csr.key.get()) == 1, "X509_REQ_set_pubkey");
+  CheckOpenssl(X509_REQ_set_pubkey(csr.req.get(), csr.key.get()) == 1, "X509_REQ_set_pubkey");
   if (!spec.sans.empty()) {
     pipeline::GeneralNamesPtr names = MakeGeneralNames(spec.sans);
     ExtensionPtr san(Checked(X509V3_EXT_i2d(NID_subject_alt_name, 0, names.get()), "SAN"));
@@ -452,10 +440,11 @@ IssuedCsr MakeCsr(const CsrSpec& spec) {
     sk_X509_EXTENSION_push(exts, san.get());
     int ok = X509_REQ_add_extensions(csr.req.get(), exts);
     sk_X509_EXTENSION_free(exts);
-    Check(ok == 1, "X509_REQ_add_extensions");
+    CheckOpenssl(ok == 1, "X509_REQ_add_extensions");
   }
-  Check(X509_REQ_sign(csr.req.get(), csr.key.get(), DigestFor(Digest::kSha256, csr.key.get())) > 0,
-        "X509_REQ_sign");
+  CheckOpenssl(
+      X509_REQ_sign(csr.req.get(), csr.key.get(), DigestFor(Digest::kSha256, csr.key.get())) > 0,
+      "X509_REQ_sign");
   return csr;
 }
 
@@ -465,21 +454,22 @@ Issued SignCsr(std::string_view csr_pem, const CertSpec& spec, const Issued& iss
   X509ReqPtr req(Checked(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr),
                          "PEM_read_bio_X509_REQ"));
   EVP_PKEY* key = Checked(X509_REQ_get0_pubkey(req.get()), "X509_REQ_get0_pubkey");
-  Check(X509_REQ_verify(req.get(), key) == 1, "X509_REQ_verify");
+  CheckOpenssl(X509_REQ_verify(req.get(), key) == 1, "X509_REQ_verify");
   return Issue(spec, &issuer, key);
 }
 
 std::string Sha256Hex(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  Check(EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) == 1, "EVP_Digest");
+  CheckOpenssl(EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) == 1,
+               "EVP_Digest");
   return Hex(md, len);
 }
 
 std::string Sha256Fingerprint(X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  Check(X509_digest(cert, EVP_sha256(), md, &len) == 1, "X509_digest");
+  CheckOpenssl(X509_digest(cert, EVP_sha256(), md, &len) == 1, "X509_digest");
   return Hex(md, len);
 }
 
