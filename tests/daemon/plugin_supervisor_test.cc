@@ -35,7 +35,9 @@ class PluginSupervisorTest : public test::BusTest {
   }
 
   void TearDown() override {
-    if (supervisor_ && !stopped_) EXPECT_TRUE(Stop());
+    if (supervisor_ && !stopped_) {
+      EXPECT_TRUE(Stop());
+    }
     supervisor_.reset();
     BusTest::TearDown();
   }
