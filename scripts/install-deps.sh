@@ -12,6 +12,7 @@ packages=(
   nginx  # the end-to-end test of the deploy plugin (tests/integration/nginx_test.cc)
   python3 python3-zmq  # docs/examples/plugin.py and its test
   strace  # tests/integration/durability_test.cc traces the daemon's syncs
+  prometheus  # promtool: the shipped alert rules' tests (tests/alerts/)
 )
 
 missing=()
