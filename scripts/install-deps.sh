@@ -13,6 +13,7 @@ packages=(
   python3 python3-zmq  # docs/examples/plugin.py and its test
   strace  # tests/integration/durability_test.cc traces the daemon's syncs
   prometheus  # promtool: the shipped alert rules' tests (tests/alerts/)
+  chromium chromium-driver  # the web page's tests in a real headless browser (tests/web/)
 )
 
 missing=()
