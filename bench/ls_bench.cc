@@ -2,6 +2,7 @@
 // the real CLI against the real daemon, and the daemon's memory meanwhile. See bench/README.md.
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <CLI/CLI.hpp>
@@ -147,9 +148,9 @@ int Run(const LsBenchOptions& options, const std::string& program) {
                 inventory, Mib(rss_idle).c_str(), Mib(hwm_idle).c_str());
     std::vector<std::string> common = {"--control", daemon.control_endpoint(), "--timeout", "60000",
                                        "ls"};
+    // The CLI's entries per request (cli/commands.cc); the spawned CLIs inherit it.
     if (options.page_size > 0) {
-      common.push_back("--page-size");
-      common.push_back(std::to_string(options.page_size));
+      ::setenv("CERTINBOX_LS_PAGE_SIZE", std::to_string(options.page_size).c_str(), 1);
     }
     nlohmann::json summary = {{"entries", inventory}, {"rss_idle_kib", rss_idle.value_or(0)}};
     for (const bool json : {false, true}) {
@@ -214,7 +215,8 @@ int main(int argc, char** argv) {
   app.add_option("--runs", options.runs, "timed runs of each command")
       ->check(CLI::Range(1, 20))
       ->capture_default_str();
-  app.add_option("--page-size", options.page_size, "the CLI's --page-size (0: its default)")
+  app.add_option("--page-size", options.page_size,
+                 "the CLI's entries per request, CERTINBOX_LS_PAGE_SIZE (0: its default)")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   app.add_option("--settle-ms", options.settle_ms, "the inbox's settle_ms while seeding")

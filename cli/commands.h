@@ -16,7 +16,6 @@ struct LsOptions {
   std::string expiring_within;  // a duration ("30d"), already validated by the parser
   std::string sort;             // "name" | "expiry" | "" (the daemon's default)
   bool json = false;
-  int page_size = 0;  // entries per `ls` request; 0: the daemon's default
 };
 
 struct ShowOptions {

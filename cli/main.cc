@@ -12,7 +12,6 @@
 #include "cli/keygen.h"
 #include "cli/plugin_commands.h"
 #include "cli/versions.h"
-#include "plugins/sdk/limits.h"
 
 namespace certinbox::cli {
 namespace {
@@ -78,11 +77,7 @@ CLI::App* AddLs(CLI::App& app, LsOptions& options) {
       ->check(CLI::IsMember({"expiry", "name"}))
       ->type_name("KEY");
   ls->add_flag("--json", options.json,
-               "Print {\"entries\": [...], \"unmatched_keys\": [...]}, the daemon's rows");
-  // Hidden (no group): entries per request, for tests and benchmarks of the paging.
-  ls->add_option("--page-size", options.page_size)
-      ->check(CLI::Range(1, static_cast<int>(sdk::kMaxLsRowsPerReply)))
-      ->group("");
+               "Print {\"entries\": [...], \"unmatched_keys\": [...]}, the daemon's objects");
   ls->footer(
       "Columns: EXPIRES is the date (UTC) of not_after, DAYS the days left, KEY whether the\n"
       "private key is held, FINGERPRINT the first 16 hex digits of the SHA-256. Private keys\n"
