@@ -164,7 +164,9 @@ TEST_F(LsPagingTest, PagesListEveryEntryOnceInEitherOrderWithTies) {
         EXPECT_LT(key(a), key(b));
       }
     }
-    if (sort == "expiry") EXPECT_EQ(one_page.back()["status"], "pre_activation");
+    if (sort == "expiry") {
+      EXPECT_EQ(one_page.back()["status"], "pre_activation");
+    }
     for (int64_t limit : {1, 2, 3, 7, 8}) {
       SCOPED_TRACE(limit);
       EXPECT_EQ(Ids(AllPages({{"sort", sort}}, limit)), Ids(one_page));
