@@ -322,11 +322,12 @@ class Inventory {
   base::Result<nlohmann::json> List(const ListFilter& filter, base::UnixTime now);
   // The `ls` rows (a short summary, docs/protocol.md) of the entries the filter matches that come
   // after `after` in its order (from the first without it): at most `limit` rows, and fewer when
-  // the next would take their JSON past `max_bytes` (the first row always comes, so paging moves
-  // on). Each page is one query on an index that holds the whole order (no OFFSET), so a late
-  // page costs what the first does, and an entry that exists from the first page to the last is
-  // listed once, whatever else is added or deleted meanwhile, unless its own sort key changes
-  // (a renewal moves it in the expiry order). Error code bad_filter for an unknown status or sort.
+  // the next would take them past `max_bytes`, a row's size being estimated from its stored texts
+  // (the first row always comes, so paging moves on). Each page is one query on an index that
+  // holds the whole order (no OFFSET), so a late page costs what the first does, and an entry
+  // that exists from the first page to the last is listed once, whatever else is added or
+  // deleted meanwhile, unless its own sort key changes (a renewal moves it in the expiry order).
+  // Error code bad_filter for an unknown status or sort.
   base::Result<ListPage> ListPageOf(const ListFilter& filter, const std::optional<ListKey>& after,
                                     int64_t limit, size_t max_bytes, base::UnixTime now);
   // By name (optionally "group/name") or numeric id; error code "not_found".

@@ -177,14 +177,18 @@ base::Result<ListPage> Inventory::Impl::ListPageOf(const ListFilter& filter,
       page.next = std::move(last);
       return page;
     }
-    nlohmann::json json = ListRowJson(*st, now, options_.expiring_soon_days);
-    const size_t size = DumpJson(json).size();
+    // The row's size in JSON, estimated rather than serialized (serializing took a quarter of
+    // the daemon's time for a page): its stored texts, and what the keys, numbers, dates and
+    // fixed words take at most.
+    constexpr size_t kFixedRowBytes = 384;
+    const size_t size = kFixedRowBytes + st->Text(1).size() + st->Text(2).size() +
+                        st->Text(4).size() + st->Text(9).size() + st->Text(10).size();
     if (!page.rows.empty() && bytes + size > max_bytes) {
       page.next = std::move(last);
       return page;
     }
     bytes += size;
-    page.rows.push_back(std::move(json));
+    page.rows.push_back(ListRowJson(*st, now, options_.expiring_soon_days));
     last = ListKey{
         .expiry_order = st->Int(13), .name = st->Text(1), .group = st->Text(2), .id = st->Int(0)};
   }
