@@ -99,8 +99,8 @@ inline constexpr const char* kAll[] = {
 }  // namespace certinbox::base::field
 
 // Field names of the control replies that more than one side reads (docs/protocol.md): the error
-// envelope, the paging of `events`, and the PEM material of `export` and `material`. Where a
-// reply carries an event's object (a certificate summary), its names are base::field's.
+// envelope, the paging of `events` and `ls`, and the PEM material of `export` and `material`. Where
+// a reply carries an event's object (a certificate summary), its names are base::field's.
 namespace certinbox::base::reply {
 
 // {"error": {"code", "message"}}: every failed request.
@@ -118,6 +118,15 @@ inline constexpr char kLastSeq[] = "last_seq";  // also status and plugin.hello
 inline constexpr char kPruned[] = "pruned";     // {from, to}: events gone before they were asked
 inline constexpr char kFrom[] = "from";
 inline constexpr char kTo[] = "to";
+
+// `ls`: a page of rows (a short certificate summary, docs/protocol.md) and the cursor of the
+// next page. The request's `after` is a `next` handed back as is; `limit` the rows per page.
+inline constexpr char kEntries[] = "entries";
+inline constexpr char kUnmatchedKeys[] = "unmatched_keys";  // first page only
+inline constexpr char kNext[] = "next";                     // null on the last page
+inline constexpr char kAfter[] = "after";
+inline constexpr char kLimit[] = "limit";                 // also `events`
+inline constexpr char kBindingCount[] = "binding_count";  // in an `ls` row
 
 // `export` and `material`.
 inline constexpr char kCertPem[] = "cert_pem";

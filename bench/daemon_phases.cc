@@ -14,6 +14,7 @@
 
 #include "base/wire.h"
 #include "bench/stats.h"
+#include "plugins/sdk/limits.h"
 
 namespace certinbox::bench {
 namespace {
@@ -149,14 +150,24 @@ BurstResult RunBurst(DaemonRunner& daemon, const std::vector<CorpusFile>& staged
     result.prefetches_redone = prefetches.value("redone", -1L);
     result.wal_checkpoints = (*status)["wal_checkpoints"].value("completed", -1L);
   }
-  if (auto ls = daemon.Control("ls", {}, milliseconds(120'000))) {
-    long matching = 0;
-    for (const auto& entry : (*ls)["entries"]) {
+  long matching = 0;
+  nlohmann::json args = {{base::reply::kLimit, sdk::kMaxLsRowsPerReply}};
+  // Bounded: every page but the last holds at least one entry of the burst's.
+  for (size_t page = 0; page <= staged.size() + 1; ++page) {
+    auto ls = daemon.Control("ls", args, milliseconds(120'000));
+    if (!ls) {
+      std::printf("  WARNING: ls failed: %s\n", ls.error().c_str());
+      break;
+    }
+    for (const auto& entry : (*ls)[base::reply::kEntries]) {
       matching += wanted.contains(entry.value(base::field::kFingerprintSha256, ""));
     }
-    result.ls_matching = matching;
-  } else {
-    std::printf("  WARNING: ls failed: %s\n", ls.error().c_str());
+    const auto& next = (*ls)[base::reply::kNext];
+    if (!next.is_string()) {
+      result.ls_matching = matching;
+      break;
+    }
+    args[base::reply::kAfter] = next;
   }
   return result;
 }

@@ -2,11 +2,7 @@
 // certificate+key files, drop-to-event latency at a steady drop rate, and the same files
 // through a plain single-threaded loop for comparison. See bench/run.sh.
 #include <openssl/crypto.h>
-#include <sched.h>
-#include <sqlite3.h>
 #include <stdlib.h>
-#include <sys/statfs.h>
-#include <sys/utsname.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -14,7 +10,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -24,6 +19,7 @@
 #include "bench/corpus.h"
 #include "bench/daemon_phases.h"
 #include "bench/daemon_runner.h"
+#include "bench/machine.h"
 #include "bench/stats.h"
 
 namespace certinbox::bench {
@@ -48,71 +44,6 @@ struct Options {
   std::string daemon = CERTINBOXD_BIN;
 };
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("model name")) {
-      auto colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(colon + 2);
-    }
-  }
-  return "unknown CPU";
-}
-
-int UsableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-  return static_cast<int>(std::thread::hardware_concurrency());
-}
-
-std::string FilesystemOf(const fs::path& dir) {
-  struct statfs info {};
-  if (::statfs(dir.c_str(), &info) != 0) return "unknown";
-  switch (static_cast<unsigned long>(info.f_type)) {
-    case 0x01021994:
-      return "tmpfs";
-    case 0xEF53:
-      return "ext4";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x794c7630:
-      return "overlayfs";
-    default: {
-      char buffer[32];
-      std::snprintf(buffer, sizeof buffer, "fs magic 0x%lx",
-                    static_cast<unsigned long>(info.f_type));
-      return buffer;
-    }
-  }
-}
-
-// The 1, 5 and 15 minute load averages: other work on the machine lowers every figure.
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
-std::string MachineLine(const fs::path& workdir) {
-  utsname uts{};
-  ::uname(&uts);
-  int major = 0, minor = 0, patch = 0;
-  zmq_version(&major, &minor, &patch);
-  const char* pool = std::getenv("UV_THREADPOOL_SIZE");
-  char buffer[1024];
-  std::snprintf(buffer, sizeof buffer,
-                "  machine   %d CPUs usable (%s), Linux %s, workdir on %s, load average %s\n"
-                "  libraries %s, SQLite %s, ZeroMQ %d.%d.%d, UV_THREADPOOL_SIZE=%s\n",
-                UsableCpus(), CpuModel().c_str(), uts.release, FilesystemOf(workdir).c_str(),
-                LoadAverage().c_str(), OpenSSL_version(OPENSSL_VERSION), sqlite3_libversion(),
-                major, minor, patch, pool ? pool : "unset (certinboxd: cores + 1, at least 5)");
-  return buffer;
-}
-
 std::string RerunArguments(const Options& o) {
   char buffer[256];
   std::snprintf(buffer, sizeof buffer,
@@ -127,22 +58,6 @@ std::string RerunArguments(const Options& o) {
   return out;
 }
 
-fs::path MakeWorkdir(const std::string& requested) {
-  if (requested.empty()) {
-    char pattern[] = "/tmp/cbxb-XXXXXX";  // short: ipc:// socket paths are limited to 107 bytes
-    if (!::mkdtemp(pattern)) throw Fatal{std::string("mkdtemp: ") + std::strerror(errno)};
-    return pattern;
-  }
-  fs::path dir = fs::absolute(requested);
-  if (fs::exists(dir) && !fs::is_empty(dir)) {
-    throw Fatal{dir.string() +
-                " is not empty: the benchmark removes its work folder, so give "
-                "a new or empty one"};
-  }
-  fs::create_directories(dir);
-  return dir;
-}
-
 void CheckIpcPaths(const fs::path& workdir) {
   for (const char* socket : {"burst-20/state/control.sock", "burst-20/state/events.sock",
                              "baseline-20/baseline.sock"}) {  // the longest
@@ -151,13 +66,6 @@ void CheckIpcPaths(const fs::path& workdir) {
       throw Fatal{"ipc socket path " + path + " is longer than 107 bytes: use a shorter --workdir"};
     }
   }
-}
-
-std::string Mib(std::optional<uint64_t> kib) {
-  if (!kib) return "unknown";
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1f MiB", static_cast<double>(*kib) / 1024.0);
-  return buffer;
 }
 
 // One burst through `daemon` (started, with an empty database): imports the CA unless
@@ -208,20 +116,9 @@ int Run(const Options& options, const std::string& program) {
   testing::KeyType key_type =
       options.key == "rsa" ? testing::KeyType::kRsa2048 : testing::KeyType::kEcP256;
   const char* key_name = options.key == "rsa" ? "RSA 2048" : "EC P-256";
-  fs::path workdir;
-  try {
-    workdir = MakeWorkdir(options.workdir);
-  } catch (const Fatal& fatal) {
-    std::fprintf(stderr, "ERROR: %s\n", fatal.message.c_str());
-    return 1;
-  } catch (const fs::filesystem_error& e) {
-    std::fprintf(stderr, "ERROR: %s\n", e.what());
-    return 1;
-  }
-  bool keep = options.keep;
-  zmq::context_t zmq(1);
-  int exit_code = 0;
-  try {
+  return RunInWorkdir(options.workdir, "cbxb", options.keep, [&](const fs::path& workdir) {
+    zmq::context_t zmq(1);
+    int exit_code = 0;
     CheckIpcPaths(workdir);
     std::printf("certinbox ingest benchmark\n%s  workdir   %s\n\n", MachineLine(workdir).c_str(),
                 workdir.c_str());
@@ -428,25 +325,8 @@ int Run(const Options& options, const std::string& program) {
       (void)daemon->Stop(std::chrono::seconds(30));
       throw;
     }
-  } catch (const Fatal& fatal) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "\nERROR: %s\n", fatal.message.c_str());
-    exit_code = 1;
-    keep = true;
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "\nERROR: %s\n", e.what());
-    exit_code = 1;
-    keep = true;
-  }
-  std::fflush(stdout);
-  if (keep) {
-    std::fprintf(stderr, "kept %s\n", workdir.c_str());
-  } else {
-    std::error_code ec;
-    fs::remove_all(workdir, ec);
-  }
-  return exit_code;
+    return exit_code;
+  });
 }
 
 }  // namespace

@@ -1,11 +1,16 @@
-// ls, show and status: one control request each, printed for people or as JSON.
+// ls (page by page), show and status, printed for people or as JSON.
 #include "cli/commands.h"
 
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
+#include "base/wire.h"
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
 #include "cli/render.h"
+#include "plugins/sdk/limits.h"
 
 namespace certinbox::cli {
 namespace {
@@ -33,18 +38,45 @@ int RunLs(const GlobalOptions& global, const LsOptions& options) {
     args["expiring_within"] = *seconds;
   }
 
+  // Not an option (it would be one more line of --help for no user's need): tests and
+  // benchmarks set the entries per request through the environment.
+  if (const char* page_size = std::getenv("CERTINBOX_LS_PAGE_SIZE")) {
+    int64_t limit = 0;
+    auto [end, ec] = std::from_chars(page_size, page_size + std::strlen(page_size), limit);
+    if (ec != std::errc() || *end != '\0' || limit < 1 || limit > sdk::kMaxLsRowsPerReply) {
+      PrintError("CERTINBOX_LS_PAGE_SIZE: a whole number from 1 to " +
+                 std::to_string(sdk::kMaxLsRowsPerReply));
+      return kExitUsage;
+    }
+    args[base::reply::kLimit] = limit;
+  }
+
   auto session = Session::Open(global);
   if (!session) return session.error();
-  auto reply = (*session)->Request("ls", std::move(args));
-  if (!reply) return (*session)->Fail(reply.error());
-
-  if (options.json) {
-    std::cout << DumpJson(InventoryJson(*reply), 2) << "\n";
-  } else {
-    bool filtered = !options.status.empty() || !options.group.empty() || !options.label.empty() ||
-                    !options.expiring_within.empty();
-    std::cout << RenderInventory(*reply, filtered);
+  // Page by page, each printed before the next is asked for: neither side ever holds the whole
+  // inventory. An entry added or deleted meanwhile does not make a page repeat or skip another.
+  const bool filtered = !options.status.empty() || !options.group.empty() ||
+                        !options.label.empty() || !options.expiring_within.empty();
+  InventoryPrinter printer(options.json, filtered);
+  std::string after;
+  while (true) {
+    Json page_args = args;
+    if (!after.empty()) page_args[base::reply::kAfter] = after;
+    auto reply = (*session)->Request("ls", std::move(page_args));
+    if (!reply) {
+      std::cout.flush();  // what was printed stays printed; the error says why it stops there
+      return (*session)->Fail(reply.error());
+    }
+    std::cout << printer.Page(*reply);
+    const Json& next = FieldOf(*reply, base::reply::kNext);
+    if (!next.is_string()) break;
+    if (next.get<std::string>() == after) {
+      PrintError("the daemon's ls reply names the same page again as the next one");
+      return kExitDaemonError;
+    }
+    after = next.get<std::string>();
   }
+  std::cout << printer.Finish();
   return kExitOk;
 }
 

@@ -2,18 +2,38 @@
 // functions of the daemon's replies (docs/protocol.md), so they are tested without a daemon.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "cli/json_text.h"
 
 namespace certinbox::cli {
 
-// `ls --json`: {"entries": [...], "unmatched_keys": [...]} with the daemon's objects as sent
-// (a missing list becomes []).
-Json InventoryJson(const Json& ls_reply);
+// `ls`, one page of the daemon's replies at a time, so the whole inventory is never held: Page()
+// gives what to print for a reply, Finish() what follows the last one.
+// - Text: the entries table (NAME GROUP KIND STATUS EXPIRES DAYS KEY FINDINGS FINGERPRINT),
+//   its header once; a column is as wide as its widest cell so far (a wider cell on a later page
+//   widens it from there on). Or "no certificates" ("no certificates match" when `filtered`).
+//   Then the unmatched keys, if any.
+// - JSON: {"entries": [...], "unmatched_keys": [...]}, the rows as the daemon sent them (a
+//   missing list is []), laid out as nlohmann's dump with indent 2.
+// The unmatched keys come with the first page (docs/protocol.md).
+class InventoryPrinter {
+ public:
+  InventoryPrinter(bool json, bool filtered);
+  std::string Page(const Json& ls_reply);
+  std::string Finish();
 
-// `ls`: the entries table (NAME GROUP KIND STATUS EXPIRES DAYS KEY FINDINGS FINGERPRINT), or
-// "no certificates" ("no certificates match" when `filtered`), then the unmatched keys, if any.
+ private:
+  bool json_;
+  bool filtered_;
+  size_t rows_ = 0;
+  std::vector<size_t> widths_;
+  Json unmatched_keys_ = Json::array();
+};
+
+// The text of one `ls` reply that is the only page: InventoryPrinter's Page() and Finish().
 std::string RenderInventory(const Json& ls_reply, bool filtered);
 
 // `show`: aligned "label: value" lines for one entry; with `versions`, its versions table.

@@ -84,45 +84,78 @@ std::string VersionsTable(const Json& entry) {
   return table.Render() + "(* current version)\n";
 }
 
-}  // namespace
-
-Json InventoryJson(const Json& ls_reply) {
-  return Json{{"entries", ArrayOf(ls_reply, "entries")},
-              {"unmatched_keys", ArrayOf(ls_reply, "unmatched_keys")}};
+// `text` with `spaces` spaces before each line (but the first, unless `first`).
+std::string Indented(const std::string& text, size_t spaces, bool first) {
+  const std::string pad(spaces, ' ');
+  std::string out = first ? pad : "";
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += pad;
+  }
+  return out;
 }
 
-std::string RenderInventory(const Json& ls_reply, bool filtered) {
-  std::string out;
-  const Json& entries = ArrayOf(ls_reply, "entries");
-  if (entries.empty()) {
-    out = filtered ? "no certificates match\n" : "no certificates\n";
-  } else {
-    Table table(
-        {"NAME", "GROUP", "KIND", "STATUS", "EXPIRES", "DAYS", "KEY", "FINDINGS", "FINGERPRINT"});
-    for (const auto& entry : entries) {
-      table.AddRow(
-          {TextOf(FieldOf(entry, base::field::kName)), TextOf(FieldOf(entry, base::field::kGroup)),
-           TextOf(FieldOf(entry, base::field::kKind)), TextOf(FieldOf(entry, base::field::kStatus)),
-           DateOf(FieldOf(entry, base::field::kNotAfter)),
-           TextOf(FieldOf(entry, base::field::kDaysLeft)),
-           YesNo(FieldOf(entry, base::field::kHasPrivateKey)),
-           FindingsOf(FieldOf(entry, base::field::kFindings)),
-           ShortHex(TextOf(FieldOf(entry, base::field::kFingerprintSha256)))});
-    }
-    out = table.Render();
+}  // namespace
+
+InventoryPrinter::InventoryPrinter(bool json, bool filtered) : json_(json), filtered_(filtered) {}
+
+std::string InventoryPrinter::Page(const Json& ls_reply) {
+  if (const Json& keys = FieldOf(ls_reply, base::reply::kUnmatchedKeys); keys.is_array()) {
+    for (const auto& key : keys) unmatched_keys_.push_back(key);
   }
-  const Json& keys = ArrayOf(ls_reply, "unmatched_keys");
-  if (!keys.empty()) {
+  const Json& entries = ArrayOf(ls_reply, base::reply::kEntries);
+  std::string out;
+  if (json_) {
+    // As nlohmann's dump with indent 2 lays out {"entries": [...], ...}, one row at a time.
+    for (const auto& entry : entries) {
+      out += rows_++ == 0 ? "{\n  \"entries\": [\n" : ",\n";
+      out += Indented(DumpJson(entry, 2), 4, true);
+    }
+    return out;
+  }
+  Table table(
+      {"NAME", "GROUP", "KIND", "STATUS", "EXPIRES", "DAYS", "KEY", "FINDINGS", "FINGERPRINT"});
+  for (const auto& entry : entries) {
+    table.AddRow(
+        {TextOf(FieldOf(entry, base::field::kName)), TextOf(FieldOf(entry, base::field::kGroup)),
+         TextOf(FieldOf(entry, base::field::kKind)), TextOf(FieldOf(entry, base::field::kStatus)),
+         DateOf(FieldOf(entry, base::field::kNotAfter)),
+         TextOf(FieldOf(entry, base::field::kDaysLeft)),
+         YesNo(FieldOf(entry, base::field::kHasPrivateKey)),
+         FindingsOf(FieldOf(entry, base::field::kFindings)),
+         ShortHex(TextOf(FieldOf(entry, base::field::kFingerprintSha256)))});
+  }
+  if (table.empty()) return out;
+  out = table.Render(widths_, rows_ == 0);
+  rows_ += entries.size();
+  return out;
+}
+
+std::string InventoryPrinter::Finish() {
+  if (json_) {
+    std::string out = rows_ == 0 ? "{\n  \"entries\": [],\n" : "\n  ],\n";
+    return out + "  \"unmatched_keys\": " + Indented(DumpJson(unmatched_keys_, 2), 2, false) +
+           "\n}\n";
+  }
+  std::string out;
+  if (rows_ == 0) out = filtered_ ? "no certificates match\n" : "no certificates\n";
+  if (!unmatched_keys_.empty()) {
     Table table({"SPKI", "ALGORITHM", "BITS", "SOURCE"});
-    for (const auto& key : keys) {
+    for (const auto& key : unmatched_keys_) {
       table.AddRow({ShortHex(TextOf(FieldOf(key, "spki_sha256"))),
                     TextOf(FieldOf(key, "algorithm")), TextOf(FieldOf(key, "bits")),
                     SourceOf(FieldOf(key, base::field::kSource))});
     }
-    out += "\nunmatched keys (waiting for their certificate): " + std::to_string(keys.size()) +
-           "\n" + table.Render();
+    out += "\nunmatched keys (waiting for their certificate): " +
+           std::to_string(unmatched_keys_.size()) + "\n" + table.Render();
   }
   return out;
+}
+
+std::string RenderInventory(const Json& ls_reply, bool filtered) {
+  InventoryPrinter printer(false, filtered);
+  std::string out = printer.Page(ls_reply);
+  return out + printer.Finish();
 }
 
 std::string RenderEntry(const Json& entry, bool versions) {

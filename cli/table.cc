@@ -19,9 +19,14 @@ void Table::AddRow(std::vector<std::string> cells) {
 }
 
 std::string Table::Render() const {
-  size_t columns = headers_.size();
+  std::vector<size_t> widths;
+  return Render(widths, true);
+}
+
+std::string Table::Render(std::vector<size_t>& widths, bool header) const {
+  size_t columns = std::max(widths.size(), headers_.size());
   for (const auto& row : rows_) columns = std::max(columns, row.size());
-  std::vector<size_t> widths(columns, 0);
+  widths.resize(columns, 0);
   auto measure = [&](const std::vector<std::string>& row) {
     for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], DisplayWidth(row[i]));
   };
@@ -40,7 +45,7 @@ std::string Table::Render() const {
     out += line;
     out += '\n';
   };
-  emit(headers_);
+  if (header) emit(headers_);
   for (const auto& row : rows_) emit(row);
   return out;
 }

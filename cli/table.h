@@ -20,6 +20,10 @@ class Table {
   bool empty() const { return rows_.empty(); }
   // Every line ends in '\n'.
   std::string Render() const;
+  // The same, each column at least as wide as `widths` says (a missing one: 0), and the header
+  // line only when `header`; leaves the widths used in `widths`. Successive calls with the same
+  // `widths` print one table in parts (a part's wider cell widens the columns from there on).
+  std::string Render(std::vector<size_t>& widths, bool header) const;
 
  private:
   std::vector<std::string> headers_;

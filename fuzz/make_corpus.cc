@@ -143,6 +143,11 @@ void ControlRequests(Corpus& corpus) {
         {"label", "x"},
         {"expiring_within", 86400},
         {"sort", "expiry"}}},
+      // A page after ["name", "leaf.test", "default", 1] (a cursor is hex of its JSON).
+      {"ls-page",
+       {{"op", "ls"},
+        {"limit", 1},
+        {"after", "5b226e616d65222c226c6561662e74657374222c2264656661756c74222c315d"}}},
       {"show", {{"op", "show"}, {"entry", "leaf.test"}}},
       {"show-id", {{"op", "show"}, {"entry", 1}}},
       {"rollback", {{"op", "rollback"}, {"entry", "default/leaf.test"}, {"to", 1}}},

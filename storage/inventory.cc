@@ -266,6 +266,13 @@ base::Result<nlohmann::json> Inventory::List(const ListFilter& filter, base::Uni
   return Guarded("listing", [&] { return impl_->List(filter, now); });
 }
 
+base::Result<ListPage> Inventory::ListPageOf(const ListFilter& filter,
+                                             const std::optional<ListKey>& after, int64_t limit,
+                                             size_t max_bytes, base::UnixTime now) {
+  return Guarded("listing",
+                 [&] { return impl_->ListPageOf(filter, after, limit, max_bytes, now); });
+}
+
 base::Result<nlohmann::json> Inventory::Show(const std::string& name_or_id, base::UnixTime now) {
   return Guarded("show", [&] { return impl_->Show(name_or_id, now); });
 }

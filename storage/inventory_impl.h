@@ -80,11 +80,15 @@ class Inventory::Impl {
   base::Result<std::vector<std::pair<int64_t, std::string>>> IncompleteChains(int64_t after_id,
                                                                               int64_t limit);
   base::Result<std::vector<std::string>> CaCertificates();
-  base::Result<nlohmann::json> List(const ListFilter& filter, base::UnixTime now);
   base::Result<nlohmann::json> Show(const std::string& name_or_id, base::UnixTime now);
   base::Result<nlohmann::json> UnmatchedKeys();
   base::Result<Counts> Count(base::UnixTime now);
   base::Result<pipeline::SecretBytes> PrivateKeyFor(const std::string& spki_sha256);
+
+  // list.cc
+  base::Result<nlohmann::json> List(const ListFilter& filter, base::UnixTime now);
+  base::Result<ListPage> ListPageOf(const ListFilter& filter, const std::optional<ListKey>& after,
+                                    int64_t limit, size_t max_bytes, base::UnixTime now);
 
   // csr.cc: CSRs made here, their activation by Import, exports.
   base::Result<Event> CreateCsr(const NewCsr& request);

@@ -1,7 +1,6 @@
-// Inventory reads: List, Show, Count, the CA and incomplete-chain lists, keys.
+// Inventory reads: Show, Count, the CA and incomplete-chain lists, keys.
 #include <algorithm>
 #include <charconv>
-#include <variant>
 
 #include "base/error.h"
 #include "base/error_codes.h"
@@ -14,8 +13,6 @@
 namespace certinbox::storage {
 
 namespace {
-
-using BindValue = std::variant<int64_t, std::string>;
 
 std::optional<int64_t> ParseId(const std::string& text) {
   int64_t id = 0;
@@ -59,66 +56,6 @@ base::Result<std::vector<std::string>> Inventory::Impl::CaCertificates() {
     if (!row) return std::unexpected(row.error());
     if (!*row) return out;
     out.push_back(st->Blob(0));
-  }
-}
-
-// Status and expiry filters become ranges on versions.not_after, so SQLite can use its index.
-base::Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, base::UnixTime now) {
-  const int64_t soon =
-      now + static_cast<int64_t>(options_.expiring_soon_days) * base::kSecondsPerDay;
-  std::string sql = kSummarySelect;
-  std::vector<std::string> where;
-  std::vector<BindValue> values;
-  auto param = [&](BindValue value) {
-    values.push_back(std::move(value));
-    return "?" + std::to_string(values.size());
-  };
-  if (filter.status) {
-    const std::string& s = *filter.status;
-    if (s == "expired") {
-      where.push_back("v.not_after <= " + param(now));
-    } else if (s == "expiring_soon") {
-      where.push_back("v.not_after > " + param(now) + " AND v.not_after < " + param(soon));
-    } else if (s == "valid") {
-      where.push_back("v.not_after >= " + param(soon));
-    } else if (s == "pre_activation") {
-      where.push_back("e.current_version_id IS NULL");  // CSR entries without a certificate
-    } else {
-      return base::Fail(base::code::kBadFilter, "unknown status \"" + s +
-                                                    "\": use valid, expiring_soon, expired or "
-                                                    "pre_activation");
-    }
-  }
-  if (filter.group) where.push_back("e.grp = " + param(*filter.group));
-  if (filter.label) {
-    where.push_back("EXISTS (SELECT 1 FROM json_each(e.labels) l WHERE l.value = " +
-                    param(*filter.label) + ")");
-  }
-  if (filter.expiring_within_seconds) {
-    where.push_back("v.not_after <= " + param(now + *filter.expiring_within_seconds));
-  }
-  for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
-  if (filter.sort == "name") {
-    sql += " ORDER BY e.name, e.grp, e.id";
-  } else if (filter.sort == "expiry") {
-    sql += " ORDER BY v.not_after IS NULL, v.not_after, e.name, e.id";  // CSRs last
-  } else {
-    return base::Fail(base::code::kBadFilter,
-                      "unknown sort \"" + filter.sort + "\": use name or expiry");
-  }
-
-  // One text per combination of filters: the statement cache stays small.
-  auto st = db_.Prepare(sql);
-  if (!st) return std::unexpected(st.error());
-  for (size_t i = 0; i < values.size(); ++i) {
-    std::visit([&](const auto& v) { st->Bind(static_cast<int>(i + 1), v); }, values[i]);
-  }
-  nlohmann::json out = nlohmann::json::array();
-  while (true) {
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) return out;
-    out.push_back(SummaryFromRow(*st, now, options_.expiring_soon_days));
   }
 }
 

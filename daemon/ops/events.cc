@@ -80,7 +80,7 @@ base::Result<json> EventOps::Events(const Request& request) {
     if (!seq) return std::unexpected(seq.error());
     since = seq->value_or(0);
   }
-  auto limit_arg = request.Int("limit", 1, sdk::kMaxEventsPerReply);
+  auto limit_arg = request.Int(base::reply::kLimit, 1, sdk::kMaxEventsPerReply);
   auto type_arg = request.String("type");
   if (auto bad = base::FirstError(limit_arg, type_arg)) return std::unexpected(*bad);
   const int64_t limit = limit_arg->value_or(1000);

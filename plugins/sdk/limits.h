@@ -21,6 +21,14 @@ inline constexpr int64_t kMaxEventsPerReply = 10000;
 // always sent, so paging moves on). A cut page says "more": true; ask again from scanned_to.
 inline constexpr size_t kMaxEventsReplyBytes = size_t{4} << 20;
 
+// An `ls` reply holds at most this many rows (its `limit`, by default the second figure)...
+inline constexpr int64_t kMaxLsRowsPerReply = 10000;
+inline constexpr int64_t kDefaultLsRowsPerReply = 1000;
+// ...and stops before the row that would take them past this many bytes, a row's size being an
+// estimate from its stored texts (one row is always sent). A page followed by another has a
+// `next` cursor.
+inline constexpr size_t kMaxLsReplyBytes = size_t{4} << 20;
+
 // Whether no array or object in `json_text` nests deeper than `max_depth`. A scan of the bytes
 // that builds nothing (brackets inside strings do not count), so it is safe on any input and
 // cheap enough to run before the parser; it does not say whether the text is valid JSON.

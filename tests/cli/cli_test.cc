@@ -97,7 +97,10 @@ TEST(RenderTest, EmptyInventory) {
   Json reply = {{"entries", Json::array()}, {"unmatched_keys", Json::array()}};
   EXPECT_EQ(RenderInventory(reply, false), "no certificates\n");
   EXPECT_EQ(RenderInventory(reply, true), "no certificates match\n");
-  EXPECT_EQ(InventoryJson(Json::object()), reply);
+  InventoryPrinter json(true, false);
+  std::string printed = json.Page(Json::object());
+  printed += json.Finish();
+  EXPECT_EQ(printed, reply.dump(2) + "\n");
 }
 
 TEST(RenderTest, InventoryTableAndUnmatchedKeys) {
@@ -148,11 +151,37 @@ TEST(RenderTest, HostileNamesPrintEscaped) {
   }
 }
 
-TEST(RenderTest, InventoryJsonKeepsDaemonObjects) {
-  Json reply = {{"entries", {Entry()}}, {"unmatched_keys", Json::array()}, {"extra", 1}};
-  Json out = InventoryJson(reply);
-  EXPECT_EQ(out.size(), 2u);
-  EXPECT_EQ(out["entries"][0], Entry());
+// Pages printed one by one make the text nlohmann gives for the whole object, with the rows as
+// the daemon sent them; the unmatched keys come from the first page.
+TEST(RenderTest, InventoryJsonOverPagesKeepsDaemonObjects) {
+  Json key = {{"spki_sha256", "ff"}, {"algorithm", "EC"}, {"bits", 256}};
+  Json second = Entry();
+  second["name"] = "zzz";
+  InventoryPrinter json(true, false);
+  std::string printed =
+      json.Page({{"entries", {Entry()}}, {"unmatched_keys", {key}}, {"extra", 1}, {"next", "x"}});
+  printed += json.Page({{"entries", {second}}, {"next", nullptr}});
+  printed += json.Finish();
+  Json whole = {{"entries", {Entry(), second}}, {"unmatched_keys", {key}}};
+  EXPECT_EQ(printed, whole.dump(2) + "\n");
+}
+
+// The text table over pages: one header, and a later page's wider cell widens its column from
+// there on.
+TEST(RenderTest, InventoryTableOverPages) {
+  Json wide = Entry();
+  wide["name"] = "a-much-longer-name";
+  InventoryPrinter text(false, false);
+  std::string printed = text.Page({{"entries", {Entry()}}});
+  printed += text.Page({{"entries", {wide}}});
+  printed += text.Finish();
+  EXPECT_EQ(printed,
+            "NAME  GROUP  KIND  STATUS  EXPIRES     DAYS  KEY  FINDINGS                   "
+            "FINGERPRINT\n"
+            "www   web    leaf  valid   2026-01-31  42    yes  chain_incomplete,weak_key  "
+            "0011223344556677\n"
+            "a-much-longer-name  web    leaf  valid   2026-01-31  42    yes  "
+            "chain_incomplete,weak_key  0011223344556677\n");
 }
 
 TEST(RenderTest, EntryLinesAndVersions) {
