@@ -9,6 +9,8 @@ packages=(
   libtomlplusplus-dev libgtest-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libcurl4-openssl-dev ca-certificates
   libjemalloc-dev  # certinboxd's allocator (CMakeLists.txt: CERTINBOX_JEMALLOC)
+  libmicrohttpd-dev  # the [http] listener (http/server.cc)
+  prometheus  # promtool and a real Prometheus for tests/integration/http_test.cc
   nginx  # the end-to-end test of the deploy plugin (tests/integration/nginx_test.cc)
   python3 python3-zmq  # docs/examples/plugin.py and its test
   strace  # tests/integration/durability_test.cc traces the daemon's syncs
