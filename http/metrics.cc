@@ -64,6 +64,38 @@ struct X509Families {
   }
 };
 
+// certinbox's series beside the entries: the outbox, the cursors, the plugins, the build.
+void AddDaemonSeries(Exposition& out, const MetricsContext& context, int64_t last_seq,
+                     const std::vector<storage::Cursor>& cursors) {
+  out.Family("certinbox_event_last_seq", "gauge",
+             "The seq of the last event written to the outbox");
+  out.Sample("certinbox_event_last_seq", {}, last_seq);
+  out.Family("certinbox_event_published_seq", "gauge",
+             "The seq of the last event the daemon published on its PUB socket");
+  out.Sample("certinbox_event_published_seq", {}, context.published_seq);
+  out.Family("certinbox_cursor_seq", "gauge", "The last event seq each cursor acknowledged");
+  for (const auto& cursor : cursors) {
+    out.Sample("certinbox_cursor_seq", {{"cursor", cursor.name}}, cursor.seq);
+  }
+  out.Family("certinbox_cursor_lag", "gauge",
+             "Events written after each cursor's seq: how far its subscriber is behind");
+  for (const auto& cursor : cursors) {
+    out.Sample("certinbox_cursor_lag", {{"cursor", cursor.name}},
+               std::max<int64_t>(0, last_seq - cursor.seq));
+  }
+  out.Family("certinbox_plugin_up", "gauge", "1 while the supervised plugin runs, else 0");
+  for (const auto& plugin : context.plugins) {
+    out.Sample("certinbox_plugin_up", {{"plugin", plugin.name}}, int64_t{plugin.up ? 1 : 0});
+  }
+  out.Family("certinbox_plugin_restarts_total", "counter",
+             "Times the supervisor restarted the plugin since the daemon started");
+  for (const auto& plugin : context.plugins) {
+    out.Sample("certinbox_plugin_restarts_total", {{"plugin", plugin.name}}, plugin.restarts);
+  }
+  out.Family("certinbox_build_info", "gauge", "The running certinboxd's version (value 1)");
+  out.Sample("certinbox_build_info", {{"version", context.version}}, int64_t{1});
+}
+
 }  // namespace
 
 base::Result<std::string> RenderMetrics(const MetricsContext& context) {
@@ -125,33 +157,7 @@ base::Result<std::string> RenderMetrics(const MetricsContext& context) {
   for (const auto& [status, count] : by_status) {
     out.Sample("certinbox_entries", {{"status", status}}, count);
   }
-  out.Family("certinbox_event_last_seq", "gauge",
-             "The seq of the last event written to the outbox");
-  out.Sample("certinbox_event_last_seq", {}, *last_seq);
-  out.Family("certinbox_event_published_seq", "gauge",
-             "The seq of the last event the daemon published on its PUB socket");
-  out.Sample("certinbox_event_published_seq", {}, context.published_seq);
-  out.Family("certinbox_cursor_seq", "gauge", "The last event seq each cursor acknowledged");
-  for (const auto& cursor : *cursors) {
-    out.Sample("certinbox_cursor_seq", {{"cursor", cursor.name}}, cursor.seq);
-  }
-  out.Family("certinbox_cursor_lag", "gauge",
-             "Events written after each cursor's seq: how far its subscriber is behind");
-  for (const auto& cursor : *cursors) {
-    out.Sample("certinbox_cursor_lag", {{"cursor", cursor.name}},
-               std::max<int64_t>(0, *last_seq - cursor.seq));
-  }
-  out.Family("certinbox_plugin_up", "gauge", "1 while the supervised plugin runs, else 0");
-  for (const auto& plugin : context.plugins) {
-    out.Sample("certinbox_plugin_up", {{"plugin", plugin.name}}, int64_t{plugin.up ? 1 : 0});
-  }
-  out.Family("certinbox_plugin_restarts_total", "counter",
-             "Times the supervisor restarted the plugin since the daemon started");
-  for (const auto& plugin : context.plugins) {
-    out.Sample("certinbox_plugin_restarts_total", {{"plugin", plugin.name}}, plugin.restarts);
-  }
-  out.Family("certinbox_build_info", "gauge", "The running certinboxd's version (value 1)");
-  out.Sample("certinbox_build_info", {{"version", context.version}}, int64_t{1});
+  AddDaemonSeries(out, context, *last_seq, *cursors);
   return text + out.Take();
 }
 
