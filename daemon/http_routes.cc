@@ -47,6 +47,11 @@ void Daemon::ServeMetrics(http::Answer answer) {
                                .up = plugin.value("state", "") == "running",
                                .restarts = plugin.value("restarts", int64_t{0})});
   }
+  for (const auto& inbox : inboxes_) {
+    if (!inbox->watcher) continue;
+    context.inboxes.push_back(
+        {.name = inbox->config.name, .backlog = static_cast<int64_t>(inbox->watcher->Backlog())});
+  }
   ++scrapes_;
   int rc = base::RunOnPool<std::string>(
       &loop_, [context = std::move(context)] { return http::RenderMetrics(context); },

@@ -64,6 +64,54 @@ struct X509Families {
   }
 };
 
+// The import log's totals and the inboxes' backlogs.
+void AddImportSeries(Exposition& out, const MetricsContext& context,
+                     const std::vector<storage::ImportTally>& tallies) {
+  out.Family("certinbox_imports_total", "counter",
+             "Files taken from each inbox, by outcome (imported, duplicate, rejected)");
+  std::map<std::pair<std::string, std::string>, int64_t> by_outcome;
+  for (const auto& tally : tallies) by_outcome[{tally.inbox, tally.outcome}] += tally.files;
+  for (const auto& [key, files] : by_outcome) {
+    out.Sample("certinbox_imports_total", {{"inbox", key.first}, {"outcome", key.second}}, files);
+  }
+  out.Family("certinbox_rejections_total", "counter",
+             "Files each inbox rejected (moved to failed/), by reason code");
+  for (const auto& tally : tallies) {
+    if (tally.outcome != "rejected") continue;
+    out.Sample("certinbox_rejections_total", {{"inbox", tally.inbox}, {"reason", tally.reason}},
+               tally.files);
+  }
+  out.Family("certinbox_inbox_backlog", "gauge",
+             "Files in each inbox seen but not yet handed to the import (settling or waiting)");
+  for (const auto& inbox : context.inboxes) {
+    out.Sample("certinbox_inbox_backlog", {{"inbox", inbox.name}}, inbox.backlog);
+  }
+}
+
+// Each binding's versions and last push.
+void AddBindingSeries(Exposition& out, const std::vector<storage::BindingRow>& bindings) {
+  auto labels = [](const storage::BindingRow& b) -> Labels {
+    return {{"resource", b.resource}, {"entry", b.entry}, {"plugin", b.plugin}};
+  };
+  out.Family("certinbox_binding_current_version", "gauge",
+             "The current version of the entry each resource is bound to");
+  for (const auto& b : bindings) {
+    out.Sample("certinbox_binding_current_version", labels(b), b.current_version);
+  }
+  out.Family("certinbox_binding_pushed_version", "gauge",
+             "The entry version last pushed to each resource (0: none yet)");
+  for (const auto& b : bindings) {
+    out.Sample("certinbox_binding_pushed_version", labels(b), b.pushed_version);
+  }
+  out.Family("certinbox_binding_last_push_succeeded", "gauge",
+             "1 if the last push to the resource succeeded, 0 if it failed (none before a push)");
+  for (const auto& b : bindings) {
+    if (b.last_push_result.empty()) continue;
+    out.Sample("certinbox_binding_last_push_succeeded", labels(b),
+               int64_t{b.last_push_result == "succeeded" ? 1 : 0});
+  }
+}
+
 // certinbox's series beside the entries: the outbox, the cursors, the plugins, the build.
 void AddDaemonSeries(Exposition& out, const MetricsContext& context, int64_t last_seq,
                      const std::vector<storage::Cursor>& cursors) {
@@ -131,6 +179,10 @@ base::Result<std::string> RenderMetrics(const MetricsContext& context) {
   if (!cursors) return std::unexpected(cursors.error());
   auto last_seq = reader->LastSeq();
   if (!last_seq) return std::unexpected(last_seq.error());
+  auto tallies = reader->ImportTallies();
+  if (!tallies) return std::unexpected(tallies.error());
+  auto bindings = reader->Bindings();
+  if (!bindings) return std::unexpected(bindings.error());
 
   Exposition out;
   out.Family("x509_cert_not_after", "gauge",
@@ -157,6 +209,8 @@ base::Result<std::string> RenderMetrics(const MetricsContext& context) {
   for (const auto& [status, count] : by_status) {
     out.Sample("certinbox_entries", {{"status", status}}, count);
   }
+  AddImportSeries(out, context, *tallies);
+  AddBindingSeries(out, *bindings);
   AddDaemonSeries(out, context, *last_seq, *cursors);
   return text + out.Take();
 }

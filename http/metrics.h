@@ -20,6 +20,12 @@ struct PluginGauge {
   int64_t restarts = 0;
 };
 
+// An inbox's files seen but not yet handed over (settling or waiting), as the loop sees it.
+struct InboxGauge {
+  std::string name;
+  int64_t backlog = 0;
+};
+
 // What the scrape needs from the loop thread, copied there before the work goes to the pool.
 struct MetricsContext {
   std::filesystem::path database;
@@ -28,6 +34,7 @@ struct MetricsContext {
   bool expires_in_seconds = false;  // also x509_cert_expires_in_seconds
   int64_t published_seq = 0;        // the last event seq the daemon published
   std::vector<PluginGauge> plugins;
+  std::vector<InboxGauge> inboxes;
   std::string version;
 };
 

@@ -4,6 +4,23 @@
 #include "storage/summary.h"
 
 namespace certinbox::storage {
+namespace {
+
+// Every row of `sql`, each made into a T by `read(statement)`.
+template <class T, class Read>
+base::Result<std::vector<T>> ReadAllRows(sqlite::Connection& db, const char* sql, Read read) {
+  auto st = db.Prepare(sql);
+  if (!st) return std::unexpected(st.error());
+  std::vector<T> rows;
+  for (;;) {
+    auto more = st->Step();
+    if (!more) return std::unexpected(more.error());
+    if (!*more) return rows;
+    rows.push_back(read(*st));
+  }
+}
+
+}  // namespace
 
 struct InventoryReader::Impl {
   sqlite::Connection db;
@@ -58,16 +75,33 @@ base::Result<void> InventoryReader::ForEachEntry(base::UnixTime now, int expirin
 }
 
 base::Result<std::vector<Cursor>> InventoryReader::Cursors() {
-  auto st = impl_->db.Prepare(
-      "SELECT name, seq, created_at, updated_at FROM event_cursors ORDER BY name");
-  if (!st) return std::unexpected(st.error());
-  std::vector<Cursor> cursors;
-  for (;;) {
-    auto more = st->Step();
-    if (!more) return std::unexpected(more.error());
-    if (!*more) return cursors;
-    cursors.push_back({st->Text(0), st->Int(1), st->Int(2), st->Int(3)});
-  }
+  return ReadAllRows<Cursor>(
+      impl_->db, "SELECT name, seq, created_at, updated_at FROM event_cursors ORDER BY name",
+      [](const sqlite::Statement& st) {
+        return Cursor{st.Text(0), st.Int(1), st.Int(2), st.Int(3)};
+      });
+}
+
+base::Result<std::vector<ImportTally>> InventoryReader::ImportTallies() {
+  return ReadAllRows<ImportTally>(
+      impl_->db,
+      "SELECT inbox, outcome, coalesce(reason, ''), COUNT(*) FROM import_log"
+      " GROUP BY inbox, outcome, coalesce(reason, '') ORDER BY 1, 2, 3",
+      [](const sqlite::Statement& st) {
+        return ImportTally{st.Text(0), st.Text(1), st.Text(2), st.Int(3)};
+      });
+}
+
+base::Result<std::vector<BindingRow>> InventoryReader::Bindings() {
+  return ReadAllRows<BindingRow>(
+      impl_->db,
+      "SELECT b.resource, e.grp || '/' || e.name, coalesce(b.plugin, ''),"
+      " coalesce(v.version, 0), coalesce(b.pushed_version, 0), coalesce(b.last_push_result, '')"
+      " FROM bindings b JOIN entries e ON e.id = b.entry_id"
+      " LEFT JOIN versions v ON v.id = e.current_version_id ORDER BY b.resource",
+      [](const sqlite::Statement& st) {
+        return BindingRow{st.Text(0), st.Text(1), st.Text(2), st.Int(3), st.Int(4), st.Text(5)};
+      });
 }
 
 base::Result<int64_t> InventoryReader::LastSeq() {

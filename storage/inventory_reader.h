@@ -27,6 +27,21 @@ struct EntryRow {
   std::string der;  // the certificate (public); never key material
 };
 
+// Files taken from one inbox with one outcome (imported, duplicate, rejected) and, for
+// rejections, one reason code ("" otherwise), since the database was made.
+struct ImportTally {
+  std::string inbox, outcome, reason;
+  int64_t files = 0;
+};
+
+// A binding and what its consumer has: the entry's current version, the version last pushed
+// (0: none yet) and the last push's result ("succeeded", "failed", "" before the first).
+struct BindingRow {
+  std::string resource, entry, plugin;  // entry as GROUP/NAME; plugin "" when none
+  int64_t current_version = 0, pushed_version = 0;
+  std::string last_push_result;
+};
+
 class InventoryReader {
  public:
   // Opens `db_file` (which the daemon's Inventory created) read-only. storage_error when it
@@ -42,6 +57,10 @@ class InventoryReader {
                                   const std::function<void(const EntryRow&)>& row);
   // Subscriber cursors, by name.
   base::Result<std::vector<Cursor>> Cursors();
+  // The import log, counted by inbox, outcome and reason.
+  base::Result<std::vector<ImportTally>> ImportTallies();
+  // Every binding, by resource.
+  base::Result<std::vector<BindingRow>> Bindings();
   // The last event seq written to the outbox (0 when none ever was).
   base::Result<int64_t> LastSeq();
 

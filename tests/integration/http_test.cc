@@ -130,6 +130,15 @@ std::optional<Sample> SampleOf(const std::string& text, const std::string& metri
   return std::nullopt;
 }
 
+// The value of the sample of `metric` whose label `name` is `value`; "" when there is none.
+std::string ValueWhere(const std::string& text, const std::string& metric, const std::string& name,
+                       const std::string& value) {
+  for (auto& sample : Samples(text, metric)) {
+    if (sample.labels[name] == value) return sample.value;
+  }
+  return "";
+}
+
 // A CA and a leaf it signed, with names in every field the exporter labels, a fixed serial and
 // fixed dates.
 struct Fixture {
@@ -174,6 +183,9 @@ TEST(HttpTest, MetricsHaveTheExporterSeriesOfEachCertificate) {
   ASSERT_TRUE(daemon.Start());
   fixture.Import(daemon);
   ASSERT_EQ(daemon.EventsOfType("cert.imported").size(), 1u) << daemon.log();
+  daemon.Drop("junk.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+  daemon.WaitForEvents(HasEvents("import.rejected"));
+  ASSERT_TRUE(daemon.Cli({"bind", "edge/web", "lb:443"}).exit_code == 0) << daemon.log();
 
   Reply reply = Fetch(Url(port, "/metrics"));
   ASSERT_EQ(reply.status, 200) << reply.error << daemon.log();
@@ -221,6 +233,14 @@ TEST(HttpTest, MetricsHaveTheExporterSeriesOfEachCertificate) {
   EXPECT_EQ(Samples(reply.body, "certinbox_event_last_seq").at(0).value,
             std::to_string(daemon.LastSeq()));
   EXPECT_EQ(Samples(reply.body, "certinbox_build_info").size(), 1u);
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_imports_total", "outcome", "imported"), "1");
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_imports_total", "outcome", "rejected"), "1");
+  const std::string reason = daemon.EventsOfType("import.rejected").at(0)["reason"];
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_rejections_total", "reason", reason), "1")
+      << reply.body;
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_inbox_backlog", "inbox", "inbox"), "0");
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_binding_current_version", "resource", "lb:443"), "1");
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_binding_pushed_version", "resource", "lb:443"), "0");
   // Never key material.
   EXPECT_EQ(reply.body.find("PRIVATE KEY"), std::string::npos);
 
