@@ -89,8 +89,8 @@ void AddImportSeries(Exposition& out, const MetricsContext& context,
 }
 
 // Each binding's versions and last push.
-void AddBindingSeries(Exposition& out, const std::vector<storage::BindingRow>& bindings) {
-  auto labels = [](const storage::BindingRow& b) -> Labels {
+void AddBindingSeries(Exposition& out, const std::vector<storage::BindingState>& bindings) {
+  auto labels = [](const storage::BindingState& b) -> Labels {
     return {{"resource", b.resource}, {"entry", b.entry}, {"plugin", b.plugin}};
   };
   out.Family("certinbox_binding_current_version", "gauge",

@@ -63,15 +63,26 @@ ssize_t ReadBody(void* cls, uint64_t pos, char* buf, size_t max) {
   return static_cast<ssize_t>(n);
 }
 
-MHD_Result Queue(MHD_Connection* connection, const Response& response) {
-  auto* body = new std::string(response.body);
-  MHD_Response* r =
-      MHD_create_response_from_callback(body->size(), 64 * 1024, &ReadBody, body,
-                                        [](void* cls) { delete static_cast<std::string*>(cls); });
-  if (r == nullptr) {
-    delete body;
-    return MHD_NO;
+// Bodies up to this size are copied into the response, so that MHD sends them with the headers
+// in one write; larger ones (a scrape) are handed over in blocks, without a copy.
+constexpr size_t kCopiedBodyBytes = 64 * 1024;
+
+MHD_Response* NewResponse(const std::string& body) {
+  if (body.size() <= kCopiedBodyBytes) {
+    return MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
+                                           MHD_RESPMEM_MUST_COPY);
   }
+  auto* owned = new std::string(body);
+  MHD_Response* r =
+      MHD_create_response_from_callback(owned->size(), kCopiedBodyBytes, &ReadBody, owned,
+                                        [](void* cls) { delete static_cast<std::string*>(cls); });
+  if (r == nullptr) delete owned;
+  return r;
+}
+
+MHD_Result Queue(MHD_Connection* connection, const Response& response) {
+  MHD_Response* r = NewResponse(response.body);
+  if (r == nullptr) return MHD_NO;
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
   MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");

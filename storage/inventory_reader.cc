@@ -92,15 +92,15 @@ base::Result<std::vector<ImportTally>> InventoryReader::ImportTallies() {
       });
 }
 
-base::Result<std::vector<BindingRow>> InventoryReader::Bindings() {
-  return ReadAllRows<BindingRow>(
+base::Result<std::vector<BindingState>> InventoryReader::Bindings() {
+  return ReadAllRows<BindingState>(
       impl_->db,
       "SELECT b.resource, e.grp || '/' || e.name, coalesce(b.plugin, ''),"
       " coalesce(v.version, 0), coalesce(b.pushed_version, 0), coalesce(b.last_push_result, '')"
       " FROM bindings b JOIN entries e ON e.id = b.entry_id"
       " LEFT JOIN versions v ON v.id = e.current_version_id ORDER BY b.resource",
       [](const sqlite::Statement& st) {
-        return BindingRow{st.Text(0), st.Text(1), st.Text(2), st.Int(3), st.Int(4), st.Text(5)};
+        return BindingState{st.Text(0), st.Text(1), st.Text(2), st.Int(3), st.Int(4), st.Text(5)};
       });
 }
 

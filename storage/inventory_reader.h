@@ -36,7 +36,7 @@ struct ImportTally {
 
 // A binding and what its consumer has: the entry's current version, the version last pushed
 // (0: none yet) and the last push's result ("succeeded", "failed", "" before the first).
-struct BindingRow {
+struct BindingState {
   std::string resource, entry, plugin;  // entry as GROUP/NAME; plugin "" when none
   int64_t current_version = 0, pushed_version = 0;
   std::string last_push_result;
@@ -60,7 +60,7 @@ class InventoryReader {
   // The import log, counted by inbox, outcome and reason.
   base::Result<std::vector<ImportTally>> ImportTallies();
   // Every binding, by resource.
-  base::Result<std::vector<BindingRow>> Bindings();
+  base::Result<std::vector<BindingState>> Bindings();
   // The last event seq written to the outbox (0 when none ever was).
   base::Result<int64_t> LastSeq();
 
