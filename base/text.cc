@@ -65,6 +65,11 @@ void AppendHex(std::string& out, unsigned char c) {
 
 }  // namespace
 
+size_t Utf8SequenceLength(std::string_view text) {
+  uint32_t code_point = 0;
+  return text.empty() ? 0 : Utf8Sequence(text, code_point);
+}
+
 std::string Escape(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -23,6 +23,10 @@ std::string Shorten(std::string text, size_t max_bytes = kMaxEchoBytes);
 // Printable UTF-8 stays as it is, so an ordinary name reads the same.
 std::string Escape(std::string_view text);
 
+// The length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, nothing
+// past U+10FFFF) at the start of `text`; 0 when it does not start with one (or is empty).
+size_t Utf8SequenceLength(std::string_view text);
+
 // True when `text` is well-formed UTF-8 with no control character (C0, DEL, C1) and no
 // invisible format character: the text Escape leaves as it is, backslashes aside.
 bool IsPrintableUtf8(std::string_view text);

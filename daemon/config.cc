@@ -15,6 +15,7 @@
 #include "base/error_codes.h"
 #include "daemon/config_checker.h"
 #include "daemon/config_fragments.h"
+#include "daemon/config_http.h"
 #include "daemon/config_plugins.h"
 #include "plugins/sdk/client.h"
 #include "storage/inventory.h"
@@ -410,7 +411,8 @@ base::Result<Config> LoadConfig(const std::filesystem::path& file) {
       check.Problem(e.source(), std::string(e.description()));
     }
   }
-  check.OnlyKeys(root, "the top level", {"daemon", "bus", "expiry", "inbox", "binding", "plugin"});
+  check.OnlyKeys(root, "the top level",
+                 {"daemon", "bus", "expiry", "inbox", "binding", "plugin", "http"});
   ReadDaemon(check, root, config);
   ReadBus(check, root, config);
   ReadExpiry(check, root, config);
@@ -418,6 +420,7 @@ base::Result<Config> LoadConfig(const std::filesystem::path& file) {
   std::set<std::string> plugin_names = ReadPlugins(check, root, config);
   ReadBindings(check, root, config, plugin_names);
   CheckClientRoles(check, root, config, plugin_names);
+  ReadHttp(check, root, config);
   if (!check.ok()) return base::Fail(base::code::kConfigInvalid, check.Report());
 
   if (config.database.empty()) config.database = config.state_dir / "certinbox.db";

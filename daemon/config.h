@@ -77,6 +77,19 @@ struct BusClient {
   bool operator==(const BusClient&) const = default;
 };
 
+// [http]: the read-only HTTP listener (docs/configuration.md "[http]").
+struct HttpConfig {
+  std::string listen = "127.0.0.1:9793";  // as written; "" turns the listener off
+  std::string address = "127.0.0.1";      // listen's IP literal
+  uint16_t port = 9793;
+  std::filesystem::path token_file;  // none: no token (only on a loopback address)
+  std::string token;                 // token_file's content, read when the config is loaded
+  bool expires_in_seconds = false;   // /metrics also has x509_cert_expires_in_seconds
+
+  bool enabled() const { return !listen.empty(); }
+  bool operator==(const HttpConfig&) const = default;
+};
+
 struct Config {
   std::filesystem::path file;  // the config file this came from
   // [daemon]
@@ -118,6 +131,8 @@ struct Config {
   std::vector<BindingConfig> bindings;
   // [[plugin]]
   std::vector<PluginConfig> plugins;
+  // [http]
+  HttpConfig http;
 };
 
 // Reads and validates `file`, then the fragments conf.d/*.toml in the same folder (name order;

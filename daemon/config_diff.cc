@@ -75,6 +75,9 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   };
   Compare(restart, "bus.ipc_users", names(running.ipc_users), names(next.ipc_users));
   Compare(restart, "bus.ipc_groups", names(running.ipc_groups), names(next.ipc_groups));
+  Compare(restart, "http.listen", running.http.listen, next.http.listen);
+  Compare(restart, "http.token_file", running.http.token_file.string(),
+          next.http.token_file.string());
 
   Compare(applied, "daemon.log_level", running.log_level, next.log_level);
   Compare(applied, "daemon.max_versions", running.max_versions, next.max_versions);
@@ -84,6 +87,8 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
           next.expiring_soon_days);
   Compare(applied, "expiry.notify_days", Days(running.notify_days), Days(next.notify_days));
   Compare(applied, "expiry.scan_interval", running.scan_interval_s, next.scan_interval_s);
+  Compare(applied, "http.expires_in_seconds", running.http.expires_in_seconds,
+          next.http.expires_in_seconds);
 
   DiffByName(applied, running.inboxes, next.inboxes,
              [](const std::string& name, const InboxConfig& inbox, std::string_view how) {
@@ -128,6 +133,10 @@ Config ApplicableConfig(const Config& running, Config next) {
   next.ipc_groups = running.ipc_groups;
   next.ipc_uids = running.ipc_uids;
   next.ipc_gids = running.ipc_gids;
+  // The listener, its address and its token stay as they were bound.
+  const bool expires_in_seconds = next.http.expires_in_seconds;
+  next.http = running.http;
+  next.http.expires_in_seconds = expires_in_seconds;
   return next;
 }
 

@@ -43,6 +43,7 @@ Daemon::Daemon(Config config, const base::Clock& clock)
 
 Daemon::~Daemon() {
   // Handles first (they close through the loop), then the loop itself.
+  http_.reset();
   control_.reset();
   config_watch_.reset();
   fragments_watch_.reset();
@@ -121,6 +122,9 @@ base::Result<void> Daemon::Start() {
   if (auto published = PublishBacklog(); !published) return published;
 
   if (auto bound = BindControl(access); !bound) return bound;
+  // Bound before any plugin starts, so that a port in use stops the start cleanly; requests
+  // are served once the loop runs, when every part /metrics reads exists.
+  if (auto listening = StartHttp(); !listening) return listening;
 
   imports_ = std::make_unique<ImportService>(&loop_, *inventory_, *publisher_, clock_,
                                              config_.system_trust);
@@ -286,6 +290,7 @@ size_t Daemon::abandoned_parses() const { return imports_ ? imports_->orphaned()
 void Daemon::Stop() {
   if (stopping_) return;
   stopping_ = true;
+  http_.reset();  // no new request; those waiting for an answer get 503 or are dropped
   ops_.Stop();
   // Plugins get SIGTERM now (SIGKILL 5 s later); the control socket stays open until they have
   // exited and the imports in flight are stored, whichever is last.

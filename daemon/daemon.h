@@ -28,6 +28,7 @@
 #include "daemon/plugin_supervisor.h"
 #include "daemon/publisher.h"
 #include "daemon/wal_checkpoints.h"
+#include "http/server.h"
 #include "storage/inventory.h"
 
 namespace certinbox::daemon {
@@ -74,6 +75,9 @@ class Daemon {
   // Lets the users of [[plugin]]s with `user` connect to the ipc:// sockets (docs/plugins.md
   // "Users"), at start and after a reload.
   void GrantPluginUsers();
+  // http_routes.cc: the [http] listener (none when it is off) and its /metrics.
+  base::Result<void> StartHttp();
+  void ServeMetrics(http::Answer answer);
 
   Config config_;
   const base::Clock& clock_;
@@ -109,6 +113,8 @@ class Daemon {
   Config loaded_config_;      // as last loaded, before ApplicableConfig
   nlohmann::json last_reload_ = nullptr;
   std::vector<base::UvHandlePtr<uv_signal_t>> signals_;
+  std::unique_ptr<http::Server> http_;
+  int scrapes_ = 0;  // /metrics scrapes on the pool
   bool stopping_ = false;
 };
 

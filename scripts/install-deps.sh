@@ -9,10 +9,11 @@ packages=(
   libtomlplusplus-dev libgtest-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libcurl4-openssl-dev ca-certificates
   libjemalloc-dev  # certinboxd's allocator (CMakeLists.txt: CERTINBOX_JEMALLOC)
+  libmicrohttpd-dev  # the [http] listener (http/server.cc)
+  prometheus  # a real Prometheus (tests/integration/http_test.cc), promtool (also tests/alerts/)
   nginx  # the end-to-end test of the deploy plugin (tests/integration/nginx_test.cc)
   python3 python3-zmq  # docs/examples/plugin.py and its test
   strace  # tests/integration/durability_test.cc traces the daemon's syncs
-  prometheus  # promtool: the shipped alert rules' tests (tests/alerts/)
   chromium chromium-driver  # the web page's tests in a real headless browser (tests/web/)
 )
 

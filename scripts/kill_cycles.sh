@@ -32,6 +32,9 @@ cat >"$work/certinbox.toml" <<TOML
 [daemon]
 state_dir = "$work/state"
 
+[http]
+listen = ""
+
 [[inbox]]
 path = "$work/inbox"
 name = "inbox"

@@ -131,7 +131,9 @@ std::string Statement::Blob(int column) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
-base::Result<Connection> Connection::Open(const std::filesystem::path& file) {
+namespace {
+
+base::Result<DbPtr> OpenWithFlags(const std::filesystem::path& file, int flags) {
   // SQLite's memory statistics put a global mutex around every allocation (several per
   // statement); nothing here reads them. sqlite3_config only works before SQLite initializes,
   // so this is tried once, before the first connection, and a refusal is harmless.
@@ -141,15 +143,27 @@ base::Result<Connection> Connection::Open(const std::filesystem::path& file) {
   }();
   (void)kNoMemStatus;
   sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(file.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(file.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   DbPtr db(raw);  // sqlite3_open_v2 returns a handle to close even when it fails
   if (rc != SQLITE_OK) {
     return std::unexpected(StorageError(db.get(), "cannot open database " + file.string()));
   }
   sqlite3_extended_result_codes(db.get(), 1);
-  return Connection(std::move(db));
+  return db;
+}
+
+}  // namespace
+
+base::Result<Connection> Connection::Open(const std::filesystem::path& file) {
+  auto db = OpenWithFlags(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!db) return std::unexpected(db.error());
+  return Connection(std::move(*db));
+}
+
+base::Result<Connection> Connection::OpenReadOnly(const std::filesystem::path& file) {
+  auto db = OpenWithFlags(file, SQLITE_OPEN_READONLY);
+  if (!db) return std::unexpected(db.error());
+  return Connection(std::move(*db));
 }
 
 base::Result<Statement> Connection::Prepare(std::string_view sql) {

@@ -75,6 +75,10 @@ class Connection {
  public:
   // Opens or creates the database file read-write. No pragmas are applied here.
   static base::Result<Connection> Open(const std::filesystem::path& file);
+  // Opens an existing database file read-only (no create, no writes, no schema change): a
+  // reader beside the writer's connection, which in WAL mode sees the last commit before each
+  // of its read transactions and never blocks the writer.
+  static base::Result<Connection> OpenReadOnly(const std::filesystem::path& file);
 
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;

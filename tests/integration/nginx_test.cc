@@ -20,6 +20,7 @@
 #include "tests/testing/daemon_harness.h"
 #include "tests/testing/events.h"
 #include "tests/testing/files.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/test_ca.h"
 #include "tests/testing/wait.h"
 
@@ -33,34 +34,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kNginx = "/usr/sbin/nginx";
 constexpr int64_t kDay = 86400;
-
-// A loopback port nobody listens on now (the kernel's pick; nginx binds it a moment later).
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool Accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 // A real nginx in a temporary folder of its own: config, pid, logs and temp paths all under it,
 // TLS on a free loopback port with the certificate files of `deploy_dir`. Started in its own

@@ -179,7 +179,7 @@ TEST(PrefetchTest, ReloadWhileFilesAreReadAheadLosesNothing) {
     daemon.Drop("r" + std::to_string(i) + ".pem", leaves[i].CertPem() + leaves[i].KeyPem());
   }
   daemon.ReplaceConfig(
-      "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n"
+      "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n[http]\nlisten = \"\"\n\n"
       "[[inbox]]\npath = \"inbox\"\nname = \"inbox\"\nsettle_ms = 300\n");
   daemon.Signal(SIGHUP);
 

@@ -19,7 +19,8 @@ using Events = std::vector<json>;
 
 // The harness's config, with `inboxes` in place of its one inbox and `rest` appended.
 std::string ConfigText(const std::string& inboxes, const std::string& rest = "") {
-  return "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n" + inboxes + "\n" + rest;
+  return "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n[http]\nlisten = \"\"\n\n" +
+         inboxes + "\n" + rest;
 }
 
 std::string InboxToml(const std::string& name) {

@@ -64,6 +64,7 @@ void DaemonHarness::WriteConfig(const HarnessOptions& options) {
       << options.extra_inbox_toml << "\n";
   if (!options.expiry_toml.empty()) out << "\n[expiry]\n" << options.expiry_toml << "\n";
   if (!options.bus_toml.empty()) out << "\n[bus]\n" << options.bus_toml << "\n";
+  out << "\n[http]\n" << options.http_toml << "\n";
   if (!options.extra_toml.empty()) out << "\n" << options.extra_toml << "\n";
 }
 

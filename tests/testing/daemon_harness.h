@@ -31,6 +31,9 @@ struct HarnessOptions {
   std::string daemon_toml;       // more keys for the [daemon] table
   std::string bus_toml;          // keys for a [bus] table (none: no table)
   std::string extra_toml;        // appended to the config as written ([[binding]], ...)
+  // Keys for the [http] table. The default turns the listener off, so that tests running at
+  // once do not contend for its default port.
+  std::string http_toml = "listen = \"\"";
   // certinboxd is started through this command when set (e.g. {"/usr/bin/setpriv", ...}).
   std::vector<std::string> launcher;
   // tcp:// endpoints (the test writes their [bus] and [[bus.client]]s): the harness's control

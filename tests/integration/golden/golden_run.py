@@ -330,6 +330,9 @@ system_trust = false
 publish = "%(publish)s"
 control = "%(control)s"
 
+[http]
+listen = ""
+
 [expiry]
 expiring_soon_days = 30
 notify_days = [60, 30, 14, 7, 1]
