@@ -1,14 +1,12 @@
 #include "tests/testing/webdriver.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <stdexcept>
 
+#include "tests/testing/ports.h"
 #include "tests/testing/wait.h"
 
 namespace certinbox::testing {
@@ -20,23 +18,6 @@ constexpr char kChromium[] = "/usr/bin/chromium";
 constexpr char kChromedriver[] = "/usr/bin/chromedriver";
 // The key W3C WebDriver gives an element reference under.
 constexpr char kElementKey[] = "element-6066-11e4-a52e-4f735466cecf";
-
-// A loopback port free at the time of asking (chromedriver takes no port 0).
-int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  if (fd >= 0) close(fd);
-  if (port < 0) throw std::runtime_error("webdriver: no free loopback port");
-  return port;
-}
 
 size_t Append(char* data, size_t size, size_t count, void* out) {
   static_cast<std::string*>(out)->append(data, size * count);
@@ -84,6 +65,7 @@ bool WebDriver::Available() {
 
 WebDriver::WebDriver(const std::filesystem::path& scratch_dir) {
   int port = FreeLoopbackPort();
+  if (port < 0) throw std::runtime_error("webdriver: no free loopback port");
   base_ = "http://127.0.0.1:" + std::to_string(port);
   driver_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{kChromedriver, "--port=" + std::to_string(port),
