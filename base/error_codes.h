@@ -118,6 +118,8 @@ inline constexpr char kStorageBusy[] = "storage_busy";
 inline constexpr char kBadFilter[] = "bad_filter";
 // A handed-over file that was replaced or rewritten before Finish/Fail (watchers): offered again.
 inline constexpr char kFileChanged[] = "file_changed";
+// The web page's API has as many reads on the pool as it may: try again.
+inline constexpr char kBusy[] = "busy";
 // Where a code can be met, for the docs check and for whoever lists the codes.
 enum Where : unsigned {
   kDrop = 1,       // a reason of failed/ and import.rejected
@@ -126,6 +128,7 @@ enum Where : unsigned {
   kStartup = 8,    // a reason certinboxd did not start
   kPlugin = 16,    // raised by a plugin
   kInternal = 32,  // handled inside the daemon
+  kHttp = 64,      // an error of the web page's API (docs/web.md)
 };
 
 struct Info {
@@ -203,6 +206,7 @@ inline constexpr Info kAll[] = {
     {kBadDuration, kClient},
     {kFileExists, kClient},
     {kUnwritable, kClient | kPlugin | kInternal},
+    {kBusy, kHttp},
     {kConfigInvalid, kStartup | kClient},
     {kConfigUnreadable, kStartup | kClient},
     {kStateDir, kStartup},

@@ -28,6 +28,7 @@
 #include "daemon/plugin_supervisor.h"
 #include "daemon/publisher.h"
 #include "daemon/wal_checkpoints.h"
+#include "daemon/web_api.h"
 #include "http/server.h"
 #include "storage/inventory.h"
 
@@ -75,7 +76,7 @@ class Daemon {
   // Lets the users of [[plugin]]s with `user` connect to the ipc:// sockets (docs/plugins.md
   // "Users"), at start and after a reload.
   void GrantPluginUsers();
-  // http_routes.cc: the [http] listener (none when it is off) and its /metrics.
+  // http_routes.cc: the [http] listener (none when it is off), its /metrics and the web page.
   base::Result<void> StartHttp();
   void ServeMetrics(http::Answer answer);
 
@@ -114,7 +115,8 @@ class Daemon {
   nlohmann::json last_reload_ = nullptr;
   std::vector<base::UvHandlePtr<uv_signal_t>> signals_;
   std::unique_ptr<http::Server> http_;
-  int scrapes_ = 0;  // /metrics scrapes on the pool
+  int scrapes_ = 0;                  // /metrics scrapes on the pool
+  std::unique_ptr<WebApi> web_api_;  // the web page's API; outlives its reads on the pool
   bool stopping_ = false;
 };
 

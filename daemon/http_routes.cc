@@ -5,6 +5,7 @@
 #include "base/uv_work.h"
 #include "daemon/daemon.h"
 #include "daemon/ops/status.h"
+#include "daemon/web_api.h"
 #include "http/exposition.h"
 #include "http/metrics.h"
 
@@ -24,6 +25,9 @@ base::Result<void> Daemon::StartHttp() {
   options.routes["/metrics"] = [this](const http::Request&, http::Answer answer) {
     ServeMetrics(std::move(answer));
   };
+  web_api_ = std::make_unique<WebApi>(&loop_, config_, clock_,
+                                      [this] { return publisher_->last_published_seq(); });
+  web_api_->AddRoutes(options.routes);
   auto server = http::Server::Start(&loop_, std::move(options));
   if (!server) return std::unexpected(server.error());
   http_ = std::move(*server);

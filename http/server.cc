@@ -86,6 +86,10 @@ MHD_Result Queue(MHD_Connection* connection, const Response& response) {
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
   MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  // The page's scripts and styles come from this server only; nothing may frame it.
+  MHD_add_response_header(r, "Content-Security-Policy",
+                          "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
+  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
   if (response.status == MHD_HTTP_METHOD_NOT_ALLOWED) {
     MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
   }
@@ -152,9 +156,24 @@ struct Server::Impl {
     return std::nullopt;
   }
 
+  // The route of `path` exactly, else the longest route ending in "/" (not "/" itself) that
+  // `path` starts with.
+  std::map<std::string, http::Route>::const_iterator FindRoute(const std::string& path) const {
+    auto exact = options.routes.find(path);
+    if (exact != options.routes.end()) return exact;
+    auto best = options.routes.end();
+    for (auto it = options.routes.begin(); it != options.routes.end(); ++it) {
+      if (it->first.size() > 1 && it->first.ends_with('/') && path.starts_with(it->first) &&
+          (best == options.routes.end() || it->first.size() > best->first.size())) {
+        best = it;
+      }
+    }
+    return best;
+  }
+
   void Route(const ExchangePtr& exchange) {
     exchange->routed = true;
-    auto route = options.routes.find(exchange->request.path);
+    auto route = FindRoute(exchange->request.path);
     if (route == options.routes.end()) {
       exchange->response = Plain(MHD_HTTP_NOT_FOUND, "not found");
       return;

@@ -44,10 +44,12 @@ struct ServerOptions {
   std::string token;  // empty: no authentication
   unsigned connection_limit = 64;
   unsigned per_ip_limit = 16;
-  unsigned timeout_s = 30;              // a connection idle this long is closed
-  size_t memory_limit = 32 * 1024;      // per connection: its request line and headers
-  size_t max_url = 2048;                // a longer path: 414
-  std::map<std::string, Route> routes;  // by exact path; any other path: 404
+  unsigned timeout_s = 30;          // a connection idle this long is closed
+  size_t memory_limit = 32 * 1024;  // per connection: its request line and headers
+  size_t max_url = 2048;            // a longer path: 414
+  // By exact path, or a path ending in "/" (other than "/") for every path under it; any
+  // other path: 404.
+  std::map<std::string, Route> routes;
 };
 
 class Server {

@@ -90,6 +90,17 @@ base::Result<std::unique_ptr<Inventory>> Inventory::Open(const std::filesystem::
   });
 }
 
+base::Result<std::unique_ptr<Inventory>> Inventory::OpenReadOnly(
+    const std::filesystem::path& db_file, InventoryOptions options) {
+  return Guarded("opening the inventory read-only",
+                 [&]() -> base::Result<std::unique_ptr<Inventory>> {
+                   auto db = sqlite::Connection::OpenReadOnly(db_file);
+                   if (!db) return std::unexpected(db.error());
+                   auto impl = std::make_unique<Impl>(std::move(*db), Vault::Keyless(), options);
+                   return std::unique_ptr<Inventory>(new Inventory(std::move(impl)));
+                 });
+}
+
 Inventory::Inventory(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Inventory::~Inventory() {
@@ -317,6 +328,10 @@ base::Result<Event> Inventory::AppendEvent(const std::string& type, nlohmann::js
 
 base::Result<std::vector<Event>> Inventory::EventsSince(int64_t since, int limit) {
   return Guarded("reading events", [&] { return outbox::Since(impl_->db(), since, limit); });
+}
+
+base::Result<std::vector<Event>> Inventory::EventsOfEntry(int64_t entry_id, int limit) {
+  return Guarded("reading events", [&] { return outbox::OfEntry(impl_->db(), entry_id, limit); });
 }
 
 base::Result<int64_t> Inventory::FirstSeq() {

@@ -114,6 +114,9 @@ struct ListFilter {
   std::optional<std::string> group;
   std::optional<std::string> label;
   std::optional<int64_t> expiring_within_seconds;
+  // A piece of the name, the group, the subject CN or a SAN of the current version, in any case
+  // (ASCII): what a search box finds.
+  std::optional<std::string> text;
   std::string sort = "name";  // "name" | "expiry"
 };
 
@@ -218,6 +221,12 @@ class Inventory {
   // Opens (creating) the database in WAL mode and applies storage/migrations/NNN_*.sql in order.
   static base::Result<std::unique_ptr<Inventory>> Open(const std::filesystem::path& db_file,
                                                        Vault vault, InventoryOptions options);
+  // A read-only view of a database that Open made, for reads off the loop thread (the HTTP
+  // listener's pages): its own read-only connection, no migrations, no key (a write or a key
+  // fails). In WAL mode its reads see the last commit and neither wait for nor hold up the
+  // writer. One thread at a time.
+  static base::Result<std::unique_ptr<Inventory>> OpenReadOnly(const std::filesystem::path& db_file,
+                                                               InventoryOptions options);
   ~Inventory();
 
   // Batching: between Begin() and Commit() every operation below shares one transaction
@@ -380,6 +389,8 @@ class Inventory {
 
   // Events with seq > since, oldest first, at most `limit` (limit <= 0: all of them).
   base::Result<std::vector<Event>> EventsSince(int64_t since, int limit);
+  // The events about entry `entry_id` (their `certificate.id`), newest first, at most `limit`.
+  base::Result<std::vector<Event>> EventsOfEntry(int64_t entry_id, int limit);
   // The oldest event seq still in the outbox (last seq + 1 when it is empty): a client that
   // asks for events since a seq below FirstSeq() - 1 has lost the ones in between to retention.
   base::Result<int64_t> FirstSeq();

@@ -34,9 +34,6 @@ InventoryReader::~InventoryReader() = default;
 base::Result<InventoryReader> InventoryReader::Open(const std::filesystem::path& db_file) {
   auto db = sqlite::Connection::OpenReadOnly(db_file);
   if (!db) return std::unexpected(db.error());
-  // A reader waits only while the writer's connection recovers or restarts the WAL (rare and
-  // short); a second is plenty, and bounds the scrape.
-  sqlite3_busy_timeout(db->get(), 1000);
   return InventoryReader(std::make_unique<Impl>(Impl{std::move(*db)}));
 }
 

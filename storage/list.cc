@@ -67,6 +67,12 @@ base::Result<ListQuery> QueryOf(const ListFilter& filter, base::UnixTime now,
     q.where.push_back("EXISTS (SELECT 1 FROM json_each(e.labels) l WHERE l.value = " +
                       q.Param(*filter.label) + ")");
   }
+  if (filter.text) {
+    std::string p = q.Param(*filter.text);
+    q.where.push_back("(instr(lower(e.name), lower(" + p + ")) > 0 OR instr(lower(e.grp), lower(" +
+                      p + ")) > 0 OR instr(lower(v.subject_cn), lower(" + p +
+                      ")) > 0 OR instr(lower(v.sans), lower(" + p + ")) > 0)");
+  }
   if (filter.expiring_within_seconds) {
     // A CSR entry's INT64_MAX is past any now + 100 years.
     q.where.push_back("e.expiry_order <= " + q.Param(now + *filter.expiring_within_seconds));

@@ -43,19 +43,38 @@ base::Result<Event> Append(sqlite::Connection& db, const std::string& type, base
   return event;
 }
 
+namespace {
+
+// The rows of a SELECT seq, type, payload.
+base::Result<std::vector<Event>> ReadEvents(sqlite::Statement& st) {
+  std::vector<Event> events;
+  while (true) {
+    auto row = st.Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    events.push_back(Event{st.Int(0), st.Text(1), st.Text(2)});
+  }
+  return events;
+}
+
+}  // namespace
+
 base::Result<std::vector<Event>> Since(sqlite::Connection& db, int64_t since, int limit) {
   auto st =
       db.Prepare("SELECT seq, type, payload FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
   if (!st) return std::unexpected(st.error());
   st->Bind(1, since).Bind(2, limit > 0 ? static_cast<int64_t>(limit) : int64_t{-1});
-  std::vector<Event> events;
-  while (true) {
-    auto row = st->Step();
-    if (!row) return std::unexpected(row.error());
-    if (!*row) break;
-    events.push_back(Event{st->Int(0), st->Text(1), st->Text(2)});
-  }
-  return events;
+  return ReadEvents(*st);
+}
+
+base::Result<std::vector<Event>> OfEntry(sqlite::Connection& db, int64_t entry_id, int limit) {
+  // The expression is the one of the index events_entry (migration 008), word for word.
+  auto st = db.Prepare(
+      "SELECT seq, type, payload FROM events WHERE json_extract(payload, '$.certificate.id') = ?1 "
+      "ORDER BY seq DESC LIMIT ?2");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, entry_id).Bind(2, static_cast<int64_t>(limit));
+  return ReadEvents(*st);
 }
 
 base::Result<int64_t> LastSeq(sqlite::Connection& db) {

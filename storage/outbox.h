@@ -24,6 +24,9 @@ base::Result<Event> Append(sqlite::Connection& db, const std::string& type, base
 // seq > since, oldest first; limit <= 0 means no limit.
 base::Result<std::vector<Event>> Since(sqlite::Connection& db, int64_t since, int limit);
 
+// The events whose certificate is entry `entry_id`, newest first, at most `limit` (an index).
+base::Result<std::vector<Event>> OfEntry(sqlite::Connection& db, int64_t entry_id, int limit);
+
 // The highest seq ever written (0 for none), including pruned events.
 base::Result<int64_t> LastSeq(sqlite::Connection& db);
 

@@ -163,6 +163,9 @@ base::Result<Connection> Connection::Open(const std::filesystem::path& file) {
 base::Result<Connection> Connection::OpenReadOnly(const std::filesystem::path& file) {
   auto db = OpenWithFlags(file, SQLITE_OPEN_READONLY);
   if (!db) return std::unexpected(db.error());
+  // A reader waits only while the writer's connection recovers or restarts the WAL (rare and
+  // short); a second is plenty, and bounds the read.
+  sqlite3_busy_timeout(db->get(), 1000);
   return Connection(std::move(*db));
 }
 

@@ -77,7 +77,7 @@ class Connection {
   static base::Result<Connection> Open(const std::filesystem::path& file);
   // Opens an existing database file read-only (no create, no writes, no schema change): a
   // reader beside the writer's connection, which in WAL mode sees the last commit before each
-  // of its read transactions and never blocks the writer.
+  // of its read transactions and never blocks the writer. Waits at most a second for a lock.
   static base::Result<Connection> OpenReadOnly(const std::filesystem::path& file);
 
   Connection(Connection&&) noexcept = default;

@@ -149,6 +149,9 @@ base::Result<Vault> Vault::OpenOrCreate(const std::filesystem::path& key_file) {
 }
 
 base::Result<std::string> Vault::Seal(std::string_view plaintext, std::string_view aad) const {
+  if (key_.size() != kKeyBytes) {
+    return base::Fail(base::code::kVaultError, "a read-only view of the inventory holds no key");
+  }
   constexpr size_t kMaxInt = static_cast<size_t>(std::numeric_limits<int>::max());
   if (plaintext.size() > kMaxInt - kNonceBytes - kTagBytes || aad.size() > kMaxInt) {
     return base::Fail(base::code::kVaultError, "the data to seal is too large");
@@ -179,6 +182,9 @@ base::Result<std::string> Vault::Seal(std::string_view plaintext, std::string_vi
 
 base::Result<pipeline::SecretBytes> Vault::Open(std::string_view sealed,
                                                 std::string_view aad) const {
+  if (key_.size() != kKeyBytes) {
+    return base::Fail(base::code::kVaultError, "a read-only view of the inventory holds no key");
+  }
   if (sealed.size() < kNonceBytes + kTagBytes ||
       sealed.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
       aad.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
@@ -214,6 +220,9 @@ base::Result<pipeline::SecretBytes> Vault::Open(std::string_view sealed,
 }
 
 base::Result<std::string> Vault::Tag(std::string_view message) const {
+  if (key_.size() != kKeyBytes) {
+    return base::Fail(base::code::kVaultError, "a read-only view of the inventory holds no key");
+  }
   // The master key seals keys; tags use a key derived from it for that purpose only.
   static constexpr std::string_view kLabel = "certinbox tag key v1";
   unsigned char derived[EVP_MAX_MD_SIZE];

@@ -17,6 +17,9 @@ class Vault {
   // not exist. Refuses (master_key_insecure) a file that group or others can read or write, a
   // symlink, or one of the wrong size (master_key_bad_size).
   static base::Result<Vault> OpenOrCreate(const std::filesystem::path& key_file);
+  // A vault without a key, for a read-only view of the inventory (Inventory::OpenReadOnly):
+  // Seal, Open and Tag fail with vault_error.
+  static Vault Keyless() { return Vault(pipeline::SecretBytes()); }
 
   // Returns nonce(12) || ciphertext || tag(16). `aad` binds the blob to its row (e.g. the SPKI
   // hash), so a sealed key cannot be swapped between rows unnoticed.

@@ -12,7 +12,7 @@ function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") node.className = v;
-    else if (k === "href") node.setAttribute("href", v);
+    else if (k === "href" || k === "id") node.setAttribute(k, v);
     else node.dataset[k] = v;
   }
   for (const c of children) {
@@ -42,11 +42,6 @@ function textList(items) {
   return Array.isArray(items) && items.length ? items.join(", ") : "-";
 }
 
-function bindingsText(bindings) {
-  if (typeof bindings === "number") return String(bindings);
-  if (!Array.isArray(bindings) || !bindings.length) return "-";
-  return bindings.map((b) => (typeof b === "string" ? b : b.resource)).join(", ");
-}
 
 function entryLink(row) {
   return el("a", { href: "#/entry/" + encodeURIComponent(row.id) }, row.name);
@@ -57,7 +52,7 @@ function entryRow(row) {
   return el("tr", { entry: row.id },
     el("td", {}, entryLink(row)), el("td", {}, row.group), el("td", {}, row.kind),
     statusCell(row.status), el("td", {}, row.not_after), el("td", {}, row.days_left),
-    el("td", {}, key), el("td", {}, textList(row.findings)), el("td", {}, bindingsText(row.bindings)));
+    el("td", {}, key), el("td", {}, textList(row.findings)), el("td", {}, row.binding_count || 0));
 }
 
 async function loadSummary() {
@@ -91,7 +86,7 @@ async function loadEntries(reset) {
 function readFilters() {
   const form = new FormData($("#filters"));
   listState.filters = {};
-  for (const k of ["status", "group", "label", "q"]) listState.filters[k] = (form.get(k) || "").trim();
+  for (const k of ["status", "group", "label", "text"]) listState.filters[k] = (form.get(k) || "").trim();
   for (const t of document.querySelectorAll(".tile")) {
     t.classList.toggle("active", t.dataset.status === listState.filters.status);
   }
@@ -139,7 +134,7 @@ async function showEntry(id) {
   const versions = (e.versions || []).map((v) => [v.version + (v.current ? " (current)" : ""),
     v.status, v.not_after, v.fingerprint_sha256, v.imported_at]);
   const bindings = (Array.isArray(e.bindings) ? e.bindings : []).map((b) => [b.resource,
-    b.plugin, b.pushed_version, b.push_state || b.state, b.pushed_at, b.error]);
+    b.plugin, b.pushed_version, b.last_push_result, b.last_push_at, b.last_push_message]);
   view.replaceChildren(
     el("p", {}, el("a", { href: "#/" }, "← all certificates")),
     el("h1", { id: "entry-title" }, (e.group ? e.group + "/" : "") + e.name),
@@ -147,7 +142,7 @@ async function showEntry(id) {
     el("h2", {}, "Versions"),
     table(["Version", "Status", "Not after", "SHA-256", "Imported"], versions),
     el("h2", {}, "Bindings"),
-    table(["Resource", "Plugin", "Version pushed", "State", "Pushed at", "Last error"], bindings),
+    table(["Resource", "Plugin", "Version pushed", "Last push", "At", "Message"], bindings),
     el("h2", {}, "Events"),
     table(["Seq", "Time", "Type", "Entry", "Detail"], eventRows(reply.events || [])));
 }

@@ -13,6 +13,8 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxEntriesPerRm = 1000;
+// `ls --text`: a search box's words, not a document.
+constexpr size_t kMaxLsTextBytes = 256;
 
 // An `ls` cursor is the hex of a compact JSON array holding the sort and the key of the last
 // row a page listed: ["name", name, group, id] or ["expiry", expiry_order, name, id]. Clients
@@ -83,20 +85,31 @@ void EntryOps::Register(OpRegistry& registry) {
 }
 
 base::Result<json> EntryOps::Ls(const Request& request) {
+  return ListEntries(inventory_, request, clock_.Now());
+}
+
+base::Result<json> ListEntries(storage::Inventory& inventory, const Request& request,
+                               base::UnixTime now) {
   auto status = request.String("status");
   auto group = request.String("group");
   auto label = request.String("label");
   auto expiring_within = request.Int("expiring_within", 0, kMaxSeconds);
   auto sort = request.String("sort");
+  auto text = request.String("text");
   auto after = request.String(base::reply::kAfter);
   auto limit = request.Int(base::reply::kLimit, 1, sdk::kMaxLsRowsPerReply);
-  if (auto bad = base::FirstError(status, group, label, expiring_within, sort, after, limit)) {
+  if (auto bad =
+          base::FirstError(status, group, label, expiring_within, sort, text, after, limit)) {
     return std::unexpected(*bad);
   }
   storage::ListFilter filter{.status = *status,
                              .group = *group,
                              .label = *label,
-                             .expiring_within_seconds = *expiring_within};
+                             .expiring_within_seconds = *expiring_within,
+                             .text = *text};
+  if (filter.text && (filter.text->empty() || filter.text->size() > kMaxLsTextBytes)) {
+    return BadRequest("'text' is 1 to " + std::to_string(kMaxLsTextBytes) + " bytes");
+  }
   if (*sort) {
     if (**sort != "name" && **sort != "expiry") return BadRequest("'sort' is name or expiry");
     filter.sort = **sort;
@@ -112,8 +125,8 @@ base::Result<json> EntryOps::Ls(const Request& request) {
     if (!key) return std::unexpected(key.error());
     from = std::move(*key);
   }
-  auto page = inventory_.ListPageOf(filter, from, limit->value_or(sdk::kDefaultLsRowsPerReply),
-                                    sdk::kMaxLsReplyBytes, clock_.Now());
+  auto page = inventory.ListPageOf(filter, from, limit->value_or(sdk::kDefaultLsRowsPerReply),
+                                   sdk::kMaxLsReplyBytes, now);
   if (!page) return std::unexpected(page.error());
   json reply = {
       {base::reply::kEntries, std::move(page->rows)},
@@ -121,7 +134,7 @@ base::Result<json> EntryOps::Ls(const Request& request) {
   // The keys waiting for their certificate are few and not in any order of entries: the first
   // page carries them all.
   if (!*after) {
-    auto keys = inventory_.UnmatchedKeys();
+    auto keys = inventory.UnmatchedKeys();
     if (!keys) return std::unexpected(keys.error());
     reply[base::reply::kUnmatchedKeys] = std::move(*keys);
   }
@@ -129,13 +142,18 @@ base::Result<json> EntryOps::Ls(const Request& request) {
 }
 
 base::Result<json> EntryOps::Show(const Request& request) {
+  return ShowEntry(inventory_, request, clock_.Now());
+}
+
+base::Result<json> ShowEntry(storage::Inventory& inventory, const Request& request,
+                             base::UnixTime now) {
   auto entry = request.String("entry");
   if (!entry) return std::unexpected(entry.error());
   if (!*entry) return BadRequest("'entry' (name or id) is required");
-  auto shown = inventory_.Show(**entry, clock_.Now());
+  auto shown = inventory.Show(**entry, now);
   if (!shown) return std::unexpected(shown.error());
   // The key export audit log of this entry (daemon/ops/export.cc).
-  if (auto exports = inventory_.KeyExports(shown->value("id", int64_t{0}))) {
+  if (auto exports = inventory.KeyExports(shown->value("id", int64_t{0}))) {
     (*shown)["key_exports"] = std::move(*exports);
   }
   return json{{"entry", std::move(*shown)}};

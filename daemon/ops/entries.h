@@ -9,6 +9,13 @@
 
 namespace certinbox::daemon::ops {
 
+// ls and show on any inventory: the loop's, or a read-only view on a pool thread (the web
+// page's API, daemon/web_api.cc). Arguments as the control ops take them (docs/protocol.md).
+base::Result<nlohmann::json> ListEntries(storage::Inventory& inventory, const Request& request,
+                                         base::UnixTime now);
+base::Result<nlohmann::json> ShowEntry(storage::Inventory& inventory, const Request& request,
+                                       base::UnixTime now);
+
 class EntryOps : public OpGroup {
  public:
   // `imports` learns when a CA is deleted (new drops must not chain to it).

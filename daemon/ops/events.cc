@@ -68,6 +68,11 @@ base::Result<json> EventOps::DeleteCursor(const Request& request) {
 }
 
 base::Result<json> EventOps::Events(const Request& request) {
+  return EventsPage(inventory_, request, publisher_.last_published_seq());
+}
+
+base::Result<json> EventsPage(storage::Inventory& inventory, const Request& request,
+                              int64_t published_seq) {
   auto since_arg = request.Int("since", 0, kMaxSeq);
   auto cursor_arg = request.String("cursor");
   if (auto bad = base::FirstError(since_arg, cursor_arg)) return std::unexpected(*bad);
@@ -76,7 +81,7 @@ base::Result<json> EventOps::Events(const Request& request) {
   if (*cursor_arg) {
     auto name = CursorName(request);
     if (!name) return std::unexpected(name.error());
-    auto seq = inventory_.CursorSeq(*name);
+    auto seq = inventory.CursorSeq(*name);
     if (!seq) return std::unexpected(seq.error());
     since = seq->value_or(0);
   }
@@ -85,9 +90,9 @@ base::Result<json> EventOps::Events(const Request& request) {
   if (auto bad = base::FirstError(limit_arg, type_arg)) return std::unexpected(*bad);
   const int64_t limit = limit_arg->value_or(1000);
   const std::string type = type_arg->value_or("");
-  auto first = inventory_.FirstSeq();
+  auto first = inventory.FirstSeq();
   if (!first) return std::unexpected(first.error());
-  auto events = inventory_.EventsSince(since, static_cast<int>(limit));
+  auto events = inventory.EventsSince(since, static_cast<int>(limit));
   if (!events) return std::unexpected(events.error());
   json list = json::array();
   int64_t scanned_to = since;
@@ -112,7 +117,7 @@ base::Result<json> EventOps::Events(const Request& request) {
                 {base::reply::kScannedTo, scanned_to},
                 {base::reply::kMore, more},
                 {base::reply::kFirstSeq, *first},
-                {base::reply::kLastSeq, std::max(last_scanned, publisher_.last_published_seq())}};
+                {base::reply::kLastSeq, std::max(last_scanned, published_seq)}};
   // Events since+1 .. first_seq-1 were pruned by the retention before this client asked.
   if (since < *first - 1) {
     reply[base::reply::kPruned] = {{base::reply::kFrom, since + 1}, {base::reply::kTo, *first - 1}};

@@ -13,6 +13,11 @@ namespace certinbox::daemon::ops {
 // Every cursor with how far it is behind `last_seq`: `cursors`, and status's "cursors".
 nlohmann::json CursorsJson(storage::Inventory& inventory, int64_t last_seq);
 
+// A page of `events` (docs/protocol.md "Replay") from any inventory: the loop's, or a read-only
+// view on a pool thread (the web page's API). `published_seq`: the publisher's last seq.
+base::Result<nlohmann::json> EventsPage(storage::Inventory& inventory, const Request& request,
+                                        int64_t published_seq);
+
 class EventOps : public OpGroup {
  public:
   EventOps(storage::Inventory& inventory, const Publisher& publisher, const base::Clock& clock)

@@ -2,7 +2,6 @@
 // `promtool check metrics` and scraped by a real Prometheus on a loopback port, whose HTTP API
 // must return the imported certificate's notAfter; the bearer token, the methods, the paths,
 // and a stop with connections held open.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include "tests/testing/daemon_harness.h"
 #include "tests/testing/events.h"
 #include "tests/testing/files.h"
+#include "tests/testing/http_fetch.h"
 #include "tests/testing/ports.h"
 #include "tests/testing/test_ca.h"
 #include "tests/testing/wait.h"
@@ -31,54 +31,12 @@ constexpr int64_t kDay = 86400;
 constexpr const char* kPromtool = "/usr/bin/promtool";
 constexpr const char* kPrometheus = "/usr/bin/prometheus";
 
-struct Reply {
-  long status = 0;  // 0: no answer (error says why)
-  std::string body, content_type, error;
-};
+using Reply = HttpReply;
 
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-// One request with libcurl, bounded to 10 s.
 Reply Fetch(const std::string& url, const std::string& method = "GET",
             const std::vector<std::string>& headers = {}) {
-  Reply reply;
-  CURL* curl = curl_easy_init();
-  curl_slist* list = nullptr;
-  for (const auto& header : headers) list = curl_slist_append(list, header.c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10'000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
-  if (method == "HEAD") {
-    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  } else if (method == "POST") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "x=1");
-  } else if (method != "GET") {
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  }
-  CURLcode rc = curl_easy_perform(curl);
-  if (rc == CURLE_OK) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
-    const char* type = nullptr;
-    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
-    if (type != nullptr) reply.content_type = type;
-  } else {
-    reply.error = curl_easy_strerror(rc);
-  }
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return reply;
-}
-
-std::string Escape(const std::string& text) {
-  char* escaped = curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
-  std::string out = escaped;
-  curl_free(escaped);
-  return out;
+  return HttpFetch(url,
+                   {.method = method, .headers = headers, .body = method == "POST" ? "x=1" : ""});
 }
 
 // One sample of the exposition: its labels (unescaped) and its value.
@@ -345,9 +303,9 @@ TEST(HttpTest, PrometheusScrapesTheNotAfterOfAnImportedCertificate) {
                           SpawnOptions{.stderr_file = (dir / "prometheus.log").string()});
   ASSERT_TRUE(prometheus.running());
 
-  const std::string query =
-      Url(prometheus_port, "/api/v1/query?query=" + Escape("x509_cert_not_after{filename=\"web\","
-                                                           "filepath=\"edge/web\"}"));
+  const std::string query = Url(
+      prometheus_port, "/api/v1/query?query=" + UrlEscape("x509_cert_not_after{filename=\"web\","
+                                                          "filepath=\"edge/web\"}"));
   json result;
   bool answered = WaitUntil(
       [&] {

@@ -1,11 +1,11 @@
 #include "tests/testing/webdriver.h"
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
 #include <stdexcept>
 
+#include "tests/testing/http_fetch.h"
 #include "tests/testing/ports.h"
 #include "tests/testing/wait.h"
 
@@ -19,31 +19,14 @@ constexpr char kChromedriver[] = "/usr/bin/chromedriver";
 // The key W3C WebDriver gives an element reference under.
 constexpr char kElementKey[] = "element-6066-11e4-a52e-4f735466cecf";
 
-size_t Append(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
 // One HTTP exchange with chromedriver; status 0 when it could not be reached.
 std::pair<long, std::string> Exchange(const std::string& method, const std::string& url,
                                       const std::string& body) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  std::string reply;
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers);
-  if (method != "GET") curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, Append);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &reply);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 60000L);
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROXY, "*");
-  long status = 0;
-  if (curl_easy_perform(curl.get()) == CURLE_OK) {
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  }
-  curl_slist_free_all(headers);
-  return {status, reply};
+  HttpReply reply = HttpFetch(url, {.method = method,
+                                    .headers = {"Content-Type: application/json"},
+                                    .body = body,
+                                    .timeout = std::chrono::seconds(60)});
+  return {reply.status, reply.body};
 }
 
 std::string Base64Decode(const std::string& text) {
