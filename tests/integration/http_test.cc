@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "tests/testing/daemon_harness.h"
@@ -323,6 +324,33 @@ TEST(HttpTest, PrometheusScrapesTheNotAfterOfAnImportedCertificate) {
   EXPECT_EQ(result[0]["metric"]["serial_number"], "1234567890123");
   EXPECT_EQ(std::stod(result[0]["value"][1].get<std::string>()),
             static_cast<double>(fixture.not_after));
+
+  // The shipped dashboard and alert rules query series this daemon exports, in PromQL this
+  // Prometheus accepts.
+  const std::string exposition = Fetch(Url(port, "/metrics")).body;
+  std::vector<std::string> expressions;
+  json dashboard = json::parse(ReadFile(fs::path(CERTINBOX_SOURCE_DIR) /
+                                        "etc/grafana/certinbox-dashboard.json"));
+  for (const auto& panel : dashboard["panels"]) {
+    for (const auto& target : panel["targets"]) expressions.push_back(target["expr"]);
+  }
+  const std::string rules = ReadFile(fs::path(CERTINBOX_SOURCE_DIR) /
+                                     "etc/prometheus/certinbox-alerts.yml");
+  for (size_t at = rules.find("expr: "); at != std::string::npos;
+       at = rules.find("expr: ", at + 1)) {
+    expressions.push_back(rules.substr(at + 6, rules.find('\n', at) - at - 6));
+  }
+  ASSERT_GE(expressions.size(), 15u);
+  const std::regex series("\\b(x509|certinbox)_[a-z_]+");
+  for (const std::string& expr : expressions) {
+    for (std::sregex_iterator it(expr.begin(), expr.end(), series), end; it != end; ++it) {
+      EXPECT_NE(exposition.find("# TYPE " + it->str() + " "), std::string::npos)
+          << it->str() << " (in " << expr << ") is not exported";
+    }
+    Reply reply = Fetch(Url(prometheus_port, "/api/v1/query?query=" + UrlEscape(expr)));
+    EXPECT_EQ(reply.status, 200) << expr << ": " << reply.body;
+    EXPECT_EQ(json::parse(reply.body, nullptr, false).value("status", ""), "success") << expr;
+  }
   prometheus.Stop(SIGTERM);
 }
 
