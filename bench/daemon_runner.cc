@@ -24,13 +24,14 @@ namespace fs = std::filesystem;
 
 }  // namespace
 
-DaemonRunner::DaemonRunner(zmq::context_t& context, fs::path root, int settle_ms)
+DaemonRunner::DaemonRunner(zmq::context_t& context, fs::path root, int settle_ms,
+                           const std::string& http_listen)
     : context_(context), root_(std::move(root)), control_(context, control_endpoint()) {
   fs::create_directories(inbox());
   std::ofstream out(config_file());
   // log_level warn: the daemon's per-file debug/info lines are not part of what is measured.
-  // No HTTP listener: benchmarks that run at once would contend for its default port.
-  out << "[daemon]\nstate_dir = \"state\"\nlog_level = \"warn\"\n\n[http]\nlisten = \"\"\n\n"
+  out << "[daemon]\nstate_dir = \"state\"\nlog_level = \"warn\"\n\n[http]\nlisten = \""
+      << http_listen << "\"\n\n"
       << "[[inbox]]\npath = \"inbox\"\nname = \"bench\"\n"
       << "settle_ms = " << settle_ms << "\n"
       << "rescan_interval = \"30s\"\n"

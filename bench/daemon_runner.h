@@ -43,7 +43,10 @@ struct DaemonCpu {
 class DaemonRunner {
  public:
   // Lays out root/{certinbox.toml,inbox,state}; the daemon logs to root/daemon.log.
-  DaemonRunner(zmq::context_t& context, std::filesystem::path root, int settle_ms);
+  // `http_listen`: the [http] listen address ("": no listener, so that benchmarks running at
+  // once do not contend for its default port).
+  DaemonRunner(zmq::context_t& context, std::filesystem::path root, int settle_ms,
+               const std::string& http_listen = "");
   ~DaemonRunner();  // SIGKILLs the daemon if it still runs
 
   // Spawns `binary`, waits until its control socket answers "status" and the SUB socket

@@ -1,9 +1,13 @@
 // certinbox_ls_bench: `certinbox ls` and `certinbox ls --json` of a large inventory, through
 // the real CLI against the real daemon, and the daemon's memory meanwhile. See bench/README.md.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -39,7 +43,33 @@ struct LsBenchOptions {
   bool json = false;
   std::string daemon = CERTINBOXD_BIN;
   std::string cli = CERTINBOX_BIN;
+  std::string curl = "/usr/bin/curl";
 };
+
+// A loopback port free now (the daemon binds it a moment later).
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  if (fd >= 0) ::close(fd);
+  if (port < 0) throw Fatal{"no free loopback port for the daemon's HTTP listener"};
+  return port;
+}
+
+// Lines of `file` that start with `prefix`.
+size_t CountLinesStarting(const fs::path& file, std::string_view prefix) {
+  std::ifstream in(file);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) n += line.starts_with(prefix) ? 1 : 0;
+  return n;
+}
 
 struct CliRun {
   double seconds = 0;
@@ -138,7 +168,8 @@ int Run(const LsBenchOptions& options, const std::string& program) {
 
     // A fresh daemon on the seeded database: its peak RSS is then that of a start, and what
     // `ls` adds to it.
-    DaemonRunner daemon(zmq, workdir, options.settle_ms);
+    const std::string http = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
+    DaemonRunner daemon(zmq, workdir, options.settle_ms, http);
     if (auto started = daemon.Start(options.daemon, std::chrono::seconds(60)); !started) {
       throw Fatal{started.error()};
     }
@@ -190,6 +221,33 @@ int Run(const LsBenchOptions& options, const std::string& program) {
           {"bytes", bytes},
           {"peak_rss_kib", hwm.value_or(0)}};
     }
+    // GET /metrics with curl: one scrape of the whole inventory, x509 series and all.
+    std::vector<double> scrape_seconds;
+    uint64_t scrape_bytes = 0;
+    for (int run = 1; run <= options.runs; ++run) {
+      fs::path out = workdir / "metrics.txt";
+      CliRun timed = RunCli(options.curl, {"-sS", "--fail", "http://" + http + "/metrics"}, out,
+                            workdir / "metrics.err");
+      scrape_seconds.push_back(timed.seconds);
+      scrape_bytes = timed.bytes;
+      size_t series = CountLinesStarting(out, "x509_cert_not_after{");
+      if (series != inventory) {
+        throw Fatal{"/metrics had " + std::to_string(series) + " x509_cert_not_after series, not " +
+                    std::to_string(inventory)};
+      }
+    }
+    LatencySummary scrape = Summarize(scrape_seconds);
+    const auto scrape_hwm = daemon.PeakRssKib();
+    std::printf(
+        "GET /metrics      %d runs: fastest %.3f s, median %.3f s; %.1f MiB of exposition; daemon "
+        "peak RSS since its start %s\n",
+        options.runs, *std::min_element(scrape_seconds.begin(), scrape_seconds.end()), scrape.p50,
+        static_cast<double>(scrape_bytes) / (1 << 20), Mib(scrape_hwm).c_str());
+    summary["metrics"] = {
+        {"fastest_s", *std::min_element(scrape_seconds.begin(), scrape_seconds.end())},
+        {"median_s", scrape.p50},
+        {"bytes", scrape_bytes},
+        {"peak_rss_kib", scrape_hwm.value_or(0)}};
     std::printf("targets: under 1 s and a daemon peak under 100 MB (95.4 MiB)\n");
     std::printf("\nrerun: %s %s\n", program.c_str(), RerunArguments(options).c_str());
     if (options.json) std::printf("%s\n", summary.dump().c_str());
@@ -228,6 +286,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", options.json, "also print a one-line JSON summary at the end");
   app.add_option("--daemon", options.daemon, "certinboxd to run")->capture_default_str();
   app.add_option("--cli", options.cli, "certinbox to run")->capture_default_str();
+  app.add_option("--curl", options.curl, "curl, for GET /metrics")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   std::string program = std::filesystem::absolute(argv[0]).lexically_normal().string();
   return certinbox::bench::Run(options, program);

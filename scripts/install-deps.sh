@@ -14,6 +14,7 @@ packages=(
   nginx  # the end-to-end test of the deploy plugin (tests/integration/nginx_test.cc)
   python3 python3-zmq  # docs/examples/plugin.py and its test
   strace  # tests/integration/durability_test.cc traces the daemon's syncs
+  curl  # bench/ls_bench.cc times GET /metrics with it
   chromium chromium-driver  # the web page's tests in a real headless browser (tests/web/)
 )
 
