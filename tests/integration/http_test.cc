@@ -329,13 +329,13 @@ TEST(HttpTest, PrometheusScrapesTheNotAfterOfAnImportedCertificate) {
   // Prometheus accepts.
   const std::string exposition = Fetch(Url(port, "/metrics")).body;
   std::vector<std::string> expressions;
-  json dashboard = json::parse(ReadFile(fs::path(CERTINBOX_SOURCE_DIR) /
-                                        "etc/grafana/certinbox-dashboard.json"));
+  json dashboard = json::parse(
+      ReadFile(fs::path(CERTINBOX_SOURCE_DIR) / "etc/grafana/certinbox-dashboard.json"));
   for (const auto& panel : dashboard["panels"]) {
     for (const auto& target : panel["targets"]) expressions.push_back(target["expr"]);
   }
-  const std::string rules = ReadFile(fs::path(CERTINBOX_SOURCE_DIR) /
-                                     "etc/prometheus/certinbox-alerts.yml");
+  const std::string rules =
+      ReadFile(fs::path(CERTINBOX_SOURCE_DIR) / "etc/prometheus/certinbox-alerts.yml");
   for (size_t at = rules.find("expr: "); at != std::string::npos;
        at = rules.find("expr: ", at + 1)) {
     expressions.push_back(rules.substr(at + 6, rules.find('\n', at) - at - 6));
