@@ -165,6 +165,7 @@ TEST(WebApiTest, AnswersWhatTheControlOpsAnswerWithHttpStatuses) {
   ASSERT_EQ(found_status, 200);
   ASSERT_EQ(found["entries"].size(), 1u) << found.dump();
   EXPECT_EQ(found["entries"][0]["name"], "beta");
+  EXPECT_FALSE(found.contains("unmatched_keys")) << "they name the files the keys came in";
   // Pages as ls does: one row, then the next page from its cursor.
   auto [first_status, first] = get("/entries?sort=expiry&limit=1");
   ASSERT_EQ(first_status, 200);
@@ -185,6 +186,7 @@ TEST(WebApiTest, AnswersWhatTheControlOpsAnswerWithHttpStatuses) {
   auto [shown_status, shown] = get("/entries/beta");
   ASSERT_EQ(shown_status, 200);
   EXPECT_EQ(shown["entry"]["name"], "beta");
+  EXPECT_FALSE(shown["entry"].contains("key_exports")) << "the audit stays on the control socket";
   // Its events, newest first: the notice of its expiry, then its import.
   ASSERT_EQ(shown["events"].size(), 2u) << shown["events"].dump();
   EXPECT_EQ(shown["events"][0]["type"], "cert.expiring");
