@@ -1,11 +1,8 @@
 // certinbox_ls_bench: `certinbox ls` and `certinbox ls --json` of a large inventory, through
 // the real CLI against the real daemon, and the daemon's memory meanwhile. See bench/README.md.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <spawn.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +21,7 @@
 #include "bench/daemon_runner.h"
 #include "bench/machine.h"
 #include "bench/stats.h"
+#include "tests/testing/ports.h"
 
 extern char** environ;
 
@@ -45,23 +43,6 @@ struct LsBenchOptions {
   std::string cli = CERTINBOX_BIN;
   std::string curl = "/usr/bin/curl";
 };
-
-// A loopback port free now (the daemon binds it a moment later).
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  if (fd >= 0) ::close(fd);
-  if (port < 0) throw Fatal{"no free loopback port for the daemon's HTTP listener"};
-  return port;
-}
 
 // Lines of `file` that start with `prefix`.
 size_t CountLinesStarting(const fs::path& file, std::string_view prefix) {
@@ -168,7 +149,9 @@ int Run(const LsBenchOptions& options, const std::string& program) {
 
     // A fresh daemon on the seeded database: its peak RSS is then that of a start, and what
     // `ls` adds to it.
-    const std::string http = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
+    const int port = testing::FreeLoopbackPort();
+    if (port < 0) throw Fatal{"no free loopback port for the daemon's HTTP listener"};
+    const std::string http = "127.0.0.1:" + std::to_string(port);
     DaemonRunner daemon(zmq, workdir, options.settle_ms, http);
     if (auto started = daemon.Start(options.daemon, std::chrono::seconds(60)); !started) {
       throw Fatal{started.error()};
@@ -184,6 +167,22 @@ int Run(const LsBenchOptions& options, const std::string& program) {
       ::setenv("CERTINBOX_LS_PAGE_SIZE", std::to_string(options.page_size).c_str(), 1);
     }
     nlohmann::json summary = {{"entries", inventory}, {"rss_idle_kib", rss_idle.value_or(0)}};
+    // One line per measure, and its figures in the JSON summary under `key`.
+    auto report = [&](const std::string& what, const char* key, const std::vector<double>& seconds,
+                      uint64_t bytes) {
+      const double fastest = *std::min_element(seconds.begin(), seconds.end());
+      const double median = Summarize(seconds).p50;
+      const auto hwm = daemon.PeakRssKib();
+      std::printf(
+          "%-19s %d runs: fastest %.3f s, median %.3f s; %.1f MiB of output; daemon peak RSS "
+          "since its start %s\n",
+          what.c_str(), options.runs, fastest, median, static_cast<double>(bytes) / (1 << 20),
+          Mib(hwm).c_str());
+      summary[key] = {{"fastest_s", fastest},
+                      {"median_s", median},
+                      {"bytes", bytes},
+                      {"peak_rss_kib", hwm.value_or(0)}};
+    };
     for (const bool json : {false, true}) {
       std::vector<std::string> args = common;
       if (json) args.push_back("--json");
@@ -208,18 +207,7 @@ int Run(const LsBenchOptions& options, const std::string& program) {
                       std::to_string(inventory)};
         }
       }
-      LatencySummary s = Summarize(seconds);
-      const auto hwm = daemon.PeakRssKib();
-      std::printf(
-          "certinbox %-9s %d runs: fastest %.3f s, median %.3f s; %.1f MiB of output; daemon "
-          "peak RSS since its start %s\n",
-          what, options.runs, *std::min_element(seconds.begin(), seconds.end()), s.p50,
-          static_cast<double>(bytes) / (1 << 20), Mib(hwm).c_str());
-      summary[json ? "ls_json" : "ls"] = {
-          {"fastest_s", *std::min_element(seconds.begin(), seconds.end())},
-          {"median_s", s.p50},
-          {"bytes", bytes},
-          {"peak_rss_kib", hwm.value_or(0)}};
+      report(std::string("certinbox ") + what, json ? "ls_json" : "ls", seconds, bytes);
     }
     // GET /metrics with curl: one scrape of the whole inventory, x509 series and all.
     std::vector<double> scrape_seconds;
@@ -236,18 +224,7 @@ int Run(const LsBenchOptions& options, const std::string& program) {
                     std::to_string(inventory)};
       }
     }
-    LatencySummary scrape = Summarize(scrape_seconds);
-    const auto scrape_hwm = daemon.PeakRssKib();
-    std::printf(
-        "GET /metrics      %d runs: fastest %.3f s, median %.3f s; %.1f MiB of exposition; daemon "
-        "peak RSS since its start %s\n",
-        options.runs, *std::min_element(scrape_seconds.begin(), scrape_seconds.end()), scrape.p50,
-        static_cast<double>(scrape_bytes) / (1 << 20), Mib(scrape_hwm).c_str());
-    summary["metrics"] = {
-        {"fastest_s", *std::min_element(scrape_seconds.begin(), scrape_seconds.end())},
-        {"median_s", scrape.p50},
-        {"bytes", scrape_bytes},
-        {"peak_rss_kib", scrape_hwm.value_or(0)}};
+    report("GET /metrics", "metrics", scrape_seconds, scrape_bytes);
     std::printf("targets: under 1 s and a daemon peak under 100 MB (95.4 MiB)\n");
     std::printf("\nrerun: %s %s\n", program.c_str(), RerunArguments(options).c_str());
     if (options.json) std::printf("%s\n", summary.dump().c_str());
