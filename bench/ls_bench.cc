@@ -8,12 +8,14 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/corpus.h"
@@ -42,6 +44,8 @@ struct LsBenchOptions {
   std::string daemon = CERTINBOXD_BIN;
   std::string cli = CERTINBOX_BIN;
   std::string curl = "/usr/bin/curl";
+  double rate = 20;            // steady drops per second, with and without a scrape every second
+  double steady_seconds = 20;  // of each steady phase (0: skip both)
 };
 
 // Lines of `file` that start with `prefix`.
@@ -85,6 +89,43 @@ CliRun RunCli(const std::string& cli, const std::vector<std::string>& args, cons
   return run;
 }
 
+// GET /metrics every second with curl, on a thread of its own, until it is stopped: the load a
+// Prometheus scraping every second puts on the daemon while files arrive.
+class Scraper {
+ public:
+  Scraper(const LsBenchOptions& options, std::string url, fs::path dir)
+      : thread_([this, curl = options.curl, url = std::move(url), dir = std::move(dir)] {
+          auto next = Clock::now();
+          while (!stop_) {
+            try {
+              CliRun run = RunCli(curl, {"-sS", "--fail", "-o", "/dev/null", url},
+                                  dir / "scrape.out", dir / "scrape.err");
+              seconds_.push_back(run.seconds);
+            } catch (const Fatal&) {
+              ++failures_;
+            }
+            next += std::chrono::seconds(1);
+            while (!stop_ && Clock::now() < next) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+          }
+        }) {}
+  // Scrapes that failed (not a 200).
+  int failures() const { return failures_; }
+  // Stops after the scrape in progress; their durations, in seconds.
+  std::vector<double> Stop() {
+    stop_ = true;
+    thread_.join();
+    return seconds_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<double> seconds_;
+  int failures_ = 0;
+  std::thread thread_;  // last: starts once the rest is made
+};
+
 // A "VmRSS:"-like line of /proc/PID/status, in KiB.
 std::optional<uint64_t> ProcStatusKib(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -122,10 +163,17 @@ size_t CountLines(const fs::path& file) {
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
+std::string FormatNumber(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
 std::string RerunArguments(const LsBenchOptions& o) {
   std::string out = "--entries " + std::to_string(o.entries) + " --batch " +
                     std::to_string(o.batch) + " --runs " + std::to_string(o.runs) +
-                    " --settle-ms " + std::to_string(o.settle_ms);
+                    " --settle-ms " + std::to_string(o.settle_ms) + " --rate " +
+                    FormatNumber(o.rate) + " --steady-seconds " + FormatNumber(o.steady_seconds);
   if (o.page_size > 0) out += " --page-size " + std::to_string(o.page_size);
   if (o.json) out += " --json";
   return out;
@@ -225,6 +273,53 @@ int Run(const LsBenchOptions& options, const std::string& program) {
       }
     }
     report("GET /metrics", "metrics", scrape_seconds, scrape_bytes);
+
+    // Files arriving at a steady rate, first alone, then while /metrics is scraped every second.
+    const int steady_count = static_cast<int>(std::lround(options.rate * options.steady_seconds));
+    if (steady_count > 0) {
+      auto s0 = Clock::now();
+      auto files = GenerateCorpus(ca, workdir / "stage-steady", "steady", 2 * steady_count,
+                                  testing::KeyType::kEcP256, std::max(1, UsableCpus()));
+      std::printf(
+          "\nsteady drops: %d files at %g/s, alone, then with GET /metrics every second "
+          "(generated in %.1f s, not timed)\n",
+          steady_count, options.rate, Since(s0, Clock::now()));
+      const std::vector<CorpusFile> alone(files.begin(), files.begin() + steady_count);
+      const std::vector<CorpusFile> scraped(files.begin() + steady_count, files.end());
+      auto line = [](const char* what, const LatencySummary& l) {
+        std::printf("  %-42s p50 %6.1f  p99 %6.1f  max %6.1f ms (n=%zu)\n", what, l.p50, l.p99,
+                    l.max, l.count);
+      };
+      SteadyResult quiet = RunSteady(daemon, alone, options.rate, options.settle_ms);
+      line("alone, moved in (taken at once):", quiet.moved_ms);
+      line("alone, just written (waits settle_ms):", quiet.written_ms);
+      Scraper scraper(options, "http://" + http + "/metrics", workdir);
+      SteadyResult busy = RunSteady(daemon, scraped, options.rate, options.settle_ms);
+      const std::vector<double> scrapes = scraper.Stop();
+      line("scraped every second, moved in:", busy.moved_ms);
+      line("scraped every second, just written:", busy.written_ms);
+      const LatencySummary scrape = Summarize(scrapes);
+      std::printf("  %zu scrapes meanwhile (%d failed), each p50 %.3f s, max %.3f s\n",
+                  scrapes.size(), scraper.failures(), scrape.p50, scrape.max);
+      if (scraper.failures() > 0)
+        throw Fatal{"scrapes failed: see " + (workdir / "scrape.err").string()};
+      auto figures = [](const LatencySummary& l) {
+        return nlohmann::json{{"p50_ms", l.p50}, {"p99_ms", l.p99}, {"max_ms", l.max}};
+      };
+      summary["steady"] = {{"rate", options.rate},
+                           {"files", steady_count},
+                           {"settle_ms", options.settle_ms},
+                           {"alone_moved", figures(quiet.moved_ms)},
+                           {"alone_written", figures(quiet.written_ms)},
+                           {"scraped_moved", figures(busy.moved_ms)},
+                           {"scraped_written", figures(busy.written_ms)},
+                           {"scrapes", scrapes.size()},
+                           {"scrape_max_s", scrape.max}};
+      const auto hwm = daemon.PeakRssKib();
+      std::printf("  daemon peak RSS since its start %s\n", Mib(hwm).c_str());
+      summary["steady"]["peak_rss_kib"] = hwm.value_or(0);
+    }
+    std::printf("\n");
     std::printf("targets: under 1 s and a daemon peak under 100 MB (95.4 MiB)\n");
     std::printf("\nrerun: %s %s\n", program.c_str(), RerunArguments(options).c_str());
     if (options.json) std::printf("%s\n", summary.dump().c_str());
@@ -254,7 +349,14 @@ int main(int argc, char** argv) {
                  "the CLI's entries per request, CERTINBOX_LS_PAGE_SIZE (0: its default)")
       ->check(CLI::Range(0, 10000))
       ->capture_default_str();
-  app.add_option("--settle-ms", options.settle_ms, "the inbox's settle_ms while seeding")
+  app.add_option("--rate", options.rate, "steady drops per second, alone and while scraping")
+      ->check(CLI::Range(0.1, 1000.0))
+      ->capture_default_str();
+  app.add_option("--steady-seconds", options.steady_seconds,
+                 "length of each steady phase (0: skip them)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--settle-ms", options.settle_ms, "the inbox's settle_ms")
       ->check(CLI::Range(0, 60'000))
       ->capture_default_str();
   app.add_option("--workdir", options.workdir,

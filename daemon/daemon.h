@@ -115,7 +115,9 @@ class Daemon {
   nlohmann::json last_reload_ = nullptr;
   std::vector<base::UvHandlePtr<uv_signal_t>> signals_;
   std::unique_ptr<http::Server> http_;
-  int scrapes_ = 0;                  // /metrics scrapes on the pool
+  // Held by each /metrics scrape from its start until its body is sent or dropped: the
+  // scrapes in flight are its use_count() - 1.
+  std::shared_ptr<char> scrapes_ = std::make_shared<char>();
   std::unique_ptr<WebApi> web_api_;  // the web page's API; outlives its reads on the pool
   bool stopping_ = false;
 };

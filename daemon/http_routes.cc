@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/error_codes.h"
+#include "base/memory.h"
 #include "base/uv_work.h"
 #include "daemon/daemon.h"
 #include "daemon/ops/status.h"
@@ -12,10 +13,10 @@
 namespace certinbox::daemon {
 namespace {
 
-// Scrapes at once; more get 503. A scrape of a large inventory is a second of a pool thread,
-// and the pool's other threads are the imports'.
-constexpr int kMaxScrapes = 2;
-
+// Scrapes at once, from the read to the last byte sent; more get 503. A scrape of a large
+// inventory is a second of a pool thread (whose other threads are the imports') and about 600
+// bytes per entry while its body is sent.
+constexpr long kMaxScrapes = 2;
 }  // namespace
 
 base::Result<void> Daemon::StartHttp() {
@@ -37,7 +38,7 @@ base::Result<void> Daemon::StartHttp() {
 // The context is copied on the loop thread; the reading and the rendering run on the pool
 // from a read-only connection of their own.
 void Daemon::ServeMetrics(http::Answer answer) {
-  if (scrapes_ >= kMaxScrapes) {
+  if (scrapes_.use_count() - 1 >= kMaxScrapes) {
     return answer({.status = 503, .body = "too many scrapes at once: try again\n"});
   }
   http::MetricsContext context{.database = config_.database,
@@ -45,7 +46,10 @@ void Daemon::ServeMetrics(http::Answer answer) {
                                .expiring_soon_days = config_.expiring_soon_days,
                                .expires_in_seconds = config_.http.expires_in_seconds,
                                .published_seq = publisher_->last_published_seq(),
-                               .version = ops::kVersion};
+                               .version = ops::kVersion,
+                               .import_seconds = imports_->import_seconds(),
+                               .events_published = publisher_->published_by_type(),
+                               .push_failures = publisher_->push_failures()};
   for (const auto& plugin : plugins_->StatusJson()) {
     context.plugins.push_back({.name = plugin.value("name", ""),
                                .up = plugin.value("state", "") == "running",
@@ -56,23 +60,27 @@ void Daemon::ServeMetrics(http::Answer answer) {
     context.inboxes.push_back(
         {.name = inbox->config.name, .backlog = static_cast<int64_t>(inbox->watcher->Backlog())});
   }
-  ++scrapes_;
-  int rc = base::RunOnPool<std::string>(
-      &loop_, [context = std::move(context)] { return http::RenderMetrics(context); },
-      [this, answer](base::Result<std::string> text) {
-        --scrapes_;
-        if (!text) {
-          spdlog::warn("http: /metrics failed: {}", text.error().message);
+  // Counted until the body is sent or dropped; then its memory goes back to the system at
+  // once rather than after the allocator's decay, so that scrapes in a row do not pile up.
+  std::shared_ptr<void> hold(nullptr, [scrape = scrapes_](void*) { base::ReleaseFreeMemory(); });
+  int rc = base::RunOnPool<std::shared_ptr<http::MetricsBody>>(
+      &loop_,
+      [context = std::move(context),
+       hold = std::move(hold)]() mutable -> base::Result<std::shared_ptr<http::MetricsBody>> {
+        auto body = http::ReadMetrics(context);
+        if (body) (*body)->hold = std::move(hold);
+        return body;
+      },
+      [answer](base::Result<std::shared_ptr<http::MetricsBody>> body) {
+        if (!body) {
+          spdlog::warn("http: /metrics failed: {}", body.error().message);
           return answer({.status = 500, .body = "the inventory could not be read\n"});
         }
         answer({.status = 200,
                 .content_type = http::kExpositionContentType,
-                .body = std::move(*text)});
+                .stream = std::move(*body)});
       });
-  if (rc != 0) {
-    --scrapes_;
-    answer({.status = 500, .body = "the scrape could not be queued\n"});
-  }
+  if (rc != 0) answer({.status = 500, .body = "the scrape could not be queued\n"});
 }
 
 }  // namespace certinbox::daemon

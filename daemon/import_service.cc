@@ -388,6 +388,8 @@ void ImportService::FinishJob(Batch& batch, size_t i) {
   if (!moved) {
     spdlog::error("{}: {}", base::Escape(job.file.path.native()),
                   base::Escape(moved.error().message));
+  } else if (job.file.ready_ns != 0 && (outcome.stored || outcome.rejection)) {
+    import_seconds_.Observe(static_cast<double>(uv_hrtime() - job.file.ready_ns) / 1e9);
   }
   --job.inbox->jobs;
 }

@@ -28,6 +28,7 @@
 #include "daemon/prefetch_cache.h"
 #include "daemon/publisher.h"
 #include "daemon/storage_faults.h"
+#include "http/exposition.h"
 #include "pipeline/validate.h"
 #include "storage/inventory.h"
 #include "watchers/inbox_watcher.h"
@@ -74,6 +75,9 @@ class ImportService {
   // For `status`: null, or the storage fault that keeps files in their inboxes (storage_faults.h).
   nlohmann::json storage_fault() const { return storage_faults_.StatusJson(); }
   size_t queued() const { return queue_.size(); }
+  // Seconds from each settled file's hand-over to its outcome stored and the file out of its
+  // inbox, since the service started.
+  const http::Histogram& import_seconds() const { return import_seconds_; }
   // Prefetches whose work was stored as it was, and those done again once their file settled
   // (it, its sidecar or the trust store changed meanwhile, or the prefetch failed).
   uint64_t prefetches_used() const { return prefetches_.used(); }
@@ -132,6 +136,8 @@ class ImportService {
   std::unordered_set<ImportJob*> on_pool_;  // queued to the pool, completion not yet run
   base::UvHandlePtr<uv_timer_t> orphan_timer_;
   size_t orphaned_ = 0;
+  http::Histogram import_seconds_{
+      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}};
   base::UvHandlePtr<uv_check_t> flush_check_;
   base::UvHandlePtr<uv_idle_t> flush_soon_;  // keeps poll from waiting while a flush is due
   StorageFaults storage_faults_;

@@ -5,9 +5,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/error_codes.h"
+#include "base/wire.h"
 
 namespace certinbox::daemon {
 
@@ -52,6 +54,16 @@ void Publisher::Publish(const storage::Event& event) noexcept {
     spdlog::warn("publish of event {} failed: {}", event.seq, e.what());
   }
   last_published_seq_ = std::max(last_published_seq_, event.seq);
+  try {
+    ++published_by_type_[event.type];
+    if (event.type == base::topic::kPushFailed) {
+      auto payload = nlohmann::json::parse(event.json, nullptr, false);
+      const auto plugin = payload.is_object() ? payload.find(base::field::kPlugin) : payload.end();
+      ++push_failures_[plugin != payload.end() && plugin->is_string() ? plugin->get<std::string>()
+                                                                      : std::string()];
+    }
+  } catch (const std::exception&) {  // out of memory: the counts are not worth a crash
+  }
 }
 
 }  // namespace certinbox::daemon

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ class Publisher {
   // Where publishing resumes after a restart: the outbox's published cursor.
   void ResumeAfter(int64_t seq) { last_published_seq_ = std::max(last_published_seq_, seq); }
   int64_t last_published_seq() const { return last_published_seq_; }
+  // Since the daemon started: events published by type, and push failures by plugin (from
+  // the push.failed events).
+  const std::map<std::string, int64_t>& published_by_type() const { return published_by_type_; }
+  const std::map<std::string, int64_t>& push_failures() const { return push_failures_; }
   const std::string& endpoint() const { return endpoint_; }
 
  private:
@@ -43,6 +48,8 @@ class Publisher {
   zmq::socket_t socket_;
   std::string endpoint_;
   int64_t last_published_seq_ = 0;
+  std::map<std::string, int64_t> published_by_type_;
+  std::map<std::string, int64_t> push_failures_;
 };
 
 // Restricts an ipc:// endpoint's socket file to the daemon's user and group (0660).

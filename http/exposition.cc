@@ -1,5 +1,6 @@
 #include "http/exposition.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -45,29 +46,33 @@ void Exposition::Family(std::string_view name, std::string_view type, std::strin
   text_.append("\n# TYPE ").append(name).append(" ").append(type).append("\n");
 }
 
-void Exposition::Head(std::string_view name, const Labels& labels) {
-  text_.append(name);
-  if (!labels.empty()) {
-    text_ += '{';
-    for (size_t i = 0; i < labels.size(); ++i) {
-      if (i > 0) text_ += ',';
-      text_.append(labels[i].first).append("=\"").append(EscapeLabelValue(labels[i].second));
-      text_ += '"';
-    }
-    text_ += '}';
+std::string RenderLabels(const Labels& labels) {
+  std::string out;
+  if (labels.empty()) return out;
+  out += '{';
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) out += ',';
+    out.append(labels[i].first).append("=\"").append(EscapeLabelValue(labels[i].second));
+    out += '"';
   }
-  text_ += ' ';
+  out += '}';
+  return out;
+}
+
+void AppendSample(std::string& out, std::string_view name, std::string_view rendered_labels,
+                  int64_t value) {
+  out.append(name).append(rendered_labels) += ' ';
+  char buffer[24];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, end) += '\n';
 }
 
 void Exposition::Sample(std::string_view name, const Labels& labels, int64_t value) {
-  Head(name, labels);
-  char buffer[24];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
-  text_.append(buffer, end).append("\n");
+  AppendSample(text_, name, RenderLabels(labels), value);
 }
 
 void Exposition::Sample(std::string_view name, const Labels& labels, double value) {
-  Head(name, labels);
+  text_.append(name).append(RenderLabels(labels)) += ' ';
   if (std::isnan(value)) {
     text_ += "NaN";
   } else if (std::isinf(value)) {
@@ -78,6 +83,38 @@ void Exposition::Sample(std::string_view name, const Labels& labels, double valu
     text_.append(buffer, end);
   }
   text_ += '\n';
+}
+
+void Histogram::Observe(double value) {
+  auto bound = std::lower_bound(bounds_.begin(), bounds_.end(), value);
+  ++counts_[static_cast<size_t>(bound - bounds_.begin())];
+  sum_ += value;
+  ++count_;
+}
+
+std::vector<int64_t> Histogram::Cumulative() const {
+  std::vector<int64_t> out(counts_.size());
+  int64_t total = 0;
+  for (size_t i = 0; i < counts_.size(); ++i) out[i] = total += counts_[i];
+  return out;
+}
+
+void Exposition::WriteHistogram(std::string_view name, std::string_view help,
+                                const Histogram& histogram) {
+  Family(name, "histogram", help);
+  const std::string bucket = std::string(name) + "_bucket";
+  const std::vector<int64_t> cumulative = histogram.Cumulative();
+  for (size_t i = 0; i < cumulative.size(); ++i) {
+    std::string le = "+Inf";
+    if (i < histogram.bounds().size()) {
+      char buffer[32];
+      auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, histogram.bounds()[i]);
+      le.assign(buffer, end);
+    }
+    Sample(bucket, {{"le", le}}, cumulative[i]);
+  }
+  Sample(std::string(name) + "_sum", {}, histogram.sum());
+  Sample(std::string(name) + "_count", {}, histogram.count());
 }
 
 }  // namespace certinbox::http

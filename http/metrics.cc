@@ -1,6 +1,7 @@
 #include "http/metrics.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -26,43 +27,34 @@ std::string JoinLabels(const std::string& labels_json) {
   return out;
 }
 
-// The x509-certificate-exporter families, each written whole.
-struct X509Families {
-  Exposition not_after, not_before, expired, expires_in;
-  int64_t read_errors = 0;
+// The x509-certificate-exporter labels of one certificate, rendered.
+std::string RenderX509Labels(const storage::EntryRow& entry, const pipeline::ExporterNames& names) {
+  const std::string filepath = entry.group + "/" + entry.name;
+  return RenderLabels({
+      {"serial_number", names.serial_decimal},
+      {"subject_C", names.subject.c},
+      {"subject_ST", names.subject.st},
+      {"subject_L", names.subject.l},
+      {"subject_O", names.subject.o},
+      {"subject_OU", names.subject.ou},
+      {"subject_CN", names.subject.cn},
+      {"issuer_C", names.issuer.c},
+      {"issuer_ST", names.issuer.st},
+      {"issuer_L", names.issuer.l},
+      {"issuer_O", names.issuer.o},
+      {"issuer_OU", names.issuer.ou},
+      {"issuer_CN", names.issuer.cn},
+      {"filename", entry.name},
+      {"filepath", filepath},
+  });
+}
 
-  void Add(const storage::EntryRow& entry, base::UnixTime now, bool expires_in_seconds) {
-    auto names = pipeline::ReadExporterNames(entry.der);
-    if (!names) {
-      ++read_errors;
-      return;
-    }
-    const std::string filepath = entry.group + "/" + entry.name;
-    const Labels labels = {
-        {"serial_number", names->serial_decimal},
-        {"subject_C", names->subject.c},
-        {"subject_ST", names->subject.st},
-        {"subject_L", names->subject.l},
-        {"subject_O", names->subject.o},
-        {"subject_OU", names->subject.ou},
-        {"subject_CN", names->subject.cn},
-        {"issuer_C", names->issuer.c},
-        {"issuer_ST", names->issuer.st},
-        {"issuer_L", names->issuer.l},
-        {"issuer_O", names->issuer.o},
-        {"issuer_OU", names->issuer.ou},
-        {"issuer_CN", names->issuer.cn},
-        {"filename", entry.name},
-        {"filepath", filepath},
-    };
-    not_after.Sample("x509_cert_not_after", labels, int64_t{entry.not_after});
-    not_before.Sample("x509_cert_not_before", labels, int64_t{entry.not_before});
-    expired.Sample("x509_cert_expired", labels, int64_t{now > entry.not_after ? 1 : 0});
-    if (expires_in_seconds) {
-      expires_in.Sample("x509_cert_expires_in_seconds", labels, int64_t{entry.not_after - now});
-    }
-  }
-};
+// The head of a family: its HELP and TYPE lines.
+std::string FamilyHead(std::string_view name, std::string_view type, std::string_view help) {
+  Exposition head;
+  head.Family(name, type, help);
+  return head.Take();
+}
 
 // The import log's totals and the inboxes' backlogs.
 void AddImportSeries(Exposition& out, const MetricsContext& context,
@@ -140,39 +132,121 @@ void AddDaemonSeries(Exposition& out, const MetricsContext& context, int64_t las
   for (const auto& plugin : context.plugins) {
     out.Sample("certinbox_plugin_restarts_total", {{"plugin", plugin.name}}, plugin.restarts);
   }
+  out.Family("certinbox_events_published_total", "counter",
+             "Events published on the bus since the daemon started, by type");
+  for (const auto& [type, count] : context.events_published) {
+    out.Sample("certinbox_events_published_total", {{"type", type}}, count);
+  }
+  out.Family("certinbox_push_failures_total", "counter",
+             "Failed pushes plugins reported since the daemon started, by plugin");
+  for (const auto& [plugin, count] : context.push_failures) {
+    out.Sample("certinbox_push_failures_total", {{"plugin", plugin}}, count);
+  }
+  if (context.import_seconds) {
+    out.WriteHistogram("certinbox_import_duration_seconds",
+                       "Seconds from a settled file's hand-over to its outcome stored and the "
+                       "file out of its inbox (imported, duplicate or rejected)",
+                       *context.import_seconds);
+  }
   out.Family("certinbox_build_info", "gauge", "The running certinboxd's version (value 1)");
   out.Sample("certinbox_build_info", {{"version", context.version}}, int64_t{1});
 }
 
 }  // namespace
 
-base::Result<std::string> RenderMetrics(const MetricsContext& context) {
+// Room for the usual label sizes at once (pages reserved but never written cost no memory), so
+// the buffers do not grow by copies.
+void MetricsBody::Reserve(size_t entries) {
+  certificates_.reserve(entries);
+  x509_labels_.reserve(entries * 512);
+  info_labels_.reserve(entries * 384);
+  info_at_.reserve(entries + 1);
+}
+
+// Its certinbox_entry_info labels, and its certificate's (false when its names are missing).
+bool MetricsBody::AddEntry(const storage::EntryRow& entry) {
+  const std::string version = std::to_string(entry.version);
+  const std::string labels = JoinLabels(entry.labels_json);
+  info_at_.push_back(info_labels_.size());
+  info_labels_ += RenderLabels({{"name", entry.name},
+                                {"group", entry.group},
+                                {"kind", entry.kind},
+                                {"status", entry.status},
+                                {"version", version},
+                                {"fingerprint", entry.fingerprint_sha256},
+                                {"labels", labels}});
+  if (entry.version == 0) return true;  // no certificate yet
+  if (!entry.names) return false;
+  const size_t at = x509_labels_.size();
+  x509_labels_ += RenderX509Labels(entry, *entry.names);
+  certificates_.push_back({.at = at,
+                           .size = x509_labels_.size() - at,
+                           .not_before = entry.not_before,
+                           .not_after = entry.not_after});
+  return true;
+}
+
+// The sections in the order they are sent: the x509 families, one section each, the entries'
+// info, then the rest, whole.
+void MetricsBody::AddSections(const MetricsContext& context, int64_t read_errors) {
+  info_at_.push_back(info_labels_.size());
+  const base::UnixTime now = context.now;
+  auto x509 = [&](std::string_view name, std::string_view help,
+                  int64_t (*value)(const Certificate&, base::UnixTime)) {
+    sections_.push_back({.head = FamilyHead(name, "gauge", help),
+                         .rows = certificates_.size(),
+                         .row = [this, name, now, value](size_t i, std::string& out) {
+                           AppendSample(out, name, X509Labels(i), value(certificates_[i], now));
+                         }});
+  };
+  x509("x509_cert_not_after",
+       "The certificate's notAfter, in seconds since the epoch (x509-certificate-exporter)",
+       [](const Certificate& c, base::UnixTime) { return int64_t{c.not_after}; });
+  x509("x509_cert_not_before",
+       "The certificate's notBefore, in seconds since the epoch (x509-certificate-exporter)",
+       [](const Certificate& c, base::UnixTime) { return int64_t{c.not_before}; });
+  x509("x509_cert_expired", "1 if the certificate has expired, else 0 (x509-certificate-exporter)",
+       [](const Certificate& c, base::UnixTime t) { return int64_t{t > c.not_after ? 1 : 0}; });
+  if (context.expires_in_seconds) {
+    x509("x509_cert_expires_in_seconds",
+         "Seconds until the certificate expires, negative once expired "
+         "(x509-certificate-exporter)",
+         [](const Certificate& c, base::UnixTime t) { return int64_t{c.not_after - t}; });
+  }
+  Exposition errors;
+  errors.Family("x509_read_errors", "gauge",
+                "Stored certificates that could not be read for the x509 series");
+  errors.Sample("x509_read_errors", {}, read_errors);
+  sections_.push_back(
+      {.head = errors.Take() +
+               FamilyHead("certinbox_entry_info", "gauge",
+                          "One series per entry (value 1): its name, group, kind, status, current "
+                          "version, fingerprint and labels"),
+       .rows = info_at_.size() - 1,
+       .row = [this](size_t i, std::string& out) {
+         AppendSample(out, "certinbox_entry_info", InfoLabels(i), int64_t{1});
+       }});
+  constexpr size_t kRestBlock = 16 * 1024;
+  sections_.push_back({.rows = (rest_.size() + kRestBlock - 1) / kRestBlock,
+                       .row = [this](size_t i, std::string& out) {
+                         out.append(std::string_view(rest_).substr(i * kRestBlock, kRestBlock));
+                       }});
+}
+
+base::Result<std::shared_ptr<MetricsBody>> ReadMetrics(const MetricsContext& context) {
   auto reader = storage::InventoryReader::Open(context.database);
   if (!reader) return std::unexpected(reader.error());
-
-  X509Families x509;
-  Exposition info;
+  auto entries = reader->EntryCount();
+  if (!entries) return std::unexpected(entries.error());
+  auto body = std::make_shared<MetricsBody>();
+  body->Reserve(static_cast<size_t>(*entries));
+  int64_t read_errors = 0;
   std::map<std::string, int64_t> by_status;
   for (const char* status : kStatuses) by_status[status] = 0;
-  info.Family("certinbox_entry_info", "gauge",
-              "One series per entry (value 1): its name, group, kind, status, current version, "
-              "fingerprint and labels");
   auto read = reader->ForEachEntry(context.now, context.expiring_soon_days,
                                    [&](const storage::EntryRow& entry) {
                                      ++by_status[entry.status];
-                                     const std::string version = std::to_string(entry.version);
-                                     const std::string labels = JoinLabels(entry.labels_json);
-                                     info.Sample("certinbox_entry_info",
-                                                 {{"name", entry.name},
-                                                  {"group", entry.group},
-                                                  {"kind", entry.kind},
-                                                  {"status", entry.status},
-                                                  {"version", version},
-                                                  {"fingerprint", entry.fingerprint_sha256},
-                                                  {"labels", labels}},
-                                                 int64_t{1});
-                                     if (!entry.der.empty())
-                                       x509.Add(entry, context.now, context.expires_in_seconds);
+                                     if (!body->AddEntry(entry)) ++read_errors;
                                    });
   if (!read) return std::unexpected(read.error());
   auto cursors = reader->Cursors();
@@ -184,35 +258,52 @@ base::Result<std::string> RenderMetrics(const MetricsContext& context) {
   auto bindings = reader->Bindings();
   if (!bindings) return std::unexpected(bindings.error());
 
-  Exposition out;
-  out.Family("x509_cert_not_after", "gauge",
-             "The certificate's notAfter, in seconds since the epoch (x509-certificate-exporter)");
-  std::string text = out.Take() + x509.not_after.Take();
-  out.Family("x509_cert_not_before", "gauge",
-             "The certificate's notBefore, in seconds since the epoch (x509-certificate-exporter)");
-  text += out.Take() + x509.not_before.Take();
-  out.Family("x509_cert_expired", "gauge",
-             "1 if the certificate has expired, else 0 (x509-certificate-exporter)");
-  text += out.Take() + x509.expired.Take();
-  if (context.expires_in_seconds) {
-    out.Family("x509_cert_expires_in_seconds", "gauge",
-               "Seconds until the certificate expires, negative once expired "
-               "(x509-certificate-exporter)");
-    text += out.Take() + x509.expires_in.Take();
-  }
-  out.Family("x509_read_errors", "gauge",
-             "Stored certificates that could not be read for the x509 series");
-  out.Sample("x509_read_errors", {}, x509.read_errors);
-  text += out.Take() + info.Take();
-
-  out.Family("certinbox_entries", "gauge", "Entries by status");
+  Exposition rest;
+  rest.Family("certinbox_entries", "gauge", "Entries by status");
   for (const auto& [status, count] : by_status) {
-    out.Sample("certinbox_entries", {{"status", status}}, count);
+    rest.Sample("certinbox_entries", {{"status", status}}, count);
   }
-  AddImportSeries(out, context, *tallies);
-  AddBindingSeries(out, *bindings);
-  AddDaemonSeries(out, context, *last_seq, *cursors);
-  return text + out.Take();
+  AddImportSeries(rest, context, *tallies);
+  AddBindingSeries(rest, *bindings);
+  AddDaemonSeries(rest, context, *last_seq, *cursors);
+  body->rest_ = rest.Take();
+  body->AddSections(context, read_errors);
+  return body;
+}
+
+// The next lines of the current section, up to kFillRows of them (a few KiB), so that the loop
+// thread writes a block in short steps.
+void MetricsBody::Fill() {
+  constexpr size_t kFillRows = 64;
+  Section& section = sections_[section_];
+  if (row_ == 0) pending_ += std::exchange(section.head, {});
+  for (size_t n = 0; n < kFillRows && row_ < section.rows; ++n) section.row(row_++, pending_);
+  if (row_ >= section.rows) {
+    ++section_;
+    row_ = 0;
+  }
+}
+
+size_t MetricsBody::Read(char* out, size_t max) {
+  while (pending_.size() - pending_at_ < max && section_ < sections_.size()) Fill();
+  const size_t n = std::min(max, pending_.size() - pending_at_);
+  std::memcpy(out, pending_.data() + pending_at_, n);
+  pending_at_ += n;
+  if (pending_at_ == pending_.size()) {
+    pending_.clear();
+    pending_at_ = 0;
+  } else if (pending_at_ > pending_.size() / 2) {
+    pending_.erase(0, pending_at_);
+    pending_at_ = 0;
+  }
+  return n;
+}
+
+std::string ReadAll(BodySource& body) {
+  std::string out;
+  char block[64 * 1024];
+  while (size_t n = body.Read(block, sizeof block)) out.append(block, n);
+  return out;
 }
 
 }  // namespace certinbox::http

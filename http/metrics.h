@@ -5,11 +5,22 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
 #include "base/time.h"
+#include "http/exposition.h"
+#include "http/server.h"
+
+namespace certinbox::storage {
+struct EntryRow;
+}
 
 namespace certinbox::http {
 
@@ -36,11 +47,69 @@ struct MetricsContext {
   std::vector<PluginGauge> plugins;
   std::vector<InboxGauge> inboxes;
   std::string version;
+  // Since the daemon started: how long imports took, the events published by type, and the
+  // push failures plugins reported, by plugin.
+  std::optional<Histogram> import_seconds;
+  std::map<std::string, int64_t> events_published;
+  std::map<std::string, int64_t> push_failures;
 };
 
-// The exposition (text format 0.0.4). Runs on any thread (a pool thread in the daemon); opens
-// its own read-only connection to context.database. storage_error when the database cannot be
-// read.
-base::Result<std::string> RenderMetrics(const MetricsContext& context);
+// The inventory read for one scrape: each series' labels rendered once, into two buffers, and
+// the samples written while the body is sent (Read, on the loop thread, a block at a time).
+// About 600 bytes per entry; the exposition (about 1.2 KiB per entry) is never whole in memory.
+class MetricsBody final : public BodySource {
+ public:
+  size_t Read(char* out, size_t max) override;
+
+  // Kept as long as the body, and released after it: the daemon counts scrapes in flight by
+  // it, and gives the memory back to the system when it goes.
+  std::shared_ptr<void> hold;
+
+  // A run of lines of the exposition: `head` (a family's HELP and TYPE, or nothing), then
+  // `rows` lines that `row(i, out)` appends.
+  struct Section {
+    std::string head;
+    size_t rows = 0;
+    std::function<void(size_t, std::string&)> row;
+  };
+  // A certificate: its rendered labels, {serial_number="...",...,filepath="..."}, at
+  // x509_labels_[at, at + size), and its dates.
+  struct Certificate {
+    size_t at = 0;
+    size_t size = 0;
+    base::UnixTime not_before = 0, not_after = 0;
+  };
+
+ private:
+  friend base::Result<std::shared_ptr<MetricsBody>> ReadMetrics(const MetricsContext& context);
+  void Reserve(size_t entries);
+  bool AddEntry(const storage::EntryRow& entry);
+  void AddSections(const MetricsContext& context, int64_t read_errors);
+  void Fill();
+  std::string_view X509Labels(size_t i) const {
+    return std::string_view(x509_labels_).substr(certificates_[i].at, certificates_[i].size);
+  }
+  std::string_view InfoLabels(size_t i) const {
+    return std::string_view(info_labels_).substr(info_at_[i], info_at_[i + 1] - info_at_[i]);
+  }
+
+  std::vector<Certificate> certificates_;
+  std::string x509_labels_;
+  std::string info_labels_;      // certinbox_entry_info's rendered labels, one entry after another
+  std::vector<size_t> info_at_;  // where each entry's start, and the end last
+  std::string rest_;             // every family after the per-entry ones, rendered whole
+  std::vector<Section> sections_;
+  size_t section_ = 0, row_ = 0;
+  std::string pending_;  // written, not yet read
+  size_t pending_at_ = 0;
+};
+
+// Reads the inventory for one scrape (text format 0.0.4). Runs on any thread (a pool thread in
+// the daemon) from a read-only connection of its own, opened on context.database. storage_error
+// when the database cannot be read.
+base::Result<std::shared_ptr<MetricsBody>> ReadMetrics(const MetricsContext& context);
+
+// The whole exposition in one string (for tests and tools; the daemon streams it).
+std::string ReadAll(BodySource& body);
 
 }  // namespace certinbox::http

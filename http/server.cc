@@ -54,7 +54,11 @@ void LogFromMhd(void*, const char* format, va_list args) {
   spdlog::debug("http: {}", text);
 }
 
-// The body, handed to MHD in blocks without a copy; freed with the response.
+// Bodies up to this size are copied into the response, so that MHD sends them with the headers
+// in one write; larger ones are handed over in blocks of this size, without a copy.
+constexpr size_t kBlockBytes = 64 * 1024;
+
+// A large body, handed to MHD in blocks; freed with the response.
 ssize_t ReadBody(void* cls, uint64_t pos, char* buf, size_t max) {
   const auto* body = static_cast<const std::string*>(cls);
   if (pos >= body->size()) return MHD_CONTENT_READER_END_OF_STREAM;
@@ -63,25 +67,43 @@ ssize_t ReadBody(void* cls, uint64_t pos, char* buf, size_t max) {
   return static_cast<ssize_t>(n);
 }
 
-// Bodies up to this size are copied into the response, so that MHD sends them with the headers
-// in one write; larger ones (a scrape) are handed over in blocks, without a copy.
-constexpr size_t kCopiedBodyBytes = 64 * 1024;
-
-MHD_Response* NewResponse(const std::string& body) {
-  if (body.size() <= kCopiedBodyBytes) {
-    return MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
-                                           MHD_RESPMEM_MUST_COPY);
+// A streamed body; the source is freed with the response.
+ssize_t ReadSource(void* cls, uint64_t, char* buf, size_t max) {
+  auto& source = *static_cast<std::shared_ptr<BodySource>*>(cls);
+  size_t n = 0;
+  try {
+    n = source->Read(buf, max);
+  } catch (const std::exception& e) {
+    spdlog::error("http: a streamed body failed: {}", e.what());
+    return MHD_CONTENT_READER_END_WITH_ERROR;
   }
-  auto* owned = new std::string(body);
+  return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : static_cast<ssize_t>(n);
+}
+
+MHD_Response* NewResponse(Response& response) {
+  if (response.stream) {
+    auto* source = new std::shared_ptr<BodySource>(std::move(response.stream));
+    MHD_Response* r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, kBlockBytes, &ReadSource, source,
+        [](void* cls) { delete static_cast<std::shared_ptr<BodySource>*>(cls); });
+    if (r == nullptr) delete source;
+    return r;
+  }
+  std::string& body = response.body;
+  if (body.size() <= kBlockBytes) {
+    return MHD_create_response_from_buffer(body.size(), body.data(), MHD_RESPMEM_MUST_COPY);
+  }
+  auto* owned = new std::string(std::move(body));
   MHD_Response* r =
-      MHD_create_response_from_callback(owned->size(), kCopiedBodyBytes, &ReadBody, owned,
+      MHD_create_response_from_callback(owned->size(), kBlockBytes, &ReadBody, owned,
                                         [](void* cls) { delete static_cast<std::string*>(cls); });
   if (r == nullptr) delete owned;
   return r;
 }
 
-MHD_Result Queue(MHD_Connection* connection, const Response& response) {
-  MHD_Response* r = NewResponse(response.body);
+// Hands the response (its body moved out) to MHD.
+MHD_Result Queue(MHD_Connection* connection, Response& response) {
+  MHD_Response* r = NewResponse(response);
   if (r == nullptr) return MHD_NO;
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, response.content_type.c_str());
   MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");

@@ -26,10 +26,21 @@ struct Request {
   std::map<std::string, std::string> query;  // the URL's arguments (the last of a repeated one)
 };
 
+// A body made while it is sent, so that a large one (a scrape) never has to be whole in memory.
+// Read runs on the loop thread each time the client can take more, so each call must be
+// short: it writes at most `max` bytes to `out` and returns how many; 0 ends the body.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual size_t Read(char* out, size_t max) = 0;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // When set, the body comes from here instead (sent chunked, its length unknown up front).
+  std::shared_ptr<BodySource> stream;
 };
 
 // Gives the request its response, on the loop thread. Only the first call counts; a call after

@@ -174,6 +174,7 @@ CertificateInfo DescribeCertificateWithSha256(X509* cert, std::string fingerprin
   info.signature_algorithm = sig_name != nullptr ? sig_name : "UNKNOWN";
   info.is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
   info.self_issued = X509_NAME_cmp(subject, issuer) == 0;
+  info.exporter = ExporterNamesOf(cert);
   DrainOpensslErrors();  // a key or extension OpenSSL could not decode leaves entries behind
   return info;
 }

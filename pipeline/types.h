@@ -8,6 +8,7 @@
 
 #include "base/time.h"
 #include "pipeline/ossl.h"
+#include "pipeline/x509_labels.h"
 
 namespace certinbox::pipeline {
 
@@ -36,6 +37,7 @@ struct CertificateInfo {
   std::string signature_algorithm;  // OpenSSL long name, e.g. "sha256WithRSAEncryption"
   bool is_ca = false;               // basicConstraints CA:TRUE
   bool self_issued = false;         // subject == issuer
+  ExporterNames exporter;           // serial and names as x509-certificate-exporter labels them
 };
 
 struct Certificate {

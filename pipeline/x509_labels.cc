@@ -57,14 +57,18 @@ std::string SerialDecimal(const ASN1_INTEGER* serial) {
 
 }  // namespace
 
+ExporterNames ExporterNamesOf(const X509* cert) {
+  ExporterNames names{.serial_decimal = SerialDecimal(X509_get0_serialNumber(cert)),
+                      .subject = FieldsOf(X509_get_subject_name(cert)),
+                      .issuer = FieldsOf(X509_get_issuer_name(cert))};
+  ERR_clear_error();
+  return names;
+}
+
 std::optional<ExporterNames> ReadExporterNames(std::string_view der) {
   X509Ptr cert = DecodeWholeAs<X509Ptr>(der, d2i_X509);
   if (!cert) return std::nullopt;
-  ExporterNames names{.serial_decimal = SerialDecimal(X509_get0_serialNumber(cert.get())),
-                      .subject = FieldsOf(X509_get_subject_name(cert.get())),
-                      .issuer = FieldsOf(X509_get_issuer_name(cert.get()))};
-  ERR_clear_error();
-  return names;
+  return ExporterNamesOf(cert.get());
 }
 
 }  // namespace certinbox::pipeline

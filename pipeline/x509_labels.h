@@ -1,6 +1,9 @@
 // The name fields and serial of a certificate as x509-certificate-exporter labels them
-// (its `subject_C` ... `issuer_CN` and `serial_number`), read from the DER with OpenSSL.
+// (its `subject_C` ... `issuer_CN` and `serial_number`), read with OpenSSL at import and stored
+// with the version, so that a scrape never decodes a certificate.
 #pragma once
+
+#include <openssl/types.h>
 
 #include <optional>
 #include <string>
@@ -19,8 +22,10 @@ struct ExporterNames {
   NameFields subject, issuer;
 };
 
-// std::nullopt when `der` is not exactly one certificate. Thread-safe; leaves OpenSSL's error
-// queue empty.
+// The labels of a parsed certificate. Thread-safe; leaves OpenSSL's error queue empty.
+ExporterNames ExporterNamesOf(const X509* cert);
+
+// The labels of a DER certificate; std::nullopt when `der` is not exactly one certificate.
 std::optional<ExporterNames> ReadExporterNames(std::string_view der);
 
 }  // namespace certinbox::pipeline

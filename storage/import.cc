@@ -10,6 +10,7 @@
 #include "storage/inventory_impl.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
+#include "storage/version_names.h"
 
 namespace certinbox::storage {
 
@@ -196,6 +197,9 @@ base::Result<int64_t> Inventory::Impl::InsertVersion(
   version->Bind(22, number);
   if (auto done = version->Run(); !done) return std::unexpected(done.error());
   const int64_t version_id = db_.LastInsertRowid();
+  if (auto ok = InsertVersionNames(db_, version_id, info.exporter); !ok) {
+    return std::unexpected(ok.error());
+  }
 
   auto current = db_.Prepare("UPDATE entries SET current_version_id = ?1 WHERE id = ?2");
   if (!current) return std::unexpected(current.error());

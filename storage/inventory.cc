@@ -15,6 +15,7 @@
 #include "storage/migrations.h"
 #include "storage/outbox.h"
 #include "storage/summary.h"
+#include "storage/version_names.h"
 
 namespace certinbox::storage {
 
@@ -85,6 +86,7 @@ base::Result<std::unique_ptr<Inventory>> Inventory::Open(const std::filesystem::
     if (auto ok = ApplyMigrations(*db, EmbeddedMigrations(), std::time(nullptr)); !ok) {
       return std::unexpected(ok.error());
     }
+    if (auto ok = FillMissingVersionNames(*db); !ok) return std::unexpected(ok.error());
     auto impl = std::make_unique<Impl>(std::move(*db), std::move(vault), options);
     return std::unique_ptr<Inventory>(new Inventory(std::move(impl)));
   });

@@ -2,6 +2,7 @@
 
 #include "storage/sqlite.h"
 #include "storage/summary.h"
+#include "storage/version_names.h"
 
 namespace certinbox::storage {
 namespace {
@@ -39,10 +40,14 @@ base::Result<InventoryReader> InventoryReader::Open(const std::filesystem::path&
 
 base::Result<void> InventoryReader::ForEachEntry(base::UnixTime now, int expiring_soon_days,
                                                  const std::function<void(const EntryRow&)>& row) {
-  auto st = impl_->db.Prepare(
-      "SELECT e.name, e.grp, e.kind, e.labels, v.version, v.fingerprint_sha256, v.not_before,"
-      " v.not_after, v.der FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
-      " ORDER BY e.grp, e.name");
+  static const std::string sql =
+      std::string(
+          "SELECT e.name, e.grp, e.kind, e.labels, v.version, v.fingerprint_sha256,"
+          " v.not_before, v.not_after, n.version_id, ") +
+      kVersionNamesColumns +
+      " FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
+      " LEFT JOIN version_names n ON n.version_id = v.id ORDER BY e.grp, e.name";
+  auto st = impl_->db.Prepare(sql);
   if (!st) return std::unexpected(st.error());
   EntryRow entry;
   for (;;) {
@@ -58,14 +63,18 @@ base::Result<void> InventoryReader::ForEachEntry(base::UnixTime now, int expirin
       entry.status = "pre_activation";
       entry.fingerprint_sha256.clear();
       entry.not_before = entry.not_after = 0;
-      entry.der.clear();
+      entry.names.reset();
     } else {
       entry.version = st->Int(4);
       entry.fingerprint_sha256 = st->Text(5);
       entry.not_before = st->Int(6);
       entry.not_after = st->Int(7);
       entry.status = std::string(Status(entry.not_after, now, expiring_soon_days));
-      entry.der = st->Blob(8);
+      if (st->IsNull(8)) {
+        entry.names.reset();
+      } else {
+        entry.names = ReadVersionNames(*st, 9);
+      }
     }
     row(entry);
   }
@@ -99,6 +108,14 @@ base::Result<std::vector<BindingState>> InventoryReader::Bindings() {
       [](const sqlite::Statement& st) {
         return BindingState{st.Text(0), st.Text(1), st.Text(2), st.Int(3), st.Int(4), st.Text(5)};
       });
+}
+
+base::Result<int64_t> InventoryReader::EntryCount() {
+  auto st = impl_->db.Prepare("SELECT COUNT(*) FROM entries");
+  if (!st) return std::unexpected(st.error());
+  auto more = st->Step();
+  if (!more) return std::unexpected(more.error());
+  return *more ? st->Int(0) : 0;
 }
 
 base::Result<int64_t> InventoryReader::LastSeq() {

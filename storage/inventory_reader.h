@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "base/time.h"
+#include "pipeline/x509_labels.h"
 #include "storage/inventory.h"
 
 namespace certinbox::storage {
@@ -24,7 +26,9 @@ struct EntryRow {
   int64_t version = 0;
   std::string fingerprint_sha256;
   base::UnixTime not_before = 0, not_after = 0;
-  std::string der;  // the certificate (public); never key material
+  // The current certificate's serial and names as x509-certificate-exporter labels them; none
+  // without a current certificate, or when its names could not be read.
+  std::optional<pipeline::ExporterNames> names;
 };
 
 // Files taken from one inbox with one outcome (imported, duplicate, rejected) and, for
@@ -55,6 +59,8 @@ class InventoryReader {
   // consistent snapshot for this call). Status as `ls` gives it at `now`.
   base::Result<void> ForEachEntry(base::UnixTime now, int expiring_soon_days,
                                   const std::function<void(const EntryRow&)>& row);
+  // How many entries there are.
+  base::Result<int64_t> EntryCount();
   // Subscriber cursors, by name.
   base::Result<std::vector<Cursor>> Cursors();
   // The import log, counted by inbox, outcome and reason.

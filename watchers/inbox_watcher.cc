@@ -271,6 +271,7 @@ void InboxWatcher::Impl::OnSettleTimer() {
     }
     entry.state = State::kInFlight;
     ReadyFile ready = ReadyOf(pending.name, stat, *problem);
+    ready.ready_ns = uv_hrtime();
     try {
       on_ready_(ready);
     } catch (...) {

@@ -38,6 +38,9 @@ struct ReadyFile {
   uint64_t ino = 0;
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
+  // uv_hrtime() when it was handed over settled (0 for on_settling): where an import's
+  // latency is counted from.
+  uint64_t ready_ns = 0;
 };
 
 struct InboxOptions {

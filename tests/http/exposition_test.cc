@@ -36,6 +36,17 @@ TEST(ExpositionTest, FamiliesAndSamples) {
             "x_total{a=\"1\",b=\"q\\\"\"} 42\nx_total 0.5\n");
 }
 
+TEST(ExpositionTest, HistogramBucketsAreCumulativeWithSumAndCount) {
+  Histogram histogram({0.1, 1});
+  for (double value : {0.05, 0.1, 0.5, 2.0}) histogram.Observe(value);
+  Exposition out;
+  out.WriteHistogram("d_seconds", "Durations", histogram);
+  EXPECT_EQ(out.text(),
+            "# HELP d_seconds Durations\n# TYPE d_seconds histogram\n"
+            "d_seconds_bucket{le=\"0.1\"} 2\nd_seconds_bucket{le=\"1\"} 3\n"
+            "d_seconds_bucket{le=\"+Inf\"} 4\nd_seconds_sum 2.65\nd_seconds_count 4\n");
+}
+
 TEST(ExporterNamesTest, FieldsAndDecimalSerialFromTheDer) {
   testing::CertSpec ca_spec = testing::CaSpec("Names CA");
   ca_spec.organization = "Org, Inc.";

@@ -198,6 +198,13 @@ TEST(HttpTest, MetricsHaveTheExporterSeriesOfEachCertificate) {
   EXPECT_EQ(ValueWhere(reply.body, "certinbox_rejections_total", "reason", reason), "1")
       << reply.body;
   EXPECT_EQ(ValueWhere(reply.body, "certinbox_inbox_backlog", "inbox", "inbox"), "0");
+  // The two files' import latencies (the import and the rejection), and the events published.
+  EXPECT_EQ(Samples(reply.body, "certinbox_import_duration_seconds_count").at(0).value, "2");
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_import_duration_seconds_bucket", "le", "+Inf"), "2");
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_events_published_total", "type", "cert.imported"),
+            "1");
+  EXPECT_EQ(ValueWhere(reply.body, "certinbox_events_published_total", "type", "import.rejected"),
+            "1");
   EXPECT_EQ(ValueWhere(reply.body, "certinbox_binding_current_version", "resource", "lb:443"), "1");
   EXPECT_EQ(ValueWhere(reply.body, "certinbox_binding_pushed_version", "resource", "lb:443"), "0");
   // Never key material.

@@ -12,6 +12,8 @@
 #include "tests/testing/daemon_harness.h"
 #include "tests/testing/events.h"
 #include "tests/testing/files.h"
+#include "tests/testing/http_fetch.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/test_ca.h"
 
 namespace certinbox::testing {
@@ -217,7 +219,10 @@ TEST(PluginOpsTest, MaterialOnlyForResourcesBoundToThePlugin) {
 }
 
 TEST(PluginOpsTest, PushReportsAreRecordedOnTheBindingAndPublished) {
-  DaemonHarness daemon(TwoPlugins());
+  const int port = FreeLoopbackPort();
+  HarnessOptions options = TwoPlugins();
+  options.http_toml = "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n";
+  DaemonHarness daemon(options);
   ASSERT_TRUE(daemon.Start());
   const std::string alpha = TokenOf(daemon, "alpha");
   Issued web = DropLeaf(daemon, "web");
@@ -293,6 +298,18 @@ TEST(PluginOpsTest, PushReportsAreRecordedOnTheBindingAndPublished) {
   auto replay = sdk::EventsSince(daemon.control(), 0, "push.");
   ASSERT_TRUE(replay.has_value());
   EXPECT_EQ(replay->size(), 2u);
+
+  // /metrics counts the failure against its plugin, and says the last push to res-a failed.
+  HttpReply metrics = HttpFetch("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  ASSERT_EQ(metrics.status, 200) << metrics.error;
+  EXPECT_NE(metrics.body.find("certinbox_push_failures_total{plugin=\"alpha\"} 1\n"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_EQ(metrics.body.find("certinbox_push_failures_total{plugin=\"beta\"}"), std::string::npos);
+  EXPECT_NE(metrics.body.find("certinbox_binding_last_push_succeeded{resource=\"res-a\","
+                              "entry=\"default/web\",plugin=\"alpha\"} 0\n"),
+            std::string::npos)
+      << metrics.body;
 }
 
 TEST(PluginOpsTest, PluginReportsAreLogged) {

@@ -85,6 +85,7 @@ inline pipeline::Certificate ToCertificate(const testing::Issued& issued,
   info.not_after = ToUnix(X509_get0_notAfter(x));
   info.key_algorithm = EVP_PKEY_get0_type_name(X509_get0_pubkey(x));
   info.key_bits = EVP_PKEY_get_bits(X509_get0_pubkey(x));
+  info.exporter = pipeline::ExporterNamesOf(x);
   info.signature_algorithm = OBJ_nid2ln(X509_get_signature_nid(x));
   info.is_ca = X509_check_ca(x) == 1;
   info.self_issued = info.subject == info.issuer;

@@ -321,6 +321,23 @@ TEST_F(InventoryTest, ReopeningKeepsDataAndAppliesMigrationsOnce) {
   sqlite3_close_v2(db);
 }
 
+TEST_F(InventoryTest, ExporterNamesAreStoredAtImportAndFilledInForOlderVersions) {
+  ImportLeaf("names.example", 100);
+  const std::string serial_of_version =
+      "(SELECT n.serial_decimal FROM version_names n JOIN versions v ON v.id = n.version_id)";
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM version_names WHERE subject_cn = 'names.example'"), 1);
+  EXPECT_GT(QueryInt("SELECT length(" + serial_of_version + ")"), 0);
+  // A database from before migration 009: its versions have no names until it is next opened.
+  inventory_.reset();
+  ASSERT_EQ(QueryInt("DELETE FROM version_names RETURNING 1"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM version_names"), 0);
+  Reopen();
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM version_names WHERE subject_cn = 'names.example'"), 1);
+  // Deleted with their version.
+  ASSERT_TRUE(inventory_->Delete({"names.example"}, kNow));
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM version_names"), 0);
+}
+
 TEST_F(InventoryTest, DatabaseNewerThanTheBinaryIsRefused) {
   inventory_.reset();
   ASSERT_EQ(QueryInt("INSERT INTO schema_migrations VALUES (999, 'future', 0) RETURNING version"),
