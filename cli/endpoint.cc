@@ -1,5 +1,7 @@
 #include "cli/endpoint.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
@@ -129,7 +131,15 @@ base::Result<fs::path> ServerKeyFileFromConfig(const fs::path& file) {
 base::Result<ControlEndpoint> ResolveControlEndpoint(const std::string& control,
                                                      const std::string& config,
                                                      const fs::path& default_config) {
-  if (!control.empty()) return ControlEndpoint{control, "--control"};
+  if (!control.empty()) {
+    if (!control.starts_with("ipc://") && !control.starts_with("tcp://")) {
+      const bool path = control.find("://") == std::string::npos;
+      return base::Fail(base::code::kConfigInvalid,
+                        "--control " + control + ": an endpoint is ipc://PATH or tcp://HOST:PORT" +
+                            (path ? " (for a socket file: --control ipc://" + control + ")" : ""));
+    }
+    return ControlEndpoint{control, "--control"};
+  }
   if (!config.empty()) {
     auto endpoint = ControlEndpointFromConfig(config);
     if (!endpoint) return std::unexpected(endpoint.error());
@@ -171,6 +181,25 @@ base::Result<void> CheckIpcEndpoint(std::string_view endpoint) {
     return base::Fail(base::code::kUnreachable,
                       "cannot open the control socket " + path + " (" + std::strerror(errno) +
                           "): run as the daemon's user or a member of its group");
+  }
+  // A file nothing listens on (left by a daemon that was killed): say so now rather than
+  // wait for the reply timeout. ZeroMQ's own connect would keep retrying in silence.
+  sockaddr_un address{};
+  if (path.size() < sizeof address.sun_path) {
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.data(), path.size());
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      const bool refused =
+          ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 &&
+          errno == ECONNREFUSED;
+      ::close(fd);
+      if (refused) {
+        return base::Fail(base::code::kUnreachable,
+                          "nothing listens on the control socket " + path +
+                              ": certinboxd is not running (the file is left from an earlier run)");
+      }
+    }
   }
   return {};
 }

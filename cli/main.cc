@@ -1,6 +1,7 @@
 // certinbox: the command-line client of certinboxd. This file only wires CLI11 to the
 // subcommands in cli/commands.h; the help texts here are the user's documentation.
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <iostream>
 #include <string>
 
@@ -35,6 +36,20 @@ CLI::Validator Duration() {
         return seconds ? std::string() : seconds.error().message;
       },
       "", "duration");
+}
+
+// An event sequence number: a whole number, 0 or more.
+CLI::Validator SequenceNumber() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        int64_t seq = -1;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
+        if (ec != std::errc() || end != text.data() + text.size() || seq < 0) {
+          return "'" + text + "' is not an event sequence number (a whole number, 0 or more)";
+        }
+        return {};
+      },
+      "", "seq");
 }
 
 void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
@@ -118,7 +133,7 @@ CLI::App* AddEvents(CLI::App& app, EventsOptions& options) {
   CLI::App* events = app.add_subcommand("events", "Print the daemon's events, oldest first");
   auto* since =
       events->add_option("--since", options.since, "Only events after this sequence number")
-          ->check(CLI::NonNegativeNumber.description(""))
+          ->check(SequenceNumber())
           ->type_name("SEQ");
   events
       ->add_option("--cursor", options.cursor,

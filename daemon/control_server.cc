@@ -97,10 +97,12 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(uv_loop_t*
       return std::unexpected(applied.error());
     }
     socket.bind(endpoint);
+    IpcSocketFile file(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
       return std::unexpected(restricted.error());
     }
     server.reset(new ControlServer(std::move(socket), std::move(handler)));
+    server->file_ = std::move(file);
     int fd = server->socket_.get(zmq::sockopt::fd);
     auto* poll = base::NewUvHandle<uv_poll_t>();
     if (int rc = uv_poll_init(loop, poll, fd); rc != 0) {

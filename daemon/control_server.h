@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/uv_handle.h"
 #include "daemon/curve_auth.h"
+#include "daemon/ipc_file.h"
 #include "pipeline/error.h"
 
 namespace certinbox::daemon {
@@ -70,6 +71,7 @@ class ControlServer {
   void Answer(std::vector<zmq::message_t>& frames) noexcept;
   void Send(const std::vector<zmq::message_t>& envelope, const nlohmann::json& reply) noexcept;
 
+  IpcSocketFile file_;  // before socket_: removed once the socket is closed
   zmq::socket_t socket_;
   RequestHandler handler_;
   // Replies pending past this server's life hold a weak reference to it and are dropped.

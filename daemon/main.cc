@@ -17,6 +17,7 @@
 #include "base/time.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/ops/status.h"
 
 namespace {
 
@@ -52,12 +53,18 @@ int main(int argc, char** argv) {
   app.add_flag("--check", check_only, "validate the configuration, print the result and exit");
   app.add_option("--log-level", log_level, "override [daemon] log_level")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.set_version_flag("--version", std::string("certinboxd ") + certinbox::daemon::ops::kVersion);
   app.footer(
       "Exit codes: 0 stopped cleanly or config valid; 1 could not start; 2 usage or invalid "
       "config.\nSignals: SIGTERM/SIGINT stop after the imports in flight are stored; parses in\n"
       "flight are abandoned and their files stay in the inbox.\n"
       "See etc/certinbox.toml for every configuration key.");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version print and exit 0; every usage error exits 2, as documented.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   // Past a file size limit (RLIMIT_FSIZE) a write fails with EFBIG, a storage fault the daemon
   // reports and retries, instead of SIGXFSZ ending it. A handler, not SIG_IGN, so the programs
   // it starts get the default again.

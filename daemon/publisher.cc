@@ -36,10 +36,11 @@ base::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context
       return std::unexpected(applied.error());
     }
     socket.bind(endpoint);
+    IpcSocketFile file(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {
       return std::unexpected(restricted.error());
     }
-    return std::unique_ptr<Publisher>(new Publisher(std::move(socket), endpoint));
+    return std::unique_ptr<Publisher>(new Publisher(std::move(socket), endpoint, std::move(file)));
   } catch (const zmq::error_t& e) {
     return base::Fail(base::code::kBindFailed,
                       "cannot bind the publish socket " + endpoint + ": " + e.what());

@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "daemon/curve_auth.h"
+#include "daemon/ipc_file.h"
 #include "pipeline/error.h"
 #include "storage/inventory.h"
 
@@ -43,8 +44,9 @@ class Publisher {
   const std::string& endpoint() const { return endpoint_; }
 
  private:
-  Publisher(zmq::socket_t socket, std::string endpoint)
-      : socket_(std::move(socket)), endpoint_(std::move(endpoint)) {}
+  Publisher(zmq::socket_t socket, std::string endpoint, IpcSocketFile file)
+      : file_(std::move(file)), socket_(std::move(socket)), endpoint_(std::move(endpoint)) {}
+  IpcSocketFile file_;  // before socket_: removed once the socket is closed
   zmq::socket_t socket_;
   std::string endpoint_;
   int64_t last_published_seq_ = 0;
