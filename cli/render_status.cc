@@ -111,6 +111,41 @@ std::string DetailOf(const Json& event) {
   return "";
 }
 
+// What needs the operator, one line each: inboxes not watched, a refused reload, plugins
+// whose last run ended in an error.
+std::string RenderProblems(const Json& status) {
+  std::string out;
+  auto add = [&out](const std::string& indent, const std::string& line) {
+    out += indent + base::Escape(line) + "\n";
+  };
+  const Json& inboxes = FieldOf(status, "inboxes");
+  if (inboxes.is_array()) {
+    for (const auto& inbox : inboxes) {
+      if (FieldOf(inbox, "watching") != false) continue;
+      add("  ", "inbox " + TextOf(FieldOf(inbox, "name")) + " (" + TextOf(FieldOf(inbox, "path")) +
+                    ") is not watched: " + OneLine(TextOf(FieldOf(inbox, "error"))));
+    }
+  }
+  const Json& reload = FieldOf(FieldOf(status, "config"), "last_reload");
+  if (FieldOf(reload, "outcome") == "rejected") {
+    add("  ", "the config reload at " + TextOf(FieldOf(reload, "time")) +
+                  " was refused; the config before it still runs:");
+    const Json& errors = FieldOf(reload, "errors");
+    if (errors.is_array()) {
+      for (const auto& error : errors) add("    ", OneLine(TextOf(error)));
+    }
+  }
+  const Json& plugins = FieldOf(status, "plugins");
+  if (plugins.is_array()) {
+    for (const auto& plugin : plugins) {
+      const Json& error = FieldOf(plugin, "last_error");
+      if (!error.is_string() || error.get<std::string>().empty()) continue;
+      add("  ", "plugin " + TextOf(FieldOf(plugin, "name")) + ": " + OneLine(TextOf(error)));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string RenderStatus(const Json& status) {
@@ -129,7 +164,9 @@ std::string RenderStatus(const Json& status) {
   if (inboxes.is_array() && !inboxes.empty()) {
     Table table({"INBOX", "BACKLOG", "PATH"});
     for (const auto& inbox : inboxes) {
-      table.AddRow({TextOf(FieldOf(inbox, "name")), TextOf(FieldOf(inbox, "backlog")),
+      const bool watched = FieldOf(inbox, "watching") != false;
+      table.AddRow({TextOf(FieldOf(inbox, "name")),
+                    watched ? TextOf(FieldOf(inbox, "backlog")) : "NOT WATCHED",
                     TextOf(FieldOf(inbox, "path"))});
     }
     out += "\n" + table.Render();
@@ -155,6 +192,9 @@ std::string RenderStatus(const Json& status) {
   }
   if (std::string problems = RenderBindingProblems(status); !problems.empty()) {
     out += "\n" + problems;
+  }
+  if (std::string problems = RenderProblems(status); !problems.empty()) {
+    out += "\nproblems:\n" + problems;
   }
   return out;
 }

@@ -268,9 +268,13 @@ void Daemon::StartInbox(const InboxConfig& inbox_config) {
         // A retired inbox (removed by a reload) takes nothing new; the file stays where it is.
         if (!raw->retired) imports_->Submit(*raw, file);
       });
+  std::erase_if(unwatched_inboxes_,
+                [&](const UnwatchedInbox& u) { return u.name == inbox_config.name; });
   if (!watcher) {
     spdlog::error("inbox {} ({}) is not watched: {}", inbox_config.name, inbox_config.path.string(),
                   watcher.error().message);
+    unwatched_inboxes_.push_back(
+        {.name = inbox_config.name, .path = inbox_config.path, .error = watcher.error().message});
     return;
   }
   inbox->watcher = std::move(*watcher);
@@ -340,6 +344,7 @@ void Daemon::RegisterOps() {
                                                            .plugins = *plugins_,
                                                            .bindings = *bindings_,
                                                            .inboxes = inboxes_,
+                                                           .unwatched_inboxes = unwatched_inboxes_,
                                                            .curve_keys = curve_keys_.get(),
                                                            .zap = zap_.get(),
                                                            .started_at = started_at_,

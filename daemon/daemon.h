@@ -102,6 +102,7 @@ class Daemon {
   ops::Access access_{config_};
   ops::OpRegistry ops_;
   std::vector<std::unique_ptr<Inbox>> inboxes_;
+  std::vector<UnwatchedInbox> unwatched_inboxes_;  // by config order; retried at each reload
   // Removed or changed by a reload, kept until their imports in flight are done.
   std::vector<std::unique_ptr<Inbox>> retiring_;
   // To start once no retiring inbox watches their folder.

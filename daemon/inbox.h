@@ -5,7 +5,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
+#include <string>
 
 #include "daemon/config.h"
 #include "watchers/inbox_watcher.h"
@@ -29,6 +31,14 @@ struct Inbox {
     static std::atomic<uint64_t> next{1};
     return next++;
   }
+};
+
+// An inbox of the config whose watcher could not start (its folder could not be made or
+// opened): `status` shows why until a reload (SIGHUP) watches it.
+struct UnwatchedInbox {
+  std::string name;
+  std::filesystem::path path;
+  std::string error;
 };
 
 }  // namespace certinbox::daemon

@@ -13,10 +13,12 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/time.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/inbox_paths.h"
 #include "daemon/ops/status.h"
 
 namespace {
@@ -82,7 +84,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check_only) {
-    std::cout << config->file.string() << ": ok, " << config->inboxes.size() << " inbox(es)\n";
+    // An inbox that cannot be watched does not stop the daemon (status shows it), so it is a
+    // warning here, not an error.
+    std::vector<std::string> warnings;
+    for (const auto& inbox : config->inboxes) {
+      std::string problem = certinbox::daemon::InboxPathProblem(inbox.path);
+      if (!problem.empty()) warnings.push_back("inbox " + inbox.name + ": " + problem);
+    }
+    std::cout << config->file.string() << ": ok, " << config->inboxes.size() << " inbox(es)";
+    if (!warnings.empty()) std::cout << ", " << warnings.size() << " warning(s)";
+    std::cout << "\n";
+    for (const auto& warning : warnings) std::cout << "warning: " << warning << "\n";
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(log_level.empty() ? config->log_level : log_level));

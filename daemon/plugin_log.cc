@@ -20,7 +20,7 @@ void PluginLog::EndWindow() {
   suppressed_ = 0;
 }
 
-void PluginLog::Line(uint64_t now_ms, bool is_stderr, std::string_view line) {
+void PluginLog::Line(uint64_t now_ms, std::string_view line) {
   EndWindowIfDue(now_ms);
   if (window_ms_ == 0) window_ms_ = now_ms;
   if (lines_ >= kLinesPerWindow) {
@@ -31,12 +31,9 @@ void PluginLog::Line(uint64_t now_ms, bool is_stderr, std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   // A plugin may run as another user: what it prints can neither forge log lines nor drive
   // the terminal of whoever reads the log.
-  const std::string text = base::Escape(line);
-  if (is_stderr) {
-    spdlog::warn("plugin {}: {}", plugin_, text);
-  } else {
-    spdlog::info("plugin {}: {}", plugin_, text);
-  }
+  // Both streams at info: plugins write routine lines to stderr (the SDK's log does), and a
+  // real problem comes through plugin.report at its own level.
+  spdlog::info("plugin {}: {}", plugin_, base::Escape(line));
 }
 
 }  // namespace certinbox::daemon

@@ -1,7 +1,8 @@
-// What a supervised plugin prints, in the daemon's log: each line as "plugin NAME: LINE" (its
-// stderr as a warning, its stdout as info), escaped so that it can neither forge log lines nor
-// drive a terminal. At most kLinesPerWindow lines per kLogWindowMs window are logged; the rest
-// are counted and said in one warning when the window ends. Loop thread only.
+// What a supervised plugin prints, in the daemon's log: each line as "plugin NAME: LINE" at info
+// (stdout and stderr alike: a real problem comes through plugin.report), escaped so that it can
+// neither forge log lines nor drive a terminal. At most kLinesPerWindow lines per kLogWindowMs
+// window are logged; the rest are counted and said in one warning when the window ends. Loop thread
+// only.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +20,7 @@ class PluginLog {
 
   // One line the plugin printed (without its '\n'; a trailing '\r' is dropped), at loop time
   // `now_ms`.
-  void Line(uint64_t now_ms, bool is_stderr, std::string_view line);
+  void Line(uint64_t now_ms, std::string_view line);
   // Ends the current window once it is kLogWindowMs old, saying how many lines it suppressed.
   // Called every second, so that the count is said even when the plugin prints no more.
   void EndWindowIfDue(uint64_t now_ms);

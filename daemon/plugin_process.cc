@@ -17,7 +17,6 @@ PluginProcess::PluginProcess(uv_loop_t* loop, std::shared_ptr<PluginLog> log)
     stream->process = this;
     stream->open = true;
   }
-  err_.is_stderr = true;
 }
 
 int PluginProcess::Spawn(const Spec& spec, ExitCallback on_exit) {
@@ -100,13 +99,13 @@ void PluginProcess::Feed(Stream& stream, const char* data, size_t size) {
       size_t room = kMaxLineBytes - stream.partial.size();
       stream.partial.append(data, std::min(take, room));
       if (take > room) {
-        log_->Line(uv_now(loop_), stream.is_stderr, stream.partial + " [line cut at 4 KiB]");
+        log_->Line(uv_now(loop_), stream.partial + " [line cut at 4 KiB]");
         stream.partial.clear();
         stream.skipping = true;
       }
     }
     if (!newline) return;
-    if (!stream.skipping) log_->Line(uv_now(loop_), stream.is_stderr, stream.partial);
+    if (!stream.skipping) log_->Line(uv_now(loop_), stream.partial);
     stream.partial.clear();
     stream.skipping = false;
     size -= take + 1;
@@ -116,7 +115,7 @@ void PluginProcess::Feed(Stream& stream, const char* data, size_t size) {
 
 void PluginProcess::Flush(Stream& stream) {
   if (!stream.skipping && !stream.partial.empty()) {
-    log_->Line(uv_now(loop_), stream.is_stderr, stream.partial);
+    log_->Line(uv_now(loop_), stream.partial);
   }
   stream.partial.clear();
 }

@@ -58,7 +58,6 @@ class PluginProcess {
   struct Stream {
     uv_pipe_t pipe{};
     PluginProcess* process = nullptr;
-    bool is_stderr = false;
     bool open = false;
     std::string partial;    // a line not ended yet, at most kMaxLineBytes
     bool skipping = false;  // the rest of a line that was cut

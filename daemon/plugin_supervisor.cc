@@ -53,6 +53,9 @@ struct PluginSupervisor::Plugin {
   base::UnixTime started_at = 0;
   uint64_t started_ms = 0;
   std::string last_exit, last_error, kill_reason;
+  // An error the plugin reported (plugin.report) during this run: an exit after it keeps the
+  // plugin's own words, and a long run without one clears an exit's error.
+  bool reported_this_run = false;
   uint64_t backoff_ms = kFirstBackoffMs;
   base::UvHandlePtr<uv_timer_t> restart_timer;
   base::UvHandlePtr<uv_timer_t> kill_timer;
@@ -206,6 +209,7 @@ void PluginSupervisor::Apply(const std::vector<PluginConfig>& wanted) {
     uv_timer_stop(plugin->restart_timer.get());
     plugin->config = config;
     plugin->backoff_ms = kFirstBackoffMs;
+    plugin->last_error.clear();  // about the config that was replaced
     if (config.enabled) {
       Start(plugin);
     } else {
@@ -260,6 +264,7 @@ void PluginSupervisor::Start(const std::shared_ptr<Plugin>& plugin) {
   plugin->terminating = false;
   plugin->started_at = clock_.Now();
   plugin->started_ms = uv_now(loop_);
+  plugin->reported_this_run = false;
   plugin->moved_ms = plugin->started_ms;
   plugin->pending_ms.reset();
   auto seq = inventory_.CursorSeq(CursorOf(config.name));
@@ -316,8 +321,11 @@ void PluginSupervisor::OnExit(Plugin& plugin, int64_t exit_status, int term_sign
   if (!plugin.kill_reason.empty()) {
     plugin.last_error = std::exchange(plugin.kill_reason, "");
   } else if (!asked) {
-    plugin.last_error = term_signal ? "killed by signal " + std::to_string(term_signal)
-                                    : "exited with status " + std::to_string(exit_status);
+    std::string how = term_signal ? "killed by signal " + std::to_string(term_signal)
+                                  : "exited with status " + std::to_string(exit_status);
+    // What the plugin said before it went says more than its exit status.
+    plugin.last_error =
+        plugin.reported_this_run ? how + " after reporting: " + plugin.last_error : how;
   }
   if (uv_now(loop_) - plugin.started_ms >= kStableRunMs) plugin.backoff_ms = kFirstBackoffMs;
   const std::string name = plugin.config.name;
@@ -339,6 +347,7 @@ void PluginSupervisor::OnExit(Plugin& plugin, int64_t exit_status, int term_sign
     plugin.config = std::move(*plugin.next);
     plugin.next.reset();
     plugin.backoff_ms = kFirstBackoffMs;
+    plugin.last_error.clear();  // about the config that was replaced
     if (plugin.config.enabled) {
       Start(self);
     } else {
@@ -357,6 +366,11 @@ void PluginSupervisor::Tick() {
   for (auto& [name, plugin] : plugins_) {
     plugin->log->EndWindowIfDue(now);
     CheckHung(*plugin, now);
+    // Running well for a while: an earlier run's error is history.
+    if (plugin->run && !plugin->reported_this_run && !plugin->last_error.empty() &&
+        now - plugin->started_ms >= kStableRunMs) {
+      plugin->last_error.clear();
+    }
   }
 }
 
@@ -389,7 +403,9 @@ void PluginSupervisor::CheckHung(Plugin& plugin, uint64_t now) {
 
 void PluginSupervisor::NoteError(const std::string& plugin, const std::string& message) {
   auto it = plugins_.find(plugin);
-  if (it != plugins_.end()) it->second->last_error = message;
+  if (it == plugins_.end()) return;
+  it->second->last_error = message;
+  it->second->reported_this_run = true;
 }
 
 void PluginSupervisor::Stop(std::function<void()> done) {

@@ -115,7 +115,8 @@ void Daemon::Reload(const std::string& why) {
     std::vector<std::string> errors = Lines(loaded.error().message);
     spdlog::error("config reload ({}) refused, the running config stays:\n{}", why,
                   loaded.error().message);
-    last_reload_ = {{"time", now}, {"outcome", "rejected"}, {"errors", errors}};
+    last_reload_ = {
+        {"time", base::FormatRfc3339(now)}, {"outcome", "rejected"}, {"errors", errors}};
     auto event = inventory_->AppendEvent(
         base::topic::kConfigRejected,
         {{base::field::kFile, config_.file.string()}, {base::field::kErrors, std::move(errors)}},
@@ -133,7 +134,9 @@ void Daemon::Reload(const std::string& why) {
   changes.restart_required = DiffConfig(loaded_config_, *loaded).restart_required;
   if (changes.empty()) {
     spdlog::info("config reload ({}): nothing changed", why);
-    last_reload_ = {{"time", now}, {"outcome", "unchanged"}};
+    last_reload_ = {{"time", base::FormatRfc3339(now)}, {"outcome", "unchanged"}};
+    // An inbox that could not be watched is tried again (its folder may be there now).
+    if (!unwatched_inboxes_.empty()) ApplyInboxes();
     return;
   }
   loaded_config_ = *loaded;
@@ -163,7 +166,7 @@ void Daemon::Reload(const std::string& why) {
   for (const auto& line : changes.restart_required) {
     spdlog::warn("config reload ({}): {} takes effect at the next start", why, line);
   }
-  last_reload_ = {{"time", now},
+  last_reload_ = {{"time", base::FormatRfc3339(now)},
                   {"outcome", "reloaded"},
                   {"changed", changes.applied},
                   {"restart_required", changes.restart_required}};
@@ -196,6 +199,10 @@ void Daemon::ApplyInboxes() {
     retiring_.push_back(std::move(inboxes_[i]));
     inboxes_.erase(inboxes_.begin() + static_cast<std::ptrdiff_t>(i));
   }
+  std::erase_if(unwatched_inboxes_, [&](const UnwatchedInbox& unwatched) {
+    return std::none_of(config_.inboxes.begin(), config_.inboxes.end(),
+                        [&](const InboxConfig& c) { return c.name == unwatched.name; });
+  });
   waiting_inboxes_.clear();
   for (const InboxConfig& wanted : config_.inboxes) {
     bool running = std::any_of(inboxes_.begin(), inboxes_.end(),

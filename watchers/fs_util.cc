@@ -147,24 +147,20 @@ std::string ErrnoText(int err) {
   return strerror_r(err, buffer, sizeof buffer);
 }
 
-base::Result<void> MakeDirs(const fs::path& dir, mode_t mode) {
-  std::vector<fs::path> missing;
-  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
-    struct stat st;
-    if (stat(p.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode)) return Unwritable(p.string() + " is not a folder");
-      break;
-    }
-    if (errno != ENOENT) return Unwritable(errno, "cannot look at " + p.string());
-    missing.push_back(p);
-    if (p == p.parent_path()) break;
+base::Result<void> MakeDir(const fs::path& dir, mode_t mode) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Unwritable(dir.string() + " is not a folder");
+    return {};
   }
-  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (mkdir(it->c_str(), mode) != 0 && errno != EEXIST) {
-      return Unwritable(errno, "cannot create the folder " + it->string());
-    }
+  if (errno != ENOENT) return Unwritable(errno, "cannot look at " + dir.string());
+  if (mkdir(dir.c_str(), mode) == 0 || errno == EEXIST) return {};
+  if (errno == ENOENT) {
+    return Unwritable("its parent folder " + dir.parent_path().string() +
+                      " does not exist: create it (certinboxd makes the inbox folder, not its "
+                      "parents)");
   }
-  return {};
+  return Unwritable(errno, "cannot create the folder " + dir.string());
 }
 
 std::string Suffixed(std::string_view base, int n) {

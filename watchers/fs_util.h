@@ -49,9 +49,10 @@ base::Result<std::string> MoveToUniqueNameAt(int from_dir, const std::string& fr
 // and returns its name there; the caller renames it into place or removes it.
 base::Result<std::string> WriteTempFileAt(int dir_fd, std::string_view content, mode_t mode);
 
-// mkdir -p: creates the missing folders of `dir` with `mode` (the umask applies). An existing
-// folder is left as it is; an existing non-folder is an error.
-base::Result<void> MakeDirs(const std::filesystem::path& dir, mode_t mode);
+// Creates the folder `dir` with `mode` (the umask applies) when it is missing, but never its
+// parents: an inbox path with a typo must not become a tree of folders made by root. An
+// existing folder is left as it is; an existing non-folder, or a missing parent, is an error.
+base::Result<void> MakeDir(const std::filesystem::path& dir, mode_t mode);
 
 // "base" for n == 0, else "base.N".
 std::string Suffixed(std::string_view base, int n);

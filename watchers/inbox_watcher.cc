@@ -64,7 +64,7 @@ base::Result<void> InboxWatcher::Impl::Start() {
 base::Result<void> InboxWatcher::Impl::MakeFolders() const {
   for (const fs::path* dir : {&options_.dir, &failed_dir_, &processed_dir_}) {
     if (dir == &processed_dir_ && !options_.archive) continue;
-    if (auto made = MakeDirs(*dir, kDirMode); !made) return made;
+    if (auto made = MakeDir(*dir, kDirMode); !made) return made;
   }
   return {};
 }

@@ -40,7 +40,16 @@ json StatusOp::Status() const {
     backlog += inbox->watcher->Backlog();
     inboxes.push_back({{"name", inbox->config.name},
                        {"path", inbox->config.path.string()},
-                       {"backlog", inbox->watcher->Backlog()}});
+                       {"backlog", inbox->watcher->Backlog()},
+                       {"watching", true},
+                       {"error", nullptr}});
+  }
+  for (const auto& inbox : parts_.unwatched_inboxes) {
+    inboxes.push_back({{"name", inbox.name},
+                       {"path", inbox.path.string()},
+                       {"backlog", nullptr},
+                       {"watching", false},
+                       {"error", inbox.error}});
   }
   const int64_t last_seq = parts_.publisher.last_published_seq();
   return {{"version", kVersion},

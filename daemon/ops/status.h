@@ -34,6 +34,7 @@ class StatusOp : public OpGroup {
     const PluginSupervisor& plugins;
     const BindingReconciler& bindings;
     const std::vector<std::unique_ptr<Inbox>>& inboxes;
+    const std::vector<UnwatchedInbox>& unwatched_inboxes;
     const CurveServerKeys* curve_keys;  // null without a tcp:// endpoint
     const ZapHandler* zap;              // null without a tcp:// endpoint
     const base::UnixTime& started_at;

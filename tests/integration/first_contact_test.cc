@@ -10,13 +10,16 @@
 #include <cstring>
 
 #include "tests/testing/daemon_harness.h"
+#include "tests/testing/events.h"
 #include "tests/testing/files.h"
 #include "tests/testing/process.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 CommandResult Daemon(const std::vector<std::string>& args) {
@@ -84,6 +87,70 @@ TEST(FirstContactTest, AStoppedDaemonLeavesNoSocketAndTheCliFailsAtOnce) {
   EXPECT_EQ(status.exit_code, 3) << status.err;
   EXPECT_NE(status.err.find("nothing listens on the control socket"), std::string::npos)
       << status.err;
+}
+
+// An inbox whose parent folder is missing, a refused reload and a plugin that reports an error
+// and exits: `status` says each in text, and stops saying it once each is fixed.
+TEST(FirstContactTest, StatusSaysWhatWentWrongAndForgetsItOnceFixed) {
+  const std::string plugin =
+      "[[plugin]]\nname = \"runner\"\ncommand = \"certinbox-exec\"\n"
+      "events = [\"cert.imported\"]\n[plugin.options]\ncommand = [\"/bin/true\"]\n";
+  HarnessOptions options;
+  options.extra_toml =
+      "[[inbox]]\npath = \"missing/drop\"\nname = \"drop\"\n\n" + plugin + "timout = \"5s\"\n";
+  DaemonHarness daemon(options);
+  ASSERT_TRUE(daemon.Start());
+  ASSERT_TRUE(WaitUntil([&] {
+    const auto runner = daemon.PluginStatus("runner");
+    return runner.is_object() && runner.value("last_error", json()).is_string() &&
+           runner["last_error"].get<std::string>().find("timout") != std::string::npos;
+  })) << daemon.PluginStatus("runner").dump()
+      << daemon.log();
+  const std::string config = ReadFile(daemon.config_file());
+  daemon.ReplaceConfig(config + "\n[nonsense]\nkey = 1\n");
+  daemon.Signal(SIGHUP);
+  daemon.WaitForEvents(HasEvents("config.rejected"));
+
+  CommandResult status = daemon.Cli({"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  const fs::path missing = daemon.root() / "missing";
+  for (const std::string& line : {
+           "drop   NOT WATCHED  " + (missing / "drop").string(),
+           "problems:\n  inbox drop (" + (missing / "drop").string() +
+               ") is not watched: its parent folder " + missing.string() + " does not exist",
+           std::string("  the config reload at 20"),
+           std::string(" was refused; the config before it still runs:\n    "),
+           std::string("  plugin runner: exited with status 1 after reporting: unknown exec "
+                       "option 'timout'"),
+       }) {
+    EXPECT_NE(status.out.find(line), std::string::npos) << "no '" << line << "' in\n" << status.out;
+  }
+  EXPECT_NE(status.out.find("nonsense"), std::string::npos) << status.out;
+  EXPECT_FALSE(fs::exists(missing));  // no folders made for a path with a typo
+
+  // --check warns about the inbox it cannot watch; the config is still valid.
+  WriteFile(daemon.root() / "check.toml", config);
+  CommandResult check = Daemon({"--config", (daemon.root() / "check.toml").string(), "--check"});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_NE(check.out.find(": ok, 2 inbox(es), 1 warning(s)\nwarning: inbox drop: its parent "
+                           "folder " +
+                           missing.string() + " does not exist"),
+            std::string::npos)
+      << check.out;
+
+  // Fixed: the folder made, the option spelled right, the config reloaded.
+  fs::create_directories(missing);
+  std::string fixed = config;
+  fixed.replace(fixed.find("timout"), 6, "timeout");
+  daemon.ReplaceConfig(fixed);
+  daemon.Signal(SIGHUP);
+  daemon.WaitForEvents(HasEvents("config.reloaded"));
+  std::string text;
+  EXPECT_TRUE(WaitUntil([&] {
+    text = daemon.Cli({"status"}).out;
+    return text.find("problems:") == std::string::npos;
+  })) << text;
+  EXPECT_TRUE(fs::is_directory(missing / "drop"));
 }
 
 }  // namespace

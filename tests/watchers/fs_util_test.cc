@@ -91,23 +91,30 @@ TEST(OutcomeNameTest, ShortensOnlyWhatLeavesNoRoom) {
   EXPECT_LE(OutcomeName(fits + "a", kMaxSuffix - 1, 11).size() + 11, kMaxNameBytes);
 }
 
-TEST(MakeDirsTest, CreatesMissingParentsWithMode) {
+TEST(MakeDirTest, CreatesTheFolderWithModeButNotItsParents) {
   TempDir tmp("certinbox-fsutil-");
   mode_t old_umask = umask(022);
-  fs::path deep = tmp.path() / "a" / "b" / "c";
-  EXPECT_TRUE(MakeDirs(deep, 0750).has_value());
+  fs::path dir = tmp.path() / "a";
+  EXPECT_TRUE(MakeDir(dir, 0750).has_value());
   umask(old_umask);
   struct stat st;
-  ASSERT_EQ(stat(deep.c_str(), &st), 0);
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0750u);
-  EXPECT_TRUE(MakeDirs(deep, 0750).has_value());  // existing is fine
+  EXPECT_TRUE(MakeDir(dir, 0750).has_value());  // existing is fine
+  auto deep = MakeDir(tmp.path() / "x" / "y", 0750);
+  ASSERT_FALSE(deep.has_value());
+  EXPECT_NE(
+      deep.error().message.find("parent folder " + (tmp.path() / "x").string() + " does not exist"),
+      std::string::npos)
+      << deep.error().message;
+  EXPECT_FALSE(fs::exists(tmp.path() / "x"));
 }
 
-TEST(MakeDirsTest, RefusesAFileInTheWay) {
+TEST(MakeDirTest, RefusesAFileInTheWay) {
   TempDir tmp("certinbox-fsutil-");
   WriteFile(tmp.path() / "file", "x");
-  auto made = MakeDirs(tmp.path() / "file" / "sub", 0750);
+  auto made = MakeDir(tmp.path() / "file", 0750);
   ASSERT_FALSE(made.has_value());
   EXPECT_EQ(made.error().code, base::code::kUnwritable);
 }

@@ -154,14 +154,25 @@ class InboxWatcherTest : public ::testing::Test {
 
 TEST_F(InboxWatcherTest, CreatesFoldersWithMode0750) {
   InboxOptions options = Options();
-  options.dir = dir_ / "nested";
+  options.dir = root_ / "made";
   options.archive = true;
   Start(options);
   for (const char* sub : {"", "failed", "processed"}) {
-    mode_t mode = ModeOf(dir_ / "nested" / sub);
+    mode_t mode = ModeOf(root_ / "made" / sub);
     EXPECT_TRUE(S_ISDIR(mode)) << sub;
     EXPECT_EQ(mode & 07777, 0750u) << sub;
   }
+}
+
+TEST_F(InboxWatcherTest, AMissingParentFolderIsNotMade) {
+  InboxOptions options = Options();
+  options.dir = root_ / "typo" / "inbox";
+  auto watcher = InboxWatcher::Start(&loop_, std::move(options), [](const ReadyFile&) {});
+  ASSERT_FALSE(watcher);
+  EXPECT_NE(watcher.error().message.find("parent folder " + (root_ / "typo").string()),
+            std::string::npos)
+      << watcher.error().message;
+  EXPECT_FALSE(fs::exists(root_ / "typo"));
 }
 
 TEST_F(InboxWatcherTest, NoProcessedFolderWithoutArchive) {
