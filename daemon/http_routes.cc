@@ -1,6 +1,8 @@
 // The HTTP listener's routes ([http], docs/metrics.md): what each serves, and where its work runs.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "base/error_codes.h"
 #include "base/memory.h"
 #include "base/uv_work.h"
@@ -17,13 +19,21 @@ namespace {
 // inventory is a second of a pool thread (whose other threads are the imports') and about 600
 // bytes per entry while its body is sent.
 constexpr long kMaxScrapes = 2;
+// A scrape's body is sent within this, or the connection is closed: a client that reads slowly
+// but steadily (never idle long enough for the listener's idle timeout) would otherwise hold
+// its slot for as long as it likes. Prometheus's scrape timeout is 10 s by default.
+constexpr auto kMaxSendTime = std::chrono::seconds(60);
 }  // namespace
 
 base::Result<void> Daemon::StartHttp() {
   if (!config_.http.enabled()) return {};
   http::ServerOptions options{
       .address = config_.http.address, .port = config_.http.port, .token = config_.http.token};
-  options.routes["/metrics"] = [this](const http::Request&, http::Answer answer) {
+  options.routes["/metrics"] = [this](const http::Request& request, http::Answer answer) {
+    // HEAD: the headers of a scrape, without reading the inventory for a body never sent.
+    if (request.method == "HEAD") {
+      return answer({.status = 200, .content_type = http::kExpositionContentType});
+    }
     ServeMetrics(std::move(answer));
   };
   web_api_ = std::make_unique<WebApi>(&loop_, config_, clock_,
@@ -68,7 +78,10 @@ void Daemon::ServeMetrics(http::Answer answer) {
       [context = std::move(context),
        hold = std::move(hold)]() mutable -> base::Result<std::shared_ptr<http::MetricsBody>> {
         auto body = http::ReadMetrics(context);
-        if (body) (*body)->hold = std::move(hold);
+        if (body) {
+          (*body)->hold = std::move(hold);
+          (*body)->deadline = std::chrono::steady_clock::now() + kMaxSendTime;
+        }
         return body;
       },
       [answer](base::Result<std::shared_ptr<http::MetricsBody>> body) {

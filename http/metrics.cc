@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "http/exposition.h"
 #include "pipeline/x509_labels.h"
@@ -236,6 +237,7 @@ void MetricsBody::AddSections(const MetricsContext& context, int64_t read_errors
 base::Result<std::shared_ptr<MetricsBody>> ReadMetrics(const MetricsContext& context) {
   auto reader = storage::InventoryReader::Open(context.database);
   if (!reader) return std::unexpected(reader.error());
+  if (auto begun = reader->Begin(); !begun) return std::unexpected(begun.error());
   auto entries = reader->EntryCount();
   if (!entries) return std::unexpected(entries.error());
   auto body = std::make_shared<MetricsBody>();
@@ -257,6 +259,7 @@ base::Result<std::shared_ptr<MetricsBody>> ReadMetrics(const MetricsContext& con
   if (!tallies) return std::unexpected(tallies.error());
   auto bindings = reader->Bindings();
   if (!bindings) return std::unexpected(bindings.error());
+  reader->End();
 
   Exposition rest;
   rest.Family("certinbox_entries", "gauge", "Entries by status");
@@ -285,6 +288,9 @@ void MetricsBody::Fill() {
 }
 
 size_t MetricsBody::Read(char* out, size_t max) {
+  if (std::chrono::steady_clock::now() > deadline) {
+    throw std::runtime_error("the client took too long to read the scrape: connection closed");
+  }
   while (pending_.size() - pending_at_ < max && section_ < sections_.size()) Fill();
   const size_t n = std::min(max, pending_.size() - pending_at_);
   std::memcpy(out, pending_.data() + pending_at_, n);

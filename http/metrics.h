@@ -3,6 +3,7 @@
 // own. Read from a read-only connection of its own, so a scrape never holds imports up.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -64,6 +65,8 @@ class MetricsBody final : public BodySource {
   // Kept as long as the body, and released after it: the daemon counts scrapes in flight by
   // it, and gives the memory back to the system when it goes.
   std::shared_ptr<void> hold;
+  // Past this, Read throws: the body is cut and the connection closed.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
   // A run of lines of the exposition: `head` (a family's HELP and TYPE, or nothing), then
   // `rows` lines that `row(i, out)` appends.

@@ -74,7 +74,7 @@ ssize_t ReadSource(void* cls, uint64_t, char* buf, size_t max) {
   try {
     n = source->Read(buf, max);
   } catch (const std::exception& e) {
-    spdlog::error("http: a streamed body failed: {}", e.what());
+    spdlog::warn("http: a streamed body was cut: {}", e.what());
     return MHD_CONTENT_READER_END_WITH_ERROR;
   }
   return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : static_cast<ssize_t>(n);

@@ -74,8 +74,9 @@ base::Result<void> Configure(sqlite::Connection& db) {
 
 }  // namespace
 
-base::Result<std::unique_ptr<Inventory>> Inventory::Open(const std::filesystem::path& db_file,
-                                                         Vault vault, InventoryOptions options) {
+base::Result<std::unique_ptr<Inventory>> Inventory::Open(
+    const std::filesystem::path& db_file, Vault vault, InventoryOptions options,
+    const std::function<void(int64_t missing)>& before_names_fill) {
   return Guarded("opening the inventory", [&]() -> base::Result<std::unique_ptr<Inventory>> {
     if (!std::filesystem::exists(db_file)) {
       if (auto made = CreatePrivateFile(db_file); !made) return std::unexpected(made.error());
@@ -86,7 +87,9 @@ base::Result<std::unique_ptr<Inventory>> Inventory::Open(const std::filesystem::
     if (auto ok = ApplyMigrations(*db, EmbeddedMigrations(), std::time(nullptr)); !ok) {
       return std::unexpected(ok.error());
     }
-    if (auto ok = FillMissingVersionNames(*db); !ok) return std::unexpected(ok.error());
+    if (auto ok = FillMissingVersionNames(*db, before_names_fill); !ok) {
+      return std::unexpected(ok.error());
+    }
     auto impl = std::make_unique<Impl>(std::move(*db), std::move(vault), options);
     return std::unique_ptr<Inventory>(new Inventory(std::move(impl)));
   });

@@ -219,8 +219,12 @@ struct Counts {
 class Inventory {
  public:
   // Opens (creating) the database in WAL mode and applies storage/migrations/NNN_*.sql in order.
-  static base::Result<std::unique_ptr<Inventory>> Open(const std::filesystem::path& db_file,
-                                                       Vault vault, InventoryOptions options);
+  // Then reads the x509-certificate-exporter labels of stored certificates that have none
+  // (once, after an upgrade from before migration 009: seconds for tens of thousands), telling
+  // `before_names_fill` how many first.
+  static base::Result<std::unique_ptr<Inventory>> Open(
+      const std::filesystem::path& db_file, Vault vault, InventoryOptions options,
+      const std::function<void(int64_t missing)>& before_names_fill = {});
   // A read-only view of a database that Open made, for reads off the loop thread (the HTTP
   // listener's pages): its own read-only connection, no migrations, no key (a write or a key
   // fails). In WAL mode its reads see the last commit and neither wait for nor hold up the

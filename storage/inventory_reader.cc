@@ -110,6 +110,10 @@ base::Result<std::vector<BindingState>> InventoryReader::Bindings() {
       });
 }
 
+base::Result<void> InventoryReader::Begin() { return impl_->db.Exec("BEGIN"); }
+
+void InventoryReader::End() noexcept { (void)impl_->db.Exec("COMMIT"); }
+
 base::Result<int64_t> InventoryReader::EntryCount() {
   auto st = impl_->db.Prepare("SELECT COUNT(*) FROM entries");
   if (!st) return std::unexpected(st.error());

@@ -59,6 +59,10 @@ class InventoryReader {
   // consistent snapshot for this call). Status as `ls` gives it at `now`.
   base::Result<void> ForEachEntry(base::UnixTime now, int expiring_soon_days,
                                   const std::function<void(const EntryRow&)>& row);
+  // One read transaction until End(): every read in between sees the same commit (a scrape's
+  // series agree with each other). Without it, each read sees the last commit of its own.
+  base::Result<void> Begin();
+  void End() noexcept;
   // How many entries there are.
   base::Result<int64_t> EntryCount();
   // Subscriber cursors, by name.

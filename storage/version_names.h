@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "base/error.h"
 #include "pipeline/x509_labels.h"
@@ -24,8 +25,11 @@ base::Result<void> InsertVersionNames(sqlite::Connection& db, int64_t version_id
 pipeline::ExporterNames ReadVersionNames(const sqlite::Statement& row, int column);
 
 // Reads the names of every stored version that has none (those stored before migration 009)
-// from its DER, in one transaction. Returns how many it filled; a DER that does not read as a
-// certificate is left without names (the scrape counts it in x509_read_errors).
-base::Result<int64_t> FillMissingVersionNames(sqlite::Connection& db);
+// from its DER, a thousand versions per transaction, so that a fill cut short keeps what it did.
+// `before`, when there are any, is told how many first. Returns how many it filled; a DER that
+// does not read as a certificate is left without names (the scrape counts it in
+// x509_read_errors).
+base::Result<int64_t> FillMissingVersionNames(
+    sqlite::Connection& db, const std::function<void(int64_t missing)>& before = {});
 
 }  // namespace certinbox::storage

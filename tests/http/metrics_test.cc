@@ -61,6 +61,18 @@ TEST_F(MetricsTest, TheStreamedBodyIsTheWholeExpositionInAnyBlockSize) {
   EXPECT_TRUE(text.ends_with("certinbox_build_info{version=\"test\"} 1\n"));
 }
 
+TEST_F(MetricsTest, ABodyReadPastItsDeadlineIsCut) {
+  Drop drop;
+  drop.Cert(testing::Issue(storage::test::Leaf("late.example", 100)));
+  MustImport(drop.Request("late.pem"));
+  auto body = ReadMetrics(Context());
+  ASSERT_TRUE(body) << body.error().message;
+  char block[64];
+  EXPECT_GT((*body)->Read(block, sizeof block), 0u);
+  (*body)->deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  EXPECT_THROW((*body)->Read(block, sizeof block), std::runtime_error);
+}
+
 TEST_F(MetricsTest, AVersionWithoutStoredNamesIsAReadError) {
   Drop drop;
   drop.Cert(testing::Issue(storage::test::Leaf("lost.example", 100)));

@@ -210,10 +210,26 @@ TEST(HttpTest, MetricsHaveTheExporterSeriesOfEachCertificate) {
   // Never key material.
   EXPECT_EQ(reply.body.find("PRIVATE KEY"), std::string::npos);
 
-  // HEAD: the headers, no body.
+  // HEAD: the headers, no body; not even a chunked body's terminator before the next response
+  // on the same connection.
   Reply head = Fetch(Url(port, "/metrics"), "HEAD");
   EXPECT_EQ(head.status, 200) << head.error;
   EXPECT_TRUE(head.body.empty());
+  const int fd = ConnectLoopback(port);
+  ASSERT_GE(fd, 0);
+  const std::string two =
+      "HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\nGET /nothing HTTP/1.1\r\nHost: t\r\n"
+      "Connection: close\r\n\r\n";
+  ASSERT_EQ(::send(fd, two.data(), two.size(), MSG_NOSIGNAL), static_cast<ssize_t>(two.size()));
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string replies;
+  char buffer[4096];
+  for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) replies.append(buffer, n);
+  ::close(fd);
+  const size_t end_of_head = replies.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos) << replies;
+  EXPECT_TRUE(replies.substr(end_of_head + 4).starts_with("HTTP/1.1 404")) << replies;
 
   // promtool accepts the exposition.
   if (!fs::exists(kPromtool)) GTEST_FAIL() << kPromtool << " missing: scripts/install-deps.sh";
