@@ -79,7 +79,8 @@ std::string SourceOf(const Json& source) {
 std::string EntryNameOf(const Json& certificate) {
   std::string name = TextOf(FieldOf(certificate, "name"));
   const Json& group = FieldOf(certificate, "group");
-  if (group.is_string() && !group.get<std::string>().empty() && group != "default") {
+  // GROUP/NAME always, "default/" too: "web" would be ambiguous as soon as prod/web exists.
+  if (group.is_string() && !group.get<std::string>().empty()) {
     return group.get<std::string>() + "/" + name;
   }
   return name;

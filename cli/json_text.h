@@ -33,7 +33,7 @@ std::string FindingsOf(const Json& findings);
 // Where something came from: "inbox/file" for {"inbox", "file"}, a string as is.
 std::string SourceOf(const Json& source);
 
-// "group/name" for an entry (or an event's certificate), "name" in the default group.
+// "group/name" for an entry (or an event's certificate), the default group too.
 std::string EntryNameOf(const Json& certificate);
 
 // Labels: an array of strings, or an object of key = value pairs.

@@ -113,12 +113,14 @@ std::string InventoryPrinter::Page(const Json& ls_reply) {
     }
     return out;
   }
-  Table table(
-      {"NAME", "GROUP", "KIND", "STATUS", "EXPIRES", "DAYS", "KEY", "FINDINGS", "FINGERPRINT"});
+  // ID first: the one name of an entry that is never ambiguous (errors say "use the id").
+  Table table({"ID", "NAME", "GROUP", "KIND", "STATUS", "EXPIRES", "DAYS", "KEY", "FINDINGS",
+               "FINGERPRINT"});
   for (const auto& entry : entries) {
     table.AddRow(
-        {TextOf(FieldOf(entry, base::field::kName)), TextOf(FieldOf(entry, base::field::kGroup)),
-         TextOf(FieldOf(entry, base::field::kKind)), TextOf(FieldOf(entry, base::field::kStatus)),
+        {TextOf(FieldOf(entry, base::field::kId)), TextOf(FieldOf(entry, base::field::kName)),
+         TextOf(FieldOf(entry, base::field::kGroup)), TextOf(FieldOf(entry, base::field::kKind)),
+         TextOf(FieldOf(entry, base::field::kStatus)),
          DateOf(FieldOf(entry, base::field::kNotAfter)),
          TextOf(FieldOf(entry, base::field::kDaysLeft)),
          YesNo(FieldOf(entry, base::field::kHasPrivateKey)),

@@ -120,7 +120,10 @@ base::Result<void> ReadSidecarKey(int dir_fd, const fs::path& sidecar, std::stri
       }
       drop.meta.description = s->get();
     }
-    if (name == "group") drop.meta.group = s->get();
+    if (name == "group") {
+      drop.meta.group = s->get();
+      drop.meta.renew_groups = std::vector<std::string>{};  // renews in that group only
+    }
     if (name == "password")
       drop.passwords.insert(drop.passwords.begin(), pipeline::SecretBytes(s->get()));
     if (name == "password_file") {
@@ -274,6 +277,9 @@ base::Result<Drop> ReadDrop(const fs::path& file, const std::optional<fs::path>&
   drop.bytes = std::move(*bytes);
   drop.sha256 = pipeline::Sha256Hex(drop.bytes);
   drop.meta.group = inbox.group;
+  // Without a sidecar group, the entry this certificate renews may be in another group the
+  // inbox may write (one imported with a sidecar group, renewed without it).
+  drop.meta.renew_groups = inbox.groups;
   drop.meta.labels = inbox.labels;
   if (sidecar) {
     if (auto read = ReadSidecar(dir.get(), *sidecar, drop); !read)

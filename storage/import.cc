@@ -420,7 +420,8 @@ base::Result<bool> Inventory::Impl::ImportRun::Renew(const NewCertificate& c,
                                                      const std::string& base,
                                                      const std::string& metadata) {
   auto renewal = impl_.FindRenewal(group_, c.cert.info,
-                                   c.named ? std::optional<std::string>(base) : std::nullopt);
+                                   c.named ? std::optional<std::string>(base) : std::nullopt,
+                                   request_.meta.renew_groups);
   if (!renewal) return std::unexpected(renewal.error());
   if (!*renewal) return false;
   auto version_id = impl_.InsertVersion((*renewal)->entry_id, (*renewal)->next_version, c.cert,

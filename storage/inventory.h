@@ -41,6 +41,10 @@ struct DropMetadata {
   std::optional<std::string> name;
   std::optional<std::string> description;
   std::string group = "default";
+  // Where else a renewal may be found when the sidecar named no group (the drop's group is
+  // then the inbox's): the one entry, in any of these groups, that this certificate renews
+  // (std::nullopt: any group). Empty: only in `group`.
+  std::optional<std::vector<std::string>> renew_groups = std::vector<std::string>{};
   std::vector<std::string> labels;
   nlohmann::json metadata = nlohmann::json::object();
   // Resources to bind the entry the sidecar describes to (source `sidecar`); see Import.

@@ -64,9 +64,13 @@ class Inventory::Impl {
     int64_t next_version = 0;  // the number the new version gets
     nlohmann::json previous;   // {version, fingerprint_sha256, not_after} of the current version
   };
-  base::Result<std::optional<Renewal>> FindRenewal(const std::string& group,
-                                                   const pipeline::CertificateInfo& info,
-                                                   const std::optional<std::string>& sidecar_name);
+  // When `group` has none and `renew_groups` allows, the groups listed there (or any group,
+  // std::nullopt) are looked in too: a renewal is found there when exactly one group has an
+  // entry by that name (or a current certificate with that subject CN).
+  base::Result<std::optional<Renewal>> FindRenewal(
+      const std::string& group, const pipeline::CertificateInfo& info,
+      const std::optional<std::string>& sidecar_name,
+      const std::optional<std::vector<std::string>>& renew_groups = std::vector<std::string>{});
   // Deletes the entry's oldest versions beyond options_.max_versions (see Inventory::Import).
   base::Result<int> PruneVersions(int64_t entry_id);
   // Writes cert.renewed for an entry whose current version just changed.

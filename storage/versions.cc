@@ -128,13 +128,61 @@ base::Result<std::optional<Renewal>> RenewalBySubject(sqlite::Connection& db,
 
 }  // namespace
 
+// The groups other than `group` where an entry named `name` (or, without a name, a current
+// certificate of this kind with this subject CN) is.
+base::Result<std::vector<std::string>> OtherCandidateGroups(
+    sqlite::Connection& db, const std::string& group, const pipeline::CertificateInfo& info,
+    const std::string& kind, const std::optional<std::string>& name) {
+  auto st = name ? db.Prepare("SELECT DISTINCT grp FROM entries WHERE name = ?1 AND grp != ?2")
+                 : db.Prepare(
+                       "SELECT DISTINCT e.grp FROM versions v JOIN entries e ON e.id = v.entry_id"
+                       " WHERE v.subject_cn = ?1 AND e.grp != ?2 AND e.current_version_id = v.id"
+                       " AND e.kind = ?3");
+  if (!st) return std::unexpected(st.error());
+  st->Bind(1, name ? *name : info.subject_cn).Bind(2, group);
+  if (!name) st->Bind(3, kind);
+  std::vector<std::string> groups;
+  for (;;) {
+    auto row = st->Step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return groups;
+    groups.push_back(st->Text(0));
+  }
+}
+
 base::Result<std::optional<Inventory::Impl::Renewal>> Inventory::Impl::FindRenewal(
     const std::string& group, const pipeline::CertificateInfo& info,
-    const std::optional<std::string>& sidecar_name) {
+    const std::optional<std::string>& sidecar_name,
+    const std::optional<std::vector<std::string>>& renew_groups) {
   const std::string kind = info.is_ca ? "ca" : "leaf";
-  auto found = sidecar_name ? RenewalByName(db_, group, info, kind, *sidecar_name)
-                            : RenewalBySubject(db_, group, info, kind);
+  auto in = [&](const std::string& where) {
+    return sidecar_name ? RenewalByName(db_, where, info, kind, *sidecar_name)
+                        : RenewalBySubject(db_, where, info, kind);
+  };
+  auto found = in(group);
   if (!found) return std::unexpected(found.error());
+  // Not in the drop's own group, and the drop named none: the entry it renews may be in
+  // another group (a renewal dropped without the sidecar of the first import), when only one
+  // group has a candidate.
+  if (!*found && !(renew_groups && renew_groups->empty()) &&
+      (sidecar_name || !info.subject_cn.empty())) {
+    auto groups = OtherCandidateGroups(db_, group, info, kind, sidecar_name);
+    if (!groups) return std::unexpected(groups.error());
+    if (renew_groups) {
+      std::erase_if(*groups, [&](const std::string& g) {
+        return std::find(renew_groups->begin(), renew_groups->end(), g) == renew_groups->end();
+      });
+    }
+    if (groups->size() == 1) {
+      found = in(groups->front());
+      // An entry of that name elsewhere that this certificate cannot renew: a new entry in
+      // the drop's own group, as without the lookup.
+      if (!found && found.error().code == base::code::kNotARenewal) {
+        found = decltype(found)::value_type();
+      }
+    }
+    if (!found) return std::unexpected(found.error());
+  }
   if (!*found) return std::optional<Renewal>();
   return std::optional<Renewal>(Renewal{
       .entry_id = (*found)->entry_id,

@@ -111,9 +111,9 @@ TEST(RenderTest, InventoryTableAndUnmatchedKeys) {
                    {"bits", 256},
                    {"source", {{"inbox", "drop"}, {"file", "k.key"}}}}}}};
   EXPECT_EQ(RenderInventory(reply, false),
-            "NAME  GROUP  KIND  STATUS  EXPIRES     DAYS  KEY  FINDINGS                   "
+            "ID  NAME  GROUP  KIND  STATUS  EXPIRES     DAYS  KEY  FINDINGS                   "
             "FINGERPRINT\n"
-            "www   web    leaf  valid   2026-01-31  42    yes  chain_incomplete,weak_key  "
+            "7   www   web    leaf  valid   2026-01-31  42    yes  chain_incomplete,weak_key  "
             "0011223344556677\n"
             "\nunmatched keys (waiting for their certificate): 1\n"
             "SPKI              ALGORITHM  BITS  SOURCE\n"
@@ -139,7 +139,7 @@ TEST(RenderTest, HostileNamesPrintEscaped) {
     entry["name"] = c.name;
     entry["labels"] = {c.name};
     std::string listed = RenderInventory(Json{{"entries", {entry}}}, false);
-    EXPECT_NE(listed.find("\n" + c.shown + "  "), std::string::npos) << listed;
+    EXPECT_NE(listed.find("\n7   " + c.shown + "  "), std::string::npos) << listed;
     EXPECT_EQ(std::count(listed.begin(), listed.end(), '\n'), 2) << listed;
     std::string shown = RenderEntry(entry, false);
     EXPECT_NE(shown.find("name:        " + c.shown + "\n"), std::string::npos) << shown;
@@ -176,11 +176,11 @@ TEST(RenderTest, InventoryTableOverPages) {
   printed += text.Page({{"entries", {wide}}});
   printed += text.Finish();
   EXPECT_EQ(printed,
-            "NAME  GROUP  KIND  STATUS  EXPIRES     DAYS  KEY  FINDINGS                   "
+            "ID  NAME  GROUP  KIND  STATUS  EXPIRES     DAYS  KEY  FINDINGS                   "
             "FINGERPRINT\n"
-            "www   web    leaf  valid   2026-01-31  42    yes  chain_incomplete,weak_key  "
+            "7   www   web    leaf  valid   2026-01-31  42    yes  chain_incomplete,weak_key  "
             "0011223344556677\n"
-            "a-much-longer-name  web    leaf  valid   2026-01-31  42    yes  "
+            "7   a-much-longer-name  web    leaf  valid   2026-01-31  42    yes  "
             "chain_incomplete,weak_key  0011223344556677\n");
 }
 

@@ -331,9 +331,10 @@ TEST_F(LsPagingTest, CliFollowsThePages) {
     lines.push_back(table.out.substr(start, end - start));
   }
   ASSERT_GE(lines.size(), 9u) << table.out;
-  EXPECT_TRUE(lines[0].starts_with("NAME")) << table.out;
-  EXPECT_TRUE(lines[1].starts_with("web ")) << table.out;  // web in c expires first
-  EXPECT_TRUE(lines[8].starts_with("pending ")) << table.out;
+  EXPECT_TRUE(lines[0].starts_with("ID  NAME")) << table.out;
+  // In the NAME column, after the ID column: web in c expires first.
+  EXPECT_EQ(lines[1].substr(lines[0].find("NAME"), 4), "web ") << table.out;
+  EXPECT_EQ(lines[8].substr(lines[0].find("NAME"), 8), "pending ") << table.out;
   EXPECT_EQ(lines[9], "") << table.out;
   EXPECT_TRUE(lines[10].starts_with("unmatched keys")) << table.out;
   CommandResult empty = daemon_.Cli({"ls", "--group", "none"});
