@@ -275,11 +275,33 @@ void ImportService::ContinueClaimed(std::unique_ptr<ImportJob> job) {
 
 // --- Storing ---------------------------------------------------------------------------------
 
+namespace {
+
+// "1 new entry, 1 key", "a renewal", "nothing new: everything in it was already stored".
+std::string Summary(const storage::ImportOutcome& outcome) {
+  std::vector<std::string> parts;
+  auto count = [&parts](int n, const char* one, const char* many) {
+    if (n > 0) parts.push_back(std::to_string(n) + " " + (n == 1 ? one : many));
+  };
+  count(outcome.new_entries, "new entry", "new entries");
+  count(outcome.renewals, "renewal", "renewals");
+  count(outcome.activated, "CSR entry activated", "CSR entries activated");
+  count(outcome.new_keys, "key", "keys");
+  if (parts.empty()) return "nothing new: everything in it was already stored";
+  count(outcome.duplicates, "object already stored", "objects already stored");
+  std::string out;
+  for (const auto& part : parts) out += (out.empty() ? "" : ", ") + part;
+  return out;
+}
+
+}  // namespace
+
 // The files of one Flush, what became of each, and the events to publish once they are where
 // the events say.
 struct ImportService::Batch {
   struct Outcome {
     bool stored = false;
+    std::string summary;  // what the stored file brought, for the log
     std::optional<base::Error> rejection;
   };
   std::vector<std::unique_ptr<ImportJob>> jobs;
@@ -380,6 +402,7 @@ void ImportService::StoreJob(Batch& batch, size_t i) {
     auto imported = inventory_.Import(request);
     if (imported) {
       batch.outcomes[i].stored = true;
+      batch.outcomes[i].summary = Summary(*imported);
       batch.stored_ca = batch.stored_ca || imported->stored_ca;
       for (auto& event : imported->events) batch.events.push_back(std::move(event));
       return;
@@ -415,9 +438,7 @@ void ImportService::FinishJob(Batch& batch, size_t i) {
     return;  // still counted in inbox.jobs until it is handed back
   }
   if (outcome.stored) {
-    if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug("imported {}", base::Escape(job.file.path.native()));
-    }
+    spdlog::info("imported {}: {}", base::Escape(job.file.path.native()), outcome.summary);
     moved = job.looked_for_sidecar ? watcher.Finish(job.file.name, job.sidecar)
                                    : watcher.Finish(job.file.name);
   } else if (outcome.rejection) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <utility>
 
@@ -102,14 +103,47 @@ base::Result<void> InboxWatcher::Impl::Scan() {
     return base::Fail(err == ENOENT ? base::code::kNotFound : base::code::kUnreadable,
                       "cannot list the inbox " + options_.dir.string() + ": " + ErrnoText(err));
   }
+  std::vector<std::string> sidecars, candidates;
   while (const dirent* entry = readdir(dir)) {
-    if (entry->d_type == DT_DIR || !IsCandidateName(entry->d_name)) continue;
+    if (entry->d_type == DT_DIR) continue;
     std::string name(entry->d_name);
+    if (!IsCandidateName(name)) {
+      if (name.front() != '.' && name.ends_with(".toml")) sidecars.push_back(std::move(name));
+      continue;
+    }
+    candidates.push_back(name);
     // Settling names are checked at their deadline and in-flight ones are left alone.
     if (!entries_.contains(name)) Consider(name);
   }
   closedir(dir);
+  WarnAboutLoneSidecars(sidecars, candidates);
   return {};
+}
+
+void InboxWatcher::Impl::WarnAboutLoneSidecars(const std::vector<std::string>& sidecars,
+                                               const std::vector<std::string>& candidates) {
+  std::set<std::string> used;  // the STEMs of X.toml that a file here would read
+  for (const auto& name : candidates) {
+    used.insert(name);
+    if (std::string stem = StemOf(name); !stem.empty()) used.insert(std::move(stem));
+  }
+  std::set<std::string> lone;
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  for (const auto& sidecar : sidecars) {
+    if (used.contains(sidecar.substr(0, sidecar.size() - 5))) continue;
+    const FileStat stat = Lstat(PathOf(sidecar));
+    if (stat.error != 0 || now_ns - stat.mtime_ns < kLoneSidecarAgeNs) continue;
+    if (!lone_sidecars_.contains(sidecar)) {
+      Warn("the sidecar " + sidecar +
+           " has no file to describe here (its file was taken before it arrived?): it stays as "
+           "it is; put a sidecar in place before its file, then drop the file again, or remove "
+           "the sidecar");
+    }
+    lone.insert(sidecar);
+  }
+  lone_sidecars_ = std::move(lone);
 }
 
 void InboxWatcher::Impl::Rescan() {

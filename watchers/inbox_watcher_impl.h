@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <queue>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,6 +33,9 @@ inline constexpr mode_t kErrorJsonMode = 0640;
 inline constexpr uint64_t kScanSoonDelayMs = 20;
 inline constexpr uint64_t kMaxSidecarBytes = 1 << 20;
 inline constexpr uint64_t kNotArmed = std::numeric_limits<uint64_t>::max();
+// A sidecar this old (by its mtime) with no file to describe is said in a warning: one put in
+// place first waits only moments for its file.
+inline constexpr int64_t kLoneSidecarAgeNs = 60'000'000'000;
 
 inline bool IsCandidateName(std::string_view name) {
   if (name.empty() || name.front() == '.') return false;
@@ -137,6 +141,10 @@ class InboxWatcher::Impl {
   base::Result<void> StartWatch();
   // Fails with not_found when the inbox folder is gone.
   base::Result<void> Scan();
+  // After a scan: warns once about each sidecar older than kLoneSidecarAge that no file in
+  // the inbox would use (its file was probably taken before it arrived).
+  void WarnAboutLoneSidecars(const std::vector<std::string>& sidecars,
+                             const std::vector<std::string>& candidates);
   void Rescan();
   void OnFsEvent(const char* filename, int status);
   void ScheduleScanSoon();
@@ -173,6 +181,7 @@ class InboxWatcher::Impl {
 
   EntryMap entries_;                                  // settling and in flight
   std::unordered_map<std::string, int> stem_counts_;  // tracked names per StemOf, for sidecars
+  std::set<std::string> lone_sidecars_;  // warned about, and still there at the last scan
   std::priority_queue<Pending, std::vector<Pending>, std::greater<>> deadlines_;
   uint64_t next_generation_ = 0;
   uint64_t armed_deadline_ = kNotArmed;

@@ -286,6 +286,30 @@ TEST_F(InboxWatcherTest, OldFilePresentAtStartIsHandedOverWithoutWaiting) {
   EXPECT_EQ(seen_[0].file.name, "web.pem");
 }
 
+// A sidecar whose file was taken before it arrived would stay in the inbox unseen: a scan
+// says so, once. One that may still be waiting for its file (recent), or that a file here
+// uses, is not said.
+TEST_F(InboxWatcherTest, ALoneOldSidecarIsSaidOnce) {
+  fs::create_directories(dir_);
+  for (const char* name : {"late.toml", "fresh.toml", "kept.toml", "kept.pem"}) {
+    WriteFile(dir_ / name, "name = \"x\"\n");
+  }
+  SetMtimeAgo(dir_ / "late.toml", 120s);
+  SetMtimeAgo(dir_ / "kept.toml", 120s);
+  InboxOptions options = Options();
+  options.rescan_ms = 20;
+  Start(options);
+  RunUntil([] { return false; }, 200ms);  // several scans
+  auto said = [&](const std::string& name) {
+    return std::count_if(warnings_.begin(), warnings_.end(), [&](const std::string& w) {
+      return w.find("sidecar " + name + " has no file to describe") != std::string::npos;
+    });
+  };
+  EXPECT_EQ(said("late.toml"), 1);
+  EXPECT_EQ(said("fresh.toml"), 0);
+  EXPECT_EQ(said("kept.toml"), 0);
+}
+
 TEST_F(InboxWatcherTest, FreshFileRenamedInStillWaitsForSettling) {
   Start(Options(/*settle_ms=*/400));
   WriteFile(root_ / "web.pem", "data");  // mtime: now
