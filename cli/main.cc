@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
+#include "cli/failed.h"
 #include "cli/key_commands.h"
 #include "cli/keygen.h"
 #include "cli/plugin_commands.h"
@@ -271,6 +272,10 @@ int Main(int argc, char** argv) {
   CLI::App* plugin = AddPlugin(app, plugin_command);
   KeygenOptions keygen_options;
   CLI::App* keygen = AddKeygen(app, keygen_options);
+  FailedOptions failed_options;
+  CLI::App* failed = AddFailed(app, failed_options);
+  RetryOptions retry_options;
+  CLI::App* retry = AddRetry(app, retry_options);
   app.footer(std::string(kFooter) + std::string(kExitCodes));
 
   if (argc <= 1) {
@@ -288,6 +293,8 @@ int Main(int argc, char** argv) {
   if (*show) return RunShow(global, show_options);
   if (*events) return RunEvents(global, events_options);
   if (*status) return RunStatus(global, status_options);
+  if (*failed) return RunFailed(global, failed_options);
+  if (*retry) return RunRetry(global, retry_options);
   if (*cursors) return RunCursors(global, cursors_options);
   if (*rollback) return RunRollback(global, rollback_options);
   if (*meta) return RunMeta(global, meta_options);

@@ -22,6 +22,7 @@
 #include "daemon/ops/entries.h"
 #include "daemon/ops/events.h"
 #include "daemon/ops/export.h"
+#include "daemon/ops/failed.h"
 #include "daemon/ops/plugin_env.h"
 #include "daemon/ops/plugins.h"
 #include "daemon/ops/status.h"
@@ -334,6 +335,7 @@ void Daemon::RegisterOps() {
   ops_.Install(std::make_unique<ops::EntryOps>(*inventory_, *publisher_, *imports_, clock_));
   ops_.Install(std::make_unique<ops::VersionOps>(*inventory_, *publisher_, clock_));
   ops_.Install(std::make_unique<ops::EventOps>(*inventory_, *publisher_, clock_));
+  ops_.Install(std::make_unique<ops::FailedOps>(inboxes_));
   ops_.Install(std::make_unique<ops::CsrOps>(&loop_, *inventory_, *publisher_, *bindings_, clock_));
   ops_.Install(std::make_unique<ops::ExportOp>(*inventory_, config_, clock_));
   ops_.Install(

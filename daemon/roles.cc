@@ -28,8 +28,8 @@ bool IsPluginOp(std::string_view op) {
 }
 
 OpKind KindOf(const json& request) {
-  static const std::set<std::string> kChanges = {"bind", "unbind",     "rm",           "rollback",
-                                                 "meta", "csr.create", "cursor.delete"};
+  static const std::set<std::string> kChanges = {"bind", "unbind",     "rm",    "rollback",
+                                                 "meta", "csr.create", "retry", "cursor.delete"};
   const std::string op = TextArg(request, "op");
   if (op == "plugin.env") return OpKind::kKeyMaterial;
   if (op == "export") {

@@ -438,6 +438,13 @@ std::optional<fs::path> InboxWatcher::SidecarFor(const std::string& name) const 
 }
 
 size_t InboxWatcher::Backlog() const { return impl_->Backlog(); }
+
+base::Result<std::vector<InboxWatcher::FailedFile>> InboxWatcher::ListFailed(size_t max,
+                                                                             bool& more) const {
+  return impl_->ListFailed(max, more);
+}
+
+base::Result<void> InboxWatcher::Retry(const std::string& name) { return impl_->Retry(name); }
 const InboxOptions& InboxWatcher::options() const { return impl_->options(); }
 
 }  // namespace certinbox::watchers

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
 
@@ -124,6 +125,22 @@ class InboxWatcher {
 
   // Hands the file back without an outcome: it is offered again after it settles.
   void Release(const std::string& name);
+
+  // The files in failed/ (not their NAME.error.json nor their NAME.toml sidecars), by name, at
+  // most `max`; `more` is set when there were more. Each with its NAME.error.json as written
+  // (at most kMaxErrorJsonBytes; "" when missing).
+  struct FailedFile {
+    std::string name;
+    uint64_t size = 0;
+    std::string error_json;
+  };
+  static constexpr size_t kMaxErrorJsonBytes = 64 * 1024;
+  base::Result<std::vector<FailedFile>> ListFailed(size_t max, bool& more) const;
+  // Moves failed/NAME back into the inbox (its sidecar failed/NAME.toml first, as NAME.toml)
+  // and removes failed/NAME.error.json: the file is taken again as a new drop. not_found when
+  // failed/ has no regular file NAME; name_taken when the inbox already has a NAME (or NAME.toml
+  // for its sidecar). Relative to the inbox's descriptors; never follows a symbolic link.
+  base::Result<void> Retry(const std::string& name);
 
   // The sidecar of a file, if one exists: FindSidecar in this inbox.
   std::optional<std::filesystem::path> SidecarFor(const std::string& name) const;

@@ -92,7 +92,7 @@ inline FileStat Lstat(const fs::path& path) {
 
 }  // namespace detail
 
-using namespace detail;  // NOLINT: the Impl below and its two .cc files use these throughout
+using namespace detail;  // NOLINT: the Impl below and its .cc files use these throughout
 
 class InboxWatcher::Impl {
  public:
@@ -109,6 +109,8 @@ class InboxWatcher::Impl {
   base::Result<void> Fail(const std::string& name, std::string_view reason,
                           std::string_view message, std::optional<fs::path> sidecar);
   void Release(const std::string& name);
+  base::Result<std::vector<InboxWatcher::FailedFile>> ListFailed(size_t max, bool& more) const;
+  base::Result<void> Retry(const std::string& name);
   std::optional<fs::path> SidecarFor(const std::string& name) const;
   size_t Backlog() const { return entries_.size(); }
   const InboxOptions& options() const { return options_; }

@@ -197,5 +197,43 @@ TEST(FirstContactTest, ARenewalWithoutTheGroupRenewsTheEntryInItsGroup) {
   EXPECT_NE(events.out.find("cert.renewed    prod/web"), std::string::npos) << events.out;
 }
 
+// A refused file: `certinbox failed` says which and why; once its sidecar is fixed in failed/,
+// `certinbox retry` sends it back and it is imported as the sidecar says.
+TEST(FirstContactTest, FailedListsRefusedFilesAndRetryTakesThemAgain) {
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  Issued leaf = Issue(LeafSpec("retry.example.test"));
+  daemon.Drop("web.toml", "name = \"web\"\ngroup = \"prod\"\nlabels = \"not an array\"\n");
+  daemon.Drop("web.pem", leaf.CertPem() + leaf.KeyPem());
+  daemon.WaitForEvents(HasEvents("import.rejected"));
+  ASSERT_TRUE(fs::exists(daemon.failed() / "web.pem.toml")) << daemon.log();
+
+  CommandResult failed = daemon.Cli({"failed"});
+  EXPECT_EQ(failed.exit_code, 0) << failed.err;
+  EXPECT_NE(failed.out.find("INBOX  FILE     REASON       TIME"), std::string::npos) << failed.out;
+  EXPECT_NE(failed.out.find("inbox  web.pem  bad_sidecar  20"), std::string::npos) << failed.out;
+  EXPECT_NE(failed.out.find("labels"), std::string::npos) << failed.out;
+  CommandResult json_list = daemon.Cli({"failed", "--json"});
+  EXPECT_NE(json_list.out.find("\"reason\": \"bad_sidecar\""), std::string::npos) << json_list.out;
+
+  EXPECT_EQ(daemon.Cli({"retry"}).exit_code, 2);  // nothing named
+  CommandResult missing = daemon.Cli({"retry", "nothing.pem"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no file nothing.pem"), std::string::npos) << missing.err;
+
+  WriteFile(daemon.failed() / "web.pem.toml", "name = \"web\"\ngroup = \"prod\"\n");
+  CommandResult retry = daemon.Cli({"retry", "web.pem"});
+  EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_EQ(retry.out, "retried inbox/web.pem\n");
+  daemon.WaitForEvents(HasEvents("cert.imported"));
+  const auto imported = daemon.EventsOfType("cert.imported");
+  ASSERT_EQ(imported.size(), 1u) << daemon.log();
+  EXPECT_EQ(imported[0]["certificate"]["group"], "prod");
+  EXPECT_EQ(imported[0]["certificate"]["name"], "web");
+  EXPECT_FALSE(fs::exists(daemon.failed() / "web.pem"));
+  EXPECT_FALSE(fs::exists(daemon.failed() / "web.pem.error.json"));
+  EXPECT_EQ(daemon.Cli({"failed"}).out, "no refused files\n");
+}
+
 }  // namespace
 }  // namespace certinbox::testing
