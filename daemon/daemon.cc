@@ -342,10 +342,13 @@ void Daemon::StartNotifier() {
 std::string Daemon::ServiceStatus() {
   auto counts = inventory_->Count(clock_.Now());
   if (!counts) return "cannot count the inventory: " + counts.error().message;
-  return std::to_string(counts->entries) + " entries (" + std::to_string(counts->expiring_soon) +
+  auto count = [](int64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+  };
+  return count(counts->entries, "entry", "entries") + " (" + std::to_string(counts->expiring_soon) +
          " expiring soon, " + std::to_string(counts->expired) + " expired), " +
-         std::to_string(inboxes_.size()) + " inbox(es) watched, " +
-         std::to_string(imports_->import_seconds().count()) + " file(s) taken in since start";
+         count(static_cast<int64_t>(inboxes_.size()), "inbox", "inboxes") + " watched, " +
+         count(imports_->import_seconds().count(), "file", "files") + " taken in since start";
 }
 
 // Every control op, by name: each group holds only the parts its ops use.

@@ -2,7 +2,7 @@
 // systemd's part, a datagram socket named by NOTIFY_SOCKET, and reads what the real daemon says on
 // it: READY=1 once its inbox is watched and its sockets bound, WATCHDOG=1 keep-alives when
 // WATCHDOG_USEC asks for them, STATUS= counts, RELOADING=1 then READY=1 around a SIGHUP reload,
-// STOPPING=1 on SIGTERM.
+// STOPPING=1 on SIGTERM; and the plugins it starts get neither the socket nor the watchdog.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,7 +16,9 @@
 
 #include "tests/testing/daemon_harness.h"
 #include "tests/testing/events.h"
+#include "tests/testing/files.h"
 #include "tests/testing/test_ca.h"
+#include "tests/testing/wait.h"
 
 namespace certinbox::testing {
 namespace {
@@ -98,10 +100,18 @@ TEST(SystemdNotifyTest, ReadyOnlyOnceWatchingThenWatchdogStatusReloadAndStop) {
   TempDir sockets("cbx-sd-");
   NotifySocket systemd(sockets / "notify");
   ASSERT_TRUE(systemd.bound()) << std::strerror(errno);
+  // A plugin that writes down the environment it runs with, at each import.
+  const fs::path plugin_env = sockets / "plugin.env";
+  const std::string plugin_toml =
+      "[[plugin]]\nname = \"env\"\ncommand = \"certinbox-exec\"\nevents = [\"cert.imported\"]\n"
+      "[plugin.options]\ncommand = [\"/bin/sh\", \"-c\", \"env > " +
+      plugin_env.string() + ".tmp && mv " + plugin_env.string() + ".tmp " + plugin_env.string() +
+      "\"]\n";
   // Through env(1), which execs the daemon in its own process: WATCHDOG_PID is left unset,
   // which sd_watchdog_enabled takes as "this process".
   DaemonHarness daemon(
-      HarnessOptions{.launcher = {"/usr/bin/env", "NOTIFY_SOCKET=" + systemd.path().string(),
+      HarnessOptions{.extra_toml = plugin_toml,
+                     .launcher = {"/usr/bin/env", "NOTIFY_SOCKET=" + systemd.path().string(),
                                   "WATCHDOG_USEC=200000"}});
   ASSERT_TRUE(daemon.Start());
 
@@ -109,7 +119,7 @@ TEST(SystemdNotifyTest, ReadyOnlyOnceWatchingThenWatchdogStatusReloadAndStop) {
   ASSERT_FALSE(ready.empty()) << systemd.Transcript() << daemon.log();
   // The READY=1 datagram carries the STATUS line the daemon made just before sending it: its
   // inbox was being watched by then (and the log says so).
-  EXPECT_TRUE(StatusSays("1 inbox(es) watched")(ready)) << ready;
+  EXPECT_TRUE(StatusSays("1 inbox watched")(ready)) << ready;
   EXPECT_TRUE(StatusSays("=0 entries")(ready)) << ready;
   EXPECT_NE(daemon.log().find("watching inbox"), std::string::npos) << daemon.log();
   // Nothing before READY=1 but keep-alives (none, in fact: the loop runs only after it).
@@ -125,8 +135,14 @@ TEST(SystemdNotifyTest, ReadyOnlyOnceWatchingThenWatchdogStatusReloadAndStop) {
   daemon.Drop("notify.pem", leaf.CertPem() + leaf.KeyPem());
   daemon.WaitForEvents(HasEvents("cert.imported"));
   ASSERT_EQ(daemon.EventsOfType("cert.imported").size(), 1u) << daemon.log();
-  const std::string status = systemd.WaitFor(StatusSays("=1 entries"));
-  EXPECT_TRUE(StatusSays("1 file(s) taken in since start")(status)) << systemd.Transcript();
+  const std::string status = systemd.WaitFor(StatusSays("=1 entry"));
+  EXPECT_TRUE(StatusSays("1 file taken in since start")(status)) << systemd.Transcript();
+  // systemd's socket and watchdog are the daemon's: its plugins get neither.
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(plugin_env); })) << daemon.log();
+  const std::string env = ReadFile(plugin_env);
+  EXPECT_NE(env.find("CERTINBOX_PLUGIN=env"), std::string::npos) << env;
+  EXPECT_EQ(env.find("NOTIFY_SOCKET"), std::string::npos) << env;
+  EXPECT_EQ(env.find("WATCHDOG_"), std::string::npos) << env;
 
   // SIGHUP (the unit's ExecReload): RELOADING=1, then READY=1 once the reload is done.
   daemon.Signal(SIGHUP);
