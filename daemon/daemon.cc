@@ -46,6 +46,7 @@ Daemon::~Daemon() {
   // Handles first (they close through the loop), then the loop itself.
   http_.reset();
   control_.reset();
+  notifier_.reset();
   config_watch_.reset();
   fragments_watch_.reset();
   config_settle_.reset();
@@ -105,6 +106,7 @@ base::Result<void> Daemon::Start() {
     return base::Fail(base::code::kInternalError, std::string("uv_loop_init: ") + uv_strerror(rc));
   }
   loop_ready_ = true;
+  StartNotifier();
 
   // PKCS#12 files from older Windows and Java tools use RC2/3DES, found in the legacy provider.
   if (!pipeline::LoadOpensslProviders()) {
@@ -160,6 +162,8 @@ base::Result<void> Daemon::Start() {
   RegisterOps();
   spdlog::info("certinboxd {} started: {} inbox(es), events on {}, control on {}", ops::kVersion,
                inboxes_.size(), config_.publish_endpoint, config_.control_endpoint);
+  // Only now: the inboxes are watched and every socket and the HTTP listener are bound.
+  notifier_->Ready();
   return {};
 }
 
@@ -301,6 +305,7 @@ size_t Daemon::abandoned_parses() const { return imports_ ? imports_->orphaned()
 void Daemon::Stop() {
   if (stopping_) return;
   stopping_ = true;
+  notifier_->Stopping("stopping: storing the imports in flight, stopping the plugins");
   http_.reset();  // no new request; those waiting for an answer get 503 or are dropped
   ops_.Stop();
   // Plugins get SIGTERM now (SIGKILL 5 s later); the control socket stays open until they have
@@ -328,6 +333,33 @@ void Daemon::Stop() {
     inboxes_.clear();
     close_control();
   });
+}
+
+void Daemon::StartNotifier() {
+  ServiceNotifier::Sources sources{
+      .generation =
+          [this] {
+            const uint64_t seq = publisher_ ? publisher_->last_published_seq() : 0;
+            const auto files =
+                static_cast<uint64_t>(imports_ ? imports_->import_seconds().count() : 0);
+            return (seq * 1000003 + files) * 31 + inboxes_.size();
+          },
+      .status = [this] { return ServiceStatus(); },
+  };
+  notifier_ = std::make_unique<ServiceNotifier>(&loop_, std::move(sources));
+}
+
+// One line for `systemctl status`: what the inventory holds and what the daemon has done.
+std::string Daemon::ServiceStatus() {
+  auto counts = inventory_->Count(clock_.Now());
+  if (!counts) return "cannot count the inventory: " + counts.error().message;
+  auto count = [](int64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+  };
+  return count(counts->entries, "entry", "entries") + " (" + std::to_string(counts->expiring_soon) +
+         " expiring soon, " + std::to_string(counts->expired) + " expired), " +
+         count(static_cast<int64_t>(inboxes_.size()), "inbox", "inboxes") + " watched, " +
+         count(imports_->import_seconds().count(), "file", "files") + " taken in since start";
 }
 
 // Every control op, by name: each group holds only the parts its ops use.

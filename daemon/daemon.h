@@ -27,6 +27,7 @@
 #include "daemon/outbox_pruner.h"
 #include "daemon/plugin_supervisor.h"
 #include "daemon/publisher.h"
+#include "daemon/service_notifier.h"
 #include "daemon/wal_checkpoints.h"
 #include "daemon/web_api.h"
 #include "http/server.h"
@@ -61,7 +62,9 @@ class Daemon {
   // reload.cc: SIGHUP and changes of the config file reload it.
   void WatchConfigFile();
   void WatchConfigFolder(bool fragments);  // the config's folder, or its conf.d/ (again)
+  // Reload between RELOADING=1 and READY=1 to systemd.
   void Reload(const std::string& why);
+  void ReloadConfig(const std::string& why);
   void ApplyInboxes();
   void ReapRetiredInboxes();
   void Stop();
@@ -79,6 +82,9 @@ class Daemon {
   // http_routes.cc: the [http] listener (none when it is off), its /metrics and the web page.
   base::Result<void> StartHttp();
   void ServeMetrics(http::Answer answer);
+  // systemd's Type=notify (READY=1 at the end of Start, STATUS=, WATCHDOG=1, ...).
+  void StartNotifier();
+  std::string ServiceStatus();
 
   Config config_;
   const base::Clock& clock_;
@@ -120,6 +126,7 @@ class Daemon {
   // scrapes in flight are its use_count() - 1.
   std::shared_ptr<char> scrapes_ = std::make_shared<char>();
   std::unique_ptr<WebApi> web_api_;  // the web page's API; outlives its reads on the pool
+  std::unique_ptr<ServiceNotifier> notifier_;
   bool stopping_ = false;
 };
 

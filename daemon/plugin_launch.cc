@@ -80,6 +80,8 @@ std::vector<std::string> PluginEnvironment(const std::map<std::string, std::stri
     if (eq != std::string_view::npos)
       env_map[std::string(text.substr(0, eq))] = text.substr(eq + 1);
   }
+  // systemd's socket is the daemon's: a plugin's READY=1 or STOPPING=1 there would speak for it.
+  env_map.erase("NOTIFY_SOCKET");
   for (const auto& [var, value] : overrides) env_map[var] = value;
   std::vector<std::string> env;
   for (const auto& [var, value] : env_map) env.push_back(var + "=" + value);

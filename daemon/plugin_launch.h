@@ -28,7 +28,8 @@ std::string PreparePluginFolder(const std::filesystem::path& state_dir,
                                 const std::filesystem::path& dir, const PluginConfig& config,
                                 const std::error_code& made);
 
-// The daemon's own environment with `overrides` set over it, as sorted "VAR=value" strings.
+// The daemon's own environment without NOTIFY_SOCKET, with `overrides` set over it, as sorted
+// "VAR=value" strings.
 std::vector<std::string> PluginEnvironment(const std::map<std::string, std::string>& overrides);
 
 }  // namespace certinbox::daemon

@@ -108,6 +108,12 @@ void Daemon::WatchConfigFolder(bool fragments) {
 
 void Daemon::Reload(const std::string& why) {
   if (stopping_) return;
+  notifier_->Reloading();
+  ReloadConfig(why);
+  notifier_->Ready();
+}
+
+void Daemon::ReloadConfig(const std::string& why) {
   config_bytes_ = ReadConfigBytes(config_.file);
   const base::UnixTime now = clock_.Now();
   auto loaded = LoadConfig(config_.file);

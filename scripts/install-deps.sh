@@ -10,6 +10,9 @@ packages=(
   libcurl4-openssl-dev ca-certificates
   libjemalloc-dev  # certinboxd's allocator (CMakeLists.txt: CERTINBOX_JEMALLOC)
   libmicrohttpd-dev  # the [http] listener (http/server.cc)
+  libsystemd-dev  # sd_notify for the Type=notify unit (daemon/service_notifier.cc)
+  systemd  # systemd-analyze verify of etc/systemd/certinboxd.service (tests/install/)
+  dpkg-dev  # dpkg-shlibdeps: the .deb's Depends, computed by CPack (tests/install/)
   prometheus  # a real Prometheus (tests/integration/http_test.cc), promtool (also tests/alerts/)
   nginx  # the end-to-end test of the deploy plugin (tests/integration/nginx_test.cc)
   python3 python3-zmq  # docs/examples/plugin.py and its test
