@@ -133,7 +133,7 @@ base::Result<void> Daemon::Start() {
   // The first scan runs on the loop's first turn: it announces what expired or crossed a
   // threshold while the daemon was down, once (the catch-up rule is the inventory's).
   expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, clock_,
-                                              config_.notify_days, config_.scan_interval_s);
+                                              config_.scan_interval_s);
   imports_->set_after_store([this] {
     expiry_->ScanSoon();
     bindings_->ReconcilePending();
@@ -187,9 +187,9 @@ base::Result<void> Daemon::BindControl(const SocketAccess& access) {
 base::Result<void> Daemon::OpenStorage() {
   auto vault = storage::Vault::OpenOrCreate(config_.master_key_file);
   if (!vault) return std::unexpected(vault.error());
-  auto inventory = storage::Inventory::Open(
-      config_.database, std::move(*vault),
-      {.expiring_soon_days = config_.expiring_soon_days, .max_versions = config_.max_versions});
+  auto inventory =
+      storage::Inventory::Open(config_.database, std::move(*vault),
+                               {.expiry = config_.expiry, .max_versions = config_.max_versions});
   if (!inventory) return std::unexpected(inventory.error());
   inventory_ = std::move(*inventory);
   auto checkpoints = WalCheckpoints::Start(&loop_, *inventory_, config_.database);
