@@ -51,6 +51,7 @@ inline constexpr char kRollback[] = "rollback";  // cert.renewed
 inline constexpr char kChanged[] = "changed";    // cert.updated, config.reloaded
 inline constexpr char kCsrPem[] = "csr_pem";     // csr.created
 inline constexpr char kThresholdDays[] = "threshold_days";      // cert.expiring (and days_left)
+inline constexpr char kThreshold[] = "threshold";               // cert.expiring: "33%", "7d"
 inline constexpr char kResource[] = "resource";                 // cert.bound, cert.unbound, push.*
 inline constexpr char kPlugin[] = "plugin";                     // cert.bound, cert.unbound, push.*
 inline constexpr char kReason[] = "reason";                     // import.rejected
@@ -67,7 +68,8 @@ inline constexpr char kGroup[] = "group";
 inline constexpr char kKind[] = "kind";
 inline constexpr char kLabels[] = "labels";
 inline constexpr char kStatus[] = "status";
-inline constexpr char kVersion[] = "version";  // also push.*: the version pushed
+inline constexpr char kExpiringReason[] = "expiring_reason";  // which rule: null unless expiring
+inline constexpr char kVersion[] = "version";                 // also push.*: the version pushed
 inline constexpr char kFingerprintSha256[] = "fingerprint_sha256";
 inline constexpr char kSerial[] = "serial";
 inline constexpr char kSubject[] = "subject";
@@ -89,12 +91,12 @@ inline constexpr const char* kAll[] = {
     kSeq, kType, kTime, kBy,
     // The other top-level keys.
     kCertificate, kSource, kInbox, kFile, kFindings, kPrevious, kRollback, kChanged, kCsrPem,
-    kThresholdDays, kResource, kPlugin, kReason, kMessage, kRestartRequired, kErrors, kExitStatus,
-    kOutput,
+    kThresholdDays, kThreshold, kResource, kPlugin, kReason, kMessage, kRestartRequired, kErrors,
+    kExitStatus, kOutput,
     // The certificate summary.
-    kId, kName, kGroup, kKind, kLabels, kStatus, kVersion, kFingerprintSha256, kSerial, kSubject,
-    kIssuer, kSans, kNotBefore, kNotAfter, kDaysLeft, kKeyAlgorithm, kKeyBits, kSignatureAlgorithm,
-    kHasPrivateKey, kChain, kBindings};
+    kId, kName, kGroup, kKind, kLabels, kStatus, kExpiringReason, kVersion, kFingerprintSha256,
+    kSerial, kSubject, kIssuer, kSans, kNotBefore, kNotAfter, kDaysLeft, kKeyAlgorithm, kKeyBits,
+    kSignatureAlgorithm, kHasPrivateKey, kChain, kBindings};
 
 }  // namespace certinbox::base::field
 

@@ -95,6 +95,13 @@ std::string Indented(const std::string& text, size_t spaces, bool first) {
   return out;
 }
 
+// "expiring_soon (less than 33% of its lifetime left)": the status and the rule that made it.
+std::string StatusText(const Json& entry) {
+  const Json& reason = FieldOf(entry, base::field::kExpiringReason);
+  return TextOf(FieldOf(entry, base::field::kStatus)) +
+         (reason.is_string() ? " (" + reason.get<std::string>() + ")" : "");
+}
+
 }  // namespace
 
 InventoryPrinter::InventoryPrinter(bool json, bool filtered) : json_(json), filtered_(filtered) {}
@@ -166,7 +173,7 @@ std::string RenderEntry(const Json& entry, bool versions) {
       {"id", TextOf(FieldOf(entry, base::field::kId))},
       {"group", TextOf(FieldOf(entry, base::field::kGroup))},
       {"kind", TextOf(FieldOf(entry, base::field::kKind))},
-      {"status", TextOf(FieldOf(entry, base::field::kStatus))},
+      {"status", StatusText(entry)},
       {"version", TextOf(FieldOf(entry, base::field::kVersion))},
       {"subject", TextOf(FieldOf(entry, base::field::kSubject))},
       {"issuer", TextOf(FieldOf(entry, base::field::kIssuer))},

@@ -84,8 +84,13 @@ std::string DetailOf(const Json& event) {
   if (type == base::topic::kCertUpdated)
     return "changed " + TextOf(FieldOf(event, base::field::kChanged));
   if (type == base::topic::kCertExpiring) {
+    // `threshold` ("33%", "7d", "33%,30d") since thresholds may be shares of the lifetime;
+    // an older event has threshold_days only.
+    const Json& threshold = FieldOf(event, base::field::kThreshold);
     return TextOf(FieldOf(event, base::field::kDaysLeft)) + " days left (threshold " +
-           TextOf(FieldOf(event, base::field::kThresholdDays)) + "d)";
+           (threshold.is_string() ? threshold.get<std::string>()
+                                  : TextOf(FieldOf(event, base::field::kThresholdDays)) + "d") +
+           ")";
   }
   if (type == base::topic::kCertExpired)
     return "expired " + DateOf(FieldOf(certificate, base::field::kNotAfter));

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/error_codes.h"
 #include "daemon/config_checker.h"
+#include "daemon/config_expiry.h"
 #include "daemon/config_fragments.h"
 #include "daemon/config_http.h"
 #include "daemon/config_plugins.h"
@@ -193,39 +194,6 @@ void ReadBus(ConfigChecker& check, const toml::table& root, Config& config) {
   if (auto v = check.Bool(*bus, "allow_key_export")) config.allow_key_export = *v;
   ReadBusClients(check, *bus, config);
   ReadIpcFilters(check, *bus, config);
-}
-
-void ReadExpiry(ConfigChecker& check, const toml::table& root, Config& config) {
-  const toml::table* expiry = check.Table(root, "expiry");
-  if (!expiry) return;
-  check.OnlyKeys(*expiry, "[expiry]", {"expiring_soon_days", "notify_days", "scan_interval"});
-  if (auto v = check.Integer(*expiry, "expiring_soon_days", 1, 3650)) {
-    config.expiring_soon_days = static_cast<int>(*v);
-  }
-  if (const toml::node* node = expiry->get("notify_days")) {
-    const auto* array = node->as_array();
-    std::vector<int> days;
-    bool good = array != nullptr;
-    if (array) {
-      for (const auto& element : *array) {
-        const auto* n = element.as_integer();
-        if (!n || n->get() < 0 || n->get() > 3650) {
-          good = false;
-          break;
-        }
-        days.push_back(static_cast<int>(n->get()));
-      }
-    }
-    if (good) {
-      std::sort(days.begin(), days.end(), std::greater<>());
-      days.erase(std::unique(days.begin(), days.end()), days.end());
-      config.notify_days = days;
-    } else {
-      check.Problem(node->source(),
-                    "'notify_days' must be an array of days, e.g. [90, 30, 14, 7, 1]");
-    }
-  }
-  if (auto v = check.Duration(*expiry, "scan_interval", 1)) config.scan_interval_s = *v;
 }
 
 // [[inbox]] groups: names by the rule for a group, the inbox's own group among them (a drop

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "pipeline/error.h"
+#include "storage/expiry_policy.h"
 
 namespace certinbox::daemon {
 
@@ -122,8 +123,8 @@ struct Config {
   std::vector<std::string> ipc_users, ipc_groups;
   std::vector<uint32_t> ipc_uids, ipc_gids;
   // [expiry]
-  int expiring_soon_days = 90;
-  std::vector<int> notify_days = {90, 30, 14, 7, 1};
+  // (expiring_soon, notify and [[expiry.rule]]s; expiring_soon_days / notify_days read as days)
+  storage::ExpiryPolicy expiry;
   uint64_t scan_interval_s = 3600;
   // [[inbox]]
   std::vector<InboxConfig> inboxes;

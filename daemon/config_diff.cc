@@ -5,16 +5,26 @@
 #include <string_view>
 
 #include "daemon/config.h"
+#include "daemon/config_expiry.h"
 
 namespace certinbox::daemon {
 namespace {
 
-std::string Days(const std::vector<int>& days) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < days.size(); ++i) out << (i ? ", " : "") << days[i];
-  out << "]";
-  return out.str();
+std::string NotifyText(const std::vector<storage::ExpiryThreshold>& list) {
+  std::string out;
+  for (const auto& t : list) out += (out.empty() ? "" : ", ") + ThresholdText(t);
+  return "[" + out + "]";
+}
+
+// Each [[expiry.rule]] as "group prod (expiring_soon = ..., notify = [...])".
+std::string RulesText(const storage::ExpiryPolicy& policy) {
+  std::string out;
+  for (const auto& o : policy.overrides) {
+    out += (out.empty() ? "" : "; ") +
+           (o.name ? "entry " + o.group + "/" + *o.name : "group " + o.group) + " (" +
+           ExpiryRuleText(o.rule) + ")";
+  }
+  return "[" + out + "]";
 }
 
 template <class T>
@@ -83,9 +93,11 @@ ConfigChanges DiffConfig(const Config& running, const Config& next) {
   Compare(applied, "daemon.max_versions", running.max_versions, next.max_versions);
   Compare(applied, "bus.event_retention", running.event_retention_s, next.event_retention_s);
   Compare(applied, "bus.allow_key_export", running.allow_key_export, next.allow_key_export);
-  Compare(applied, "expiry.expiring_soon_days", running.expiring_soon_days,
-          next.expiring_soon_days);
-  Compare(applied, "expiry.notify_days", Days(running.notify_days), Days(next.notify_days));
+  Compare(applied, "expiry.expiring_soon", ThresholdText(running.expiry.defaults.expiring_soon),
+          ThresholdText(next.expiry.defaults.expiring_soon));
+  Compare(applied, "expiry.notify", NotifyText(running.expiry.defaults.notify),
+          NotifyText(next.expiry.defaults.notify));
+  Compare(applied, "expiry.rule", RulesText(running.expiry), RulesText(next.expiry));
   Compare(applied, "expiry.scan_interval", running.scan_interval_s, next.scan_interval_s);
   Compare(applied, "http.expires_in_seconds", running.http.expires_in_seconds,
           next.http.expires_in_seconds);

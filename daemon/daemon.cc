@@ -136,7 +136,7 @@ base::Result<void> Daemon::Start() {
   // The first scan runs on the loop's first turn: it announces what expired or crossed a
   // threshold while the daemon was down, once (the catch-up rule is the inventory's).
   expiry_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, clock_,
-                                              config_.notify_days, config_.scan_interval_s);
+                                              config_.scan_interval_s);
   imports_->set_after_store([this] {
     expiry_->ScanSoon();
     bindings_->ReconcilePending();
@@ -194,8 +194,7 @@ base::Result<void> Daemon::OpenStorage() {
   if (!vault) return std::unexpected(vault.error());
   auto inventory = storage::Inventory::Open(
       config_.database, std::move(*vault),
-      {.expiring_soon_days = config_.expiring_soon_days, .max_versions = config_.max_versions},
-      [](int64_t missing) {
+      {.expiry = config_.expiry, .max_versions = config_.max_versions}, [](int64_t missing) {
         spdlog::info(
             "reading the x509 labels of {} stored certificate(s) for /metrics (once, after an "
             "upgrade; about 8 s per 50,000)",

@@ -8,11 +8,10 @@ namespace certinbox::daemon {
 
 ExpiryScheduler::ExpiryScheduler(uv_loop_t* loop, storage::Inventory& inventory,
                                  Publisher& publisher, const base::Clock& clock,
-                                 std::vector<int> notify_days, uint64_t scan_interval_s)
+                                 uint64_t scan_interval_s)
     : inventory_(inventory),
       publisher_(publisher),
       clock_(clock),
-      notify_days_(std::move(notify_days)),
       interval_ms_(scan_interval_s * 1000),
       timer_(base::NewUvTimer(loop, this)) {}
 
@@ -27,8 +26,7 @@ void ExpiryScheduler::ScanSoon() {
       0, interval_ms_);
 }
 
-void ExpiryScheduler::Reconfigure(std::vector<int> notify_days, uint64_t scan_interval_s) {
-  notify_days_ = std::move(notify_days);
+void ExpiryScheduler::Reconfigure(uint64_t scan_interval_s) {
   interval_ms_ = scan_interval_s * 1000;
   ScanSoon();
 }
@@ -39,7 +37,7 @@ void ExpiryScheduler::Stop() {
 }
 
 void ExpiryScheduler::Scan() {
-  auto events = inventory_.ScanExpiry(notify_days_, clock_.Now());
+  auto events = inventory_.ScanExpiry(clock_.Now());
   if (!events) {
     spdlog::error("expiry scan failed, will retry at the next one: {}", events.error().message);
     return;

@@ -20,7 +20,7 @@ class ExpiryScheduler {
   // Scans judge expiry at clock.Now(); `clock` must outlive the scheduler. The scan interval is
   // timed by the loop (libuv's monotonic clock), not by `clock`.
   ExpiryScheduler(uv_loop_t* loop, storage::Inventory& inventory, Publisher& publisher,
-                  const base::Clock& clock, std::vector<int> notify_days, uint64_t scan_interval_s);
+                  const base::Clock& clock, uint64_t scan_interval_s);
 
   // Schedules the first scan on the next loop turn, then one every scan_interval.
   void Start();
@@ -30,8 +30,9 @@ class ExpiryScheduler {
   // No more scans; the timer closes with the scheduler.
   void Stop();
 
-  // A reloaded config: new thresholds and interval; scans on the next loop turn.
-  void Reconfigure(std::vector<int> notify_days, uint64_t scan_interval_s);
+  // A reloaded config: a new interval, or new rules (the inventory's options); scans on the next
+  // loop turn.
+  void Reconfigure(uint64_t scan_interval_s);
 
   // Scans now and publishes the events; failures are logged (the next scan retries).
   void Scan();
@@ -40,7 +41,6 @@ class ExpiryScheduler {
   storage::Inventory& inventory_;
   Publisher& publisher_;
   const base::Clock& clock_;
-  std::vector<int> notify_days_;
   uint64_t interval_ms_;
   base::UvHandlePtr<uv_timer_t> timer_;
   bool stopped_ = false;

@@ -53,7 +53,7 @@ void Daemon::ServeMetrics(http::Answer answer) {
   }
   http::MetricsContext context{.database = config_.database,
                                .now = clock_.Now(),
-                               .expiring_soon_days = config_.expiring_soon_days,
+                               .expiry = config_.expiry,
                                .expires_in_seconds = config_.http.expires_in_seconds,
                                .published_seq = publisher_->last_published_seq(),
                                .version = ops::kVersion,

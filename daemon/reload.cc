@@ -150,12 +150,9 @@ void Daemon::ReloadConfig(const std::string& why) {
   Config previous = std::exchange(config_, std::move(next));
 
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
-  inventory_->SetOptions(
-      {.expiring_soon_days = config_.expiring_soon_days, .max_versions = config_.max_versions});
-  if (previous.notify_days != config_.notify_days ||
-      previous.scan_interval_s != config_.scan_interval_s ||
-      previous.expiring_soon_days != config_.expiring_soon_days) {
-    expiry_->Reconfigure(config_.notify_days, config_.scan_interval_s);
+  inventory_->SetOptions({.expiry = config_.expiry, .max_versions = config_.max_versions});
+  if (previous.expiry != config_.expiry || previous.scan_interval_s != config_.scan_interval_s) {
+    expiry_->Reconfigure(config_.scan_interval_s);
   }
   if (previous.event_retention_s != config_.event_retention_s) {
     pruner_->Reconfigure(config_.event_retention_s);

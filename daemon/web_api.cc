@@ -128,8 +128,7 @@ void WebApi::Read(const http::Answer& answer, ReadFn read) {
     return answer(JsonResponse(
         503, ops::ErrorReply({base::code::kBusy, "too many requests at once: try again"})));
   }
-  storage::InventoryOptions options{.expiring_soon_days = config_.expiring_soon_days,
-                                    .max_versions = config_.max_versions};
+  storage::InventoryOptions options{.expiry = config_.expiry, .max_versions = config_.max_versions};
   ++jobs_;
   int rc = base::RunOnPool<json>(
       loop_,

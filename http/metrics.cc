@@ -245,11 +245,11 @@ base::Result<std::shared_ptr<MetricsBody>> ReadMetrics(const MetricsContext& con
   int64_t read_errors = 0;
   std::map<std::string, int64_t> by_status;
   for (const char* status : kStatuses) by_status[status] = 0;
-  auto read = reader->ForEachEntry(context.now, context.expiring_soon_days,
-                                   [&](const storage::EntryRow& entry) {
-                                     ++by_status[entry.status];
-                                     if (!body->AddEntry(entry)) ++read_errors;
-                                   });
+  auto read =
+      reader->ForEachEntry(context.now, context.expiry, [&](const storage::EntryRow& entry) {
+        ++by_status[entry.status];
+        if (!body->AddEntry(entry)) ++read_errors;
+      });
   if (!read) return std::unexpected(read.error());
   auto cursors = reader->Cursors();
   if (!cursors) return std::unexpected(cursors.error());

@@ -18,6 +18,7 @@
 #include "base/time.h"
 #include "http/exposition.h"
 #include "http/server.h"
+#include "storage/expiry_policy.h"
 
 namespace certinbox::storage {
 struct EntryRow;
@@ -42,7 +43,7 @@ struct InboxGauge {
 struct MetricsContext {
   std::filesystem::path database;
   base::UnixTime now = 0;
-  int expiring_soon_days = 90;
+  storage::ExpiryPolicy expiry;     // for each entry's status
   bool expires_in_seconds = false;  // also x509_cert_expires_in_seconds
   int64_t published_seq = 0;        // the last event seq the daemon published
   std::vector<PluginGauge> plugins;

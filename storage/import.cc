@@ -490,7 +490,7 @@ base::Result<void> Inventory::Impl::ImportRun::AddEntry(const NewCertificate& c,
           .chain = c.vc.chain,
           .signature_algorithm = info.signature_algorithm,
       },
-      request_.now, impl_.options_.expiring_soon_days);
+      request_.now, impl_.options_.expiry);
   auto event = outbox::Append(impl_.db_, base::topic::kCertImported, request_.now,
                               {{base::field::kCertificate, std::move(summary)},
                                {base::field::kSource, Source(request_)},

@@ -188,12 +188,14 @@ base::Result<nlohmann::json> Inventory::Impl::SummaryOfEntry(int64_t entry_id, b
   if (!row) return std::unexpected(row.error());
   if (!*row)
     return base::Fail(base::code::kNotFound, "no entry has id " + std::to_string(entry_id));
-  return SummaryFromRow(*st, now, options_.expiring_soon_days);
+  return SummaryFromRow(*st, now, options_.expiry);
 }
 
 // The public surface: forwarders that keep exceptions inside storage/.
 
-void Inventory::SetOptions(InventoryOptions options) { impl_->set_options(options); }
+void Inventory::SetOptions(InventoryOptions options) { impl_->set_options(std::move(options)); }
+
+const InventoryOptions& Inventory::options() const { return impl_->options(); }
 
 void Inventory::HandOverCheckpoints(std::function<void(int wal_pages)> after_commit) {
   impl_->HandOverCheckpoints(std::move(after_commit));
@@ -402,9 +404,8 @@ base::Result<Counts> Inventory::Count(base::UnixTime now) {
   return Guarded("counting", [&] { return impl_->Count(now); });
 }
 
-base::Result<std::vector<Event>> Inventory::ScanExpiry(const std::vector<int>& notify_days,
-                                                       base::UnixTime now) {
-  return Guarded("the expiry scan", [&] { return impl_->ScanExpiry(notify_days, now); });
+base::Result<std::vector<Event>> Inventory::ScanExpiry(base::UnixTime now) {
+  return Guarded("the expiry scan", [&] { return impl_->ScanExpiry(now); });
 }
 
 base::Result<Event> Inventory::CreateCsr(const NewCsr& request) {

@@ -18,6 +18,7 @@
 #include "pipeline/error.h"
 #include "pipeline/types.h"
 #include "pipeline/validate.h"
+#include "storage/expiry_policy.h"
 #include "storage/vault.h"
 
 namespace certinbox::storage {
@@ -194,7 +195,7 @@ struct PushRecord {
 };
 
 struct InventoryOptions {
-  int expiring_soon_days = 90;
+  ExpiryPolicy expiry;    // status and notices (docs/configuration.md, [expiry])
   int max_versions = 50;  // versions kept per entry (at least 1; the current one is never pruned)
 };
 
@@ -241,8 +242,9 @@ class Inventory {
   // (each in its own savepoint, so one failed operation does not undo the others).
   // Without Begin(), each operation is its own transaction.
   // A failed Commit() rolls the whole batch back: nothing since Begin() is stored.
-  // A reloaded config: new expiring_soon_days / max_versions from the next operation on.
+  // A reloaded config: new expiry rules / max_versions from the next operation on.
   void SetOptions(InventoryOptions options);
+  const InventoryOptions& options() const;
 
   base::Result<void> Begin();
   base::Result<void> Commit();
@@ -425,20 +427,22 @@ class Inventory {
 
   base::Result<Counts> Count(base::UnixTime now);
 
-  // The expiry scan. Walks versions.not_after from the oldest up to now + max(notify_days)
-  // (the index, a bounded batch at a time: never the whole inventory) and, for each entry's
-  // current version, announces the most urgent thing not yet announced:
+  // The expiry scan, by the notice thresholds of each entry's rule (options().expiry). Walks
+  // versions.not_after from the floor up to now + the longest duration of any threshold (the
+  // index, a bounded batch at a time; the whole range of current versions only when a
+  // threshold is a share alone) and, for each entry's current version, announces the most
+  // urgent thing not yet announced:
   // - expired (not_after <= now): one `cert.expired` {certificate};
-  // - else the smallest threshold T of `notify_days` with not_after - now <= T days: one
-  //   `cert.expiring` {certificate, days_left, threshold_days: T}.
-  // Thresholds passed over (larger than the one announced, or all of them once expired) are
+  // - else the threshold T that leaves the least time among those crossed (not_after - now <=
+  //   T's time for this certificate's lifetime): one `cert.expiring` {certificate, days_left,
+  //   threshold: T's key, threshold_days: T's time in whole days}.
+  // Thresholds passed over (crossed with the one announced, or all of them once expired) are
   // recorded as done without an event, so a scan after a long downtime sends no stale ones.
-  // A threshold of 0 is the moment of expiry, announced as `cert.expired`.
-  // Each announcement is recorded (expiry_notices) with its event in one transaction, so it is
-  // made once per version and threshold, across restarts. Writes nothing when nothing is due.
-  // Works inside a batch (Begin/Commit) or as its own transaction. Returns the events written.
-  base::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
-                                              base::UnixTime now);
+  // Each announcement is recorded (expiry_notices, by version and threshold key) with its event
+  // in one transaction, so it is made once per version and threshold, across restarts. Writes
+  // nothing when nothing is due. Works inside a batch (Begin/Commit) or as its own transaction.
+  // Returns the events written.
+  base::Result<std::vector<Event>> ScanExpiry(base::UnixTime now);
 
   // --- CSRs made here, and exports (storage/csr.cc) ---
   // Stores a generated CSR in one transaction: its key sealed (like an imported key), the entry

@@ -49,8 +49,7 @@ class Inventory::Impl {
                                                  base::UnixTime now);
 
   // expiry.cc
-  base::Result<std::vector<Event>> ScanExpiry(const std::vector<int>& notify_days,
-                                              base::UnixTime now);
+  base::Result<std::vector<Event>> ScanExpiry(base::UnixTime now);
   // Call whenever a version becomes an entry's current version: keeps the scan's floor at or
   // below its not_after, so the scan does not skip it.
   base::Result<void> LowerExpiryFloor(base::UnixTime not_after);
@@ -138,7 +137,8 @@ class Inventory::Impl {
   base::Result<nlohmann::json> BindingDetails(int64_t entry_id);
 
   sqlite::Connection& db() { return db_; }
-  void set_options(InventoryOptions options) { options_ = options; }
+  void set_options(InventoryOptions options) { options_ = std::move(options); }
+  const InventoryOptions& options() const { return options_; }
   void HandOverCheckpoints(std::function<void(int wal_pages)> after_commit);
 
   // Fails when a batch was opened but SQLite has since rolled it back on its own (disk full,

@@ -38,7 +38,7 @@ base::Result<InventoryReader> InventoryReader::Open(const std::filesystem::path&
   return InventoryReader(std::make_unique<Impl>(Impl{std::move(*db)}));
 }
 
-base::Result<void> InventoryReader::ForEachEntry(base::UnixTime now, int expiring_soon_days,
+base::Result<void> InventoryReader::ForEachEntry(base::UnixTime now, const ExpiryPolicy& expiry,
                                                  const std::function<void(const EntryRow&)>& row) {
   static const std::string sql =
       std::string(
@@ -69,7 +69,8 @@ base::Result<void> InventoryReader::ForEachEntry(base::UnixTime now, int expirin
       entry.fingerprint_sha256 = st->Text(5);
       entry.not_before = st->Int(6);
       entry.not_after = st->Int(7);
-      entry.status = std::string(Status(entry.not_after, now, expiring_soon_days));
+      entry.status = std::string(
+          StatusOf(expiry, entry.group, entry.name, entry.not_before, entry.not_after, now).status);
       if (st->IsNull(8)) {
         entry.names.reset();
       } else {

@@ -57,7 +57,7 @@ class InventoryReader {
 
   // Calls `row` for every entry, in (group, name) order, within one read transaction (one
   // consistent snapshot for this call). Status as `ls` gives it at `now`.
-  base::Result<void> ForEachEntry(base::UnixTime now, int expiring_soon_days,
+  base::Result<void> ForEachEntry(base::UnixTime now, const ExpiryPolicy& expiry,
                                   const std::function<void(const EntryRow&)>& row);
   // One read transaction until End(): every read in between sees the same commit (a scrape's
   // series agree with each other). Without it, each read sees the last commit of its own.

@@ -38,22 +38,32 @@ struct ListQuery {
   }
 };
 
+// The expiring-soon and valid filters: the time left compared with the entry's rule
+// (ExpiringSoonSecondsSql). Expiring soon is also a range on the expiry order's index, up to
+// the longest time left any rule's threshold can reach (unbounded only for a share alone).
+std::string ExpiringSoonWhere(ListQuery& q, base::UnixTime now, const ExpiryPolicy& expiry,
+                              bool soon) {
+  auto param = [&](std::string text) { return q.Param(std::move(text)); };
+  const std::string now_param = q.Param(now);
+  std::string where = "e.current_version_id IS NOT NULL AND e.expiry_order > " + now_param;
+  if (auto longest = expiry.LongestExpiringSoon(); soon && longest) {
+    where += " AND e.expiry_order < " + q.Param(now + *longest);
+  }
+  return where + " AND e.expiry_order - " + now_param + (soon ? " < " : " >= ") +
+         ExpiringSoonSecondsSql(expiry, param);
+}
+
 // Status and expiry filters are ranges on entries.expiry_order (the current version's
 // not_after; INT64_MAX for a CSR entry), so the expiry order's index serves them too.
 base::Result<ListQuery> QueryOf(const ListFilter& filter, base::UnixTime now,
-                                int expiring_soon_days) {
-  const int64_t soon = now + static_cast<int64_t>(expiring_soon_days) * base::kSecondsPerDay;
+                                const ExpiryPolicy& expiry) {
   ListQuery q;
   if (filter.status) {
     const std::string& s = *filter.status;
     if (s == "expired") {
       q.where.push_back("e.expiry_order <= " + q.Param(now));
-    } else if (s == "expiring_soon") {
-      q.where.push_back("e.expiry_order > " + q.Param(now) + " AND e.expiry_order < " +
-                        q.Param(soon));
-    } else if (s == "valid") {
-      q.where.push_back("e.expiry_order >= " + q.Param(soon) +
-                        " AND e.current_version_id IS NOT NULL");
+    } else if (s == "expiring_soon" || s == "valid") {
+      q.where.push_back(ExpiringSoonWhere(q, now, expiry, s == "expiring_soon"));
     } else if (s == "pre_activation") {
       q.where.push_back("e.current_version_id IS NULL");  // CSR entries without a certificate
     } else {
@@ -89,17 +99,17 @@ base::Result<ListQuery> QueryOf(const ListFilter& filter, base::UnixTime now,
 }
 
 // An `ls` row: what a list shows of an entry, not every field of its version (`show` has
-// those). Column 13 is e.expiry_order, for the page's cursor.
+// those). Column 13 is e.expiry_order, for the page's cursor; 14 v.not_before, for the status.
 constexpr const char* kListRowSelect =
     "SELECT e.id, e.name, e.grp, e.kind, e.labels, v.version, v.fingerprint_sha256, v.not_after,"
     " COALESCE(v.key_id, c.key_id) IS NOT NULL, COALESCE(v.findings, '[]'),"
     " COALESCE(v.key_algorithm, c.key_algorithm), COALESCE(v.key_bits, c.key_bits),"
-    " (SELECT COUNT(*) FROM bindings b WHERE b.entry_id = e.id), e.expiry_order"
+    " (SELECT COUNT(*) FROM bindings b WHERE b.entry_id = e.id), e.expiry_order, v.not_before"
     " FROM entries e LEFT JOIN versions v ON v.id = e.current_version_id"
     " LEFT JOIN csrs c ON c.entry_id = e.id AND e.current_version_id IS NULL";
 
 nlohmann::json ListRowJson(const sqlite::Statement& st, base::UnixTime now,
-                           int expiring_soon_days) {
+                           const ExpiryPolicy& expiry) {
   namespace field = base::field;
   const auto array = nlohmann::json::array();
   nlohmann::json labels = ParseJsonOr(st.Text(4), array);
@@ -112,13 +122,17 @@ nlohmann::json ListRowJson(const sqlite::Statement& st, base::UnixTime now,
   row[field::kLabels] = std::move(labels);
   if (st.IsNull(5)) {  // a CSR waiting for its certificate
     row[field::kStatus] = "pre_activation";
+    row[field::kExpiringReason] = nullptr;
     row[field::kVersion] = 0;
     row[field::kFingerprintSha256] = nullptr;
     row[field::kNotAfter] = nullptr;
     row[field::kDaysLeft] = nullptr;
   } else {
     const base::UnixTime not_after = st.Int(7);
-    row[field::kStatus] = Status(not_after, now, expiring_soon_days);
+    ExpiryStatus status = StatusOf(expiry, st.Text(2), st.Text(1), st.Int(14), not_after, now);
+    row[field::kStatus] = status.status;
+    row[field::kExpiringReason] =
+        status.reason ? nlohmann::json(std::move(*status.reason)) : nlohmann::json();
     row[field::kVersion] = st.Int(5);
     row[field::kFingerprintSha256] = st.Text(6);
     row[field::kNotAfter] = base::FormatRfc3339(not_after);
@@ -135,7 +149,7 @@ nlohmann::json ListRowJson(const sqlite::Statement& st, base::UnixTime now,
 }  // namespace
 
 base::Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, base::UnixTime now) {
-  auto query = QueryOf(filter, now, options_.expiring_soon_days);
+  auto query = QueryOf(filter, now, options_.expiry);
   if (!query) return std::unexpected(query.error());
   // One text per combination of filters: the statement cache stays small.
   auto st = db_.Prepare(query->Sql(kSummarySelect));
@@ -146,7 +160,7 @@ base::Result<nlohmann::json> Inventory::Impl::List(const ListFilter& filter, bas
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row) return out;
-    out.push_back(SummaryFromRow(*st, now, options_.expiring_soon_days));
+    out.push_back(SummaryFromRow(*st, now, options_.expiry));
   }
 }
 
@@ -154,7 +168,7 @@ base::Result<ListPage> Inventory::Impl::ListPageOf(const ListFilter& filter,
                                                    const std::optional<ListKey>& after,
                                                    int64_t limit, size_t max_bytes,
                                                    base::UnixTime now) {
-  auto query = QueryOf(filter, now, options_.expiring_soon_days);
+  auto query = QueryOf(filter, now, options_.expiry);
   if (!query) return std::unexpected(query.error());
   if (after) {
     // A row value compared with the order's columns: SQLite seeks the index to it.
@@ -194,7 +208,7 @@ base::Result<ListPage> Inventory::Impl::ListPageOf(const ListFilter& filter,
       return page;
     }
     bytes += size;
-    page.rows.push_back(ListRowJson(*st, now, options_.expiring_soon_days));
+    page.rows.push_back(ListRowJson(*st, now, options_.expiry));
     last = ListKey{
         .expiry_order = st->Int(13), .name = st->Text(1), .group = st->Text(2), .id = st->Int(0)};
   }

@@ -136,7 +136,7 @@ base::Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id
   }
   auto st = db_.Prepare(
       "SELECT v.version, v.fingerprint_sha256, v.not_after, v.imported_at, v.source_inbox,"
-      " v.source_file, v.not_before, v.id = e.current_version_id, v.metadata"
+      " v.source_file, v.not_before, v.id = e.current_version_id, v.metadata, e.grp, e.name"
       " FROM versions v JOIN entries e ON e.id = v.entry_id WHERE v.entry_id = ?1"
       " ORDER BY v.version");
   if (!st) return std::unexpected(st.error());
@@ -146,15 +146,17 @@ base::Result<nlohmann::json> Inventory::Impl::Show(const std::string& name_or_id
     auto row = st->Step();
     if (!row) return std::unexpected(row.error());
     if (!*row) break;
-    versions.push_back({{"version", st->Int(0)},
-                        {"current", st->Int(7) != 0},
-                        {"status", Status(st->Int(2), now, options_.expiring_soon_days)},
-                        {"fingerprint_sha256", st->Text(1)},
-                        {"not_before", base::FormatRfc3339(st->Int(6))},
-                        {"not_after", base::FormatRfc3339(st->Int(2))},
-                        {"imported_at", base::FormatRfc3339(st->Int(3))},
-                        {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}},
-                        {"metadata", ParseJsonOr(st->Text(8), nlohmann::json::object())}});
+    versions.push_back(
+        {{"version", st->Int(0)},
+         {"current", st->Int(7) != 0},
+         {"status",
+          StatusOf(options_.expiry, st->Text(9), st->Text(10), st->Int(6), st->Int(2), now).status},
+         {"fingerprint_sha256", st->Text(1)},
+         {"not_before", base::FormatRfc3339(st->Int(6))},
+         {"not_after", base::FormatRfc3339(st->Int(2))},
+         {"imported_at", base::FormatRfc3339(st->Int(3))},
+         {"source", {{"inbox", st->Text(4)}, {"file", st->Text(5)}}},
+         {"metadata", ParseJsonOr(st->Text(8), nlohmann::json::object())}});
   }
   out["versions"] = std::move(versions);
   // The summary's {resource, plugin} objects, with where each came from and its push record.
@@ -207,14 +209,22 @@ base::Result<Counts> Inventory::Impl::Count(base::UnixTime now) {
       !ok) {
     return std::unexpected(ok.error());
   }
+  // ?1 is now; the rules' group and entry names follow.
+  std::vector<std::string> names;
+  const std::string soon = ExpiringSoonSecondsSql(options_.expiry, [&](std::string text) {
+    names.push_back(std::move(text));
+    return "?" + std::to_string(names.size() + 1);
+  });
+  const std::string status_sql =
+      "SELECT COALESCE(SUM(v.not_after > ?1 AND v.not_after - ?1 >= " + soon + "), 0)," +
+      " COALESCE(SUM(v.not_after > ?1 AND v.not_after - ?1 < " + soon + "), 0)," +
+      " COALESCE(SUM(v.not_after <= ?1), 0)"
+      " FROM entries e JOIN versions v ON v.id = e.current_version_id";
   if (auto ok = one_row(
-          "SELECT COALESCE(SUM(v.not_after >= ?2), 0),"
-          " COALESCE(SUM(v.not_after > ?1 AND v.not_after < ?2), 0),"
-          " COALESCE(SUM(v.not_after <= ?1), 0)"
-          " FROM entries e JOIN versions v ON v.id = e.current_version_id",
+          status_sql.c_str(),
           [&](sqlite::Statement& st) {
-            st.Bind(1, now).Bind(
-                2, now + static_cast<int64_t>(options_.expiring_soon_days) * base::kSecondsPerDay);
+            st.Bind(1, now);
+            for (size_t i = 0; i < names.size(); ++i) st.Bind(static_cast<int>(i + 2), names[i]);
           },
           [&](sqlite::Statement& st) {
             counts.valid = st.Int(0);

@@ -18,13 +18,6 @@ int64_t DaysLeft(base::UnixTime not_after, base::UnixTime now) {
   return days;
 }
 
-std::string_view Status(base::UnixTime not_after, base::UnixTime now, int expiring_soon_days) {
-  if (now >= not_after) return "expired";
-  if (not_after - now < static_cast<int64_t>(expiring_soon_days) * base::kSecondsPerDay)
-    return "expiring_soon";
-  return "valid";
-}
-
 std::string CertificatePem(std::string_view der) { return pipeline::PemEncode("CERTIFICATE", der); }
 
 std::string DumpJson(const nlohmann::json& value) {
@@ -50,7 +43,7 @@ const char* const kSummarySelect =
     " LEFT JOIN csrs c ON c.entry_id = e.id AND e.current_version_id IS NULL";
 
 nlohmann::json SummaryFromRow(const sqlite::Statement& row, base::UnixTime now,
-                              int expiring_soon_days) {
+                              const ExpiryPolicy& expiry) {
   const auto array = nlohmann::json::array();
   return SummaryJson(
       SummaryFields{
@@ -76,10 +69,12 @@ nlohmann::json SummaryFromRow(const sqlite::Statement& row, base::UnixTime now,
           .bindings = ParseJsonOr(row.Text(19), array),
           .pre_activation = row.IsNull(5),
       },
-      now, expiring_soon_days);
+      now, expiry);
 }
 
-nlohmann::json SummaryJson(SummaryFields f, base::UnixTime now, int expiring_soon_days) {
+nlohmann::json SummaryJson(SummaryFields f, base::UnixTime now, const ExpiryPolicy& expiry) {
+  // Before the name and group move into the summary.
+  ExpiryStatus status = StatusOf(expiry, f.group, f.name, f.not_before, f.not_after, now);
   nlohmann::json s = nlohmann::json::object();
   s[base::field::kId] = f.id;
   s[base::field::kName] = std::move(f.name);
@@ -89,7 +84,9 @@ nlohmann::json SummaryJson(SummaryFields f, base::UnixTime now, int expiring_soo
   // create` keeps its order), so every summary lists them the same way.
   if (f.labels.is_array()) std::sort(f.labels.begin(), f.labels.end());
   s[base::field::kLabels] = std::move(f.labels);
-  s[base::field::kStatus] = Status(f.not_after, now, expiring_soon_days);
+  s[base::field::kStatus] = status.status;
+  s[base::field::kExpiringReason] =
+      status.reason ? nlohmann::json(std::move(*status.reason)) : nlohmann::json();
   s[base::field::kVersion] = f.version;
   s[base::field::kFingerprintSha256] = std::move(f.fingerprint_sha256);
   s[base::field::kSubject] = std::move(f.subject);
@@ -109,6 +106,7 @@ nlohmann::json SummaryJson(SummaryFields f, base::UnixTime now, int expiring_soo
   if (f.pre_activation) {
     // No certificate yet: nothing of one is made up (version 0, certificate fields null).
     s[base::field::kStatus] = "pre_activation";
+    s[base::field::kExpiringReason] = nullptr;
     s[base::field::kVersion] = 0;
     for (const char* field :
          {base::field::kFingerprintSha256, base::field::kIssuer, base::field::kNotBefore,

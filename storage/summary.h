@@ -8,17 +8,13 @@
 
 #include "base/time.h"
 #include "pipeline/types.h"
+#include "storage/expiry_policy.h"
 #include "storage/sqlite.h"
 
 namespace certinbox::storage {
 
 // floor((not_after - now) / 86400): negative once expired.
 int64_t DaysLeft(base::UnixTime not_after, base::UnixTime now);
-
-// valid | expiring_soon | expired. A certificate that is not valid yet is "valid" (its finding
-// not_yet_valid says so); pre_activation belongs to CSR entries, which have no certificate
-// (SummaryFields::pre_activation).
-std::string_view Status(base::UnixTime not_after, base::UnixTime now, int expiring_soon_days);
 
 // Serializes without throwing on invalid UTF-8 (subjects come from untrusted certificates).
 std::string DumpJson(const nlohmann::json& value);
@@ -36,10 +32,10 @@ extern const char* const kSummarySelect;
 inline constexpr int kSummaryColumnCount = 20;
 
 nlohmann::json SummaryFromRow(const sqlite::Statement& row, base::UnixTime now,
-                              int expiring_soon_days);
+                              const ExpiryPolicy& expiry);
 
-// What a summary holds besides the fields derived from `now` (status, days_left). The JSON
-// members are arrays as stored: labels, sans ("DNS:..."), findings, chain, bindings.
+// What a summary holds besides the fields derived from `now` (status, expiring_reason, days_left).
+// The JSON members are arrays as stored: labels, sans ("DNS:..."), findings, chain, bindings.
 struct SummaryFields {
   int64_t id = 0;
   std::string name, group, kind;
@@ -63,6 +59,6 @@ struct SummaryFields {
 
 // The summary SummaryFromRow gives for a row holding these values. Lets a writer that has just
 // stored an entry describe it without reading it back.
-nlohmann::json SummaryJson(SummaryFields fields, base::UnixTime now, int expiring_soon_days);
+nlohmann::json SummaryJson(SummaryFields fields, base::UnixTime now, const ExpiryPolicy& expiry);
 
 }  // namespace certinbox::storage

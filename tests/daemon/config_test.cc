@@ -13,6 +13,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+std::vector<std::string> Keys(const std::vector<storage::ExpiryThreshold>& thresholds) {
+  std::vector<std::string> keys;
+  for (const auto& t : thresholds) keys.push_back(t.Key());
+  return keys;
+}
+
 class ConfigTest : public ::testing::Test {
  protected:
   base::Result<Config> Load(const std::string& text) { return LoadConfig(config_.Write(text)); }
@@ -38,9 +44,11 @@ TEST_F(ConfigTest, DefaultsAndRelativePaths) {
   EXPECT_EQ(config->inboxes[0].max_file_kdf_iterations, 30'000'000u);
   EXPECT_EQ(config->inboxes[0].parse_timeout_s, 15u);
   EXPECT_FALSE(config->inboxes[0].groups.has_value());  // any group
-  EXPECT_EQ(config->expiring_soon_days, 90);
+  EXPECT_EQ(config->expiry.defaults.expiring_soon.Key(), "33%,30d");
   EXPECT_EQ(config->max_versions, 50);
-  EXPECT_EQ(config->notify_days, (std::vector<int>{90, 30, 14, 7, 1}));
+  EXPECT_EQ(Keys(config->expiry.defaults.notify),
+            (std::vector<std::string>{"33%,30d", "10%,7d", "1d"}));
+  EXPECT_TRUE(config->expiry.overrides.empty());
 }
 
 TEST_F(ConfigTest, EveryKey) {
@@ -59,9 +67,16 @@ name = "ops"
 public_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
 role = "read"
 [expiry]
-expiring_soon_days = 30
-notify_days = [7, 30, 1]
+expiring_soon = "20%"
+notify = ["1d", ["10%", "7d"], "50%", "12h"]
 scan_interval = "15m"
+[[expiry.rule]]
+group = "web"
+name = "api"
+notify = ["14d"]
+[[expiry.rule]]
+group = "web"
+expiring_soon = ["20d", "25%"]
 [[inbox]]
 path = "/srv/drop"
 name = "drop"
@@ -86,7 +101,21 @@ parse_timeout = "1m"
   EXPECT_EQ(config->publish_endpoint, "tcp://127.0.0.1:5601");
   EXPECT_EQ(config->control_endpoint, "ipc:///run/certinbox/control.sock");
   EXPECT_EQ(config->publish_hwm, 5000);
-  EXPECT_EQ(config->notify_days, (std::vector<int>{30, 7, 1}));
+  EXPECT_EQ(config->expiry.defaults.expiring_soon.Key(), "20%");
+  // Ordered by the time they leave a year-long certificate, the most first.
+  EXPECT_EQ(Keys(config->expiry.defaults.notify),
+            (std::vector<std::string>{"50%", "10%,7d", "1d", "12h"}));
+  // An entry's rule starts from its group's, which starts from the default; entries first.
+  ASSERT_EQ(config->expiry.overrides.size(), 2u);
+  const auto& api = config->expiry.For("web", "api");
+  EXPECT_EQ(api.expiring_soon.Key(), "25%,20d");
+  EXPECT_EQ(Keys(api.notify), std::vector<std::string>{"14d"});
+  const auto& web = config->expiry.For("web", "www");
+  EXPECT_EQ(web.expiring_soon.Key(), "25%,20d");
+  EXPECT_EQ(Keys(web.notify), Keys(config->expiry.defaults.notify));
+  EXPECT_EQ(config->expiry.OriginOf("web", "api"), "entry web/api");
+  EXPECT_EQ(config->expiry.OriginOf("web", "www"), "group web");
+  EXPECT_EQ(config->expiry.OriginOf("default", "api"), "");
   EXPECT_EQ(config->scan_interval_s, 900u);
   const auto& inbox = config->inboxes.at(0);
   EXPECT_EQ(inbox.group, "web");
@@ -135,6 +164,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"[expiry]\nexpiring_soon_days = -4\n", "2:22", "between"},
         BadConfig{"[daemon]\nmax_versions = 0\n", "2:16", "between"},
         BadConfig{"[expiry]\nnotify_days = \"often\"\n", "2:15", "notify_days"},
+        BadConfig{"[expiry]\nexpiring_soon = \"30\"\n", "2:17", "(\"33%\")"},
+        BadConfig{"[expiry]\nexpiring_soon = \"0%\"\n", "2:17", "share of the lifetime"},
+        BadConfig{"[expiry]\nexpiring_soon = [\"33%\", \"20%\"]\n", "2:17", "or both"},
+        BadConfig{"[expiry]\nnotify = [\"7d\", \"soon\"]\n", "2:17", "'notify' takes"},
+        BadConfig{"[expiry]\nnotify = \"7d\"\n", "2:10", "array of thresholds"},
+        BadConfig{"[expiry]\nexpiring_soon = \"30d\"\nexpiring_soon_days = 30\n", "3:22",
+                  "keep 'expiring_soon' only"},
+        BadConfig{"[expiry]\nnotify_days = [7]\nnotify = [\"7d\"]\n", "2:15",
+                  "'notify = [\"30d\", \"7d\"]'"},
+        BadConfig{"[[expiry.rule]]\nname = \"web\"\n", "1:1", "needs a 'group'"},
+        BadConfig{"[[expiry.rule]]\ngroup = \"a\"\n[[expiry.rule]]\ngroup = \"a\"\n", "3:1",
+                  "two [[expiry.rule]]s are for group a"},
         BadConfig{"[expiry]\nscan_interval = \"0s\"\n", "2:17", "at least 1 seconds"},
         BadConfig{"[[inbox]]\npath = \"a\"\nsettle_ms = \"soon\"\n", "3:13", "whole number"},
         BadConfig{"[[inbox]]\npath = \"a\"\nrescan_interval = \"5 parsecs\"\n", "3:19", "duration"},
@@ -163,7 +204,16 @@ TEST_F(ConfigTest, ScanIntervalMayBeOneSecondAndNotifyDaysEmpty) {
   auto config = Load("[expiry]\nscan_interval = \"1s\"\nnotify_days = []\n");
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_EQ(config->scan_interval_s, 1u);
-  EXPECT_TRUE(config->notify_days.empty());
+  EXPECT_TRUE(config->expiry.defaults.notify.empty());
+}
+
+// A config written for whole days keeps working: the same thresholds, in days.
+TEST_F(ConfigTest, DaysOfAnOlderConfigAreThresholdsInDays) {
+  auto config = Load("[expiry]\nexpiring_soon_days = 30\nnotify_days = [7, 30, 0, 1, 7]\n");
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->expiry.defaults.expiring_soon.Key(), "30d");
+  // Sorted, one of each; 0 (the moment of expiry) is cert.expired, as before.
+  EXPECT_EQ(Keys(config->expiry.defaults.notify), (std::vector<std::string>{"30d", "7d", "1d"}));
 }
 
 TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
@@ -237,7 +287,7 @@ TEST_F(ConfigFragmentsTest, FragmentsAddInboxesBindingsAndSectionsInNameOrder) {
   EXPECT_EQ(config->inboxes[1].name, "api");  // 10-expiry.toml before 20-web.toml
   EXPECT_EQ(config->inboxes[2].name, "web");
   EXPECT_EQ(config->inboxes[2].path, dir_ / "web");  // relative to the main file's folder
-  EXPECT_EQ(config->notify_days, (std::vector<int>{14, 1}));
+  EXPECT_EQ(Keys(config->expiry.defaults.notify), (std::vector<std::string>{"14d", "1d"}));
   EXPECT_EQ(config->scan_interval_s, 60u);
   ASSERT_EQ(config->bindings.size(), 1u);
   EXPECT_EQ(config->bindings[0].resource, "lb:443");

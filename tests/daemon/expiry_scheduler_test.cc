@@ -33,9 +33,11 @@ class ExpirySchedulerTest : public test::BusTest {
     return kNow + days * kDay;
   }
 
-  void MakeScheduler(std::vector<int> notify_days) {
-    scheduler_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, clock_,
-                                                   std::move(notify_days), 3600);
+  void MakeScheduler(const std::vector<int>& notify_days) {
+    storage::InventoryOptions options = inventory_->options();
+    options.expiry.defaults.notify = storage::test::DaysPolicy(90, notify_days).defaults.notify;
+    inventory_->SetOptions(std::move(options));
+    scheduler_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, clock_, 3600);
   }
 
   // The events of one scan, as published.
@@ -45,6 +47,37 @@ class ExpirySchedulerTest : public test::BusTest {
   }
 
   std::string Status() { return EntryAt(leaf_.Fingerprint()).value("status", ""); }
+
+  // The daemon's default rules (no [expiry] keys): expiring soon at ["33%", "30d"], notices at
+  // ["33%", "30d"], ["10%", "7d"] and "1d", and a scheduler for them.
+  void MakeDefaultScheduler() {
+    storage::InventoryOptions options = inventory_->options();
+    options.expiry = storage::ExpiryPolicy{};
+    inventory_->SetOptions(std::move(options));
+    scheduler_ = std::make_unique<ExpiryScheduler>(&loop_, *inventory_, *publisher_, clock_, 3600);
+  }
+
+  // Imports a leaf valid from `not_before` for `lifetime_days`; returns its not_after.
+  int64_t ImportLifetime(const std::string& cn, int64_t not_before, int64_t lifetime_days) {
+    testing::CertSpec spec = testing::LeafSpec(cn);
+    spec.not_before = not_before;
+    spec.not_after = not_before + lifetime_days * kDay;
+    leaf_ = testing::Issue(spec);
+    Drop drop;
+    drop.Cert(leaf_, true);
+    MustImport(drop.Request(cn + ".pem"));
+    return *spec.not_after;
+  }
+
+  // The one cert.expiring a scan at `now` publishes: its threshold and threshold_days.
+  std::pair<std::string, int64_t> NoticeAt(base::UnixTime now) {
+    clock_.Set(now);
+    auto events = ScanEvents(1);
+    EXPECT_EQ(events.size(), 1u);
+    if (events.size() != 1 || events[0]["type"] != "cert.expiring") return {"", -1};
+    EXPECT_EQ(events[0]["certificate"]["status"], "expiring_soon");
+    return {events[0]["threshold"].get<std::string>(), events[0]["threshold_days"].get<int64_t>()};
+  }
 
   testing::Issued leaf_;
   std::unique_ptr<ExpiryScheduler> scheduler_;
@@ -103,6 +136,65 @@ TEST_F(ExpirySchedulerTest, ImportedInsideTwoThresholdsAnnouncesOnlyTheMostUrgen
   EXPECT_EQ(events[0]["threshold_days"], 7);
   EXPECT_EQ(events[0]["days_left"], 3);
   EXPECT_TRUE(ScanEvents(0).empty()) << "the 30-day threshold passed over is not sent later";
+}
+
+// A 47-day certificate under the default rules: valid at import and for its first two thirds
+// (30 days left is no reason yet), expiring soon with a third of its lifetime left (15.5 days),
+// and notified at a third, at a tenth (4.7 days: shorter than 7 days) and at 1 day, once each,
+// also across a restart.
+TEST_F(ExpirySchedulerTest, A47DayCertificateIsNotifiedAtItsSharesOfTheLifetimeOnceEach) {
+  const int64_t not_after = ImportLifetime("short.expiry.test", kNow - 3600, 47);
+  MakeDefaultScheduler();
+  EXPECT_TRUE(ScanEvents(0).empty()) << "imported an hour into its 47 days";
+  EXPECT_EQ(Status(), "valid");
+  EXPECT_TRUE(EntryAt(leaf_.Fingerprint())["expiring_reason"].is_null());
+
+  clock_.Set(not_after - 30 * kDay + 60);  // 30 days left: 64% of its lifetime
+  EXPECT_TRUE(ScanEvents(0).empty());
+  EXPECT_EQ(Status(), "valid");
+  clock_.Set(not_after - 16 * kDay);  // 34%
+  EXPECT_TRUE(ScanEvents(0).empty());
+  EXPECT_EQ(Status(), "valid");
+
+  EXPECT_EQ(NoticeAt(not_after - 15 * kDay), std::make_pair(std::string("33%,30d"), int64_t{15}));
+  EXPECT_EQ(Status(), "expiring_soon");
+  EXPECT_EQ(EntryAt(leaf_.Fingerprint())["expiring_reason"], "less than 33% of its lifetime left");
+  EXPECT_TRUE(ScanEvents(0).empty()) << "a third left is announced once";
+
+  clock_.Set(not_after - 5 * kDay);  // 7 days left has passed, a tenth (4.7 days) not yet
+  EXPECT_TRUE(ScanEvents(0).empty());
+  EXPECT_EQ(NoticeAt(not_after - 4 * kDay), std::make_pair(std::string("10%,7d"), int64_t{4}));
+  EXPECT_TRUE(ScanEvents(0).empty());
+
+  scheduler_.reset();
+  Reopen();
+  MakeDefaultScheduler();
+  EXPECT_TRUE(ScanEvents(0).empty()) << "nothing again after a restart";
+  EXPECT_EQ(NoticeAt(not_after - kDay / 2), std::make_pair(std::string("1d"), int64_t{1}));
+  clock_.Set(not_after);
+  auto expired = ScanEvents(1);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0]["type"], "cert.expired");
+}
+
+// A 398-day certificate under the same rules: a third of its lifetime is 131 days, so 30 days
+// left decides (as the 30 days of a 90-day certificate do), and 7 days, not a tenth (40 days).
+TEST_F(ExpirySchedulerTest, A398DayCertificateIsExpiringSoonAt30DaysLeft) {
+  const int64_t not_after = ImportLifetime("long.expiry.test", kNow - 3600, 398);
+  MakeDefaultScheduler();
+  EXPECT_TRUE(ScanEvents(0).empty());
+  clock_.Set(not_after - 100 * kDay);  // a quarter of its lifetime left
+  EXPECT_TRUE(ScanEvents(0).empty());
+  EXPECT_EQ(Status(), "valid");
+  clock_.Set(not_after - 31 * kDay);
+  EXPECT_TRUE(ScanEvents(0).empty());
+
+  EXPECT_EQ(NoticeAt(not_after - 29 * kDay), std::make_pair(std::string("33%,30d"), int64_t{30}));
+  EXPECT_EQ(EntryAt(leaf_.Fingerprint())["expiring_reason"], "less than 30d left");
+  clock_.Set(not_after - 8 * kDay);
+  EXPECT_TRUE(ScanEvents(0).empty());
+  EXPECT_EQ(NoticeAt(not_after - 6 * kDay), std::make_pair(std::string("10%,7d"), int64_t{7}));
+  EXPECT_TRUE(ScanEvents(0).empty());
 }
 
 // What expired while the daemon was down: the first scan, on the loop turn after Start, says so

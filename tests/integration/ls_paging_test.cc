@@ -187,6 +187,7 @@ TEST_F(LsPagingTest, RowsAreTheDocumentedSummary) {
                                         "kind",
                                         "labels",
                                         "status",
+                                        "expiring_reason",
                                         "version",
                                         "fingerprint_sha256",
                                         "not_after",

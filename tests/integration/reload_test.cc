@@ -96,7 +96,9 @@ TEST(ReloadTest, ChangedFileIsAppliedWithoutRestartInboxesThresholdsAndBindings)
   ASSERT_EQ(reloaded.size(), 1u) << daemon.log();
   const json& changed = reloaded[0]["changed"];
   EXPECT_TRUE(Contains(changed, "inbox second added")) << changed.dump();
-  EXPECT_TRUE(Contains(changed, "expiry.notify_days: [90, 30, 14, 7, 1] -> [30, 7]"))
+  EXPECT_TRUE(Contains(changed,
+                       "expiry.notify: [[\"33%\", \"30d\"], [\"10%\", \"7d\"], \"1d\"] -> "
+                       "[\"30d\", \"7d\"]"))
       << changed.dump();
   EXPECT_TRUE(Contains(changed, "binding added: web.reload.test -> lb:443")) << changed.dump();
   EXPECT_TRUE(reloaded[0]["restart_required"].empty());

@@ -286,7 +286,7 @@ TEST_F(BindingsTest, DeleteTakesExpiryNoticesAndKeepsKeysOtherVersionsUse) {
   drop_two.Cert(second, true);
   MustImport(drop_one.Request("one.pem", test::Named("one")));
   MustImport(drop_two.Request("two.pem", test::Named("two")));
-  auto scanned = inventory_->ScanExpiry({30, 14}, kNow);
+  auto scanned = test::ScanExpiryDays(*inventory_, {30, 14}, kNow);
   ASSERT_TRUE(scanned) << scanned.error().message;
   EXPECT_EQ(scanned->size(), 2u);
   EXPECT_EQ(Rows("expiry_notices"), 4);  // 14 announced, 30 passed over, per version

@@ -30,8 +30,9 @@ class CrossFeatureTest : public test::InventoryTest {
     inventory_.reset();
     auto vault = Vault::OpenOrCreate(dir_.path() / "master.key");
     ASSERT_TRUE(vault);
-    auto inventory = Inventory::Open(db_path(), std::move(*vault),
-                                     InventoryOptions{.max_versions = max_versions});
+    auto inventory = Inventory::Open(
+        db_path(), std::move(*vault),
+        InventoryOptions{.expiry = test::DaysPolicy(), .max_versions = max_versions});
     ASSERT_TRUE(inventory) << inventory.error().message;
     inventory_ = std::move(*inventory);
   }
@@ -412,14 +413,14 @@ TEST_F(CrossFeatureTest, ExportFollowsRenewalAndRollback) {
 TEST_F(CrossFeatureTest, ExpiryNoticesOfPrunedVersionsGoWithThem) {
   ReopenWith(1);
   ImportCert(Issue(test::Leaf("web.example", 5)), true);
-  auto scanned = inventory_->ScanExpiry({30, 7}, kNow);
+  auto scanned = test::ScanExpiryDays(*inventory_, {30, 7}, kNow);
   ASSERT_TRUE(scanned);
   ASSERT_EQ(scanned->size(), 1u);
   EXPECT_GT(Scalar("SELECT COUNT(*) FROM expiry_notices"), 0);
   ASSERT_EQ(ImportCert(Issue(test::Leaf("web.example", 20)), true).renewals, 1);
   EXPECT_EQ(Scalar("SELECT COUNT(*) FROM expiry_notices"), 0);
   ExpectNoDanglingReferences();
-  scanned = inventory_->ScanExpiry({30, 7}, kNow);
+  scanned = test::ScanExpiryDays(*inventory_, {30, 7}, kNow);
   ASSERT_TRUE(scanned);
   ASSERT_EQ(scanned->size(), 1u);
   json event = Payload(scanned->at(0));

@@ -30,6 +30,20 @@ using testing::TempDir;  // a test's state folder
 
 // A leaf that expires `days` days after kNow (negative: expired that long ago), valid since
 // a day before kNow (or, for an expired one, since 30 days before it expired).
+// The rules of an old config, in days: expiring_soon_days = `soon_days`, notify_days = `notify`.
+// Storage tests run with expiring_soon_days = 90 and notify_days = [90, 30, 14, 7, 1] (the
+// defaults before shares of the lifetime), which their certificates' dates were chosen for.
+inline ExpiryPolicy DaysPolicy(int soon_days = 90,
+                               const std::vector<int>& notify = {90, 30, 14, 7, 1}) {
+  ExpiryPolicy policy;
+  policy.defaults.expiring_soon = {.seconds = soon_days * kDay};
+  policy.defaults.notify.clear();
+  for (int d : notify) {
+    if (d > 0) policy.defaults.notify.push_back({.seconds = d * kDay});
+  }
+  return policy;
+}
+
 inline testing::CertSpec Leaf(std::string cn, int64_t days = 365) {
   testing::CertSpec spec = testing::LeafSpec(std::move(cn));
   spec.not_after = kNow + days * kDay;
@@ -162,6 +176,17 @@ inline DropMetadata Named(std::string name, std::string group = "default") {
 
 inline nlohmann::json Payload(const Event& event) { return nlohmann::json::parse(event.json); }
 
+// The expiry scan with thresholds in days, as an old config's notify_days = [...] ("30d", ...);
+// the inventory keeps those thresholds for its later scans.
+inline base::Result<std::vector<Event>> ScanExpiryDays(Inventory& inventory,
+                                                       const std::vector<int>& days,
+                                                       base::UnixTime now) {
+  InventoryOptions options = inventory.options();
+  options.expiry.defaults.notify = DaysPolicy(90, days).defaults.notify;
+  inventory.SetOptions(std::move(options));
+  return inventory.ScanExpiry(now);
+}
+
 // A temporary state folder with an open inventory.
 class InventoryTest : public ::testing::Test {
  protected:
@@ -171,7 +196,8 @@ class InventoryTest : public ::testing::Test {
     inventory_.reset();
     auto vault = Vault::OpenOrCreate(dir_.path() / "master.key");
     ASSERT_TRUE(vault) << vault.error().code << ": " << vault.error().message;
-    auto inventory = Inventory::Open(db_path(), std::move(*vault), InventoryOptions{});
+    auto inventory =
+        Inventory::Open(db_path(), std::move(*vault), InventoryOptions{.expiry = DaysPolicy()});
     ASSERT_TRUE(inventory) << inventory.error().code << ": " << inventory.error().message;
     inventory_ = std::move(*inventory);
   }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <map>
+
 #include "base/time.h"
 #include "storage/inventory.h"
 #include "tests/storage/drop_fixture.h"
@@ -33,7 +35,7 @@ class ExpiryTest : public test::InventoryTest {
   }
 
   std::vector<Event> Scan(base::UnixTime now, const std::vector<int>& days = kDefaultDays) {
-    auto events = inventory_->ScanExpiry(days, now);
+    auto events = test::ScanExpiryDays(*inventory_, days, now);
     EXPECT_TRUE(events) << events.error().code << ": " << events.error().message;
     return events ? *events : std::vector<Event>{};
   }
@@ -64,6 +66,17 @@ class ExpiryTest : public test::InventoryTest {
     sqlite3_finalize(st);
     sqlite3_close_v2(db);
     return value;
+  }
+
+  // Runs statements on the database file with a second connection.
+  void Exec(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(db_path().c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    char* error = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+        << (error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close_v2(db);
   }
 
   using Strings = std::vector<std::string>;
@@ -205,6 +218,113 @@ TEST_F(ExpiryTest, FloorRisesAfterScansAndAnExpiredImportBelowItIsStillAnnounced
   EXPECT_TRUE(Scan(kNow + 4 * kDay).empty());
   Reopen();
   EXPECT_TRUE(Scan(kNow + 5 * kDay).empty());
+}
+
+// Notices stored before migration 010 (by a number of days) count as the same thresholds in days:
+// a database from then announces nothing again under the same notify_days.
+TEST_F(ExpiryTest, NoticesStoredInDaysBeforeMigration010AreKept) {
+  ImportExpiringIn("old.example", 12 * kDay);
+  EXPECT_EQ(Describe(Scan(kNow)), (Strings{"cert.expiring:14"}));
+  inventory_.reset();
+  // The table as migration 002 made it, holding what the scan recorded, and 010 not applied.
+  Exec(
+      "CREATE TABLE old_notices AS SELECT version_id, CAST(rtrim(threshold, 'd') AS INTEGER)"
+      " AS threshold_days, noticed_at, event_seq FROM expiry_notices;"
+      "DROP TABLE expiry_notices;"
+      "CREATE TABLE expiry_notices (version_id INTEGER NOT NULL REFERENCES versions (id)"
+      " ON DELETE CASCADE, threshold_days INTEGER NOT NULL, noticed_at INTEGER NOT NULL,"
+      " event_seq INTEGER, PRIMARY KEY (version_id, threshold_days)) WITHOUT ROWID;"
+      "INSERT INTO expiry_notices SELECT * FROM old_notices; DROP TABLE old_notices;"
+      "DELETE FROM schema_migrations WHERE version >= 10;");
+  Reopen();
+  EXPECT_TRUE(Scan(kNow).empty());
+  EXPECT_EQ(Describe(Scan(kNow + 6 * kDay)), (Strings{"cert.expiring:7"}));
+}
+
+// Rules per group and per entry: each entry's status and reason, the ls status filters (SQL)
+// and the counts agree, for 90-day certificates at 25 and 16 days left.
+TEST_F(ExpiryTest, GroupAndEntryRulesDecideStatusFiltersAndCounts) {
+  ExpiryPolicy policy;  // expiring soon at ["33%", "30d"]: 29.7 days for 90 days
+  policy.overrides = {
+      {.group = "prod",
+       .name = "pinned",
+       .rule = {.expiring_soon = {.seconds = 14 * kDay}, .notify = {{.seconds = 14 * kDay}}}},
+      {.group = "prod",
+       .rule = {.expiring_soon = {.percent = 20}, .notify = {{.percent = 20}}}},  // 18 days
+  };
+  InventoryOptions options = inventory_->options();
+  options.expiry = policy;
+  inventory_->SetOptions(options);
+  for (const auto& [name, group] :
+       {std::pair{"plain", "default"}, {"web", "prod"}, {"pinned", "prod"}}) {
+    testing::CertSpec spec = testing::LeafSpec(std::string(name) + ".example");
+    spec.not_before = kNow - 65 * kDay;
+    spec.not_after = kNow + 25 * kDay;
+    Drop drop;
+    drop.Cert(Issue(spec), true);
+    MustImport(drop.Request(std::string(name) + ".pem", {.name = name, .group = group}));
+  }
+  auto statuses = [&](base::UnixTime now) {
+    std::map<std::string, std::string> out;
+    auto list = inventory_->List({}, now);
+    EXPECT_TRUE(list);
+    for (const auto& e : *list) {
+      out[e["name"].get<std::string>()] =
+          e["status"].get<std::string>() +
+          (e["expiring_reason"].is_null() ? "" : ": " + e["expiring_reason"].get<std::string>());
+    }
+    return out;
+  };
+  auto filtered = [&](const std::string& status, base::UnixTime now) {
+    ListFilter filter;
+    filter.status = status;
+    Strings names;
+    auto list = inventory_->List(filter, now);
+    EXPECT_TRUE(list);
+    for (const auto& e : *list) names.push_back(e["name"]);
+    auto page = inventory_->ListPageOf(filter, std::nullopt, 100, 1 << 20, now);
+    EXPECT_TRUE(page);
+    EXPECT_EQ(page->rows.size(), names.size()) << status;
+    auto counts = inventory_->Count(now);
+    EXPECT_TRUE(counts);
+    EXPECT_EQ(status == "valid" ? counts->valid : counts->expiring_soon,
+              static_cast<int64_t>(names.size()));
+    return names;
+  };
+  EXPECT_EQ(statuses(kNow), (std::map<std::string, std::string>{
+                                {"pinned", "valid"},
+                                {"plain", "expiring_soon: less than 33% of its lifetime left"},
+                                {"web", "valid"}}));
+  EXPECT_EQ(filtered("expiring_soon", kNow), Strings{"plain"});
+  EXPECT_EQ(filtered("valid", kNow), (Strings{"pinned", "web"}));
+  // Notices by each entry's rule: "<name> <threshold>".
+  auto notices = [&](base::UnixTime now) {
+    auto events = inventory_->ScanExpiry(now);
+    EXPECT_TRUE(events);
+    Strings out;
+    for (const Event& e : *events) {
+      nlohmann::json p = Payload(e);
+      out.push_back(p["certificate"]["name"].get<std::string>() + " " +
+                    p["threshold"].get<std::string>());
+    }
+    return out;
+  };
+  EXPECT_EQ(notices(kNow), Strings{"plain 33%,30d"});
+
+  const base::UnixTime later = kNow + 9 * kDay;  // 16 days left
+  EXPECT_EQ(statuses(later),
+            (std::map<std::string, std::string>{
+                {"pinned", "valid"},
+                {"plain", "expiring_soon: less than 33% of its lifetime left"},
+                {"web", "expiring_soon: less than 20% of its lifetime left (group prod)"}}));
+  EXPECT_EQ(filtered("expiring_soon", later), (Strings{"plain", "web"}));
+  EXPECT_EQ(filtered("valid", later), Strings{"pinned"});
+  EXPECT_EQ(notices(later), Strings{"web 20%"});
+  const base::UnixTime last = kNow + 12 * kDay;  // 13 days left
+  EXPECT_EQ(statuses(last)["pinned"], "expiring_soon: less than 14d left (entry prod/pinned)");
+  EXPECT_EQ(filtered("valid", last), Strings{});
+  EXPECT_EQ(notices(last), Strings{"pinned 14d"});
+  EXPECT_TRUE(notices(last).empty());
 }
 
 }  // namespace

@@ -371,7 +371,8 @@ TEST_F(InventoryTest, ExpiringSoonDaysComesFromTheOptions) {
   inventory_.reset();
   auto vault = Vault::OpenOrCreate(dir_.path() / "master.key");
   ASSERT_TRUE(vault);
-  auto inventory = Inventory::Open(db_path(), std::move(*vault), InventoryOptions{30});
+  auto inventory = Inventory::Open(db_path(), std::move(*vault),
+                                   InventoryOptions{.expiry = test::DaysPolicy(30)});
   ASSERT_TRUE(inventory);
   inventory_ = std::move(*inventory);
   EXPECT_EQ(MustList()[0]["status"], "valid");

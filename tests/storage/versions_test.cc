@@ -31,8 +31,9 @@ class VersionsTest : public test::InventoryTest {
     inventory_.reset();
     auto vault = Vault::OpenOrCreate(dir_.path() / "master.key");
     ASSERT_TRUE(vault);
-    auto inventory = Inventory::Open(db_path(), std::move(*vault),
-                                     InventoryOptions{.max_versions = max_versions});
+    auto inventory = Inventory::Open(
+        db_path(), std::move(*vault),
+        InventoryOptions{.expiry = test::DaysPolicy(), .max_versions = max_versions});
     ASSERT_TRUE(inventory) << inventory.error().message;
     inventory_ = std::move(*inventory);
   }
@@ -210,7 +211,7 @@ TEST_F(VersionsTest, VersionsBeyondMaxVersionsArePrunedWithTheirNoticesAndKeys) 
   std::vector<Issued> versions;
   versions.push_back(ImportLeaf("www.example", 10, test::Named("web")));
   // v1 is inside the 30-day threshold: it gets an expiry notice, which must go with it.
-  ASSERT_TRUE(inventory_->ScanExpiry({30}, kNow));
+  ASSERT_TRUE(test::ScanExpiryDays(*inventory_, {30}, kNow));
   EXPECT_EQ(Scalar("SELECT COUNT(*) FROM expiry_notices"), 1);
   for (int i = 2; i <= 5; ++i) {
     ImportOutcome out;
@@ -273,7 +274,7 @@ TEST_F(VersionsTest, RollbackToAnEarlierUnexpiredVersion) {
   // Forward again is allowed too; the rolled-back-to version expiring raises cert.expired.
   ASSERT_TRUE(inventory_->RollbackTo("web", 2, kNow + kDay));
   ASSERT_TRUE(inventory_->RollbackTo("web", 1, kNow + kDay));
-  auto scanned = inventory_->ScanExpiry({}, kNow + 101 * kDay);
+  auto scanned = test::ScanExpiryDays(*inventory_, {}, kNow + 101 * kDay);
   ASSERT_TRUE(scanned);
   ASSERT_EQ(scanned->size(), 1u);
   EXPECT_EQ((*scanned)[0].type, "cert.expired");
