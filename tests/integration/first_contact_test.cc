@@ -13,6 +13,7 @@
 #include "tests/testing/events.h"
 #include "tests/testing/files.h"
 #include "tests/testing/process.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/test_ca.h"
 #include "tests/testing/wait.h"
 
@@ -233,6 +234,23 @@ TEST(FirstContactTest, FailedListsRefusedFilesAndRetryTakesThemAgain) {
   EXPECT_FALSE(fs::exists(daemon.failed() / "web.pem"));
   EXPECT_FALSE(fs::exists(daemon.failed() / "web.pem.error.json"));
   EXPECT_EQ(daemon.Cli({"failed"}).out, "no refused files\n");
+}
+
+// The shipped example config sets only what it must (its paths): a conf.d fragment may set any
+// [daemon], [expiry], [http] or [[inbox]] default, as configuration-management tools do.
+TEST(FirstContactTest, AFragmentMaySetWhatTheExampleConfigLeavesAtItsDefault) {
+  TempDir dir("certinbox-example-");
+  fs::copy_file(fs::path(CERTINBOX_SOURCE_DIR) / "etc" / "certinbox.toml",
+                dir.path() / "certinbox.toml");
+  fs::create_directories(dir.path() / "conf.d");
+  WriteFile(dir.path() / "conf.d" / "site.toml",
+            "[daemon]\nlog_level = \"debug\"\nmax_versions = 10\n"
+            "[bus]\nevent_retention = \"30d\"\n"
+            "[expiry]\nexpiring_soon = \"20%\"\nscan_interval = \"10m\"\n"
+            "[http]\nlisten = \"\"\n");
+  CommandResult check = Daemon({"--config", (dir.path() / "certinbox.toml").string(), "--check"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find(": ok, 1 inbox(es)"), std::string::npos) << check.out;
 }
 
 }  // namespace
