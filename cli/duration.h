@@ -1,4 +1,5 @@
-// Durations on the command line: "90s", "15m", "12h", "30d", "8w".
+// Durations on the command line, in whole seconds: base/duration.h's grammar ("90s", "15m",
+// "12h", "30d", "8w").
 #pragma once
 
 #include <cstdint>
@@ -10,9 +11,7 @@
 
 namespace certinbox::cli {
 
-// Parses a whole number followed by one unit (s, m, h, d, w) into seconds. A bare number, a
-// negative or fractional value, an unknown unit or more than 100 years is refused with a
-// sentence that shows the accepted forms.
+// base::ParseDuration in seconds; a value that is not whole seconds ("1500ms") is refused.
 base::Result<int64_t> ParseDuration(std::string_view text);
 
 }  // namespace certinbox::cli

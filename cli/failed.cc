@@ -80,12 +80,12 @@ int RunFailed(const GlobalOptions& global, const FailedOptions& options) {
                     OneLine(TextOf(FieldOf(file, "message")))});
     }
     if (FieldOf(inbox, "more") == true) {
-      notes += "inbox " + TextOf(FieldOf(inbox, "name")) + ": more files than listed in " +
-               TextOf(FieldOf(inbox, "path")) + "\n";
+      notes += base::Escape("inbox " + TextOf(FieldOf(inbox, "name")) +
+                            ": more files than listed in " + TextOf(FieldOf(inbox, "path"))) +
+               "\n";
     }
   }
-  std::cout << (table.empty() ? std::string("no refused files\n") : table.Render())
-            << base::Escape(notes);
+  std::cout << (table.empty() ? std::string("no refused files\n") : table.Render()) << notes;
   return kExitOk;
 }
 
@@ -93,6 +93,19 @@ int RunRetry(const GlobalOptions& global, const RetryOptions& options) {
   if (!options.all && options.files.empty()) {
     PrintError("retry: name the files (as `certinbox failed` lists them), or give --all");
     return kExitUsage;
+  }
+  for (const auto& name : options.files) {
+    // JSON carries text: a name that is not UTF-8 cannot be named here (failed lists it with
+    // U+FFFD in place of its bad bytes).
+    for (size_t at = 0; at < name.size();) {
+      const size_t len = base::Utf8SequenceLength(std::string_view(name).substr(at));
+      if (len == 0) {
+        PrintError("retry: '" + base::Escape(name) +
+                   "' is not UTF-8 and cannot be named: rename it in failed/, or use --all");
+        return kExitUsage;
+      }
+      at += len;
+    }
   }
   auto session = Session::Open(global);
   if (!session) return session.error();
@@ -119,6 +132,9 @@ int RunRetry(const GlobalOptions& global, const RetryOptions& options) {
                  TextOf(FieldOf(item, "message")));
     }
     if (ArrayOf(*reply, "retried").empty() && failures.empty()) std::cout << "nothing to retry\n";
+    if (FieldOf(*reply, "more") == true) {
+      std::cout << "more files remain in failed/ (1000 per inbox at a time): run it again\n";
+    }
   }
   return failures.empty() ? kExitOk : kExitDaemonError;
 }

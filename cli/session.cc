@@ -54,7 +54,14 @@ base::Result<sdk::CurveKeys> CurveKeysFor(const GlobalOptions& options,
 std::expected<std::unique_ptr<Session>, int> Session::Open(const GlobalOptions& options) {
   auto endpoint = ResolveControlEndpoint(options.control, options.config);
   if (!endpoint) {
-    PrintError(endpoint.error().message);
+    std::string message = endpoint.error().message;
+    // A config the daemon refused (a reload that did not validate) still names its socket.
+    if (message.find("--control") == std::string::npos) {
+      message +=
+          " (or give the endpoint with --control ENDPOINT, e.g. "
+          "ipc:///var/lib/certinbox/control.sock)";
+    }
+    PrintError(message);
     return std::unexpected(kExitUsage);
   }
   // Fail at once rather than after the timeout when the socket file says no daemon listens.

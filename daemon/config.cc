@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/duration.h"
 #include "base/error.h"
 #include "base/error_codes.h"
 #include "daemon/config_checker.h"
@@ -333,26 +334,9 @@ void ReadBindings(ConfigChecker& check, const toml::table& root, Config& config,
 }  // namespace
 
 std::optional<uint64_t> ParseDuration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  uint64_t number = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (ec != std::errc() || end == text.data()) return std::nullopt;
-  std::string_view unit(end, text.data() + text.size() - end);
-  uint64_t scale = 0;
-  if (unit.empty() || unit == "s")
-    scale = 1;
-  else if (unit == "m")
-    scale = 60;
-  else if (unit == "h")
-    scale = 3600;
-  else if (unit == "d")
-    scale = 86400;
-  else if (unit == "w")
-    scale = 7 * 86400;
-  else
-    return std::nullopt;
-  if (number > UINT64_MAX / scale) return std::nullopt;
-  return number * scale;
+  auto parsed = base::ParseDuration(text);
+  if (!parsed || parsed->count() % 1000 != 0) return std::nullopt;
+  return static_cast<uint64_t>(parsed->count() / 1000);
 }
 
 base::Result<Config> LoadConfig(const std::filesystem::path& file) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "base/duration.h"
 #include "daemon/config.h"
 
 namespace certinbox::daemon {
@@ -80,14 +81,22 @@ std::optional<uint64_t> ConfigChecker::Duration(const toml::table& table, std::s
   const toml::node* node = table.get(key);
   if (!node) return std::nullopt;
   std::optional<uint64_t> seconds;
+  std::string why = "must be a duration such as \"90s\", \"15m\", \"1h\" or \"7d\"";
   if (const auto* value = node->as_integer()) {
+    // A TOML integer is seconds, as older configs wrote durations.
     if (value->get() >= 0) seconds = static_cast<uint64_t>(value->get());
   } else if (const auto* text = node->as_string()) {
-    seconds = ParseDuration(text->get());
+    auto parsed = base::ParseDuration(text->get());
+    if (!parsed) {
+      why = "is not a duration: " + parsed.error().message;
+    } else if (parsed->count() % 1000 != 0) {
+      why = "must be whole seconds: write it with s, m, h, d or w";
+    } else {
+      seconds = static_cast<uint64_t>(parsed->count() / 1000);
+    }
   }
   if (!seconds) {
-    Problem(node->source(), "'" + std::string(key) +
-                                "' must be a duration such as \"90s\", \"15m\", \"1h\", \"7d\"");
+    Problem(node->source(), "'" + std::string(key) + "' " + why);
     return std::nullopt;
   }
   if (*seconds < min_s) {

@@ -96,6 +96,7 @@ base::Result<std::unique_ptr<ControlServer>> ControlServer::BindAsync(uv_loop_t*
     if (auto applied = ApplySocketAccess(socket, endpoint, access, "control"); !applied) {
       return std::unexpected(applied.error());
     }
+    if (auto free = RefuseIfListening(endpoint); !free) return std::unexpected(free.error());
     socket.bind(endpoint);
     IpcSocketFile file(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {

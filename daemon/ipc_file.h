@@ -8,7 +8,14 @@
 
 #include <string>
 
+#include "base/error.h"
+
 namespace certinbox::daemon {
+
+// Before a bind: fails (bind_failed) when a process listens on the socket file of this ipc://
+// endpoint (another certinboxd given the same [bus] endpoint). libzmq would replace the file
+// without a word and leave that process unreachable. A file nothing listens on is fine.
+base::Result<void> RefuseIfListening(const std::string& endpoint);
 
 class IpcSocketFile {
  public:

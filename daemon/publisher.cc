@@ -35,6 +35,7 @@ base::Result<std::unique_ptr<Publisher>> Publisher::Bind(zmq::context_t& context
     if (auto applied = ApplySocketAccess(socket, endpoint, access, "events"); !applied) {
       return std::unexpected(applied.error());
     }
+    if (auto free = RefuseIfListening(endpoint); !free) return std::unexpected(free.error());
     socket.bind(endpoint);
     IpcSocketFile file(endpoint);
     if (auto restricted = RestrictIpcEndpoint(endpoint); !restricted) {

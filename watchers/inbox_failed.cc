@@ -90,6 +90,13 @@ base::Result<void> InboxWatcher::Impl::Retry(const std::string& name) {
   }
   const std::string sidecar = name + ".toml";
   const bool has_sidecar = IsRegularAt(failed->get(), sidecar);
+  struct stat other {};
+  if (!has_sidecar && ::fstatat(failed->get(), sidecar.c_str(), &other, AT_SYMLINK_NOFOLLOW) == 0) {
+    return base::Fail(base::code::kNotFound,
+                      sidecar +
+                          " in failed/ is not a regular file: the file would lose its "
+                          "sidecar; replace it with the sidecar itself, then retry");
+  }
   for (const std::string& taken : {name, sidecar}) {
     struct stat st {};
     if ((taken == name || has_sidecar) &&

@@ -72,12 +72,14 @@ base::Result<json> FailedOps::Retry(const Request& request) const {
                                                    std::to_string(named->size()) + " inboxes");
   }
   json retried = json::array(), failures = json::array();
+  bool more = false;  // --all: files past kMaxRetried in an inbox, left for another call
   for (const Inbox* each : *named) {
     std::vector<std::string> names = every ? std::vector<std::string>() : **files;
     if (every) {
-      bool more = false;
-      auto listed = each->watcher->ListFailed(kMaxRetried, more);
+      bool left = false;
+      auto listed = each->watcher->ListFailed(kMaxRetried, left);
       if (!listed) return std::unexpected(listed.error());
+      more = more || left;
       for (const auto& file : *listed) names.push_back(file.name);
     }
     for (const auto& name : names) {
@@ -92,7 +94,7 @@ base::Result<json> FailedOps::Retry(const Request& request) const {
       }
     }
   }
-  return json{{"retried", std::move(retried)}, {"failures", std::move(failures)}};
+  return json{{"retried", std::move(retried)}, {"failures", std::move(failures)}, {"more", more}};
 }
 
 }  // namespace certinbox::daemon::ops

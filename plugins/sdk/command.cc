@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "base/duration.h"
 #include "base/fd.h"
 
 extern char** environ;
@@ -336,30 +337,9 @@ CommandResult RunCommand(const Command& command) {
 }
 
 std::optional<std::chrono::milliseconds> ParseDurationMs(const std::string& text) {
-  std::string_view s(text);
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  if (s.empty()) return std::nullopt;
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end == s.data()) return std::nullopt;
-  std::string_view unit(end, static_cast<size_t>(s.data() + s.size() - end));
-  uint64_t factor;
-  if (unit.empty() || unit == "s") {
-    factor = 1000;
-  } else if (unit == "ms") {
-    factor = 1;
-  } else if (unit == "m") {
-    factor = 60'000;
-  } else if (unit == "h") {
-    factor = 3'600'000;
-  } else if (unit == "d") {
-    factor = 86'400'000;
-  } else {
-    return std::nullopt;
-  }
-  if (value > uint64_t{1} << 40) return std::nullopt;  // 35 years: a typo, not a timeout
-  return std::chrono::milliseconds(static_cast<int64_t>(value * factor));
+  auto parsed = base::ParseDuration(text);
+  if (!parsed) return std::nullopt;
+  return *parsed;
 }
 
 }  // namespace certinbox::sdk

@@ -36,7 +36,7 @@ struct CommandResult {
 // Blocks until the command (and its pipe) are done or the timeout kills it. Never throws.
 CommandResult RunCommand(const Command& command);
 
-// "30s", "5m", "250ms", "1h", or a bare number of seconds -> milliseconds.
+// "30s", "5m", "250ms", "1h", "2d" (base/duration.h: a bare number is refused) -> milliseconds.
 std::optional<std::chrono::milliseconds> ParseDurationMs(const std::string& text);
 
 }  // namespace certinbox::sdk

@@ -248,7 +248,9 @@ TEST_F(ConfigTest, MissingFile) {
 }
 
 TEST(DurationTest, Units) {
-  EXPECT_EQ(ParseDuration("90"), 90u);
+  EXPECT_FALSE(ParseDuration("90"));      // no unit: one grammar everywhere (base/duration.h)
+  EXPECT_FALSE(ParseDuration("1500ms"));  // not whole seconds
+  EXPECT_EQ(ParseDuration("2000ms"), 2u);
   EXPECT_EQ(ParseDuration("90s"), 90u);
   EXPECT_EQ(ParseDuration("15m"), 900u);
   EXPECT_EQ(ParseDuration("2h"), 7200u);

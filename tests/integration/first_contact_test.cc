@@ -222,6 +222,16 @@ TEST(FirstContactTest, FailedListsRefusedFilesAndRetryTakesThemAgain) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("no file nothing.pem"), std::string::npos) << missing.err;
 
+  // A sidecar in failed/ that is a symbolic link is not followed, nor left behind in silence.
+  fs::rename(daemon.failed() / "web.pem.toml", daemon.root() / "kept.toml");
+  fs::create_symlink(daemon.root() / "kept.toml", daemon.failed() / "web.pem.toml");
+  CommandResult linked = daemon.Cli({"retry", "web.pem"});
+  EXPECT_EQ(linked.exit_code, 1) << linked.out;
+  EXPECT_NE(linked.err.find("web.pem.toml in failed/ is not a regular file"), std::string::npos)
+      << linked.err;
+  EXPECT_TRUE(fs::exists(daemon.failed() / "web.pem"));
+  fs::remove(daemon.failed() / "web.pem.toml");
+
   WriteFile(daemon.failed() / "web.pem.toml", "name = \"web\"\ngroup = \"prod\"\n");
   CommandResult retry = daemon.Cli({"retry", "web.pem"});
   EXPECT_EQ(retry.exit_code, 0) << retry.err;
@@ -234,6 +244,22 @@ TEST(FirstContactTest, FailedListsRefusedFilesAndRetryTakesThemAgain) {
   EXPECT_FALSE(fs::exists(daemon.failed() / "web.pem"));
   EXPECT_FALSE(fs::exists(daemon.failed() / "web.pem.error.json"));
   EXPECT_EQ(daemon.Cli({"failed"}).out, "no refused files\n");
+}
+
+// A second daemon given the endpoints of a running one refuses to start, rather than take its
+// socket files over and leave it unreachable.
+TEST(FirstContactTest, ASecondDaemonOnTheSameSocketsRefusesToStart) {
+  DaemonHarness daemon;
+  ASSERT_TRUE(daemon.Start());
+  TempDir other("certinbox-second-");
+  WriteFile(other.path() / "c.toml", "[daemon]\nstate_dir = \"state\"\n[bus]\ncontrol = \"" +
+                                         daemon.control_endpoint() + "\"\npublish = \"" +
+                                         daemon.publish_endpoint() +
+                                         "\"\n[http]\nlisten = \"\"\n[[inbox]]\npath = \"in\"\n");
+  CommandResult second = Daemon({"--config", (other.path() / "c.toml").string()});
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.err.find("another process listens on"), std::string::npos) << second.err;
+  EXPECT_EQ(daemon.Cli({"status"}).exit_code, 0);
 }
 
 // The shipped example config sets only what it must (its paths): a conf.d fragment may set any
