@@ -59,21 +59,19 @@ constexpr int64_t kMaxPrefetchWaitNs = 10'000'000;
 // What one parse may spend, asked by the parser before each step (Interrupt) and before each
 // key derivation (BeforeDerivation): it gives up when the daemon stops (parse_abandoned) or
 // past the inbox's parse_timeout of this thread's CPU time (parse_timeout), and a parse that
-// becomes slow takes one of the service's slow slots, or is handed back (parse_deferred) to wait
-// in the service, in turn, until one is free. Pool thread, one parse.
+// becomes slow takes one of the service's slow slots, or is handed back to be offered again
+// once its file settles (parse_deferred). Pool thread, one parse.
 class ParseBudget {
  public:
   explicit ParseBudget(const ImportJob& job)
       : abandon_(job.abandon.get()),
         slow_parses_(job.slow_parses.get()),
-        slow_waiting_(job.slow_waiting.get()),
         max_slow_parses_(job.max_slow_parses),
         timeout_s_(job.config.parse_timeout_s),
         // The deadline is this thread's CPU time, so a loaded host does not fail files that
         // merely waited; a pool thread runs one job at a time.
         cpu_deadline_(ThreadCpuNs() + static_cast<int64_t>(timeout_s_) * 1'000'000'000),
-        slow_after_(ThreadCpuNs() + kSlowParseCpuNs),
-        slow_slot_(job.slow_slot_taken ? job.slow_parses.get() : nullptr) {}
+        slow_after_(ThreadCpuNs() + kSlowParseCpuNs) {}
   ~ParseBudget() {
     if (slow_slot_ != nullptr) slow_slot_->fetch_sub(1);
   }
@@ -114,29 +112,27 @@ class ParseBudget {
   void ParseDone() { parsing_ = false; }
 
  private:
-  // Takes a slow slot (held to the end of the parse), or hands the file back: when none is free,
-  // or when files handed back before wait for one (they go first).
+  // Takes a slow slot (held to the end of the parse), or hands the file back.
   std::optional<base::Error> BecomeSlow() {
     if (slow_slot_ != nullptr || !slow_parses_) return std::nullopt;
     size_t n = slow_parses_->load();
-    while (n < max_slow_parses_ && (!slow_waiting_ || slow_waiting_->load() == 0)) {
+    while (n < max_slow_parses_) {
       if (slow_parses_->compare_exchange_weak(n, n + 1)) {
         slow_slot_ = slow_parses_;
         return std::nullopt;
       }
     }
     return base::Error{base::code::kParseDeferred,
-                       "other expensive files are being read: read again once one is done"};
+                       "other expensive files are being read: tried again later"};
   }
 
   const std::atomic<bool>* abandon_;
   std::atomic<size_t>* slow_parses_;
-  const std::atomic<size_t>* slow_waiting_;
   const size_t max_slow_parses_;
   const uint64_t timeout_s_;
   const int64_t cpu_deadline_;
   const int64_t slow_after_;
-  std::atomic<size_t>* slow_slot_;  // slow_parses_ once a slot is held
+  std::atomic<size_t>* slow_slot_ = nullptr;  // slow_parses_ once a slot is held
   bool parsing_ = true;
   uint64_t derived_ = 0;  // iterations of the derivations allowed so far
 };
@@ -152,10 +148,9 @@ void ImportJob::Run() noexcept {
 
 void ImportJob::ReadParseValidate() noexcept {
   try {
-    // Made first: a slow slot the job was given is given back however it ends. A slot it takes
-    // is held until the job is done.
-    ParseBudget budget(*this);
-    if (!Read() || !Parse(budget) || !ValidateParsed()) return;
+    if (!Read()) return;
+    ParseBudget budget(*this);  // a slow slot it takes is held until the job is done
+    if (!Parse(budget) || !ValidateParsed()) return;
     // Storage needs only the DER, the descriptions and the PKCS#8 bytes: the OpenSSL objects
     // are freed here, in parallel, rather than one after another on the loop thread (an EC
     // key's free alone was several microseconds there).

@@ -61,12 +61,6 @@ struct ImportJob {
   // Parses that reached an expensive key derivation, across the service, and how many may.
   std::shared_ptr<std::atomic<size_t>> slow_parses;
   size_t max_slow_parses = 1;
-  // Files the service holds until a slow slot is free (their parses were deferred): while any
-  // wait, a parse that becomes slow does not take a free slot ahead of them, it waits too.
-  std::shared_ptr<const std::atomic<size_t>> slow_waiting;
-  // The service took a slow slot for this job (it had waited for one) before it went to the
-  // pool: held until the job is done.
-  bool slow_slot_taken = false;
   // The inbox's config as the job started: the pool thread reads only this copy.
   InboxConfig config;
   // Loop thread only: the service let go of the job while it was still on the pool (stopping);

@@ -145,7 +145,6 @@ void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(Import
   job->on_done = done;
   job->abandon = abandon_;
   job->slow_parses = slow_parses_;
-  job->slow_waiting = slow_waiting_count_;
   job->max_slow_parses = max_slow_parses_;
   job->config = job->inbox->config;
   job->work.data = job;
@@ -165,42 +164,10 @@ void ImportService::RunOnPool(ImportJob* job, void (ImportService::*done)(Import
 
 void ImportService::OnJobDone(ImportJob* job) {
   --running_;
-  if (job->error && job->error->code == base::code::kParseDeferred && !draining_) {
-    WaitForSlowSlot(std::unique_ptr<ImportJob>(job));
-  } else {
-    completed_.emplace_back(job);
-  }
-  StartSlowWaiting();
+  completed_.emplace_back(job);
   StartQueued();
   StartPrefetches();
   ArmFlush();
-}
-
-void ImportService::WaitForSlowSlot(std::unique_ptr<ImportJob> deferred) {
-  Inbox& inbox = *deferred->inbox;
-  auto job = NewJob(inbox, deferred->file);  // the deferred one's count is given back below
-  --inbox.jobs;
-  deferred.reset();
-  spdlog::debug("{} waits for a slow parse slot: {} expensive file(s) being read, {} waiting",
-                base::Escape(job->file.path.native()), slow_parses_->load(), slow_waiting_.size());
-  slow_waiting_.push_back(std::move(job));
-  slow_waiting_count_->store(slow_waiting_.size());
-}
-
-void ImportService::StartSlowWaiting() {
-  while (!slow_waiting_.empty() && !draining_ && running_ + prefetches_.running() < kMaxOnPool) {
-    size_t n = slow_parses_->load();
-    do {
-      if (n >= max_slow_parses_) return;  // a slow parse that ends brings the loop back here
-    } while (!slow_parses_->compare_exchange_weak(n, n + 1));
-    ImportJob* job = slow_waiting_.front().release();
-    slow_waiting_.pop_front();
-    slow_waiting_count_->store(slow_waiting_.size());
-    job->slow_slot_taken = true;
-    spdlog::debug("{} takes a slow parse slot", base::Escape(job->file.path.native()));
-    ++running_;
-    RunOnPool(job, &ImportService::OnJobDone);
-  }
 }
 
 // Flush once per loop iteration, after every job that finished in it is collected. A check
@@ -233,13 +200,6 @@ void ImportService::StartPrefetches() {
 }
 
 void ImportService::OnPrefetchDone(ImportJob* job) {
-  if (job->error && job->error->code == base::code::kParseDeferred) {
-    spdlog::debug(
-        "the read-ahead of {} was deferred (every slow parse slot taken): it is read "
-        "once it has settled",
-        base::Escape(job->file.path.native()));
-  }
-  StartSlowWaiting();  // the read-ahead may have held a slow slot
   if (auto claimed = prefetches_.Finished(job, draining_)) ContinueClaimed(std::move(claimed));
   StartQueued();
   StartPrefetches();
@@ -265,12 +225,7 @@ void ImportService::ContinueClaimed(std::unique_ptr<ImportJob> job) {
     MaybeDrained();
     return;
   }
-  auto again = NewJob(inbox, file);
-  // Deferred: it waits for a slot in turn rather than being deferred once more.
-  if (job->error && job->error->code == base::code::kParseDeferred) {
-    return WaitForSlowSlot(std::move(again));
-  }
-  Enqueue(std::move(again));
+  Enqueue(NewJob(inbox, file));
 }
 
 // --- Storing ---------------------------------------------------------------------------------
@@ -384,8 +339,8 @@ base::Result<void> ImportService::StoreBatch(Batch& batch) {
 
 void ImportService::StoreJob(Batch& batch, size_t i) {
   ImportJob& job = *batch.jobs[i];
-  // Released in FinishJob, to be offered again on the next start: the daemon is stopping (a
-  // deferred parse waits for a slot in the service, but not while it stops).
+  // Released in FinishJob, to be offered again: the daemon is stopping, or the file waits for a
+  // slow parse slot (it settles again first).
   if (job.error && (job.error->code == base::code::kParseAbandoned ||
                     job.error->code == base::code::kParseDeferred)) {
     return;
@@ -531,12 +486,6 @@ void ImportService::Drain(std::function<void()> done) {
     --job->inbox->jobs;
   }
   queue_.clear();
-  for (auto& job : slow_waiting_) {
-    job->inbox->watcher->Release(job->file.name);
-    --job->inbox->jobs;
-  }
-  slow_waiting_.clear();
-  slow_waiting_count_->store(0);
   // Prefetches not running are dropped; running ones are waited for (they use their inbox).
   prefetches_.DropAllNotRunning();
   // Parses give up at their next step; one inside a key derivation finishes it first (up to

@@ -68,9 +68,7 @@ class ImportService {
   // Reloads the stored CA certificates into the trust context (after CAs were deleted).
   void RefreshTrust();
 
-  size_t in_flight() const {
-    return running_ + completed_.size() + slow_waiting_.size() + storage_faults_.held();
-  }
+  size_t in_flight() const { return running_ + completed_.size() + storage_faults_.held(); }
   // Parses Drain left behind on the pool (inside a key derivation past the grace): the daemon
   // must then exit without waiting for the pool, and without tearing OpenSSL down under them.
   size_t orphaned() const { return orphaned_; }
@@ -104,9 +102,6 @@ class ImportService {
   void StartQueued();
   void RunOnPool(ImportJob* job, void (ImportService::*done)(ImportJob*));
   void OnJobDone(ImportJob* job);
-  // A parse was deferred (every slow slot taken): its file waits here, in turn, for a slot.
-  void WaitForSlowSlot(std::unique_ptr<ImportJob> deferred);
-  void StartSlowWaiting();  // the files waiting for a slow slot, while slots are free
   void ArmFlush();
   void Flush();  // stores up to kMaxBatch completed jobs in one transaction, publishes, finishes
   struct Batch;  // import_service.cc
@@ -138,12 +133,6 @@ class ImportService {
   const size_t max_slow_parses_;
   std::shared_ptr<std::atomic<bool>> abandon_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<size_t>> slow_parses_ = std::make_shared<std::atomic<size_t>>(0);
-  // Files whose parse was deferred, first come first served: each gets a slow slot taken for it
-  // before it goes to the pool again, and no parse takes a free slot while any wait, so none is
-  // deferred forever. Their count, for the pool threads.
-  std::deque<std::unique_ptr<ImportJob>> slow_waiting_;
-  std::shared_ptr<std::atomic<size_t>> slow_waiting_count_ =
-      std::make_shared<std::atomic<size_t>>(0);
   std::unordered_set<ImportJob*> on_pool_;  // queued to the pool, completion not yet run
   base::UvHandlePtr<uv_timer_t> orphan_timer_;
   size_t orphaned_ = 0;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <ctime>
 
-#include "base/error_codes.h"
 #include "base/time.h"
 #include "daemon/drop_reader.h"
 
@@ -131,13 +130,7 @@ bool PrefetchCache::Usable(const ImportJob& job,
 bool PrefetchCache::StillCurrent(const ImportJob& job,
                                  const std::shared_ptr<const pipeline::TrustContext>& trust,
                                  base::UnixTime now) const {
-  // A parse that ran out of its parse_timeout stands like a success: the same file with the same
-  // sidecar takes as long again, and reading it twice would double what such a file costs (on a
-  // loaded host, where the pool's lowered priority gets little CPU, minutes).
-  const bool timed_out = job.error && job.error->code == base::code::kParseTimeout;
-  if ((job.error && !timed_out) || (job.trust != trust && !timed_out) || !job.settled) {
-    return false;
-  }
+  if (job.error || job.trust != trust || !job.settled) return false;
   const watchers::ReadyFile& file = *job.settled;
   const FileIdentity settled{file.dev, file.ino, file.size, file.mtime_ns, file.ctime_ns};
   // An mtime and ctime at least one clock tick before the read began: a write (or a touch that

@@ -57,9 +57,8 @@ class PrefetchCache {
   void Forget(const Inbox& inbox, const std::string& name);
 
   // Whether a claimed prefetch is what importing its settled file now, with `trust`, would give;
-  // counted as used or redone. Only successes and parse_timeout are used: another failure (a
-  // half-written file, a password file changed meanwhile) is tried again, but a parse that used
-  // up its parse_timeout on the same file is not paid for twice.
+  // counted as used or redone. Only successes are used: a failure (a half-written file, a
+  // password file changed meanwhile) is tried again.
   bool Usable(const ImportJob& job, const std::shared_ptr<const pipeline::TrustContext>& trust,
               base::UnixTime now);
 
