@@ -49,4 +49,14 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   return std::chrono::milliseconds(value * scale);
 }
 
+Result<int64_t> ParseDurationSeconds(std::string_view text) {
+  auto parsed = ParseDuration(text);
+  if (!parsed) return std::unexpected(parsed.error());
+  if (parsed->count() % 1000 != 0) {
+    return Fail(code::kBadDuration, "'" + Shorten(Escape(text), 64) +
+                                        "' is not whole seconds: write it with s, m, h, d or w");
+  }
+  return parsed->count() / 1000;
+}
+
 }  // namespace certinbox::base

@@ -14,4 +14,8 @@ namespace certinbox::base {
 // else (empty, no number, no unit, an unknown unit, a sign, a fraction, spaces, too long).
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
+// ParseDuration in whole seconds, for settings that count seconds: "1500ms" is refused
+// (bad_duration), "2000ms" is 2.
+Result<int64_t> ParseDurationSeconds(std::string_view text);
+
 }  // namespace certinbox::base

@@ -1,7 +1,5 @@
 #include "cli/endpoint.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 #include <system_error>
 
 #include "base/error_codes.h"
+#include "base/unix_socket.h"
 #include "plugins/sdk/client.h"
 
 namespace certinbox::cli {
@@ -182,24 +181,18 @@ base::Result<void> CheckIpcEndpoint(std::string_view endpoint) {
                       "cannot open the control socket " + path + " (" + std::strerror(errno) +
                           "): run as the daemon's user or a member of its group");
   }
-  // A file nothing listens on (left by a daemon that was killed): say so now rather than
-  // wait for the reply timeout. ZeroMQ's own connect would keep retrying in silence.
-  sockaddr_un address{};
-  if (path.size() < sizeof address.sun_path) {
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.data(), path.size());
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-      const bool refused =
-          ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 &&
-          errno == ECONNREFUSED;
-      ::close(fd);
-      if (refused) {
-        return base::Fail(base::code::kUnreachable,
-                          "nothing listens on the control socket " + path +
-                              ": certinboxd is not running (the file is left from an earlier run)");
-      }
-    }
+  // A file nothing listens on (left by a daemon that was killed), or no socket at all: say so
+  // now rather than wait for the reply timeout. ZeroMQ's own connect would retry in silence.
+  switch (base::ProbeSocketFile(path)) {
+    case base::SocketFile::kNobodyListens:
+      return base::Fail(base::code::kUnreachable,
+                        "nothing listens on the control socket " + path +
+                            ": certinboxd is not running (the file is left from an earlier run)");
+    case base::SocketFile::kNotASocket:
+      return base::Fail(base::code::kUnreachable,
+                        path + " is not a socket: is it the daemon's control socket?");
+    default:
+      break;
   }
   return {};
 }

@@ -334,9 +334,9 @@ void ReadBindings(ConfigChecker& check, const toml::table& root, Config& config,
 }  // namespace
 
 std::optional<uint64_t> ParseDuration(std::string_view text) {
-  auto parsed = base::ParseDuration(text);
-  if (!parsed || parsed->count() % 1000 != 0) return std::nullopt;
-  return static_cast<uint64_t>(parsed->count() / 1000);
+  auto seconds = base::ParseDurationSeconds(text);
+  if (!seconds) return std::nullopt;
+  return static_cast<uint64_t>(*seconds);
 }
 
 base::Result<Config> LoadConfig(const std::filesystem::path& file) {

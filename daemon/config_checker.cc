@@ -86,13 +86,11 @@ std::optional<uint64_t> ConfigChecker::Duration(const toml::table& table, std::s
     // A TOML integer is seconds, as older configs wrote durations.
     if (value->get() >= 0) seconds = static_cast<uint64_t>(value->get());
   } else if (const auto* text = node->as_string()) {
-    auto parsed = base::ParseDuration(text->get());
-    if (!parsed) {
-      why = "is not a duration: " + parsed.error().message;
-    } else if (parsed->count() % 1000 != 0) {
-      why = "must be whole seconds: write it with s, m, h, d or w";
+    auto parsed = base::ParseDurationSeconds(text->get());
+    if (parsed) {
+      seconds = static_cast<uint64_t>(*parsed);
     } else {
-      seconds = static_cast<uint64_t>(parsed->count() / 1000);
+      why = "is not a duration: " + parsed.error().message;
     }
   }
   if (!seconds) {

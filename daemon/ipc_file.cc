@@ -1,32 +1,20 @@
 #include "daemon/ipc_file.h"
 
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "base/error_codes.h"
+#include "base/unix_socket.h"
 
 namespace certinbox::daemon {
 
 base::Result<void> RefuseIfListening(const std::string& endpoint) {
   if (!endpoint.starts_with("ipc://")) return {};
   const std::string path = endpoint.substr(6);
-  sockaddr_un address{};
-  if (path.empty() || path[0] == '@' || path.size() >= sizeof address.sun_path) return {};
-  address.sun_family = AF_UNIX;
-  std::memcpy(address.sun_path, path.data(), path.size());
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return {};
-  const bool listening =
-      ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 ||
-      errno == EAGAIN || errno == EINPROGRESS;
-  ::close(fd);
-  if (!listening) return {};
+  if (path.empty() || path[0] == '@') return {};
+  if (base::ProbeSocketFile(path) != base::SocketFile::kListening) return {};
   return base::Fail(base::code::kBindFailed,
                     "another process listens on " + path +
                         " (another certinboxd with the same endpoint?): stop it, or give this "

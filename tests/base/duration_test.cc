@@ -28,5 +28,12 @@ TEST(BaseDurationTest, EverythingElseIsRefusedWithTheAcceptedForms) {
   EXPECT_NE(ParseDuration("30").error().message.find("(no unit)"), std::string::npos);
 }
 
+TEST(BaseDurationTest, WholeSeconds) {
+  EXPECT_EQ(*ParseDurationSeconds("2000ms"), 2);
+  EXPECT_EQ(*ParseDurationSeconds("1h"), 3600);
+  EXPECT_FALSE(ParseDurationSeconds("1500ms"));
+  EXPECT_FALSE(ParseDurationSeconds("90"));
+}
+
 }  // namespace
 }  // namespace certinbox::base

@@ -303,5 +303,13 @@ TEST(CheckIpcEndpointTest, MissingSocketFile) {
   EXPECT_TRUE(CheckIpcEndpoint("ipc://@abstract").has_value());
 }
 
+TEST_F(EndpointTest, AFileThatIsNotASocketIsSaidSo) {
+  auto file = Write("control.sock", "");
+  auto checked = CheckIpcEndpoint("ipc://" + file.string());
+  ASSERT_FALSE(checked.has_value());
+  EXPECT_NE(checked.error().message.find("is not a socket"), std::string::npos)
+      << checked.error().message;
+}
+
 }  // namespace
 }  // namespace certinbox::cli
